@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lrpc/client.h - connecting to an lrpc service.
+ *
+ * A client has a synchronous channel (requests out, responses back, in order)
+ * and an event channel (server to client).  Calls block with a timeout in
+ * milliseconds: 0 polls, a negative value blocks without limit.
+ *
+ * Errors common to every call: -ENOTCONN once the server is gone (the client
+ * then reports is_connected false), -ETIMEDOUT when the timeout expires,
+ * -EMSGSIZE above the negotiated size, -EAGAIN while the server says stop
+ * (flow control) or the channel is full, -ECHILD from a forked child.
+ *
+ * Threading: a client is used from one thread at a time.  Use one client per
+ * thread to scale.
+ */
+#ifndef LRPC_CLIENT_H
+#define LRPC_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <lrpc/loop.h>
+#include <lrpc/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lrpc_client lrpc_client;
+
+/** Options for connecting; NULL means all defaults. */
+typedef struct lrpc_client_opts {
+	/** Set to sizeof(lrpc_client_opts). */
+	size_t struct_size;
+	/** Transport wanted; LRPC_TRANSPORT_BEST (0) takes the server's. */
+	lrpc_transport transport;
+	/** Largest message wanted (header included); 0: 1 MiB. */
+	uint32_t max_msg_size;
+	/** Connect and handshake timeout in ms; 0: 5000, negative: none. */
+	int32_t connect_timeout_ms;
+	/**
+	 * Send timeout in ms for lrpc_client_send[v](): how long a send may
+	 * wait for room once the message does not fit at once; 0: 5000,
+	 * negative: none.
+	 */
+	int32_t send_timeout_ms;
+	/**
+	 * If true, refuse (-EACCES) a server whose uid is not @server_uid.
+	 * Checked on the kernel's credentials of the listening socket right
+	 * after connect, before anything is sent.
+	 */
+	bool require_server_uid;
+	uid_t server_uid;
+} lrpc_client_opts;
+
+/** Completion of lrpc_client_connect_async(): @status is 0 or -errno. */
+typedef void (*lrpc_client_connect_fn)(lrpc_client *c, int status,
+				       void *userdata);
+/**
+ * Receives one message during lrpc_client_dispatch(): @msg is valid until
+ * the callback returns.
+ */
+typedef void (*lrpc_client_msg_fn)(lrpc_client *c, const lrpc_msg_header *msg,
+				   size_t size, void *userdata);
+
+/**
+ * Connect to the service @name and finish the handshake, waiting at most
+ * opts->connect_timeout_ms.  On success *ret owns one reference.
+ * Errors: -EINVAL (bad name/options), -ECONNREFUSED or -ENOENT (nobody
+ * serves @name), -EACCES (server uid refused), -ETIMEDOUT, -EPROTO (the
+ * server spoke something else), or the errno the server's accept
+ * callback returned (-EPERM, -EBUSY and -EUSERS for its limits, ...).
+ */
+LRPC_EXPORT int lrpc_client_connect(lrpc_client **ret, const char *name,
+				    const lrpc_client_opts *opts);
+
+/**
+ * Start connecting without blocking.  On success *ret owns one reference
+ * and @cb runs from lrpc_client_dispatch() once the handshake finished or
+ * failed (poll lrpc_client_get_fd() and honour lrpc_client_get_timeout()).
+ * If this call fails, @cb never runs.
+ */
+LRPC_EXPORT int lrpc_client_connect_async(lrpc_client **ret, const char *name,
+					  const lrpc_client_opts *opts,
+					  lrpc_client_connect_fn cb,
+					  void *userdata);
+
+LRPC_EXPORT lrpc_client *lrpc_client_ref(lrpc_client *c);
+/** Drop a reference; the last one disconnects and frees.  Returns NULL. */
+LRPC_EXPORT lrpc_client *lrpc_client_unref(lrpc_client *c);
+/** Close the connection now; later calls return -ENOTCONN.  Idempotent. */
+LRPC_EXPORT void lrpc_client_disconnect(lrpc_client *c);
+
+/**
+ * Send one request (one-way unless the server answers it; read answers
+ * with lrpc_client_recv()).  @data starts with an lrpc_msg_header whose
+ * size equals @size; the data is sent or copied before return.
+ * Errors: -EINVAL (header size mismatch or shorter than a header),
+ * -EMSGSIZE, -EAGAIN (server said stop, or no room and the message has
+ * not started), -ETIMEDOUT (no room within the send timeout once started:
+ * the connection is then closed, as the stream cannot be resumed),
+ * -ENOTCONN.
+ */
+LRPC_EXPORT int lrpc_client_send(lrpc_client *c, const void *data, size_t size);
+/** As lrpc_client_send(), the message gathered from @iov. */
+LRPC_EXPORT int lrpc_client_sendv(lrpc_client *c, const struct iovec *iov,
+				  size_t n_iov);
+
+/**
+ * Receive the next response into @buf.  Returns its size.  A response
+ * larger than @cap stays queued and -EMSGSIZE is returned.
+ */
+LRPC_EXPORT int lrpc_client_recv(lrpc_client *c, void *buf, size_t cap,
+				 int timeout_ms);
+
+/**
+ * Send a request and wait for its response: a synchronous call.  Returns
+ * the response size.  Responses left over from earlier calls that timed out
+ * are recognised by their sequence number and dropped.  The timeout covers
+ * both the send and the wait.
+ */
+LRPC_EXPORT int lrpc_client_sendv_recv(lrpc_client *c, const struct iovec *iov,
+				       size_t n_iov, void *buf, size_t cap,
+				       int timeout_ms);
+/** lrpc_client_sendv_recv() with one buffer. */
+LRPC_EXPORT int lrpc_client_call(lrpc_client *c, const void *req, size_t size,
+				 void *buf, size_t cap, int timeout_ms);
+
+/** Receive the next event into @buf; as lrpc_client_recv(). */
+LRPC_EXPORT int lrpc_client_recv_event(lrpc_client *c, void *buf, size_t cap,
+				       int timeout_ms);
+
+/* --- Loop integration --- */
+
+/**
+ * One fd to poll for lrpc_client_get_events(): readable when there is
+ * something for lrpc_client_dispatch() (an event, a response, the end of
+ * an async connect, or the server going away).
+ */
+LRPC_EXPORT int lrpc_client_get_fd(lrpc_client *c);
+LRPC_EXPORT int lrpc_client_get_events(lrpc_client *c);
+/** Microseconds until dispatch must run anyway (connect timeout), or UINT64_MAX. */
+LRPC_EXPORT int lrpc_client_get_timeout(lrpc_client *c, uint64_t *ret_usec);
+/**
+ * Do pending work without blocking: finish an async connect, hand queued
+ * events and responses to the callbacks set below (messages without a
+ * callback stay queued for the recv calls).  Returns >0 if it did work, 0
+ * if idle, or a negative errno (-ENOTCONN once the server is gone).
+ */
+LRPC_EXPORT int lrpc_client_dispatch(lrpc_client *c);
+/** Callback for events during dispatch (NULL: leave them for recv_event). */
+LRPC_EXPORT void lrpc_client_set_event_handler(lrpc_client *c,
+					       lrpc_client_msg_fn fn,
+					       void *userdata);
+/** Callback for responses during dispatch (NULL: leave them for recv). */
+LRPC_EXPORT void lrpc_client_set_response_handler(lrpc_client *c,
+						  lrpc_client_msg_fn fn,
+						  void *userdata);
+
+/* --- State --- */
+
+LRPC_EXPORT void *lrpc_client_get_userdata(lrpc_client *c);
+LRPC_EXPORT void lrpc_client_set_userdata(lrpc_client *c, void *userdata);
+/** True while connected and the server has not gone away. */
+LRPC_EXPORT bool lrpc_client_is_connected(lrpc_client *c);
+/** Negotiated maximum message size (header included), 0 if not connected. */
+LRPC_EXPORT uint32_t lrpc_client_get_max_msg_size(lrpc_client *c);
+LRPC_EXPORT lrpc_transport lrpc_client_get_transport(lrpc_client *c);
+/**
+ * The server's pid/uid/gid as the kernel recorded them for its listening
+ * socket (groups are not available: n_groups is 0).  -ENOTCONN before the
+ * connection exists.
+ */
+LRPC_EXPORT int lrpc_client_get_server(lrpc_client *c, lrpc_peer *ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

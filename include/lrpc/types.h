@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lrpc/types.h - types shared by the server, the client and the loop.
+ *
+ * Every public lrpc call returns 0 (or a non-negative count) on success and a
+ * negative errno value on failure.  errno itself is never part of the API.
+ */
+#ifndef LRPC_TYPES_H
+#define LRPC_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LRPC_EXPORT __attribute__((visibility("default")))
+#else
+#define LRPC_EXPORT
+#endif
+
+/** Version of the lrpc wire protocol spoken by this library. */
+#define LRPC_PROTOCOL_VERSION 1
+
+/** Longest service name accepted by lrpc_server_new() and the clients. */
+#define LRPC_NAME_MAX 64
+
+/** Default negotiated maximum message size (header included): 1 MiB. */
+#define LRPC_DEFAULT_MAX_MSG_SIZE (1024u * 1024u)
+
+/** Largest maximum message size a server or client will ever negotiate. */
+#define LRPC_MAX_MSG_SIZE_LIMIT (256u * 1024u * 1024u)
+
+/** Most iovec entries accepted by the *_sendv() calls. */
+#define LRPC_IOV_MAX 64
+
+/**
+ * Transports.  The numeric values travel in the handshake and never change.
+ */
+typedef enum lrpc_transport {
+	/** Let the library pick the fastest transport both sides support. */
+	LRPC_TRANSPORT_BEST = 0,
+	/** Unix stream sockets: one for requests/responses, one for events. */
+	LRPC_TRANSPORT_SOCKET = 1,
+	/** Shared memory rings in a sealed memfd (added by the shm transport). */
+	LRPC_TRANSPORT_SHM = 2,
+	_LRPC_TRANSPORT_MAX
+} lrpc_transport;
+
+/**
+ * The header every lrpc message starts with (little-endian, host order on
+ * Linux, 24 bytes, 8-byte aligned).
+ *
+ * The application fills @size (the whole message, header included) and @id.
+ * In responses the server's @error is 0 or a negative errno; requests leave
+ * it 0.  @flags and @seq belong to the library: whatever the application puts
+ * there is replaced on send.
+ */
+typedef struct lrpc_msg_header {
+	uint32_t size;  /**< total size in bytes, this header included */
+	int32_t id;     /**< application message id; selects the handler */
+	int32_t error;  /**< responses: 0 or negative errno */
+	uint32_t flags; /**< library-owned: message kind */
+	uint64_t seq;   /**< library-owned: request sequence, echoed in responses */
+} lrpc_msg_header;
+
+/**
+ * Credentials of the process at the other end of a connection, read from the
+ * kernel (SO_PEERCRED, SO_PEERGROUPS) when the connection was made.  They do
+ * not change if the peer later changes its ids or passes its socket on.
+ */
+typedef struct lrpc_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	/** Number of valid entries in @groups (the supplementary groups). */
+	uint32_t n_groups;
+	/** Supplementary groups; NULL when @n_groups is 0.  Owned by lrpc. */
+	const gid_t *groups;
+} lrpc_peer;
+
+/** Log levels given to the log hook, as in syslog(3). */
+typedef enum lrpc_log_level {
+	LRPC_LOG_ERR = 3,
+	LRPC_LOG_WARNING = 4,
+	LRPC_LOG_NOTICE = 5,
+	LRPC_LOG_INFO = 6,
+	LRPC_LOG_DEBUG = 7
+} lrpc_log_level;
+
+/**
+ * A log hook receives every message the library wants to say.  The library
+ * never prints on its own: without a hook messages are dropped.
+ */
+typedef void (*lrpc_log_fn)(lrpc_log_level level, const char *msg,
+			    void *userdata);
+
+/**
+ * Install the process-wide log hook (NULL removes it) and the highest level
+ * passed to it.  Not thread-safe against concurrent logging; call it once at
+ * start-up.
+ */
+LRPC_EXPORT void lrpc_set_log_hook(lrpc_log_fn fn, lrpc_log_level max_level,
+				   void *userdata);
+
+/** Name of a transport ("socket", "shm", "best"), or NULL if unknown. */
+LRPC_EXPORT const char *lrpc_transport_name(lrpc_transport t);
+
+/** Library version as a string ("0.1.0"). */
+LRPC_EXPORT const char *lrpc_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

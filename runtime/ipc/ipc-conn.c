@@ -1,0 +1,668 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One server-side connection: reading and dispatching requests, sending
+ * responses and events with per-channel queues and flow control, and the
+ * close/destroy lifecycle.
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "ipc-internal.h"
+
+/* How long to wait before asking a "closed" callback again. */
+#define CLOSED_RETRY_USEC (10u * 1000u)
+
+static void conn_flush(lrpc_conn *c, lrpc__chan chan);
+static void conn_read(lrpc_conn *c, bool fill);
+
+static lrpc__qmsg *
+queue_pop(lrpc__queue *q)
+{
+	lrpc__qmsg *m = q->head;
+
+	if (m) {
+		q->head = m->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->bytes -= m->size;
+		q->count--;
+	}
+	return m;
+}
+
+static void
+queue_clear(lrpc__queue *q)
+{
+	lrpc__qmsg *m;
+
+	while ((m = queue_pop(q)))
+		free(m);
+}
+
+void
+lrpc__conn_list_add(lrpc_conn *c, lrpc_conn **head)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
+	c->list = head;
+}
+
+void
+lrpc__conn_list_remove(lrpc_conn *c)
+{
+	if (!c->list)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*c->list = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	c->list = NULL;
+}
+
+static void
+conn_on_timer(void *userdata)
+{
+	lrpc_conn *c = userdata;
+
+	c->timer = NULL;
+	if (c->state == CONN_HANDSHAKE)
+		lrpc__log_debug("lrpc server %s: pid %d did not finish the "
+				"handshake in time",
+				c->server->name, (int)c->peer.pid);
+	lrpc__conn_teardown(c);
+}
+
+int
+lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret)
+{
+	lrpc_conn *c;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->n_ref = 1; /* owned by the server's list until torn down */
+	c->fd = fd;
+	c->event_fd = -1;
+	r = lrpc__server_read_peer(fd, &c->peer, &c->groups);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	r = s->pops->fd_add(s->loop_data, fd, LRPC_POLL_IN, lrpc__conn_on_main,
+			    c);
+	if (r < 0) {
+		free(c->groups);
+		free(c);
+		return r;
+	}
+	c->main_events = LRPC_POLL_IN;
+	r = s->pops->timer_add(s->loop_data,
+			       (uint64_t)s->opts.handshake_timeout_ms * 1000u,
+			       conn_on_timer, c, &c->timer);
+	if (r < 0) {
+		s->pops->fd_del(s->loop_data, fd);
+		free(c->groups);
+		free(c);
+		return r;
+	}
+	c->server = lrpc_server_ref(s);
+	s->n_conn_refs++;
+	s->stats.pending_connections++;
+	lrpc__conn_list_add(c, &s->pending);
+	*ret = c;
+	return 0;
+}
+
+static void
+conn_free(lrpc_conn *c)
+{
+	lrpc_server *s = c->server;
+
+	if (c->accepted && s->cb.destroyed)
+		s->cb.destroyed(c, s->userdata);
+	free(c->groups);
+	s->n_conn_refs--;
+	free(c);
+	lrpc_server_unref(s);
+}
+
+LRPC_EXPORT lrpc_conn *
+lrpc_conn_ref(lrpc_conn *c)
+{
+	if (!c)
+		return NULL;
+	assert(c->n_ref > 0);
+	c->n_ref++;
+	return c;
+}
+
+LRPC_EXPORT lrpc_conn *
+lrpc_conn_unref(lrpc_conn *c)
+{
+	if (!c)
+		return NULL;
+	assert(c->n_ref > 0);
+	if (--c->n_ref == 0)
+		conn_free(c);
+	return NULL;
+}
+
+static void
+conn_finish(lrpc_conn *c)
+{
+	c->state = CONN_CLOSED;
+	lrpc__conn_list_remove(c);
+	lrpc_conn_unref(c); /* the list's reference */
+}
+
+static void
+conn_on_closed_retry(void *userdata)
+{
+	lrpc_conn *c = userdata;
+	lrpc_server *s = c->server;
+
+	c->timer = NULL;
+	if (s->cb.closed(c, s->userdata) != 0 && !s->closed &&
+	    s->pops->timer_add(s->loop_data, CLOSED_RETRY_USEC,
+			       conn_on_closed_retry, c, &c->timer) == 0)
+		return;
+	conn_finish(c);
+}
+
+/*
+ * Release every resource now and run the closed callback.  Must not run
+ * while a handler of this connection is on the stack: use
+ * lrpc__conn_close_later() there.
+ */
+void
+lrpc__conn_teardown(lrpc_conn *c)
+{
+	lrpc_server *s = c->server;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->t == NULL && c->fd < 0) {
+		/* Already torn down, waiting for the closed callback to
+		 * agree: the server is going away, so stop waiting. */
+		if (c->timer) {
+			s->pops->timer_del(s->loop_data, c->timer);
+			c->timer = NULL;
+		}
+		conn_finish(c);
+		return;
+	}
+	lrpc_conn_ref(c);
+	c->state = CONN_CLOSING;
+	if (c->timer) {
+		s->pops->timer_del(s->loop_data, c->timer);
+		c->timer = NULL;
+	}
+	if (c->fd >= 0) {
+		s->pops->fd_del(s->loop_data, c->fd);
+		c->fd = lrpc__safe_close(c->fd);
+	}
+	if (c->event_fd >= 0) {
+		s->pops->fd_del(s->loop_data, c->event_fd);
+		c->event_fd = -1;
+	}
+	for (int i = 0; i < LRPC__N_CHAN; i++)
+		queue_clear(&c->q[i]);
+	if (c->t) {
+		c->tops->t_free(c->t);
+		c->t = NULL;
+	}
+	if (c->accepted) {
+		s->stats.active_connections--;
+		s->stats.closed_connections++;
+		lrpc__server_uid_release(s, c->peer.uid);
+	} else {
+		s->stats.pending_connections--;
+	}
+
+	if (c->created_ran && s->cb.closed &&
+	    s->cb.closed(c, s->userdata) != 0 && !s->closed &&
+	    s->pops->timer_add(s->loop_data, CLOSED_RETRY_USEC,
+			       conn_on_closed_retry, c, &c->timer) == 0) {
+		lrpc_conn_unref(c);
+		return;
+	}
+	conn_finish(c);
+	lrpc_conn_unref(c);
+}
+
+static void
+conn_on_close_job(void *userdata)
+{
+	lrpc_conn *c = userdata;
+
+	c->close_job_pending = false;
+	lrpc__conn_teardown(c);
+	lrpc_conn_unref(c);
+}
+
+void
+lrpc__conn_close_later(lrpc_conn *c)
+{
+	lrpc_server *s = c->server;
+
+	if (c->state == CONN_CLOSED || c->close_job_pending)
+		return;
+	if (c->state == CONN_CLOSING && c->t == NULL)
+		return;
+	c->state = CONN_CLOSING;
+	c->close_job_pending = true;
+	if (s->pops->job_add(s->loop_data, conn_on_close_job,
+			     lrpc_conn_ref(c)) < 0) {
+		/* No way to defer: the connection stays closing (no sends,
+		 * no reads) until the server is closed. */
+		c->close_job_pending = false;
+		lrpc_conn_unref(c);
+	}
+}
+
+void
+lrpc__conn_set_ctl(lrpc_conn *c)
+{
+	lrpc__ctl *ctl;
+	uint32_t flags = 0;
+
+	if (!c->t)
+		return;
+	ctl = c->tops->t_ctl(c->t);
+	if (!ctl)
+		return;
+	if (c->server->stop_sending)
+		flags |= LRPC__CTL_STOP;
+	if (c->flow_control)
+		flags |= LRPC__CTL_FLOW;
+	atomic_store_explicit(&ctl->flags, flags, memory_order_release);
+}
+
+static bool
+conn_wants_out(lrpc_conn *c, lrpc__chan chan)
+{
+	return c->q[chan].count > 0 || c->tops->t_pending(c->t, chan);
+}
+
+/* Register exactly the events we need on both fds. */
+static void
+conn_update_events(lrpc_conn *c)
+{
+	lrpc_server *s = c->server;
+	uint32_t ev;
+
+	if (c->state != CONN_ACTIVE || !c->t)
+		return;
+	ev = (c->flow_control ? 0 : LRPC_POLL_IN) |
+	     (conn_wants_out(c, LRPC__CHAN_RESPONSE) ? LRPC_POLL_OUT : 0);
+	if (ev != c->main_events &&
+	    s->pops->fd_mod(s->loop_data, c->fd, ev) == 0)
+		c->main_events = ev;
+	if (c->event_fd >= 0) {
+		ev = conn_wants_out(c, LRPC__CHAN_EVENT) ? LRPC_POLL_OUT : 0;
+		if (ev != c->event_events &&
+		    s->pops->fd_mod(s->loop_data, c->event_fd, ev) == 0)
+			c->event_events = ev;
+	}
+}
+
+static void
+conn_on_resume_job(void *userdata)
+{
+	lrpc_conn *c = userdata;
+
+	c->resume_job_pending = false;
+	conn_read(c, false);
+	lrpc_conn_unref(c);
+}
+
+/*
+ * Flow control: while responses pile up because the client does not read
+ * them, stop reading its requests and tell it (through the control page)
+ * to stop sending.  Resume once the queue has drained.
+ */
+static void
+conn_update_flow(lrpc_conn *c)
+{
+	lrpc__queue *q = &c->q[LRPC__CHAN_RESPONSE];
+	bool on;
+
+	if (c->flow_control)
+		on = q->count > 0;
+	else
+		on = q->bytes >= c->max_queued / 2;
+	if (on == c->flow_control)
+		return;
+	c->flow_control = on;
+	c->stats.flow_control_state = on;
+	if (on)
+		c->stats.flow_control_count++;
+	lrpc__conn_set_ctl(c);
+	conn_update_events(c);
+	/* Requests already buffered while we stopped reading would wait for
+	 * the client's next write; dispatch them from a job instead. */
+	if (!on && !c->resume_job_pending) {
+		lrpc_server *s = c->server;
+		if (s->pops->job_add(s->loop_data, conn_on_resume_job,
+				     lrpc_conn_ref(c)) == 0)
+			c->resume_job_pending = true;
+		else
+			lrpc_conn_unref(c);
+	}
+}
+
+static int
+conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
+{
+	struct iovec out[LRPC_IOV_MAX + 2];
+	lrpc_msg_header hdr;
+	lrpc__queue *q = &c->q[chan];
+	size_t size, wire;
+	int n_out, r;
+
+	if (c->state != CONN_ACTIVE || !c->t)
+		return -ENOTCONN;
+	n_out = lrpc__iov_prepare(iov, n, &hdr, out, &size);
+	if (n_out < 0)
+		return n_out;
+	if (size > c->max_msg)
+		return -EMSGSIZE;
+	hdr.flags = chan == LRPC__CHAN_EVENT ? LRPC__MSG_EVENT
+					     : LRPC__MSG_RESPONSE;
+	hdr.seq = chan == LRPC__CHAN_RESPONSE && c->in_dispatch ? c->cur_seq
+								: 0;
+	wire = LRPC_ALIGN8(size);
+
+	if (q->count == 0) {
+		r = c->tops->t_send(c->t, chan, out, (size_t)n_out, size);
+		if (r == 0)
+			goto sent;
+		if (r != -EAGAIN) {
+			lrpc__log_debug("lrpc server %s: send to pid %d failed: "
+					"%d",
+					c->server->name, (int)c->peer.pid, r);
+			lrpc__conn_close_later(c);
+			return -ENOTCONN;
+		}
+	}
+	/* No room: keep a copy, bounded per connection. */
+	if (q->count > 0 && q->bytes + wire > c->max_queued)
+		return -EAGAIN;
+	lrpc__qmsg *m = malloc(sizeof(*m) + wire);
+	if (!m)
+		return -ENOMEM;
+	m->next = NULL;
+	m->size = wire;
+	uint8_t *p = m->data;
+	for (int i = 0; i < n_out; i++) {
+		memcpy(p, out[i].iov_base, out[i].iov_len);
+		p += out[i].iov_len;
+	}
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->bytes += wire;
+	q->count++;
+	c->stats.send_retries++;
+sent:
+	if (chan == LRPC__CHAN_EVENT) {
+		c->stats.events++;
+	} else {
+		c->stats.responses++;
+		if (c->in_dispatch)
+			c->responded = true;
+		conn_update_flow(c);
+	}
+	conn_update_events(c);
+	return 0;
+}
+
+static void
+conn_flush(lrpc_conn *c, lrpc__chan chan)
+{
+	lrpc__queue *q = &c->q[chan];
+	int r;
+
+	r = c->tops->t_flush(c->t, chan);
+	while (r == 0 && q->head) {
+		lrpc__qmsg *m = q->head;
+		const lrpc_msg_header *h = (const lrpc_msg_header *)m->data;
+		struct iovec iov = { .iov_base = m->data, .iov_len = m->size };
+		r = c->tops->t_send(c->t, chan, &iov, 1, h->size);
+		if (r == 0)
+			free(queue_pop(q));
+	}
+	if (r < 0 && r != -EAGAIN) {
+		lrpc__conn_close_later(c);
+		return;
+	}
+	if (chan == LRPC__CHAN_RESPONSE)
+		conn_update_flow(c);
+	conn_update_events(c);
+}
+
+static void
+conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
+{
+	lrpc_server *s = c->server;
+	lrpc_handler_fn fn = NULL;
+	void *ud = NULL;
+	int r;
+
+	c->stats.requests++;
+	c->in_dispatch = true;
+	c->responded = false;
+	c->cur_seq = msg->seq;
+	r = lrpc__selector_route(&s->sel, c, msg, &fn, &ud);
+	if (r > 0)
+		r = fn(c, msg, size, ud);
+	else if (r == 0)
+		r = -ENOSYS;
+	if (r < 0 && !c->responded && c->state == CONN_ACTIVE)
+		(void)lrpc_conn_send_error(c, msg->id, r < -4095 ? -EIO : r);
+	c->in_dispatch = false;
+	c->cur_seq = 0;
+}
+
+static void
+conn_read(lrpc_conn *c, bool fill)
+{
+	const lrpc_msg_header *msg;
+	size_t size;
+	int r;
+
+	while (c->state == CONN_ACTIVE && !c->flow_control) {
+		r = c->tops->t_recv(c->t, LRPC__CHAN_REQUEST, fill, &msg,
+				    &size);
+		if (r == 0) {
+			if (fill)
+				c->stats.recv_retries++;
+			return;
+		}
+		if (r < 0) {
+			if (r == -EBADMSG)
+				lrpc__log_warning("lrpc server %s: pid %d sent "
+						  "a malformed message, "
+						  "disconnecting",
+						  c->server->name,
+						  (int)c->peer.pid);
+			lrpc__conn_teardown(c);
+			return;
+		}
+		/* One read per wake-up keeps one busy client from starving
+		 * the others; what is buffered is dispatched now. */
+		fill = false;
+		conn_dispatch(c, msg, size);
+		if (c->t)
+			c->tops->t_release(c->t, LRPC__CHAN_REQUEST);
+	}
+}
+
+static void
+conn_read_hello(lrpc_conn *c)
+{
+	ssize_t n;
+
+	n = recv(c->fd, (uint8_t *)&c->hello + c->hello_got,
+		 sizeof(c->hello) - c->hello_got, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		lrpc__conn_teardown(c);
+		return;
+	}
+	c->hello_got += (size_t)n;
+	if (c->hello_got == sizeof(c->hello))
+		lrpc__server_handshake(c);
+}
+
+void
+lrpc__conn_on_main(int fd, uint32_t revents, void *userdata)
+{
+	lrpc_conn *c = userdata;
+
+	lrpc_conn_ref(c);
+	if (c->state == CONN_HANDSHAKE) {
+		conn_read_hello(c);
+	} else if (c->state == CONN_ACTIVE) {
+		lrpc__chan out_chan = fd == c->fd ? LRPC__CHAN_RESPONSE
+						  : LRPC__CHAN_EVENT;
+		if (revents & LRPC_POLL_OUT)
+			conn_flush(c, out_chan);
+		if (c->state == CONN_ACTIVE && fd == c->fd &&
+		    (revents & (LRPC_POLL_IN | LRPC_POLL_HUP | LRPC_POLL_ERR)))
+			conn_read(c, true);
+		/* The client's end of the event socket closing means the
+		 * client is gone (or broke the protocol). */
+		if (c->state == CONN_ACTIVE && fd != c->fd &&
+		    (revents & (LRPC_POLL_HUP | LRPC_POLL_ERR)))
+			lrpc__conn_teardown(c);
+	}
+	lrpc_conn_unref(c);
+}
+
+/* --- Public connection API --- */
+
+#define CONN_CHECK(c, r)                                                    \
+	do {                                                                \
+		lrpc_return_if_fail(c, r);                                  \
+		lrpc_return_if_fail((c)->server->origin_pid == getpid(),    \
+				    -ECHILD);                               \
+	} while (0)
+
+LRPC_EXPORT lrpc_server *
+lrpc_conn_get_server(lrpc_conn *c)
+{
+	return c ? c->server : NULL;
+}
+
+LRPC_EXPORT void *
+lrpc_conn_get_userdata(lrpc_conn *c)
+{
+	return c ? c->userdata : NULL;
+}
+
+LRPC_EXPORT void
+lrpc_conn_set_userdata(lrpc_conn *c, void *userdata)
+{
+	if (c)
+		c->userdata = userdata;
+}
+
+LRPC_EXPORT const lrpc_peer *
+lrpc_conn_get_peer(lrpc_conn *c)
+{
+	return c ? &c->peer : NULL;
+}
+
+LRPC_EXPORT uint32_t
+lrpc_conn_get_max_msg_size(lrpc_conn *c)
+{
+	return c ? c->max_msg : 0;
+}
+
+LRPC_EXPORT lrpc_transport
+lrpc_conn_get_transport(lrpc_conn *c)
+{
+	return c && c->tops ? c->tops->type : LRPC_TRANSPORT_BEST;
+}
+
+LRPC_EXPORT bool
+lrpc_conn_is_connected(lrpc_conn *c)
+{
+	return c && c->state == CONN_ACTIVE;
+}
+
+LRPC_EXPORT int
+lrpc_conn_send_response(lrpc_conn *c, const void *data, size_t size)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = size };
+
+	CONN_CHECK(c, -EINVAL);
+	lrpc_return_if_fail(data, -EINVAL);
+	return conn_send(c, LRPC__CHAN_RESPONSE, &iov, 1);
+}
+
+LRPC_EXPORT int
+lrpc_conn_send_responsev(lrpc_conn *c, const struct iovec *iov, size_t n_iov)
+{
+	CONN_CHECK(c, -EINVAL);
+	return conn_send(c, LRPC__CHAN_RESPONSE, iov, n_iov);
+}
+
+LRPC_EXPORT int
+lrpc_conn_send_event(lrpc_conn *c, const void *data, size_t size)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = size };
+
+	CONN_CHECK(c, -EINVAL);
+	lrpc_return_if_fail(data, -EINVAL);
+	return conn_send(c, LRPC__CHAN_EVENT, &iov, 1);
+}
+
+LRPC_EXPORT int
+lrpc_conn_send_eventv(lrpc_conn *c, const struct iovec *iov, size_t n_iov)
+{
+	CONN_CHECK(c, -EINVAL);
+	return conn_send(c, LRPC__CHAN_EVENT, iov, n_iov);
+}
+
+LRPC_EXPORT int
+lrpc_conn_send_error(lrpc_conn *c, int32_t id, int error)
+{
+	lrpc_msg_header h = { .size = sizeof(h), .id = id, .error = error };
+
+	lrpc_return_if_fail(error <= 0, -EINVAL);
+	return lrpc_conn_send_response(c, &h, sizeof(h));
+}
+
+LRPC_EXPORT void
+lrpc_conn_disconnect(lrpc_conn *c)
+{
+	if (!c || c->server->origin_pid != getpid())
+		return;
+	if (c->state == CONN_ACTIVE || c->state == CONN_HANDSHAKE)
+		lrpc__conn_close_later(c);
+}
+
+LRPC_EXPORT int
+lrpc_conn_get_stats(lrpc_conn *c, lrpc_conn_stats *ret, size_t size)
+{
+	CONN_CHECK(c, -EINVAL);
+	lrpc_return_if_fail(ret && size > 0, -EINVAL);
+	c->stats.events_queued = c->q[LRPC__CHAN_EVENT].count;
+	c->stats.bytes_queued = (uint32_t)LRPC_MIN(
+		c->q[LRPC__CHAN_EVENT].bytes + c->q[LRPC__CHAN_RESPONSE].bytes,
+		(size_t)UINT32_MAX);
+	memcpy(ret, &c->stats, LRPC_MIN(size, sizeof(c->stats)));
+	return 0;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Server and connection internals shared by ipc-server.c and ipc-conn.c. */
+#ifndef LRPC_IPC_INTERNAL_H
+#define LRPC_IPC_INTERNAL_H
+
+#include <lrpc/server.h>
+
+#include "ipc-handshake.h"
+#include "ipc-naming.h"
+#include "ipc-selector.h"
+#include "transport/transport.h"
+#include "util.h"
+
+typedef enum conn_state {
+	CONN_HANDSHAKE,
+	CONN_ACTIVE,
+	CONN_CLOSING,
+	CONN_CLOSED,
+} conn_state;
+
+/* A message waiting in the server because its channel had no room. */
+typedef struct lrpc__qmsg {
+	struct lrpc__qmsg *next;
+	size_t size; /* padded wire size */
+	uint8_t data[];
+} lrpc__qmsg;
+
+typedef struct lrpc__queue {
+	lrpc__qmsg *head, *tail;
+	size_t bytes;
+	uint32_t count;
+} lrpc__queue;
+
+typedef struct lrpc__uid_count {
+	uid_t uid;
+	uint32_t count;
+} lrpc__uid_count;
+
+struct lrpc_conn {
+	unsigned n_ref;
+	lrpc_server *server; /* strong reference */
+	lrpc_conn *prev, *next;
+	lrpc_conn **list; /* head of the list this connection is on, or NULL */
+	conn_state state;
+	bool accepted;
+	bool created_ran;
+	bool close_job_pending;
+	bool in_dispatch;
+	bool responded;
+	bool resume_job_pending;
+	bool flow_control;
+	int fd;
+	lrpc_peer peer;
+	gid_t *groups;
+	lrpc__hello hello;
+	size_t hello_got;
+	void *timer; /* handshake timeout or closed-retry */
+	const lrpc__transport_ops *tops;
+	lrpc__tconn *t;
+	int event_fd;           /* transport's event fd registered, or -1 */
+	uint32_t main_events;   /* events registered for fd */
+	uint32_t event_events;  /* events registered for event_fd */
+	uint32_t max_msg;
+	size_t max_queued; /* bytes per channel queue */
+	uint64_t cur_seq;
+	void *userdata;
+	lrpc__queue q[LRPC__N_CHAN];
+	lrpc_conn_stats stats;
+};
+
+struct lrpc_server {
+	unsigned n_ref;
+	unsigned n_conn_refs; /* references held by connection objects */
+	pid_t origin_pid;
+	char name[LRPC_NAME_MAX + 1];
+	lrpc_server_callbacks cb;
+	lrpc_server_opts opts;
+	void *userdata;
+	const lrpc__transport_ops *tops;
+	const lrpc_poll_ops *pops;
+	void *loop_data;
+	lrpc_loop *own_loop;
+	bool started;
+	bool closed;
+	bool stop_sending;
+	bool listen_paused;
+	lrpc__bound bound;
+	void *pause_timer;
+	lrpc__selector sel;
+	lrpc_conn *conns;   /* active connections */
+	lrpc_conn *pending; /* connections in the handshake */
+	lrpc__uid_count *uids;
+	size_t n_uids;
+	lrpc_server_stats stats;
+};
+
+/* ipc-conn.c */
+int lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret);
+void lrpc__conn_on_main(int fd, uint32_t revents, void *userdata);
+void lrpc__conn_teardown(lrpc_conn *c);
+void lrpc__conn_close_later(lrpc_conn *c);
+void lrpc__conn_set_ctl(lrpc_conn *c);
+void lrpc__conn_list_remove(lrpc_conn *c);
+void lrpc__conn_list_add(lrpc_conn *c, lrpc_conn **head);
+
+/* ipc-server.c */
+void lrpc__server_handshake(lrpc_conn *c);
+void lrpc__server_uid_release(lrpc_server *s, uid_t uid);
+int lrpc__server_read_peer(int fd, lrpc_peer *peer, gid_t **ret_groups);
+
+#define SERVER_CHECK(s, r)                                                  \
+	do {                                                                \
+		lrpc_return_if_fail(s, r);                                  \
+		lrpc_return_if_fail((s)->origin_pid == getpid(), -ECHILD);  \
+	} while (0)
+
+#endif

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "lrpc-config.h"
+#include "ipc-naming.h"
+#include "util.h"
+
+/* Abstract names live in one namespace shared by the whole network
+ * namespace; the prefix keeps lrpc's names apart from everyone else's. */
+#define ABSTRACT_PREFIX "lrpc/"
+#define LISTEN_BACKLOG 128
+
+int
+lrpc__name_validate(const char *name)
+{
+	size_t len;
+
+	if (!name)
+		return -EINVAL;
+	len = strnlen(name, LRPC_NAME_MAX + 1);
+	if (len == 0 || len > LRPC_NAME_MAX || name[0] == '.')
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		      ch == '-'))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *
+naming_force_file(void)
+{
+	/* secure_getenv: a setuid program must not be steered by its caller. */
+	const char *e = secure_getenv("LRPC_FORCE_FS_FILE");
+	return e && *e ? e : LRPC_FORCE_FS_FILE;
+}
+
+static const char *
+naming_runtime_dir(void)
+{
+	const char *e = secure_getenv("LRPC_RUNTIME_DIR");
+	return e && *e ? e : LRPC_DEFAULT_RUNTIME_DIR;
+}
+
+bool
+lrpc__naming_force_fs(void)
+{
+	return access(naming_force_file(), F_OK) == 0;
+}
+
+static int
+naming_address(const char *name, bool fs, struct sockaddr_un *sa,
+	       socklen_t *ret_len)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (fs) {
+		n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s.sock",
+			     naming_runtime_dir(), name);
+		if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+			return -ENAMETOOLONG;
+		*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				       (size_t)n + 1);
+	} else {
+		n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
+			     ABSTRACT_PREFIX "%s", name);
+		if (n < 0 || (size_t)n >= sizeof(sa->sun_path) - 1)
+			return -ENAMETOOLONG;
+		*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				       1 + (size_t)n);
+	}
+	return 0;
+}
+
+/*
+ * The socket directory must be a real directory (not a symlink), owned by
+ * root or by us, and writable by nobody else: otherwise another user could
+ * swap our socket for theirs.
+ */
+static int
+naming_check_dir(const char *dir, bool create)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0) {
+		if (errno != ENOENT || !create)
+			return -errno;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		if (lstat(dir, &st) < 0)
+			return -errno;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return -EPERM;
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return -EPERM;
+	return 0;
+}
+
+/* Is someone listening on the filesystem socket @sa? */
+static bool
+naming_is_live(const struct sockaddr_un *sa, socklen_t len)
+{
+	_lrpc_cleanup_close_ int fd = -1;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return true; /* cannot tell: be safe, do not remove it */
+	if (connect(fd, (const struct sockaddr *)sa, len) == 0)
+		return true;
+	return errno != ECONNREFUSED;
+}
+
+int
+lrpc__naming_listen(const char *name, mode_t mode, lrpc__bound *ret)
+{
+	_lrpc_cleanup_close_ int fd = -1;
+	struct sockaddr_un sa;
+	socklen_t len;
+	bool fs = lrpc__naming_force_fs();
+	struct stat st;
+	int r;
+
+	r = naming_address(name, fs, &sa, &len);
+	if (r < 0)
+		return r;
+	if (fs) {
+		r = naming_check_dir(naming_runtime_dir(), true);
+		if (r < 0)
+			return r;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* The file mode of a bound socket comes from its inode mode, masked
+	 * by the umask: setting it here avoids a chmod window after bind. */
+	if (fs && fchmod(fd, mode) < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0) {
+		if (errno != EADDRINUSE || !fs)
+			return -errno;
+		/* A filesystem path may be left over from a crash.  Remove it
+		 * only if it is a socket nobody listens on; never follow or
+		 * remove anything else. */
+		if (lstat(sa.sun_path, &st) < 0)
+			return -errno;
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		if (naming_is_live(&sa, len))
+			return -EADDRINUSE;
+		if (unlink(sa.sun_path) < 0 && errno != ENOENT)
+			return -errno;
+		if (bind(fd, (struct sockaddr *)&sa, len) < 0)
+			return -errno;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0)
+		return -errno;
+
+	*ret = (lrpc__bound){ .fd = -1 };
+	if (fs) {
+		if (lstat(sa.sun_path, &st) < 0)
+			return -errno;
+		ret->path = strdup(sa.sun_path);
+		if (!ret->path) {
+			unlink(sa.sun_path);
+			return -ENOMEM;
+		}
+		ret->dev = st.st_dev;
+		ret->ino = st.st_ino;
+	}
+	ret->fd = LRPC_TAKE_FD(fd);
+	return 0;
+}
+
+void
+lrpc__naming_unlisten(lrpc__bound *b)
+{
+	struct stat st;
+
+	if (b->path) {
+		/* Only remove the socket we created: after a restart race the
+		 * path may already belong to a new server. */
+		if (lstat(b->path, &st) == 0 && st.st_dev == b->dev &&
+		    st.st_ino == b->ino)
+			unlink(b->path);
+		free(b->path);
+		b->path = NULL;
+	}
+	b->fd = lrpc__safe_close(b->fd);
+}
+
+int
+lrpc__naming_connect(const char *name, int *ret_fd)
+{
+	_lrpc_cleanup_close_ int fd = -1;
+	struct sockaddr_un sa;
+	socklen_t len;
+	int r;
+
+	r = naming_address(name, lrpc__naming_force_fs(), &sa, &len);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
+		return -errno;
+	*ret_fd = LRPC_TAKE_FD(fd);
+	return 0;
+}

@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The server: listening, accepting, the server side of the handshake with
+ * its policy checks, and the service-wide API.
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "ipc-internal.h"
+#include "poll/poll-internal.h"
+
+/* A full fd table must not turn the accept loop into a busy loop. */
+#define ACCEPT_PAUSE_USEC (100u * 1000u)
+#define ACCEPT_BATCH 32
+
+static void
+server_apply_defaults(lrpc_server_opts *o)
+{
+	if (o->min_msg_size == 0)
+		o->min_msg_size = 4096;
+	if (o->max_msg_size == 0)
+		o->max_msg_size = 64u * LRPC_DEFAULT_MAX_MSG_SIZE;
+	if (o->max_connections == 0)
+		o->max_connections = 1024;
+	if (o->max_pending == 0)
+		o->max_pending = 64;
+	if (o->handshake_timeout_ms == 0)
+		o->handshake_timeout_ms = 5000;
+	if (o->socket_mode == 0)
+		o->socket_mode = 0666;
+}
+
+LRPC_EXPORT int
+lrpc_server_new(lrpc_server **ret, const char *name,
+		const lrpc_server_callbacks *cb, const lrpc_server_opts *opts,
+		void *userdata)
+{
+	lrpc_server *s;
+
+	lrpc_return_if_fail(ret, -EINVAL);
+	lrpc_return_if_fail(lrpc__name_validate(name) == 0, -EINVAL);
+	lrpc_return_if_fail(!cb || cb->struct_size >= sizeof(*cb), -EINVAL);
+	lrpc_return_if_fail(!opts || opts->struct_size >= sizeof(*opts),
+			    -EINVAL);
+	lrpc_return_if_fail(!opts || opts->transport < _LRPC_TRANSPORT_MAX,
+			    -EINVAL);
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->n_ref = 1;
+	s->origin_pid = getpid();
+	strcpy(s->name, name);
+	if (cb)
+		s->cb = *cb;
+	if (opts)
+		s->opts = *opts;
+	s->opts.struct_size = sizeof(s->opts);
+	server_apply_defaults(&s->opts);
+	s->userdata = userdata;
+	s->bound.fd = -1;
+	if (s->opts.min_msg_size > s->opts.max_msg_size ||
+	    s->opts.max_msg_size > LRPC_MAX_MSG_SIZE_LIMIT ||
+	    s->opts.min_msg_size < LRPC__MIN_MSG_SIZE) {
+		free(s);
+		return -EINVAL;
+	}
+	s->tops = lrpc__transport_get(s->opts.transport);
+	if (!s->tops) {
+		free(s);
+		return -EPROTONOSUPPORT;
+	}
+	*ret = s;
+	return 0;
+}
+
+static int
+server_ensure_poll(lrpc_server *s)
+{
+	int r;
+
+	if (s->pops)
+		return 0;
+	r = lrpc_loop_new(&s->own_loop);
+	if (r < 0)
+		return r;
+	s->pops = lrpc_loop_get_poll_ops();
+	s->loop_data = s->own_loop;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_server_set_poll(lrpc_server *s, const lrpc_poll_ops *ops, void *loop_data)
+{
+	SERVER_CHECK(s, -EINVAL);
+	lrpc_return_if_fail(lrpc__poll_ops_check(ops) == 0, -EINVAL);
+	lrpc_return_if_fail(!s->started && !s->pops, -EBUSY);
+	s->pops = ops;
+	s->loop_data = loop_data;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_server_attach_loop(lrpc_server *s, lrpc_loop *loop)
+{
+	lrpc_return_if_fail(loop, -EINVAL);
+	return lrpc_server_set_poll(s, lrpc_loop_get_poll_ops(), loop);
+}
+
+static void server_on_listen(int fd, uint32_t revents, void *userdata);
+
+static void
+server_on_pause_end(void *userdata)
+{
+	lrpc_server *s = userdata;
+
+	s->pause_timer = NULL;
+	if (s->closed || s->bound.fd < 0)
+		return;
+	s->listen_paused = false;
+	s->pops->fd_mod(s->loop_data, s->bound.fd, LRPC_POLL_IN);
+}
+
+static void
+server_pause_accept(lrpc_server *s)
+{
+	if (s->listen_paused)
+		return;
+	if (s->pops->timer_add(s->loop_data, ACCEPT_PAUSE_USEC,
+			       server_on_pause_end, s, &s->pause_timer) < 0)
+		return; /* keep accepting: better busy than deaf */
+	s->listen_paused = true;
+	s->pops->fd_mod(s->loop_data, s->bound.fd, 0);
+	lrpc__log_warning("lrpc server %s: out of fds, pausing accept",
+			  s->name);
+}
+
+int
+lrpc__server_read_peer(int fd, lrpc_peer *peer, gid_t **ret_groups)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	gid_t *groups = NULL;
+
+	/* The credentials are the kernel's, taken when the peer called
+	 * connect(); if they cannot be read the peer is refused, never
+	 * given a default identity. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return -errno;
+	if (len != sizeof(uc) || uc.pid <= 0)
+		return -EPROTO;
+	peer->pid = uc.pid;
+	peer->uid = uc.uid;
+	peer->gid = uc.gid;
+	peer->n_groups = 0;
+	peer->groups = NULL;
+
+	len = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) < 0 &&
+	    errno != ERANGE)
+		return -errno;
+	if (len > 0) {
+		groups = malloc(len);
+		if (!groups)
+			return -ENOMEM;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) <
+		    0) {
+			free(groups);
+			return -errno;
+		}
+		peer->n_groups = len / sizeof(gid_t);
+		peer->groups = groups;
+	}
+	*ret_groups = groups;
+	return 0;
+}
+
+static void
+server_on_listen(int fd, uint32_t revents, void *userdata)
+{
+	lrpc_server *s = userdata;
+
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		lrpc_conn *c;
+		int cfd, r;
+
+		cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				server_pause_accept(s);
+			return;
+		}
+		if (s->stats.pending_connections >= s->opts.max_pending) {
+			s->stats.refused_connections++;
+			close(cfd);
+			lrpc__log_debug("lrpc server %s: too many pending "
+					"connections",
+					s->name);
+			continue;
+		}
+		r = lrpc__conn_new(s, cfd, &c);
+		if (r < 0) {
+			s->stats.refused_connections++;
+			close(cfd);
+			continue;
+		}
+	}
+}
+
+LRPC_EXPORT int
+lrpc_server_start(lrpc_server *s)
+{
+	int r;
+
+	SERVER_CHECK(s, -EINVAL);
+	lrpc_return_if_fail(!s->started && !s->closed, -EBUSY);
+	r = server_ensure_poll(s);
+	if (r < 0)
+		return r;
+	r = lrpc__naming_listen(s->name, s->opts.socket_mode, &s->bound);
+	if (r < 0)
+		return r;
+	r = s->pops->fd_add(s->loop_data, s->bound.fd, LRPC_POLL_IN,
+			    server_on_listen, s);
+	if (r < 0) {
+		lrpc__naming_unlisten(&s->bound);
+		return r;
+	}
+	s->started = true;
+	return 0;
+}
+
+static uint32_t *
+server_uid_slot(lrpc_server *s, uid_t uid, bool create)
+{
+	for (size_t i = 0; i < s->n_uids; i++)
+		if (s->uids[i].uid == uid)
+			return &s->uids[i].count;
+	if (!create)
+		return NULL;
+	lrpc__uid_count *n = realloc(s->uids, (s->n_uids + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	s->uids = n;
+	s->uids[s->n_uids] = (lrpc__uid_count){ .uid = uid };
+	return &s->uids[s->n_uids++].count;
+}
+
+void
+lrpc__server_uid_release(lrpc_server *s, uid_t uid)
+{
+	uint32_t *cnt = server_uid_slot(s, uid, false);
+
+	if (cnt && *cnt > 0)
+		--*cnt;
+	if (cnt && *cnt == 0) {
+		/* Drop the slot so a stream of distinct uids cannot grow
+		 * the table without bound. */
+		size_t i = (size_t)((lrpc__uid_count *)(void *)cnt - s->uids);
+		s->uids[i] = s->uids[--s->n_uids];
+	}
+}
+
+/* The built-in policy, then the application's accept callback. */
+static int
+server_decide(lrpc_server *s, lrpc_conn *c)
+{
+	uint32_t *cnt;
+
+	if ((s->opts.flags & LRPC_SERVER_ROOT_ONLY) && c->peer.uid != 0)
+		return -EPERM;
+	if ((s->opts.flags & LRPC_SERVER_SAME_UID) &&
+	    c->peer.uid != geteuid())
+		return -EPERM;
+	if (s->stats.active_connections >= s->opts.max_connections)
+		return -EBUSY;
+	cnt = server_uid_slot(s, c->peer.uid, false);
+	if (s->opts.max_connections_per_uid && cnt &&
+	    *cnt >= s->opts.max_connections_per_uid)
+		return -EUSERS;
+	if (s->cb.accept) {
+		int r = s->cb.accept(s, &c->peer, s->userdata);
+		if (r > 0 || r < -4095)
+			r = -EACCES; /* only real errnos reach the client */
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static uint32_t
+server_negotiate(const lrpc_server *s, uint32_t asked)
+{
+	if (asked < s->opts.min_msg_size)
+		return s->opts.min_msg_size;
+	if (asked > s->opts.max_msg_size)
+		return s->opts.max_msg_size;
+	return asked;
+}
+
+static void
+server_refuse(lrpc_conn *c, int status)
+{
+	lrpc__welcome w = { .magic = LRPC__WELCOME_MAGIC,
+			    .version = LRPC_PROTOCOL_VERSION,
+			    .status = status };
+
+	c->server->stats.refused_connections++;
+	(void)lrpc__welcome_send(c->fd, &w, NULL);
+	lrpc__log_debug("lrpc server %s: refused pid %d uid %u: %d",
+			c->server->name, (int)c->peer.pid,
+			(unsigned)c->peer.uid, status);
+	lrpc__conn_teardown(c);
+}
+
+/* The hello is complete: decide, set up the transport, answer. */
+void
+lrpc__server_handshake(lrpc_conn *c)
+{
+	lrpc_server *s = c->server;
+	lrpc__fdset pass = { .n = 0 };
+	lrpc__welcome w = { .magic = LRPC__WELCOME_MAGIC,
+			    .version = LRPC_PROTOCOL_VERSION };
+	uint32_t *cnt;
+	int r;
+
+	r = lrpc__hello_check(&c->hello);
+	if (r < 0) {
+		/* Garbage is not worth an answer, a version skew is. */
+		if (r == -EPROTONOSUPPORT)
+			server_refuse(c, r);
+		else {
+			s->stats.refused_connections++;
+			lrpc__conn_teardown(c);
+		}
+		return;
+	}
+	if (c->hello.transport != LRPC_TRANSPORT_BEST &&
+	    c->hello.transport != s->tops->type) {
+		server_refuse(c, -EPROTONOSUPPORT);
+		return;
+	}
+	r = server_decide(s, c);
+	if (r < 0) {
+		server_refuse(c, r);
+		return;
+	}
+	cnt = server_uid_slot(s, c->peer.uid, true);
+	if (!cnt) {
+		server_refuse(c, -ENOMEM);
+		return;
+	}
+
+	c->max_msg = server_negotiate(s, c->hello.max_msg_size);
+	c->max_queued = s->opts.max_queued_bytes
+				? s->opts.max_queued_bytes
+				: LRPC_MAX(4 * (size_t)c->max_msg,
+					   (size_t)1024 * 1024);
+	c->tops = s->tops;
+	r = c->tops->s_new(&c->t, c->fd, c->max_msg, &pass);
+	if (r < 0) {
+		if (*cnt == 0)
+			lrpc__server_uid_release(s, c->peer.uid);
+		server_refuse(c, r);
+		return;
+	}
+	/* From here on the connection is accepted: destroyed will run. */
+	(*cnt)++;
+	c->accepted = true;
+	c->stats.client_pid = c->peer.pid;
+	s->stats.pending_connections--;
+	s->stats.active_connections++;
+	lrpc__conn_list_remove(c);
+	c->state = CONN_ACTIVE;
+	lrpc__conn_list_add(c, &s->conns);
+	if (c->timer) {
+		s->pops->timer_del(s->loop_data, c->timer);
+		c->timer = NULL;
+	}
+	lrpc__conn_set_ctl(c);
+
+	w.transport = (uint16_t)s->tops->type;
+	w.max_msg_size = c->max_msg;
+	w.n_fds = pass.n;
+	r = lrpc__welcome_send(c->fd, &w, &pass);
+	lrpc__fdset_close(&pass);
+	if (r < 0) {
+		lrpc__conn_teardown(c);
+		return;
+	}
+	uint32_t ev = 0;
+	c->event_fd = c->tops->t_wait_fd(c->t, LRPC__CHAN_EVENT, true, &ev);
+	if (c->event_fd == c->fd)
+		c->event_fd = -1;
+	if (c->event_fd >= 0) {
+		r = s->pops->fd_add(s->loop_data, c->event_fd, 0,
+				    lrpc__conn_on_main, c);
+		if (r < 0) {
+			c->event_fd = -1;
+			lrpc__conn_teardown(c);
+			return;
+		}
+	}
+	c->created_ran = true;
+	if (s->cb.created) {
+		lrpc_conn_ref(c);
+		s->cb.created(c, s->userdata);
+		lrpc_conn_unref(c);
+	}
+}
+
+LRPC_EXPORT void
+lrpc_server_close(lrpc_server *s)
+{
+	if (!s || s->closed || s->origin_pid != getpid())
+		return;
+	s->closed = true;
+	lrpc_server_ref(s);
+	if (s->bound.fd >= 0) {
+		if (s->started)
+			s->pops->fd_del(s->loop_data, s->bound.fd);
+		lrpc__naming_unlisten(&s->bound);
+	}
+	if (s->pause_timer) {
+		s->pops->timer_del(s->loop_data, s->pause_timer);
+		s->pause_timer = NULL;
+	}
+	while (s->pending)
+		lrpc__conn_teardown(s->pending);
+	while (s->conns)
+		lrpc__conn_teardown(s->conns);
+	/* With our own loop nobody else would run the jobs that still hold
+	 * connection references: drain them here. */
+	if (s->own_loop)
+		while (lrpc_loop_run_once(s->own_loop, 0) > 0)
+			;
+	lrpc_server_unref(s);
+}
+
+static void
+server_free(lrpc_server *s)
+{
+	lrpc__selector_done(&s->sel);
+	free(s->uids);
+	lrpc_loop_unref(s->own_loop);
+	free(s);
+}
+
+LRPC_EXPORT lrpc_server *
+lrpc_server_ref(lrpc_server *s)
+{
+	if (!s)
+		return NULL;
+	assert(s->n_ref > 0);
+	s->n_ref++;
+	return s;
+}
+
+LRPC_EXPORT lrpc_server *
+lrpc_server_unref(lrpc_server *s)
+{
+	if (!s)
+		return NULL;
+	assert(s->n_ref > 0);
+	s->n_ref--;
+	if (s->n_ref == 0) {
+		server_free(s);
+		return NULL;
+	}
+	/* Connections reference their server; once only they do, nobody
+	 * outside can reach it any more: close it, which lets them go. */
+	if (s->n_ref == s->n_conn_refs && !s->closed &&
+	    s->origin_pid == getpid()) {
+		lrpc_server_ref(s);
+		lrpc_server_close(s);
+		lrpc_server_unref(s);
+	}
+	return NULL;
+}
+
+LRPC_EXPORT int
+lrpc_server_get_fd(lrpc_server *s)
+{
+	int r;
+
+	SERVER_CHECK(s, -EINVAL);
+	if (s->pops && !s->own_loop)
+		return -EBUSY;
+	r = server_ensure_poll(s);
+	if (r < 0)
+		return r;
+	return lrpc_loop_get_fd(s->own_loop);
+}
+
+LRPC_EXPORT int
+lrpc_server_get_events(lrpc_server *s)
+{
+	SERVER_CHECK(s, -EINVAL);
+	return LRPC_POLL_IN;
+}
+
+LRPC_EXPORT int
+lrpc_server_get_timeout(lrpc_server *s, uint64_t *ret_usec)
+{
+	SERVER_CHECK(s, -EINVAL);
+	lrpc_return_if_fail(ret_usec, -EINVAL);
+	*ret_usec = UINT64_MAX;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_server_run_once(lrpc_server *s, int timeout_ms)
+{
+	int r;
+
+	SERVER_CHECK(s, -EINVAL);
+	if (s->pops && !s->own_loop)
+		return -EBUSY;
+	r = server_ensure_poll(s);
+	if (r < 0)
+		return r;
+	return lrpc_loop_run_once(s->own_loop, timeout_ms);
+}
+
+LRPC_EXPORT int
+lrpc_server_process(lrpc_server *s)
+{
+	return lrpc_server_run_once(s, 0);
+}
+
+LRPC_EXPORT int
+lrpc_server_add_handler(lrpc_server *s, int32_t id, lrpc_handler_fn fn,
+			void *userdata)
+{
+	SERVER_CHECK(s, -EINVAL);
+	lrpc_return_if_fail(fn, -EINVAL);
+	return lrpc__selector_add(&s->sel, id, fn, userdata);
+}
+
+LRPC_EXPORT int
+lrpc_server_remove_handler(lrpc_server *s, int32_t id)
+{
+	SERVER_CHECK(s, -EINVAL);
+	return lrpc__selector_remove(&s->sel, id);
+}
+
+LRPC_EXPORT int
+lrpc_server_set_fallback(lrpc_server *s, lrpc_handler_fn fn, void *userdata)
+{
+	SERVER_CHECK(s, -EINVAL);
+	s->sel.fallback = fn;
+	s->sel.fallback_data = userdata;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_server_set_selector(lrpc_server *s, lrpc_selector_fn fn,
+			 void *selector_data)
+{
+	SERVER_CHECK(s, -EINVAL);
+	s->sel.hook = fn;
+	s->sel.hook_data = selector_data;
+	return 0;
+}
+
+LRPC_EXPORT void *
+lrpc_server_get_userdata(lrpc_server *s)
+{
+	return s ? s->userdata : NULL;
+}
+
+LRPC_EXPORT void
+lrpc_server_set_userdata(lrpc_server *s, void *userdata)
+{
+	if (s)
+		s->userdata = userdata;
+}
+
+LRPC_EXPORT const char *
+lrpc_server_get_name(lrpc_server *s)
+{
+	return s ? s->name : NULL;
+}
+
+LRPC_EXPORT lrpc_transport
+lrpc_server_get_transport(lrpc_server *s)
+{
+	return s ? s->tops->type : LRPC_TRANSPORT_BEST;
+}
+
+LRPC_EXPORT int
+lrpc_server_set_stop_sending(lrpc_server *s, bool stop)
+{
+	SERVER_CHECK(s, -EINVAL);
+	s->stop_sending = stop;
+	for (lrpc_conn *c = s->conns; c; c = c->next)
+		lrpc__conn_set_ctl(c);
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_server_get_stats(lrpc_server *s, lrpc_server_stats *ret, size_t size)
+{
+	SERVER_CHECK(s, -EINVAL);
+	lrpc_return_if_fail(ret && size > 0, -EINVAL);
+	memcpy(ret, &s->stats, LRPC_MIN(size, sizeof(s->stats)));
+	return 0;
+}
+
+LRPC_EXPORT lrpc_conn *
+lrpc_server_first_conn(lrpc_server *s)
+{
+	if (!s)
+		return NULL;
+	for (lrpc_conn *c = s->conns; c; c = c->next)
+		if (c->state == CONN_ACTIVE)
+			return c;
+	return NULL;
+}
+
+LRPC_EXPORT lrpc_conn *
+lrpc_server_next_conn(lrpc_conn *c)
+{
+	if (!c)
+		return NULL;
+	for (c = c->next; c; c = c->next)
+		if (c->state == CONN_ACTIVE)
+			return c;
+	return NULL;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reassembles lrpc messages from a byte stream into private, 8-byte
+ * aligned memory.  Every header is validated before its size is used.
+ */
+#ifndef LRPC_FRAMER_H
+#define LRPC_FRAMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lrpc/types.h>
+
+typedef struct lrpc__framer {
+	uint8_t *buf;
+	size_t cap;  /* allocated bytes */
+	size_t head; /* start of the first unconsumed record */
+	size_t tail; /* end of received data */
+	uint32_t max_msg;
+	uint32_t kind; /* expected kind in header flags, 0: any */
+	size_t cur;    /* padded size of the record last peeked, 0: none */
+} lrpc__framer;
+
+void lrpc__framer_init(lrpc__framer *f, uint32_t max_msg, uint32_t kind);
+void lrpc__framer_done(lrpc__framer *f);
+/*
+ * One recv() from @fd into the buffer.  Returns the bytes read, -EAGAIN,
+ * -ECONNRESET at end of stream, -ENOMEM, or another fatal errno.
+ */
+int lrpc__framer_fill(lrpc__framer *f, int fd);
+/*
+ * Peek at the next complete record: 1 and a view, 0 if incomplete,
+ * -EBADMSG if the header is invalid (size out of range, wrong kind).
+ */
+int lrpc__framer_peek(lrpc__framer *f, const lrpc_msg_header **ret_msg,
+		      size_t *ret_size);
+/* Consume the record last peeked. */
+void lrpc__framer_consume(lrpc__framer *f);
+/* Bytes received but not consumed. */
+size_t lrpc__framer_buffered(const lrpc__framer *f);
+
+#endif

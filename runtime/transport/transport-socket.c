@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The socket transport: requests and responses travel on the connection's
+ * main unix stream socket, events on a second stream socket (one end of a
+ * socketpair the server creates and passes in the handshake), so an event
+ * can never be taken for a response.  See docs/wire.md for why streams and
+ * not SOCK_SEQPACKET.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "framer.h"
+#include "transport.h"
+#include "util.h"
+
+/* Socket buffer size asked for; the kernel caps it at wmem_max/rmem_max
+ * for unprivileged processes, which is fine: it only saves syscalls. */
+#define SOCK_BUF_SIZE (1024 * 1024)
+
+struct sock_out {
+	/* The unsent tail of a message the transport already took. */
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	size_t off;
+};
+
+struct lrpc__tconn {
+	lrpc__role role;
+	int main_fd;  /* not owned */
+	int event_fd; /* owned */
+	uint32_t max_msg;
+	lrpc__ctl *ctl; /* server: read-write; client: read-only mapping */
+	lrpc__framer in[LRPC__N_CHAN];
+	struct sock_out out[LRPC__N_CHAN];
+};
+
+static int
+sock_chan_fd(lrpc__tconn *t, lrpc__chan chan)
+{
+	return chan == LRPC__CHAN_EVENT ? t->event_fd : t->main_fd;
+}
+
+static void
+sock_set_bufs(int fd)
+{
+	int v = SOCK_BUF_SIZE;
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+}
+
+static lrpc__tconn *
+sock_alloc(lrpc__role role, int sock, uint32_t max_msg)
+{
+	lrpc__tconn *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->role = role;
+	t->main_fd = sock;
+	t->event_fd = -1;
+	t->max_msg = max_msg;
+	if (role == LRPC__ROLE_SERVER) {
+		lrpc__framer_init(&t->in[LRPC__CHAN_REQUEST], max_msg,
+				  LRPC__MSG_REQUEST);
+	} else {
+		lrpc__framer_init(&t->in[LRPC__CHAN_RESPONSE], max_msg,
+				  LRPC__MSG_RESPONSE);
+		lrpc__framer_init(&t->in[LRPC__CHAN_EVENT], max_msg,
+				  LRPC__MSG_EVENT);
+	}
+	return t;
+}
+
+static void
+sock_free(lrpc__tconn *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < LRPC__N_CHAN; i++) {
+		lrpc__framer_done(&t->in[i]);
+		free(t->out[i].buf);
+	}
+	lrpc__safe_close(t->event_fd);
+	if (t->role == LRPC__ROLE_SERVER) {
+		if (t->ctl)
+			munmap(t->ctl, LRPC__CTL_SIZE);
+	} else {
+		lrpc__ctl_unmap(t->ctl);
+	}
+	free(t);
+}
+
+static int
+sock_s_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
+{
+	lrpc__tconn *t;
+	int sv[2], ctl_fd, r;
+
+	t = sock_alloc(LRPC__ROLE_SERVER, sock, max_msg);
+	if (!t)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       sv) < 0) {
+		r = -errno;
+		sock_free(t);
+		return r;
+	}
+	t->event_fd = sv[0];
+	sock_set_bufs(sv[0]);
+	sock_set_bufs(sock);
+	/* Events only flow one way; the client's end never writes. */
+	(void)shutdown(sv[0], SHUT_RD);
+	r = lrpc__ctl_create(&ctl_fd, &t->ctl);
+	if (r < 0) {
+		lrpc__safe_close(sv[1]);
+		sock_free(t);
+		return r;
+	}
+	pass->n = 0;
+	pass->fds[pass->n++] = ctl_fd;
+	pass->fds[pass->n++] = sv[1];
+	*ret = t;
+	return 0;
+}
+
+static int
+sock_check_stream(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t l = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
+		return -EBADF;
+	l = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0)
+		return -EBADF;
+	if (type != SOCK_STREAM || domain != AF_UNIX)
+		return -EBADF;
+	return 0;
+}
+
+static int
+sock_c_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
+{
+	const lrpc__ctl *ctl = NULL;
+	lrpc__tconn *t;
+	int r;
+
+	if (fds->n != 2) {
+		lrpc__fdset_close(fds);
+		return -EPROTO;
+	}
+	r = sock_check_stream(fds->fds[1]);
+	if (r >= 0)
+		r = lrpc__ctl_map_peer(fds->fds[0], &ctl);
+	if (r < 0) {
+		lrpc__fdset_close(fds);
+		return r;
+	}
+	t = sock_alloc(LRPC__ROLE_CLIENT, sock, max_msg);
+	if (!t) {
+		lrpc__ctl_unmap(ctl);
+		lrpc__fdset_close(fds);
+		return -ENOMEM;
+	}
+	t->ctl = (lrpc__ctl *)ctl;
+	lrpc__safe_close(fds->fds[0]); /* the mapping stays valid */
+	t->event_fd = fds->fds[1];
+	fds->n = 0;
+	if (fcntl(t->event_fd, F_SETFL, O_RDWR | O_NONBLOCK) < 0) {
+		r = -errno;
+		sock_free(t);
+		return r;
+	}
+	sock_set_bufs(sock);
+	*ret = t;
+	return 0;
+}
+
+static int
+sock_flush(lrpc__tconn *t, lrpc__chan chan)
+{
+	struct sock_out *o = &t->out[chan];
+	ssize_t n;
+
+	while (o->off < o->len) {
+		n = send(sock_chan_fd(t, chan), o->buf + o->off, o->len - o->off,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return -EAGAIN;
+			return errno == EPIPE ? -ECONNRESET : -errno;
+		}
+		o->off += (size_t)n;
+	}
+	o->off = o->len = 0;
+	/* Keep small buffers for reuse; give back large ones. */
+	if (o->cap > 256 * 1024) {
+		free(o->buf);
+		o->buf = NULL;
+		o->cap = 0;
+	}
+	return 0;
+}
+
+static int
+sock_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
+	  size_t n_iov, size_t size)
+{
+	struct sock_out *o = &t->out[chan];
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
+			     .msg_iovlen = n_iov };
+	size_t wire = LRPC_ALIGN8(size), done;
+	ssize_t n;
+	int r;
+
+	if (o->len > 0) {
+		r = sock_flush(t, chan);
+		if (r < 0)
+			return r;
+	}
+	do
+		n = sendmsg(sock_chan_fd(t, chan), &mh,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN)
+			return -EAGAIN;
+		return errno == EPIPE ? -ECONNRESET : -errno;
+	}
+	done = (size_t)n;
+	if (done == wire)
+		return 0;
+
+	/* Partial write: the stream is now mid-record, so the rest must go
+	 * out before anything else.  Keep a copy of the tail. */
+	if (o->cap < wire - done) {
+		uint8_t *nbuf = realloc(o->buf, wire - done);
+		if (!nbuf)
+			return -ENOMEM; /* fatal: the stream is torn */
+		o->buf = nbuf;
+		o->cap = wire - done;
+	}
+	uint8_t *buf = o->buf;
+	o->len = wire - done;
+	o->off = 0;
+	size_t pos = 0, skip = done;
+	for (size_t i = 0; i < n_iov; i++) {
+		size_t len = iov[i].iov_len, off = LRPC_MIN(skip, len);
+		skip -= off;
+		memcpy(buf + pos, (const uint8_t *)iov[i].iov_base + off,
+		       len - off);
+		pos += len - off;
+	}
+	assert(pos == o->len);
+	return 0;
+}
+
+static bool
+sock_pending(lrpc__tconn *t, lrpc__chan chan)
+{
+	return t->out[chan].len > 0;
+}
+
+static int
+sock_recv(lrpc__tconn *t, lrpc__chan chan, bool fill,
+	  const lrpc_msg_header **ret_msg, size_t *ret_size)
+{
+	lrpc__framer *f = &t->in[chan];
+	int r;
+
+	r = lrpc__framer_peek(f, ret_msg, ret_size);
+	if (r != 0 || !fill)
+		return r;
+	r = lrpc__framer_fill(f, sock_chan_fd(t, chan));
+	if (r == -EAGAIN)
+		return 0;
+	if (r < 0)
+		return r;
+	return lrpc__framer_peek(f, ret_msg, ret_size);
+}
+
+static void
+sock_release(lrpc__tconn *t, lrpc__chan chan)
+{
+	lrpc__framer_consume(&t->in[chan]);
+}
+
+static int
+sock_wait_fd(lrpc__tconn *t, lrpc__chan chan, bool out, uint32_t *ret_events)
+{
+	*ret_events = out ? LRPC_POLL_OUT : LRPC_POLL_IN;
+	return sock_chan_fd(t, chan);
+}
+
+static lrpc__ctl *
+sock_ctl(lrpc__tconn *t)
+{
+	return t->ctl;
+}
+
+const lrpc__transport_ops lrpc__socket_transport_ops = {
+	.struct_size = sizeof(lrpc__transport_ops),
+	.type = LRPC_TRANSPORT_SOCKET,
+	.name = "socket",
+	.s_new = sock_s_new,
+	.c_new = sock_c_new,
+	.t_free = sock_free,
+	.t_send = sock_send,
+	.t_flush = sock_flush,
+	.t_pending = sock_pending,
+	.t_recv = sock_recv,
+	.t_release = sock_release,
+	.t_wait_fd = sock_wait_fd,
+	.t_ctl = sock_ctl,
+};

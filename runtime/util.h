@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small helpers shared by every runtime module. */
+#ifndef LRPC_RUNTIME_UTIL_H
+#define LRPC_RUNTIME_UTIL_H
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lrpc/types.h>
+
+#define _lrpc_unused_ __attribute__((unused))
+#define _lrpc_likely_(x) __builtin_expect(!!(x), 1)
+#define _lrpc_unlikely_(x) __builtin_expect(!!(x), 0)
+#define _lrpc_cleanup_(f) __attribute__((cleanup(f)))
+#define _lrpc_printf_(a, b) __attribute__((format(printf, a, b)))
+
+#define LRPC_ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define LRPC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LRPC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define LRPC_ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
+
+/* Validate a public argument: return instead of aborting. */
+#define lrpc_return_if_fail(expr, r)                                        \
+	do {                                                                \
+		if (_lrpc_unlikely_(!(expr)))                               \
+			return (r);                                         \
+	} while (0)
+
+/* Move ownership out of a cleanup-managed variable. */
+#define LRPC_TAKE_PTR(p)                                                    \
+	({                                                                  \
+		__typeof__(p) _ptr_ = (p);                                  \
+		(p) = NULL;                                                 \
+		_ptr_;                                                      \
+	})
+#define LRPC_TAKE_FD(fd)                                                    \
+	({                                                                  \
+		int _fd_ = (fd);                                            \
+		(fd) = -1;                                                  \
+		_fd_;                                                       \
+	})
+
+/* Turn a libc "-1 and errno" result into 0/positive or -errno. */
+static inline int
+lrpc__negerrno(int r)
+{
+	return r < 0 ? -errno : r;
+}
+
+static inline int
+lrpc__safe_close(int fd)
+{
+	if (fd >= 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return -1;
+}
+
+static inline void
+lrpc__closep(int *fd)
+{
+	lrpc__safe_close(*fd);
+}
+
+static inline void
+lrpc__freep(void *p)
+{
+	free(*(void **)p);
+}
+
+#define _lrpc_cleanup_close_ _lrpc_cleanup_(lrpc__closep)
+#define _lrpc_cleanup_free_ _lrpc_cleanup_(lrpc__freep)
+
+/* Monotonic clock in microseconds. */
+static inline uint64_t
+lrpc__now_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * Deadline helpers for the "timeout in ms: 0 = poll, negative = block"
+ * convention.  UINT64_MAX means no deadline.
+ */
+static inline uint64_t
+lrpc__deadline_from_ms(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return UINT64_MAX;
+	return lrpc__now_usec() + (uint64_t)timeout_ms * 1000u;
+}
+
+/* Remaining time for poll(2): -1 (forever), 0 (expired) or ms rounded up. */
+static inline int
+lrpc__deadline_poll_ms(uint64_t deadline)
+{
+	if (deadline == UINT64_MAX)
+		return -1;
+	uint64_t now = lrpc__now_usec();
+	if (now >= deadline)
+		return 0;
+	uint64_t ms = (deadline - now + 999u) / 1000u;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* Logging through the user's hook; never printed by the library itself. */
+void lrpc__log(lrpc_log_level level, const char *fmt, ...) _lrpc_printf_(2, 3);
+bool lrpc__log_enabled(lrpc_log_level level);
+
+#define lrpc__log_debug(...) lrpc__log(LRPC_LOG_DEBUG, __VA_ARGS__)
+#define lrpc__log_info(...) lrpc__log(LRPC_LOG_INFO, __VA_ARGS__)
+#define lrpc__log_warning(...) lrpc__log(LRPC_LOG_WARNING, __VA_ARGS__)
+#define lrpc__log_err(...) lrpc__log(LRPC_LOG_ERR, __VA_ARGS__)
+
+/*
+ * Reference counting in the systemd style: unref accepts NULL and returns
+ * NULL so that "x = x_unref(x);" is the idiom.  The struct must have an
+ * "unsigned n_ref" member and a static "type##_free" function.
+ */
+#define LRPC_DEFINE_REF_UNREF(type, name, free_fn)                         \
+	type *name##_ref(type *p)                                           \
+	{                                                                   \
+		if (!p)                                                     \
+			return NULL;                                        \
+		assert(p->n_ref > 0);                                       \
+		p->n_ref++;                                                 \
+		return p;                                                   \
+	}                                                                   \
+	type *name##_unref(type *p)                                         \
+	{                                                                   \
+		if (!p)                                                     \
+			return NULL;                                        \
+		assert(p->n_ref > 0);                                       \
+		if (--p->n_ref == 0)                                        \
+			free_fn(p);                                         \
+		return NULL;                                                \
+	}
+
+#endif
