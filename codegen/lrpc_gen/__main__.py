@@ -1,0 +1,181 @@
+"""The ``lrpc-gen`` command line: the only module that touches files.
+
+Exit status: 0 on success, 1 when the input has errors (all of them are
+printed), 2 for bad usage, 3 for an internal error of the generator.
+Outputs are written to a temporary file and renamed into place, and only
+when their content changed, so a failed run never leaves a partial file
+and an unchanged output keeps its timestamp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from . import backends
+from .check import check
+from .errors import Diagnostics
+
+PROG = "lrpc-gen"
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class OsFileSystem:
+    """``check.FileSystem`` over the real file system."""
+
+    def read(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def exists(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def canonical(self, path: str) -> str:
+        return os.path.realpath(path)
+
+
+def generator_files() -> List[str]:
+    """Every file of the generator itself (sources and templates), so a
+    build regenerates when the generator changes."""
+    out = []
+    for root, dirs, files in os.walk(PACKAGE_DIR):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".j2")):
+                out.append(os.path.join(root, name))
+    return out
+
+
+def _make_escape(path: str) -> str:
+    out = []
+    for c in path:
+        if c == "$":
+            out.append("$$")
+        elif c in " #":
+            out.append("\\" + c)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def depfile_text(targets: Sequence[str], deps: Iterable[str]) -> str:
+    """Makefile syntax as read by ninja (and meson's ``depfile:``)."""
+    lines = [" ".join(_make_escape(t) for t in targets) + ":"]
+    for d in deps:
+        lines.append(" " + _make_escape(d))
+    return " \\\n".join(lines) + "\n"
+
+
+def write_if_changed(path: str, text: str) -> bool:
+    """Atomically replace ``path`` with ``text`` unless it already holds
+    exactly that; returns True if the file was written."""
+    data = text.encode("utf-8")
+    try:
+        with open(path, "rb") as f:
+            if f.read() == data:
+                return False
+    except OSError:
+        pass
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        # mkstemp creates 0600; generated files are ordinary files.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return True
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Compile an lrpc IDL file.")
+    p.add_argument("input", help="the .idl file to compile")
+    p.add_argument("-I", dest="include_dirs", action="append", default=[],
+                   metavar="DIR", help="also look for imports in DIR")
+    p.add_argument("--backend", action="append", dest="backends",
+                   choices=sorted(backends.BACKENDS), metavar="NAME",
+                   help="what to generate (repeatable): "
+                        + ", ".join(sorted(backends.BACKENDS))
+                        + "; default: model")
+    p.add_argument("-o", dest="outdir", default=".", metavar="OUTDIR",
+                   help="directory for the generated files (default: .)")
+    p.add_argument("--depfile", metavar="FILE",
+                   help="write a Makefile-style dependency file")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    diags = Diagnostics()
+    if not os.path.isfile(args.input):
+        sys.stderr.write(f"{PROG}: error: cannot read '{args.input}': "
+                         f"no such file\n")
+        return EXIT_INPUT
+    result = check(args.input, args.include_dirs, OsFileSystem(), diags)
+    if result.model is None:
+        sys.stderr.write(diags.render(PROG))
+        return EXIT_INPUT
+    source = os.path.basename(args.input)
+    stem = source[:-4] if source.endswith(".idl") else source
+    ctx = backends.Context(source=source, stem=stem)
+    outputs: Dict[str, str] = {}
+    # Generate everything before writing anything, so a failing back end
+    # leaves no output behind.
+    for name in args.backends or ["model"]:
+        for fname, text in backends.load(name).generate(result.model,
+                                                         ctx).items():
+            assert fname not in outputs, f"two back ends write {fname}"
+            outputs[fname] = text
+    if not os.path.isdir(args.outdir):
+        sys.stderr.write(f"{PROG}: error: output directory "
+                         f"'{args.outdir}' does not exist\n")
+        return EXIT_INPUT
+    targets = []
+    for fname in sorted(outputs):
+        path = os.path.join(args.outdir, fname)
+        write_if_changed(path, outputs[fname])
+        targets.append(path)
+    if args.depfile:
+        deps = [os.path.abspath(f) for f in result.files]
+        deps += generator_files()
+        write_if_changed(args.depfile, depfile_text(targets, deps))
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        args = parse_args(argv)
+    except SystemExit as e:        # argparse has printed the usage
+        return EXIT_OK if e.code == 0 else EXIT_USAGE
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:         # never show a traceback to users
+        sys.stderr.write(f"{PROG}: internal error: {type(e).__name__}: "
+                         f"{e}\n")
+        if os.environ.get("LRPC_GEN_DEBUG"):
+            traceback.print_exc()
+        else:
+            sys.stderr.write(f"{PROG}: set LRPC_GEN_DEBUG=1 for details "
+                             f"and please report this\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

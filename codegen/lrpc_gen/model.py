@@ -1,0 +1,282 @@
+"""The checked model: frozen dataclasses that back ends only read.
+
+Everything a back end needs is computed once by the checker (C names,
+ordinals, nesting depth, interface ids and hashes, dependency order), so
+templates never compute facts of their own.
+
+Iteration order is deterministic: modules dependencies-first, declarations
+in source order, struct fields and union cases by ordinal, methods by
+ordinal, and ``Module.type_order`` in dependency order for C headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple, Union
+
+from .errors import Location
+from .naming import InterfaceNames, MethodNames
+
+Doc = Tuple[str, ...]
+
+INTEGER_RANGES: Dict[str, Tuple[int, int]] = {
+    "i8": (-(1 << 7), (1 << 7) - 1),
+    "i16": (-(1 << 15), (1 << 15) - 1),
+    "i32": (-(1 << 31), (1 << 31) - 1),
+    "i64": (-(1 << 63), (1 << 63) - 1),
+    "u8": (0, (1 << 8) - 1),
+    "u16": (0, (1 << 16) - 1),
+    "u32": (0, (1 << 32) - 1),
+    "u64": (0, (1 << 64) - 1),
+}
+
+# --- limits that keep decoding bounded (documented in docs/idl.md) ---------
+MAX_DEPTH = 32                 # nesting of structs/unions/arrays/maps/optional
+MAX_FIXED_ARRAY = 65536        # elements in T[N]
+MAX_BOUND = (1 << 32) - 1      # @max(N): lengths travel as u32
+MAX_ORDINAL = 65535            # field, case and method ordinals
+MAX_VERSION = 65535            # interface versions and @since
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str                  # bool, i8..u64, f32, f64, string, bytes
+    max: Optional[int] = None  # @max(N) for string and bytes
+
+    @property
+    def is_integer(self) -> bool:
+        return self.name in INTEGER_RANGES
+
+    @property
+    def is_signed(self) -> bool:
+        return self.name.startswith("i")
+
+    @property
+    def range(self) -> Tuple[int, int]:
+        return INTEGER_RANGES[self.name]
+
+
+@dataclass(frozen=True)
+class Array:
+    element: "Type"
+    size: Optional[int] = None   # T[N]; None for T[]
+    max: Optional[int] = None    # @max(N) on T[]
+
+
+@dataclass(frozen=True)
+class Optional_:
+    inner: "Type"
+
+
+@dataclass(frozen=True)
+class Map:
+    key: "Type"
+    value: "Type"
+    max: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A use of a named enum, struct or union; resolve with Model.lookup."""
+
+    kind: str                  # "enum", "struct" or "union"
+    module: str
+    name: str
+    c_name: str
+
+
+Type = Union[Primitive, Array, Optional_, Map, Ref]
+
+
+def type_text(t: Type, home: str = "") -> str:
+    """IDL spelling of a model type; names outside ``home`` are qualified."""
+    if isinstance(t, Primitive):
+        return t.name + (f" @max({t.max})" if t.max is not None else "")
+    if isinstance(t, Array):
+        size = "" if t.size is None else str(t.size)
+        bound = f" @max({t.max})" if t.max is not None else ""
+        return f"{type_text(t.element, home)}[{size}]{bound}"
+    if isinstance(t, Optional_):
+        return f"optional {type_text(t.inner, home)}"
+    if isinstance(t, Map):
+        bound = f" @max({t.max})" if t.max is not None else ""
+        return (f"map<{type_text(t.key, home)}, "
+                f"{type_text(t.value, home)}>{bound}")
+    return t.name if t.module == home else f"{t.module}.{t.name}"
+
+
+@dataclass(frozen=True)
+class Const:
+    name: str
+    c_name: str
+    type: Primitive
+    value: Union[int, bool, str]
+    doc: Doc
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Member:
+    """An enumerator or an error code."""
+
+    name: str
+    c_name: str
+    value: int
+    doc: Doc
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Enum:
+    name: str
+    c_name: str
+    base: Primitive
+    members: Tuple[Member, ...]     # source order
+    doc: Doc
+    loc: Location
+
+    @property
+    def values(self) -> Tuple[int, ...]:
+        return tuple(sorted(m.value for m in self.members))
+
+
+@dataclass(frozen=True)
+class ErrorDecl:
+    name: str
+    c_name: str
+    codes: Tuple[Member, ...]       # source order
+    doc: Doc
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Field:
+    """A struct field or union case; for unions the ordinal is the tag."""
+
+    name: str
+    c_name: str
+    type: Type
+    ordinal: int
+    since: int
+    doc: Doc
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Struct:
+    name: str
+    c_name: str
+    fields: Tuple[Field, ...]       # by ordinal (the wire order)
+    depth: int
+    doc: Doc
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Union_:
+    name: str
+    c_name: str
+    tag: Primitive
+    cases: Tuple[Field, ...]        # by tag
+    depth: int
+    doc: Doc
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    c_name: str
+    type: Type
+    since: int
+    loc: Location
+
+
+@dataclass(frozen=True)
+class ErrorRef:
+    module: str
+    name: str
+    c_name: str
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    kind: str                       # "call", "oneway" or "event"
+    ordinal: int
+    since: int
+    params: Tuple[Param, ...]       # wire order = source order
+    results: Tuple[Param, ...]      # empty for oneway and events
+    raises: Tuple[ErrorRef, ...]
+    depth: int                      # of the request/reply messages
+    names: MethodNames
+    doc: Doc
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    version: int
+    id: int                         # FNV-1a 32 of "module.Name"
+    hashes: Tuple[int, ...]         # canonical-form hash for v = 1..version
+    canonical: Tuple[str, ...]      # the hashed text, per version
+    methods: Tuple[Method, ...]     # by ordinal
+    names: InterfaceNames
+    doc: Doc
+    loc: Location
+
+    @property
+    def c_name(self) -> str:
+        return self.names.base
+
+    @property
+    def hash(self) -> int:
+        """Hash of the canonical form at the interface's own version."""
+        return self.hashes[-1]
+
+
+Decl = Union[Const, Enum, ErrorDecl, Struct, Union_, Interface]
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    file: str
+    c_prefix: str
+    doc: Doc
+    imports: Tuple[str, ...]        # module names, source order
+    import_files: Tuple[str, ...]   # the files they came from
+    consts: Tuple[Const, ...]
+    enums: Tuple[Enum, ...]
+    structs: Tuple[Struct, ...]
+    unions: Tuple[Union_, ...]
+    errors: Tuple[ErrorDecl, ...]
+    interfaces: Tuple[Interface, ...]
+    type_order: Tuple[str, ...]     # enums/structs/unions, dependencies first
+
+    def decl(self, name: str) -> Optional[Decl]:
+        for group in (self.consts, self.enums, self.structs, self.unions,
+                      self.errors, self.interfaces):
+            for d in group:
+                if d.name == name:
+                    return d
+        return None
+
+
+@dataclass(frozen=True)
+class Model:
+    main: Module
+    modules: Tuple[Module, ...]     # dependencies first; main is last
+
+    def module(self, name: str) -> Module:
+        for m in self.modules:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def lookup(self, ref: Union[Ref, ErrorRef]) -> Decl:
+        d = self.module(ref.module).decl(ref.name)
+        if d is None:
+            raise KeyError(f"{ref.module}.{ref.name}")
+        return d
