@@ -1,0 +1,41 @@
+# Thin wrapper: install missing Debian packages, configure, build, run.
+# The real build is meson; see README.md for the plain meson commands.
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+BENCH_BUILD ?= build-bench
+MESON_TEST_ARGS ?= --print-errorlogs --num-processes 2
+
+.PHONY: all deps build demo test test-normal test-asan bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh base
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+demo: build
+	scripts/demo.sh $(BUILD)
+
+test: deps test-normal test-asan
+
+test-normal: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	meson test -C $(BUILD) $(MESON_TEST_ARGS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+
+test-asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	meson test -C $(ASAN_BUILD) $(MESON_TEST_ARGS) --no-suite codegen
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
