@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+th_ctx th_ctx_socket = { .transport = LRPC_TRANSPORT_SOCKET };
+
+struct th_server {
+	pid_t pid;
+	int report_fd; /* read end in the test process */
+	char buf[8192];
+	size_t len;
+};
+
+/* In the child: the write end of the report pipe. */
+static int child_report_fd = -1;
+static unsigned child_accepted, child_destroyed;
+
+void
+th_msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int
+th_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the DIR's own fd */
+}
+
+int
+th_setup(void **state)
+{
+	static unsigned counter;
+	th_ctx *ctx = *state;
+
+	snprintf(ctx->name, sizeof(ctx->name), "lrpc-test-%d-%u", (int)getpid(),
+		 counter++);
+	ctx->fds_before = th_count_fds();
+	return 0;
+}
+
+int
+th_teardown(void **state)
+{
+	th_ctx *ctx = *state;
+	int after = th_count_fds();
+
+	if (after != ctx->fds_before) {
+		fprintf(stderr, "fd leak: %d fds before the test, %d after\n",
+			ctx->fds_before, after);
+		return -1;
+	}
+	return 0;
+}
+
+void
+th_report(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	if (child_report_fd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* Lines are short: one write on a pipe is atomic. */
+	(void)!write(child_report_fd, line, (size_t)n);
+}
+
+static int
+rep_accept(lrpc_server *s, const lrpc_peer *p, void *ud)
+{
+	th_report("accept %d %u", (int)p->pid, (unsigned)p->uid);
+	return 0;
+}
+
+static void
+rep_created(lrpc_conn *c, void *ud)
+{
+	child_accepted++;
+	th_report("created %d", (int)lrpc_conn_get_peer(c)->pid);
+}
+
+static int
+rep_closed(lrpc_conn *c, void *ud)
+{
+	th_report("closed %d", (int)lrpc_conn_get_peer(c)->pid);
+	return 0;
+}
+
+static void
+rep_destroyed(lrpc_conn *c, void *ud)
+{
+	child_destroyed++;
+	th_report("destroyed %d", (int)lrpc_conn_get_peer(c)->pid);
+}
+
+const lrpc_server_callbacks th_reporting_callbacks = {
+	.struct_size = sizeof(lrpc_server_callbacks),
+	.accept = rep_accept,
+	.created = rep_created,
+	.closed = rep_closed,
+	.destroyed = rep_destroyed,
+};
+
+static void
+on_term(lrpc_loop *loop, int signo, void *ud)
+{
+	lrpc_loop_quit(loop);
+}
+
+/* Wrap the test's callbacks so the harness can count destroyed calls. */
+static lrpc_server_callbacks child_user_cb;
+
+static void
+wrap_created(lrpc_conn *c, void *ud)
+{
+	if (child_user_cb.created != rep_created)
+		child_accepted++;
+	if (child_user_cb.created)
+		child_user_cb.created(c, ud);
+}
+
+static void
+wrap_destroyed(lrpc_conn *c, void *ud)
+{
+	if (child_user_cb.destroyed != rep_destroyed)
+		child_destroyed++;
+	if (child_user_cb.destroyed)
+		child_user_cb.destroyed(c, ud);
+}
+
+static void
+server_child(const th_ctx *ctx, const lrpc_server_callbacks *cb,
+	     const lrpc_server_opts *opts, th_setup_fn setup, void *arg,
+	     int ready_fd)
+{
+	lrpc_server_opts o = { .struct_size = sizeof(o) };
+	lrpc_server_callbacks wcb;
+	lrpc_loop *loop = NULL;
+	lrpc_server *s = NULL;
+	int r;
+
+	if (opts)
+		o = *opts;
+	o.transport = ctx->transport;
+	child_user_cb = cb ? *cb : th_reporting_callbacks;
+	wcb = child_user_cb;
+	wcb.created = wrap_created;
+	wcb.destroyed = wrap_destroyed;
+
+	r = lrpc_loop_new(&loop);
+	if (r >= 0)
+		r = lrpc_loop_add_signal(loop, SIGTERM, on_term, NULL);
+	if (r >= 0)
+		r = lrpc_server_new(&s, ctx->name, &wcb, &o, arg);
+	if (r >= 0)
+		r = lrpc_server_attach_loop(s, loop);
+	if (r >= 0 && setup)
+		setup(s, loop, arg);
+	if (r >= 0)
+		r = lrpc_server_start(s);
+	(void)!write(ready_fd, &r, sizeof(r));
+	close(ready_fd);
+	if (r < 0)
+		_exit(2);
+	r = lrpc_loop_run(loop);
+	lrpc_server_close(s);
+	lrpc_server_unref(s);
+	lrpc_loop_unref(loop);
+	if (child_destroyed != child_accepted) {
+		fprintf(stderr, "server: %u connections created, %u destroyed\n",
+			child_accepted, child_destroyed);
+		_exit(1);
+	}
+	_exit(r < 0 ? 1 : 0);
+}
+
+th_server *
+th_server_spawn(const th_ctx *ctx, const lrpc_server_callbacks *cb,
+		const lrpc_server_opts *opts, th_setup_fn setup, void *arg)
+{
+	int ready[2], rep[2], r = -1;
+	th_server *s;
+
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	fflush(NULL);
+	s->pid = fork();
+	if (s->pid < 0) {
+		free(s);
+		return NULL;
+	}
+	if (s->pid == 0) {
+		close(ready[0]);
+		close(rep[0]);
+		child_report_fd = rep[1];
+		server_child(ctx, cb, opts, setup, arg, ready[1]);
+	}
+	close(ready[1]);
+	close(rep[1]);
+	s->report_fd = rep[0];
+	if (read(ready[0], &r, sizeof(r)) != sizeof(r) || r < 0) {
+		fprintf(stderr, "server failed to start: %s\n", strerror(-r));
+		close(ready[0]);
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		close(s->report_fd);
+		free(s);
+		return NULL;
+	}
+	close(ready[0]);
+	return s;
+}
+
+pid_t
+th_server_pid(const th_server *s)
+{
+	return s->pid;
+}
+
+int
+th_server_stop(th_server *s)
+{
+	int status = 0, r = -1;
+
+	if (!s)
+		return -1;
+	kill(s->pid, SIGTERM);
+	if (waitpid(s->pid, &status, 0) == s->pid && WIFEXITED(status))
+		r = WEXITSTATUS(status);
+	close(s->report_fd);
+	free(s);
+	return r;
+}
+
+void
+th_server_kill(th_server *s)
+{
+	if (!s)
+		return;
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	close(s->report_fd);
+	free(s);
+}
+
+static bool
+take_line(th_server *s, char *line, size_t cap)
+{
+	char *nl = memchr(s->buf, '\n', s->len);
+	size_t n;
+
+	if (!nl)
+		return false;
+	n = (size_t)(nl - s->buf);
+	if (line && cap > 0) {
+		size_t k = n < cap - 1 ? n : cap - 1;
+		memcpy(line, s->buf, k);
+		line[k] = '\0';
+	}
+	memmove(s->buf, nl + 1, s->len - n - 1);
+	s->len -= n + 1;
+	return true;
+}
+
+bool
+th_server_expect(th_server *s, const char *prefix, int timeout_ms,
+		 char *buf, size_t cap)
+{
+	struct timespec t0;
+	char line[256];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		while (take_line(s, line, sizeof(line)))
+			if (strncmp(line, prefix, strlen(prefix)) == 0) {
+				if (buf && cap > 0)
+					snprintf(buf, cap, "%s", line);
+				return true;
+			}
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long el = (now.tv_sec - t0.tv_sec) * 1000 +
+			  (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (el >= timeout_ms)
+			return false;
+		struct pollfd p = { .fd = s->report_fd, .events = POLLIN };
+		if (poll(&p, 1, (int)(timeout_ms - el)) <= 0)
+			continue;
+		ssize_t n = read(s->report_fd, s->buf + s->len,
+				 sizeof(s->buf) - s->len);
+		if (n <= 0)
+			return false;
+		s->len += (size_t)n;
+	}
+}
+
+int
+th_server_count(th_server *s, const char *prefix, int timeout_ms)
+{
+	int n = 0;
+
+	while (th_server_expect(s, prefix, timeout_ms, NULL, 0))
+		n++;
+	return n;
+}
+
+int
+th_connect(const th_ctx *ctx, lrpc_client **ret, lrpc_client_opts *opts)
+{
+	lrpc_client_opts o = { .struct_size = sizeof(o) };
+	int r;
+
+	if (opts)
+		o = *opts;
+	o.transport = ctx->transport;
+	for (int i = 0; i < 100; i++) {
+		r = lrpc_client_connect(ret, ctx->name, &o);
+		if (r != -ECONNREFUSED && r != -ENOENT)
+			return r;
+		th_msleep(10);
+	}
+	return r;
+}
+
+void
+th_fill(void *buf, size_t size, int32_t id, unsigned seed)
+{
+	lrpc_msg_header *h = buf;
+	unsigned char *p = buf;
+
+	memset(h, 0, sizeof(*h));
+	h->size = (uint32_t)size;
+	h->id = id;
+	for (size_t i = sizeof(*h); i < size; i++)
+		p[i] = (unsigned char)(seed + i * 31u);
+}
+
+bool
+th_check(const void *buf, size_t size, unsigned seed)
+{
+	const unsigned char *p = buf;
+
+	for (size_t i = sizeof(lrpc_msg_header); i < size; i++)
+		if (p[i] != (unsigned char)(seed + i * 31u))
+			return false;
+	return true;
+}
+
+/* --- Standard handlers --- */
+
+struct event_burst {
+	lrpc_conn *conn;
+	lrpc_loop *loop;
+	uint32_t next, n;
+};
+
+static void
+burst_continue(void *ud)
+{
+	struct event_burst *b = ud;
+
+	while (b->next < b->n && lrpc_conn_is_connected(b->conn)) {
+		struct {
+			lrpc_msg_header h;
+			uint32_t seq, pad;
+		} ev = { .h = { .size = sizeof(ev), .id = TH_EVENTS },
+			 .seq = b->next };
+		int r = lrpc_conn_send_event(b->conn, &ev, sizeof(ev));
+		if (r == -EAGAIN) {
+			/* Queue full: the client is slower, try again soon. */
+			lrpc_loop_add_timer(b->loop, 1000, burst_continue, b,
+					    NULL);
+			return;
+		}
+		if (r < 0)
+			break;
+		b->next++;
+	}
+	lrpc_conn_unref(b->conn);
+	free(b);
+}
+
+static int
+h_echo(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	return lrpc_conn_send_response(c, m, size);
+}
+
+static int
+h_no_reply(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	return 0;
+}
+
+static int
+h_events(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	lrpc_loop *loop = ud;
+	uint32_t n;
+	struct event_burst *b;
+
+	if (size < sizeof(*m) + sizeof(n))
+		return -EINVAL;
+	memcpy(&n, m + 1, sizeof(n));
+	int r = lrpc_conn_send_error(c, m->id, 0);
+	if (r < 0)
+		return r;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->conn = lrpc_conn_ref(c);
+	b->loop = loop;
+	b->n = n;
+	lrpc_loop_add_job(loop, burst_continue, b);
+	return 0;
+}
+
+static int
+h_as_event(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	return lrpc_conn_send_event(c, m, size);
+}
+
+static int
+h_disconnect(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	lrpc_conn_disconnect(c);
+	return 0;
+}
+
+static int
+h_stop(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	uint32_t on;
+
+	if (size < sizeof(*m) + sizeof(on))
+		return -EINVAL;
+	memcpy(&on, m + 1, sizeof(on));
+	lrpc_server_set_stop_sending(lrpc_conn_get_server(c), on != 0);
+	return lrpc_conn_send_error(c, m->id, 0);
+}
+
+static int
+h_fail(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	return -EBADE;
+}
+
+void
+th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	lrpc_server_add_handler(s, TH_ECHO, h_echo, NULL);
+	lrpc_server_add_handler(s, TH_NO_REPLY, h_no_reply, NULL);
+	lrpc_server_add_handler(s, TH_EVENTS, h_events, loop);
+	lrpc_server_add_handler(s, TH_AS_EVENT, h_as_event, NULL);
+	lrpc_server_add_handler(s, TH_DISCONNECT, h_disconnect, NULL);
+	lrpc_server_add_handler(s, TH_STOP, h_stop, NULL);
+	lrpc_server_add_handler(s, TH_FAIL, h_fail, NULL);
+}
