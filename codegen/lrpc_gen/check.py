@@ -307,7 +307,11 @@ class _Checker:
                                   name.loc):
                     continue
                 if isinstance(decl, (ast.Enum, ast.ErrorDecl)):
+                    seen: Set[str] = set()
                     for mem in decl.members:
+                        if mem.name.text in seen:
+                            continue    # a duplicate, reported by check
+                        seen.add(mem.name.text)
                         self.claim(namer.member_name(name.text,
                                                      mem.name.text),
                                    f"'{name.text}.{mem.name.text}'",

@@ -129,13 +129,13 @@ class _Parser:
             imports.append(ast.Import(tok.value, tok.loc))
         decls = []
         while self.peek().kind is not TokenKind.EOF:
+            doc_tok = self.peek()
             if not doc:
                 doc = self.docs()
             tok = self.peek()
             if tok.kind is TokenKind.EOF:
-                self.no_docs()
-                raise self.fail(tok, "doc comment is not followed by a "
-                                     "declaration it could document")
+                raise self.fail(doc_tok, "doc comment is not followed by a "
+                                         "declaration it could document")
             if self.is_word("module"):
                 raise self.fail(tok, "the module declaration must come "
                                      "first, and only once")
