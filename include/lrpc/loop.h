@@ -42,13 +42,19 @@ typedef void (*lrpc_poll_fn)(void *cb_data);
  * so later versions can grow it.  Every member is required.  All calls come
  * from the thread that drives the loop.  Every member returns 0 or a negative
  * errno.
+ *
+ * Jobs cannot be cancelled: lrpc keeps whatever a job's cb_data points to
+ * alive (it holds a reference) until the job has run, so a loop must run
+ * every job it accepted, or the objects it belongs to are never freed.
+ * Times are on CLOCK_MONOTONIC.
  */
 typedef struct lrpc_poll_ops {
 	size_t struct_size;
 	/**
-	 * Watch @fd for @events (LRPC_POLL_IN/OUT; ERR and HUP are always
-	 * reported).  Level-triggered: @cb runs on every iteration while the
-	 * condition holds.  -EEXIST if @fd is already watched.
+	 * Watch @fd for @events (LRPC_POLL_IN and/or LRPC_POLL_OUT, or 0 for
+	 * errors only; ERR and HUP are always reported).  Level-triggered:
+	 * @cb runs on every iteration while the condition holds.  -EEXIST if
+	 * @fd is already watched.
 	 */
 	int (*fd_add)(void *loop_data, int fd, uint32_t events,
 		      lrpc_poll_fd_fn cb, void *cb_data);
@@ -62,8 +68,10 @@ typedef struct lrpc_poll_ops {
 	/** Run @cb once, soon, from the loop (never from inside job_add). */
 	int (*job_add)(void *loop_data, lrpc_poll_fn cb, void *cb_data);
 	/**
-	 * Run @cb once after @usec microseconds.  *ret_handle identifies the
-	 * timer for timer_del; it is invalid once the timer has fired.
+	 * Run @cb once after @usec microseconds.  *ret_handle (if
+	 * @ret_handle is not NULL) identifies the timer for timer_del.  lrpc
+	 * never passes a handle to timer_del after its timer fired, so an
+	 * adapter may free its bookkeeping when the timer fires.
 	 */
 	int (*timer_add)(void *loop_data, uint64_t usec, lrpc_poll_fn cb,
 			 void *cb_data, void **ret_handle);
@@ -124,8 +132,13 @@ LRPC_EXPORT int lrpc_loop_del_timer(lrpc_loop *loop, void *handle);
 /**
  * Deliver @signo through the loop (signalfd).  The signal is blocked in the
  * calling thread; block it in every other thread yourself (before creating
- * them) or it may be delivered there instead.  One callback per signal:
- * -EEXIST if @signo already has one, -EINVAL for SIGKILL/SIGSTOP.
+ * them) or it may be delivered there instead.  It stays blocked after the
+ * loop is freed.  A signal set to SIG_IGN never arrives.  One callback per
+ * signal: -EEXIST if @signo already has one, -EINVAL for SIGKILL/SIGSTOP.
+ *
+ * Threading: an lrpc_loop and everything added to it belong to one thread;
+ * there is no call to wake it from another thread (use an fd of your own,
+ * such as an eventfd, for that).  Calls from a forked child return -ECHILD.
  */
 LRPC_EXPORT int lrpc_loop_add_signal(lrpc_loop *loop, int signo,
 				     lrpc_signal_fn cb, void *userdata);
