@@ -1,0 +1,234 @@
+"""The lrpc-gen command line: exit codes, outputs, depfile, determinism."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import unittest
+from typing import List, Tuple
+
+from idltest import DATA, SOURCE_ROOT, run_gen
+from lrpc_gen import __main__ as cli
+from lrpc_gen import backends
+
+GOOD = "module kv;\nstruct Entry { string key @0; }\n"
+BAD = "module kv;\nstruct Entry { Nope key @0; }\n"
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.out = os.path.join(self.dir, "out")
+        os.mkdir(self.out)
+
+    def write(self, name: str, text: str) -> str:
+        path = os.path.join(self.dir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def read(self, path: str) -> str:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+    def main(self, *args: str) -> Tuple[int, str, str]:
+        """Run the CLI in this process, capturing its output."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = cli.main(list(args))
+        return rc, out.getvalue(), err.getvalue()
+
+    def test_success_writes_model(self) -> None:
+        idl = self.write("kv.idl", GOOD)
+        r = run_gen([idl, "-o", self.out])
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        self.assertEqual(os.listdir(self.out), ["kv.model"])
+        self.assertIn("struct Entry", self.read(
+            os.path.join(self.out, "kv.model")))
+
+    def test_input_error_exit_1_and_no_output(self) -> None:
+        idl = self.write("kv.idl", BAD)
+        r = run_gen(["kv.idl", "-o", self.out], cwd=self.dir)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr,
+                         "kv.idl:2:16: error: undefined type 'Nope'\n"
+                         "struct Entry { Nope key @0; }\n"
+                         "               ^\n")
+        self.assertEqual(os.listdir(self.out), [])
+        self.assertTrue(os.path.exists(idl))
+
+    def test_failed_run_keeps_previous_output(self) -> None:
+        idl = self.write("kv.idl", GOOD)
+        self.assertEqual(run_gen([idl, "-o", self.out]).returncode, 0)
+        before = self.read(os.path.join(self.out, "kv.model"))
+        self.write("kv.idl", BAD)
+        self.assertEqual(run_gen([idl, "-o", self.out]).returncode, 1)
+        self.assertEqual(self.read(os.path.join(self.out, "kv.model")),
+                         before)
+        self.assertEqual(os.listdir(self.out), ["kv.model"])
+
+    def test_missing_input(self) -> None:
+        rc, _, err = self.main(os.path.join(self.dir, "nope.idl"))
+        self.assertEqual(rc, 1)
+        self.assertIn("cannot read", err)
+
+    def test_missing_output_directory(self) -> None:
+        idl = self.write("kv.idl", GOOD)
+        rc, _, err = self.main(idl, "-o", os.path.join(self.dir, "nope"))
+        self.assertEqual(rc, 1)
+        self.assertIn("does not exist", err)
+
+    def test_usage_errors_exit_2(self) -> None:
+        rc, _, err = self.main("--backend", "nonsense", "x.idl")
+        self.assertEqual(rc, 2)
+        self.assertIn("usage:", err)
+        rc, _, _ = self.main()
+        self.assertEqual(rc, 2)
+
+    def test_help_exits_0(self) -> None:
+        rc, out, _ = self.main("--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("--depfile", out)
+
+    def test_internal_error_is_not_a_traceback(self) -> None:
+        idl = self.write("kv.idl", GOOD)
+        original = backends.BACKENDS.copy()
+        self.addCleanup(backends.BACKENDS.update, original)
+        backends.BACKENDS["model"] = "no_such_module_here"
+        rc, _, err = self.main(idl, "-o", self.out)
+        self.assertEqual(rc, 3)
+        self.assertTrue(err.startswith("lrpc-gen: internal error: "), err)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(os.listdir(self.out), [])
+
+    def test_deterministic_output(self) -> None:
+        src = os.path.join(DATA, "types.idl")
+        outputs: List[bytes] = []
+        for i in range(2):
+            out = os.path.join(self.dir, f"run{i}")
+            os.mkdir(out)
+            r = run_gen([src, "-I", os.path.join(DATA, "inc"), "-o", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(out, "types.model"), "rb") as f:
+                outputs.append(f.read())
+        self.assertEqual(outputs[0], outputs[1])
+
+    def test_output_does_not_depend_on_directories(self) -> None:
+        """The same input bytes in another place give the same bytes."""
+        a = self.write("a/kv.idl", GOOD)
+        b = self.write("b/c/kv.idl", GOOD)
+        for idl, out in ((a, "oa"), (b, "ob")):
+            os.mkdir(os.path.join(self.dir, out))
+            r = run_gen(["kv.idl", "-o", os.path.join(self.dir, out)],
+                        cwd=os.path.dirname(idl))
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.read(os.path.join(self.dir, "oa", "kv.model")),
+                         self.read(os.path.join(self.dir, "ob", "kv.model")))
+
+    def test_unchanged_output_is_not_rewritten(self) -> None:
+        idl = self.write("kv.idl", GOOD)
+        model = os.path.join(self.out, "kv.model")
+        self.assertEqual(self.main(idl, "-o", self.out)[0], 0)
+        old = 1_000_000_000
+        os.utime(model, (old, old))
+        inode = os.stat(model).st_ino
+        self.assertEqual(self.main(idl, "-o", self.out)[0], 0)
+        self.assertEqual(os.stat(model).st_mtime, old)
+        self.assertEqual(os.stat(model).st_ino, inode)
+        # A real change is written.
+        self.write("kv.idl", GOOD.replace("key", "name"))
+        self.assertEqual(self.main(idl, "-o", self.out)[0], 0)
+        self.assertNotEqual(os.stat(model).st_mtime, old)
+        self.assertIn("name", self.read(model))
+
+    def test_no_temporary_files_left(self) -> None:
+        idl = self.write("kv.idl", GOOD)
+        for _ in range(2):
+            self.assertEqual(self.main(idl, "-o", self.out)[0], 0)
+        self.assertEqual(os.listdir(self.out), ["kv.model"])
+
+    def test_written_file_mode_follows_umask(self) -> None:
+        idl = self.write("kv.idl", GOOD)
+        old = os.umask(0o022)
+        self.addCleanup(os.umask, old)
+        self.assertEqual(self.main(idl, "-o", self.out)[0], 0)
+        mode = os.stat(os.path.join(self.out, "kv.model")).st_mode
+        self.assertEqual(mode & 0o777, 0o644)
+
+    def test_depfile(self) -> None:
+        self.write("inc/common.idl", "module common; struct T { }\n")
+        idl = self.write("kv.idl", 'module kv;\nimport "common.idl";\n'
+                                   "struct Entry { common.T t @0; }\n")
+        dep = os.path.join(self.dir, "kv.d")
+        rc, _, err = self.main(idl, "-I", os.path.join(self.dir, "inc"),
+                               "-o", self.out, "--depfile", dep)
+        self.assertEqual(rc, 0, err)
+        text = self.read(dep)
+        lines = text.split(" \\\n")
+        self.assertEqual(lines[0], os.path.join(self.out, "kv.model") + ":")
+        deps = [x.strip() for x in lines[1:]]
+        self.assertEqual(deps[:2], [os.path.join(self.dir, "inc",
+                                                 "common.idl"),
+                                    os.path.join(self.dir, "kv.idl")])
+        pkg = os.path.join(SOURCE_ROOT, "codegen", "lrpc_gen")
+        for name in ("__main__.py", "check.py", "parser.py",
+                     os.path.join("backends", "model_dump.py"),
+                     os.path.join("templates", "_macros.j2")):
+            self.assertIn(os.path.join(pkg, name), deps)
+        self.assertFalse(any("__pycache__" in d for d in deps))
+        self.assertTrue(text.endswith("\n"))
+
+    def test_depfile_escapes_spaces(self) -> None:
+        self.assertEqual(cli.depfile_text(["out dir/a.model"],
+                                          ["/x y/a.idl", "/p$q#r"]),
+                         "out\\ dir/a.model: \\\n /x\\ y/a.idl \\\n"
+                         " /p$$q\\#r\n")
+
+    def test_depfile_not_written_on_error(self) -> None:
+        idl = self.write("kv.idl", BAD)
+        dep = os.path.join(self.dir, "kv.d")
+        self.assertEqual(self.main(idl, "-o", self.out, "--depfile",
+                                   dep)[0], 1)
+        self.assertFalse(os.path.exists(dep))
+
+    def test_wrapper_is_executable_and_runs_from_anywhere(self) -> None:
+        wrapper = os.path.join(SOURCE_ROOT, "codegen", "lrpc-gen")
+        self.assertTrue(os.access(wrapper, os.X_OK))
+        idl = self.write("kv.idl", GOOD)
+        # run_gen does not set PYTHONPATH: the wrapper finds its package.
+        env_path = os.environ.pop("PYTHONPATH", None)
+        try:
+            r = run_gen([idl, "-o", self.out], cwd="/")
+        finally:
+            if env_path is not None:
+                os.environ["PYTHONPATH"] = env_path
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_every_backend_is_loadable(self) -> None:
+        for name in backends.BACKENDS:
+            mod = backends.load(name)
+            self.assertTrue(callable(mod.generate))
+            self.assertIsInstance(mod.DESCRIPTION, str)
+
+    def test_template_environment(self) -> None:
+        try:
+            import jinja2  # noqa: F401
+        except ImportError:
+            self.skipTest("Jinja2 is not installed for this interpreter")
+        env = backends.environment()
+        text = env.from_string(
+            '{% import "_macros.j2" as m %}{{ banner("kv.idl") }}\n'
+            '{{ m.doc_comment(["Line one.", ""]) }}').render()
+        self.assertEqual(text, "/* Generated by lrpc-gen from kv.idl. DO NOT"
+                               " EDIT. */\n/**\n * Line one.\n *\n */\n")
+        with self.assertRaises(jinja2.UndefinedError):
+            env.from_string("{{ nothing }}").render()
+
+
+if __name__ == "__main__":
+    unittest.main()
