@@ -250,15 +250,16 @@ server_uid_slot(lrpc_server *s, uid_t uid, bool create)
 void
 lrpc__server_uid_release(lrpc_server *s, uid_t uid)
 {
-	uint32_t *cnt = server_uid_slot(s, uid, false);
-
-	if (cnt && *cnt > 0)
-		--*cnt;
-	if (cnt && *cnt == 0) {
-		/* Drop the slot so a stream of distinct uids cannot grow
+	for (size_t i = 0; i < s->n_uids; i++) {
+		if (s->uids[i].uid != uid)
+			continue;
+		if (s->uids[i].count > 0)
+			s->uids[i].count--;
+		/* Drop empty slots so a stream of distinct uids cannot grow
 		 * the table without bound. */
-		size_t i = (size_t)((lrpc__uid_count *)(void *)cnt - s->uids);
-		s->uids[i] = s->uids[--s->n_uids];
+		if (s->uids[i].count == 0)
+			s->uids[i] = s->uids[--s->n_uids];
+		return;
 	}
 }
 
