@@ -743,6 +743,29 @@ class _Checker:
                                        ordinal=ords[meth.name.text]))
         methods.sort(key=lambda x: x.ordinal)
         self.methods[key] = methods
+        self.check_field_versions(iname, version, methods)
+
+    def check_field_versions(self, iname: str, version: int,
+                             methods: Sequence[m.Method]) -> None:
+        """A field newer than an interface that carries it could never be
+        sent by that interface; that is a mistake in either number."""
+        seen: Set[Key] = set()
+        todo = [r for meth in methods for p in meth.params + meth.results
+                for r in _refs(p.type) if r.kind != "enum"]
+        while todo:
+            ref = todo.pop(0)
+            k = (ref.module, ref.name)
+            if k in seen or k in self.cyclic:
+                continue
+            seen.add(k)
+            for f in self.members.get(k, ()):
+                if f.since > version:
+                    self.error(f.loc, f"'{ref.name}.{f.name}' is "
+                                      f"@since({f.since}) but interface "
+                                      f"'{iname}', which uses "
+                                      f"'{ref.name}', is at version "
+                                      f"{version}")
+                todo.extend(r for r in _refs(f.type) if r.kind != "enum")
 
     def check_method(self, mod: _Mod, iname: str, version: int,
                      meth: ast.Method) -> Optional[m.Method]:
@@ -995,8 +1018,9 @@ class _Checker:
             e = self.enums[key]
             values = ",".join(str(v) for v in e.values)
             return f"enum:{e.base.name}{{{values}}}"
-        fields = ",".join(f"@{f.ordinal}:{self.canonical_type(f.type, version)}"
-                          for f in self.members[key] if f.since <= version)
+        fields = ",".join(
+            f"@{f.ordinal}:{self.canonical_type(f.type, version)}"
+            for f in self.members[key] if f.since <= version)
         if t.kind == "union":
             return f"union:{self.tags[key].name}{{{fields}}}"
         return f"struct{{{fields}}}"

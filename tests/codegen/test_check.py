@@ -352,6 +352,17 @@ class RuleTest(unittest.TestCase):
             message("module m; interface I { a(@since(2) u8 x) @0; }"),
             "'@since(2)' is above the version of interface 'I' (1)")
 
+    def test_field_since_above_using_interface(self) -> None:
+        self.assertEqual(
+            only("module m;\nstruct S { @since(3) u8 x @0; }\n"
+                 "struct T { S[] s @0; }\n"
+                 "interface I @version(2) { a() -> (T t) @0; }\n"),
+            (2, 25, "'S.x' is @since(3) but interface 'I', which uses "
+                    "'S', is at version 2"))
+        self.assertEqual(errors(
+            "module m; struct S { @since(3) u8 x @0; }"
+            "interface I @version(3) { a(S s) @0; }"), [])
+
     def test_parameter_since_order(self) -> None:
         self.assertIn("parameters added later must come last", message(
             "module m; interface I @version(2) {"
