@@ -11,7 +11,7 @@ import sys
 import tempfile
 import unittest
 
-from idltest import DATA, run_gen
+from idltest import DATA, SOURCE_ROOT, run_gen
 
 UPDATE = os.environ.get("LRPC_UPDATE_GOLDEN") == "1"
 
@@ -64,6 +64,21 @@ class GoldenTest(unittest.TestCase):
                 self.assertNotIn("Traceback", r.stderr)
                 self.assertRegex(r.stderr, r"^\S+:\d+:\d+: error: ")
                 self.compare(os.path.join(DATA, f"{case}.err"), r.stderr)
+
+    def test_shipped_idl_files_compile(self) -> None:
+        """The IDL files under idl/ stay valid as the language evolves."""
+        root = os.path.join(SOURCE_ROOT, "idl")
+        found = 0
+        for dirpath, _, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                if not name.endswith(".idl"):
+                    continue
+                found += 1
+                with self.subTest(file=name), \
+                        tempfile.TemporaryDirectory() as out:
+                    r = run_gen([name, "-o", out], cwd=dirpath)
+                    self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertGreater(found, 0)
 
     def test_no_stale_golden_files(self) -> None:
         """Every expected file belongs to a case, so none rots unseen."""
