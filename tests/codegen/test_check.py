@@ -558,6 +558,37 @@ class RuleTest(unittest.TestCase):
                          "    get(string key) -> (Entri entry) @0;\n"
                          "                        ^\n")
 
+    def test_mutated_input_never_crashes(self) -> None:
+        """Random edits of a valid file give diagnostics, never an
+        exception (the CLI would turn one into an internal error)."""
+        import os
+        import random
+        from idltest import DATA
+        with open(os.path.join(DATA, "kv.idl"), encoding="utf-8") as f:
+            base = f.read()
+        with open(os.path.join(DATA, "inc", "common.idl"),
+                  encoding="utf-8") as f:
+            common = f.read()
+        pieces = list("{}()[]<>;,@:.-=/\"*\n ") + [
+            "optional ", "map<", "u8 ", "struct ", "@since(", "@max(",
+            "0x", "99999999999999999999", "///", "event ", "oneway ",
+            "raises ", "->", "Entry ", "common.", "Kind "]
+        rng = random.Random(4)
+        for _ in range(400):
+            text = list(base)
+            for _ in range(rng.randint(1, 4)):
+                pos = rng.randrange(len(text))
+                op = rng.random()
+                if op < 0.4:
+                    del text[pos:pos + rng.randint(1, 8)]
+                elif op < 0.8:
+                    text.insert(pos, rng.choice(pieces))
+                else:
+                    text[pos] = rng.choice(pieces)
+            _, diags = check_text("".join(text),
+                                  extra={"common.idl": common})
+            diags.render()
+
     def test_caret_keeps_tabs(self) -> None:
         _, diags = check_text("module m;\nstruct S {\n\tNope x @0;\n}\n")
         self.assertTrue(diags.render().endswith("\tNope x @0;\n\t^\n"))
