@@ -39,6 +39,58 @@ queue_clear(lrpc__queue *q)
 		free(m);
 }
 
+int
+lrpc__hook_add(lrpc__hook **list, lrpc__hook_fn fn, void *data)
+{
+	lrpc__hook *h = malloc(sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	*h = (lrpc__hook){ .next = *list, .fn = fn, .data = data };
+	*list = h;
+	return 0;
+}
+
+int
+lrpc__hook_remove(lrpc__hook **list, lrpc__hook_fn fn, void *data)
+{
+	for (lrpc__hook **p = list; *p; p = &(*p)->next)
+		if ((*p)->fn == fn && (*p)->data == data) {
+			lrpc__hook *h = *p;
+			*p = h->next;
+			free(h);
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* Run and free every hook; hooks may add or remove others meanwhile. */
+void
+lrpc__hooks_run(lrpc__hook **list, void *object)
+{
+	lrpc__hook *h;
+
+	while ((h = *list)) {
+		*list = h->next;
+		h->fn(object, h->data);
+		free(h);
+	}
+}
+
+int
+lrpc__conn_add_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data)
+{
+	if (c->state != CONN_ACTIVE)
+		return -ENOTCONN;
+	return lrpc__hook_add(&c->close_hooks, fn, data);
+}
+
+int
+lrpc__conn_remove_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data)
+{
+	return lrpc__hook_remove(&c->close_hooks, fn, data);
+}
+
 void
 lrpc__conn_list_add(lrpc_conn *c, lrpc_conn **head)
 {
@@ -218,6 +270,7 @@ lrpc__conn_teardown(lrpc_conn *c)
 		c->tops->t_free(c->t);
 		c->t = NULL;
 	}
+	lrpc__hooks_run(&c->close_hooks, c);
 	if (c->accepted) {
 		s->stats.active_connections--;
 		s->stats.closed_connections++;

@@ -31,6 +31,17 @@ typedef struct lrpc__queue {
 	uint32_t count;
 } lrpc__queue;
 
+/*
+ * Hooks for layers built on the core (the RPC layer): run when a
+ * connection starts closing, or when a server is freed.
+ */
+typedef void (*lrpc__hook_fn)(void *object, void *data);
+typedef struct lrpc__hook {
+	struct lrpc__hook *next;
+	lrpc__hook_fn fn;
+	void *data;
+} lrpc__hook;
+
 typedef struct lrpc__uid_count {
 	uid_t uid;
 	uint32_t count;
@@ -66,6 +77,7 @@ struct lrpc_conn {
 	void *userdata;
 	lrpc__queue q[LRPC__N_CHAN];
 	lrpc_conn_stats stats;
+	lrpc__hook *close_hooks;
 };
 
 struct lrpc_server {
@@ -92,7 +104,20 @@ struct lrpc_server {
 	lrpc__uid_count *uids;
 	size_t n_uids;
 	lrpc_server_stats stats;
+	lrpc__hook *free_hooks;
 };
+
+/*
+ * Run @fn(conn, data) once when @c starts closing (before the closed
+ * callback), or (server) @fn(server, data) when @s is freed.  Remove with
+ * the same pair; -ENOENT if absent.  Hooks run in reverse order of adding.
+ */
+int lrpc__conn_add_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
+int lrpc__conn_remove_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
+int lrpc__server_add_free_hook(lrpc_server *s, lrpc__hook_fn fn, void *data);
+int lrpc__hook_add(lrpc__hook **list, lrpc__hook_fn fn, void *data);
+int lrpc__hook_remove(lrpc__hook **list, lrpc__hook_fn fn, void *data);
+void lrpc__hooks_run(lrpc__hook **list, void *object);
 
 /* ipc-conn.c */
 int lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret);

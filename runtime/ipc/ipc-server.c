@@ -439,9 +439,16 @@ lrpc_server_close(lrpc_server *s)
 	lrpc_server_unref(s);
 }
 
+int
+lrpc__server_add_free_hook(lrpc_server *s, lrpc__hook_fn fn, void *data)
+{
+	return lrpc__hook_add(&s->free_hooks, fn, data);
+}
+
 static void
 server_free(lrpc_server *s)
 {
+	lrpc__hooks_run(&s->free_hooks, s);
 	lrpc__selector_done(&s->sel);
 	free(s->uids);
 	lrpc_loop_unref(s->own_loop);
