@@ -79,6 +79,19 @@ lrpc__freep(void *p)
 #define _lrpc_cleanup_close_ _lrpc_cleanup_(lrpc__closep)
 #define _lrpc_cleanup_free_ _lrpc_cleanup_(lrpc__freep)
 
+/* A hint to the CPU that we are spinning. */
+static inline void
+lrpc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* Monotonic clock in microseconds. */
 static inline uint64_t
 lrpc__now_usec(void)

@@ -46,6 +46,12 @@ struct lrpc_client {
 	void *event_data;
 	lrpc_client_msg_fn response_fn;
 	void *response_data;
+
+	uint32_t spin_usec;
+	unsigned armed;      /* channels announced as sleeping (1 << chan) */
+	bool viewing[LRPC__N_CHAN]; /* a *_view() message not released yet */
+	bool reserved;       /* lrpc_client_reserve() not committed yet */
+	size_t reserved_size;
 };
 
 #define CLIENT_CHECK(c)                                                     \
@@ -234,6 +240,7 @@ client_alloc(lrpc_client **ret, const char *name, const lrpc_client_opts *opts)
 	c->origin_pid = getpid();
 	c->fd = c->epfd = c->epfd_event_fd = -1;
 	c->state = CLIENT_CONNECTING;
+	c->spin_usec = LRPC__DEFAULT_SPIN_USEC;
 	r = client_opts_init(c, opts);
 	if (r < 0) {
 		free(c);
@@ -327,6 +334,40 @@ client_update_epfd(lrpc_client *c)
 		if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
 			c->epfd_main_events = want;
 	}
+}
+
+static void
+client_disarm(lrpc_client *c)
+{
+	for (int ch = 0; ch < LRPC__N_CHAN; ch++)
+		if (c->armed & (1u << ch))
+			c->tops->t_disarm(c->t, (lrpc__chan)ch,
+					  ch == LRPC__CHAN_REQUEST);
+	c->armed = 0;
+}
+
+/*
+ * A client living in a poll loop is asleep whenever control is back in
+ * that loop: announce it for the channels dispatch serves.  Returns true if
+ * a message arrived meanwhile (dispatch again instead of sleeping).
+ */
+static int
+client_arm_dispatch(lrpc_client *c)
+{
+	bool ready = false;
+
+	if (c->epfd < 0 || c->state != CLIENT_CONNECTED)
+		return 0;
+	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++) {
+		if (!(ch == LRPC__CHAN_EVENT ? c->event_fn : c->response_fn))
+			continue;
+		int r = c->tops->t_arm(c->t, (lrpc__chan)ch, false);
+		if (r < 0)
+			return r;
+		c->armed |= 1u << ch;
+		ready |= r > 0;
+	}
+	return ready;
 }
 
 LRPC_EXPORT int
@@ -446,25 +487,41 @@ lrpc_client_dispatch(lrpc_client *c)
 		if (r < 0 && r != -EAGAIN)
 			return client_broken(c, r);
 	}
-	if (c->event_fn) {
-		r = client_deliver(c, LRPC__CHAN_EVENT, c->event_fn,
-				   c->event_data);
+	for (int round = 0;; round++) {
+		client_disarm(c);
+		if (c->event_fn && !c->viewing[LRPC__CHAN_EVENT]) {
+			r = client_deliver(c, LRPC__CHAN_EVENT, c->event_fn,
+					   c->event_data);
+			if (r < 0)
+				return r;
+			n += r;
+		}
+		if (c->response_fn && c->state == CLIENT_CONNECTED &&
+		    !c->viewing[LRPC__CHAN_RESPONSE]) {
+			r = client_deliver(c, LRPC__CHAN_RESPONSE,
+					   c->response_fn, c->response_data);
+			if (r < 0)
+				return r;
+			n += r;
+		}
+		if (c->state != CLIENT_CONNECTED)
+			return -ENOTCONN;
+		r = client_arm_dispatch(c);
 		if (r < 0)
-			return r;
-		n += r;
+			return client_broken(c, r);
+		if (r == 0)
+			break;
+		if (round == 16) {
+			/* A steady stream: come back through the loop so
+			 * that the caller's other sources get their turn. */
+			c->tops->t_kick(c->t);
+			break;
+		}
 	}
-	if (c->response_fn && c->state == CLIENT_CONNECTED) {
-		r = client_deliver(c, LRPC__CHAN_RESPONSE, c->response_fn,
-				   c->response_data);
-		if (r < 0)
-			return r;
-		n += r;
-	}
-	if (c->state == CLIENT_CONNECTED && (!c->event_fn || !c->response_fn) &&
-	    client_main_hung_up(c))
+	if ((!c->event_fn || !c->response_fn) && client_main_hung_up(c))
 		return client_broken(c, -ECONNRESET);
 	client_update_epfd(c);
-	return c->state == CLIENT_CONNECTED ? n : -ENOTCONN;
+	return n;
 }
 
 LRPC_EXPORT void
@@ -487,10 +544,31 @@ lrpc_client_set_response_handler(lrpc_client *c, lrpc_client_msg_fn fn,
 	c->response_data = userdata;
 }
 
+/* Spin up to the client's budget for @chan to become ready. */
+static bool
+client_spin(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
+{
+	uint64_t end;
+
+	if (!c->tops->spin || c->spin_usec == 0)
+		return false;
+	end = lrpc__now_usec() + c->spin_usec;
+	if (end > deadline)
+		end = deadline;
+	for (unsigned i = 1;; i++) {
+		if (c->tops->t_ready(c->t, chan, out))
+			return true;
+		lrpc__cpu_relax();
+		if ((i & 63) == 0 && lrpc__now_usec() >= end)
+			return false;
+	}
+}
+
 /*
  * Wait until @chan may have data (or, with @out, the request channel has
- * room), the main socket hangs up, or the deadline passes.  Pending request
- * data is pushed out meanwhile.
+ * room), the main socket hangs up, or the deadline passes: spin first,
+ * then announce we sleep and poll.  Pending request data is pushed out
+ * meanwhile.
  */
 static int
 client_wait(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
@@ -499,6 +577,11 @@ client_wait(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 	uint32_t ev;
 	int n = 0, fd, r;
 
+	if (client_spin(c, chan, out, deadline))
+		return 0;
+	r = c->tops->t_arm(c->t, chan, out);
+	if (r != 0)
+		return r > 0 ? 0 : r;
 	fd = c->tops->t_wait_fd(c->t, chan, out, &ev);
 	bool pending = c->tops->t_pending(c->t, LRPC__CHAN_REQUEST);
 	if (fd < 0)
@@ -514,9 +597,13 @@ client_wait(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 					  .events = pending ? POLLOUT : 0 };
 	}
 	int ms = lrpc__deadline_poll_ms(deadline);
-	if (ms == 0)
-		return -ETIMEDOUT;
-	r = poll(p, (nfds_t)n, ms);
+	r = ms == 0 ? 0 : poll(p, (nfds_t)n, ms);
+	c->tops->t_disarm(c->t, chan, out);
+	/* The wake-up fd is shared by all channels: if dispatch had events
+	 * announced, their wake-up may just have been consumed here. */
+	if (c->armed & (1u << LRPC__CHAN_EVENT) &&
+	    c->tops->t_ready(c->t, LRPC__CHAN_EVENT, false))
+		c->tops->t_kick(c->t);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (r == 0)

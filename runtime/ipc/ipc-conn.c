@@ -14,6 +14,8 @@
 
 static void conn_flush(lrpc_conn *c, lrpc__chan chan);
 static void conn_read(lrpc_conn *c, bool fill);
+static void conn_disarm(lrpc_conn *c);
+static void conn_sleep(lrpc_conn *c);
 
 static lrpc__qmsg *
 queue_pop(lrpc__queue *q)
@@ -141,7 +143,6 @@ lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret)
 		return -ENOMEM;
 	c->n_ref = 1; /* owned by the server's list until torn down */
 	c->fd = fd;
-	c->event_fd = -1;
 	r = lrpc__server_read_peer(fd, &c->peer, &c->groups);
 	if (r < 0) {
 		free(c);
@@ -154,7 +155,9 @@ lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret)
 		free(c);
 		return r;
 	}
-	c->main_events = LRPC_POLL_IN;
+	c->wfd[0] = fd;
+	c->wev[0] = LRPC_POLL_IN;
+	c->n_wfd = 1;
 	r = s->pops->timer_add(s->loop_data,
 			       (uint64_t)s->opts.handshake_timeout_ms * 1000u,
 			       conn_on_timer, c, &c->timer);
@@ -256,14 +259,10 @@ lrpc__conn_teardown(lrpc_conn *c)
 		s->pops->timer_del(s->loop_data, c->timer);
 		c->timer = NULL;
 	}
-	if (c->fd >= 0) {
-		s->pops->fd_del(s->loop_data, c->fd);
-		c->fd = lrpc__safe_close(c->fd);
-	}
-	if (c->event_fd >= 0) {
-		s->pops->fd_del(s->loop_data, c->event_fd);
-		c->event_fd = -1;
-	}
+	for (unsigned i = 0; i < c->n_wfd; i++)
+		s->pops->fd_del(s->loop_data, c->wfd[i]);
+	c->n_wfd = 0;
+	c->fd = lrpc__safe_close(c->fd);
 	for (int i = 0; i < LRPC__N_CHAN; i++)
 		queue_clear(&c->q[i]);
 	if (c->t) {
@@ -344,26 +343,61 @@ conn_wants_out(lrpc_conn *c, lrpc__chan chan)
 	return c->q[chan].count > 0 || c->tops->t_pending(c->t, chan);
 }
 
-/* Register exactly the events we need on both fds. */
+/* Register exactly the events we need on every watched fd. */
 static void
 conn_update_events(lrpc_conn *c)
 {
 	lrpc_server *s = c->server;
-	uint32_t ev;
 
 	if (c->state != CONN_ACTIVE || !c->t)
 		return;
-	ev = (c->flow_control ? 0 : LRPC_POLL_IN) |
-	     (conn_wants_out(c, LRPC__CHAN_RESPONSE) ? LRPC_POLL_OUT : 0);
-	if (ev != c->main_events &&
-	    s->pops->fd_mod(s->loop_data, c->fd, ev) == 0)
-		c->main_events = ev;
-	if (c->event_fd >= 0) {
-		ev = conn_wants_out(c, LRPC__CHAN_EVENT) ? LRPC_POLL_OUT : 0;
-		if (ev != c->event_events &&
-		    s->pops->fd_mod(s->loop_data, c->event_fd, ev) == 0)
-			c->event_events = ev;
+	for (unsigned i = 0; i < c->n_wfd; i++) {
+		uint32_t ev = 0;
+		int fd = c->wfd[i];
+
+		if (fd == c->chan_fd[LRPC__CHAN_REQUEST] && !c->flow_control)
+			ev |= c->chan_ev[LRPC__CHAN_REQUEST];
+		if (fd == c->chan_fd[LRPC__CHAN_RESPONSE] &&
+		    conn_wants_out(c, LRPC__CHAN_RESPONSE))
+			ev |= c->chan_ev[LRPC__CHAN_RESPONSE];
+		if (fd == c->chan_fd[LRPC__CHAN_EVENT] &&
+		    conn_wants_out(c, LRPC__CHAN_EVENT))
+			ev |= c->chan_ev[LRPC__CHAN_EVENT];
+		if (ev != c->wev[i] &&
+		    s->pops->fd_mod(s->loop_data, fd, ev) == 0)
+			c->wev[i] = ev;
 	}
+}
+
+/* The handshake is done: watch what the transport needs. */
+int
+lrpc__conn_activate(lrpc_conn *c)
+{
+	lrpc_server *s = c->server;
+	int r;
+
+	for (int ch = 0; ch < LRPC__N_CHAN; ch++) {
+		bool out = ch != LRPC__CHAN_REQUEST;
+		int fd = c->tops->t_wait_fd(c->t, (lrpc__chan)ch, out,
+					    &c->chan_ev[ch]);
+		c->chan_fd[ch] = fd < 0 ? c->fd : fd;
+		if (fd < 0)
+			c->chan_ev[ch] = out ? LRPC_POLL_OUT : LRPC_POLL_IN;
+		bool known = false;
+		for (unsigned i = 0; i < c->n_wfd; i++)
+			known |= c->wfd[i] == c->chan_fd[ch];
+		if (known)
+			continue;
+		r = s->pops->fd_add(s->loop_data, c->chan_fd[ch], 0,
+				    lrpc__conn_on_main, c);
+		if (r < 0)
+			return r;
+		c->wfd[c->n_wfd] = c->chan_fd[ch];
+		c->wev[c->n_wfd] = 0;
+		c->n_wfd++;
+	}
+	conn_update_events(c);
+	return 0;
 }
 
 static void
@@ -372,7 +406,12 @@ conn_on_resume_job(void *userdata)
 	lrpc_conn *c = userdata;
 
 	c->resume_job_pending = false;
-	conn_read(c, false);
+	if (c->state == CONN_ACTIVE) {
+		conn_disarm(c);
+		conn_read(c, false);
+		if (c->state == CONN_ACTIVE)
+			conn_sleep(c);
+	}
 	lrpc_conn_unref(c);
 }
 
@@ -526,11 +565,36 @@ conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
 	c->cur_seq = 0;
 }
 
+/*
+ * Wait (busy) up to the service's spin budget for the client's next
+ * request: a client in a call loop sends it within a microsecond or two,
+ * and catching it here saves both sides a sleep and a wake-up.
+ */
+static bool
+conn_spin(lrpc_conn *c, uint64_t limit)
+{
+	uint64_t end = lrpc__now_usec() + c->server->spin_usec;
+
+	if (end > limit)
+		end = limit;
+	for (unsigned i = 1;; i++) {
+		if (c->tops->t_ready(c->t, LRPC__CHAN_REQUEST, false))
+			return true;
+		lrpc__cpu_relax();
+		if ((i & 63) == 0 && lrpc__now_usec() >= end)
+			return false;
+	}
+}
+
+/* Longest a connection keeps the loop busy in one go, spinning included. */
+#define CONN_BUSY_USEC 1000u
+
 static void
 conn_read(lrpc_conn *c, bool fill)
 {
 	const lrpc_msg_header *msg;
 	size_t size;
+	uint64_t limit = 0;
 	int r;
 
 	while (c->state == CONN_ACTIVE && !c->flow_control) {
@@ -539,7 +603,13 @@ conn_read(lrpc_conn *c, bool fill)
 		if (r == 0) {
 			if (fill)
 				c->stats.recv_retries++;
-			return;
+			if (!c->tops->spin || c->server->spin_usec == 0)
+				return;
+			if (limit == 0)
+				limit = lrpc__now_usec() + CONN_BUSY_USEC;
+			if (!conn_spin(c, limit))
+				return;
+			continue;
 		}
 		if (r < 0) {
 			if (r == -EBADMSG)
@@ -558,6 +628,53 @@ conn_read(lrpc_conn *c, bool fill)
 		if (c->t)
 			c->tops->t_release(c->t, LRPC__CHAN_REQUEST);
 	}
+}
+
+static void
+conn_disarm(lrpc_conn *c)
+{
+	for (int ch = 0; ch < LRPC__N_CHAN; ch++)
+		if (c->armed & (1u << ch))
+			c->tops->t_disarm(c->t, (lrpc__chan)ch,
+					  ch != LRPC__CHAN_REQUEST);
+	c->armed = 0;
+}
+
+/*
+ * Before going back to the loop, tell the client we are going to sleep
+ * (so that it wakes us), and check once more that nothing arrived in the
+ * meantime.
+ */
+static void
+conn_sleep(lrpc_conn *c)
+{
+	for (int round = 0; round < 4; round++) {
+		bool again = false;
+
+		for (int ch = 0; ch < LRPC__N_CHAN && c->t; ch++) {
+			bool out = ch != LRPC__CHAN_REQUEST;
+			if (out ? !conn_wants_out(c, (lrpc__chan)ch)
+				: c->flow_control)
+				continue;
+			int r = c->tops->t_arm(c->t, (lrpc__chan)ch, out);
+			if (r < 0) {
+				lrpc__conn_teardown(c);
+				return;
+			}
+			c->armed |= 1u << ch;
+			again |= r > 0;
+		}
+		if (!again)
+			return;
+		conn_disarm(c);
+		conn_flush(c, LRPC__CHAN_RESPONSE);
+		conn_flush(c, LRPC__CHAN_EVENT);
+		conn_read(c, false);
+		if (c->state != CONN_ACTIVE)
+			return;
+	}
+	/* Still busy: let the loop call us again right away. */
+	c->tops->t_kick(c->t);
 }
 
 static void
@@ -586,19 +703,31 @@ lrpc__conn_on_main(int fd, uint32_t revents, void *userdata)
 	lrpc_conn_ref(c);
 	if (c->state == CONN_HANDSHAKE) {
 		conn_read_hello(c);
+		/* Just accepted: announce that we sleep, or the client's
+		 * first request would not wake us. */
+		if (c->state == CONN_ACTIVE)
+			conn_sleep(c);
 	} else if (c->state == CONN_ACTIVE) {
-		lrpc__chan out_chan = fd == c->fd ? LRPC__CHAN_RESPONSE
-						  : LRPC__CHAN_EVENT;
-		if (revents & LRPC_POLL_OUT)
-			conn_flush(c, out_chan);
-		if (c->state == CONN_ACTIVE && fd == c->fd &&
-		    (revents & (LRPC_POLL_IN | LRPC_POLL_HUP | LRPC_POLL_ERR)))
+		conn_disarm(c);
+		for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++)
+			if (fd == c->chan_fd[ch] && (revents & c->chan_ev[ch]) &&
+			    c->state == CONN_ACTIVE)
+				conn_flush(c, (lrpc__chan)ch);
+		if (c->state == CONN_ACTIVE &&
+		    (fd == c->chan_fd[LRPC__CHAN_REQUEST] ||
+		     (revents & (LRPC_POLL_HUP | LRPC_POLL_ERR))))
 			conn_read(c, true);
-		/* The client's end of the event socket closing means the
-		 * client is gone (or broke the protocol). */
-		if (c->state == CONN_ACTIVE && fd != c->fd &&
+		/*
+		 * A hang-up on an fd that carries no requests (the main
+		 * socket of the shm transport, the event socket) means the
+		 * client is gone.
+		 */
+		if (c->state == CONN_ACTIVE &&
+		    fd != c->chan_fd[LRPC__CHAN_REQUEST] &&
 		    (revents & (LRPC_POLL_HUP | LRPC_POLL_ERR)))
 			lrpc__conn_teardown(c);
+		if (c->state == CONN_ACTIVE)
+			conn_sleep(c);
 	}
 	lrpc_conn_unref(c);
 }

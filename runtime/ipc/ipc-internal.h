@@ -68,9 +68,16 @@ struct lrpc_conn {
 	void *timer; /* handshake timeout or closed-retry */
 	const lrpc__transport_ops *tops;
 	lrpc__tconn *t;
-	int event_fd;           /* transport's event fd registered, or -1 */
-	uint32_t main_events;   /* events registered for fd */
-	uint32_t event_events;  /* events registered for event_fd */
+	/*
+	 * Watched fds: [0] is the main socket (from accept on; also the
+	 * death signal), then the transport's distinct wait fds.
+	 */
+	int wfd[LRPC__N_CHAN + 1];
+	uint32_t wev[LRPC__N_CHAN + 1];
+	unsigned n_wfd;
+	int chan_fd[LRPC__N_CHAN]; /* t_wait_fd per channel and direction */
+	uint32_t chan_ev[LRPC__N_CHAN];
+	unsigned armed; /* channels announced as sleeping (1 << chan) */
 	uint32_t max_msg;
 	size_t max_queued; /* bytes per channel queue */
 	uint64_t cur_seq;
@@ -105,6 +112,7 @@ struct lrpc_server {
 	size_t n_uids;
 	lrpc_server_stats stats;
 	lrpc__hook *free_hooks;
+	uint32_t spin_usec;
 };
 
 /*
@@ -122,6 +130,7 @@ void lrpc__hooks_run(lrpc__hook **list, void *object);
 /* ipc-conn.c */
 int lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret);
 void lrpc__conn_on_main(int fd, uint32_t revents, void *userdata);
+int lrpc__conn_activate(lrpc_conn *c);
 void lrpc__conn_teardown(lrpc_conn *c);
 void lrpc__conn_close_later(lrpc_conn *c);
 void lrpc__conn_set_ctl(lrpc_conn *c);

@@ -59,6 +59,7 @@ lrpc_server_new(lrpc_server **ret, const char *name,
 	server_apply_defaults(&s->opts);
 	s->userdata = userdata;
 	s->bound.fd = -1;
+	s->spin_usec = LRPC__DEFAULT_SPIN_USEC;
 	if (s->opts.min_msg_size > s->opts.max_msg_size ||
 	    s->opts.max_msg_size > LRPC_MAX_MSG_SIZE_LIMIT ||
 	    s->opts.min_msg_size < LRPC__MIN_MSG_SIZE) {
@@ -390,18 +391,9 @@ lrpc__server_handshake(lrpc_conn *c)
 		lrpc__conn_teardown(c);
 		return;
 	}
-	uint32_t ev = 0;
-	c->event_fd = c->tops->t_wait_fd(c->t, LRPC__CHAN_EVENT, true, &ev);
-	if (c->event_fd == c->fd)
-		c->event_fd = -1;
-	if (c->event_fd >= 0) {
-		r = s->pops->fd_add(s->loop_data, c->event_fd, 0,
-				    lrpc__conn_on_main, c);
-		if (r < 0) {
-			c->event_fd = -1;
-			lrpc__conn_teardown(c);
-			return;
-		}
+	if (lrpc__conn_activate(c) < 0) {
+		lrpc__conn_teardown(c);
+		return;
 	}
 	c->created_ran = true;
 	if (s->cb.created) {

@@ -36,6 +36,9 @@ struct lrpc__tconn {
 	lrpc__ctl *ctl; /* server: read-write; client: read-only mapping */
 	lrpc__framer in[LRPC__N_CHAN];
 	struct sock_out out[LRPC__N_CHAN];
+	/* t_reserve buffers: private memory, sent at t_commit. */
+	uint8_t *resv[LRPC__N_CHAN];
+	size_t resv_cap[LRPC__N_CHAN];
 };
 
 static int
@@ -82,6 +85,7 @@ sock_free(lrpc__tconn *t)
 	for (int i = 0; i < LRPC__N_CHAN; i++) {
 		lrpc__framer_done(&t->in[i]);
 		free(t->out[i].buf);
+		free(t->resv[i]);
 	}
 	lrpc__safe_close(t->event_fd);
 	if (t->role == LRPC__ROLE_SERVER) {
@@ -208,9 +212,14 @@ sock_flush(lrpc__tconn *t, lrpc__chan chan)
 	return 0;
 }
 
+/*
+ * Send a record.  With @take, a record that cannot go out at once is kept
+ * whole (t_commit must not fail for lack of room: the room was checked at
+ * t_reserve); without, -EAGAIN means nothing was taken.
+ */
 static int
-sock_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
-	  size_t n_iov, size_t size)
+sock_send_record(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
+		 size_t n_iov, size_t size, bool take)
 {
 	struct sock_out *o = &t->out[chan];
 	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
@@ -221,34 +230,45 @@ sock_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
 
 	if (o->len > 0) {
 		r = sock_flush(t, chan);
-		if (r < 0)
+		if (r < 0 && (r != -EAGAIN || !take))
 			return r;
 	}
-	do
-		n = sendmsg(sock_chan_fd(t, chan), &mh,
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN)
-			return -EAGAIN;
-		return errno == EPIPE ? -ECONNRESET : -errno;
+	if (o->len > 0) {
+		n = 0; /* the stream is busy with an earlier record */
+	} else {
+		do
+			n = sendmsg(sock_chan_fd(t, chan), &mh,
+				    MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			if (errno != EAGAIN)
+				return errno == EPIPE ? -ECONNRESET : -errno;
+			if (!take)
+				return -EAGAIN;
+			n = 0;
+		}
 	}
 	done = (size_t)n;
 	if (done == wire)
 		return 0;
 
 	/* Partial write: the stream is now mid-record, so the rest must go
-	 * out before anything else.  Keep a copy of the tail. */
-	if (o->cap < wire - done) {
-		uint8_t *nbuf = realloc(o->buf, wire - done);
+	 * out before anything else.  Keep a copy of the tail, after
+	 * whatever is still pending. */
+	size_t keep = wire - done, have = o->len - o->off;
+	if (o->off > 0) {
+		memmove(o->buf, o->buf + o->off, have);
+		o->off = 0;
+		o->len = have;
+	}
+	if (o->cap < have + keep) {
+		uint8_t *nbuf = realloc(o->buf, have + keep);
 		if (!nbuf)
 			return -ENOMEM; /* fatal: the stream is torn */
 		o->buf = nbuf;
-		o->cap = wire - done;
+		o->cap = have + keep;
 	}
-	uint8_t *buf = o->buf;
-	o->len = wire - done;
-	o->off = 0;
+	uint8_t *buf = o->buf + have;
 	size_t pos = 0, skip = done;
 	for (size_t i = 0; i < n_iov; i++) {
 		size_t len = iov[i].iov_len, off = LRPC_MIN(skip, len);
@@ -257,8 +277,86 @@ sock_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
 		       len - off);
 		pos += len - off;
 	}
-	assert(pos == o->len);
+	assert(pos == keep);
+	o->len = have + keep;
 	return 0;
+}
+
+static int
+sock_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
+	  size_t n_iov, size_t size)
+{
+	return sock_send_record(t, chan, iov, n_iov, size, false);
+}
+
+static int
+sock_reserve(lrpc__tconn *t, lrpc__chan chan, size_t size, void **ret_buf)
+{
+	size_t wire = LRPC_ALIGN8(size);
+
+	if (size > t->max_msg)
+		return -EMSGSIZE;
+	/* Room is "nothing of an earlier record still pending". */
+	if (t->out[chan].len > 0) {
+		int r = sock_flush(t, chan);
+		if (r < 0)
+			return r;
+	}
+	if (t->resv_cap[chan] < wire) {
+		uint8_t *b = realloc(t->resv[chan], wire);
+		if (!b)
+			return -ENOMEM;
+		t->resv[chan] = b;
+		t->resv_cap[chan] = wire;
+	}
+	*ret_buf = t->resv[chan];
+	return 0;
+}
+
+static int
+sock_commit(lrpc__tconn *t, lrpc__chan chan, size_t size)
+{
+	size_t wire = LRPC_ALIGN8(size);
+	struct iovec iov = { .iov_base = t->resv[chan], .iov_len = wire };
+	int r;
+
+	assert(t->resv[chan] && wire <= t->resv_cap[chan]);
+	memset(t->resv[chan] + size, 0, wire - size);
+	r = sock_send_record(t, chan, &iov, 1, size, true);
+	/* Do not keep a huge buffer around for one large message. */
+	if (t->resv_cap[chan] > 256 * 1024) {
+		free(t->resv[chan]);
+		t->resv[chan] = NULL;
+		t->resv_cap[chan] = 0;
+	}
+	return r;
+}
+
+static void
+sock_cancel(lrpc__tconn *t, lrpc__chan chan)
+{
+}
+
+static bool
+sock_ready(lrpc__tconn *t, lrpc__chan chan, bool out)
+{
+	return false;
+}
+
+static int
+sock_arm(lrpc__tconn *t, lrpc__chan chan, bool out)
+{
+	return 0;
+}
+
+static void
+sock_disarm(lrpc__tconn *t, lrpc__chan chan, bool out)
+{
+}
+
+static void
+sock_kick(lrpc__tconn *t)
+{
 }
 
 static bool
@@ -318,4 +416,12 @@ const lrpc__transport_ops lrpc__socket_transport_ops = {
 	.t_release = sock_release,
 	.t_wait_fd = sock_wait_fd,
 	.t_ctl = sock_ctl,
+	.spin = false,
+	.t_ready = sock_ready,
+	.t_arm = sock_arm,
+	.t_disarm = sock_disarm,
+	.t_kick = sock_kick,
+	.t_reserve = sock_reserve,
+	.t_commit = sock_commit,
+	.t_cancel = sock_cancel,
 };

@@ -30,6 +30,9 @@ typedef enum lrpc__chan {
 #define LRPC__MSG_RESPONSE 0x2u
 #define LRPC__MSG_EVENT 0x3u
 
+/* Spin budgets, microseconds (see docs/shm.md for the reasoning). */
+#define LRPC__DEFAULT_SPIN_USEC 20u
+
 /* Most fds a transport hands over in the handshake. */
 #define LRPC__MAX_FDS 4
 
@@ -128,6 +131,35 @@ typedef struct lrpc__transport_ops {
 			 uint32_t *ret_events);
 	/* The shared control page, or NULL if the transport has none. */
 	lrpc__ctl *(*t_ctl)(lrpc__tconn *t);
+
+	/*
+	 * Sleeping and waking.  A side that found nothing to do on @chan
+	 * (no data; with @out, no room) may spin on t_ready (only if @spin:
+	 * it makes no syscall), then calls t_arm before sleeping on
+	 * t_wait_fd: 1 means the condition already holds (do not sleep), 0
+	 * sleep, <0 the connection is broken.  After waking (or giving up)
+	 * it calls t_disarm, which also clears the wake-up fd.  t_kick makes
+	 * the caller's own wake-up fd readable (to hand work found while
+	 * awake to a poll loop).  Transports whose fds carry the data
+	 * itself (sockets) make these no-ops.
+	 */
+	bool spin;
+	bool (*t_ready)(lrpc__tconn *t, lrpc__chan chan, bool out);
+	int (*t_arm)(lrpc__tconn *t, lrpc__chan chan, bool out);
+	void (*t_disarm)(lrpc__tconn *t, lrpc__chan chan, bool out);
+	void (*t_kick)(lrpc__tconn *t);
+
+	/*
+	 * Zero-copy send: a buffer of @size bytes to write one message
+	 * into (directly into shared memory where the transport has it),
+	 * then t_commit with the final size (<= reserved; header in wire
+	 * form, library fields set).  -EAGAIN when there is no room.  Only
+	 * one reservation per channel at a time.
+	 */
+	int (*t_reserve)(lrpc__tconn *t, lrpc__chan chan, size_t size,
+			 void **ret_buf);
+	int (*t_commit)(lrpc__tconn *t, lrpc__chan chan, size_t size);
+	void (*t_cancel)(lrpc__tconn *t, lrpc__chan chan);
 } lrpc__transport_ops;
 
 /* Look up a transport by type; NULL if this build lacks it. */
@@ -136,6 +168,7 @@ const lrpc__transport_ops *lrpc__transport_get(lrpc_transport type);
 lrpc_transport lrpc__transport_best(void);
 
 extern const lrpc__transport_ops lrpc__socket_transport_ops;
+extern const lrpc__transport_ops lrpc__shm_transport_ops;
 
 /*
  * Build the wire iovec for a user message: a private copy of the header

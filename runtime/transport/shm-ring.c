@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "shm-ring.h"
+#include "util.h"
+
+static inline uint64_t
+rec_size(uint32_t len)
+{
+	return LRPC__RING_REC_HDR + (((uint64_t)len + 7u) & ~(uint64_t)7u);
+}
+
+uint64_t
+lrpc__ring_capacity(uint32_t max_len)
+{
+	uint64_t need = 2 * rec_size(max_len), cap = 64 * 1024;
+
+	while (cap < need)
+		cap <<= 1;
+	return cap;
+}
+
+void
+lrpc__ring_attach(lrpc__ring *r, lrpc__ring_shared *sh, uint8_t *data,
+		  uint64_t cap, uint32_t max_len, bool init)
+{
+	*r = (lrpc__ring){ .sh = sh,
+			   .data = data,
+			   .cap = cap,
+			   .max_len = max_len,
+			   .res_pos = UINT64_MAX };
+	if (init) {
+		atomic_store_explicit(&sh->prod, 0, memory_order_relaxed);
+		atomic_store_explicit(&sh->cons, 0, memory_order_relaxed);
+		atomic_store_explicit(&sh->prod_waiting, 0,
+				      memory_order_relaxed);
+		atomic_store_explicit(&sh->cons_waiting, 0,
+				      memory_order_relaxed);
+	}
+}
+
+/* Producer: refresh and validate the consumer's index. */
+static bool
+ring_load_cons(lrpc__ring *r)
+{
+	uint64_t c = atomic_load_explicit(&r->sh->cons, memory_order_acquire);
+
+	/* The consumer can only move forward, and never past us. */
+	if (c < r->cons_seen || c > r->prod) {
+		r->broken = true;
+		return false;
+	}
+	r->cons_seen = c;
+	return true;
+}
+
+/* Bytes a record of @len needs at the current producer position. */
+static uint64_t
+ring_need(const lrpc__ring *r, uint32_t len, uint64_t *ret_skip)
+{
+	uint64_t pos = r->prod & (r->cap - 1), tail = r->cap - pos;
+	uint64_t need = rec_size(len);
+
+	*ret_skip = need <= tail ? 0 : tail;
+	return need + *ret_skip;
+}
+
+void *
+lrpc__ring_reserve(lrpc__ring *r, uint32_t len, int *ret_err)
+{
+	uint64_t skip, total;
+
+	if (r->broken) {
+		*ret_err = -EPROTO;
+		return NULL;
+	}
+	if (len > r->max_len) {
+		*ret_err = -EMSGSIZE;
+		return NULL;
+	}
+	assert(r->res_pos == UINT64_MAX);
+	total = ring_need(r, len, &skip);
+	if (r->cap - (r->prod - r->cons_seen) < total) {
+		if (!ring_load_cons(r)) {
+			*ret_err = -EPROTO;
+			return NULL;
+		}
+		if (r->cap - (r->prod - r->cons_seen) < total) {
+			*ret_err = -EAGAIN;
+			return NULL;
+		}
+	}
+	r->res_skip = skip;
+	r->res_pos = r->prod + skip;
+	return r->data + (r->res_pos & (r->cap - 1)) + LRPC__RING_REC_HDR;
+}
+
+static inline void
+rec_write(uint8_t *p, uint32_t len, uint32_t type)
+{
+	uint64_t v = (uint64_t)len | ((uint64_t)type << 32);
+	__atomic_store_n((uint64_t *)(void *)p, v, __ATOMIC_RELAXED);
+}
+
+bool
+lrpc__ring_commit(lrpc__ring *r, uint32_t len)
+{
+	assert(r->res_pos != UINT64_MAX && len <= r->max_len);
+	if (r->res_skip)
+		rec_write(r->data + (r->prod & (r->cap - 1)),
+			  (uint32_t)(r->res_skip - LRPC__RING_REC_HDR),
+			  LRPC__RING_REC_PAD);
+	rec_write(r->data + (r->res_pos & (r->cap - 1)), len,
+		  LRPC__RING_REC_DATA);
+	r->prod = r->res_pos + rec_size(len);
+	r->res_pos = UINT64_MAX;
+	atomic_store_explicit(&r->sh->prod, r->prod, memory_order_release);
+	/* Pairs with the fence in lrpc__ring_arm_read(). */
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&r->sh->cons_waiting,
+				    memory_order_relaxed) != 0;
+}
+
+void
+lrpc__ring_cancel(lrpc__ring *r)
+{
+	r->res_pos = UINT64_MAX;
+}
+
+/* Consumer: refresh and validate the producer's index. */
+static bool
+ring_load_prod(lrpc__ring *r)
+{
+	uint64_t p = atomic_load_explicit(&r->sh->prod, memory_order_acquire);
+
+	if (p < r->prod_seen || p < r->cons || p - r->cons > r->cap) {
+		r->broken = true;
+		return false;
+	}
+	r->prod_seen = p;
+	return true;
+}
+
+int
+lrpc__ring_peek(lrpc__ring *r, const uint8_t **ret, uint32_t *ret_len)
+{
+	if (r->broken)
+		return -EPROTO;
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t avail = r->prod_seen - r->cons;
+		if (avail == 0) {
+			if (!ring_load_prod(r))
+				return -EPROTO;
+			avail = r->prod_seen - r->cons;
+			if (avail == 0)
+				return 0;
+		}
+		uint64_t pos = r->cons & (r->cap - 1), tail = r->cap - pos;
+		/* Read the record header once; from here on only the local
+		 * copy is used. */
+		uint64_t v = __atomic_load_n((uint64_t *)(void *)(r->data + pos),
+					     __ATOMIC_RELAXED);
+		uint32_t len = (uint32_t)v, type = (uint32_t)(v >> 32);
+
+		if (avail < LRPC__RING_REC_HDR)
+			goto bad;
+		if (type == LRPC__RING_REC_PAD) {
+			/* Padding always runs to the end of the area, and
+			 * only the first pass may meet it. */
+			if (pass > 0 || avail < tail ||
+			    len != tail - LRPC__RING_REC_HDR)
+				goto bad;
+			r->cons += tail;
+			continue;
+		}
+		if (type != LRPC__RING_REC_DATA || len > r->max_len)
+			goto bad;
+		uint64_t size = rec_size(len);
+		if (size > avail || size > tail)
+			goto bad;
+		r->cur = size;
+		*ret = r->data + pos + LRPC__RING_REC_HDR;
+		*ret_len = len;
+		return 1;
+	}
+bad:
+	r->broken = true;
+	return -EPROTO;
+}
+
+bool
+lrpc__ring_release(lrpc__ring *r)
+{
+	assert(r->cur > 0);
+	r->cons += r->cur;
+	r->cur = 0;
+	atomic_store_explicit(&r->sh->cons, r->cons, memory_order_release);
+	/* Pairs with the fence in lrpc__ring_arm_write(). */
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&r->sh->prod_waiting,
+				    memory_order_relaxed) != 0;
+}
+
+bool
+lrpc__ring_readable(lrpc__ring *r)
+{
+	if (r->broken || r->prod_seen != r->cons)
+		return true; /* broken: let the caller find out */
+	return atomic_load_explicit(&r->sh->prod, memory_order_relaxed) !=
+	       r->cons;
+}
+
+bool
+lrpc__ring_writable(lrpc__ring *r, uint32_t len)
+{
+	uint64_t skip, total = ring_need(r, len, &skip);
+	uint64_t c;
+
+	if (r->broken)
+		return true;
+	c = atomic_load_explicit(&r->sh->cons, memory_order_relaxed);
+	if (c < r->cons_seen || c > r->prod)
+		return true;
+	return r->cap - (r->prod - c) >= total;
+}
+
+bool
+lrpc__ring_arm_read(lrpc__ring *r)
+{
+	atomic_store_explicit(&r->sh->cons_waiting, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (lrpc__ring_readable(r)) {
+		atomic_store_explicit(&r->sh->cons_waiting, 0,
+				      memory_order_relaxed);
+		return true;
+	}
+	return false;
+}
+
+bool
+lrpc__ring_arm_write(lrpc__ring *r, uint32_t len)
+{
+	atomic_store_explicit(&r->sh->prod_waiting, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (lrpc__ring_writable(r, len)) {
+		atomic_store_explicit(&r->sh->prod_waiting, 0,
+				      memory_order_relaxed);
+		return true;
+	}
+	return false;
+}
+
+void
+lrpc__ring_disarm_read(lrpc__ring *r)
+{
+	atomic_store_explicit(&r->sh->cons_waiting, 0, memory_order_relaxed);
+}
+
+void
+lrpc__ring_disarm_write(lrpc__ring *r)
+{
+	atomic_store_explicit(&r->sh->prod_waiting, 0, memory_order_relaxed);
+}

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The shared-memory transport.  Per connection the server creates one memfd,
+ * sealed against resizing, holding the control page and three rings
+ * (requests, responses, events), and two eventfds, one per side, used only
+ * when the other side said it is going to sleep.  The connection's unix
+ * socket stays open for its life: its hang-up is the death signal.
+ *
+ * Layout of the memfd (all offsets fixed, the geometry derived on each side
+ * from the negotiated message size, never read back from shared memory):
+ *
+ *   0      control page (lrpc__ctl)
+ *   4096   three ring headers (lrpc__ring_shared, 3 cache lines each)
+ *   8192   request ring data, then response ring data, then event ring
+ *          data, each lrpc__ring_capacity(max_msg) bytes (a power of two)
+ *
+ * Pages are touched only when used: a connection that sends small messages
+ * costs a few pages of memory however large its maximum is.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "shm-ring.h"
+#include "transport.h"
+#include "util.h"
+
+#define SHM_RINGS_OFF 4096u
+#define SHM_DATA_OFF 8192u
+
+_Static_assert(sizeof(lrpc__ctl) <= SHM_RINGS_OFF, "control page fits");
+_Static_assert(3 * sizeof(lrpc__ring_shared) <= SHM_DATA_OFF - SHM_RINGS_OFF,
+	       "ring headers fit");
+
+struct lrpc__tconn {
+	lrpc__role role;
+	int my_efd;   /* we sleep on it, the peer writes it */
+	int peer_efd; /* we write it to wake the peer */
+	uint8_t *map;
+	uint64_t map_size;
+	lrpc__ctl *ctl;
+	lrpc__ring ring[LRPC__N_CHAN];
+	uint32_t max_msg;
+	uint32_t want[LRPC__N_CHAN]; /* size of a send that found no room */
+	/* Server: the request being handled, copied out of shared memory. */
+	uint8_t *copy;
+	size_t copy_cap;
+	bool have_copy;
+	/* Client: whether a record of the channel is being looked at. */
+	bool peeked[LRPC__N_CHAN];
+};
+
+static uint64_t
+shm_total(uint32_t max_msg, uint64_t *ret_cap)
+{
+	uint64_t cap = lrpc__ring_capacity(max_msg);
+
+	*ret_cap = cap;
+	return SHM_DATA_OFF + LRPC__N_CHAN * cap;
+}
+
+static void
+shm_attach(lrpc__tconn *t, uint64_t cap, bool init)
+{
+	lrpc__ring_shared *sh =
+		(lrpc__ring_shared *)(void *)(t->map + SHM_RINGS_OFF);
+
+	for (int i = 0; i < LRPC__N_CHAN; i++)
+		lrpc__ring_attach(&t->ring[i], &sh[i],
+				  t->map + SHM_DATA_OFF + (uint64_t)i * cap,
+				  cap, t->max_msg, init);
+	t->ctl = (lrpc__ctl *)(void *)t->map;
+}
+
+static void
+shm_free(lrpc__tconn *t)
+{
+	if (!t)
+		return;
+	if (t->map)
+		munmap(t->map, t->map_size);
+	lrpc__safe_close(t->my_efd);
+	lrpc__safe_close(t->peer_efd);
+	free(t->copy);
+	free(t);
+}
+
+static lrpc__tconn *
+shm_alloc(lrpc__role role, uint32_t max_msg)
+{
+	lrpc__tconn *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->role = role;
+	t->my_efd = t->peer_efd = -1;
+	t->max_msg = max_msg;
+	return t;
+}
+
+static int
+shm_s_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
+{
+	_lrpc_cleanup_close_ int memfd = -1, s_efd = -1, c_efd = -1;
+	uint64_t cap, total = shm_total(max_msg, &cap);
+	lrpc__tconn *t;
+	void *map;
+	int r;
+
+	t = shm_alloc(LRPC__ROLE_SERVER, max_msg);
+	if (!t)
+		return -ENOMEM;
+	memfd = memfd_create("lrpc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (memfd < 0)
+		goto fail_errno;
+	if (ftruncate(memfd, (off_t)total) < 0)
+		goto fail_errno;
+	if (fcntl(memfd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		goto fail_errno;
+	map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (map == MAP_FAILED)
+		goto fail_errno;
+	t->map = map;
+	t->map_size = total;
+	shm_attach(t, cap, true);
+	t->ctl->magic = LRPC__CTL_MAGIC;
+	t->ctl->version = 1;
+
+	s_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	c_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s_efd < 0 || c_efd < 0)
+		goto fail_errno;
+	/* The client gets its own copies; ours stay open after the welcome
+	 * (the caller closes what it passed). */
+	t->my_efd = fcntl(s_efd, F_DUPFD_CLOEXEC, 3);
+	t->peer_efd = fcntl(c_efd, F_DUPFD_CLOEXEC, 3);
+	if (t->my_efd < 0 || t->peer_efd < 0)
+		goto fail_errno;
+
+	pass->n = 0;
+	pass->fds[pass->n++] = LRPC_TAKE_FD(memfd);
+	pass->fds[pass->n++] = LRPC_TAKE_FD(s_efd);
+	pass->fds[pass->n++] = LRPC_TAKE_FD(c_efd);
+	*ret = t;
+	return 0;
+
+fail_errno:
+	r = -errno;
+	shm_free(t);
+	return r;
+}
+
+/* An fd is an eventfd if the kernel says so; a hostile server could pass a
+ * file instead, and we would write into it. */
+static int
+shm_check_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	if (strcmp(target, "anon_inode:[eventfd]") != 0)
+		return -EBADF;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return -EBADF;
+	return 0;
+}
+
+static int
+shm_c_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
+{
+	uint64_t cap, total = shm_total(max_msg, &cap);
+	lrpc__tconn *t = NULL;
+	void *map;
+	int r;
+
+	if (fds->n != 3) {
+		r = -EPROTO;
+		goto fail;
+	}
+	r = lrpc__memfd_check(fds->fds[0], total);
+	if (r < 0)
+		goto fail;
+	r = shm_check_eventfd(fds->fds[1]);
+	if (r < 0)
+		goto fail;
+	r = shm_check_eventfd(fds->fds[2]);
+	if (r < 0)
+		goto fail;
+	t = shm_alloc(LRPC__ROLE_CLIENT, max_msg);
+	if (!t) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fds->fds[0], 0);
+	if (map == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	t->map = map;
+	t->map_size = total;
+	shm_attach(t, cap, false);
+	if (t->ctl->magic != LRPC__CTL_MAGIC || t->ctl->version != 1) {
+		r = -EPROTO;
+		goto fail;
+	}
+	lrpc__safe_close(fds->fds[0]);
+	t->peer_efd = fds->fds[1];
+	t->my_efd = fds->fds[2];
+	fds->n = 0;
+	*ret = t;
+	return 0;
+fail:
+	lrpc__fdset_close(fds);
+	shm_free(t);
+	return r;
+}
+
+static void
+shm_wake_peer(lrpc__tconn *t)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN means the counter is saturated: the peer will wake anyway. */
+	(void)!write(t->peer_efd, &one, sizeof(one));
+}
+
+static int
+shm_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
+	 size_t n_iov, size_t size)
+{
+	lrpc__ring *r = &t->ring[chan];
+	uint8_t *p;
+	int err;
+
+	if (size > t->max_msg)
+		return -EMSGSIZE;
+	p = lrpc__ring_reserve(r, (uint32_t)size, &err);
+	if (!p) {
+		if (err == -EAGAIN)
+			t->want[chan] = (uint32_t)size;
+		return err;
+	}
+	/* The iovec carries padding to 8 bytes the ring does not need. */
+	size_t left = size;
+	for (size_t i = 0; i < n_iov && left > 0; i++) {
+		size_t k = LRPC_MIN(iov[i].iov_len, left);
+		memcpy(p, iov[i].iov_base, k);
+		p += k;
+		left -= k;
+	}
+	t->want[chan] = 0;
+	if (lrpc__ring_commit(r, (uint32_t)size))
+		shm_wake_peer(t);
+	return 0;
+}
+
+static int
+shm_reserve(lrpc__tconn *t, lrpc__chan chan, size_t size, void **ret_buf)
+{
+	void *p;
+	int err;
+
+	if (size > t->max_msg)
+		return -EMSGSIZE;
+	p = lrpc__ring_reserve(&t->ring[chan], (uint32_t)size, &err);
+	if (!p) {
+		if (err == -EAGAIN)
+			t->want[chan] = (uint32_t)size;
+		return err;
+	}
+	t->want[chan] = 0;
+	*ret_buf = p;
+	return 0;
+}
+
+static int
+shm_commit(lrpc__tconn *t, lrpc__chan chan, size_t size)
+{
+	if (lrpc__ring_commit(&t->ring[chan], (uint32_t)size))
+		shm_wake_peer(t);
+	return 0;
+}
+
+static void
+shm_cancel(lrpc__tconn *t, lrpc__chan chan)
+{
+	lrpc__ring_cancel(&t->ring[chan]);
+}
+
+static int
+shm_flush(lrpc__tconn *t, lrpc__chan chan)
+{
+	return t->ring[chan].broken ? -EBADMSG : 0;
+}
+
+static bool
+shm_pending(lrpc__tconn *t, lrpc__chan chan)
+{
+	return false;
+}
+
+static int
+shm_check_header(const lrpc_msg_header *h, uint32_t len, uint32_t kind)
+{
+	if (len < sizeof(*h) || h->size != len ||
+	    h->flags != kind)
+		return -EBADMSG;
+	return 0;
+}
+
+static uint32_t
+shm_kind(lrpc__chan chan)
+{
+	switch (chan) {
+	case LRPC__CHAN_REQUEST:
+		return LRPC__MSG_REQUEST;
+	case LRPC__CHAN_RESPONSE:
+		return LRPC__MSG_RESPONSE;
+	default:
+		return LRPC__MSG_EVENT;
+	}
+}
+
+/*
+ * Server side: copy the request out of shared memory before anyone looks
+ * at it, free its room at once, then validate the copy.  The client can no
+ * longer change what the handler sees.
+ */
+static int
+shm_recv_copy(lrpc__tconn *t, const lrpc_msg_header **ret_msg,
+	      size_t *ret_size)
+{
+	lrpc__ring *r = &t->ring[LRPC__CHAN_REQUEST];
+	const uint8_t *p;
+	uint32_t len;
+	int k;
+
+	if (t->have_copy)
+		goto done;
+	k = lrpc__ring_peek(r, &p, &len);
+	if (k <= 0)
+		return k < 0 ? -EBADMSG : 0;
+	if (t->copy_cap < len) {
+		/* Grow to the maximum at once: at most one reallocation per
+		 * connection, whatever the client sends. */
+		size_t ncap = LRPC_ALIGN8((size_t)t->max_msg);
+		uint8_t *n = realloc(t->copy, ncap);
+		if (!n)
+			return -ENOMEM;
+		t->copy = n;
+		t->copy_cap = ncap;
+	}
+	memcpy(t->copy, p, len);
+	if (lrpc__ring_release(r))
+		shm_wake_peer(t);
+	if (shm_check_header((const lrpc_msg_header *)(void *)t->copy, len,
+			     LRPC__MSG_REQUEST) < 0)
+		return -EBADMSG;
+	t->have_copy = true;
+done:
+	*ret_msg = (const lrpc_msg_header *)(void *)t->copy;
+	*ret_size = ((const lrpc_msg_header *)(void *)t->copy)->size;
+	return 1;
+}
+
+static int
+shm_recv(lrpc__tconn *t, lrpc__chan chan, bool fill,
+	 const lrpc_msg_header **ret_msg, size_t *ret_size)
+{
+	const uint8_t *p;
+	uint32_t len;
+	lrpc_msg_header h;
+	int k;
+
+	if (t->role == LRPC__ROLE_SERVER)
+		return shm_recv_copy(t, ret_msg, ret_size);
+
+	/* Client side: a view into the ring.  The header is read once into
+	 * a local and checked; the size handed out is the ring's record
+	 * length, which the server cannot change any more. */
+	k = lrpc__ring_peek(&t->ring[chan], &p, &len);
+	if (k <= 0)
+		return k < 0 ? -EBADMSG : 0;
+	if (len < sizeof(h))
+		return -EBADMSG;
+	memcpy(&h, p, sizeof(h));
+	if (shm_check_header(&h, len, shm_kind(chan)) < 0)
+		return -EBADMSG;
+	t->peeked[chan] = true;
+	*ret_msg = (const lrpc_msg_header *)(const void *)p;
+	*ret_size = len;
+	return 1;
+}
+
+static void
+shm_release(lrpc__tconn *t, lrpc__chan chan)
+{
+	if (t->role == LRPC__ROLE_SERVER) {
+		t->have_copy = false;
+		return;
+	}
+	assert(t->peeked[chan]);
+	t->peeked[chan] = false;
+	if (lrpc__ring_release(&t->ring[chan]))
+		shm_wake_peer(t);
+}
+
+static int
+shm_wait_fd(lrpc__tconn *t, lrpc__chan chan, bool out, uint32_t *ret_events)
+{
+	*ret_events = LRPC_POLL_IN;
+	return t->my_efd;
+}
+
+static lrpc__ctl *
+shm_ctl(lrpc__tconn *t)
+{
+	return t->ctl;
+}
+
+static bool
+shm_ready(lrpc__tconn *t, lrpc__chan chan, bool out)
+{
+	if (out)
+		return lrpc__ring_writable(&t->ring[chan],
+					   t->want[chan] ? t->want[chan] : 1);
+	if (t->role == LRPC__ROLE_SERVER && t->have_copy)
+		return true;
+	return lrpc__ring_readable(&t->ring[chan]);
+}
+
+static int
+shm_arm(lrpc__tconn *t, lrpc__chan chan, bool out)
+{
+	lrpc__ring *r = &t->ring[chan];
+	bool ready;
+
+	if (out)
+		ready = lrpc__ring_arm_write(r, t->want[chan] ? t->want[chan]
+							      : 1);
+	else
+		ready = lrpc__ring_arm_read(r);
+	if (r->broken)
+		return -EBADMSG;
+	return ready ? 1 : 0;
+}
+
+static void
+shm_disarm(lrpc__tconn *t, lrpc__chan chan, bool out)
+{
+	uint64_t v;
+
+	if (out)
+		lrpc__ring_disarm_write(&t->ring[chan]);
+	else
+		lrpc__ring_disarm_read(&t->ring[chan]);
+	/* Reset the eventfd: whatever woke us is rechecked by the caller. */
+	(void)!read(t->my_efd, &v, sizeof(v));
+}
+
+static void
+shm_kick(lrpc__tconn *t)
+{
+	uint64_t one = 1;
+
+	(void)!write(t->my_efd, &one, sizeof(one));
+}
+
+const lrpc__transport_ops lrpc__shm_transport_ops = {
+	.struct_size = sizeof(lrpc__transport_ops),
+	.type = LRPC_TRANSPORT_SHM,
+	.name = "shm",
+	.s_new = shm_s_new,
+	.c_new = shm_c_new,
+	.t_free = shm_free,
+	.t_send = shm_send,
+	.t_flush = shm_flush,
+	.t_pending = shm_pending,
+	.t_recv = shm_recv,
+	.t_release = shm_release,
+	.t_wait_fd = shm_wait_fd,
+	.t_ctl = shm_ctl,
+	.spin = true,
+	.t_ready = shm_ready,
+	.t_arm = shm_arm,
+	.t_disarm = shm_disarm,
+	.t_kick = shm_kick,
+	.t_reserve = shm_reserve,
+	.t_commit = shm_commit,
+	.t_cancel = shm_cancel,
+};
