@@ -132,6 +132,54 @@ LRPC_EXPORT int lrpc_client_call(lrpc_client *c, const void *req, size_t size,
 LRPC_EXPORT int lrpc_client_recv_event(lrpc_client *c, void *buf, size_t cap,
 				       int timeout_ms);
 
+/* --- Zero-copy --- */
+
+/**
+ * Reserve room for a request of @size bytes and return where to write it
+ * (in shared memory with the shm transport, so the message is built in
+ * place; in a private buffer otherwise).  Fill the header's id and the
+ * payload, then lrpc_client_commit().  The library sets the header's size,
+ * flags and seq at commit.  One reservation at a time.
+ * Errors: as lrpc_client_send(); -EBUSY if a reservation is open.
+ */
+LRPC_EXPORT int lrpc_client_reserve(lrpc_client *c, size_t size,
+				    void **ret_buf);
+/**
+ * Send the reserved request, @size bytes (at most what was reserved).
+ * Its response is read with lrpc_client_recv() or lrpc_client_recv_view().
+ * -EINVAL without a reservation or with a larger size.
+ */
+LRPC_EXPORT int lrpc_client_commit(lrpc_client *c, size_t size);
+/** Drop an open reservation without sending anything. */
+LRPC_EXPORT void lrpc_client_abort(lrpc_client *c);
+
+/**
+ * Receive the next response without copying it: *ret_msg points into the
+ * transport's memory (with shm, memory the server can still write: read
+ * each field once) and stays valid until lrpc_client_release().  The size
+ * returned is the transport's record length, checked against the header.
+ * One view per channel at a time (-EBUSY otherwise).
+ */
+LRPC_EXPORT int lrpc_client_recv_view(lrpc_client *c,
+				      const lrpc_msg_header **ret_msg,
+				      size_t *ret_size, int timeout_ms);
+/** As lrpc_client_recv_view(), for the next event. */
+LRPC_EXPORT int lrpc_client_recv_event_view(lrpc_client *c,
+					    const lrpc_msg_header **ret_msg,
+					    size_t *ret_size, int timeout_ms);
+/** Give back a view; @msg is what a *_view() call returned. */
+LRPC_EXPORT int lrpc_client_release(lrpc_client *c,
+				    const lrpc_msg_header *msg);
+
+/**
+ * Spin budget in microseconds: how long a waiting call busy-polls shared
+ * memory for its answer before going to sleep (shm transport only; sockets
+ * always sleep in poll()).  0 disables spinning.  Default 20 us: about one
+ * sleep/wake-up cycle of two processes on different CPUs, so an answer
+ * that comes later costs at most twice what sleeping at once would.
+ */
+LRPC_EXPORT int lrpc_client_set_spin(lrpc_client *c, uint32_t usec);
+
 /* --- Loop integration --- */
 
 /**

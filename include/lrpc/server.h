@@ -104,6 +104,12 @@ typedef struct lrpc_server_opts {
 	uint32_t max_queued_bytes;
 	/** Filesystem-socket mode (permission bits); 0: 0666. */
 	uint32_t socket_mode;
+	/**
+	 * A client that leaves responses or events queued in the server
+	 * without reading any of them for this long is disconnected;
+	 * 0: 30000 ms.
+	 */
+	uint32_t stall_timeout_ms;
 } lrpc_server_opts;
 
 /**
@@ -245,6 +251,14 @@ LRPC_EXPORT lrpc_transport lrpc_server_get_transport(lrpc_server *s);
  * client's send returns -EAGAIN; requests already sent are still served.
  */
 LRPC_EXPORT int lrpc_server_set_stop_sending(lrpc_server *s, bool stop);
+/**
+ * Spin budget in microseconds: after serving a connection's requests, how
+ * long the server keeps polling its shared memory for the next one before
+ * going back to its loop (shm only; bounded to 1 ms of work per
+ * connection per wake-up in total, for fairness).  0 disables.  Default
+ * 20 us.
+ */
+LRPC_EXPORT int lrpc_server_set_spin(lrpc_server *s, uint32_t usec);
 /** Fill @ret (of @size bytes: pass sizeof(*ret)). */
 LRPC_EXPORT int lrpc_server_get_stats(lrpc_server *s, lrpc_server_stats *ret,
 				      size_t size);

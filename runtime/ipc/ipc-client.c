@@ -52,6 +52,7 @@ struct lrpc_client {
 	bool viewing[LRPC__N_CHAN]; /* a *_view() message not released yet */
 	bool reserved;       /* lrpc_client_reserve() not committed yet */
 	size_t reserved_size;
+	void *reserved_buf;
 };
 
 #define CLIENT_CHECK(c)                                                     \
@@ -620,6 +621,22 @@ client_wait(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 }
 
 static int
+client_ctl_check(lrpc_client *c)
+{
+	const lrpc__ctl *ctl = c->tops->t_ctl(c->t);
+
+	if (ctl) {
+		/* One read of memory the server controls; any bit we do not
+		 * know also means stop. */
+		uint32_t flags = atomic_load_explicit(
+			&((lrpc__ctl *)ctl)->flags, memory_order_acquire);
+		if (flags != 0)
+			return -EAGAIN;
+	}
+	return 0;
+}
+
+static int
 client_check_ready(lrpc_client *c)
 {
 	CLIENT_CHECK(c);
@@ -634,7 +651,6 @@ client_send(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 {
 	struct iovec out[LRPC_IOV_MAX + 2];
 	lrpc_msg_header hdr;
-	const lrpc__ctl *ctl;
 	size_t size;
 	int n_out, r;
 
@@ -643,15 +659,9 @@ client_send(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 		return n_out;
 	if (size > c->max_msg)
 		return -EMSGSIZE;
-	ctl = c->tops->t_ctl(c->t);
-	if (ctl) {
-		/* One read of memory the server controls; any bit we do not
-		 * know also means stop. */
-		uint32_t flags = atomic_load_explicit(
-			&((lrpc__ctl *)ctl)->flags, memory_order_acquire);
-		if (flags != 0)
-			return -EAGAIN;
-	}
+	r = client_ctl_check(c);
+	if (r < 0)
+		return r;
 	hdr.flags = LRPC__MSG_REQUEST;
 	hdr.error = 0;
 	hdr.seq = ++c->next_seq;
@@ -707,6 +717,8 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 	size_t size;
 	int r;
 
+	if (c->viewing[chan])
+		return -EBUSY;
 	for (;;) {
 		r = c->tops->t_recv(c->t, chan, true, &msg, &size);
 		if (r < 0)
@@ -782,6 +794,160 @@ lrpc_client_call(lrpc_client *c, const void *req, size_t size, void *buf,
 
 	lrpc_return_if_fail(req, -EINVAL);
 	return lrpc_client_sendv_recv(c, &iov, 1, buf, cap, timeout_ms);
+}
+
+LRPC_EXPORT int
+lrpc_client_set_spin(lrpc_client *c, uint32_t usec)
+{
+	CLIENT_CHECK(c);
+	lrpc_return_if_fail(usec <= 1000000, -EINVAL);
+	c->spin_usec = usec;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_client_reserve(lrpc_client *c, size_t size, void **ret_buf)
+{
+	uint64_t deadline;
+	int r = client_check_ready(c);
+
+	if (r < 0)
+		return r;
+	lrpc_return_if_fail(ret_buf && size >= sizeof(lrpc_msg_header),
+			    -EINVAL);
+	if (c->reserved)
+		return -EBUSY;
+	if (size > c->max_msg)
+		return -EMSGSIZE;
+	r = client_ctl_check(c);
+	if (r < 0)
+		return r;
+	deadline = lrpc__deadline_from_ms(c->opts.send_timeout_ms);
+	for (;;) {
+		r = c->tops->t_reserve(c->t, LRPC__CHAN_REQUEST, size,
+				       ret_buf);
+		if (r != -EAGAIN)
+			break;
+		r = client_wait(c, LRPC__CHAN_REQUEST, true, deadline);
+		if (r == -ETIMEDOUT)
+			return -EAGAIN;
+		if (r < 0)
+			return client_broken(c, r);
+	}
+	if (r < 0)
+		return r == -EMSGSIZE ? r : client_broken(c, r);
+	c->reserved = true;
+	c->reserved_size = size;
+	c->reserved_buf = *ret_buf;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_client_commit(lrpc_client *c, size_t size)
+{
+	lrpc_msg_header *h;
+	int r;
+
+	CLIENT_CHECK(c);
+	if (!c->reserved || size > c->reserved_size ||
+	    size < sizeof(lrpc_msg_header))
+		return -EINVAL;
+	c->reserved = false;
+	if (c->state != CLIENT_CONNECTED)
+		return -ENOTCONN;
+	h = c->reserved_buf;
+	h->size = (uint32_t)size;
+	h->error = 0;
+	h->flags = LRPC__MSG_REQUEST;
+	h->seq = ++c->next_seq;
+	r = c->tops->t_commit(c->t, LRPC__CHAN_REQUEST, size);
+	if (r < 0)
+		return client_broken(c, r);
+	client_update_epfd(c);
+	return 0;
+}
+
+LRPC_EXPORT void
+lrpc_client_abort(lrpc_client *c)
+{
+	if (!c || c->origin_pid != getpid() || !c->reserved)
+		return;
+	c->reserved = false;
+	if (c->t)
+		c->tops->t_cancel(c->t, LRPC__CHAN_REQUEST);
+}
+
+static int
+client_recv_view(lrpc_client *c, lrpc__chan chan,
+		 const lrpc_msg_header **ret_msg, size_t *ret_size,
+		 int timeout_ms)
+{
+	uint64_t deadline = lrpc__deadline_from_ms(timeout_ms);
+	const lrpc_msg_header *msg;
+	size_t size;
+	int r = client_check_ready(c);
+
+	if (r < 0)
+		return r;
+	lrpc_return_if_fail(ret_msg && ret_size, -EINVAL);
+	if (c->viewing[chan])
+		return -EBUSY;
+	for (;;) {
+		r = c->tops->t_recv(c->t, chan, true, &msg, &size);
+		if (r < 0)
+			return client_broken(c, r);
+		if (r > 0)
+			break;
+		r = client_wait(c, chan, false, deadline);
+		if (r == -ETIMEDOUT)
+			return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+		if (r < 0)
+			return client_broken(c, r);
+	}
+	c->viewing[chan] = true;
+	*ret_msg = msg;
+	*ret_size = size;
+	return (int)size;
+}
+
+LRPC_EXPORT int
+lrpc_client_recv_view(lrpc_client *c, const lrpc_msg_header **ret_msg,
+		      size_t *ret_size, int timeout_ms)
+{
+	return client_recv_view(c, LRPC__CHAN_RESPONSE, ret_msg, ret_size,
+				timeout_ms);
+}
+
+LRPC_EXPORT int
+lrpc_client_recv_event_view(lrpc_client *c, const lrpc_msg_header **ret_msg,
+			    size_t *ret_size, int timeout_ms)
+{
+	return client_recv_view(c, LRPC__CHAN_EVENT, ret_msg, ret_size,
+				timeout_ms);
+}
+
+LRPC_EXPORT int
+lrpc_client_release(lrpc_client *c, const lrpc_msg_header *msg)
+{
+	const lrpc_msg_header *cur;
+	size_t size;
+
+	CLIENT_CHECK(c);
+	lrpc_return_if_fail(msg, -EINVAL);
+	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++) {
+		if (!c->viewing[ch] || !c->t)
+			continue;
+		/* The view is the message t_recv keeps returning until it
+		 * is released: compare to find the channel. */
+		if (c->tops->t_recv(c->t, (lrpc__chan)ch, false, &cur,
+				    &size) == 1 &&
+		    cur == msg) {
+			c->viewing[ch] = false;
+			c->tops->t_release(c->t, (lrpc__chan)ch);
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 LRPC_EXPORT void *

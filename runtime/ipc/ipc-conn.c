@@ -259,6 +259,10 @@ lrpc__conn_teardown(lrpc_conn *c)
 		s->pops->timer_del(s->loop_data, c->timer);
 		c->timer = NULL;
 	}
+	if (c->stall_timer) {
+		s->pops->timer_del(s->loop_data, c->stall_timer);
+		c->stall_timer = NULL;
+	}
 	for (unsigned i = 0; i < c->n_wfd; i++)
 		s->pops->fd_del(s->loop_data, c->wfd[i]);
 	c->n_wfd = 0;
@@ -450,6 +454,49 @@ conn_update_flow(lrpc_conn *c)
 	}
 }
 
+/*
+ * A client that stops reading must not pin server memory forever: if the
+ * queues make no progress for stall_timeout_ms, it is disconnected.
+ */
+static void
+conn_on_stall_timer(void *userdata)
+{
+	lrpc_conn *c = userdata;
+	lrpc_server *s = c->server;
+
+	c->stall_timer = NULL;
+	if (c->state != CONN_ACTIVE)
+		return;
+	if (c->q[LRPC__CHAN_RESPONSE].count == 0 &&
+	    c->q[LRPC__CHAN_EVENT].count == 0)
+		return;
+	if (c->progress == c->progress_at_arm) {
+		lrpc__log_warning("lrpc server %s: pid %d reads nothing for "
+				  "%u ms, disconnecting",
+				  s->name, (int)c->peer.pid,
+				  s->opts.stall_timeout_ms);
+		lrpc__conn_teardown(c);
+		return;
+	}
+	c->progress_at_arm = c->progress;
+	(void)s->pops->timer_add(s->loop_data,
+				 (uint64_t)s->opts.stall_timeout_ms * 1000u,
+				 conn_on_stall_timer, c, &c->stall_timer);
+}
+
+static void
+conn_arm_stall(lrpc_conn *c)
+{
+	lrpc_server *s = c->server;
+
+	if (c->stall_timer)
+		return;
+	c->progress_at_arm = c->progress;
+	(void)s->pops->timer_add(s->loop_data,
+				 (uint64_t)s->opts.stall_timeout_ms * 1000u,
+				 conn_on_stall_timer, c, &c->stall_timer);
+}
+
 static int
 conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
 {
@@ -505,6 +552,7 @@ conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
 	q->bytes += wire;
 	q->count++;
 	c->stats.send_retries++;
+	conn_arm_stall(c);
 sent:
 	if (chan == LRPC__CHAN_EVENT) {
 		c->stats.events++;
@@ -530,8 +578,10 @@ conn_flush(lrpc_conn *c, lrpc__chan chan)
 		const lrpc_msg_header *h = (const lrpc_msg_header *)m->data;
 		struct iovec iov = { .iov_base = m->data, .iov_len = m->size };
 		r = c->tops->t_send(c->t, chan, &iov, 1, h->size);
-		if (r == 0)
+		if (r == 0) {
 			free(queue_pop(q));
+			c->progress++;
+		}
 	}
 	if (r < 0 && r != -EAGAIN) {
 		lrpc__conn_close_later(c);

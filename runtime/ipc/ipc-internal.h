@@ -66,6 +66,9 @@ struct lrpc_conn {
 	lrpc__hello hello;
 	size_t hello_got;
 	void *timer; /* handshake timeout or closed-retry */
+	void *stall_timer; /* armed while anything is queued */
+	uint64_t progress; /* queued messages sent so far */
+	uint64_t progress_at_arm;
 	const lrpc__transport_ops *tops;
 	lrpc__tconn *t;
 	/*

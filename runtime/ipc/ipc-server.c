@@ -28,6 +28,8 @@ server_apply_defaults(lrpc_server_opts *o)
 		o->handshake_timeout_ms = 5000;
 	if (o->socket_mode == 0)
 		o->socket_mode = 0666;
+	if (o->stall_timeout_ms == 0)
+		o->stall_timeout_ms = 30000;
 }
 
 LRPC_EXPORT int
@@ -596,6 +598,15 @@ lrpc_server_set_stop_sending(lrpc_server *s, bool stop)
 	s->stop_sending = stop;
 	for (lrpc_conn *c = s->conns; c; c = c->next)
 		lrpc__conn_set_ctl(c);
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_server_set_spin(lrpc_server *s, uint32_t usec)
+{
+	SERVER_CHECK(s, -EINVAL);
+	lrpc_return_if_fail(usec <= 1000000, -EINVAL);
+	s->spin_usec = usec;
 	return 0;
 }
 
