@@ -9,5 +9,6 @@
 #include <lrpc/loop.h>
 #include <lrpc/server.h>
 #include <lrpc/client.h>
+#include <lrpc/rpc.h>
 
 #endif

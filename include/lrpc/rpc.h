@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lrpc/rpc.h - typed remote procedure calls on top of the IPC core.
+ *
+ * Applications rarely call this header's functions directly: lrpc-gen turns
+ * an IDL file into typed stubs (kv_store_get(), kv_store_serve(), ...) that
+ * call the generic functions below with static descriptor tables.  What an
+ * application does use from here:
+ *
+ *  - lrpc_arena: where decoded variable-size data (strings, bytes, lists,
+ *    maps, optional values) lives; nothing is freed per field.
+ *  - lrpc_rpc_client: wraps an lrpc_client; many calls in flight, replies
+ *    matched by call id, events delivered to generated listener structs.
+ *  - lrpc_rpc_call: a request being served; a handler may keep it and reply
+ *    later (deferred reply).
+ *  - lrpc_rpc_error: the detail of a failed call.
+ *
+ * Return values follow lrpc's rule (0 or -errno), with the one exception of
+ * generated stubs and lrpc_rpc_client_call(): they return the POSITIVE value
+ * of a typed IDL error (KV_ERROR_NOT_FOUND) raised by the server.
+ *
+ * Errors common to RPC calls, besides the client's (see client.h):
+ *  -EOPNOTSUPP       the server has no such interface or method ("no such
+ *                    method"); the connection stays up.
+ *  -EPROTONOSUPPORT  the method is newer than the interface version the
+ *                    server speaks; failed locally, nothing was sent.
+ *  -EPROTO           the peer's interface hash differs: built from a
+ *                    diverging IDL file.
+ *  -EBADMSG          a message failed to decode (bad data from the peer).
+ *  -ENOBUFS          the arena is full and may not grow.
+ *
+ * Wire format: docs/wire.md, section "RPC messages".  User guide: docs/rpc.md.
+ *
+ * Threading: as for the objects they wrap.  An lrpc_rpc_client is used from
+ * one thread at a time; calls and servers belong to their loop's thread.
+ */
+#ifndef LRPC_RPC_H
+#define LRPC_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lrpc/client.h>
+#include <lrpc/server.h>
+#include <lrpc/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Version of the contract between generated code and this runtime (the
+ * descriptor tables below).  Generated headers check it at compile time.
+ */
+#define LRPC_RPC_ABI_VERSION 1
+
+/* ------------------------------------------------------------------------ */
+/* Arena                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** lrpc_arena_init(): no growth limit beyond the caller's buffer. */
+#define LRPC_ARENA_UNLIMITED SIZE_MAX
+
+/**
+ * A bump allocator for decoded data.  The caller provides the first buffer
+ * (it may be on the stack, or NULL/0); when it is full the arena mallocs
+ * further chunks, up to @max_heap bytes in all, and frees them on reset or
+ * done.  Everything a decode puts here stays valid until the next
+ * lrpc_arena_reset() or lrpc_arena_done().
+ *
+ * The members are private; the struct is public only so that an arena can
+ * live on the stack.  Not thread-safe.
+ */
+typedef struct lrpc_arena {
+	uint8_t *buf;        /* current chunk */
+	size_t cap;          /* its size */
+	size_t used;         /* bytes used in it */
+	uint8_t *first;      /* the caller's buffer */
+	size_t first_cap;
+	void *chunks;        /* malloc'd chunks, newest first */
+	size_t heap;         /* bytes malloc'd so far */
+	size_t max_heap;     /* limit for @heap */
+} lrpc_arena;
+
+/**
+ * Set up @a over @buf (@size bytes, may be NULL/0) that may additionally
+ * malloc up to @max_heap bytes (0: never, LRPC_ARENA_UNLIMITED: no limit).
+ * @buf stays owned by the caller and must outlive the arena's use.
+ */
+LRPC_EXPORT void lrpc_arena_init(lrpc_arena *a, void *buf, size_t size,
+				 size_t max_heap);
+/**
+ * Allocate @size bytes aligned to @align (a power of two up to 16) into
+ * *ret, zero-filled.  Errors: -EINVAL, -ENOBUFS (the buffer is full and the
+ * heap limit reached), -ENOMEM.
+ */
+LRPC_EXPORT int lrpc_arena_alloc(lrpc_arena *a, size_t size, size_t align,
+				 void **ret);
+/** Forget everything allocated (frees the heap chunks); keeps the buffer. */
+LRPC_EXPORT void lrpc_arena_reset(lrpc_arena *a);
+/** Free the heap chunks; the arena must be initialised again before use. */
+LRPC_EXPORT void lrpc_arena_done(lrpc_arena *a);
+/** Bytes handed out since the last reset (including alignment padding). */
+LRPC_EXPORT size_t lrpc_arena_get_used(const lrpc_arena *a);
+
+/* ------------------------------------------------------------------------ */
+/* C representation of IDL types                                            */
+/* ------------------------------------------------------------------------ */
+
+/** IDL `bytes`: @len octets at @data (decoded: in the arena). */
+typedef struct lrpc_bytes {
+	const uint8_t *data;
+	size_t len;
+} lrpc_bytes;
+
+/** IDL `T[]`: @count elements of T's C type at @items. */
+typedef struct lrpc_list {
+	const void *items;
+	size_t count;
+} lrpc_list;
+
+/** IDL `map<K, V>`: @count keys and as many values, in two arrays. */
+typedef struct lrpc_map {
+	const void *keys;
+	const void *values;
+	size_t count;
+} lrpc_map;
+
+/* ------------------------------------------------------------------------ */
+/* Descriptor tables (written by lrpc-gen, read by the runtime)             */
+/* ------------------------------------------------------------------------ */
+
+/** Kinds of lrpc_rpc_type.  Values are part of the generator ABI. */
+typedef enum lrpc_rpc_kind {
+	LRPC_RPC_BOOL = 1,
+	LRPC_RPC_I8 = 2,
+	LRPC_RPC_I16 = 3,
+	LRPC_RPC_I32 = 4,
+	LRPC_RPC_I64 = 5,
+	LRPC_RPC_U8 = 6,
+	LRPC_RPC_U16 = 7,
+	LRPC_RPC_U32 = 8,
+	LRPC_RPC_U64 = 9,
+	LRPC_RPC_F32 = 10,
+	LRPC_RPC_F64 = 11,
+	LRPC_RPC_STRING = 12,   /* const char *, NUL-terminated UTF-8 */
+	LRPC_RPC_BYTES = 13,    /* lrpc_bytes */
+	LRPC_RPC_LIST = 14,     /* lrpc_list of @inner */
+	LRPC_RPC_ARRAY = 15,    /* @max elements of @inner, inline */
+	LRPC_RPC_OPTIONAL = 16, /* const inner *, NULL when absent (string:
+				 * the const char * itself) */
+	LRPC_RPC_ENUM = 17,     /* C enum stored as @inner (an integer) */
+	LRPC_RPC_STRUCT = 18,   /* @fields */
+	LRPC_RPC_UNION = 19,    /* uint32_t tag, then the case at @value_offset */
+	LRPC_RPC_MAP = 20,      /* lrpc_map of @inner -> @value */
+	_LRPC_RPC_KIND_MAX
+} lrpc_rpc_kind;
+
+typedef struct lrpc_rpc_type lrpc_rpc_type;
+
+/** A struct field, a union case or a parameter. */
+typedef struct lrpc_rpc_field {
+	const lrpc_rpc_type *type;
+	uint32_t offset;  /**< in the C struct */
+	uint16_t ordinal; /**< field ordinal or union tag */
+	uint16_t since;   /**< interface version that added it */
+	const char *name; /**< IDL name, for messages */
+} lrpc_rpc_field;
+
+/**
+ * One IDL type.  Structs list their fields in wire order: by (since,
+ * ordinal), so that an older peer's fields are a prefix.
+ */
+struct lrpc_rpc_type {
+	uint16_t kind;   /**< lrpc_rpc_kind */
+	uint16_t flags;  /**< 0 */
+	uint32_t size;   /**< sizeof the C representation */
+	uint32_t align;  /**< _Alignof the C representation */
+	uint32_t max;    /**< @max (0: none); ARRAY: the element count */
+	const lrpc_rpc_type *inner; /**< element, key, enum base, union tag */
+	const lrpc_rpc_type *value; /**< MAP: the value type */
+	const lrpc_rpc_field *fields; /**< STRUCT fields, UNION cases (by tag) */
+	uint32_t n_fields;
+	uint32_t value_offset;        /**< UNION: offset of the case storage */
+	const int64_t *values;        /**< ENUM: the valid values, sorted */
+	uint32_t n_values;
+	const char *name;             /**< "kv.Entry", for messages */
+};
+
+/** Method kinds. */
+typedef enum lrpc_rpc_method_kind {
+	LRPC_RPC_CALL = 1,
+	LRPC_RPC_ONEWAY = 2,
+	LRPC_RPC_EVENT = 3,
+} lrpc_rpc_method_kind;
+
+/** A typed error code a method may raise (for lrpc_rpc_error.name). */
+typedef struct lrpc_rpc_error_code {
+	int32_t value;
+	const char *name; /**< "kv.KvError.NOT_FOUND" */
+} lrpc_rpc_error_code;
+
+/** A method or event of an interface. */
+typedef struct lrpc_rpc_method {
+	uint16_t ordinal;
+	uint16_t since;
+	uint16_t kind;                /**< lrpc_rpc_method_kind */
+	const char *name;
+	const lrpc_rpc_type *request; /**< parameters, as a STRUCT */
+	const lrpc_rpc_type *reply;   /**< results (CALL), else NULL */
+	const lrpc_rpc_error_code *errors;
+	uint32_t n_errors;
+} lrpc_rpc_method;
+
+/** An interface: the root of the tables generated for it. */
+typedef struct lrpc_rpc_interface {
+	size_t struct_size;       /**< sizeof(lrpc_rpc_interface) */
+	uint32_t abi_version;     /**< LRPC_RPC_ABI_VERSION */
+	uint32_t id;              /**< FNV-1a of "module.Name" */
+	uint16_t version;         /**< the interface version */
+	const uint32_t *hashes;   /**< canonical hash for v = 1..version */
+	const char *name;         /**< "kv.Store" */
+	const lrpc_rpc_method *methods; /**< by ordinal */
+	uint32_t n_methods;
+} lrpc_rpc_interface;
+
+typedef struct lrpc_rpc_client lrpc_rpc_client;
+typedef struct lrpc_rpc_call lrpc_rpc_call;
+
+/**
+ * Server side, generated per method: unpack @req, call the typed handler in
+ * @handlers, store results in @rep.  Returns what the handler returned;
+ * -EOPNOTSUPP when the handler is NULL.
+ */
+typedef int (*lrpc_rpc_invoke_fn)(lrpc_rpc_call *call, const void *handlers,
+				  void *userdata, const void *req, void *rep);
+
+/** A server's dispatch table for one interface (generated). */
+typedef struct lrpc_rpc_dispatch {
+	size_t struct_size;        /**< sizeof(lrpc_rpc_dispatch) */
+	uint16_t version;          /**< the interface version served */
+	const lrpc_rpc_interface *iface;
+	const lrpc_rpc_invoke_fn *invoke; /**< per method index; NULL: event */
+} lrpc_rpc_dispatch;
+
+/**
+ * Client side, generated per event: unpack @args and call the listener's
+ * typed member (if not NULL).
+ */
+typedef void (*lrpc_rpc_notify_fn)(const void *listener, void *userdata,
+				   const void *args);
+
+/** A client's listener table for one interface (generated). */
+typedef struct lrpc_rpc_listener {
+	size_t struct_size;        /**< sizeof(lrpc_rpc_listener) */
+	const lrpc_rpc_interface *iface;
+	const lrpc_rpc_notify_fn *notify; /**< per method index; NULL: call */
+} lrpc_rpc_listener;
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Detail of a failed call, filled by stubs that take `ret_error` (may be
+ * NULL).  Owned by the caller; no pointers into freed memory: @name is a
+ * static string and @message a copy.
+ */
+typedef struct lrpc_rpc_error {
+	/** Same as the stub's return value: 0, -errno or the typed error. */
+	int code;
+	/**
+	 * "kv.KvError.NOT_FOUND" for a typed error, "lrpc.NoSuchMethod" for
+	 * -EOPNOTSUPP from the server, "lrpc.Errno" for other errors; NULL on
+	 * success.
+	 */
+	const char *name;
+	/** The server's message (lrpc_rpc_call_set_error_message), or "". */
+	char message[128];
+} lrpc_rpc_error;
+
+/* ------------------------------------------------------------------------ */
+/* Client                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Default timeout of a call whose timeout_usec is 0: 25 seconds. */
+#define LRPC_RPC_DEFAULT_TIMEOUT_USEC (25u * 1000u * 1000u)
+/** timeout_usec value: wait without limit. */
+#define LRPC_RPC_TIMEOUT_INFINITE UINT64_MAX
+
+/**
+ * Wrap the connected client @c for RPC.  Takes a reference on @c and
+ * installs its response and event handlers (do not replace them while the
+ * RPC client exists); the client's lrpc_client_dispatch() then delivers
+ * replies to async callbacks and events to listeners.
+ * Errors: -EINVAL, -ENOMEM, -ENOTCONN.
+ */
+LRPC_EXPORT int lrpc_rpc_client_new(lrpc_rpc_client **ret, lrpc_client *c);
+/**
+ * Free the RPC client: the callbacks of async calls still pending run once
+ * with -ECANCELED, the handlers are removed from the lrpc_client and its
+ * reference dropped.  Returns NULL.  Accepts NULL.
+ */
+LRPC_EXPORT lrpc_rpc_client *lrpc_rpc_client_free(lrpc_rpc_client *rc);
+/** The wrapped lrpc_client (no reference taken). */
+LRPC_EXPORT lrpc_client *lrpc_rpc_client_get_client(lrpc_rpc_client *rc);
+/** Timeout used by calls passing timeout_usec 0 (0: the default). */
+LRPC_EXPORT int lrpc_rpc_client_set_timeout(lrpc_rpc_client *rc,
+					    uint64_t timeout_usec);
+/** Number of async calls waiting for their reply. */
+LRPC_EXPORT size_t lrpc_rpc_client_get_pending(lrpc_rpc_client *rc);
+/**
+ * The fd to poll for input (lrpc_client_get_fd() of the wrapped client);
+ * call lrpc_rpc_client_dispatch() when it is readable.
+ */
+LRPC_EXPORT int lrpc_rpc_client_get_fd(lrpc_rpc_client *rc);
+/**
+ * Deliver what has arrived without blocking: async replies to their
+ * callbacks, events to listeners.  >0 did work, 0 idle, -ENOTCONN once the
+ * server is gone (pending callbacks then ran with -ENOTCONN).
+ */
+LRPC_EXPORT int lrpc_rpc_client_dispatch(lrpc_rpc_client *rc);
+/**
+ * Wait up to @timeout_ms (negative: forever) for input, then dispatch.
+ * Returns as lrpc_rpc_client_dispatch(), 0 on timeout.
+ */
+LRPC_EXPORT int lrpc_rpc_client_run(lrpc_rpc_client *rc, int timeout_ms);
+
+/**
+ * Find out the server's version of @iface now (otherwise done by the first
+ * call of one of its methods, waiting up to that call's timeout).  Returns
+ * the version both sides speak (>= 1), or -EOPNOTSUPP (interface not
+ * served), -EPROTO (diverging hashes), -ETIMEDOUT, -ENOTCONN.
+ */
+LRPC_EXPORT int lrpc_rpc_client_negotiate(lrpc_rpc_client *rc,
+					  const lrpc_rpc_interface *iface,
+					  uint64_t timeout_usec);
+
+/**
+ * Register @listener (a generated `struct <iface>_events`, which must
+ * outlive the registration) for the events of @table's interface; NULL
+ * removes it.  Events arrive through lrpc_rpc_client_dispatch(); their
+ * data is valid until the listener function returns.  Events of an
+ * interface without listener, and events newer than this client's
+ * interface version, are dropped.  Errors: -EINVAL, -ENOMEM.
+ */
+LRPC_EXPORT int lrpc_rpc_client_set_listener(lrpc_rpc_client *rc,
+					     const lrpc_rpc_listener *table,
+					     const void *listener,
+					     void *userdata);
+
+/**
+ * Synchronous call (what generated sync stubs call): encode @req (the
+ * method's request struct), send, wait up to @timeout_usec (0: the
+ * client's default) for the matching reply and decode it into @rep with
+ * variable-size data in @arena (may be NULL when the reply has none).
+ * Replies to other calls arriving meanwhile go to their callbacks.
+ * Returns 0, -errno, or the positive typed error; @ret_error (may be NULL)
+ * gets the detail.  On failure @rep is left zeroed.
+ */
+LRPC_EXPORT int lrpc_rpc_client_call(lrpc_rpc_client *rc,
+				     const lrpc_rpc_interface *iface,
+				     const lrpc_rpc_method *method,
+				     const void *req, void *rep,
+				     lrpc_arena *arena, uint64_t timeout_usec,
+				     lrpc_rpc_error *ret_error);
+
+/**
+ * Generic completion of an async call (generated per method): unpack @rep
+ * and call @fn, the user's typed callback.
+ */
+typedef void (*lrpc_rpc_complete_fn)(lrpc_rpc_client *rc, int status,
+				     const void *rep,
+				     const lrpc_rpc_error *error,
+				     void (*fn)(void), void *userdata);
+
+/**
+ * Asynchronous call: encode and send @req, return at once with the call id
+ * in *ret_call_id (may be NULL).  @complete(@fn, @userdata) runs exactly
+ * once from lrpc_rpc_client_dispatch() (or a sync call waiting) with the
+ * reply, or with -ENOTCONN when the connection is lost, or -ECANCELED when
+ * the RPC client is freed; never after lrpc_rpc_cancel() succeeded.  The
+ * reply's data is valid until the callback returns.  If this call fails,
+ * the callback never runs.  A oneway method passes @complete NULL and has
+ * no reply.  Errors: as lrpc_rpc_client_call() without the wait.
+ */
+LRPC_EXPORT int lrpc_rpc_client_call_async(lrpc_rpc_client *rc,
+					   const lrpc_rpc_interface *iface,
+					   const lrpc_rpc_method *method,
+					   const void *req,
+					   lrpc_rpc_complete_fn complete,
+					   void (*fn)(void), void *userdata,
+					   uint64_t *ret_call_id);
+
+/**
+ * Cancel the async call @call_id: its callback will never run, and its
+ * reply, if it still comes, is dropped.  Returns 0, or -ENOENT if no such
+ * call is pending (it completed or was cancelled already).
+ */
+LRPC_EXPORT int lrpc_rpc_cancel(lrpc_rpc_client *rc, uint64_t call_id);
+
+/* ------------------------------------------------------------------------ */
+/* Server                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * A handler's return value meaning "I keep the call and will answer later
+ * through the generated <method>_reply() / <method>_reply_error()" (or
+ * lrpc_rpc_call_reply()/lrpc_rpc_call_reply_error()).  Outside the errno
+ * range, so no errno can be mistaken for it.
+ */
+#define LRPC_RPC_LATER (-0x10000)
+
+/**
+ * Serve an interface on @s through its generated dispatch @table: one
+ * core handler for the interface id is added to the selector.  @handlers
+ * (the generated `struct <iface>_handlers`) is not copied and must outlive
+ * the server; @userdata is passed to every handler.  Errors: -EINVAL (bad
+ * table or ABI mismatch), -EEXIST (interface already served), -ENOMEM.
+ */
+LRPC_EXPORT int lrpc_rpc_serve(lrpc_server *s, const lrpc_rpc_dispatch *table,
+			       const void *handlers, void *userdata);
+
+/** The connection a call came in on; NULL once the client went away. */
+LRPC_EXPORT lrpc_conn *lrpc_rpc_call_get_conn(lrpc_rpc_call *call);
+/** The interface version the caller negotiated (its own version), or 0. */
+LRPC_EXPORT unsigned lrpc_rpc_call_get_peer_version(lrpc_rpc_call *call);
+/**
+ * An arena for the handler's result data; reset after the reply is sent.
+ * Valid while the handler runs (or until a deferred reply).
+ */
+LRPC_EXPORT lrpc_arena *lrpc_rpc_call_get_arena(lrpc_rpc_call *call);
+/**
+ * Attach a message to the error reply (copied, truncated to 127 bytes).
+ * Errors: -EINVAL.
+ */
+LRPC_EXPORT int lrpc_rpc_call_set_error_message(lrpc_rpc_call *call,
+						const char *message);
+/**
+ * Called when the client of a deferred call goes away (the call stays
+ * allocated: answer it, which then returns -ENOTCONN and frees it).
+ */
+typedef void (*lrpc_rpc_abandon_fn)(lrpc_rpc_call *call, void *userdata);
+/** Install the abandon callback of a deferred call (NULL removes it). */
+LRPC_EXPORT int lrpc_rpc_call_set_abandon_handler(lrpc_rpc_call *call,
+						  lrpc_rpc_abandon_fn fn,
+						  void *userdata);
+
+/**
+ * Answer a deferred call with results @rep (the method's reply struct) or
+ * with an error: a positive typed error or a negative errno.  Either frees
+ * the call, also on failure; it must not be used afterwards.  Returns 0,
+ * -ENOTCONN (the client went away: nothing sent), -EINVAL (bad results,
+ * e.g. above a @max), -EMSGSIZE, -EAGAIN (queue full), -ENOMEM.
+ */
+LRPC_EXPORT int lrpc_rpc_call_reply(lrpc_rpc_call *call, const void *rep);
+LRPC_EXPORT int lrpc_rpc_call_reply_error(lrpc_rpc_call *call, int code);
+
+/**
+ * Send event @method of @iface with arguments @args to one connection
+ * (emit) or to every connection of @s (broadcast).  Emit returns 0,
+ * -EPROTONOSUPPORT (the peer negotiated an older version than the event),
+ * -EINVAL, -EMSGSIZE, -EAGAIN, -ENOTCONN.  Broadcast skips connections
+ * that negotiated an older version, and returns the number of
+ * connections sent to or the encoding's -errno.
+ */
+LRPC_EXPORT int lrpc_rpc_emit(lrpc_conn *conn, const lrpc_rpc_interface *iface,
+			      const lrpc_rpc_method *method, const void *args);
+LRPC_EXPORT int lrpc_rpc_broadcast(lrpc_server *s,
+				   const lrpc_rpc_interface *iface,
+				   const lrpc_rpc_method *method,
+				   const void *args);
+
+/* ------------------------------------------------------------------------ */
+/* Codec (also used by tests and tools)                                     */
+/* ------------------------------------------------------------------------ */
+
+/** Deepest nesting a decoder accepts (as the IDL's limit). */
+#define LRPC_RPC_MAX_DEPTH 32
+
+/**
+ * Encode @value (C representation of @type) into @buf of @cap bytes.
+ * Returns the encoded size; if it is larger than @cap nothing useful was
+ * written (call again with a buffer that large; @buf may be NULL with @cap
+ * 0 to measure).  Errors: -EINVAL (a value above its @max, invalid UTF-8,
+ * an enum value or union tag not in the type, a NULL where a value is
+ * required), -EMSGSIZE (above 4 GiB).
+ */
+LRPC_EXPORT int64_t lrpc_rpc_encode(const lrpc_rpc_type *type,
+				    const void *value, void *buf, size_t cap);
+/**
+ * Decode exactly @size bytes at @data into @value (zeroed first), with
+ * variable-size data in @arena.  Errors: -EBADMSG (truncated, trailing
+ * bytes, invalid UTF-8 or NUL in a string, bool not 0/1, enum value or
+ * union tag unknown, above a @max, deeper than LRPC_RPC_MAX_DEPTH), -ENOBUFS
+ * / -ENOMEM (arena).
+ */
+LRPC_EXPORT int lrpc_rpc_decode(const lrpc_rpc_type *type, const void *data,
+				size_t size, void *value, lrpc_arena *arena);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lrpc_arena: a bump allocator over a caller's buffer with an optional,
+ * bounded malloc fallback.  Decoded data is never freed piecewise, so the
+ * common case (everything fits in the caller's buffer) costs no malloc.
+ */
+#include <string.h>
+
+#include <lrpc/rpc.h>
+
+#include "util.h"
+
+typedef struct arena_chunk {
+	struct arena_chunk *next;
+	size_t cap;
+	_Alignas(16) uint8_t data[];
+} arena_chunk;
+
+#define ARENA_MIN_CHUNK 4096u
+
+LRPC_EXPORT void
+lrpc_arena_init(lrpc_arena *a, void *buf, size_t size, size_t max_heap)
+{
+	if (!a)
+		return;
+	memset(a, 0, sizeof(*a));
+	a->first = buf;
+	a->first_cap = buf ? size : 0;
+	a->buf = a->first;
+	a->cap = a->first_cap;
+	a->max_heap = max_heap;
+}
+
+static void
+arena_free_chunks(lrpc_arena *a)
+{
+	arena_chunk *c = a->chunks;
+
+	while (c) {
+		arena_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	a->chunks = NULL;
+	a->heap = 0;
+}
+
+LRPC_EXPORT void
+lrpc_arena_reset(lrpc_arena *a)
+{
+	if (!a)
+		return;
+	/* Keep the newest chunk if it is the only one: a client decoding
+	 * similar replies over and over then stops calling malloc. */
+	arena_chunk *c = a->chunks;
+	if (c && !c->next && a->first_cap < c->cap) {
+		a->buf = c->data;
+		a->cap = c->cap;
+		a->used = 0;
+		return;
+	}
+	arena_free_chunks(a);
+	a->buf = a->first;
+	a->cap = a->first_cap;
+	a->used = 0;
+}
+
+LRPC_EXPORT void
+lrpc_arena_done(lrpc_arena *a)
+{
+	if (!a)
+		return;
+	arena_free_chunks(a);
+	a->buf = a->first;
+	a->cap = a->first_cap;
+	a->used = 0;
+}
+
+LRPC_EXPORT size_t
+lrpc_arena_get_used(const lrpc_arena *a)
+{
+	return a ? a->used : 0;
+}
+
+LRPC_EXPORT int
+lrpc_arena_alloc(lrpc_arena *a, size_t size, size_t align, void **ret)
+{
+	lrpc_return_if_fail(a && ret, -EINVAL);
+	lrpc_return_if_fail(align && align <= 16 && !(align & (align - 1)),
+			    -EINVAL);
+	if (size == 0)
+		size = 1;
+	if (a->buf) {
+		uintptr_t base = (uintptr_t)a->buf + a->used;
+		size_t pad = (align - (base & (align - 1))) & (align - 1);
+		if (a->cap - a->used >= pad && a->cap - a->used - pad >= size) {
+			uint8_t *p = a->buf + a->used + pad;
+			a->used += pad + size;
+			memset(p, 0, size);
+			*ret = p;
+			return 0;
+		}
+	}
+	if (size > SIZE_MAX / 2 - sizeof(arena_chunk))
+		return -ENOBUFS;
+	size_t want = LRPC_MAX(size, ARENA_MIN_CHUNK);
+	if (a->chunks)
+		want = LRPC_MAX(want, LRPC_MIN(((arena_chunk *)a->chunks)->cap * 2,
+					       (size_t)1 << 24));
+	if (a->max_heap - a->heap < want) {
+		if (a->max_heap - a->heap < size)
+			return -ENOBUFS;
+		want = a->max_heap - a->heap;
+	}
+	arena_chunk *c = malloc(sizeof(*c) + want);
+	if (!c)
+		return -ENOMEM;
+	c->cap = want;
+	c->next = a->chunks;
+	a->chunks = c;
+	a->heap += want;
+	a->buf = c->data;
+	a->cap = want;
+	a->used = size;
+	memset(c->data, 0, size);
+	*ret = c->data;
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared by rpc-client.c and rpc-server.c: building RPC messages. */
+#ifndef LRPC_RPC_INTERNAL_H
+#define LRPC_RPC_INTERNAL_H
+
+#include "rpc-wire.h"
+
+/* A growable, reused message buffer: no malloc per call once warm. */
+typedef struct lrpc__rpc_buf {
+	uint8_t *data;
+	size_t cap;
+} lrpc__rpc_buf;
+
+void lrpc__rpc_buf_done(lrpc__rpc_buf *b);
+
+/*
+ * Build core header (id = @iface_id) + RPC header @h + the encoding of
+ * @value as @type (nothing if @type is NULL) + the error message @message
+ * (only for LRPC__RPC_ERROR) in @b.  Returns the message size, or -EINVAL
+ * (value not encodable), -EMSGSIZE (above @max_size), -ENOMEM.
+ */
+int lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
+		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		    const void *value, const char *message, size_t max_size);
+
+/* The method with @ordinal, or NULL. */
+const lrpc_rpc_method *lrpc__rpc_find_method(const lrpc_rpc_interface *iface,
+					     uint16_t ordinal);
+
+/* Validate a generated interface table once. */
+bool lrpc__rpc_interface_valid(const lrpc_rpc_interface *iface);
+
+#endif

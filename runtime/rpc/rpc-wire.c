@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The RPC header and UTF-8 validation. */
+#include "rpc-wire.h"
+
+bool
+lrpc__utf8_valid(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n;
+		uint32_t cp, min;
+		if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+			min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+			min = 0x10000;
+		} else {
+			return false;
+		}
+		if (len - i - 1 < n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		/* Overlong forms, UTF-16 surrogates and values above the
+		 * Unicode range are all invalid UTF-8. */
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+bool
+lrpc__rpc_header_read(lrpc__rd *r, lrpc__rpc_header *h)
+{
+	uint32_t status;
+
+	if (!lrpc__rd_u64(r, &h->call_id) || !lrpc__rd_u16(r, &h->method) ||
+	    !lrpc__rd_u16(r, &h->kind) || !lrpc__rd_u16(r, &h->version) ||
+	    !lrpc__rd_u16(r, &h->reserved) || !lrpc__rd_u32(r, &status) ||
+	    !lrpc__rd_u32(r, &h->hash))
+		return false;
+	h->status = (int32_t)status;
+	return true;
+}
+
+void
+lrpc__rpc_header_write(lrpc__wr *w, const lrpc__rpc_header *h)
+{
+	lrpc__wr_u64(w, h->call_id);
+	lrpc__wr_u16(w, h->method);
+	lrpc__wr_u16(w, h->kind);
+	lrpc__wr_u16(w, h->version);
+	lrpc__wr_u16(w, h->reserved);
+	lrpc__wr_u32(w, (uint32_t)h->status);
+	lrpc__wr_u32(w, h->hash);
+}
+
+/* --- Message building (rpc-internal.h) ---------------------------------- */
+
+#include "rpc-internal.h"
+#include "util.h"
+
+void
+lrpc__rpc_buf_done(lrpc__rpc_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->cap = 0;
+}
+
+static void
+build_into(lrpc__wr *w, uint32_t iface_id, const lrpc__rpc_header *h,
+	   const lrpc_rpc_type *type, const void *value, const char *message,
+	   int *err)
+{
+	lrpc_msg_header core = { .id = (int32_t)iface_id };
+
+	/* The core header's size is patched in by the caller. */
+	lrpc__wr_bytes(w, &core, sizeof(core));
+	lrpc__rpc_header_write(w, h);
+	*err = 0;
+	if (type)
+		*err = lrpc__rpc_encode(w, type, value);
+	if (h->kind == LRPC__RPC_ERROR) {
+		size_t len = message ? strnlen(message, 127) : 0;
+		lrpc__wr_u32(w, (uint32_t)len);
+		lrpc__wr_bytes(w, message, len);
+	}
+}
+
+int
+lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
+		const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		const void *value, const char *message, size_t max_size)
+{
+	lrpc__wr w = { .buf = b->data, .cap = b->cap };
+	int err;
+
+	build_into(&w, iface_id, h, type, value, message, &err);
+	if (err < 0)
+		return err;
+	if (w.pos > max_size || w.pos > INT32_MAX)
+		return -EMSGSIZE;
+	if (w.pos > b->cap) {
+		size_t cap = LRPC_MAX(w.pos, (size_t)256);
+		uint8_t *d = realloc(b->data, cap);
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+		w = (lrpc__wr){ .buf = b->data, .cap = b->cap };
+		build_into(&w, iface_id, h, type, value, message, &err);
+		if (err < 0)
+			return err;
+	}
+	uint32_t size = (uint32_t)w.pos;
+	memcpy(b->data, &size, sizeof(size));
+	return (int)size;
+}
+
+const lrpc_rpc_method *
+lrpc__rpc_find_method(const lrpc_rpc_interface *iface, uint16_t ordinal)
+{
+	uint32_t lo = 0, hi = iface->n_methods;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint16_t o = iface->methods[mid].ordinal;
+		if (o == ordinal)
+			return &iface->methods[mid];
+		if (o < ordinal)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+bool
+lrpc__rpc_interface_valid(const lrpc_rpc_interface *iface)
+{
+	if (!iface || iface->struct_size < sizeof(*iface) ||
+	    iface->abi_version != LRPC_RPC_ABI_VERSION || iface->version == 0 ||
+	    !iface->hashes || (iface->n_methods && !iface->methods))
+		return false;
+	for (uint32_t i = 0; i < iface->n_methods; i++) {
+		const lrpc_rpc_method *m = &iface->methods[i];
+		if (!m->request || m->request->kind != LRPC_RPC_STRUCT)
+			return false;
+		if ((m->kind == LRPC_RPC_CALL) != (m->reply != NULL))
+			return false;
+		if (i && iface->methods[i - 1].ordinal >= m->ordinal)
+			return false;
+	}
+	return true;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The RPC header that follows the core lrpc_msg_header, and the bounded
+ * little-endian reader and writer the codec is built on.  See docs/wire.md,
+ * "RPC messages".
+ */
+#ifndef LRPC_RPC_WIRE_H
+#define LRPC_RPC_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <lrpc/rpc.h>
+
+/* Message kinds (lrpc__rpc_header.kind). */
+typedef enum lrpc__rpc_msg_kind {
+	LRPC__RPC_REQUEST = 1,    /* client -> server, expects a reply */
+	LRPC__RPC_REPLY = 2,      /* results of a request */
+	LRPC__RPC_ERROR = 3,      /* status != 0, payload: message */
+	LRPC__RPC_ONEWAY = 4,     /* client -> server, no reply */
+	LRPC__RPC_EVENT = 5,      /* server -> client, event channel */
+	LRPC__RPC_HELLO = 6,      /* version negotiation request */
+	LRPC__RPC_HELLO_REPLY = 7,
+} lrpc__rpc_msg_kind;
+
+/*
+ * 24 bytes after the 24-byte core header; the core header's id is the
+ * interface id.  All fields little-endian.
+ */
+typedef struct lrpc__rpc_header {
+	uint64_t call_id;  /* per connection; echoed in the reply; 0: none */
+	uint16_t method;   /* method or event ordinal */
+	uint16_t kind;     /* lrpc__rpc_msg_kind */
+	uint16_t version;  /* sender's interface version */
+	uint16_t reserved; /* 0 */
+	int32_t status;    /* 0, a positive typed error or a negative errno */
+	uint32_t hash;     /* HELLO: sender's hash at @version; HELLO_REPLY:
+			    * server's hash at min(versions); else 0 */
+} lrpc__rpc_header;
+
+_Static_assert(sizeof(lrpc__rpc_header) == 24, "RPC header layout");
+
+#define LRPC__RPC_HDR_SIZE (sizeof(lrpc_msg_header) + sizeof(lrpc__rpc_header))
+
+/* Bounded reader: every read checks the bytes left. */
+typedef struct lrpc__rd {
+	const uint8_t *p;
+	const uint8_t *end;
+} lrpc__rd;
+
+static inline size_t
+lrpc__rd_left(const lrpc__rd *r)
+{
+	return (size_t)(r->end - r->p);
+}
+
+static inline bool
+lrpc__rd_bytes(lrpc__rd *r, void *out, size_t n)
+{
+	if (lrpc__rd_left(r) < n)
+		return false;
+	memcpy(out, r->p, n);
+	r->p += n;
+	return true;
+}
+
+static inline bool
+lrpc__rd_u8(lrpc__rd *r, uint8_t *v)
+{
+	return lrpc__rd_bytes(r, v, 1);
+}
+
+static inline bool
+lrpc__rd_u16(lrpc__rd *r, uint16_t *v)
+{
+	uint8_t b[2];
+	if (!lrpc__rd_bytes(r, b, 2))
+		return false;
+	*v = (uint16_t)(b[0] | (unsigned)b[1] << 8);
+	return true;
+}
+
+static inline bool
+lrpc__rd_u32(lrpc__rd *r, uint32_t *v)
+{
+	uint8_t b[4];
+	if (!lrpc__rd_bytes(r, b, 4))
+		return false;
+	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	     (uint32_t)b[3] << 24;
+	return true;
+}
+
+static inline bool
+lrpc__rd_u64(lrpc__rd *r, uint64_t *v)
+{
+	uint32_t lo, hi;
+	if (!lrpc__rd_u32(r, &lo) || !lrpc__rd_u32(r, &hi))
+		return false;
+	*v = (uint64_t)hi << 32 | lo;
+	return true;
+}
+
+/*
+ * Writer that measures: bytes go to @buf only while they fit in @cap, and
+ * @pos always advances, so one pass both measures and (if it fits) writes.
+ */
+typedef struct lrpc__wr {
+	uint8_t *buf;
+	size_t cap;
+	size_t pos;
+} lrpc__wr;
+
+static inline void
+lrpc__wr_bytes(lrpc__wr *w, const void *data, size_t n)
+{
+	if (n && w->pos <= w->cap && w->cap - w->pos >= n)
+		memcpy(w->buf + w->pos, data, n);
+	w->pos += n;
+}
+
+static inline void
+lrpc__wr_u8(lrpc__wr *w, uint8_t v)
+{
+	lrpc__wr_bytes(w, &v, 1);
+}
+
+static inline void
+lrpc__wr_u16(lrpc__wr *w, uint16_t v)
+{
+	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+	lrpc__wr_bytes(w, b, 2);
+}
+
+static inline void
+lrpc__wr_u32(lrpc__wr *w, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+			 (uint8_t)(v >> 24) };
+	lrpc__wr_bytes(w, b, 4);
+}
+
+static inline void
+lrpc__wr_u64(lrpc__wr *w, uint64_t v)
+{
+	lrpc__wr_u32(w, (uint32_t)v);
+	lrpc__wr_u32(w, (uint32_t)(v >> 32));
+}
+
+/* Patch a u32 written earlier at @at (if it was written). */
+static inline void
+lrpc__wr_patch_u32(lrpc__wr *w, size_t at, uint32_t v)
+{
+	if (at <= w->cap && w->cap - at >= 4) {
+		uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8),
+				 (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+		memcpy(w->buf + at, b, 4);
+	}
+}
+
+/* True if @s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+bool lrpc__utf8_valid(const uint8_t *s, size_t len);
+
+/* Read / write the RPC header (after the core header). */
+bool lrpc__rpc_header_read(lrpc__rd *r, lrpc__rpc_header *h);
+void lrpc__rpc_header_write(lrpc__wr *w, const lrpc__rpc_header *h);
+
+/*
+ * Encode / decode with a writer or reader (rpc-codec.c); the public
+ * lrpc_rpc_encode()/lrpc_rpc_decode() wrap these.
+ */
+int lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type,
+		     const void *value);
+int lrpc__rpc_decode(lrpc__rd *r, const lrpc_rpc_type *type, void *value,
+		     lrpc_arena *arena);
+
+#endif
