@@ -305,6 +305,26 @@ LRPC_EXPORT int lrpc_conn_send_event(lrpc_conn *c, const void *data,
 				     size_t size);
 LRPC_EXPORT int lrpc_conn_send_eventv(lrpc_conn *c, const struct iovec *iov,
 				      size_t n_iov);
+/**
+ * Zero-copy sending: reserve room for a response (or an event) of @size
+ * bytes and write it in place: directly into the client's shared memory
+ * with the shm transport when the channel has room, else into a queue
+ * entry sent in order later.  Fill the header's id (and error) and the
+ * payload, then lrpc_conn_commit() with the final size (<= @size); the
+ * library sets the header's size, flags and seq.  One reservation per
+ * connection at a time; other sends return -EBUSY meanwhile.
+ * Errors: -EINVAL (size below a header), -EMSGSIZE, -EAGAIN (queue full),
+ * -EBUSY, -ENOTCONN.
+ */
+LRPC_EXPORT int lrpc_conn_reserve_response(lrpc_conn *c, size_t size,
+					   void **ret_buf);
+LRPC_EXPORT int lrpc_conn_reserve_event(lrpc_conn *c, size_t size,
+					void **ret_buf);
+/** Send what was reserved.  -EINVAL without a reservation. */
+LRPC_EXPORT int lrpc_conn_commit(lrpc_conn *c, size_t size);
+/** Drop an open reservation without sending anything. */
+LRPC_EXPORT void lrpc_conn_abort(lrpc_conn *c);
+
 /** Send a header-only response with id @id and status @error (<= 0). */
 LRPC_EXPORT int lrpc_conn_send_error(lrpc_conn *c, int32_t id, int error);
 

@@ -143,6 +143,7 @@ lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret)
 		return -ENOMEM;
 	c->n_ref = 1; /* owned by the server's list until torn down */
 	c->fd = fd;
+	c->resv_chan = -1;
 	r = lrpc__server_read_peer(fd, &c->peer, &c->groups);
 	if (r < 0) {
 		free(c);
@@ -180,6 +181,7 @@ conn_free(lrpc_conn *c)
 {
 	lrpc_server *s = c->server;
 
+	free(c->resv_q);
 	if (c->accepted && s->cb.destroyed)
 		s->cb.destroyed(c, s->userdata);
 	free(c->groups);
@@ -269,6 +271,10 @@ lrpc__conn_teardown(lrpc_conn *c)
 	c->fd = lrpc__safe_close(c->fd);
 	for (int i = 0; i < LRPC__N_CHAN; i++)
 		queue_clear(&c->q[i]);
+	/* A reservation into the transport dies with it; a private one is
+	 * freed at commit or abort, which still work (and fail). */
+	if (c->resv_chan >= 0 && !c->resv_q)
+		c->resv_chan = -1;
 	if (c->t) {
 		c->tops->t_free(c->t);
 		c->t = NULL;
@@ -497,63 +503,10 @@ conn_arm_stall(lrpc_conn *c)
 				 conn_on_stall_timer, c, &c->stall_timer);
 }
 
-static int
-conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
+/* Bookkeeping once a message was taken by the transport or queued. */
+static void
+conn_sent(lrpc_conn *c, lrpc__chan chan)
 {
-	struct iovec out[LRPC_IOV_MAX + 2];
-	lrpc_msg_header hdr;
-	lrpc__queue *q = &c->q[chan];
-	size_t size, wire;
-	int n_out, r;
-
-	if (c->state != CONN_ACTIVE || !c->t)
-		return -ENOTCONN;
-	n_out = lrpc__iov_prepare(iov, n, &hdr, out, &size);
-	if (n_out < 0)
-		return n_out;
-	if (size > c->max_msg)
-		return -EMSGSIZE;
-	hdr.flags = chan == LRPC__CHAN_EVENT ? LRPC__MSG_EVENT
-					     : LRPC__MSG_RESPONSE;
-	hdr.seq = chan == LRPC__CHAN_RESPONSE && c->in_dispatch ? c->cur_seq
-								: 0;
-	wire = LRPC_ALIGN8(size);
-
-	if (q->count == 0) {
-		r = c->tops->t_send(c->t, chan, out, (size_t)n_out, size);
-		if (r == 0)
-			goto sent;
-		if (r != -EAGAIN) {
-			lrpc__log_debug("lrpc server %s: send to pid %d failed: "
-					"%d",
-					c->server->name, (int)c->peer.pid, r);
-			lrpc__conn_close_later(c);
-			return -ENOTCONN;
-		}
-	}
-	/* No room: keep a copy, bounded per connection. */
-	if (q->count > 0 && q->bytes + wire > c->max_queued)
-		return -EAGAIN;
-	lrpc__qmsg *m = malloc(sizeof(*m) + wire);
-	if (!m)
-		return -ENOMEM;
-	m->next = NULL;
-	m->size = wire;
-	uint8_t *p = m->data;
-	for (int i = 0; i < n_out; i++) {
-		memcpy(p, out[i].iov_base, out[i].iov_len);
-		p += out[i].iov_len;
-	}
-	if (q->tail)
-		q->tail->next = m;
-	else
-		q->head = m;
-	q->tail = m;
-	q->bytes += wire;
-	q->count++;
-	c->stats.send_retries++;
-	conn_arm_stall(c);
-sent:
 	if (chan == LRPC__CHAN_EVENT) {
 		c->stats.events++;
 	} else {
@@ -563,6 +516,134 @@ sent:
 		conn_update_flow(c);
 	}
 	conn_update_events(c);
+}
+
+/* Queue space for a message of @wire bytes, bounded per connection. */
+static lrpc__qmsg *
+conn_queue_alloc(lrpc_conn *c, lrpc__chan chan, size_t wire, int *ret_err)
+{
+	lrpc__queue *q = &c->q[chan];
+	lrpc__qmsg *m;
+
+	if (q->count > 0 && q->bytes + wire > c->max_queued) {
+		*ret_err = -EAGAIN;
+		return NULL;
+	}
+	m = malloc(sizeof(*m) + wire);
+	if (!m) {
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	m->next = NULL;
+	m->size = wire;
+	return m;
+}
+
+static void
+conn_queue_push(lrpc_conn *c, lrpc__chan chan, lrpc__qmsg *m)
+{
+	lrpc__queue *q = &c->q[chan];
+
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->bytes += m->size;
+	q->count++;
+	c->stats.send_retries++;
+	conn_arm_stall(c);
+}
+
+static void
+conn_fill_header(lrpc_conn *c, lrpc__chan chan, lrpc_msg_header *h)
+{
+	h->flags = chan == LRPC__CHAN_EVENT ? LRPC__MSG_EVENT
+					    : LRPC__MSG_RESPONSE;
+	h->seq = chan == LRPC__CHAN_RESPONSE && c->in_dispatch ? c->cur_seq
+							       : 0;
+}
+
+static int
+conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
+{
+	struct iovec out[LRPC_IOV_MAX + 2];
+	lrpc_msg_header hdr;
+	size_t size;
+	int n_out, r;
+
+	if (c->state != CONN_ACTIVE || !c->t)
+		return -ENOTCONN;
+	if (c->resv_chan >= 0)
+		return -EBUSY;
+	n_out = lrpc__iov_prepare(iov, n, &hdr, out, &size);
+	if (n_out < 0)
+		return n_out;
+	if (size > c->max_msg)
+		return -EMSGSIZE;
+	conn_fill_header(c, chan, &hdr);
+
+	if (c->q[chan].count == 0) {
+		r = c->tops->t_send(c->t, chan, out, (size_t)n_out, size);
+		if (r == 0) {
+			conn_sent(c, chan);
+			return 0;
+		}
+		if (r != -EAGAIN) {
+			lrpc__log_debug("lrpc server %s: send to pid %d failed: "
+					"%d",
+					c->server->name, (int)c->peer.pid, r);
+			lrpc__conn_close_later(c);
+			return -ENOTCONN;
+		}
+	}
+	/* No room: keep a copy. */
+	lrpc__qmsg *m = conn_queue_alloc(c, chan, LRPC_ALIGN8(size), &r);
+	if (!m)
+		return r;
+	uint8_t *p = m->data;
+	for (int i = 0; i < n_out; i++) {
+		memcpy(p, out[i].iov_base, out[i].iov_len);
+		p += out[i].iov_len;
+	}
+	conn_queue_push(c, chan, m);
+	conn_sent(c, chan);
+	return 0;
+}
+
+static int
+conn_reserve(lrpc_conn *c, lrpc__chan chan, size_t size, void **ret_buf)
+{
+	int r;
+
+	if (c->state != CONN_ACTIVE || !c->t)
+		return -ENOTCONN;
+	if (c->resv_chan >= 0)
+		return -EBUSY;
+	if (size < sizeof(lrpc_msg_header))
+		return -EINVAL;
+	if (size > c->max_msg)
+		return -EMSGSIZE;
+	c->resv_q = NULL;
+	if (c->q[chan].count == 0) {
+		r = c->tops->t_reserve(c->t, chan, size, &c->resv_buf);
+		if (r < 0 && r != -EAGAIN) {
+			lrpc__conn_close_later(c);
+			return -ENOTCONN;
+		}
+		if (r == 0)
+			goto done;
+	}
+	/* The channel is busy: build the message in a queue entry, to be
+	 * sent in order after what is already waiting. */
+	c->resv_q = conn_queue_alloc(c, chan, LRPC_ALIGN8(size), &r);
+	if (!c->resv_q)
+		return r;
+	c->resv_buf = c->resv_q->data;
+done:
+	c->resv_chan = chan;
+	c->resv_size = size;
+	*ret_buf = c->resv_buf;
 	return 0;
 }
 
@@ -866,6 +947,74 @@ lrpc_conn_send_eventv(lrpc_conn *c, const struct iovec *iov, size_t n_iov)
 {
 	CONN_CHECK(c, -EINVAL);
 	return conn_send(c, LRPC__CHAN_EVENT, iov, n_iov);
+}
+
+LRPC_EXPORT int
+lrpc_conn_reserve_response(lrpc_conn *c, size_t size, void **ret_buf)
+{
+	CONN_CHECK(c, -EINVAL);
+	lrpc_return_if_fail(ret_buf, -EINVAL);
+	return conn_reserve(c, LRPC__CHAN_RESPONSE, size, ret_buf);
+}
+
+LRPC_EXPORT int
+lrpc_conn_reserve_event(lrpc_conn *c, size_t size, void **ret_buf)
+{
+	CONN_CHECK(c, -EINVAL);
+	lrpc_return_if_fail(ret_buf, -EINVAL);
+	return conn_reserve(c, LRPC__CHAN_EVENT, size, ret_buf);
+}
+
+LRPC_EXPORT int
+lrpc_conn_commit(lrpc_conn *c, size_t size)
+{
+	lrpc__chan chan;
+	lrpc_msg_header *h;
+	int r;
+
+	CONN_CHECK(c, -EINVAL);
+	if (c->resv_chan < 0 || size > c->resv_size ||
+	    size < sizeof(lrpc_msg_header))
+		return -EINVAL;
+	chan = (lrpc__chan)c->resv_chan;
+	c->resv_chan = -1;
+	h = c->resv_buf;
+	h->size = (uint32_t)size;
+	conn_fill_header(c, chan, h);
+	if (c->resv_q) {
+		lrpc__qmsg *m = c->resv_q;
+		c->resv_q = NULL;
+		if (c->state != CONN_ACTIVE) {
+			free(m);
+			return -ENOTCONN;
+		}
+		memset(m->data + size, 0, LRPC_ALIGN8(size) - size);
+		m->size = LRPC_ALIGN8(size);
+		conn_queue_push(c, chan, m);
+	} else {
+		if (c->state != CONN_ACTIVE || !c->t)
+			return -ENOTCONN;
+		r = c->tops->t_commit(c->t, chan, size);
+		if (r < 0) {
+			lrpc__conn_close_later(c);
+			return -ENOTCONN;
+		}
+	}
+	conn_sent(c, chan);
+	return 0;
+}
+
+LRPC_EXPORT void
+lrpc_conn_abort(lrpc_conn *c)
+{
+	if (!c || c->resv_chan < 0)
+		return;
+	if (c->resv_q)
+		free(c->resv_q);
+	else if (c->t)
+		c->tops->t_cancel(c->t, (lrpc__chan)c->resv_chan);
+	c->resv_q = NULL;
+	c->resv_chan = -1;
 }
 
 LRPC_EXPORT int

@@ -81,6 +81,12 @@ struct lrpc_conn {
 	int chan_fd[LRPC__N_CHAN]; /* t_wait_fd per channel and direction */
 	uint32_t chan_ev[LRPC__N_CHAN];
 	unsigned armed; /* channels announced as sleeping (1 << chan) */
+	/* An open lrpc_conn_reserve_*(): channel or -1, buffer, and the
+	 * queue entry when it is private memory. */
+	int resv_chan;
+	void *resv_buf;
+	size_t resv_size;
+	lrpc__qmsg *resv_q;
 	uint32_t max_msg;
 	size_t max_queued; /* bytes per channel queue */
 	uint64_t cur_seq;

@@ -271,6 +271,59 @@ test_core_late_response_dropped(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+static int
+h_zero_copy(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	void *buf, *buf2;
+	int r;
+
+	/* A reservation blocks other sends until committed or aborted. */
+	r = lrpc_conn_reserve_response(c, size, &buf);
+	if (r < 0)
+		return r;
+	if (lrpc_conn_reserve_event(c, size, &buf2) != -EBUSY ||
+	    lrpc_conn_send_response(c, m, size) != -EBUSY)
+		return -EILSEQ;
+	lrpc_conn_abort(c);
+	r = lrpc_conn_reserve_response(c, size + 64, &buf);
+	if (r < 0)
+		return r;
+	memcpy(buf, m, size);
+	/* The library fills size, flags and seq: scribble on them. */
+	((lrpc_msg_header *)buf)->size = 1;
+	((lrpc_msg_header *)buf)->flags = 0xff;
+	return lrpc_conn_commit(c, size);
+}
+
+static void
+zero_copy_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	lrpc_server_add_handler(s, 50, h_zero_copy, NULL);
+}
+
+static void
+test_core_server_reserve_commit(void **state)
+{
+	th_server *s = th_server_spawn(*state, NULL, NULL, zero_copy_setup,
+				       NULL);
+	lrpc_client *c;
+	uint8_t req[1000], resp[2000];
+
+	assert_non_null(s);
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	for (unsigned i = 0; i < 200; i++) {
+		size_t size = 24 + (i * 37) % 900;
+		th_fill(req, size, 50, i);
+		assert_int_equal(lrpc_client_call(c, req, size, resp,
+						  sizeof(resp), 1000),
+				 (int)size);
+		assert_int_equal(((lrpc_msg_header *)resp)->error, 0);
+		assert_true(th_check(resp, size, i));
+	}
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
@@ -284,6 +337,7 @@ main(void)
 		TH_TEST(test_core_stop_sending_eagain),
 		TH_TEST(test_core_sendv_gathers),
 		TH_TEST(test_core_late_response_dropped),
+		TH_TEST(test_core_server_reserve_commit),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
