@@ -6,7 +6,14 @@ ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-bench
 MESON_TEST_ARGS ?= --print-errorlogs --num-processes 2
 
-.PHONY: all deps build demo test test-normal test-asan bench clean
+.PHONY: all deps build demo test test-normal test-asan test-valgrind bench clean
+
+# The tests valgrind runs (each on every transport); the rest run under
+# ASan+UBSan, which is faster.
+VALGRIND_TESTS ?= loop framer selector transport core-socket core-shm \
+	events-socket events-shm
+VALGRIND ?= valgrind -q --error-exitcode=9 --leak-check=full \
+	--errors-for-leak-kinds=definite
 
 all: build
 
@@ -22,7 +29,7 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	scripts/demo.sh $(BUILD)
 
-test: deps test-normal test-asan
+test: deps test-normal test-asan test-valgrind
 
 test-normal: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -36,6 +43,11 @@ test-asan: $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	meson test -C $(ASAN_BUILD) $(MESON_TEST_ARGS) --no-suite codegen
+
+test-valgrind: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	meson test -C $(BUILD) $(MESON_TEST_ARGS) --timeout-multiplier 4 \
+		--wrapper '$(VALGRIND)' $(VALGRIND_TESTS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
