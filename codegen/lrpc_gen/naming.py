@@ -100,13 +100,14 @@ class InterfaceNames:
     handlers: str          # struct kv_store_handlers
     events: str            # struct kv_store_events (client listener)
     serve: str             # kv_store_serve()
+    listen: str            # kv_store_listen() (client: register events)
     id_macro: str          # KV_STORE_INTERFACE_ID
     version_macro: str     # KV_STORE_VERSION
     hash_macro: str        # KV_STORE_HASH
 
     def all(self) -> Tuple[str, ...]:
         return (self.base, self.handlers, self.events, self.serve,
-                self.id_macro, self.version_macro, self.hash_macro)
+                self.listen, self.id_macro, self.version_macro, self.hash_macro)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ class Namer:
         up = base.upper()
         return InterfaceNames(
             base=base, handlers=base + "_handlers", events=base + "_events",
-            serve=base + "_serve", id_macro=up + "_INTERFACE_ID",
+            serve=base + "_serve", listen=base + "_listen",
+            id_macro=up + "_INTERFACE_ID",
             version_macro=up + "_VERSION", hash_macro=up + "_HASH")
 
     def method(self, interface: str, method: str) -> MethodNames:

@@ -21,10 +21,12 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..model import Model
 
-# name -> module under lrpc_gen.backends.  C back ends (c-types, c-client,
-# c-server) are added here as they are written.
+# name -> module under lrpc_gen.backends.
 BACKENDS: Dict[str, str] = {
     "model": "model_dump",
+    "c-types": "c_types",
+    "c-client": "c_client",
+    "c-server": "c_server",
 }
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(

@@ -1,0 +1,359 @@
+"""Shared facts and Jinja2 filters of the C back ends.
+
+Everything that maps IDL types to C (type spellings, declarators, how a
+value is passed, descriptor table names) lives here, in Python; the
+templates only loop and lay out.  C names come from ``naming.py`` or from
+the model; names the generator adds for itself contain ``__``, which no
+IDL-derived name may (the checker rejects it), so they cannot collide.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from .. import model as m
+from ..naming import snake, upper
+from . import Context, environment
+
+ABI_VERSION = 1
+
+_INT_C = {
+    "i8": "int8_t", "i16": "int16_t", "i32": "int32_t", "i64": "int64_t",
+    "u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t",
+}
+_PRIM_C = dict(_INT_C, bool="bool", f32="float", f64="double",
+               string="const char *", bytes="lrpc_bytes")
+_KIND = {
+    "bool": "LRPC_RPC_BOOL", "i8": "LRPC_RPC_I8", "i16": "LRPC_RPC_I16",
+    "i32": "LRPC_RPC_I32", "i64": "LRPC_RPC_I64", "u8": "LRPC_RPC_U8",
+    "u16": "LRPC_RPC_U16", "u32": "LRPC_RPC_U32", "u64": "LRPC_RPC_U64",
+    "f32": "LRPC_RPC_F32", "f64": "LRPC_RPC_F64",
+    "string": "LRPC_RPC_STRING", "bytes": "LRPC_RPC_BYTES",
+}
+
+
+def header_name(stem: str, part: str) -> str:
+    return f"{stem}-{part}.h"
+
+
+def guard(stem: str, part: str) -> str:
+    s = "".join(c if c.isalnum() else "_" for c in stem.upper())
+    return f"LRPC_GEN_{s}_{part.upper()}_H"
+
+
+def import_stems(mod: m.Module) -> List[str]:
+    out = []
+    for f in mod.import_files:
+        base = os.path.basename(f)
+        out.append(base[:-4] if base.endswith(".idl") else base)
+    return out
+
+
+# --- C spelling of types ---------------------------------------------------
+
+def _c_int_literal(value: int, base: str) -> str:
+    if base in ("u64",):
+        return f"UINT64_C({value})"
+    if base == "i64":
+        if value == -(1 << 63):
+            return "(-INT64_C(9223372036854775807) - 1)"
+        return f"INT64_C({value})"
+    if base == "u32":
+        return f"UINT32_C({value})"
+    if base == "i32":
+        if value == -(1 << 31):
+            return "(-INT32_C(2147483647) - 1)"
+        return f"INT32_C({value})"
+    return f"({value})" if value < 0 else str(value)
+
+
+def c_string_literal(s: str) -> str:
+    out = []
+    for b in s.encode("utf-8"):
+        c = chr(b)
+        if c == "\\":
+            out.append("\\\\")
+        elif c == '"':
+            out.append('\\"')
+        elif 0x20 <= b < 0x7f and c != "?":
+            out.append(c)
+        else:
+            out.append(f"\\{b:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def const_value(c: m.Const) -> str:
+    if c.type.name == "string":
+        return c_string_literal(str(c.value))
+    if c.type.name == "bool":
+        return "true" if c.value else "false"
+    return _c_int_literal(int(c.value), c.type.name)
+
+
+def decl(t: m.Type, name: str) -> str:
+    """A C declaration of ``name`` with the storage type of ``t``."""
+    if isinstance(t, m.Primitive):
+        ct = _PRIM_C[t.name]
+        return f"{ct}{name}" if ct.endswith("*") else f"{ct} {name}"
+    if isinstance(t, m.Ref):
+        return f"{t.c_name} {name}"
+    if isinstance(t, m.Array):
+        if t.size is None:
+            return f"lrpc_list {name}"
+        return decl(t.element, f"{name}[{t.size}]")
+    if isinstance(t, m.Map):
+        return f"lrpc_map {name}"
+    if isinstance(t, m.Optional_):
+        inner = t.inner
+        if isinstance(inner, m.Primitive) and inner.name == "string":
+            return decl(inner, name)
+        if isinstance(inner, m.Array) and inner.size is not None:
+            return _const(decl(inner, f"(*{name})"))
+        return _const(decl(inner, f"*{name}"))
+    raise TypeError(t)
+
+
+def _const(d: str) -> str:
+    return d if d.startswith("const ") else "const " + d
+
+
+def _is_fixed_array(t: m.Type) -> bool:
+    return isinstance(t, m.Array) and t.size is not None
+
+
+def _is_aggregate(model: m.Model, t: m.Type) -> bool:
+    return isinstance(t, m.Ref) and t.kind in ("struct", "union")
+
+
+class CFacts:
+    """Per-run facts: descriptor names for every type the module uses."""
+
+    def __init__(self, model: m.Model, ctx: Context) -> None:
+        self.model = model
+        self.mod = model.main
+        self.ctx = ctx
+        self.prefix = self.mod.c_prefix.rstrip("_")
+        self.anon: Dict[str, Tuple[str, m.Type]] = {}   # key -> (name, type)
+        self.anon_order: List[str] = []
+
+    # -- helpers used from templates --------------------------------------
+    def in_param(self, t: m.Type, name: str) -> str:
+        """How a value is passed in: scalars by value, aggregates by const
+        pointer, fixed arrays as const arrays."""
+        if _is_aggregate(self.model, t):
+            return f"const {t.c_name} *{name}"
+        if _is_fixed_array(t):
+            return _const(decl(t, name))
+        return decl(t, name)
+
+    def in_expr(self, t: m.Type, expr: str) -> str:
+        """Pass the member ``expr`` of a decoded struct as an in-param."""
+        if _is_aggregate(self.model, t):
+            return f"&{expr}"
+        return expr
+
+    def copy_in(self, t: m.Type, dst: str, src: str) -> str:
+        """Statement storing in-param ``src`` into member ``dst``."""
+        if _is_aggregate(self.model, t):
+            return f"{dst} = *{src};"
+        if _is_fixed_array(t):
+            return f"memcpy({dst}, {src}, sizeof({dst}));"
+        return f"{dst} = {src};"
+
+    def out_param(self, t: m.Type, name: str) -> str:
+        if _is_fixed_array(t):
+            return decl(t, name)
+        return decl(t, f"*{name}")
+
+    def copy_out(self, t: m.Type, dst: str, src: str) -> str:
+        if _is_fixed_array(t):
+            return f"memcpy({dst}, {src}, sizeof({src}));"
+        return f"*{dst} = {src};"
+
+    def out_expr(self, t: m.Type, expr: str) -> str:
+        """Pointer to member ``expr`` given to a handler as out-param."""
+        if _is_fixed_array(t):
+            return expr
+        return f"&{expr}"
+
+    def in_params(self, params: Tuple[m.Param, ...]) -> str:
+        return "".join(", " + self.in_param(p.type, p.c_name)
+                       for p in params)
+
+    def in_types(self, params: Tuple[m.Param, ...]) -> str:
+        return "".join(", " + self.in_param(p.type, "").strip()
+                       for p in params)
+
+    def out_params(self, params: Tuple[m.Param, ...]) -> str:
+        return "".join(", " + self.out_param(p.type, "ret_" + p.c_name)
+                       for p in params)
+
+    def callback_decl(self, meth: m.Method, name: str) -> str:
+        """The user's completion callback of an async stub."""
+        return (f"void (*{name})(lrpc_rpc_client *, int"
+                f"{self.in_types(meth.results)}, "
+                f"const lrpc_rpc_error *, void *)")
+
+    def in_args(self, params: Tuple[m.Param, ...], var: str) -> str:
+        return "".join(", " + self.in_expr(p.type, f"{var}->{p.c_name}")
+                       for p in params)
+
+    def out_args(self, params: Tuple[m.Param, ...], var: str) -> str:
+        return "".join(", " + self.out_expr(p.type, f"{var}->{p.c_name}")
+                       for p in params)
+
+    def needs_arena(self, params: Tuple[m.Param, ...]) -> bool:
+        return any(self._var(p.type) for p in params)
+
+    def _var(self, t: m.Type) -> bool:
+        if isinstance(t, m.Primitive):
+            return t.name in ("string", "bytes")
+        if isinstance(t, (m.Optional_, m.Map)):
+            return True
+        if isinstance(t, m.Array):
+            return t.size is None or self._var(t.element)
+        d = self.model.lookup(t)
+        if isinstance(d, m.Struct):
+            return any(self._var(f.type) for f in d.fields)
+        if isinstance(d, m.Union_):
+            return any(self._var(f.type) for f in d.cases)
+        return False
+
+    # -- descriptors --------------------------------------------------------
+    def named_desc(self, c_name: str) -> str:
+        return f"{c_name}__type"
+
+    def desc(self, t: m.Type) -> str:
+        """Name of the lrpc_rpc_type describing ``t`` (registering
+        anonymous ones for emission)."""
+        if isinstance(t, m.Ref):
+            return self.named_desc(t.c_name)
+        key = "t:" + m.type_text(t, "")
+        if key not in self.anon:
+            # Register dependencies first so definitions come in order.
+            if isinstance(t, m.Array):
+                self.desc(t.element)
+            elif isinstance(t, m.Optional_):
+                self.desc(t.inner)
+            elif isinstance(t, m.Map):
+                self.desc(t.key)
+                self.desc(t.value)
+            name = f"{self.prefix}__t{len(self.anon)}"
+            self.anon[key] = (name, t)
+            self.anon_order.append(key)
+        return self.anon[key][0]
+
+    def anon_defs(self) -> List[Dict[str, Any]]:
+        out = []
+        for key in self.anon_order:
+            name, t = self.anon[key]
+            out.append(self._type_init(name, t))
+        return out
+
+    def _type_init(self, name: str, t: m.Type) -> Dict[str, Any]:
+        ctype = decl(t, "").strip()
+        d: Dict[str, Any] = {"name": name, "fields": None}
+        size = f"sizeof({decl(t, '').strip()})"
+        align = f"_Alignof({decl(t, '').strip()})"
+        items: List[str] = []
+        if isinstance(t, m.Primitive):
+            items = [f".kind = {_KIND[t.name]}"]
+            if t.max is not None:
+                items.append(f".max = {t.max}u")
+        elif isinstance(t, m.Array):
+            if t.size is None:
+                items = ["kind = LRPC_RPC_LIST"]
+                items[0] = ".kind = LRPC_RPC_LIST"
+                if t.max is not None:
+                    items.append(f".max = {t.max}u")
+            else:
+                items = [".kind = LRPC_RPC_ARRAY", f".max = {t.size}u"]
+            items.append(f".inner = &{self.desc(t.element)}")
+        elif isinstance(t, m.Optional_):
+            items = [".kind = LRPC_RPC_OPTIONAL",
+                     f".inner = &{self.desc(t.inner)}"]
+        elif isinstance(t, m.Map):
+            items = [".kind = LRPC_RPC_MAP",
+                     f".inner = &{self.desc(t.key)}",
+                     f".value = &{self.desc(t.value)}"]
+            if t.max is not None:
+                items.append(f".max = {t.max}u")
+        del ctype
+        items[1:1] = [f".size = {size}", f".align = {align}"]
+        items.append(f'.name = {c_string_literal(m.type_text(t, ""))}')
+        d["init"] = items
+        return d
+
+    def collect(self) -> None:
+        """Register every anonymous type the module needs, up front, so
+        the descriptor file can declare them before any use."""
+        mod = self.mod
+        for e in mod.enums:
+            self.desc(e.base)
+        for st in mod.structs:
+            for f in st.fields:
+                self.desc(f.type)
+        for u in mod.unions:
+            self.desc(u.tag)
+            for f in u.cases:
+                self.desc(f.type)
+        for i in mod.interfaces:
+            for meth in i.methods:
+                for p in meth.params + meth.results:
+                    self.desc(p.type)
+
+    def case_macro(self, u: m.Union_, f: m.Field) -> str:
+        return f"{u.c_name.upper()}_{upper(f.name)}"
+
+    def enum_values(self, e: m.Enum) -> List[str]:
+        vals = sorted(v if v < (1 << 63) else v - (1 << 64)
+                      for v in e.values)
+        return [_c_int_literal(v, "i64") for v in vals]
+
+    def member_value(self, mem: m.Member, base: str) -> str:
+        return _c_int_literal(mem.value, base)
+
+    def wire_fields(self, fields: Tuple[m.Field, ...]) -> List[m.Field]:
+        return sorted(fields, key=lambda f: (f.since, f.ordinal))
+
+
+def qualified(model: m.Model, decl_: Any, mod: m.Module) -> str:
+    return f"{mod.name}.{decl_.name}"
+
+
+def method_index(iface: m.Interface, meth: m.Method) -> int:
+    return list(iface.methods).index(meth)
+
+
+def error_codes(model: m.Model, meth: m.Method) -> List[Tuple[str, str]]:
+    out = []
+    for ref in meth.raises:
+        err = model.lookup(ref)
+        for code in err.codes:
+            out.append((code.c_name, f"{ref.module}.{err.name}.{code.name}"))
+    return out
+
+
+def render(ctx: Context, model: m.Model, templates: Dict[str, str]
+           ) -> Dict[str, str]:
+    facts = CFacts(model, ctx)
+    facts.collect()
+    env = environment(filters={
+        "c_decl": decl,
+        "c_string": c_string_literal,
+        "c_const_value": const_value,
+        "snake": snake,
+    })
+    globals_ = {
+        "model": model, "mod": model.main, "facts": facts, "ctx": ctx,
+        "abi_version": ABI_VERSION, "m": m,
+        "header_name": header_name, "guard": guard,
+        "import_stems": import_stems(model.main),
+        "method_index": method_index, "error_codes": error_codes,
+        "hex8": lambda v: f"0x{v:08x}",
+    }
+    out = {}
+    for fname, tmpl in templates.items():
+        out[fname] = env.get_template(tmpl).render(**globals_)
+    return out
