@@ -465,6 +465,11 @@ lrpc_server_unref(lrpc_server *s)
 	if (!s)
 		return NULL;
 	assert(s->n_ref > 0);
+	/* The last reference closes first, as server.h promises: otherwise a
+	 * started server without connections was freed still listening,
+	 * leaking its socket fd and leaving its socket file behind. */
+	if (s->n_ref == 1 && !s->closed && s->origin_pid == getpid())
+		lrpc_server_close(s);
 	s->n_ref--;
 	if (s->n_ref == 0) {
 		server_free(s);
