@@ -8,6 +8,11 @@
  *
  * Every wait is a poll() with a timeout, so a bug shows up as a failed
  * assertion and not as a hung test.
+ *
+ * The handshake tests run on every transport.  The record tests speak the
+ * socket transport's framing on the main socket and are skipped for the
+ * others (shared-memory rings have their own hostile tests, HARDENING B);
+ * there, bytes on the main socket are ignored, which is tested too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,11 +83,16 @@ hostile_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, H_STATS, h_stats, NULL);
 }
 
+/* The transport of the running test: the raw clients ask for it. */
+static lrpc_transport raw_transport;
+
 static th_server *
 spawn(void **state, const lrpc_server_opts *opts)
 {
-	th_server *s = th_server_spawn(*state, NULL, opts, hostile_setup,
-				       NULL);
+	th_server *s;
+
+	raw_transport = ((const th_ctx *)*state)->transport;
+	s = th_server_spawn(*state, NULL, opts, hostile_setup, NULL);
 	assert_non_null(s);
 	return s;
 }
@@ -256,6 +266,22 @@ expect_eof(int fd, int timeout_ms, size_t *ret_bytes)
 	return false;
 }
 
+/*
+ * True if the server closes @fd within @timeout_ms, checked without
+ * reading anything (reading would count as progress).
+ */
+static bool
+expect_hangup(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	int n;
+
+	do
+		n = poll(&p, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	return n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 /* True if @fd is neither closed nor readable for @ms. */
 static bool
 stays_quiet(int fd, int ms)
@@ -268,7 +294,7 @@ hello_init(lrpc__hello *h)
 {
 	*h = (lrpc__hello){ .magic = LRPC__HELLO_MAGIC,
 			    .version = LRPC_PROTOCOL_VERSION,
-			    .transport = LRPC_TRANSPORT_SOCKET,
+			    .transport = (uint16_t)raw_transport,
 			    .max_msg_size = RAW_MAX_MSG };
 }
 
@@ -330,9 +356,9 @@ raw_check_welcome_ok(raw *r)
 	assert_int_equal(r->w.magic, LRPC__WELCOME_MAGIC);
 	assert_int_equal(r->w.version, LRPC_PROTOCOL_VERSION);
 	assert_int_equal(r->w.status, 0);
-	assert_int_equal(r->w.transport, LRPC_TRANSPORT_SOCKET);
+	assert_int_equal(r->w.transport, raw_transport);
 	assert_int_equal(r->w.n_fds, r->n_fds);
-	assert_int_equal(r->n_fds, 2);
+	assert_in_range(r->n_fds, 1, LRPC__MAX_FDS);
 	r->max_msg = r->w.max_msg_size;
 	assert_int_equal(r->max_msg, RAW_MAX_MSG);
 }
@@ -437,11 +463,31 @@ honest_stats(lrpc_client *c, struct stats_reply *ret)
 			 (int)sizeof(*ret));
 }
 
+/* Records on the main socket are the socket transport's framing. */
+static bool
+records_on_socket(void **state)
+{
+	if (((const th_ctx *)*state)->transport == LRPC_TRANSPORT_SOCKET)
+		return true;
+	print_message("skipped: requests do not travel on the main socket "
+		      "with this transport\n");
+	return false;
+}
+
+#define SKIP_UNLESS_RECORDS_ON_SOCKET(state)                                \
+	do {                                                                \
+		if (!records_on_socket(state)) {                            \
+			skip();                                             \
+			return;                                             \
+		}                                                           \
+	} while (0)
+
 /* --- A: bad records --- */
 
 static void
 test_hostile_truncated_header_then_close(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	uint8_t req[64];
@@ -463,6 +509,7 @@ test_hostile_truncated_header_then_close(void **state)
 static void
 test_hostile_bad_declared_size_dropped(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	const uint32_t sizes[] = { 0, 1, HDR_SIZE - 1, RAW_MAX_MSG + 1,
@@ -504,6 +551,7 @@ test_hostile_bad_declared_size_dropped(void **state)
 static void
 test_hostile_stalled_record_does_not_block(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	static uint8_t req[8192];
@@ -540,6 +588,7 @@ test_hostile_stalled_record_does_not_block(void **state)
 static void
 test_hostile_trailing_garbage_dropped(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	const uint8_t fills[] = { 0x00, 0xab, 0xff };
@@ -568,6 +617,7 @@ test_hostile_trailing_garbage_dropped(void **state)
 static void
 test_hostile_bad_kind_flags_dropped(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	const uint32_t flags[] = {
@@ -616,6 +666,7 @@ send_bytewise(int fd, const uint8_t *buf, size_t len)
 static void
 test_hostile_one_byte_sends(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	raw r = raw_open(state);
@@ -647,6 +698,7 @@ test_hostile_one_byte_sends(void **state)
 static void
 test_hostile_random_fragments(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	raw r = raw_open(state);
@@ -700,6 +752,7 @@ test_hostile_random_fragments(void **state)
 static void
 test_hostile_coalesced_and_split(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	raw r = raw_open(state);
@@ -830,7 +883,8 @@ test_hostile_hello_one_byte_at_a_time(void **state)
 	}
 	assert_int_equal(raw_read_welcome(&r, SOON_MS), 1);
 	raw_check_welcome_ok(&r);
-	raw_echo(&r, 1234, 1, 5);
+	if (raw_transport == LRPC_TRANSPORT_SOCKET)
+		raw_echo(&r, 1234, 1, 5);
 	honest_echo(c, 100, 5);
 	raw_close(&r);
 	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
@@ -841,6 +895,7 @@ test_hostile_hello_one_byte_at_a_time(void **state)
 static void
 test_hostile_requests_before_welcome(void **state)
 {
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	static uint8_t buf[4096];
@@ -906,6 +961,7 @@ test_hostile_vanishing_clients(void **state)
 	lrpc_server_callbacks cb = th_reporting_callbacks;
 	cb.created = vc_created;
 	cb.destroyed = vc_destroyed;
+	raw_transport = ((const th_ctx *)*state)->transport;
 	th_server *s = th_server_spawn(*state, &cb, NULL, hostile_setup, NULL);
 	assert_non_null(s);
 	lrpc_client *c = honest_connect(state);
@@ -1028,6 +1084,52 @@ test_hostile_max_pending(void **state)
 /* --- Flow control --- */
 
 /*
+ * Send copies of the request in @req (its seq numbered from 1) without
+ * reading anything, until no byte could be sent for 300 ms.  *off is how
+ * far the last, partial request got.  The honest client @c is served all
+ * along.  Returns the number of whole requests sent.
+ */
+static uint64_t
+push_until_stalled(raw *r, uint8_t *req, size_t wire, size_t *off,
+		   lrpc_client *c)
+{
+	enum { MAX_MSGS = 4000 };
+	uint64_t n_sent = 0;
+	int sz = 16 * 1024;
+
+	/* Small buffers on our side make the stall come sooner. */
+	assert_int_equal(setsockopt(r->fd, SOL_SOCKET, SO_SNDBUF, &sz,
+				    sizeof(sz)),
+			 0);
+	assert_int_equal(setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &sz,
+				    sizeof(sz)),
+			 0);
+	((lrpc_msg_header *)req)->seq = 1;
+	*off = 0;
+	for (;;) {
+		ssize_t n = send(r->fd, req + *off, wire - *off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EAGAIN) {
+			/* Stalled for good: the server stopped reading. */
+			if (!wait_fd(r->fd, POLLOUT, 300))
+				return n_sent;
+			continue;
+		}
+		assert_true(n > 0);
+		*off += (size_t)n;
+		if (*off == wire) {
+			n_sent++;
+			*off = 0;
+			((lrpc_msg_header *)req)->seq = n_sent + 1;
+			/* Without flow control this would go on forever. */
+			assert_true(n_sent < MAX_MSGS);
+			if (n_sent % 16 == 0)
+				honest_echo(c, 100, (unsigned)n_sent);
+		}
+	}
+}
+
+/*
  * A client that sends requests but never reads the responses.  The server
  * queues responses up to max_queued_bytes / 2, then stops reading that
  * client (flow control); the client's socket fills and its sends block.
@@ -1036,7 +1138,8 @@ test_hostile_max_pending(void **state)
 static void
 test_hostile_never_reads_responses(void **state)
 {
-	enum { SIZE = 8192, MAX_MSGS = 4000 };
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
+	enum { SIZE = 8192 };
 	lrpc_server_opts o = { .struct_size = sizeof(o),
 			       .max_queued_bytes = 64 * 1024 };
 	th_server *s = spawn(state, &o);
@@ -1045,38 +1148,10 @@ test_hostile_never_reads_responses(void **state)
 	static uint8_t req[WIRE(SIZE)], resp[WIRE(SIZE)];
 	struct stats_reply st;
 	size_t off = 0;
-	uint64_t n_sent = 0; /* whole requests sent */
-	int sz = 16 * 1024;
+	uint64_t n_sent; /* whole requests sent */
 
-	/* Small buffers on our side make the stall come sooner. */
-	assert_int_equal(setsockopt(r.fd, SOL_SOCKET, SO_SNDBUF, &sz,
-				    sizeof(sz)),
-			 0);
-	assert_int_equal(setsockopt(r.fd, SOL_SOCKET, SO_RCVBUF, &sz,
-				    sizeof(sz)),
-			 0);
 	make_req(req, SIZE, TH_ECHO, 1, 1);
-	for (;;) {
-		ssize_t n = send(r.fd, req + off, sizeof(req) - off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EAGAIN) {
-			/* Stalled for good: the server stopped reading. */
-			if (!wait_fd(r.fd, POLLOUT, 300))
-				break;
-			continue;
-		}
-		assert_true(n > 0);
-		off += (size_t)n;
-		if (off == sizeof(req)) {
-			n_sent++;
-			off = 0;
-			((lrpc_msg_header *)req)->seq = n_sent + 1;
-			assert_true(n_sent < MAX_MSGS);
-		}
-		/* The honest client is served all along. */
-		if (n_sent % 16 == 0 && off == 0)
-			honest_echo(c, 100, (unsigned)n_sent);
-	}
+	n_sent = push_until_stalled(&r, req, sizeof(req), &off, c);
 	honest_echo(c, 100, 1);
 	honest_stats(c, &st);
 	assert_true(st.max_flow_control_count > 0);
@@ -1120,6 +1195,106 @@ test_hostile_never_reads_responses(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * The same client with a short stall timeout: it is disconnected once its
+ * queued responses made no progress for that long (HARDENING B24/C30).
+ */
+static void
+test_hostile_stalled_reader_disconnected(void **state)
+{
+	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
+	enum { SIZE = 8192 };
+	lrpc_server_opts o = { .struct_size = sizeof(o),
+			       .max_queued_bytes = 64 * 1024,
+			       .stall_timeout_ms = 400 };
+	th_server *s = spawn(state, &o);
+	lrpc_client *c = honest_connect(state);
+	raw r = raw_open(state);
+	static uint8_t req[WIRE(SIZE)];
+	size_t off;
+
+	make_req(req, SIZE, TH_ECHO, 1, 1);
+	assert_true(push_until_stalled(&r, req, sizeof(req), &off, c) > 0);
+	long t0 = now_ms();
+	assert_true(expect_hangup(r.fd, 3000));
+	/* At the timeout (counted from the last progress, before t0). */
+	assert_true(now_ms() - t0 < 1500);
+	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
+	/* A client that reads is not affected by the timeout. */
+	honest_echo(c, 100, 1);
+	th_msleep(600);
+	honest_echo(c, 100, 2);
+	raw_close(&r);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* CPU time (user + system, clock ticks) used so far by @pid. */
+static long
+cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	/* Fields 14 and 15, counted after the ")" that ends field 2. */
+	char *p = strrchr(buf, ')');
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+				       "%*u %*u %lu %lu",
+				&ut, &st),
+			 2);
+	return (long)(ut + st);
+}
+
+/*
+ * Garbage on the main socket after the handshake: dropped (socket
+ * transport, where it is taken for a record), or ignored (transports that
+ * use the socket only as a hang-up signal), and either way the server does
+ * not spin on it.
+ */
+static void
+test_hostile_main_socket_garbage(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	raw r = raw_open(state);
+	static uint8_t junk[32 * 1024];
+	size_t sent = 0;
+
+	memset(junk, 0x5a, sizeof(junk));
+	while (sent < sizeof(junk)) {
+		ssize_t n = send(r.fd, junk + sent, sizeof(junk) - sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0)
+			break; /* full (ignored) or reset (dropped) */
+		sent += (size_t)n;
+	}
+	assert_true(sent > 0);
+	if (raw_transport == LRPC_TRANSPORT_SOCKET) {
+		assert_true(expect_eof(r.fd, SOON_MS, NULL));
+		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
+	}
+	long t0 = cpu_ticks(th_server_pid(s));
+	honest_echo(c, 100, 1);
+	assert_true(stays_quiet(r.fd, 300) ||
+		    raw_transport == LRPC_TRANSPORT_SOCKET);
+	honest_echo(c, 100, 2);
+	/* Well under half of the 300 ms. */
+	assert_true(cpu_ticks(th_server_pid(s)) - t0 <
+		    sysconf(_SC_CLK_TCK) / 8);
+	raw_close(&r);
+	if (raw_transport != LRPC_TRANSPORT_SOCKET)
+		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
@@ -1140,6 +1315,8 @@ main(void)
 		TH_TEST(test_hostile_silent_client_timed_out),
 		TH_TEST(test_hostile_max_pending),
 		TH_TEST(test_hostile_never_reads_responses),
+		TH_TEST(test_hostile_stalled_reader_disconnected),
+		TH_TEST(test_hostile_main_socket_garbage),
 	};
 	return cmocka_run_group_tests_name("hostile", tests, NULL, NULL);
 }
