@@ -717,10 +717,15 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 	size_t size;
 	int r;
 
+	/* Right after sending a request its answer cannot be in a socket
+	 * yet: poll before reading instead of paying for a read that finds
+	 * nothing. */
+	bool fill = !(min_seq && !c->tops->spin);
+
 	if (c->viewing[chan])
 		return -EBUSY;
-	for (;;) {
-		r = c->tops->t_recv(c->t, chan, true, &msg, &size);
+	for (;; fill = true) {
+		r = c->tops->t_recv(c->t, chan, fill, &msg, &size);
 		if (r < 0)
 			return client_broken(c, r);
 		if (r > 0) {
