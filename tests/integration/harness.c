@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -491,4 +492,92 @@ th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, TH_DISCONNECT, h_disconnect, NULL);
 	lrpc_server_add_handler(s, TH_STOP, h_stop, NULL);
 	lrpc_server_add_handler(s, TH_FAIL, h_fail, NULL);
+}
+
+/* --- Report collection (appended) --- */
+
+int
+th_server_collect(th_server *s, const char *until, int timeout_ms,
+		  char *buf, size_t cap)
+{
+	struct timespec t0;
+	char line[256];
+	size_t used = 0;
+	int n = 0;
+
+	if (cap > 0)
+		buf[0] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		while (take_line(s, line, sizeof(line))) {
+			size_t l = strlen(line);
+			n++;
+			if (cap > 0 && used + l + 2 <= cap) {
+				memcpy(buf + used, line, l);
+				used += l;
+				buf[used++] = '\n';
+				buf[used] = '\0';
+			}
+			if (until && strncmp(line, until, strlen(until)) == 0)
+				return n;
+		}
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long el = (now.tv_sec - t0.tv_sec) * 1000 +
+			  (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (el >= timeout_ms)
+			return -1;
+		struct pollfd p = { .fd = s->report_fd, .events = POLLIN };
+		if (poll(&p, 1, (int)(timeout_ms - el)) <= 0)
+			continue;
+		ssize_t r = read(s->report_fd, s->buf + s->len,
+				 sizeof(s->buf) - s->len);
+		if (r <= 0)
+			return -1;
+		s->len += (size_t)r;
+	}
+}
+
+int
+th_lines_count(const char *buf, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	int n = 0;
+
+	while (buf && *buf) {
+		if (strncmp(buf, prefix, pl) == 0)
+			n++;
+		buf = strchr(buf, '\n');
+		if (buf)
+			buf++;
+	}
+	return n;
+}
+
+pid_t
+th_fork_helper(int (*fn)(void *arg), void *arg)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		/* Never outlive a test that failed before waiting. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		_exit(fn(arg));
+	}
+	return pid;
+}
+
+int
+th_wait_helper(pid_t pid)
+{
+	int status;
+
+	if (pid <= 0)
+		return -1;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -100,4 +100,26 @@ void th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg);
 /* Sleep helper. */
 void th_msleep(int ms);
 
+/* --- Report collection (appended) --- */
+
+/*
+ * Read report lines into @buf (NUL-terminated, one line per '\n') until a
+ * line starting with @until arrives (it is included) or @timeout_ms passes.
+ * Returns the number of lines collected, or -1 if @until never came (what
+ * arrived is still in @buf).  Lines that do not fit in @buf are counted
+ * but dropped.
+ */
+int th_server_collect(th_server *s, const char *until, int timeout_ms,
+		      char *buf, size_t cap);
+/* Count the lines of @buf (as filled by th_server_collect) starting with
+ * @prefix. */
+int th_lines_count(const char *buf, const char *prefix);
+
+/* Fork a helper process running @fn(@arg); its return value is the exit
+ * code.  Returns the pid (waited for with th_wait_helper). */
+pid_t th_fork_helper(int (*fn)(void *arg), void *arg);
+/* Wait for a helper; returns its exit code, or -1 if it did not exit
+ * normally. */
+int th_wait_helper(pid_t pid);
+
 #endif
