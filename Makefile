@@ -49,5 +49,20 @@ test-valgrind: $(BUILD)/build.ninja
 	meson test -C $(BUILD) $(MESON_TEST_ARGS) --timeout-multiplier 4 \
 		--wrapper '$(VALGRIND)' $(VALGRIND_TESTS)
 
+# Optimized build, then lrpc against libqb (installed by deps.sh bench) in
+# one run; see docs/benchmarks.md.  BENCH_ARGS adds options (e.g. --pin).
+BENCH_ARGS ?=
+bench:
+	@scripts/deps.sh bench
+	@if [ -f $(BENCH_BUILD)/build.ninja ]; then \
+		meson setup --reconfigure $(BENCH_BUILD) --buildtype=release \
+			-Db_ndebug=true -Dtests=true; \
+	else \
+		meson setup $(BENCH_BUILD) --buildtype=release \
+			-Db_ndebug=true -Dtests=true; \
+	fi
+	ninja -C $(BENCH_BUILD) tests/bench/lrpc-bench
+	$(BENCH_BUILD)/tests/bench/lrpc-bench --json $(BENCH_BUILD)/bench.json $(BENCH_ARGS)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

@@ -1,0 +1,1513 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lrpc-bench: lrpc against libqb, same cases, same machine, same run.
+ *
+ * For every (system, transport) pair the program forks a server process
+ * (an lrpc_loop or a qb_loop serving one service) and measures from the
+ * parent, which is the client:
+ *
+ *   sync           request of N payload bytes, response of N payload bytes;
+ *                  median and p99 round trip
+ *   sync_zerocopy  the same over lrpc shm with reserve/commit and
+ *                  recv_view/release (libqb has no zero-copy client API)
+ *   oneway         the client sends a batch without waiting (retrying on
+ *                  -EAGAIN), then one sync call so all were processed;
+ *                  messages per second
+ *   events         the client asks for a batch of events, the server sends
+ *                  them, going back to its loop on -EAGAIN and retrying
+ *                  from the next iteration (lrpc: a job; libqb: a timer
+ *                  already due, see q_pump()), so it never blocks its loop;
+ *                  the client receives them all; messages per second
+ *   connect        connect + disconnect with a 1 MiB maximum; median
+ *
+ * "Size" is always the payload after each system's own header (lrpc: 24 B
+ * both ways; libqb: 16 B request header, 24 B response/event header).  Both
+ * systems get the same maximum message size, 1 MiB + 4 KiB.
+ *
+ * The libqb half is compiled only when meson found libqb (HAVE_LIBQB).
+ * This is not a meson test, except for the "bench-smoke" run.  The table
+ * goes to stdout, progress and failures to stderr; the exit status is 1 if
+ * any case failed.  docs/benchmarks.md has the figures and how to read them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lrpc/lrpc.h>
+
+#ifdef HAVE_LIBQB
+#include <qb/qbipc_common.h>
+#include <qb/qbipcc.h>
+#include <qb/qbipcs.h>
+#include <qb/qbloop.h>
+#endif
+
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+/* Maximum message size given to both systems. */
+#define MAX_MSG (MIB + 4 * KIB)
+/* Maximum message size for the connect case. */
+#define CONNECT_MAX MIB
+/* Receive buffers: room for any message either system may send. */
+#define BUF_CAP (MAX_MSG + 4 * KIB)
+#define CALL_TIMEOUT_MS 10000
+/* An event that does not come within this is lost: the case fails. */
+#define EVENT_TIMEOUT_MS 3000
+#define MAX_SAMPLES (1u << 20)
+
+enum { MSG_ECHO = 1, MSG_ONEWAY = 2, MSG_FLUSH = 3, MSG_EVENTS = 4 };
+
+/* Payload of MSG_EVENTS: send @count events of @size payload bytes. */
+struct events_req {
+	uint32_t count;
+	uint32_t size;
+};
+
+enum sys { SYS_LRPC, SYS_LIBQB, N_SYS };
+/* --pin: client on CPU 0 and server on CPU 1, and/or both on CPU 0. */
+enum { PIN_SPLIT = 1, PIN_SAME = 2 };
+enum tr { TR_SHM, TR_SOCKET, N_TR };
+enum case_id {
+	C_SYNC,
+	C_SYNC_ZC,
+	C_ONEWAY,
+	C_EVENTS,
+	C_CONNECT,
+	N_CASES
+};
+
+static const char *const sys_names[N_SYS] = { "lrpc", "libqb" };
+static const char *const tr_names[N_TR] = { "shm", "socket" };
+static const char *const case_names[N_CASES] = {
+	"sync", "sync_zerocopy", "oneway", "events", "connect"
+};
+static const bool case_is_rate[N_CASES] = { false, false, true, true, false };
+
+static const size_t lat_sizes[] = { 16, KIB, 64 * KIB, MIB };
+static const size_t rate_sizes[] = { 16, 64 * KIB };
+static const size_t zc_sizes[] = { 16, 64 * KIB };
+
+/* ---- options ----------------------------------------------------------- */
+
+static struct {
+	bool quick;
+	unsigned pin;         /* PIN_* bits */
+	double secs;          /* measuring time per case */
+	unsigned cases;       /* bit per case_id */
+	unsigned systems;     /* bit per sys */
+	unsigned transports;  /* bit per tr */
+	size_t sizes[16];     /* filter; n_sizes == 0: all */
+	unsigned n_sizes;
+	const char *json;
+	unsigned connect_cycles;
+	unsigned batch;       /* messages per one-way/events batch; 0: auto */
+	unsigned iters;       /* fixed count per case (syscall counting) */
+} opt;
+
+/* ---- results ----------------------------------------------------------- */
+
+typedef struct result {
+	int sys, tr, cid;
+	bool one_cpu;
+	size_t size;
+	bool ok;
+	double median_us, p99_us, ops;
+	uint64_t retries; /* sends or calls retried after -EAGAIN */
+} result;
+
+static result results[512];
+static unsigned n_results;
+static bool any_failed;
+
+static result *
+find_result(int sys, int tr, int cid, size_t size, bool one_cpu)
+{
+	for (unsigned i = 0; i < n_results; i++) {
+		result *r = &results[i];
+		if (r->sys == sys && r->tr == tr && r->cid == cid &&
+		    r->size == size && r->one_cpu == one_cpu)
+			return r;
+	}
+	return NULL;
+}
+
+static result *
+add_result(int sys, int tr, int cid, size_t size, bool one_cpu)
+{
+	if (n_results == sizeof(results) / sizeof(*results)) {
+		fprintf(stderr, "lrpc-bench: too many results\n");
+		exit(1);
+	}
+	result *r = &results[n_results++];
+
+	*r = (result){ .sys = sys, .tr = tr, .cid = cid, .size = size,
+		       .one_cpu = one_cpu };
+	return r;
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+percentiles(uint32_t *ns, size_t n, double *med, double *p99)
+{
+	size_t i99;
+
+	qsort(ns, n, sizeof(*ns), cmp_u32);
+	i99 = n * 99 / 100;
+	if (i99 >= n)
+		i99 = n - 1;
+	*med = (n % 2) ? ns[n / 2] / 1e3 : (ns[n / 2 - 1] + ns[n / 2]) / 2e3;
+	*p99 = ns[i99] / 1e3;
+}
+
+static void
+size_str(size_t size, char *buf, size_t cap)
+{
+	if (size >= MIB && size % MIB == 0)
+		snprintf(buf, cap, "%zu MiB", size / MIB);
+	else if (size >= KIB && size % KIB == 0)
+		snprintf(buf, cap, "%zu KiB", size / KIB);
+	else
+		snprintf(buf, cap, "%zu B", size);
+}
+
+static cpu_set_t all_cpus;
+
+static void
+pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0) {
+		sched_setaffinity(0, sizeof(all_cpus), &all_cpus);
+		return;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		fprintf(stderr, "lrpc-bench: cannot pin to CPU %d: %s\n", cpu,
+			strerror(errno));
+}
+
+static void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Event payload, shared by both servers (read-only after start). */
+static uint8_t *event_buf;
+
+/* ---- lrpc server ------------------------------------------------------- */
+
+static lrpc_loop *l_loop;
+
+static struct {
+	lrpc_conn *conn;
+	uint32_t left;
+	uint32_t size;
+} l_pump_state;
+
+static int
+l_on_echo(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
+{
+	return lrpc_conn_send_response(c, msg, size);
+}
+
+static int
+l_on_oneway(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
+{
+	return 0;
+}
+
+static int
+l_on_flush(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
+{
+	lrpc_msg_header h = { .size = sizeof(h), .id = msg->id };
+
+	return lrpc_conn_send_response(c, &h, sizeof(h));
+}
+
+static void
+l_pump(void *ud)
+{
+	lrpc_msg_header *h = (lrpc_msg_header *)(void *)event_buf;
+	size_t total = sizeof(*h) + l_pump_state.size;
+	int r = 0;
+
+	h->size = (uint32_t)total;
+	h->id = MSG_EVENTS;
+	while (l_pump_state.left > 0) {
+		r = lrpc_conn_send_event(l_pump_state.conn, event_buf, total);
+		if (r == -EAGAIN) {
+			/* Full: try again from the next loop iteration. */
+			if (lrpc_loop_add_job(l_loop, l_pump, NULL) == 0)
+				return;
+		}
+		if (r < 0)
+			break;
+		l_pump_state.left--;
+	}
+	l_pump_state.conn = lrpc_conn_unref(l_pump_state.conn);
+	l_pump_state.left = 0;
+}
+
+static int
+l_on_events(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
+{
+	struct events_req req;
+	lrpc_msg_header ok = { .size = sizeof(ok), .id = msg->id };
+	int r;
+
+	if (size < sizeof(*msg) + sizeof(req))
+		return -EINVAL;
+	memcpy(&req, (const uint8_t *)msg + sizeof(*msg), sizeof(req));
+	if (req.size > MAX_MSG - sizeof(*msg) || l_pump_state.conn)
+		return -EINVAL;
+	r = lrpc_conn_send_response(c, &ok, sizeof(ok));
+	if (r < 0)
+		return r;
+	l_pump_state.conn = lrpc_conn_ref(c);
+	l_pump_state.left = req.count;
+	l_pump_state.size = req.size;
+	l_pump(NULL);
+	return 0;
+}
+
+static void
+l_on_signal(lrpc_loop *l, int signo, void *userdata)
+{
+	lrpc_loop_quit(l);
+}
+
+static int
+lrpc_serve(const char *name, int tr, int ready_fd)
+{
+	lrpc_server_opts so = {
+		.struct_size = sizeof(so),
+		.transport = tr == TR_SHM ? LRPC_TRANSPORT_SHM
+					  : LRPC_TRANSPORT_SOCKET,
+		.max_msg_size = MAX_MSG,
+	};
+	lrpc_server *s = NULL;
+	int r;
+
+	r = lrpc_loop_new(&l_loop);
+	if (r < 0)
+		goto out;
+	if ((r = lrpc_loop_add_signal(l_loop, SIGTERM, l_on_signal, NULL)) < 0 ||
+	    (r = lrpc_server_new(&s, name, NULL, &so, NULL)) < 0 ||
+	    (r = lrpc_server_attach_loop(s, l_loop)) < 0 ||
+	    (r = lrpc_server_add_handler(s, MSG_ECHO, l_on_echo, NULL)) < 0 ||
+	    (r = lrpc_server_add_handler(s, MSG_ONEWAY, l_on_oneway, NULL)) < 0 ||
+	    (r = lrpc_server_add_handler(s, MSG_FLUSH, l_on_flush, NULL)) < 0 ||
+	    (r = lrpc_server_add_handler(s, MSG_EVENTS, l_on_events, NULL)) < 0 ||
+	    (r = lrpc_server_start(s)) < 0)
+		goto out;
+	(void)!write(ready_fd, "R", 1);
+	close(ready_fd);
+	r = lrpc_loop_run(l_loop);
+out:
+	if (r < 0)
+		fprintf(stderr, "lrpc-bench: lrpc server: %s\n", strerror(-r));
+	lrpc_conn_unref(l_pump_state.conn);
+	lrpc_server_unref(s);
+	lrpc_loop_unref(l_loop);
+	return r < 0 ? 1 : 0;
+}
+
+/* ---- libqb server ------------------------------------------------------ */
+
+#ifdef HAVE_LIBQB
+static qb_loop_t *q_loop;
+
+static struct {
+	qb_ipcs_connection_t *conn;
+	uint32_t left;
+	uint32_t size;
+} q_pump_state;
+
+static int32_t
+q_job_add(enum qb_loop_priority p, void *data, qb_loop_job_dispatch_fn fn)
+{
+	return qb_loop_job_add(q_loop, p, data, fn);
+}
+
+static int32_t
+q_dispatch_add(enum qb_loop_priority p, int32_t fd, int32_t evts, void *data,
+	       qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_add(q_loop, p, fd, evts, data, fn);
+}
+
+static int32_t
+q_dispatch_mod(enum qb_loop_priority p, int32_t fd, int32_t evts, void *data,
+	       qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_mod(q_loop, p, fd, evts, data, fn);
+}
+
+static int32_t
+q_dispatch_del(int32_t fd)
+{
+	return qb_loop_poll_del(q_loop, fd);
+}
+
+static int32_t
+q_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
+{
+	return 0;
+}
+
+static int32_t
+q_closed(qb_ipcs_connection_t *c)
+{
+	return 0;
+}
+
+static void
+q_pump(void *data)
+{
+	struct qb_ipc_response_header *h = (void *)event_buf;
+	size_t total = sizeof(*h) + q_pump_state.size;
+	ssize_t r = 0;
+
+	h->id = MSG_EVENTS;
+	h->size = (int32_t)total;
+	h->error = 0;
+	while (q_pump_state.left > 0) {
+		r = qb_ipcs_event_send(q_pump_state.conn, event_buf, total);
+		if (r == -EAGAIN || r == -ENOBUFS) {
+			/* Full: try again from the next loop iteration.  Not
+			 * with qb_loop_job_add(): a job queued from a job does
+			 * not keep qb_loop from sleeping in epoll_wait() until
+			 * some other fd or timer fires (tens of ms).  A timer
+			 * already due makes that epoll_wait() return at once. */
+			qb_loop_timer_handle th;
+			if (qb_loop_timer_add(q_loop, QB_LOOP_LOW, 0, NULL,
+					      q_pump, &th) == 0)
+				return;
+		}
+		if (r < 0)
+			break;
+		q_pump_state.left--;
+	}
+	qb_ipcs_connection_unref(q_pump_state.conn);
+	q_pump_state.conn = NULL;
+	q_pump_state.left = 0;
+}
+
+static int32_t
+q_msg(qb_ipcs_connection_t *c, void *data, size_t size)
+{
+	const struct qb_ipc_request_header *req = data;
+	struct qb_ipc_response_header rh = { .id = req->id, .error = 0 };
+	struct iovec iov[2];
+	struct events_req ev;
+
+	switch (req->id) {
+	case MSG_ECHO:
+		rh.size = (int32_t)(sizeof(rh) + size - sizeof(*req));
+		iov[0] = (struct iovec){ &rh, sizeof(rh) };
+		iov[1] = (struct iovec){ (uint8_t *)data + sizeof(*req),
+					 size - sizeof(*req) };
+		qb_ipcs_response_sendv(c, iov, 2);
+		break;
+	case MSG_ONEWAY:
+		break;
+	case MSG_FLUSH:
+		rh.size = sizeof(rh);
+		qb_ipcs_response_send(c, &rh, sizeof(rh));
+		break;
+	case MSG_EVENTS:
+		rh.size = sizeof(rh);
+		if (size < sizeof(*req) + sizeof(ev) || q_pump_state.conn) {
+			rh.error = -EINVAL;
+			qb_ipcs_response_send(c, &rh, sizeof(rh));
+			break;
+		}
+		memcpy(&ev, (uint8_t *)data + sizeof(*req), sizeof(ev));
+		if (ev.size > MAX_MSG - sizeof(rh)) {
+			rh.error = -EINVAL;
+			qb_ipcs_response_send(c, &rh, sizeof(rh));
+			break;
+		}
+		qb_ipcs_response_send(c, &rh, sizeof(rh));
+		qb_ipcs_connection_ref(c);
+		q_pump_state.conn = c;
+		q_pump_state.left = ev.count;
+		q_pump_state.size = ev.size;
+		q_pump(NULL);
+		break;
+	default:
+		rh.size = sizeof(rh);
+		rh.error = -ENOSYS;
+		qb_ipcs_response_send(c, &rh, sizeof(rh));
+		break;
+	}
+	return 0;
+}
+
+static int32_t
+q_on_signal(int32_t sig, void *data)
+{
+	qb_loop_stop(q_loop);
+	return 0;
+}
+
+static int
+libqb_serve(const char *name, int tr, int ready_fd)
+{
+	struct qb_ipcs_service_handlers sh = {
+		.connection_accept = q_accept,
+		.msg_process = q_msg,
+		.connection_closed = q_closed,
+	};
+	struct qb_ipcs_poll_handlers ph = {
+		.job_add = q_job_add,
+		.dispatch_add = q_dispatch_add,
+		.dispatch_mod = q_dispatch_mod,
+		.dispatch_del = q_dispatch_del,
+	};
+	qb_loop_signal_handle sig;
+	qb_ipcs_service_t *s;
+	int r;
+
+	q_loop = qb_loop_create();
+	if (!q_loop)
+		return 1;
+	s = qb_ipcs_create(name, 0, tr == TR_SHM ? QB_IPC_SHM : QB_IPC_SOCKET,
+			   &sh);
+	if (!s) {
+		fprintf(stderr, "lrpc-bench: qb_ipcs_create failed\n");
+		return 1;
+	}
+	qb_ipcs_enforce_buffer_size(s, MAX_MSG);
+	qb_ipcs_poll_handlers_set(s, &ph);
+	qb_loop_signal_add(q_loop, QB_LOOP_HIGH, SIGTERM, NULL, q_on_signal,
+			   &sig);
+	r = qb_ipcs_run(s);
+	if (r < 0) {
+		fprintf(stderr, "lrpc-bench: qb_ipcs_run: %s\n", strerror(-r));
+		qb_ipcs_destroy(s);
+		return 1;
+	}
+	(void)!write(ready_fd, "R", 1);
+	close(ready_fd);
+	qb_loop_run(q_loop);
+	if (q_pump_state.conn)
+		qb_ipcs_connection_unref(q_pump_state.conn);
+	qb_ipcs_destroy(s);
+	qb_loop_destroy(q_loop);
+	return 0;
+}
+#endif
+
+/* ---- server process ---------------------------------------------------- */
+
+static pid_t
+server_start(int sys, int tr, const char *name, int cpu)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int r = 1;
+
+		close(p[0]);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		pin_to(cpu);
+		if (sys == SYS_LRPC)
+			r = lrpc_serve(name, tr, p[1]);
+#ifdef HAVE_LIBQB
+		else
+			r = libqb_serve(name, tr, p[1]);
+#endif
+		_exit(r);
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1) {
+		close(p[0]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	close(p[0]);
+	return pid;
+}
+
+static void
+server_stop(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGTERM);
+	if (waitpid(pid, &st, 0) == pid &&
+	    !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		fprintf(stderr, "lrpc-bench: server exited abnormally (%#x)\n",
+			st);
+}
+
+/* ---- client side ------------------------------------------------------- */
+
+typedef struct bclient {
+	int sys, tr;
+	const char *name;
+	lrpc_client *lc;
+#ifdef HAVE_LIBQB
+	qb_ipcc_connection_t *qc;
+#endif
+	uint8_t *req;
+	uint8_t *resp;
+	uint64_t call_retries; /* sync calls that found no room */
+	uint64_t send_retries; /* one-way sends that found no room */
+} bclient;
+
+static int
+bc_connect(bclient *b, uint32_t max)
+{
+	if (b->sys == SYS_LRPC) {
+		lrpc_client_opts co = {
+			.struct_size = sizeof(co),
+			.transport = b->tr == TR_SHM ? LRPC_TRANSPORT_SHM
+						     : LRPC_TRANSPORT_SOCKET,
+			.max_msg_size = max,
+		};
+		return lrpc_client_connect(&b->lc, b->name, &co);
+	}
+#ifdef HAVE_LIBQB
+	b->qc = qb_ipcc_connect(b->name, max);
+	return b->qc ? 0 : -errno ? -errno : -EIO;
+#else
+	return -ENOTSUP;
+#endif
+}
+
+static void
+bc_disconnect(bclient *b)
+{
+	if (b->sys == SYS_LRPC) {
+		b->lc = lrpc_client_unref(b->lc);
+		return;
+	}
+#ifdef HAVE_LIBQB
+	if (b->qc)
+		qb_ipcc_disconnect(b->qc);
+	b->qc = NULL;
+#endif
+}
+
+/* Build a request of @id with @payload bytes in b->req; returns its size. */
+static size_t
+bc_build(bclient *b, int32_t id, size_t payload)
+{
+	if (b->sys == SYS_LRPC) {
+		lrpc_msg_header *h = (lrpc_msg_header *)(void *)b->req;
+		*h = (lrpc_msg_header){ .size = (uint32_t)(sizeof(*h) + payload),
+					.id = id };
+		return sizeof(*h) + payload;
+	}
+#ifdef HAVE_LIBQB
+	struct qb_ipc_request_header *h = (void *)b->req;
+	h->id = id;
+	h->size = (int32_t)(sizeof(*h) + payload);
+	return sizeof(*h) + payload;
+#else
+	return 0;
+#endif
+}
+
+static size_t
+bc_resp_hdr(bclient *b)
+{
+#ifdef HAVE_LIBQB
+	if (b->sys == SYS_LIBQB)
+		return sizeof(struct qb_ipc_response_header);
+#endif
+	return sizeof(lrpc_msg_header);
+}
+
+/*
+ * One synchronous call of b->req (already built, @size bytes).  -EAGAIN
+ * means nothing was sent (no room yet): try again.  libqb needs this for
+ * back-to-back 1 MiB calls, as its server frees a request's room in the
+ * ring only after the handler has sent the response, and one such request
+ * fills the 1 MiB + 4 KiB ring.  The retries count in the time measured.
+ */
+static int
+bc_call_raw(bclient *b, size_t size)
+{
+	for (;;) {
+		int r;
+
+		if (b->sys == SYS_LRPC) {
+			r = lrpc_client_call(b->lc, b->req, size, b->resp,
+					     BUF_CAP, CALL_TIMEOUT_MS);
+		} else {
+#ifdef HAVE_LIBQB
+			struct iovec iov = { b->req, size };
+			ssize_t n = qb_ipcc_sendv_recv(b->qc, &iov, 1, b->resp,
+						       BUF_CAP,
+						       CALL_TIMEOUT_MS);
+			const struct qb_ipc_response_header *h =
+				(const void *)b->resp;
+			r = n >= 0 && h->error < 0 ? h->error : (int)n;
+			if (r == -ENOBUFS)
+				r = -EAGAIN;
+#else
+			r = -ENOTSUP;
+#endif
+		}
+		if (r != -EAGAIN)
+			return r;
+		b->call_retries++;
+		cpu_relax();
+	}
+}
+
+static int
+op_sync(bclient *b, size_t payload)
+{
+	size_t size = bc_build(b, MSG_ECHO, payload);
+	int r = bc_call_raw(b, size);
+
+	if (r < 0)
+		return r;
+	return (size_t)r == bc_resp_hdr(b) + payload ? 0 : -EBADMSG;
+}
+
+static int
+op_sync_zc(bclient *b, size_t payload)
+{
+	size_t size = sizeof(lrpc_msg_header) + payload;
+	const lrpc_msg_header *resp;
+	lrpc_msg_header *h;
+	void *buf;
+	size_t rsize;
+	int r;
+
+	r = lrpc_client_reserve(b->lc, size, &buf);
+	if (r < 0)
+		return r;
+	/* Build the message in place: header id and the payload bytes. */
+	h = buf;
+	h->id = MSG_ECHO;
+	memset((uint8_t *)buf + sizeof(*h), 0x5a, payload);
+	r = lrpc_client_commit(b->lc, size);
+	if (r < 0)
+		return r;
+	r = lrpc_client_recv_view(b->lc, &resp, &rsize, CALL_TIMEOUT_MS);
+	if (r < 0)
+		return r;
+	r = rsize == size && resp->size == size ? 0 : -EBADMSG;
+	lrpc_client_release(b->lc, resp);
+	return r;
+}
+
+/* Send b->req (built, @size bytes) one-way; retry while the system says
+ * there is no room. */
+static int
+bc_send(bclient *b, size_t size)
+{
+	for (;;) {
+		int r;
+
+		if (b->sys == SYS_LRPC) {
+			r = lrpc_client_send(b->lc, b->req, size);
+		} else {
+#ifdef HAVE_LIBQB
+			ssize_t n = qb_ipcc_send(b->qc, b->req, size);
+			r = n < 0 ? (int)n : 0;
+			if (r == -ENOBUFS)
+				r = -EAGAIN;
+#else
+			r = -ENOTSUP;
+#endif
+		}
+		if (r != -EAGAIN)
+			return r < 0 ? r : 0;
+		b->send_retries++;
+		cpu_relax();
+	}
+}
+
+static int
+op_oneway_batch(bclient *b, size_t payload, unsigned n)
+{
+	size_t size = bc_build(b, MSG_ONEWAY, payload);
+	int r;
+
+	for (unsigned i = 0; i < n; i++) {
+		r = bc_send(b, size);
+		if (r < 0)
+			return r;
+	}
+	size = bc_build(b, MSG_FLUSH, 0);
+	r = bc_call_raw(b, size);
+	return r < 0 ? r : 0;
+}
+
+static int
+op_events_batch(bclient *b, size_t payload, unsigned n)
+{
+	struct events_req ev = { .count = n, .size = (uint32_t)payload };
+	size_t size = bc_build(b, MSG_EVENTS, sizeof(ev));
+	size_t want = bc_resp_hdr(b) + payload;
+	int r;
+
+	memcpy(b->req + size - sizeof(ev), &ev, sizeof(ev));
+	r = bc_call_raw(b, size);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < n; i++) {
+		if (b->sys == SYS_LRPC) {
+			r = lrpc_client_recv_event(b->lc, b->resp, BUF_CAP,
+						   EVENT_TIMEOUT_MS);
+		} else {
+#ifdef HAVE_LIBQB
+			r = (int)qb_ipcc_event_recv(b->qc, b->resp, BUF_CAP,
+						    EVENT_TIMEOUT_MS);
+#endif
+		}
+		if (r < 0)
+			return r;
+		if ((size_t)r != want)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/* ---- measurements ------------------------------------------------------ */
+
+static uint32_t *samples;
+
+static int
+measure_latency(bclient *b, int (*op)(bclient *, size_t), size_t payload,
+		result *res)
+{
+	double warm = opt.secs * 0.2, t0, end;
+	size_t n = 0;
+	int r;
+
+	/* Warm-up: fault in the buffers and ring pages, settle caches. */
+	t0 = now_s();
+	for (unsigned i = 0; i < 2000 && (i < 5 || now_s() - t0 < warm); i++) {
+		if (opt.iters && i == 5)
+			break;
+		r = op(b, payload);
+		if (r < 0)
+			return r;
+	}
+	end = now_s() + opt.secs;
+	while (opt.iters ? n < opt.iters
+			 : n < MAX_SAMPLES && (n < 20 || now_s() < end)) {
+		uint64_t s = now_ns();
+		r = op(b, payload);
+		uint64_t e = now_ns();
+		if (r < 0)
+			return r;
+		samples[n++] = (uint32_t)min_u64(e - s, UINT32_MAX);
+	}
+	percentiles(samples, n, &res->median_us, &res->p99_us);
+	return 0;
+}
+
+static int
+measure_rate(bclient *b, int (*batch)(bclient *, size_t, unsigned),
+	     size_t payload, result *res)
+{
+	unsigned n = payload <= 1024 ? 20000 : 1000;
+	double t0, el;
+	uint64_t total = 0;
+	int r;
+
+	if (opt.quick)
+		n /= 10;
+	if (opt.batch)
+		n = opt.batch;
+	if (!opt.iters) {
+		r = batch(b, payload, n); /* warm-up */
+		if (r < 0)
+			return r;
+	}
+	t0 = now_s();
+	do {
+		r = batch(b, payload, n);
+		if (r < 0)
+			return r;
+		total += n;
+		el = now_s() - t0;
+	} while (opt.iters ? total < opt.iters : el < opt.secs);
+	res->ops = (double)total / el;
+	return 0;
+}
+
+static int
+measure_connect(bclient *b, result *res)
+{
+	unsigned n = 0;
+	double end;
+	int r;
+
+	for (unsigned i = 0; i < 5; i++) {
+		r = bc_connect(b, CONNECT_MAX);
+		if (r < 0)
+			return r;
+		bc_disconnect(b);
+	}
+	/* Up to connect_cycles, time-boxed to 3 x the case time. */
+	end = now_s() + 3 * opt.secs;
+	while (opt.iters ? n < opt.iters
+			 : n < opt.connect_cycles && (n < 10 || now_s() < end)) {
+		uint64_t s = now_ns();
+		r = bc_connect(b, CONNECT_MAX);
+		if (r < 0)
+			return r;
+		bc_disconnect(b);
+		samples[n++] = (uint32_t)min_u64(now_ns() - s, UINT32_MAX);
+	}
+	percentiles(samples, n, &res->median_us, &res->p99_us);
+	return 0;
+}
+
+static bool
+size_wanted(size_t size)
+{
+	if (opt.n_sizes == 0)
+		return true;
+	for (unsigned i = 0; i < opt.n_sizes; i++)
+		if (opt.sizes[i] == size)
+			return true;
+	return false;
+}
+
+static void
+report(bclient *b, result *r, int err)
+{
+	char sz[32], extra[64] = "";
+
+	r->retries = b->call_retries + b->send_retries;
+	b->call_retries = b->send_retries = 0;
+	size_str(r->size, sz, sizeof(sz));
+	r->ok = err == 0;
+	if (err < 0) {
+		any_failed = true;
+		fprintf(stderr, "  %-5s %-6s %-14s %7s: FAILED: %s\n",
+			sys_names[r->sys], tr_names[r->tr], case_names[r->cid],
+			sz, strerror(-err));
+		return;
+	}
+	if (r->retries)
+		snprintf(extra, sizeof(extra), " (%llu retries after -EAGAIN)",
+			 (unsigned long long)r->retries);
+	if (case_is_rate[r->cid])
+		fprintf(stderr, "  %-5s %-6s %-14s %7s: %.0f msgs/s%s\n",
+			sys_names[r->sys], tr_names[r->tr], case_names[r->cid],
+			sz, r->ops, extra);
+	else
+		fprintf(stderr,
+			"  %-5s %-6s %-14s %7s: median %.2f us, p99 %.2f us%s%s\n",
+			sys_names[r->sys], tr_names[r->tr], case_names[r->cid],
+			sz, r->median_us, r->p99_us,
+			r->one_cpu ? " (one CPU)" : "", extra);
+}
+
+/*
+ * Run the wanted cases for one system and transport against a fresh server.
+ * @one_cpu: the same-CPU note (sync cases only, both processes on CPU 0).
+ */
+static void
+run_pair(int sys, int tr, bool one_cpu)
+{
+	int scpu = -1, ccpu = -1;
+	char name[64];
+	bclient b = { .sys = sys, .tr = tr, .name = name };
+	pid_t pid;
+	int r;
+
+	if (opt.pin) {
+		ccpu = 0;
+		scpu = one_cpu ? 0 : 1;
+	}
+	snprintf(name, sizeof(name), "lrpc-bench-%d-%s-%s", (int)getpid(),
+		 sys_names[sys], tr_names[tr]);
+	b.req = calloc(1, BUF_CAP);
+	b.resp = calloc(1, BUF_CAP);
+	if (!b.req || !b.resp)
+		goto oom;
+	pid = server_start(sys, tr, name, scpu);
+	if (pid < 0) {
+		fprintf(stderr, "lrpc-bench: cannot start the %s %s server\n",
+			sys_names[sys], tr_names[tr]);
+		any_failed = true;
+		goto out;
+	}
+	pin_to(ccpu);
+
+	r = bc_connect(&b, MAX_MSG);
+	if (r < 0) {
+		fprintf(stderr, "lrpc-bench: %s %s: connect: %s\n",
+			sys_names[sys], tr_names[tr], strerror(-r));
+		any_failed = true;
+		goto stop;
+	}
+	if (opt.cases & (1u << C_SYNC)) {
+		for (size_t i = 0; i < sizeof(lat_sizes) / sizeof(*lat_sizes);
+		     i++) {
+			if (!size_wanted(lat_sizes[i]) ||
+			    (one_cpu && lat_sizes[i] != 16 &&
+			     lat_sizes[i] != 64 * KIB))
+				continue;
+			result *res = add_result(sys, tr, C_SYNC, lat_sizes[i],
+						 one_cpu);
+			report(&b, res, measure_latency(&b, op_sync, lat_sizes[i],
+						    res));
+		}
+	}
+	if ((opt.cases & (1u << C_SYNC_ZC)) && sys == SYS_LRPC &&
+	    tr == TR_SHM) {
+		for (size_t i = 0; i < sizeof(zc_sizes) / sizeof(*zc_sizes);
+		     i++) {
+			if (!size_wanted(zc_sizes[i]))
+				continue;
+			result *res = add_result(sys, tr, C_SYNC_ZC,
+						 zc_sizes[i], one_cpu);
+			report(&b, res, measure_latency(&b, op_sync_zc, zc_sizes[i],
+						    res));
+		}
+	}
+	if (one_cpu)
+		goto disconnect;
+	if (opt.cases & (1u << C_ONEWAY)) {
+		for (size_t i = 0; i < sizeof(rate_sizes) / sizeof(*rate_sizes);
+		     i++) {
+			if (!size_wanted(rate_sizes[i]))
+				continue;
+			result *res = add_result(sys, tr, C_ONEWAY,
+						 rate_sizes[i], false);
+			report(&b, res, measure_rate(&b, op_oneway_batch,
+						 rate_sizes[i], res));
+		}
+	}
+	if (opt.cases & (1u << C_EVENTS)) {
+		for (size_t i = 0; i < sizeof(rate_sizes) / sizeof(*rate_sizes);
+		     i++) {
+			if (!size_wanted(rate_sizes[i]))
+				continue;
+			result *res = add_result(sys, tr, C_EVENTS,
+						 rate_sizes[i], false);
+			report(&b, res, measure_rate(&b, op_events_batch,
+						 rate_sizes[i], res));
+		}
+	}
+disconnect:
+	bc_disconnect(&b);
+	if ((opt.cases & (1u << C_CONNECT)) && !one_cpu) {
+		result *res = add_result(sys, tr, C_CONNECT, CONNECT_MAX, false);
+		report(&b, res, measure_connect(&b, res));
+	}
+stop:
+	pin_to(-1);
+	server_stop(pid);
+out:
+	free(b.req);
+	free(b.resp);
+	return;
+oom:
+	fprintf(stderr, "lrpc-bench: out of memory\n");
+	exit(1);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void
+cell(char *buf, size_t cap, const result *r)
+{
+	if (!r) {
+		snprintf(buf, cap, "-");
+		return;
+	}
+	if (!r->ok) {
+		snprintf(buf, cap, "failed");
+		return;
+	}
+	if (case_is_rate[r->cid]) {
+		if (r->ops >= 1e6)
+			snprintf(buf, cap, "%.2f M/s", r->ops / 1e6);
+		else
+			snprintf(buf, cap, "%.1f k/s", r->ops / 1e3);
+	} else if (r->median_us >= 1000) {
+		snprintf(buf, cap, "%.0f / %.0f", r->median_us, r->p99_us);
+	} else if (r->median_us >= 100) {
+		snprintf(buf, cap, "%.1f / %.1f", r->median_us, r->p99_us);
+	} else {
+		snprintf(buf, cap, "%.2f / %.2f", r->median_us, r->p99_us);
+	}
+}
+
+static void
+ratio(char *buf, size_t cap, const result *a, const result *b)
+{
+	if (!a || !b || !a->ok || !b->ok) {
+		snprintf(buf, cap, "-");
+		return;
+	}
+	if (case_is_rate[a->cid])
+		snprintf(buf, cap, "%.2f", a->ops / b->ops);
+	else
+		snprintf(buf, cap, "%.3f", a->median_us / b->median_us);
+}
+
+static void
+print_table(bool one_cpu)
+{
+	static const int order[] = { C_SYNC, C_SYNC_ZC, C_ONEWAY, C_EVENTS,
+				     C_CONNECT };
+	bool footnote = false;
+
+	printf("%-14s %7s | %-18s %-18s %7s | %-18s %-18s %7s\n", "case",
+	       "size", "lrpc-shm", "libqb-shm", "ratio", "lrpc-socket",
+	       "libqb-socket", "ratio");
+	printf("%.*s\n", 117,
+	       "-----------------------------------------------------------"
+	       "-----------------------------------------------------------");
+	for (size_t o = 0; o < sizeof(order) / sizeof(*order); o++) {
+		int cid = order[o];
+		size_t sizes[8];
+		unsigned n = 0;
+
+		/* The sizes measured for this case, in order of first use. */
+		for (unsigned i = 0; i < n_results; i++) {
+			const result *r = &results[i];
+			bool seen = false;
+
+			if (r->cid != cid || r->one_cpu != one_cpu)
+				continue;
+			for (unsigned k = 0; k < n; k++)
+				seen |= sizes[k] == r->size;
+			if (!seen && n < 8)
+				sizes[n++] = r->size;
+		}
+		for (unsigned i = 1; i < n; i++)
+			for (unsigned k = i; k > 0 && sizes[k] < sizes[k - 1];
+			     k--) {
+				size_t t = sizes[k];
+				sizes[k] = sizes[k - 1];
+				sizes[k - 1] = t;
+			}
+		for (unsigned i = 0; i < n; i++) {
+			char sz[32], c[4][40], rt[2][16];
+			const result *r[4];
+
+			size_str(sizes[i], sz, sizeof(sz));
+			for (int t = 0; t < N_TR; t++) {
+				r[2 * t] = find_result(SYS_LRPC, t, cid,
+						       sizes[i], one_cpu);
+				r[2 * t + 1] = find_result(SYS_LIBQB, t, cid,
+							   sizes[i], one_cpu);
+				if (cid == C_SYNC_ZC) {
+					/* libqb has no zero-copy client API:
+					 * compare with its plain sync call. */
+					r[2 * t + 1] = t == TR_SHM ?
+						find_result(SYS_LIBQB, t,
+							    C_SYNC, sizes[i],
+							    one_cpu) : NULL;
+					footnote |= r[2 * t + 1] != NULL;
+				}
+				cell(c[2 * t], sizeof(c[0]), r[2 * t]);
+				cell(c[2 * t + 1], sizeof(c[0]), r[2 * t + 1]);
+				if (cid == C_SYNC_ZC && r[2 * t + 1])
+					strcat(c[2 * t + 1], " *");
+				ratio(rt[t], sizeof(rt[0]), r[2 * t],
+				      r[2 * t + 1]);
+			}
+			printf("%-14s %7s | %-18s %-18s %7s | %-18s %-18s "
+			       "%7s\n",
+			       case_names[cid], sz, c[0], c[1], rt[0], c[2],
+			       c[3], rt[1]);
+		}
+	}
+	printf("\nLatency cells: median / p99 in microseconds, ratio of "
+	       "medians (lower is better).\n"
+	       "Throughput cells: messages per second, ratio of messages per "
+	       "second (higher is better).\n");
+	if (footnote)
+		printf("* libqb has no zero-copy client API: its cell repeats "
+		       "libqb's plain sync call.\n");
+}
+
+static void
+json_num(FILE *f, const char *key, double v, bool valid, bool last)
+{
+	if (valid)
+		fprintf(f, "\"%s\": %.3f%s", key, v, last ? "" : ", ");
+	else
+		fprintf(f, "\"%s\": null%s", key, last ? "" : ", ");
+}
+
+static int
+write_json(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, "lrpc-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < n_results; i++) {
+		const result *r = &results[i];
+		bool rate = case_is_rate[r->cid];
+
+		if (!r->ok)
+			continue;
+		fprintf(f,
+			"{\"system\": \"%s\", \"transport\": \"%s\", "
+			"\"case\": \"%s%s\", \"size\": %zu, ",
+			sys_names[r->sys], tr_names[r->tr], case_names[r->cid],
+			r->one_cpu ? "_1cpu" : "", r->size);
+		json_num(f, "median_us", r->median_us, !rate, false);
+		json_num(f, "p99_us", r->p99_us, !rate, false);
+		json_num(f, "ops_per_s", r->ops, rate, true);
+		fprintf(f, "}\n");
+	}
+	if (fclose(f) != 0) {
+		fprintf(stderr, "lrpc-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: lrpc-bench [OPTIONS]\n"
+		"Benchmark lrpc against libqb, server and client in separate "
+		"processes.\n\n"
+		"  --json FILE        also write one JSON object per result line\n"
+		"  --quick            short runs (smoke test)\n"
+		"  --cases LIST       sync,zerocopy,oneway,events,connect "
+		"(default: all)\n"
+		"  --sizes LIST       payload sizes to run, e.g. 16,1K,64K,1M "
+		"(default: all)\n"
+		"  --systems LIST     lrpc,libqb (default: both when built "
+		"with libqb)\n"
+		"  --transports LIST  shm,socket (default: both)\n"
+		"  --time SECONDS     measuring time per case (default 1.5)\n"
+		"  --batch N          messages per one-way/events batch "
+		"(default: 20000\n"
+		"                     up to 1 KiB, 1000 above)\n"
+		"  --iters N          exactly N calls/messages/cycles per case "
+		"after 5\n"
+		"                     warm-up calls, no time limit (for "
+		"counting syscalls)\n"
+		"  --pin[=MODE]       split: client on CPU 0, server on CPU 1;"
+		"\n"
+		"                     same: both on CPU 0 (sync cases only);\n"
+		"                     both (default): split, then the sync "
+		"cases again\n"
+		"                     with both on CPU 0, as a separate note\n"
+		"  -h, --help         this text\n");
+}
+
+static int
+parse_size(const char *s, size_t *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		v *= KIB, end++;
+	else if (*end == 'M' || *end == 'm')
+		v *= MIB, end++;
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	if (*end != '\0')
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+static int
+parse_list(char *arg, const char *const *names, unsigned n_names,
+	   unsigned *ret)
+{
+	char *save = NULL;
+
+	*ret = 0;
+	for (char *t = strtok_r(arg, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		unsigned i;
+
+		if (strcmp(t, "all") == 0) {
+			*ret = (1u << n_names) - 1;
+			continue;
+		}
+		if (strcmp(t, "zerocopy") == 0 && names == case_names)
+			t = "sync_zerocopy";
+		for (i = 0; i < n_names; i++)
+			if (strcmp(t, names[i]) == 0)
+				break;
+		if (i == n_names) {
+			fprintf(stderr, "lrpc-bench: unknown name '%s'\n", t);
+			return -1;
+		}
+		*ret |= 1u << i;
+	}
+	return *ret ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { O_JSON = 256, O_QUICK, O_CASES, O_SIZES, O_SYSTEMS,
+	       O_TRANSPORTS, O_TIME, O_PIN, O_BATCH,
+	       O_ITERS };
+	static const struct option longopts[] = {
+		{ "json", required_argument, NULL, O_JSON },
+		{ "quick", no_argument, NULL, O_QUICK },
+		{ "cases", required_argument, NULL, O_CASES },
+		{ "sizes", required_argument, NULL, O_SIZES },
+		{ "systems", required_argument, NULL, O_SYSTEMS },
+		{ "transports", required_argument, NULL, O_TRANSPORTS },
+		{ "time", required_argument, NULL, O_TIME },
+		{ "pin", optional_argument, NULL, O_PIN },
+		{ "batch", required_argument, NULL, O_BATCH },
+		{ "iters", required_argument, NULL, O_ITERS },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool have_time = false;
+	double t_start;
+	int c;
+
+	opt.secs = 1.5;
+	opt.cases = (1u << N_CASES) - 1;
+	opt.systems = (1u << N_SYS) - 1;
+	opt.transports = (1u << N_TR) - 1;
+	opt.connect_cycles = 200;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_JSON:
+			opt.json = optarg;
+			break;
+		case O_QUICK:
+			opt.quick = true;
+			break;
+		case O_CASES:
+			if (parse_list(optarg, case_names, N_CASES,
+				       &opt.cases) < 0)
+				return 2;
+			break;
+		case O_SIZES: {
+			char *save = NULL;
+			opt.n_sizes = 0;
+			for (char *t = strtok_r(optarg, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save)) {
+				if (opt.n_sizes == 16 ||
+				    parse_size(t, &opt.sizes[opt.n_sizes]) < 0) {
+					fprintf(stderr,
+						"lrpc-bench: bad size '%s'\n",
+						t);
+					return 2;
+				}
+				opt.n_sizes++;
+			}
+			break;
+		}
+		case O_SYSTEMS:
+			if (parse_list(optarg, sys_names, N_SYS,
+				       &opt.systems) < 0)
+				return 2;
+			break;
+		case O_TRANSPORTS:
+			if (parse_list(optarg, tr_names, N_TR,
+				       &opt.transports) < 0)
+				return 2;
+			break;
+		case O_TIME:
+			opt.secs = strtod(optarg, NULL);
+			if (!(opt.secs > 0 && opt.secs < 60)) {
+				fprintf(stderr, "lrpc-bench: bad --time\n");
+				return 2;
+			}
+			have_time = true;
+			break;
+		case O_PIN:
+			if (!optarg || strcmp(optarg, "both") == 0) {
+				opt.pin = PIN_SPLIT | PIN_SAME;
+			} else if (strcmp(optarg, "split") == 0) {
+				opt.pin = PIN_SPLIT;
+			} else if (strcmp(optarg, "same") == 0) {
+				opt.pin = PIN_SAME;
+			} else {
+				fprintf(stderr, "lrpc-bench: bad --pin\n");
+				return 2;
+			}
+			break;
+		case O_ITERS:
+			opt.iters = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt.iters == 0 || opt.iters > MAX_SAMPLES) {
+				fprintf(stderr, "lrpc-bench: bad --iters\n");
+				return 2;
+			}
+			break;
+		case O_BATCH:
+			opt.batch = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt.batch == 0 || opt.batch > 10000000) {
+				fprintf(stderr, "lrpc-bench: bad --batch\n");
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (opt.quick) {
+		if (!have_time)
+			opt.secs = 0.1;
+		opt.connect_cycles = 20;
+	}
+#ifndef HAVE_LIBQB
+	if (opt.systems & (1u << SYS_LIBQB))
+		fprintf(stderr, "lrpc-bench: built without libqb: measuring "
+				"lrpc only\n");
+	opt.systems &= ~(1u << SYS_LIBQB);
+#endif
+	if (!opt.systems)
+		return 2;
+
+	signal(SIGPIPE, SIG_IGN);
+	sched_getaffinity(0, sizeof(all_cpus), &all_cpus);
+	if (opt.pin && sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		fprintf(stderr, "lrpc-bench: --pin needs 2 CPUs\n");
+		return 2;
+	}
+	samples = malloc(MAX_SAMPLES * sizeof(*samples));
+	event_buf = calloc(1, BUF_CAP);
+	if (!samples || !event_buf) {
+		fprintf(stderr, "lrpc-bench: out of memory\n");
+		return 1;
+	}
+	/* Fail on an unwritable JSON path before spending minutes. */
+	if (opt.json && write_json(opt.json) < 0)
+		return 1;
+
+	t_start = now_s();
+	fprintf(stderr, "lrpc-bench: lrpc %s%s, %ld CPUs, %.2f s per case%s\n",
+		lrpc_version(),
+#ifdef HAVE_LIBQB
+		(opt.systems & (1u << SYS_LIBQB)) ? " vs libqb" : "",
+#else
+		"",
+#endif
+		sysconf(_SC_NPROCESSORS_ONLN), opt.secs,
+		opt.pin ? ", pinned" : "");
+	if (opt.pin != PIN_SAME)
+		for (int t = 0; t < N_TR; t++)
+			for (int s = 0; s < N_SYS; s++)
+				if ((opt.transports & (1u << t)) &&
+				    (opt.systems & (1u << s)))
+					run_pair(s, t, false);
+	if ((opt.pin & PIN_SAME) &&
+	    (opt.cases & ((1u << C_SYNC) | (1u << C_SYNC_ZC)))) {
+		fprintf(stderr, "lrpc-bench: sync cases with both processes "
+				"on CPU 0\n");
+		for (int t = 0; t < N_TR; t++)
+			for (int s = 0; s < N_SYS; s++)
+				if ((opt.transports & (1u << t)) &&
+				    (opt.systems & (1u << s)))
+					run_pair(s, t, true);
+	}
+
+	printf("\nlrpc-bench: %ld CPUs, %s, %.2f s per case, total %.0f s\n\n",
+	       sysconf(_SC_NPROCESSORS_ONLN),
+	       opt.pin & PIN_SPLIT ? "client pinned to CPU 0, server to CPU 1"
+	       : opt.pin ? "both processes pinned to CPU 0"
+			 : "not pinned",
+	       opt.secs, now_s() - t_start);
+	if (opt.pin != PIN_SAME)
+		print_table(false);
+	if (opt.pin == PIN_SAME) {
+		print_table(true);
+	} else if (opt.pin & PIN_SAME) {
+		printf("\nNote: the sync cases again with client and server "
+		       "both pinned to CPU 0:\n\n");
+		print_table(true);
+	}
+	if (opt.json && write_json(opt.json) < 0)
+		return 1;
+	return any_failed ? 1 : 0;
+}
