@@ -23,13 +23,16 @@ typedef struct th_ctx {
 } th_ctx;
 
 /*
- * Every integration test runs once per transport.  To add a transport, add
- * it to TH_FOR_EACH_TRANSPORT; tests need no change.
+ * Every integration test runs once per transport: meson registers each test
+ * executable once per transport with LRPC_TEST_TRANSPORT=socket|shm in the
+ * environment, and th_setup() puts it in ctx->transport.  To add a
+ * transport, add it to the list in tests/integration/meson.build; tests need
+ * no change.
  */
-extern th_ctx th_ctx_socket;
+extern th_ctx th_ctx_current;
 #define TH_TEST(fn)                                                         \
 	cmocka_unit_test_prestate_setup_teardown(fn, th_setup, th_teardown, \
-						 &th_ctx_socket)
+						 &th_ctx_current)
 
 /* cmocka group/test setup and teardown: unique name, fd-leak check. */
 int th_setup(void **state);
