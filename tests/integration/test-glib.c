@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The GLib adapter (examples/glib): the echo server running under
+ * GMainLoop is exec'd per test and driven by ordinary lrpc clients.  Its
+ * exit status says whether every connection was destroyed and every fd,
+ * job and timer it registered through the adapter was gone at the end.
+ *
+ * The server binary comes from argv[1] (meson passes glib_echo_server),
+ * else $LRPC_GLIB_ECHO_SERVER, else its place in the build tree next to
+ * this test; without one the tests are skipped (exit 77).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "../../examples/echo/echo.h"
+
+static char server_bin[PATH_MAX];
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Exec the GLib echo server for ctx->name; returns its pid. */
+static pid_t
+glib_spawn(const th_ctx *ctx, unsigned handshake_timeout_ms)
+{
+	char timeout[16];
+	pid_t pid, parent = getpid();
+
+	snprintf(timeout, sizeof(timeout), "%u", handshake_timeout_ms);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* A failed test skips its cleanup: the server must not
+		 * outlive the test process (and hold its output pipes). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execl(server_bin, server_bin, ctx->name,
+		      lrpc_transport_name(ctx->transport), timeout,
+		      (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait up to @timeout_ms for @pid; its exit status, or -1 (then killed). */
+static int
+glib_wait(pid_t pid, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return -1;
+		}
+		th_msleep(5);
+	}
+}
+
+/* Connect, retrying while the exec'd server starts (up to 5 s). */
+static lrpc_client *
+glib_connect(const th_ctx *ctx)
+{
+	lrpc_client_opts o = { .struct_size = sizeof(o),
+			       .transport = ctx->transport };
+	lrpc_client *c = NULL;
+	long deadline = now_ms() + 5000;
+	int r;
+
+	for (;;) {
+		r = lrpc_client_connect(&c, ctx->name, &o);
+		if ((r != -ECONNREFUSED && r != -ENOENT) || now_ms() > deadline)
+			break;
+		th_msleep(5);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(lrpc_client_get_transport(c), ctx->transport);
+	return c;
+}
+
+static void
+echo_ok(lrpc_client *c, uint8_t *req, uint8_t *resp, size_t size,
+	unsigned seed)
+{
+	th_fill(req, size, ECHO_MSG_ECHO, seed);
+	assert_int_equal(lrpc_client_call(c, req, size, resp, size, 5000),
+			 (int)size);
+	assert_int_equal(((lrpc_msg_header *)resp)->id, ECHO_MSG_ECHO);
+	assert_int_equal(((lrpc_msg_header *)resp)->error, 0);
+	assert_true(th_check(resp, size, seed));
+}
+
+/* QUIT: answered, then the server exits cleanly. */
+static void
+glib_quit(lrpc_client *c, pid_t pid)
+{
+	lrpc_msg_header q = { .size = sizeof(q), .id = ECHO_MSG_QUIT }, a;
+
+	assert_int_equal(lrpc_client_call(c, &q, sizeof(q), &a, sizeof(a),
+					  2000),
+			 (int)sizeof(a));
+	assert_int_equal(a.error, 0);
+	lrpc_client_unref(c);
+	assert_int_equal(glib_wait(pid, 5000), 0);
+}
+
+static void
+test_glib_echo_sizes(void **state)
+{
+	const th_ctx *ctx = *state;
+	pid_t pid = glib_spawn(ctx, 0);
+	lrpc_client *c = glib_connect(ctx);
+	uint32_t max = lrpc_client_get_max_msg_size(c);
+	const size_t sizes[] = { sizeof(lrpc_msg_header), 25, 100, 4095, 4096,
+				 65536, 300000, LRPC_DEFAULT_MAX_MSG_SIZE };
+	uint8_t *req = malloc(max + 1), *resp = malloc(max);
+
+	assert_int_equal(max, LRPC_DEFAULT_MAX_MSG_SIZE);
+	assert_non_null(req);
+	assert_non_null(resp);
+	for (unsigned round = 0; round < 3; round++)
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			echo_ok(c, req, resp, sizes[i], round * 16 + i);
+	/* Above the maximum: refused locally, the connection stays. */
+	th_fill(req, 64, ECHO_MSG_ECHO, 0);
+	((lrpc_msg_header *)req)->size = max + 1;
+	assert_int_equal(lrpc_client_send(c, req, max + 1), -EMSGSIZE);
+	echo_ok(c, req, resp, 64, 99);
+	free(req);
+	free(resp);
+	glib_quit(c, pid);
+}
+
+static void
+test_glib_events(void **state)
+{
+	const th_ctx *ctx = *state;
+	pid_t pid = glib_spawn(ctx, 0);
+	lrpc_client *c = glib_connect(ctx);
+	/* More than the server may queue (1 MiB at 32 bytes per event), so
+	 * that it has to resume the burst from a GLib timeout. */
+	const uint32_t n = 50000;
+	struct echo_subscribe sub = {
+		.hdr = { .size = sizeof(sub), .id = ECHO_MSG_SUBSCRIBE },
+		.n_events = n,
+	};
+	lrpc_msg_header a;
+	struct echo_event ev;
+	uint8_t req[256], resp[256];
+
+	assert_int_equal(lrpc_client_call(c, &sub, sizeof(sub), &a, sizeof(a),
+					  2000),
+			 (int)sizeof(a));
+	assert_int_equal(a.error, 0);
+	/* Let the server fill everything up before reading. */
+	th_msleep(100);
+	for (uint32_t i = 0; i < n; i++) {
+		assert_int_equal(lrpc_client_recv_event(c, &ev, sizeof(ev),
+							2000),
+				 (int)sizeof(ev));
+		assert_int_equal(ev.hdr.id, ECHO_MSG_SUBSCRIBE);
+		assert_int_equal(ev.seq, i);
+		if (i % 10000 == 0)
+			echo_ok(c, req, resp, sizeof(req), i);
+	}
+	assert_int_equal(lrpc_client_recv_event(c, &ev, sizeof(ev), 100),
+			 -ETIMEDOUT);
+	glib_quit(c, pid);
+}
+
+static void
+test_glib_many_clients(void **state)
+{
+	const th_ctx *ctx = *state;
+	pid_t pid = glib_spawn(ctx, 0);
+	enum { N = 8 };
+	lrpc_client *c[N];
+	uint8_t req[2048], resp[2048];
+
+	for (int i = 0; i < N; i++)
+		c[i] = glib_connect(ctx);
+	for (unsigned round = 0; round < 20; round++)
+		for (int i = 0; i < N; i++)
+			echo_ok(c[i], req, resp, 100 + round * 50 + i,
+				round + i);
+	/* Half of them go away, one in the middle of a burst of events. */
+	struct echo_subscribe sub = {
+		.hdr = { .size = sizeof(sub), .id = ECHO_MSG_SUBSCRIBE },
+		.n_events = 100000,
+	};
+	assert_int_equal(lrpc_client_send(c[0], &sub, sizeof(sub)), 0);
+	th_msleep(20);
+	for (int i = 0; i < N / 2; i++)
+		lrpc_client_unref(c[i]);
+	for (int i = N / 2; i < N; i++)
+		echo_ok(c[i], req, resp, 500, i);
+	for (int i = N / 2; i < N - 1; i++)
+		lrpc_client_unref(c[i]);
+	glib_quit(c[N - 1], pid);
+}
+
+/* The adapter's timers: a silent peer is dropped at the handshake
+ * timeout, and the timers of peers that finish in time are deleted. */
+static void
+test_glib_handshake_timeout(void **state)
+{
+	const th_ctx *ctx = *state;
+	pid_t pid = glib_spawn(ctx, 300);
+	lrpc_client *c = glib_connect(ctx), *c2;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint8_t req[128], resp[128], b;
+	int n, fd;
+
+	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "lrpc/%s",
+		     ctx->name);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa,
+				 (socklen_t)(offsetof(struct sockaddr_un,
+						      sun_path) +
+					     1 + (size_t)n)),
+			 0);
+	long t0 = now_ms();
+	/* Others connect and are served meanwhile (their handshake timers
+	 * are deleted, not fired: they would drop them otherwise). */
+	for (int i = 0; i < 5; i++) {
+		c2 = glib_connect(ctx);
+		echo_ok(c2, req, resp, sizeof(req), i);
+		lrpc_client_unref(c2);
+	}
+	echo_ok(c, req, resp, sizeof(req), 9);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 3000), 1);
+	assert_int_equal(recv(fd, &b, 1, MSG_DONTWAIT), 0);
+	long dt = now_ms() - t0;
+	assert_true(dt >= 250);
+	assert_true(dt < 2000);
+	close(fd);
+	/* The established connection outlived the timeout. */
+	th_msleep(400);
+	echo_ok(c, req, resp, sizeof(req), 10);
+	glib_quit(c, pid);
+}
+
+/* SIGTERM with clients connected: closed, drained and destroyed. */
+static void
+test_glib_sigterm_with_clients(void **state)
+{
+	const th_ctx *ctx = *state;
+	pid_t pid = glib_spawn(ctx, 0);
+	lrpc_client *c1 = glib_connect(ctx), *c2 = glib_connect(ctx);
+	uint8_t req[128], resp[128];
+
+	echo_ok(c1, req, resp, sizeof(req), 1);
+	echo_ok(c2, req, resp, sizeof(req), 2);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(glib_wait(pid, 5000), 0);
+	/* The clients see the server gone. */
+	th_fill(req, sizeof(req), ECHO_MSG_ECHO, 3);
+	assert_int_equal(lrpc_client_call(c1, req, sizeof(req), resp,
+					  sizeof(resp), 2000),
+			 -ENOTCONN);
+	assert_false(lrpc_client_is_connected(c1));
+	lrpc_client_unref(c1);
+	lrpc_client_unref(c2);
+}
+
+static bool
+find_server(const char *arg)
+{
+	const char *env = getenv("LRPC_GLIB_ECHO_SERVER");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (arg && *arg)
+		snprintf(server_bin, sizeof(server_bin), "%s", arg);
+	else if (env && *env)
+		snprintf(server_bin, sizeof(server_bin), "%s", env);
+	else {
+		/* build/tests/integration/test-glib ->
+		 * build/examples/glib/glib-echo-server */
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n <= 0)
+			return false;
+		self[n] = '\0';
+		snprintf(server_bin, sizeof(server_bin),
+			 "%s/../../examples/glib/glib-echo-server",
+			 dirname(self));
+	}
+	return access(server_bin, X_OK) == 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		TH_TEST(test_glib_echo_sizes),
+		TH_TEST(test_glib_events),
+		TH_TEST(test_glib_many_clients),
+		TH_TEST(test_glib_handshake_timeout),
+		TH_TEST(test_glib_sigterm_with_clients),
+	};
+
+	if (!find_server(argc > 1 ? argv[1] : NULL)) {
+		fprintf(stderr, "test-glib: no glib-echo-server (%s), "
+				"skipping\n",
+			server_bin);
+		return 77;
+	}
+	return cmocka_run_group_tests_name("glib", tests, NULL, NULL);
+}
