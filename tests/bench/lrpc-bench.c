@@ -114,6 +114,7 @@ static struct {
 	unsigned connect_cycles;
 	unsigned batch;       /* messages per one-way/events batch; 0: auto */
 	unsigned iters;       /* fixed count per case (syscall counting) */
+	long spin_usec;       /* lrpc spin budget for both sides; <0: default */
 } opt;
 
 /* ---- results ----------------------------------------------------------- */
@@ -348,6 +349,8 @@ lrpc_serve(const char *name, int tr, int ready_fd)
 	    (r = lrpc_server_add_handler(s, MSG_ONEWAY, l_on_oneway, NULL)) < 0 ||
 	    (r = lrpc_server_add_handler(s, MSG_FLUSH, l_on_flush, NULL)) < 0 ||
 	    (r = lrpc_server_add_handler(s, MSG_EVENTS, l_on_events, NULL)) < 0 ||
+	    (opt.spin_usec >= 0 &&
+	     (r = lrpc_server_set_spin(s, (uint32_t)opt.spin_usec)) < 0) ||
 	    (r = lrpc_server_start(s)) < 0)
 		goto out;
 	(void)!write(ready_fd, "R", 1);
@@ -629,7 +632,10 @@ bc_connect(bclient *b, uint32_t max)
 						     : LRPC_TRANSPORT_SOCKET,
 			.max_msg_size = max,
 		};
-		return lrpc_client_connect(&b->lc, b->name, &co);
+		int r = lrpc_client_connect(&b->lc, b->name, &co);
+		if (r == 0 && opt.spin_usec >= 0)
+			r = lrpc_client_set_spin(b->lc, (uint32_t)opt.spin_usec);
+		return r;
 	}
 #ifdef HAVE_LIBQB
 	b->qc = qb_ipcc_connect(b->name, max);
@@ -1259,6 +1265,9 @@ usage(FILE *f)
 		"after 5\n"
 		"                     warm-up calls, no time limit (for "
 		"counting syscalls)\n"
+		"  --spin USEC        lrpc spin budget of client and server "
+		"(default:\n"
+		"                     the library's)\n"
 		"  --pin[=MODE]       split: client on CPU 0, server on CPU 1;"
 		"\n"
 		"                     same: both on CPU 0 (sync cases only);\n"
@@ -1326,7 +1335,7 @@ main(int argc, char **argv)
 {
 	enum { O_JSON = 256, O_QUICK, O_CASES, O_SIZES, O_SYSTEMS,
 	       O_TRANSPORTS, O_TIME, O_PIN, O_BATCH,
-	       O_ITERS };
+	       O_ITERS, O_SPIN };
 	static const struct option longopts[] = {
 		{ "json", required_argument, NULL, O_JSON },
 		{ "quick", no_argument, NULL, O_QUICK },
@@ -1338,6 +1347,7 @@ main(int argc, char **argv)
 		{ "pin", optional_argument, NULL, O_PIN },
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "iters", required_argument, NULL, O_ITERS },
+		{ "spin", required_argument, NULL, O_SPIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -1350,6 +1360,7 @@ main(int argc, char **argv)
 	opt.systems = (1u << N_SYS) - 1;
 	opt.transports = (1u << N_TR) - 1;
 	opt.connect_cycles = 200;
+	opt.spin_usec = -1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_JSON:
@@ -1413,6 +1424,13 @@ main(int argc, char **argv)
 			opt.iters = (unsigned)strtoul(optarg, NULL, 10);
 			if (opt.iters == 0 || opt.iters > MAX_SAMPLES) {
 				fprintf(stderr, "lrpc-bench: bad --iters\n");
+				return 2;
+			}
+			break;
+		case O_SPIN:
+			opt.spin_usec = strtol(optarg, NULL, 10);
+			if (opt.spin_usec < 0 || opt.spin_usec > 1000000) {
+				fprintf(stderr, "lrpc-bench: bad --spin\n");
 				return 2;
 			}
 			break;
