@@ -97,9 +97,11 @@ typedef struct lrpc_server_opts {
 	/** A peer must finish the handshake within this; 0: 5000 ms. */
 	uint32_t handshake_timeout_ms;
 	/**
-	 * Bytes of responses and events a connection may have queued in the
-	 * server before sends return -EAGAIN; 0: 4 * negotiated size, at
-	 * least 1 MiB.
+	 * Bytes a connection may have queued in the server per channel (once
+	 * for responses, once for events, so that an event flood never
+	 * blocks responses) before sends on that channel return -EAGAIN; 0:
+	 * 4 * negotiated size, at least 1 MiB.  Flow control starts when the
+	 * response queue reaches half of it.
 	 */
 	uint32_t max_queued_bytes;
 	/** Filesystem-socket mode (permission bits); 0: 0666. */
