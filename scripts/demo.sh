@@ -1,11 +1,46 @@
 #!/bin/sh
-# Start the echo server, run the client against it, stop the server.
+# Start the echo server, run the client against it, stop the server; then
+# the key-value store (examples/kv, typed stubs generated from kv.idl).
+#   scripts/demo.sh [BUILD_DIR] [--transport socket|shm|best]
 set -eu
 build=${1:-build}
+transport=socket
+if [ "${2:-}" = "--transport" ] && [ -n "${3:-}" ]; then
+	transport=$3
+fi
 "$build/examples/echo/echo-server" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT INT TERM
 "$build/examples/echo/echo-client" --quit
 wait $server
 trap - EXIT INT TERM
-echo "demo: done"
+echo "demo: echo done"
+
+if [ -x "$build/examples/kv/kv-server" ]; then
+	kv="$build/examples/kv/kv-client --transport $transport"
+	echo "demo: key-value store over $transport"
+	"$build/examples/kv/kv-server" --transport "$transport" &
+	server=$!
+	trap 'kill $server 2>/dev/null || true' EXIT INT TERM
+	# Wait until it serves (the client fails while nobody listens).
+	i=0
+	until $kv list >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { echo "demo: kv-server did not start"; exit 1; }
+		sleep 0.05
+	done
+	$kv watch 3 &
+	watcher=$!
+	sleep 0.2
+	$kv put greeting hello
+	$kv put counter 1
+	$kv get greeting
+	$kv list
+	$kv delete counter
+	$kv get counter || true
+	wait $watcher
+	kill $server
+	wait $server || true
+	trap - EXIT INT TERM
+	echo "demo: kv done"
+fi

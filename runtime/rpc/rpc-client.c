@@ -482,7 +482,14 @@ lrpc_rpc_client_run(lrpc_rpc_client *rc, int timeout_ms)
 		return errno == EINTR ? 0 : -errno;
 	if (r == 0)
 		return 0;
-	return lrpc_rpc_client_dispatch(rc);
+	r = lrpc_rpc_client_dispatch(rc);
+	/* Readable but nothing delivered: on transports whose data does not
+	 * travel on the main socket, that may be the server hanging up. */
+	if (r == 0 && !lrpc_client_is_connected(rc->c)) {
+		fail_all(rc, -ENOTCONN);
+		return -ENOTCONN;
+	}
+	return r;
 }
 
 LRPC_EXPORT int
