@@ -137,7 +137,9 @@ main(int argc, char **argv)
 		       watch_max ? "" : " (Ctrl-C to stop)");
 		fflush(stdout);
 		while (!watch_max || watched < watch_max) {
-			r = lrpc_rpc_client_run(rc, -1);
+			/* A bounded wait: with the shm transport events do
+			 * not (yet) make the client's fd readable. */
+			r = lrpc_rpc_client_run(rc, 200);
 			if (r < 0) {
 				printf("watch: %s\n", strerror(-r));
 				ret = 1;
