@@ -337,6 +337,28 @@ client_update_epfd(lrpc_client *c)
 	}
 }
 
+/*
+ * Re-announce the channels dispatch serves after a blocking wait used (and
+ * withdrew) the shared wake-up; if something arrived meanwhile, make the fd
+ * readable so the caller's loop calls dispatch.
+ */
+static void
+client_rearm(lrpc_client *c)
+{
+	if (c->epfd < 0 || c->state != CLIENT_CONNECTED || !c->tops->spin)
+		return;
+	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++) {
+		if (!(ch == LRPC__CHAN_EVENT ? c->event_fn : c->response_fn))
+			continue;
+		int r = c->tops->t_arm(c->t, (lrpc__chan)ch, false);
+		if (r < 0)
+			return;
+		c->armed |= 1u << ch;
+		if (r > 0)
+			c->tops->t_kick(c->t);
+	}
+}
+
 static void
 client_disarm(lrpc_client *c)
 {
@@ -394,6 +416,7 @@ lrpc_client_get_fd(lrpc_client *c)
 	}
 	c->epfd_main_events = EPOLLIN;
 	client_update_epfd(c);
+	client_rearm(c);
 	return c->epfd;
 }
 
@@ -470,6 +493,7 @@ lrpc_client_dispatch(lrpc_client *c)
 			lrpc_client_disconnect(c);
 		} else {
 			client_update_epfd(c);
+			client_rearm(c);
 			r = 0;
 		}
 		lrpc_client_connect_fn cb = c->connect_cb;
@@ -519,7 +543,9 @@ lrpc_client_dispatch(lrpc_client *c)
 			break;
 		}
 	}
-	if ((!c->event_fn || !c->response_fn) && client_main_hung_up(c))
+	/* Woken with nothing to deliver: the server may be gone (with shm
+	 * nothing is ever read from the socket that would tell us). */
+	if (n == 0 && client_main_hung_up(c))
 		return client_broken(c, -ECONNRESET);
 	client_update_epfd(c);
 	return n;
@@ -533,6 +559,7 @@ lrpc_client_set_event_handler(lrpc_client *c, lrpc_client_msg_fn fn,
 		return;
 	c->event_fn = fn;
 	c->event_data = userdata;
+	client_rearm(c);
 }
 
 LRPC_EXPORT void
@@ -543,6 +570,7 @@ lrpc_client_set_response_handler(lrpc_client *c, lrpc_client_msg_fn fn,
 		return;
 	c->response_fn = fn;
 	c->response_data = userdata;
+	client_rearm(c);
 }
 
 /* Spin up to the client's budget for @chan to become ready. */
@@ -600,11 +628,9 @@ client_wait(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 	int ms = lrpc__deadline_poll_ms(deadline);
 	r = ms == 0 ? 0 : poll(p, (nfds_t)n, ms);
 	c->tops->t_disarm(c->t, chan, out);
-	/* The wake-up fd is shared by all channels: if dispatch had events
-	 * announced, their wake-up may just have been consumed here. */
-	if (c->armed & (1u << LRPC__CHAN_EVENT) &&
-	    c->tops->t_ready(c->t, LRPC__CHAN_EVENT, false))
-		c->tops->t_kick(c->t);
+	/* The wake-up fd is shared by all channels: dispatch's announcement
+	 * may just have been withdrawn, or its wake-up consumed, here. */
+	client_rearm(c);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (r == 0)

@@ -637,11 +637,71 @@ test_events_flood_bounded_odd_size(void **state)
 	flood(state, 1001);
 }
 
+/* Regression: with shm, events that arrive before the first dispatch (or
+ * after a blocking call) must still make the client's fd readable; and a
+ * dead server must be reported by dispatch even with both handlers set. */
+static unsigned wake_events;
+
+static void
+count_event(lrpc_client *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	wake_events++;
+}
+
+static void
+count_response(lrpc_client *c, const lrpc_msg_header *m, size_t size,
+	       void *ud)
+{
+}
+
+static void
+test_events_fd_wakes_before_first_dispatch(void **state)
+{
+	th_server *s = th_server_spawn(*state, NULL, NULL,
+				       th_standard_handlers, NULL);
+	struct {
+		lrpc_msg_header h;
+		uint32_t n, pad;
+	} req = { .h = { .size = sizeof(req), .id = TH_EVENTS }, .n = 3 };
+	uint8_t resp[256];
+	lrpc_client *c;
+
+	assert_non_null(s);
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	lrpc_client_set_event_handler(c, count_event, NULL);
+	int fd = lrpc_client_get_fd(c);
+	assert_true(fd >= 0);
+	/* The request itself is a blocking call on the same client. */
+	assert_true(lrpc_client_call(c, &req, sizeof(req), resp, sizeof(resp),
+				     2000) > 0);
+	wake_events = 0;
+	for (int i = 0; i < 50 && wake_events < 3; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		assert_int_equal(poll(&p, 1, 2000), 1);
+		assert_true(lrpc_client_dispatch(c) >= 0);
+	}
+	assert_int_equal(wake_events, 3);
+
+	/* Both handlers set, server killed: the fd wakes and dispatch says
+	 * so instead of spinning. */
+	lrpc_client_set_response_handler(c, count_response, NULL);
+	th_server_kill(s);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	int r = 0;
+	for (int i = 0; i < 10 && r >= 0; i++)
+		r = lrpc_client_dispatch(c);
+	assert_int_equal(r, -ENOTCONN);
+	assert_false(lrpc_client_is_connected(c));
+	lrpc_client_unref(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TH_TEST(test_events_single),
+		TH_TEST(test_events_fd_wakes_before_first_dispatch),
 		TH_TEST(test_events_stress_30000),
 		TH_TEST(test_events_sent_from_created),
 		TH_TEST(test_events_response_as_event),
