@@ -1,0 +1,2210 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The shared-memory transport (issue "shared-memory transport", HARDENING
+ * B16-B24, D37, F50): hostile peers that map the memfd and write whatever
+ * they like into the rings, a fake server handing out bad fds, clients that
+ * die mid-record or never read, and the promises about sizes, idle cost and
+ * /dev/shm.
+ *
+ * The hostile peer speaks the handshake by hand (hello asking for shm,
+ * welcome with [memfd, server eventfd, client eventfd]), maps the memfd
+ * read-write and writes ring records itself.  In every hostile test an
+ * honest lrpc client stays connected and must keep getting correct echo
+ * answers, the hostile connection must be dropped (its main socket reads
+ * end of stream), and the server must exit clean (th_server_stop() == 0:
+ * every accepted connection destroyed exactly once).
+ *
+ * Every wait is bounded, so a bug fails an assertion instead of hanging.
+ *
+ * LRPC_TEST_FLIP_ROUNDS sets the number of rounds of the double-fetch test
+ * (see flip_rounds()).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "ipc/ipc-handshake.h"
+#include "ipc/ipc-naming.h"
+#include "transport/shm-ring.h"
+#include "transport/transport.h"
+
+#define HDR_SIZE ((uint32_t)sizeof(lrpc_msg_header))
+#define WIRE8(n) (((uint64_t)(n) + 7u) & ~(uint64_t)7u)
+#define REC_SIZE(len) (LRPC__RING_REC_HDR + WIRE8(len))
+#define MIN_UL(a, b) ((a) < (b) ? (a) : (b))
+#define MIN_U64(a, b) ((uint64_t)(a) < (uint64_t)(b) ? (uint64_t)(a) : (uint64_t)(b))
+/* Upper bound for anything the server should do "at once". */
+#define SOON_MS 2000
+
+/* The memfd layout (runtime/transport/transport-shm.c). */
+#define SHM_RINGS_OFF 4096u
+#define SHM_DATA_OFF 8192u
+#define RING_REQ 0
+#define RING_RESP 1
+#define RING_EV 2
+
+/* The hostile peers ask for this maximum message size. */
+#define PEER_MAX_MSG (64u * 1024u)
+
+/* Handlers the tests add next to the standard ones. */
+#define H_RUSAGE 100 /* respond with the server's CPU time */
+#define H_VICTIM 101 /* check the server's victim fd and mapping */
+#define H_FLOOD 102  /* payload u32 n: respond, then n events, report */
+
+#define SHM_ONLY(state)                                                     \
+	do {                                                                \
+		if (((const th_ctx *)*(state))->transport !=                \
+		    LRPC_TRANSPORT_SHM)                                     \
+			skip();                                             \
+	} while (0)
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static uint64_t
+now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+static bool
+wait_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n;
+
+	do
+		n = poll(&p, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	return n > 0;
+}
+
+/* True if the other end closes @fd within @timeout_ms (data is dropped). */
+static bool
+expect_eof(int fd, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	uint8_t scratch[256];
+
+	for (;;) {
+		long left = deadline - now_ms();
+		if (left < 0 || !wait_fd(fd, POLLIN, (int)left))
+			return false;
+		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			return n == 0 || errno == ECONNRESET;
+	}
+}
+
+static uint64_t
+tv_usec(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000000u + (uint64_t)tv->tv_usec;
+}
+
+static uint64_t
+cpu_usec_self(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return tv_usec(&ru.ru_utime) + tv_usec(&ru.ru_stime);
+}
+
+/* --- Server side: extra handlers --- */
+
+struct rusage_reply {
+	lrpc_msg_header hdr;
+	uint64_t cpu_usec;
+};
+
+static int
+h_rusage(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	struct rusage_reply r = { .hdr = { .size = sizeof(r), .id = m->id },
+				  .cpu_usec = cpu_usec_self() };
+
+	return lrpc_conn_send_response(c, &r, sizeof(r));
+}
+
+/* B20: an fd and a mapping the server owns but the transport does not. */
+#define VICTIM_SIZE 8192u
+static const char *victim_path;
+static int victim_fd = -1;
+static const uint8_t *victim_map;
+static struct stat victim_st;
+
+static uint8_t
+victim_byte(size_t i)
+{
+	return (uint8_t)(i * 7u + 3u);
+}
+
+static int
+h_victim(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	struct stat st, st_path;
+	uint8_t buf[VICTIM_SIZE];
+
+	if (victim_fd < 0 || !victim_map)
+		return -ENOENT;
+	/* Still our fd, on the same file, and still readable. */
+	if (fstat(victim_fd, &st) < 0 || stat(victim_path, &st_path) < 0)
+		return -EBADF;
+	if (st.st_dev != victim_st.st_dev || st.st_ino != victim_st.st_ino ||
+	    st_path.st_ino != victim_st.st_ino)
+		return -ESTALE;
+	if (pread(victim_fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf))
+		return -EIO;
+	/* And the mapping: unmapped, this read would crash the server. */
+	for (size_t i = 0; i < VICTIM_SIZE; i++)
+		if (buf[i] != victim_byte(i) || victim_map[i] != victim_byte(i))
+			return -EILSEQ;
+	return lrpc_conn_send_error(c, m->id, 0);
+}
+
+/* B24: push events at a client until the connection goes, and tell the
+ * test how the server's queue behaved. */
+struct flood {
+	lrpc_conn *conn;
+	lrpc_loop *loop;
+	uint32_t next, n, eagain, maxq;
+	int pid;
+};
+
+static void
+flood_note_queue(struct flood *f)
+{
+	lrpc_conn_stats st;
+
+	if (lrpc_conn_get_stats(f->conn, &st, sizeof(st)) == 0 &&
+	    st.bytes_queued > f->maxq)
+		f->maxq = st.bytes_queued;
+}
+
+static void
+flood_continue(void *ud)
+{
+	struct flood *f = ud;
+
+	while (f->next < f->n && lrpc_conn_is_connected(f->conn)) {
+		struct {
+			lrpc_msg_header h;
+			uint32_t seq, pad;
+		} ev = { .h = { .size = sizeof(ev), .id = H_FLOOD },
+			 .seq = f->next };
+		int r = lrpc_conn_send_event(f->conn, &ev, sizeof(ev));
+		flood_note_queue(f);
+		if (r == -EAGAIN) {
+			if (f->eagain++ == 0)
+				th_report("flood-eagain %d %u", f->pid,
+					  f->maxq);
+			lrpc_loop_add_timer(f->loop, 1000, flood_continue, f,
+					    NULL);
+			return;
+		}
+		if (r < 0)
+			break;
+		f->next++;
+	}
+	th_report("flood-end %d sent=%u eagain=%u maxq=%u", f->pid, f->next,
+		  f->eagain, f->maxq);
+	lrpc_conn_unref(f->conn);
+	free(f);
+}
+
+static int
+h_flood(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	struct flood *f;
+	uint32_t n;
+
+	if (size < sizeof(*m) + sizeof(n))
+		return -EINVAL;
+	memcpy(&n, m + 1, sizeof(n));
+	int r = lrpc_conn_send_error(c, m->id, 0);
+	if (r < 0)
+		return r;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->conn = lrpc_conn_ref(c);
+	f->loop = ud;
+	f->n = n;
+	f->pid = (int)lrpc_conn_get_peer(c)->pid;
+	lrpc_loop_add_job(f->loop, flood_continue, f);
+	return 0;
+}
+
+static void
+shm_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	th_standard_handlers(s, loop, arg);
+	lrpc_server_add_handler(s, H_RUSAGE, h_rusage, NULL);
+	lrpc_server_add_handler(s, H_VICTIM, h_victim, NULL);
+	lrpc_server_add_handler(s, H_FLOOD, h_flood, loop);
+}
+
+static th_server *
+spawn(void **state, const lrpc_server_opts *opts)
+{
+	th_server *s = th_server_spawn(*state, NULL, opts, shm_setup, NULL);
+	assert_non_null(s);
+	return s;
+}
+
+/* --- The honest client --- */
+
+static void
+honest_echo(lrpc_client *c, size_t size, unsigned seed)
+{
+	uint8_t req[4096], resp[4096];
+
+	assert_true(size <= sizeof(req));
+	th_fill(req, size, TH_ECHO, seed);
+	assert_int_equal(lrpc_client_call(c, req, size, resp, sizeof(resp),
+					  SOON_MS),
+			 (int)size);
+	assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
+	assert_true(th_check(resp, size, seed));
+}
+
+static lrpc_client *
+honest_connect(void **state)
+{
+	lrpc_client *c = NULL;
+
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	assert_int_equal(lrpc_client_get_transport(c),
+			 ((const th_ctx *)*state)->transport);
+	honest_echo(c, 100, 1);
+	return c;
+}
+
+/* --- The hostile peer: a hand-made shm client --- */
+
+typedef struct peer {
+	int fd; /* the main socket */
+	int memfd, s_efd, c_efd;
+	uint8_t *map;
+	size_t map_size;
+	uint32_t max_msg;
+	uint64_t cap;
+	lrpc__ring_shared *sh; /* [3]: requests, responses, events */
+	uint8_t *data[3];
+	uint64_t prod;  /* request ring: our producer index */
+	uint64_t rcons; /* response ring: our consumer index */
+	uint64_t seq;
+} peer;
+
+static void
+peer_close(peer *p)
+{
+	if (p->map)
+		munmap(p->map, p->map_size);
+	p->map = NULL;
+	if (p->memfd >= 0)
+		close(p->memfd);
+	if (p->s_efd >= 0)
+		close(p->s_efd);
+	if (p->c_efd >= 0)
+		close(p->c_efd);
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = p->memfd = p->s_efd = p->c_efd = -1;
+}
+
+/*
+ * Connect to @name, ask for shm, take the welcome and its fds, check them
+ * as the library would, and map the memfd read-write.  0 or -errno.
+ */
+static int
+peer_connect_name(const char *name, uint32_t max_msg, peer *p)
+{
+	lrpc__hello h = { .magic = LRPC__HELLO_MAGIC,
+			  .version = LRPC_PROTOCOL_VERSION,
+			  .transport = LRPC_TRANSPORT_SHM,
+			  .max_msg_size = max_msg };
+	lrpc__welcome w;
+	lrpc__fdset fds = { .n = 0 };
+	size_t got = 0;
+	long deadline = now_ms() + SOON_MS;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = p->memfd = p->s_efd = p->c_efd = -1;
+	for (int i = 0;; i++) {
+		r = lrpc__naming_connect(name, &p->fd);
+		if (r != -EAGAIN || i == 100)
+			break;
+		th_msleep(1);
+	}
+	if (r < 0)
+		return r;
+	if (send(p->fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
+		r = -EIO;
+		goto fail;
+	}
+	for (;;) {
+		r = lrpc__welcome_recv(p->fd, &w, &got, &fds);
+		if (r != 0)
+			break;
+		long left = deadline - now_ms();
+		if (left < 0 || !wait_fd(p->fd, POLLIN, (int)left)) {
+			lrpc__fdset_close(&fds);
+			r = -ETIMEDOUT;
+			goto fail;
+		}
+	}
+	if (r < 0)
+		goto fail;
+	r = lrpc__welcome_check(&w, LRPC_TRANSPORT_SHM, &fds);
+	if (r == 0 && fds.n != 3)
+		r = -EPROTO;
+	if (r < 0) {
+		lrpc__fdset_close(&fds);
+		goto fail;
+	}
+	p->memfd = fds.fds[0];
+	p->s_efd = fds.fds[1];
+	p->c_efd = fds.fds[2];
+	p->max_msg = w.max_msg_size;
+	p->cap = lrpc__ring_capacity(p->max_msg);
+	p->map_size = SHM_DATA_OFF + 3 * p->cap;
+	r = lrpc__memfd_check(p->memfd, p->map_size);
+	if (r < 0)
+		goto fail;
+	void *m = mmap(NULL, p->map_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       p->memfd, 0);
+	if (m == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	p->map = m;
+	p->sh = (lrpc__ring_shared *)(void *)(p->map + SHM_RINGS_OFF);
+	for (int i = 0; i < 3; i++)
+		p->data[i] = p->map + SHM_DATA_OFF + (uint64_t)i * p->cap;
+	if (((const lrpc__ctl *)(const void *)p->map)->magic !=
+	    LRPC__CTL_MAGIC) {
+		r = -EPROTO;
+		goto fail;
+	}
+	return 0;
+fail:
+	peer_close(p);
+	return r;
+}
+
+static void
+peer_connect(void **state, peer *p)
+{
+	assert_int_equal(
+		peer_connect_name(((const th_ctx *)*state)->name, PEER_MAX_MSG,
+				  p),
+		0);
+	assert_int_equal(p->max_msg, PEER_MAX_MSG);
+}
+
+/* Wake the server (its eventfd), as a client does after a commit. */
+static void
+peer_wake(peer *p)
+{
+	uint64_t one = 1;
+
+	(void)!write(p->s_efd, &one, sizeof(one));
+}
+
+static void
+peer_publish(peer *p, uint64_t prod)
+{
+	atomic_store_explicit(&p->sh[RING_REQ].prod, prod,
+			      memory_order_release);
+}
+
+static void
+rec_hdr_write(uint8_t *rec, uint32_t len, uint32_t type)
+{
+	memcpy(rec, &len, sizeof(len));
+	memcpy(rec + 4, &type, sizeof(type));
+}
+
+/*
+ * Where the next request record of @len bytes goes: waits (bounded) for
+ * room, writes a PAD record and wraps when it would not fit before the
+ * end.  Returns the record's absolute start (p->prod is moved past any
+ * padding, not past the record), or UINT64_MAX if no room came.
+ */
+static uint64_t
+peer_place(peer *p, uint32_t len)
+{
+	uint64_t need = REC_SIZE(len), mask = p->cap - 1;
+	long deadline = now_ms() + SOON_MS;
+
+	for (;;) {
+		uint64_t pos = p->prod & mask, tail = p->cap - pos;
+		uint64_t total = need <= tail ? need : need + tail;
+		uint64_t cons = atomic_load_explicit(&p->sh[RING_REQ].cons,
+						     memory_order_acquire);
+		if (p->cap - (p->prod - cons) >= total) {
+			if (need > tail) {
+				rec_hdr_write(p->data[RING_REQ] + pos,
+					      (uint32_t)(tail -
+							 LRPC__RING_REC_HDR),
+					      LRPC__RING_REC_PAD);
+				p->prod += tail;
+			}
+			return p->prod;
+		}
+		if (now_ms() > deadline)
+			return UINT64_MAX;
+		th_msleep(1);
+	}
+}
+
+static uint8_t *
+peer_rec(peer *p, uint64_t abs)
+{
+	return p->data[RING_REQ] + (abs & (p->cap - 1));
+}
+
+/* Write a valid request record (not published). */
+static uint64_t
+peer_write_request(peer *p, uint32_t size, int32_t id, unsigned seed)
+{
+	uint64_t at = peer_place(p, size);
+	uint8_t *rec;
+	lrpc_msg_header *h;
+
+	assert_true(at != UINT64_MAX);
+	rec = peer_rec(p, at);
+	th_fill(rec + LRPC__RING_REC_HDR, size, id, seed);
+	h = (lrpc_msg_header *)(void *)(rec + LRPC__RING_REC_HDR);
+	h->flags = LRPC__MSG_REQUEST;
+	h->seq = ++p->seq;
+	rec_hdr_write(rec, size, LRPC__RING_REC_DATA);
+	return at;
+}
+
+/*
+ * Take the next response record (sleeping on our eventfd as the protocol
+ * says).  Returns its length, -ECONNRESET when the server dropped us (main
+ * socket at end of stream), -ETIMEDOUT, -EPROTO for a bad record.
+ */
+static int
+peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
+{
+	lrpc__ring_shared *sh = &p->sh[RING_RESP];
+	const uint8_t *data = p->data[RING_RESP];
+	long deadline = now_ms() + timeout_ms;
+	unsigned spins = 0;
+
+	for (;;) {
+		uint64_t prod = atomic_load_explicit(&sh->prod,
+						     memory_order_acquire);
+		if (prod != p->rcons) {
+			if (prod < p->rcons || prod - p->rcons > p->cap)
+				return -EPROTO;
+			uint64_t pos = p->rcons & (p->cap - 1);
+			uint64_t tail = p->cap - pos;
+			uint64_t v = __atomic_load_n(
+				(const uint64_t *)(const void *)(data + pos),
+				__ATOMIC_RELAXED);
+			uint32_t len = (uint32_t)v, type = (uint32_t)(v >> 32);
+			if (type == LRPC__RING_REC_PAD) {
+				if (len != tail - LRPC__RING_REC_HDR)
+					return -EPROTO;
+				p->rcons += tail;
+				continue;
+			}
+			if (type != LRPC__RING_REC_DATA || len > p->max_msg ||
+			    REC_SIZE(len) > tail ||
+			    REC_SIZE(len) > prod - p->rcons)
+				return -EPROTO;
+			if (len > cap)
+				return -EMSGSIZE;
+			memcpy(buf, data + pos + LRPC__RING_REC_HDR, len);
+			p->rcons += REC_SIZE(len);
+			atomic_store_explicit(&sh->cons, p->rcons,
+					      memory_order_release);
+			atomic_thread_fence(memory_order_seq_cst);
+			if (atomic_load_explicit(&sh->prod_waiting,
+						 memory_order_relaxed))
+				peer_wake(p);
+			return (int)len;
+		}
+		if (spins++ < spin) {
+			cpu_relax();
+			continue;
+		}
+		/* Nothing: say we sleep, check again, sleep. */
+		atomic_store_explicit(&sh->cons_waiting, 1,
+				      memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (atomic_load_explicit(&sh->prod, memory_order_relaxed) !=
+		    p->rcons) {
+			atomic_store_explicit(&sh->cons_waiting, 0,
+					      memory_order_relaxed);
+			continue;
+		}
+		long left = deadline - now_ms();
+		struct pollfd pf[2] = { { .fd = p->c_efd, .events = POLLIN },
+					{ .fd = p->fd, .events = POLLIN } };
+		int n = left > 0 ? poll(pf, 2, (int)left) : 0;
+		uint64_t v;
+		atomic_store_explicit(&sh->cons_waiting, 0,
+				      memory_order_relaxed);
+		(void)!read(p->c_efd, &v, sizeof(v));
+		if (n > 0 && pf[1].revents) {
+			/* Nothing ever comes on the main socket after the
+			 * welcome: readable means the end.  Take what may
+			 * have been published just before. */
+			if (atomic_load_explicit(&sh->prod,
+						 memory_order_acquire) !=
+			    p->rcons)
+				continue;
+			return -ECONNRESET;
+		}
+		if (n == 0 && now_ms() >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
+/* A complete, valid echo round trip through the rings. */
+static void
+peer_echo(peer *p, uint32_t size, unsigned seed)
+{
+	static uint8_t resp[PEER_MAX_MSG];
+	const lrpc_msg_header *h = (const void *)resp;
+	uint64_t at = peer_write_request(p, size, TH_ECHO, seed);
+
+	p->prod = at + REC_SIZE(size);
+	peer_publish(p, p->prod);
+	peer_wake(p);
+	assert_int_equal(peer_recv(p, resp, sizeof(resp), SOON_MS, 1000),
+			 (int)size);
+	assert_int_equal(h->size, size);
+	assert_int_equal(h->id, TH_ECHO);
+	assert_int_equal(h->error, 0);
+	assert_int_equal(h->flags, LRPC__MSG_RESPONSE);
+	assert_int_equal(h->seq, p->seq);
+	assert_true(th_check(resp, size, seed));
+}
+
+/* Nothing was answered since our last read: what the server refused it
+ * did not dispatch either. */
+static void
+peer_assert_no_response(peer *p)
+{
+	assert_int_equal(atomic_load_explicit(&p->sh[RING_RESP].prod,
+					      memory_order_acquire),
+			 p->rcons);
+}
+
+/* The request ring is empty (the server consumed everything). */
+static void
+peer_wait_drained(peer *p)
+{
+	long deadline = now_ms() + SOON_MS;
+
+	while (atomic_load_explicit(&p->sh[RING_REQ].cons,
+				    memory_order_acquire) != p->prod) {
+		assert_true(now_ms() < deadline);
+		th_msleep(1);
+	}
+}
+
+/* --- 1. B16: producer index out of range --- */
+
+static void
+test_shm_b16_bad_producer_index(void **state)
+{
+	SHM_ONLY(state);
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+
+	for (unsigned k = 0; k < 6; k++) {
+		peer p;
+		uint64_t bad = 0;
+
+		peer_connect(state, &p);
+		/* Working first, so that the consumer index is not 0. */
+		peer_echo(&p, 200, k);
+		peer_echo(&p, 1000, k + 1);
+		peer_wait_drained(&p);
+		/* A valid record where the index points, to be sure it is
+		 * the index that is refused. */
+		(void)peer_write_request(&p, 64, TH_ECHO, 9);
+		switch (k) {
+		case 0: /* one record beyond a full ring */
+			bad = p.prod + p.cap + 8;
+			break;
+		case 1: /* behind the consumer */
+			bad = p.prod - 8;
+			break;
+		case 2:
+			bad = UINT64_MAX;
+			break;
+		case 3:
+			bad = UINT32_MAX;
+			break;
+		case 4: /* back to zero */
+			bad = 0;
+			break;
+		default: /* far ahead, aligned, masks to a valid offset */
+			bad = p.prod + 16 * p.cap;
+			break;
+		}
+		peer_publish(&p, bad);
+		peer_wake(&p);
+		assert_true(expect_eof(p.fd, SOON_MS));
+		/* Refused as a whole: the valid-looking record under the
+		 * bad index was not served either. */
+		peer_assert_no_response(&p);
+		peer_close(&p);
+		honest_echo(c, 100 + k, k);
+	}
+	honest_echo(c, 3000, 99);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 2. B17: bad records --- */
+
+enum bad_rec {
+	BAD_LEN_OVER_MAX,
+	BAD_LEN_OVER_AVAIL,
+	BAD_LEN_OVER_TAIL,
+	BAD_LEN_SHORT,
+	BAD_TYPE,
+	BAD_TYPE_ZERO,
+	BAD_PAD_SHORT,
+	BAD_PAD_TOO_LONG,
+	BAD_SIZE_BIGGER,
+	BAD_SIZE_SMALLER,
+	BAD_KIND_RESPONSE,
+	BAD_KIND_EVENT,
+	BAD_KIND_ZERO,
+	BAD_MISALIGNED_PROD,
+	BAD_N
+};
+
+/* Move the consumer position to exactly @target (ring offset) with valid
+ * echoes. */
+static void
+peer_advance_to(peer *p, uint64_t target)
+{
+	uint64_t mask = p->cap - 1;
+	uint64_t d = (target - (p->prod & mask)) & mask;
+	unsigned seed = 0;
+
+	while (d > 0) {
+		uint64_t step = d > p->max_msg + 8u
+					? MIN_U64(p->max_msg + 8u, d - 64u)
+					: d;
+		peer_echo(p, (uint32_t)(step - 8u), seed++);
+		d -= step;
+	}
+	assert_int_equal(p->prod & mask, target);
+}
+
+static void
+test_shm_b17_bad_records(void **state)
+{
+	SHM_ONLY(state);
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+
+	for (unsigned k = 0; k < BAD_N; k++) {
+		peer p;
+		uint32_t len = 64, type = LRPC__RING_REC_DATA;
+		uint64_t at, prod;
+		uint8_t *rec;
+		lrpc_msg_header *h;
+
+		peer_connect(state, &p);
+		peer_echo(&p, 100, k);
+		if (k == BAD_LEN_OVER_TAIL)
+			peer_advance_to(&p, p.cap - 4096);
+		at = peer_write_request(&p, 64, TH_ECHO, k);
+		rec = peer_rec(&p, at);
+		h = (lrpc_msg_header *)(void *)(rec + LRPC__RING_REC_HDR);
+		prod = at + REC_SIZE(64);
+		switch (k) {
+		case BAD_LEN_OVER_MAX:
+			len = p.max_msg + 8;
+			h->size = len;
+			prod = at + REC_SIZE(len);
+			break;
+		case BAD_LEN_OVER_AVAIL:
+			len = 1024;
+			h->size = len;
+			break;
+		case BAD_LEN_OVER_TAIL:
+			/* Fits in the ring and under the maximum, but would
+			 * run past the end of the data area. */
+			len = 8192;
+			h->size = len;
+			prod = at + REC_SIZE(len);
+			break;
+		case BAD_LEN_SHORT:
+			len = 16;
+			prod = at + REC_SIZE(len);
+			break;
+		case BAD_TYPE:
+			type = 3;
+			break;
+		case BAD_TYPE_ZERO:
+			len = 0;
+			type = 0;
+			break;
+		case BAD_PAD_SHORT:
+			/* A pad that does not reach the end of the area, with
+			 * the whole ring published. */
+			len = 16;
+			type = LRPC__RING_REC_PAD;
+			prod = p.prod + p.cap;
+			break;
+		case BAD_PAD_TOO_LONG:
+			len = (uint32_t)(p.cap - (at & (p.cap - 1)));
+			type = LRPC__RING_REC_PAD;
+			prod = p.prod + p.cap;
+			break;
+		case BAD_SIZE_BIGGER:
+			h->size = 72;
+			break;
+		case BAD_SIZE_SMALLER:
+			h->size = 56;
+			break;
+		case BAD_KIND_RESPONSE:
+			h->flags = LRPC__MSG_RESPONSE;
+			break;
+		case BAD_KIND_EVENT:
+			h->flags = LRPC__MSG_EVENT;
+			break;
+		case BAD_KIND_ZERO:
+			h->flags = 0;
+			break;
+		case BAD_MISALIGNED_PROD:
+			/* The valid record, then 4 stray bytes. */
+			prod += 4;
+			break;
+		}
+		rec_hdr_write(rec, len, type);
+		peer_publish(&p, prod);
+		peer_wake(&p);
+		if (!expect_eof(p.fd, SOON_MS))
+			fail_msg("bad record case %u: not dropped", k);
+		if (k != BAD_MISALIGNED_PROD)
+			peer_assert_no_response(&p);
+		peer_close(&p);
+		honest_echo(c, 200, k);
+	}
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 3. B18: a record that changes while the server reads it --- */
+
+/*
+ * The record flips between two readings that are each valid: one message
+ * of FLIP_L2 bytes, or one of FLIP_L1 bytes followed by an embedded record
+ * of FLIP_L3 bytes (the bytes after the first part are a record header and
+ * a message header that never change).  Length, header size and payload
+ * all flip, the length and the size in phase but written separately.
+ */
+#define FLIP_L1 64u
+#define FLIP_L3 56u
+#define FLIP_L2 (FLIP_L1 + 8u + FLIP_L3)
+#define FLIP_A 0x5au
+#define FLIP_B 0xa5u
+
+/* Longest the flipper works on one round, in microseconds (the server has
+ * usually read the record long before). */
+#define FLIP_ROUND_USEC 200
+
+struct flipper {
+	_Atomic(uint8_t *) cur; /* the record to flip, NULL: stop */
+	atomic_int busy;        /* the flipper is (or may be) writing */
+	atomic_ulong started;   /* round number once flipping began */
+	atomic_ulong round;
+	atomic_bool quit;
+	sem_t go;
+	uint64_t flips;
+};
+
+static void
+flip_words(uint8_t *p, size_t len, uint64_t v)
+{
+	volatile uint64_t *w = (volatile uint64_t *)(void *)p;
+
+	for (size_t i = 0; i < len / 8; i++)
+		w[i] = v;
+}
+
+/* Flip the current record in a tight loop until told to stop; sleep
+ * between rounds so that the rest of the test gets the CPUs. */
+static void *
+flipper_main(void *arg)
+{
+	struct flipper *f = arg;
+	unsigned k = 0;
+
+	for (;;) {
+		while (sem_wait(&f->go) < 0)
+			;
+		if (atomic_load(&f->quit))
+			break;
+		uint8_t *rec = atomic_load(&f->cur);
+		volatile uint32_t *len = (volatile uint32_t *)(void *)rec;
+		volatile uint32_t *size =
+			(volatile uint32_t *)(void *)(rec + LRPC__RING_REC_HDR);
+		bool first = true;
+		uint64_t until = now_usec() + FLIP_ROUND_USEC;
+
+		while (rec && atomic_load_explicit(&f->cur,
+						   memory_order_relaxed) == rec) {
+			/* Bounded per round: on a busy machine a flipper
+			 * that spins until the answer comes would starve
+			 * the server.  A pass always ends with the record
+			 * in one of its valid forms. */
+			if ((k & 63) == 0 && !first && now_usec() > until)
+				break;
+			uint32_t l = (k & 1024) ? FLIP_L1 : FLIP_L2;
+			uint64_t v = (k & 1) ? 0xa5a5a5a5a5a5a5a5ull
+					     : 0x5a5a5a5a5a5a5a5aull;
+			/*
+			 * The payload changes on every pass.  Length and
+			 * size change together (two separate stores) every
+			 * 1024 passes, some tens of microseconds: a change
+			 * inside the server's window between reading the
+			 * length and copying the record costs the
+			 * connection, and more often than that would turn
+			 * the test into a reconnect benchmark.
+			 */
+			*len = l;
+			*size = l;
+			flip_words(rec + LRPC__RING_REC_HDR + HDR_SIZE,
+				   FLIP_L1 - HDR_SIZE, v);
+			flip_words(rec + 2 * LRPC__RING_REC_HDR + FLIP_L1 +
+					   HDR_SIZE,
+				   FLIP_L3 - HDR_SIZE, v);
+			k++;
+			f->flips++;
+			if (first) {
+				atomic_store(&f->started,
+					     atomic_load(&f->round));
+				first = false;
+			}
+		}
+		atomic_store(&f->busy, 0);
+	}
+	return NULL;
+}
+
+/* Start flipping @rec; returns once the flipper is at it. */
+static bool
+flipper_start_round(struct flipper *f, uint8_t *rec, unsigned long round)
+{
+	long deadline = now_ms() + SOON_MS;
+
+	atomic_store(&f->round, round);
+	atomic_store(&f->busy, 1);
+	atomic_store(&f->cur, rec);
+	sem_post(&f->go);
+	while (atomic_load(&f->started) != round) {
+		if (now_ms() > deadline)
+			return false;
+		cpu_relax();
+	}
+	return true;
+}
+
+static void
+flipper_stop_round(struct flipper *f)
+{
+	atomic_store(&f->cur, NULL);
+	while (atomic_load(&f->busy))
+		cpu_relax();
+}
+
+static bool
+flip_payload_ok(const uint8_t *p, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (p[i] != FLIP_A && p[i] != FLIP_B)
+			return false;
+	return true;
+}
+
+/* A response to one part of the flipping record: consistent or not. */
+static const char *
+flip_check_response(const uint8_t *resp, int len, uint32_t want_size,
+		    uint64_t want_seq, const uint8_t *fixed)
+{
+	lrpc_msg_header h;
+
+	memcpy(&h, resp, sizeof(h));
+	if (len != (int)want_size)
+		return "response of an unexpected length";
+	if (h.size != (uint32_t)len)
+		return "response header size differs from its record";
+	if (h.id != TH_ECHO || h.error != 0 || h.flags != LRPC__MSG_RESPONSE)
+		return "response header wrong";
+	if (h.seq != want_seq)
+		return "response sequence wrong";
+	if (want_size == FLIP_L2) {
+		if (!flip_payload_ok(resp, HDR_SIZE, FLIP_L1) ||
+		    memcmp(resp + FLIP_L1, fixed, 8u + HDR_SIZE) != 0 ||
+		    !flip_payload_ok(resp, FLIP_L1 + 8u + HDR_SIZE, FLIP_L2))
+			return "whole-record echo has bytes never written";
+	} else if (!flip_payload_ok(resp, HDR_SIZE, want_size)) {
+		return "echo has bytes never written";
+	}
+	return NULL;
+}
+
+/* Honest call without assertions (the flipper thread is running). */
+static bool
+honest_ok(lrpc_client *c, size_t size, unsigned seed)
+{
+	uint8_t req[1024], resp[1024];
+
+	th_fill(req, size, TH_ECHO, seed);
+	return lrpc_client_call(c, req, size, resp, sizeof(resp), SOON_MS) ==
+		       (int)size &&
+	       ((const lrpc_msg_header *)resp)->error == 0 &&
+	       th_check(resp, size, seed);
+}
+
+struct flip_result {
+	unsigned long rounds, whole, split, dropped, reconnects;
+	char err[160];
+};
+
+static void
+flip_run(const th_ctx *ctx, lrpc_client *honest, struct flipper *f,
+	 unsigned long n_rounds, long budget_ms, struct flip_result *res)
+{
+	peer p = { .fd = -1 };
+	bool connected = false;
+	uint8_t resp[256];
+	long end = budget_ms > 0 ? now_ms() + budget_ms : 0;
+
+	for (res->rounds = 0; res->rounds < n_rounds; res->rounds++) {
+		if (end && res->rounds % 256 == 0 && now_ms() > end)
+			break;
+		if (res->rounds % 1000 == 999 &&
+		    !honest_ok(honest, 100 + res->rounds % 500,
+			       (unsigned)res->rounds)) {
+			snprintf(res->err, sizeof(res->err),
+				 "honest client failed at round %lu",
+				 res->rounds);
+			break;
+		}
+		if (!connected) {
+			int r = peer_connect_name(ctx->name, 4096, &p);
+			if (r < 0) {
+				snprintf(res->err, sizeof(res->err),
+					 "reconnect failed: %d", r);
+				break;
+			}
+			connected = true;
+			res->reconnects++;
+		}
+		uint64_t at = peer_place(&p, FLIP_L2);
+		if (at == UINT64_MAX) {
+			snprintf(res->err, sizeof(res->err),
+				 "request ring never drained");
+			break;
+		}
+		uint8_t *rec = peer_rec(&p, at);
+		uint64_t seq1 = ++p.seq, seq3 = ++p.seq;
+		lrpc_msg_header h1 = { .size = FLIP_L2, .id = TH_ECHO,
+				       .flags = LRPC__MSG_REQUEST, .seq = seq1 };
+		lrpc_msg_header h3 = { .size = FLIP_L3, .id = TH_ECHO,
+				       .flags = LRPC__MSG_REQUEST, .seq = seq3 };
+		uint8_t *part3 = rec + LRPC__RING_REC_HDR + FLIP_L1;
+
+		memcpy(rec + LRPC__RING_REC_HDR, &h1, sizeof(h1));
+		memset(rec + LRPC__RING_REC_HDR + HDR_SIZE, FLIP_A,
+		       FLIP_L1 - HDR_SIZE);
+		rec_hdr_write(part3, FLIP_L3, LRPC__RING_REC_DATA);
+		memcpy(part3 + LRPC__RING_REC_HDR, &h3, sizeof(h3));
+		memset(part3 + LRPC__RING_REC_HDR + HDR_SIZE, FLIP_A,
+		       FLIP_L3 - HDR_SIZE);
+		rec_hdr_write(rec, FLIP_L2, LRPC__RING_REC_DATA);
+
+		if (!flipper_start_round(f, rec, res->rounds + 1)) {
+			snprintf(res->err, sizeof(res->err),
+				 "flipper thread does not run");
+			break;
+		}
+		p.prod = at + REC_SIZE(FLIP_L2);
+		peer_publish(&p, p.prod);
+		peer_wake(&p);
+
+		const char *bad = NULL;
+		int n = peer_recv(&p, resp, sizeof(resp), SOON_MS, 200);
+		if (n == FLIP_L2) {
+			bad = flip_check_response(resp, n, FLIP_L2, seq1,
+						  part3);
+			res->whole++;
+		} else if (n == FLIP_L1) {
+			bad = flip_check_response(resp, n, FLIP_L1, seq1,
+						  part3);
+			if (!bad) {
+				/* The embedded record comes next. */
+				n = peer_recv(&p, resp, sizeof(resp), SOON_MS,
+					      200);
+				if (n >= 0)
+					bad = flip_check_response(
+						resp, n, FLIP_L3, seq3, part3);
+				else if (n == -ECONNRESET)
+					bad = "dropped after a valid record";
+				res->split++;
+			}
+		} else if (n >= 0) {
+			bad = "response of an unexpected length";
+		}
+		flipper_stop_round(f);
+		if (!bad && n == -ECONNRESET) {
+			/* Dropped: allowed, but it must really be over. */
+			if (!expect_eof(p.fd, SOON_MS))
+				bad = "dropped but the socket stays open";
+			res->dropped++;
+			peer_close(&p);
+			connected = false;
+			continue;
+		}
+		if (!bad && n < 0)
+			bad = n == -ETIMEDOUT ? "neither answered nor dropped"
+					      : "server wrote a bad record";
+		if (bad) {
+			snprintf(res->err, sizeof(res->err), "round %lu: %s (%d)",
+				 res->rounds, bad, n);
+			break;
+		}
+	}
+	flipper_stop_round(f);
+	if (connected)
+		peer_close(&p);
+}
+
+/*
+ * Rounds of the double-fetch test.  By default 10^5 (about 8 s, 10 s under
+ * ASan, on 2 CPUs), cut short after 12 s on a slow or busy machine (at
+ * least FLIP_MIN_ROUNDS must be done; the count done is printed);
+ * LRPC_TEST_FLIP_ROUNDS=n runs exactly n rounds, however long they take.
+ */
+#define FLIP_DEFAULT_ROUNDS 100000ul
+#define FLIP_BUDGET_MS 12000l
+#define FLIP_MIN_ROUNDS 1000ul
+
+static unsigned long
+flip_rounds(long *ret_budget_ms)
+{
+	const char *e = getenv("LRPC_TEST_FLIP_ROUNDS");
+
+	if (e && *e) {
+		*ret_budget_ms = 0;
+		return strtoul(e, NULL, 10);
+	}
+	*ret_budget_ms = FLIP_BUDGET_MS;
+	return FLIP_DEFAULT_ROUNDS;
+}
+
+/* No report lines: thousands of connections would fill the report pipe
+ * (the harness still counts created and destroyed). */
+static const lrpc_server_callbacks quiet_callbacks = {
+	.struct_size = sizeof(lrpc_server_callbacks),
+};
+
+static void
+test_shm_b18_double_fetch(void **state)
+{
+	SHM_ONLY(state);
+	th_server *s = th_server_spawn(*state, &quiet_callbacks, NULL,
+				       shm_setup, NULL);
+	assert_non_null(s);
+	lrpc_client *c = honest_connect(state);
+	struct flipper f = { .cur = NULL };
+	struct flip_result res = { .rounds = 0 };
+	pthread_t th;
+	long t0 = now_ms();
+
+	assert_int_equal(sem_init(&f.go, 0, 0), 0);
+	assert_int_equal(pthread_create(&th, NULL, flipper_main, &f), 0);
+	long budget_ms;
+	unsigned long want = flip_rounds(&budget_ms);
+
+	flip_run(*state, c, &f, want, budget_ms, &res);
+	atomic_store(&f.quit, true);
+	sem_post(&f.go);
+	pthread_join(th, NULL);
+	sem_destroy(&f.go);
+	fprintf(stderr,
+		"double fetch: %lu rounds in %ld ms, %lu whole, %lu split, "
+		"%lu dropped, %lu connections, %llu flips\n",
+		res.rounds, now_ms() - t0, res.whole, res.split, res.dropped,
+		res.reconnects, (unsigned long long)f.flips);
+	if (res.err[0])
+		fail_msg("%s", res.err);
+	assert_true(res.rounds >= MIN_UL(want, FLIP_MIN_ROUNDS));
+	/* The flipper really ran, and both readings of the record (and the
+	 * drops a torn header costs) are possible: nothing was pinned. */
+	assert_true(f.flips >= res.rounds);
+	assert_int_equal(res.whole + res.split + res.dropped, res.rounds);
+	honest_echo(c, 2000, 5);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 4. B20: random bytes over the control page and the ring headers --- */
+
+static uint64_t
+xorshift(uint64_t *st)
+{
+	uint64_t x = *st;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *st = x;
+}
+
+static void
+scribble(uint8_t *p, size_t len, uint64_t *rng)
+{
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		uint64_t v = xorshift(rng);
+		memcpy(p + i, &v, sizeof(v));
+	}
+}
+
+/*
+ * One burst of garbage: the control page and the page of ring headers,
+ * sometimes with a plausible producer index over random record bytes so
+ * that the record parser sees garbage too.
+ */
+static void
+peer_scribble(peer *p, uint64_t *rng, unsigned round)
+{
+	scribble(p->map, SHM_DATA_OFF, rng);
+	if (round % 3 == 1) {
+		uint64_t cons = atomic_load_explicit(
+			&p->sh[RING_REQ].cons, memory_order_relaxed);
+		scribble(p->data[RING_REQ] + (cons & (p->cap - 1) & ~4095ull),
+			 4096, rng);
+		peer_publish(p, cons + (xorshift(rng) % 4096 & ~7ull));
+	}
+	peer_wake(p);
+}
+
+struct scribbler {
+	const char *name;
+	uint64_t seed;
+	int ready_w;
+};
+
+/* A forked peer that scribbles until it is killed. */
+static int
+scribbler_main(void *arg)
+{
+	struct scribbler *sc = arg;
+	uint64_t rng = sc->seed;
+	peer p;
+
+	if (peer_connect_name(sc->name, PEER_MAX_MSG, &p) < 0)
+		return 3;
+	(void)!write(sc->ready_w, "r", 1);
+	for (unsigned i = 0;; i++) {
+		peer_scribble(&p, &rng, i);
+		if (i % 16 == 0)
+			usleep(100);
+	}
+	return 0;
+}
+
+static void
+victim_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	shm_setup(s, loop, arg);
+	victim_path = arg;
+	victim_fd = open(victim_path, O_RDONLY | O_CLOEXEC);
+	if (victim_fd < 0 || fstat(victim_fd, &victim_st) < 0)
+		return;
+	void *m = mmap(NULL, VICTIM_SIZE, PROT_READ, MAP_SHARED, victim_fd, 0);
+	victim_map = m == MAP_FAILED ? NULL : m;
+}
+
+static void
+victim_check(lrpc_client *c)
+{
+	lrpc_msg_header h = { .size = sizeof(h), .id = H_VICTIM };
+	uint8_t resp[64];
+
+	assert_int_equal(lrpc_client_call(c, &h, sizeof(h), resp, sizeof(resp),
+					  SOON_MS),
+			 (int)sizeof(h));
+	assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
+}
+
+static void
+victim_file_check(const char *path)
+{
+	uint8_t buf[VICTIM_SIZE + 1];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), VICTIM_SIZE);
+	close(fd);
+	for (size_t i = 0; i < VICTIM_SIZE; i++)
+		assert_int_equal(buf[i], victim_byte(i));
+}
+
+static void
+test_shm_b20_random_control_pages(void **state)
+{
+	SHM_ONLY(state);
+	char dir[] = "/tmp/lrpc-shm-victim-XXXXXX", path[64];
+	uint8_t buf[VICTIM_SIZE];
+	uint64_t rng = (uint64_t)now_ms() * 2654435761u | 1u;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/victim", dir);
+	for (size_t i = 0; i < VICTIM_SIZE; i++)
+		buf[i] = victim_byte(i);
+	int vfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(vfd >= 0);
+	assert_int_equal(write(vfd, buf, sizeof(buf)), (int)sizeof(buf));
+	close(vfd);
+	fprintf(stderr, "scribble seed %llu\n", (unsigned long long)rng);
+
+	th_server *s = th_server_spawn(*state, NULL, NULL, victim_setup, path);
+	assert_non_null(s);
+	lrpc_client *c = honest_connect(state);
+	victim_check(c);
+
+	for (unsigned i = 0; i < 24; i++) {
+		if (i % 2 == 0) {
+			/* Scribble, then disconnect. */
+			peer p;
+			peer_connect(state, &p);
+			if (i % 4 == 0)
+				peer_echo(&p, 500, i);
+			for (unsigned k = 0; k < 50; k++) {
+				peer_scribble(&p, &rng, k);
+				if (k % 8 == 0)
+					th_msleep(1);
+			}
+			/* Garbage indices get a peer dropped; if this one
+			 * happened to look valid, closing ends it. */
+			(void)expect_eof(p.fd, 100);
+			peer_close(&p);
+		} else {
+			/* Scribble until killed. */
+			int pipefd[2];
+			char ch;
+			assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+			struct scribbler sc = { .name = ((th_ctx *)*state)->name,
+						.seed = xorshift(&rng),
+						.ready_w = pipefd[1] };
+			pid_t pid = th_fork_helper(scribbler_main, &sc);
+			assert_true(pid > 0);
+			close(pipefd[1]);
+			assert_true(wait_fd(pipefd[0], POLLIN, SOON_MS));
+			assert_int_equal(read(pipefd[0], &ch, 1), 1);
+			close(pipefd[0]);
+			th_msleep(5 + (int)(i % 20));
+			kill(pid, SIGKILL);
+			assert_int_equal(th_wait_helper(pid), -1);
+		}
+		honest_echo(c, 100 + i, i);
+	}
+	victim_check(c);
+	/* The server still serves new connections normally. */
+	lrpc_client *c2 = honest_connect(state);
+	honest_echo(c2, 3000, 7);
+	lrpc_client_unref(c2);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+	/* Nothing of ours was touched, in the server or on disk. */
+	victim_file_check(path);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* --- 5. B21: the memfd cannot be resized or unsealed --- */
+
+static void
+test_shm_b21_seals(void **state)
+{
+	SHM_ONLY(state);
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	const int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	char link[64], target[256];
+	struct stat st;
+	peer p;
+
+	peer_connect(state, &p);
+	/* A memfd, nothing in any filesystem. */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", p.memfd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	assert_true(strncmp(target, "/memfd:", 7) == 0);
+	assert_true((fcntl(p.memfd, F_GET_SEALS) & need) == need);
+
+	const off_t sizes[] = { 0, (off_t)p.map_size / 2,
+				(off_t)p.map_size - 4096,
+				(off_t)p.map_size + 4096,
+				(off_t)p.map_size * 2 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		errno = 0;
+		assert_int_equal(ftruncate(p.memfd, sizes[i]), -1);
+		assert_int_equal(errno, EPERM);
+	}
+	errno = 0;
+	assert_int_equal(fallocate(p.memfd, 0, (off_t)p.map_size, 4096), -1);
+	assert_int_equal(errno, EPERM);
+	/* F_SEAL_SEAL: no seal can be added, and none is ever removed. */
+	const int more[] = { F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, 0 };
+	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		errno = 0;
+		assert_int_equal(fcntl(p.memfd, F_ADD_SEALS, more[i]), -1);
+		assert_int_equal(errno, EPERM);
+	}
+	assert_true((fcntl(p.memfd, F_GET_SEALS) & need) == need);
+	assert_int_equal(fstat(p.memfd, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, p.map_size);
+	/* The connection itself is unharmed by the attempts. */
+	peer_echo(&p, 300, 1);
+	peer_echo(&p, PEER_MAX_MSG, 2);
+	peer_close(&p);
+	honest_echo(c, 100, 2);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 6. B22/F50: a fake server handing out bad fds --- */
+
+enum fake_case {
+	FAKE_GOOD,
+	FAKE_UNSEALED,
+	FAKE_PARTLY_SEALED,
+	FAKE_TOO_SMALL,
+	FAKE_FILE_AS_MEMFD,
+	FAKE_PIPE_AS_SERVER_EFD,
+	FAKE_PIPE_AS_CLIENT_EFD,
+	FAKE_FILE_AS_SERVER_EFD,
+	FAKE_FILE_AS_CLIENT_EFD,
+	FAKE_TWO_FDS,
+	FAKE_MEMFD_AS_EFD,
+	FAKE_GOOD_AGAIN,
+	FAKE_N
+};
+
+#define FAKE_MAX_MSG 4096u
+
+struct fake {
+	const char *name;
+	const char *mem_path; /* a regular file of the memfd's size */
+	const char *efd_path; /* a small regular file */
+	int ready_w;
+};
+
+static uint64_t
+fake_total(void)
+{
+	return SHM_DATA_OFF + 3 * lrpc__ring_capacity(FAKE_MAX_MSG);
+}
+
+static int
+fake_memfd(uint64_t size, int seals)
+{
+	lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC, .version = 1 };
+	int fd = memfd_create("fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    pwrite(fd, &ctl, sizeof(ctl), 0) != (ssize_t)sizeof(ctl) ||
+	    (seals && fcntl(fd, F_ADD_SEALS, seals) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The fds of one case; -1 on a setup failure. */
+static int
+fake_fds(const struct fake *fk, int k, lrpc__fdset *set)
+{
+	const int all = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	int pfd[2] = { -1, -1 };
+	int f[3];
+
+	f[0] = fake_memfd(fake_total(), all);
+	f[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	f[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	set->n = 3;
+	switch (k) {
+	case FAKE_UNSEALED:
+		close(f[0]);
+		f[0] = fake_memfd(fake_total(), 0);
+		break;
+	case FAKE_PARTLY_SEALED:
+		close(f[0]);
+		f[0] = fake_memfd(fake_total(), F_SEAL_SHRINK | F_SEAL_SEAL);
+		break;
+	case FAKE_TOO_SMALL:
+		close(f[0]);
+		f[0] = fake_memfd(fake_total() - 4096, all);
+		break;
+	case FAKE_FILE_AS_MEMFD:
+		close(f[0]);
+		f[0] = open(fk->mem_path, O_RDWR | O_CLOEXEC);
+		break;
+	case FAKE_PIPE_AS_SERVER_EFD:
+	case FAKE_PIPE_AS_CLIENT_EFD:
+		if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0)
+			return -1;
+		if (k == FAKE_PIPE_AS_SERVER_EFD) {
+			close(f[1]);
+			f[1] = pfd[1];
+			close(pfd[0]);
+		} else {
+			close(f[2]);
+			f[2] = pfd[0];
+			close(pfd[1]);
+		}
+		break;
+	case FAKE_FILE_AS_SERVER_EFD:
+		close(f[1]);
+		f[1] = open(fk->efd_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		break;
+	case FAKE_FILE_AS_CLIENT_EFD:
+		close(f[2]);
+		f[2] = open(fk->efd_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		break;
+	case FAKE_MEMFD_AS_EFD:
+		close(f[1]);
+		f[1] = fake_memfd(4096, all);
+		break;
+	case FAKE_TWO_FDS:
+		close(f[2]);
+		f[2] = -1;
+		set->n = 2;
+		break;
+	}
+	for (unsigned i = 0; i < set->n; i++) {
+		if (f[i] < 0)
+			return -1;
+		set->fds[i] = f[i];
+	}
+	return 0;
+}
+
+/* The fake server: one connection per case, in order. */
+static int
+fake_server_main(void *arg)
+{
+	const struct fake *fk = arg;
+	lrpc__bound b;
+	int r = lrpc__naming_listen(fk->name, 0666, &b);
+
+	(void)!write(fk->ready_w, &r, sizeof(r));
+	if (r < 0)
+		return 2;
+	for (int k = 0; k < FAKE_N; k++) {
+		lrpc__hello h;
+		lrpc__fdset set = { .n = 0 };
+		size_t got = 0;
+
+		if (!wait_fd(b.fd, POLLIN, 5000))
+			return 10;
+		int cfd = accept4(b.fd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0)
+			return 11;
+		while (got < sizeof(h)) {
+			if (!wait_fd(cfd, POLLIN, 5000))
+				return 12;
+			ssize_t n = recv(cfd, (uint8_t *)&h + got,
+					 sizeof(h) - got, MSG_DONTWAIT);
+			if (n <= 0)
+				return 13;
+			got += (size_t)n;
+		}
+		if (lrpc__hello_check(&h) < 0 ||
+		    h.transport != LRPC_TRANSPORT_SHM ||
+		    h.max_msg_size != FAKE_MAX_MSG)
+			return 14;
+		if (fake_fds(fk, k, &set) < 0)
+			return 15;
+		lrpc__welcome w = { .magic = LRPC__WELCOME_MAGIC,
+				    .version = LRPC_PROTOCOL_VERSION,
+				    .transport = LRPC_TRANSPORT_SHM,
+				    .max_msg_size = h.max_msg_size,
+				    .n_fds = set.n };
+		if (lrpc__welcome_send(cfd, &w, &set) < 0)
+			return 16;
+		lrpc__fdset_close(&set);
+		/* Until the client hangs up. */
+		for (;;) {
+			uint8_t scratch[256];
+			if (!wait_fd(cfd, POLLIN, 5000))
+				return 17;
+			ssize_t n = recv(cfd, scratch, sizeof(scratch),
+					 MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN &&
+				       errno != EINTR))
+				break;
+		}
+		close(cfd);
+	}
+	lrpc__naming_unlisten(&b);
+	return 0;
+}
+
+static void
+file_write_pattern(const char *path, size_t size, unsigned seed)
+{
+	uint8_t *buf = malloc(size);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	assert_non_null(buf);
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (uint8_t)(seed + i * 13u);
+	/* A control page that looks right: only the fd type is wrong. */
+	if (size >= sizeof(lrpc__ctl)) {
+		lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC, .version = 1 };
+		memcpy(buf, &ctl, sizeof(ctl));
+	}
+	assert_int_equal(write(fd, buf, size), (ssize_t)size);
+	close(fd);
+	free(buf);
+}
+
+static void
+file_check_pattern(const char *path, size_t size, unsigned seed)
+{
+	uint8_t *buf = malloc(size + 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	ssize_t n;
+
+	assert_non_null(buf);
+	assert_true(fd >= 0);
+	while ((n = read(fd, buf + got, size + 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	assert_int_equal(got, size);
+	for (size_t i = sizeof(lrpc__ctl); i < size; i++)
+		if (buf[i] != (uint8_t)(seed + i * 13u))
+			fail_msg("%s changed at offset %zu", path, i);
+	free(buf);
+}
+
+static void
+test_shm_f50_fake_server_bad_fds(void **state)
+{
+	SHM_ONLY(state);
+	const th_ctx *ctx = *state;
+	char dir[] = "/tmp/lrpc-shm-fake-XXXXXX", mem_path[64], efd_path[64];
+	int ready[2], r = -1;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(mem_path, sizeof(mem_path), "%s/mem", dir);
+	snprintf(efd_path, sizeof(efd_path), "%s/efd", dir);
+	file_write_pattern(mem_path, fake_total(), 1);
+	file_write_pattern(efd_path, 64, 2);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	struct fake fk = { .name = ctx->name, .mem_path = mem_path,
+			   .efd_path = efd_path, .ready_w = ready[1] };
+	pid_t pid = th_fork_helper(fake_server_main, &fk);
+	assert_true(pid > 0);
+	close(ready[1]);
+	assert_true(wait_fd(ready[0], POLLIN, SOON_MS));
+	assert_int_equal(read(ready[0], &r, sizeof(r)), (int)sizeof(r));
+	close(ready[0]);
+	assert_int_equal(r, 0);
+
+	for (int k = 0; k < FAKE_N; k++) {
+		lrpc_client_opts o = { .struct_size = sizeof(o),
+				       .transport = LRPC_TRANSPORT_SHM,
+				       .max_msg_size = FAKE_MAX_MSG,
+				       .connect_timeout_ms = 3000 };
+		lrpc_client *c = NULL;
+		int before = th_count_fds();
+		long t0 = now_ms();
+
+		r = lrpc_client_connect(&c, ctx->name, &o);
+		if (k == FAKE_GOOD || k == FAKE_GOOD_AGAIN) {
+			/* The fake server itself is sound. */
+			assert_int_equal(r, 0);
+			assert_int_equal(lrpc_client_get_transport(c),
+					 LRPC_TRANSPORT_SHM);
+			lrpc_client_unref(c);
+		} else {
+			if (r != -EPROTO)
+				fail_msg("case %d: connect returned %d", k, r);
+			assert_null(c);
+			assert_true(now_ms() - t0 < 1000);
+		}
+		if (th_count_fds() != before)
+			fail_msg("case %d: %d fds before, %d after", k, before,
+				 th_count_fds());
+	}
+	assert_int_equal(th_wait_helper(pid), 0);
+	/* The client wrote into neither file. */
+	file_check_pattern(mem_path, fake_total(), 1);
+	file_check_pattern(efd_path, 64, 2);
+	unlink(mem_path);
+	unlink(efd_path);
+	rmdir(dir);
+}
+
+/* --- 7. D37: a client killed between reserve and commit --- */
+
+static int
+d37_selector(lrpc_conn *c, const lrpc_msg_header *m, void *data,
+	     lrpc_handler_fn *fn, void **ud)
+{
+	th_report("dispatch %d %d", (int)lrpc_conn_get_peer(c)->pid, m->id);
+	return 0;
+}
+
+static void
+d37_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	shm_setup(s, loop, arg);
+	lrpc_server_set_selector(s, d37_selector, NULL);
+}
+
+struct d37 {
+	const th_ctx *ctx;
+	int ready_w;
+};
+
+static int
+d37_child(void *arg)
+{
+	struct d37 *d = arg;
+	lrpc_client *c = NULL;
+	uint8_t req[256], resp[256];
+	void *buf;
+
+	if (th_connect(d->ctx, &c, NULL) < 0)
+		return 3;
+	th_fill(req, sizeof(req), TH_ECHO, 4);
+	if (lrpc_client_call(c, req, sizeof(req), resp, sizeof(resp),
+			     SOON_MS) != (int)sizeof(req))
+		return 4;
+	if (lrpc_client_reserve(c, 4096, &buf) < 0)
+		return 5;
+	/* Half a request: the header and half the payload. */
+	th_fill(buf, 2048, TH_ECHO, 5);
+	((lrpc_msg_header *)buf)->size = 4096;
+	(void)!write(d->ready_w, "r", 1);
+	for (;;)
+		pause();
+	return 0;
+}
+
+static void
+test_shm_d37_killed_between_reserve_and_commit(void **state)
+{
+	SHM_ONLY(state);
+	th_server *s = th_server_spawn(*state, NULL, NULL, d37_setup, NULL);
+	assert_non_null(s);
+	lrpc_client *c = honest_connect(state);
+	static char lines[8192];
+	char prefix[64], ch;
+	int pipefd[2];
+
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	struct d37 d = { .ctx = *state, .ready_w = pipefd[1] };
+	pid_t pid = th_fork_helper(d37_child, &d);
+	assert_true(pid > 0);
+	close(pipefd[1]);
+	assert_true(wait_fd(pipefd[0], POLLIN, SOON_MS));
+	assert_int_equal(read(pipefd[0], &ch, 1), 1);
+	close(pipefd[0]);
+	/* While it sits on its reservation, others are served. */
+	honest_echo(c, 500, 3);
+	kill(pid, SIGKILL);
+	assert_int_equal(th_wait_helper(pid), -1);
+
+	snprintf(prefix, sizeof(prefix), "destroyed %d", (int)pid);
+	assert_true(th_server_collect(s, prefix, SOON_MS, lines,
+				      sizeof(lines)) > 0);
+	/* Nothing more about it arrives later. */
+	honest_echo(c, 700, 4);
+	th_msleep(100);
+	size_t used = strlen(lines);
+	(void)th_server_collect(s, NULL, 200, lines + used,
+				sizeof(lines) - used);
+	snprintf(prefix, sizeof(prefix), "dispatch %d ", (int)pid);
+	assert_int_equal(th_lines_count(lines, prefix), 1);
+	snprintf(prefix, sizeof(prefix), "created %d", (int)pid);
+	assert_int_equal(th_lines_count(lines, prefix), 1);
+	snprintf(prefix, sizeof(prefix), "closed %d", (int)pid);
+	assert_int_equal(th_lines_count(lines, prefix), 1);
+	snprintf(prefix, sizeof(prefix), "destroyed %d", (int)pid);
+	assert_int_equal(th_lines_count(lines, prefix), 1);
+	honest_echo(c, 100, 5);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 8. B24: a peer that never consumes --- */
+
+static void
+test_shm_b24_never_consumes(void **state)
+{
+	SHM_ONLY(state);
+	lrpc_server_opts so = { .struct_size = sizeof(so),
+				.stall_timeout_ms = 500,
+				.max_queued_bytes = 64 * 1024 };
+	th_server *s = spawn(state, &so);
+	lrpc_client *c = honest_connect(state), *slow = NULL;
+	lrpc_client_opts co = { .struct_size = sizeof(co),
+				.max_msg_size = FAKE_MAX_MSG };
+	struct {
+		lrpc_msg_header h;
+		uint32_t n, pad;
+	} req = { .h = { .size = sizeof(req), .id = H_FLOOD },
+		  .n = 1000000 };
+	uint8_t resp[256];
+	char line[256], prefix[64];
+	unsigned sent = 0, eagain = 0, maxq = 0;
+
+	assert_int_equal(th_connect(*state, &slow, &co), 0);
+	uint32_t max = lrpc_client_get_max_msg_size(slow);
+	long t0 = now_ms();
+	assert_int_equal(lrpc_client_call(slow, &req, sizeof(req), resp,
+					  sizeof(resp), SOON_MS),
+			 (int)sizeof(lrpc_msg_header));
+	/* The server meets back-pressure... */
+	snprintf(prefix, sizeof(prefix), "flood-eagain %d", (int)getpid());
+	assert_true(th_server_expect(s, prefix, SOON_MS, line, sizeof(line)));
+	/* ...and keeps serving the others meanwhile. */
+	honest_echo(c, 1000, 2);
+	/* The slow client is dropped after the stall timeout. */
+	while (lrpc_client_is_connected(slow) && now_ms() - t0 < 3000)
+		th_msleep(10);
+	long dt = now_ms() - t0;
+	assert_false(lrpc_client_is_connected(slow));
+	assert_true(dt >= 450);
+	assert_true(dt < 3000);
+	snprintf(prefix, sizeof(prefix), "flood-end %d", (int)getpid());
+	assert_true(th_server_expect(s, prefix, SOON_MS, line, sizeof(line)));
+	assert_int_equal(sscanf(line + strlen(prefix),
+				" sent=%u eagain=%u maxq=%u", &sent, &eagain,
+				&maxq),
+			 3);
+	fprintf(stderr, "flood: %u events sent, %u EAGAIN, %u bytes queued "
+			"at most, dropped after %ld ms\n",
+		sent, eagain, maxq, dt);
+	assert_true(eagain >= 1);
+	assert_true(sent < req.n);
+	/* Memory stayed bounded: the queue limit plus one message. */
+	assert_true(maxq > 0);
+	assert_true(maxq <= so.max_queued_bytes + max);
+	lrpc_client_unref(slow);
+	honest_echo(c, 100, 3);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 9. Issue item 1: nothing in /dev/shm --- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted names in @dir, one per line, into @buf. */
+static void
+list_dir(const char *dir, char *buf, size_t cap)
+{
+	char *names[512];
+	size_t n = 0, used = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) && n < 512)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), cmp_str);
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int k = snprintf(buf + used, cap - used, "%s\n", names[i]);
+		if (k > 0 && (size_t)k < cap - used)
+			used += (size_t)k;
+		free(names[i]);
+	}
+}
+
+/* Count the mappings of @pid whose path starts with @prefix. */
+static int
+count_maps(pid_t pid, const char *prefix)
+{
+	char path[64], line[512];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		if (p && strncmp(p, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Count the fds of @pid whose target starts with @prefix. */
+static int
+count_fds(pid_t pid, const char *prefix)
+{
+	char path[64], link[384], target[256];
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		ssize_t k = readlink(link, target, sizeof(target) - 1);
+		if (k <= 0)
+			continue;
+		target[k] = '\0';
+		if (strncmp(target, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+test_shm_nothing_in_dev_shm(void **state)
+{
+	SHM_ONLY(state);
+	static char before[16384], during[16384], after[16384];
+	lrpc_client *c[3];
+
+	list_dir("/dev/shm", before, sizeof(before));
+	int memfd_maps = count_maps(getpid(), "/memfd:lrpc");
+	th_server *s = spawn(state, NULL);
+	for (int i = 0; i < 3; i++) {
+		c[i] = honest_connect(state);
+		for (int k = 0; k < 10; k++)
+			honest_echo(c[i], 64 + 100 * (size_t)k, (unsigned)k);
+	}
+	list_dir("/dev/shm", during, sizeof(during));
+	assert_string_equal(before, during);
+	/* The rings are memfds, mapped on both sides; nothing else. */
+	assert_int_equal(count_maps(th_server_pid(s), "/dev/shm/"), 0);
+	assert_int_equal(count_maps(getpid(), "/dev/shm/"), 0);
+	assert_int_equal(count_fds(th_server_pid(s), "/dev/shm/"), 0);
+	assert_int_equal(count_fds(getpid(), "/dev/shm/"), 0);
+	assert_true(count_maps(th_server_pid(s), "/memfd:") >= 3);
+	assert_true(count_maps(getpid(), "/memfd:") >= 3);
+	for (int i = 0; i < 3; i++)
+		lrpc_client_unref(c[i]);
+	assert_int_equal(count_maps(getpid(), "/memfd:lrpc"), memfd_maps);
+	assert_int_equal(th_server_stop(s), 0);
+	list_dir("/dev/shm", after, sizeof(after));
+	assert_string_equal(before, after);
+}
+
+/* --- 10. Issue item 3: an idle pair burns no CPU --- */
+
+static uint64_t
+server_cpu_usec(lrpc_client *c)
+{
+	lrpc_msg_header h = { .size = sizeof(h), .id = H_RUSAGE };
+	struct rusage_reply r;
+
+	assert_int_equal(lrpc_client_call(c, &h, sizeof(h), &r, sizeof(r),
+					  SOON_MS),
+			 (int)sizeof(r));
+	assert_int_equal(r.hdr.error, 0);
+	return r.cpu_usec;
+}
+
+static void
+test_shm_idle_pair_burns_no_cpu(void **state)
+{
+	SHM_ONLY(state);
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+
+	honest_echo(c, 1000, 1);
+	uint64_t s0 = server_cpu_usec(c);
+	uint64_t c0 = cpu_usec_self();
+	th_msleep(1000);
+	uint64_t c1 = cpu_usec_self();
+	uint64_t s1 = server_cpu_usec(c);
+	fprintf(stderr, "idle second: client %llu us, server %llu us of CPU\n",
+		(unsigned long long)(c1 - c0), (unsigned long long)(s1 - s0));
+	assert_true(c1 - c0 < 20000);
+	assert_true(s1 - s0 < 20000);
+	honest_echo(c, 100, 2);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 11. Issue item 5: maximum sizes --- */
+
+static void
+test_shm_max_size_back_to_back(void **state)
+{
+	SHM_ONLY(state);
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	uint32_t max = lrpc_client_get_max_msg_size(c);
+
+	assert_int_equal(max, LRPC_DEFAULT_MAX_MSG_SIZE);
+	uint8_t *req = malloc(max), *resp = malloc(max);
+	assert_non_null(req);
+	assert_non_null(resp);
+	for (unsigned i = 0; i < 30; i++) {
+		th_fill(req, max, TH_ECHO, i);
+		int r = lrpc_client_call(c, req, max, resp, max, 10000);
+		if (r != (int)max)
+			fail_msg("call %u of %u bytes: %d", i, max, r);
+		assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
+		assert_true(th_check(resp, max, i));
+	}
+	/* Sends that do not wait for their answer, back to back. */
+	for (unsigned i = 0; i < 4; i++) {
+		th_fill(req, max, TH_ECHO, 100 + i);
+		assert_int_equal(lrpc_client_send(c, req, max), 0);
+		assert_int_equal(lrpc_client_recv(c, resp, max, 10000),
+				 (int)max);
+		assert_true(th_check(resp, max, 100 + i));
+	}
+	free(req);
+	free(resp);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+#define BIG_MSG (64u * 1024u * 1024u)
+
+static void
+test_shm_64mib_message(void **state)
+{
+	SHM_ONLY(state);
+	lrpc_server_opts so = { .struct_size = sizeof(so),
+				.max_msg_size = BIG_MSG };
+	lrpc_client_opts co = { .struct_size = sizeof(co),
+				.max_msg_size = BIG_MSG };
+	th_server *s = spawn(state, &so);
+	lrpc_client *c = NULL;
+
+	assert_int_equal(th_connect(*state, &c, &co), 0);
+	assert_int_equal(lrpc_client_get_max_msg_size(c), BIG_MSG);
+	uint8_t *req = malloc(BIG_MSG), *resp = malloc(BIG_MSG);
+	assert_non_null(req);
+	assert_non_null(resp);
+	th_fill(req, BIG_MSG, TH_ECHO, 77);
+	memset(resp, 0, BIG_MSG);
+	assert_int_equal(lrpc_client_call(c, req, BIG_MSG, resp, BIG_MSG,
+					  15000),
+			 (int)BIG_MSG);
+	const lrpc_msg_header *h = (const void *)resp;
+	assert_int_equal(h->size, BIG_MSG);
+	assert_int_equal(h->id, TH_ECHO);
+	assert_int_equal(h->error, 0);
+	const size_t offs[] = { sizeof(lrpc_msg_header), 4096, 1u << 20,
+				BIG_MSG / 2 + 3, BIG_MSG - 4096,
+				BIG_MSG - 1 };
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
+		assert_int_equal(resp[offs[i]], (uint8_t)(77u + offs[i] * 31u));
+	assert_true(th_check(resp, BIG_MSG, 77));
+	/* And a small call after it. */
+	honest_echo(c, 100, 9);
+	free(req);
+	free(resp);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 12. Zero-copy (both transports) --- */
+
+static void
+test_shm_zero_copy(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	const lrpc_msg_header *m = NULL, *m2 = NULL;
+	lrpc_msg_header local = { .size = sizeof(local) };
+	uint8_t resp[4096];
+	size_t size = 0;
+	void *buf = NULL, *buf2 = NULL;
+
+	/* Reserve, fill in place, commit; read back through a view. */
+	assert_int_equal(lrpc_client_reserve(c, 256, &buf), 0);
+	assert_non_null(buf);
+	assert_int_equal(lrpc_client_reserve(c, 256, &buf2), -EBUSY);
+	th_fill(buf, 256, TH_ECHO, 5);
+	assert_int_equal(lrpc_client_commit(c, 256), 0);
+	assert_int_equal(lrpc_client_recv_view(c, &m, &size, SOON_MS), 256);
+	assert_int_equal(size, 256);
+	assert_non_null(m);
+	assert_int_equal(m->size, 256);
+	assert_int_equal(m->id, TH_ECHO);
+	assert_int_equal(m->error, 0);
+	assert_true(th_check(m, 256, 5));
+	/* One view at a time. */
+	assert_int_equal(lrpc_client_recv_view(c, &m2, &size, 0), -EBUSY);
+	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), 0), -EBUSY);
+	/* Only the view itself can be given back. */
+	assert_int_equal(lrpc_client_release(c, &local), -EINVAL);
+	assert_int_equal(lrpc_client_release(
+				 c, (const lrpc_msg_header *)(const void *)
+					    ((const uint8_t *)m + 8)),
+			 -EINVAL);
+	assert_int_equal(lrpc_client_release(c, m), 0);
+	assert_int_equal(lrpc_client_release(c, m), -EINVAL);
+	/* Nothing left to view. */
+	assert_int_equal(lrpc_client_recv_view(c, &m2, &size, 0), -EAGAIN);
+
+	/* No reservation: nothing to commit. */
+	assert_int_equal(lrpc_client_commit(c, 256), -EINVAL);
+	/* Abort, then reserve again; commit less than reserved. */
+	assert_int_equal(lrpc_client_reserve(c, 1000, &buf), 0);
+	lrpc_client_abort(c);
+	assert_int_equal(lrpc_client_commit(c, 100), -EINVAL);
+	assert_int_equal(lrpc_client_reserve(c, 1000, &buf), 0);
+	th_fill(buf, 200, TH_ECHO, 6);
+	assert_int_equal(lrpc_client_commit(c, 1001), -EINVAL);
+	assert_int_equal(lrpc_client_commit(c, 200), 0);
+	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), SOON_MS), 200);
+	assert_true(th_check(resp, 200, 6));
+	/* An aborted reservation sent nothing. */
+	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), 100),
+			 -ETIMEDOUT);
+
+	/* Many round trips, each through a view, sizes up to 64 KiB. */
+	for (unsigned i = 0; i < 200; i++) {
+		size_t n = 24 + (i * 331u) % (64u * 1024u - 24u);
+		assert_int_equal(lrpc_client_reserve(c, n, &buf), 0);
+		th_fill(buf, n, TH_ECHO, i);
+		assert_int_equal(lrpc_client_commit(c, n), 0);
+		assert_int_equal(lrpc_client_recv_view(c, &m, &size, SOON_MS),
+				 (int)n);
+		assert_int_equal(m->size, n);
+		assert_true(th_check(m, n, i));
+		assert_int_equal(lrpc_client_release(c, m), 0);
+	}
+	honest_echo(c, 100, 7);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* --- 13. Spinning off on both sides: the sleep/wake path only --- */
+
+static void
+nospin_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	shm_setup(s, loop, arg);
+	lrpc_server_set_spin(s, 0);
+}
+
+static void
+test_shm_no_spin_calls(void **state)
+{
+	SHM_ONLY(state);
+	th_server *s = th_server_spawn(*state, NULL, NULL, nospin_setup, NULL);
+	assert_non_null(s);
+	lrpc_client *c = honest_connect(state);
+	uint8_t req[512], resp[512];
+	long t0 = now_ms();
+
+	assert_int_equal(lrpc_client_set_spin(c, 0), 0);
+	for (unsigned i = 0; i < 10000; i++) {
+		size_t n = 24 + (i * 7u) % 480u;
+		th_fill(req, n, TH_ECHO, i);
+		int r = lrpc_client_call(c, req, n, resp, sizeof(resp), SOON_MS);
+		if (r != (int)n || !th_check(resp, n, i))
+			fail_msg("call %u: %d", i, r);
+	}
+	fprintf(stderr, "10000 calls without spinning: %ld ms\n",
+		now_ms() - t0);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TH_TEST(test_shm_b16_bad_producer_index),
+		TH_TEST(test_shm_b17_bad_records),
+		TH_TEST(test_shm_b18_double_fetch),
+		TH_TEST(test_shm_b20_random_control_pages),
+		TH_TEST(test_shm_b21_seals),
+		TH_TEST(test_shm_f50_fake_server_bad_fds),
+		TH_TEST(test_shm_d37_killed_between_reserve_and_commit),
+		TH_TEST(test_shm_b24_never_consumes),
+		TH_TEST(test_shm_nothing_in_dev_shm),
+		TH_TEST(test_shm_idle_pair_burns_no_cpu),
+		TH_TEST(test_shm_max_size_back_to_back),
+		TH_TEST(test_shm_64mib_message),
+		TH_TEST(test_shm_zero_copy),
+		TH_TEST(test_shm_no_spin_calls),
+	};
+	return cmocka_run_group_tests_name("shm", tests, NULL, NULL);
+}
