@@ -254,6 +254,10 @@ th_server_spawn(const th_ctx *ctx, const lrpc_server_callbacks *cb,
 		close(ready[0]);
 		close(rep[0]);
 		child_report_fd = rep[1];
+		/* A failed test must not leave its server behind, and a test
+		 * that reads its reports late must not block the server. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		(void)fcntl(rep[1], F_SETPIPE_SZ, 1024 * 1024);
 		server_child(ctx, cb, opts, setup, arg, ready[1]);
 	}
 	close(ready[1]);
