@@ -1232,16 +1232,15 @@ write_json(const char *path)
 		const result *r = &results[i];
 		bool rate = case_is_rate[r->cid];
 
-		if (!r->ok)
-			continue;
+		/* A failed case is written with every figure null. */
 		fprintf(f,
 			"{\"system\": \"%s\", \"transport\": \"%s\", "
 			"\"case\": \"%s%s\", \"size\": %zu, ",
 			sys_names[r->sys], tr_names[r->tr], case_names[r->cid],
 			r->one_cpu ? "_1cpu" : "", r->size);
-		json_num(f, "median_us", r->median_us, !rate, false);
-		json_num(f, "p99_us", r->p99_us, !rate, false);
-		json_num(f, "ops_per_s", r->ops, rate, true);
+		json_num(f, "median_us", r->median_us, r->ok && !rate, false);
+		json_num(f, "p99_us", r->p99_us, r->ok && !rate, false);
+		json_num(f, "ops_per_s", r->ops, r->ok && rate, true);
 		fprintf(f, "}\n");
 	}
 	if (fclose(f) != 0) {
