@@ -2,11 +2,12 @@
 # Start the echo server, run the client against it, stop the server; then
 # the key-value store (examples/kv, typed stubs generated from kv.idl).
 #   scripts/demo.sh [BUILD_DIR] [--transport socket|shm|best]
+# Without --transport the key-value store runs over shm, then sockets.
 set -eu
 build=${1:-build}
-transport=socket
+transports="shm socket"
 if [ "${2:-}" = "--transport" ] && [ -n "${3:-}" ]; then
-	transport=$3
+	transports=$3
 fi
 "$build/examples/echo/echo-server" &
 server=$!
@@ -16,7 +17,8 @@ wait $server
 trap - EXIT INT TERM
 echo "demo: echo done"
 
-if [ -x "$build/examples/kv/kv-server" ]; then
+for transport in $transports; do
+[ -x "$build/examples/kv/kv-server" ] || break
 	kv="$build/examples/kv/kv-client --transport $transport"
 	echo "demo: key-value store over $transport"
 	"$build/examples/kv/kv-server" --transport "$transport" &
@@ -42,5 +44,5 @@ if [ -x "$build/examples/kv/kv-server" ]; then
 	kill $server
 	wait $server || true
 	trap - EXIT INT TERM
-	echo "demo: kv done"
-fi
+	echo "demo: kv over $transport done"
+done
