@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The log hook: the only way the library ever says anything. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -59,4 +60,31 @@ LRPC_EXPORT const char *
 lrpc_version(void)
 {
 	return LRPC_VERSION_STRING;
+}
+
+static _Atomic pid_t cached_pid;
+
+static void
+pid_atfork_child(void)
+{
+	cached_pid = getpid();
+}
+
+static void
+pid_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, pid_atfork_child);
+	cached_pid = getpid();
+}
+
+pid_t
+lrpc__getpid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pid_t p = cached_pid;
+
+	if (_lrpc_likely_(p != 0))
+		return p;
+	pthread_once(&once, pid_init);
+	return cached_pid;
 }

@@ -46,6 +46,15 @@
 		_fd_;                                                       \
 	})
 
+/*
+ * The calling process's pid without a system call (glibc does not cache
+ * it): every public call compares it with its object's creator to refuse
+ * use from a forked child, so it must be cheap.  Refreshed in the child by
+ * a pthread_atfork() handler; a raw clone() or vfork() child that calls
+ * into lrpc is not supported.
+ */
+pid_t lrpc__getpid(void);
+
 /* Turn a libc "-1 and errno" result into 0/positive or -errno. */
 static inline int
 lrpc__negerrno(int r)

@@ -58,7 +58,7 @@ struct lrpc_client {
 #define CLIENT_CHECK(c)                                                     \
 	do {                                                                \
 		lrpc_return_if_fail(c, -EINVAL);                            \
-		lrpc_return_if_fail((c)->origin_pid == getpid(), -ECHILD);  \
+		lrpc_return_if_fail((c)->origin_pid == lrpc__getpid(), -ECHILD);  \
 	} while (0)
 
 static void
@@ -77,7 +77,7 @@ client_close_fds(lrpc_client *c)
 LRPC_EXPORT void
 lrpc_client_disconnect(lrpc_client *c)
 {
-	if (!c || c->origin_pid != getpid())
+	if (!c || c->origin_pid != lrpc__getpid())
 		return;
 	client_close_fds(c);
 	c->state = CLIENT_DISCONNECTED;
@@ -238,7 +238,7 @@ client_alloc(lrpc_client **ret, const char *name, const lrpc_client_opts *opts)
 	if (!c)
 		return -ENOMEM;
 	c->n_ref = 1;
-	c->origin_pid = getpid();
+	c->origin_pid = lrpc__getpid();
 	c->fd = c->epfd = c->epfd_event_fd = -1;
 	c->state = CLIENT_CONNECTING;
 	c->spin_usec = LRPC__DEFAULT_SPIN_USEC;
@@ -901,7 +901,7 @@ lrpc_client_commit(lrpc_client *c, size_t size)
 LRPC_EXPORT void
 lrpc_client_abort(lrpc_client *c)
 {
-	if (!c || c->origin_pid != getpid() || !c->reserved)
+	if (!c || c->origin_pid != lrpc__getpid() || !c->reserved)
 		return;
 	c->reserved = false;
 	if (c->t)
@@ -997,7 +997,7 @@ lrpc_client_set_userdata(lrpc_client *c, void *userdata)
 LRPC_EXPORT bool
 lrpc_client_is_connected(lrpc_client *c)
 {
-	if (!c || c->origin_pid != getpid() || c->state != CLIENT_CONNECTED)
+	if (!c || c->origin_pid != lrpc__getpid() || c->state != CLIENT_CONNECTED)
 		return false;
 	if (client_main_hung_up(c)) {
 		client_broken(c, -ECONNRESET);

@@ -868,7 +868,7 @@ lrpc__conn_on_main(int fd, uint32_t revents, void *userdata)
 #define CONN_CHECK(c, r)                                                    \
 	do {                                                                \
 		lrpc_return_if_fail(c, r);                                  \
-		lrpc_return_if_fail((c)->server->origin_pid == getpid(),    \
+		lrpc_return_if_fail((c)->server->origin_pid == lrpc__getpid(),    \
 				    -ECHILD);                               \
 	} while (0)
 
@@ -1029,7 +1029,7 @@ lrpc_conn_send_error(lrpc_conn *c, int32_t id, int error)
 LRPC_EXPORT void
 lrpc_conn_disconnect(lrpc_conn *c)
 {
-	if (!c || c->server->origin_pid != getpid())
+	if (!c || c->server->origin_pid != lrpc__getpid())
 		return;
 	if (c->state == CONN_ACTIVE || c->state == CONN_HANDSHAKE)
 		lrpc__conn_close_later(c);

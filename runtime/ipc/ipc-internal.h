@@ -154,7 +154,7 @@ int lrpc__server_read_peer(int fd, lrpc_peer *peer, gid_t **ret_groups);
 #define SERVER_CHECK(s, r)                                                  \
 	do {                                                                \
 		lrpc_return_if_fail(s, r);                                  \
-		lrpc_return_if_fail((s)->origin_pid == getpid(), -ECHILD);  \
+		lrpc_return_if_fail((s)->origin_pid == lrpc__getpid(), -ECHILD);  \
 	} while (0)
 
 #endif

@@ -51,7 +51,7 @@ lrpc_server_new(lrpc_server **ret, const char *name,
 	if (!s)
 		return -ENOMEM;
 	s->n_ref = 1;
-	s->origin_pid = getpid();
+	s->origin_pid = lrpc__getpid();
 	strcpy(s->name, name);
 	if (cb)
 		s->cb = *cb;
@@ -408,7 +408,7 @@ lrpc__server_handshake(lrpc_conn *c)
 LRPC_EXPORT void
 lrpc_server_close(lrpc_server *s)
 {
-	if (!s || s->closed || s->origin_pid != getpid())
+	if (!s || s->closed || s->origin_pid != lrpc__getpid())
 		return;
 	s->closed = true;
 	lrpc_server_ref(s);
@@ -468,7 +468,7 @@ lrpc_server_unref(lrpc_server *s)
 	/* The last reference closes first, as server.h promises: otherwise a
 	 * started server without connections was freed still listening,
 	 * leaking its socket fd and leaving its socket file behind. */
-	if (s->n_ref == 1 && !s->closed && s->origin_pid == getpid())
+	if (s->n_ref == 1 && !s->closed && s->origin_pid == lrpc__getpid())
 		lrpc_server_close(s);
 	s->n_ref--;
 	if (s->n_ref == 0) {
@@ -478,7 +478,7 @@ lrpc_server_unref(lrpc_server *s)
 	/* Connections reference their server; once only they do, nobody
 	 * outside can reach it any more: close it, which lets them go. */
 	if (s->n_ref == s->n_conn_refs && !s->closed &&
-	    s->origin_pid == getpid()) {
+	    s->origin_pid == lrpc__getpid()) {
 		lrpc_server_ref(s);
 		lrpc_server_close(s);
 		lrpc_server_unref(s);

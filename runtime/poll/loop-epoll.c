@@ -183,7 +183,7 @@ loop_origin_changed(const lrpc_loop *l)
 {
 	/* epoll sets and signalfds are shared with the parent after fork();
 	 * touching them from the child would steal the parent's events. */
-	return l->origin_pid != getpid();
+	return l->origin_pid != lrpc__getpid();
 }
 
 /* Read and discard an eventfd/timerfd counter; nothing to read is fine. */
@@ -422,7 +422,7 @@ lrpc_loop_new(lrpc_loop **ret)
 	if (!l)
 		return -ENOMEM;
 	l->n_ref = 1;
-	l->origin_pid = getpid();
+	l->origin_pid = lrpc__getpid();
 	l->epoll_fd = l->timer_fd = l->event_fd = l->signal_fd = -1;
 	l->timer_free = TIMER_NONE;
 	sigemptyset(&l->sigmask);
