@@ -553,6 +553,18 @@ conn_queue_push(lrpc_conn *c, lrpc__chan chan, lrpc__qmsg *m)
 	q->count++;
 	c->stats.send_retries++;
 	conn_arm_stall(c);
+	/*
+	 * Ask the client to wake us when it makes room.  Sends from a job or
+	 * timer are not followed by conn_sleep(), so do it here; if there is
+	 * room already, make our own wake-up fd readable so the loop flushes.
+	 */
+	if (c->t && !(c->armed & (1u << chan))) {
+		int r = c->tops->t_arm(c->t, chan, true);
+		if (r >= 0)
+			c->armed |= 1u << chan;
+		if (r > 0)
+			c->tops->t_kick(c->t);
+	}
 }
 
 static void

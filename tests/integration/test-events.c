@@ -696,11 +696,94 @@ test_events_fd_wakes_before_first_dispatch(void **state)
 	lrpc_client_unref(c);
 }
 
+/*
+ * Regression: large events sent from a job (outside any handler) that do
+ * not fit the channel are queued in the server; it must ask to be woken
+ * when the client makes room, or they wait for the stall timeout.
+ */
+struct big_burst {
+	lrpc_conn *conn;
+	lrpc_loop *loop;
+	uint32_t next, n, size;
+};
+
+static void
+big_burst_run(void *ud)
+{
+	struct big_burst *b = ud;
+	static uint8_t buf[70000];
+
+	/* Fill once: the producer must be faster than the consumer for the
+	 * channel to fill up. */
+	if (b->next == 0)
+		th_fill(buf, b->size, 0, 7);
+	while (b->next < b->n && lrpc_conn_is_connected(b->conn)) {
+		((lrpc_msg_header *)(void *)buf)->id = (int32_t)b->next;
+		int r = lrpc_conn_send_event(b->conn, buf, b->size);
+		if (r == -EAGAIN) {
+			lrpc_loop_add_timer(b->loop, 1000, big_burst_run, b,
+					    NULL);
+			return;
+		}
+		if (r < 0)
+			break;
+		b->next++;
+	}
+	lrpc_conn_unref(b->conn);
+	free(b);
+}
+
+static int
+h_big_burst(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	struct big_burst *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	b->conn = lrpc_conn_ref(c);
+	b->loop = ud;
+	b->n = 400;
+	b->size = 64 * 1024;
+	lrpc_loop_add_job(b->loop, big_burst_run, b);
+	return lrpc_conn_send_error(c, m->id, 0);
+}
+
+static void
+big_burst_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	lrpc_server_add_handler(s, 61, h_big_burst, loop);
+}
+
+static void
+test_events_large_burst_from_job(void **state)
+{
+	th_server *s = th_server_spawn(*state, NULL, NULL, big_burst_setup,
+				       NULL);
+	lrpc_msg_header req = { .size = sizeof(req), .id = 61 };
+	static uint8_t buf[70000];
+	lrpc_client *c;
+
+	assert_non_null(s);
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	assert_int_equal(lrpc_client_call(c, &req, sizeof(req), buf,
+					  sizeof(buf), 2000),
+			 (int)sizeof(req));
+	for (uint32_t i = 0; i < 400; i++) {
+		int r = lrpc_client_recv_event(c, buf, sizeof(buf), 5000);
+		assert_int_equal(r, 64 * 1024);
+		assert_int_equal(((lrpc_msg_header *)(void *)buf)->id, i);
+		assert_true(th_check(buf, 64 * 1024, 7));
+	}
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TH_TEST(test_events_single),
+		TH_TEST(test_events_large_burst_from_job),
 		TH_TEST(test_events_fd_wakes_before_first_dispatch),
 		TH_TEST(test_events_stress_30000),
 		TH_TEST(test_events_sent_from_created),
