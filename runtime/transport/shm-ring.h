@@ -38,6 +38,8 @@ typedef struct lrpc__ring_shared {
 #define LRPC__RING_REC_DATA 1u
 #define LRPC__RING_REC_PAD 2u
 #define LRPC__RING_REC_HDR 8u
+/* Records from this size on are placed at the start of an empty ring. */
+#define LRPC__RING_REWIND_MIN (16u * 1024u)
 
 typedef struct lrpc__ring {
 	lrpc__ring_shared *sh;
