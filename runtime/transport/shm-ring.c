@@ -89,7 +89,7 @@ lrpc__ring_reserve(lrpc__ring *r, uint32_t len, int *ret_err)
 	/* (The padding and the record at the start only fit together in an
 	 * empty ring if the record is no larger than the padded-over
 	 * part.) */
-	if (len >= LRPC__RING_REWIND_MIN && skip == 0 &&
+	if (r->rewind && len >= LRPC__RING_REWIND_MIN && skip == 0 &&
 	    rec_size(len) <= (r->prod & (r->cap - 1))) {
 		if (!ring_load_cons(r)) {
 			*ret_err = -EPROTO;
@@ -217,8 +217,17 @@ lrpc__ring_release(lrpc__ring *r)
 	atomic_store_explicit(&r->sh->cons, r->cons, memory_order_release);
 	/* Pairs with the fence in lrpc__ring_arm_write(). */
 	atomic_thread_fence(memory_order_seq_cst);
-	return atomic_load_explicit(&r->sh->prod_waiting,
-				    memory_order_relaxed) != 0;
+	/*
+	 * The producer said how much room it waits for: wake it only once
+	 * that much is free, so that it refills in bulk instead of being
+	 * woken for every record.  (The value is the peer's: at worst it
+	 * delays the peer's own progress.)
+	 */
+	uint32_t want = atomic_load_explicit(&r->sh->prod_waiting,
+					     memory_order_relaxed);
+	if (want == 0)
+		return false;
+	return r->cap - (r->prod_seen - r->cons) >= want;
 }
 
 bool
@@ -260,7 +269,13 @@ lrpc__ring_arm_read(lrpc__ring *r)
 bool
 lrpc__ring_arm_write(lrpc__ring *r, uint32_t len)
 {
-	atomic_store_explicit(&r->sh->prod_waiting, 1, memory_order_relaxed);
+	/* Wait for a quarter of the ring at least (see lrpc__ring_release);
+	 * the consumer drains what it reads, so that much always comes. */
+	uint64_t want = LRPC_MAX(rec_size(len), r->cap / 4);
+
+	want = LRPC_MIN(want, r->cap);
+	atomic_store_explicit(&r->sh->prod_waiting, (uint32_t)want,
+			      memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (lrpc__ring_writable(r, len)) {
 		atomic_store_explicit(&r->sh->prod_waiting, 0,

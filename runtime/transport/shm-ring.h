@@ -27,7 +27,7 @@
 
 typedef struct lrpc__ring_shared {
 	alignas(LRPC__CACHELINE) _Atomic uint64_t prod;
-	/* Set by the producer while it waits for room. */
+	/* Set by the producer while it waits for room: how many bytes. */
 	_Atomic uint32_t prod_waiting;
 	alignas(LRPC__CACHELINE) _Atomic uint64_t cons;
 	/* Set by the consumer while it sleeps (or is about to). */
@@ -47,6 +47,7 @@ typedef struct lrpc__ring {
 	uint64_t cap;  /* private copy: bytes in the data area, power of 2 */
 	uint32_t max_len; /* private copy: largest record payload */
 	bool broken;
+	bool rewind; /* producer: put large records at the start when empty */
 	/* Producer side. */
 	uint64_t prod;      /* our index; the shared one is only written */
 	uint64_t cons_seen; /* last validated consumer index */

@@ -18,6 +18,7 @@
  * costs a few pages of memory however large its maximum is.
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -31,8 +32,12 @@
 #define SHM_RINGS_OFF 4096u
 #define SHM_DATA_OFF 8192u
 
+/* After the ring headers: the CPU each side last ran on (a hint only:
+ * whatever the peer writes there can at worst make us spin or not). */
+#define SHM_CPUS_OFF (SHM_RINGS_OFF + 3 * sizeof(lrpc__ring_shared))
+
 _Static_assert(sizeof(lrpc__ctl) <= SHM_RINGS_OFF, "control page fits");
-_Static_assert(3 * sizeof(lrpc__ring_shared) <= SHM_DATA_OFF - SHM_RINGS_OFF,
+_Static_assert(SHM_CPUS_OFF + 2 * sizeof(uint32_t) <= SHM_DATA_OFF,
 	       "ring headers fit");
 
 struct lrpc__tconn {
@@ -42,6 +47,7 @@ struct lrpc__tconn {
 	uint8_t *map;
 	uint64_t map_size;
 	lrpc__ctl *ctl;
+	_Atomic uint32_t *cpus; /* [0] server, [1] client */
 	lrpc__ring ring[LRPC__N_CHAN];
 	uint32_t max_msg;
 	uint32_t want[LRPC__N_CHAN]; /* size of a send that found no room */
@@ -68,11 +74,17 @@ shm_attach(lrpc__tconn *t, uint64_t cap, bool init)
 	lrpc__ring_shared *sh =
 		(lrpc__ring_shared *)(void *)(t->map + SHM_RINGS_OFF);
 
-	for (int i = 0; i < LRPC__N_CHAN; i++)
+	for (int i = 0; i < LRPC__N_CHAN; i++) {
 		lrpc__ring_attach(&t->ring[i], &sh[i],
 				  t->map + SHM_DATA_OFF + (uint64_t)i * cap,
 				  cap, t->max_msg, init);
+		/* Requests and responses mostly alternate (calls): reusing
+		 * the start of the ring keeps large ones cache-hot.  Events
+		 * stream, and a stream is better served by the whole ring. */
+		t->ring[i].rewind = i != LRPC__CHAN_EVENT;
+	}
 	t->ctl = (lrpc__ctl *)(void *)t->map;
+	t->cpus = (_Atomic uint32_t *)(void *)(t->map + SHM_CPUS_OFF);
 }
 
 static void
@@ -430,6 +442,20 @@ shm_ctl(lrpc__tconn *t)
 }
 
 static bool
+shm_spin_ok(lrpc__tconn *t)
+{
+	int me = t->role == LRPC__ROLE_SERVER ? 0 : 1;
+	int cpu = sched_getcpu();
+
+	if (cpu < 0)
+		return true;
+	atomic_store_explicit(&t->cpus[me], (uint32_t)cpu + 1,
+			      memory_order_relaxed);
+	return atomic_load_explicit(&t->cpus[!me], memory_order_relaxed) !=
+	       (uint32_t)cpu + 1;
+}
+
+static bool
 shm_ready(lrpc__tconn *t, lrpc__chan chan, bool out)
 {
 	if (out)
@@ -492,6 +518,7 @@ const lrpc__transport_ops lrpc__shm_transport_ops = {
 	.t_wait_fd = shm_wait_fd,
 	.t_ctl = shm_ctl,
 	.spin = true,
+	.t_spin_ok = shm_spin_ok,
 	.t_ready = shm_ready,
 	.t_arm = shm_arm,
 	.t_disarm = shm_disarm,

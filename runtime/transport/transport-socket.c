@@ -338,6 +338,12 @@ sock_cancel(lrpc__tconn *t, lrpc__chan chan)
 }
 
 static bool
+sock_spin_ok(lrpc__tconn *t)
+{
+	return false;
+}
+
+static bool
 sock_ready(lrpc__tconn *t, lrpc__chan chan, bool out)
 {
 	return false;
@@ -417,6 +423,7 @@ const lrpc__transport_ops lrpc__socket_transport_ops = {
 	.t_wait_fd = sock_wait_fd,
 	.t_ctl = sock_ctl,
 	.spin = false,
+	.t_spin_ok = sock_spin_ok,
 	.t_ready = sock_ready,
 	.t_arm = sock_arm,
 	.t_disarm = sock_disarm,

@@ -144,6 +144,12 @@ typedef struct lrpc__transport_ops {
 	 * itself (sockets) make these no-ops.
 	 */
 	bool spin;
+	/*
+	 * Publish the CPU we run on and say whether spinning makes sense:
+	 * false when the peer last ran on the same CPU (spinning would only
+	 * keep it from running).
+	 */
+	bool (*t_spin_ok)(lrpc__tconn *t);
 	bool (*t_ready)(lrpc__tconn *t, lrpc__chan chan, bool out);
 	int (*t_arm)(lrpc__tconn *t, lrpc__chan chan, bool out);
 	void (*t_disarm)(lrpc__tconn *t, lrpc__chan chan, bool out);

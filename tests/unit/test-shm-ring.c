@@ -28,6 +28,7 @@ setup(void **state)
 	x->data = malloc(x->cap);
 	lrpc__ring_attach(&x->p, x->sh, x->data, x->cap, max, true);
 	lrpc__ring_attach(&x->c, x->sh, x->data, x->cap, max, false);
+	x->p.rewind = true;
 	*state = x;
 	return 0;
 }
