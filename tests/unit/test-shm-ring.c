@@ -108,6 +108,7 @@ test_shm_ring_full_eagain(void **state)
 	uint8_t *w;
 
 	while ((w = lrpc__ring_reserve(&x->p, 1000, &err))) {
+		memset(w, 0, 1000);
 		lrpc__ring_commit(&x->p, 1000);
 		n++;
 	}
