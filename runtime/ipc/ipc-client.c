@@ -48,6 +48,7 @@ struct lrpc_client {
 	void *response_data;
 
 	uint32_t spin_usec;
+	uint32_t spin_extra; /* for the call in progress, by its size */
 	unsigned armed;      /* channels announced as sleeping (1 << chan) */
 	bool viewing[LRPC__N_CHAN]; /* a *_view() message not released yet */
 	bool reserved;       /* lrpc_client_reserve() not committed yet */
@@ -573,15 +574,26 @@ lrpc_client_set_response_handler(lrpc_client *c, lrpc_client_msg_fn fn,
 	client_rearm(c);
 }
 
+/* Extra spinning for a call of @size bytes: about the time the server
+ * needs to copy it out and the answer in (2 KiB per microsecond), at most
+ * 1 ms. */
+static uint32_t
+client_spin_extra(size_t size)
+{
+	return (uint32_t)LRPC_MIN(size / 2048, (size_t)1000);
+}
+
 /* Spin up to the client's budget for @chan to become ready. */
 static bool
 client_spin(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 {
 	uint64_t end;
 
-	if (!c->tops->spin || c->spin_usec == 0)
+	if (!c->tops->spin || c->spin_usec == 0 || !c->tops->t_spin_ok(c->t))
 		return false;
-	end = lrpc__now_usec() + c->spin_usec;
+	/* A large request takes the server longer to copy and answer: wait
+	 * for it a little longer rather than sleep and be woken. */
+	end = lrpc__now_usec() + c->spin_usec + c->spin_extra;
 	if (end > deadline)
 		end = deadline;
 	for (unsigned i = 1;; i++) {
@@ -813,8 +825,11 @@ lrpc_client_sendv_recv(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 	r = client_send(c, iov, n_iov, deadline, &seq);
 	if (r < 0)
 		return r;
-	return client_recv(c, LRPC__CHAN_RESPONSE, buf, cap, deadline, false,
-			   seq);
+	c->spin_extra = client_spin_extra(lrpc__iov_length(iov, n_iov));
+	r = client_recv(c, LRPC__CHAN_RESPONSE, buf, cap, deadline, false,
+			seq);
+	c->spin_extra = 0;
+	return r;
 }
 
 LRPC_EXPORT int

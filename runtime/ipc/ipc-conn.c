@@ -505,8 +505,12 @@ conn_arm_stall(lrpc_conn *c)
 
 /* Bookkeeping once a message was taken by the transport or queued. */
 static void
-conn_sent(lrpc_conn *c, lrpc__chan chan)
+conn_sent(lrpc_conn *c, lrpc__chan chan, size_t size)
 {
+	/* The client's next request comes after it copied this answer
+	 * out: wait for it a little longer the larger the answer. */
+	if (chan == LRPC__CHAN_RESPONSE)
+		c->spin_extra = (uint32_t)LRPC_MIN(size / 2048, (size_t)1000);
 	if (chan == LRPC__CHAN_EVENT) {
 		c->stats.events++;
 	} else {
@@ -598,7 +602,7 @@ conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
 	if (c->q[chan].count == 0) {
 		r = c->tops->t_send(c->t, chan, out, (size_t)n_out, size);
 		if (r == 0) {
-			conn_sent(c, chan);
+			conn_sent(c, chan, size);
 			return 0;
 		}
 		if (r != -EAGAIN) {
@@ -619,7 +623,7 @@ conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
 		p += out[i].iov_len;
 	}
 	conn_queue_push(c, chan, m);
-	conn_sent(c, chan);
+	conn_sent(c, chan, size);
 	return 0;
 }
 
@@ -716,8 +720,11 @@ conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
 static bool
 conn_spin(lrpc_conn *c, uint64_t limit)
 {
-	uint64_t end = lrpc__now_usec() + c->server->spin_usec;
+	uint64_t end;
 
+	if (!c->tops->t_spin_ok(c->t))
+		return false;
+	end = lrpc__now_usec() + c->server->spin_usec + c->spin_extra;
 	if (end > limit)
 		end = limit;
 	for (unsigned i = 1;; i++) {
@@ -1012,7 +1019,7 @@ lrpc_conn_commit(lrpc_conn *c, size_t size)
 			return -ENOTCONN;
 		}
 	}
-	conn_sent(c, chan);
+	conn_sent(c, chan, size);
 	return 0;
 }
 

@@ -81,6 +81,7 @@ struct lrpc_conn {
 	int chan_fd[LRPC__N_CHAN]; /* t_wait_fd per channel and direction */
 	uint32_t chan_ev[LRPC__N_CHAN];
 	unsigned armed; /* channels announced as sleeping (1 << chan) */
+	uint32_t spin_extra; /* extra spin (us) after a large response */
 	/* An open lrpc_conn_reserve_*(): channel or -1, buffer, and the
 	 * queue entry when it is private memory. */
 	int resv_chan;
