@@ -8,6 +8,13 @@
  *
  *   sync           request of N payload bytes, response of N payload bytes;
  *                  median and p99 round trip
+ *   rpc_sync       the sync echo through generated stubs (bench.idl:
+ *                  bench_echo(), a bytes argument and result) on a second
+ *                  connection to the same server, measured in turns with
+ *                  the raw sync call so that the stub overhead compares
+ *                  figures taken in the same seconds
+ *   rpc_add        a scalar-only stub call, bench_add(): two u64 (16 B)
+ *                  in, one out; no arena, no malloc
  *   sync_zerocopy  the same over lrpc shm with reserve/commit and
  *                  recv_view/release: the payload is written in place and
  *                  the response read once where it lies (libqb has no
@@ -48,6 +55,10 @@
 #include <unistd.h>
 
 #include <lrpc/lrpc.h>
+#include <lrpc/rpc.h>
+
+#include "bench-client.h"
+#include "bench-server.h"
 
 #ifdef HAVE_LIBQB
 #include <qb/qbipc_common.h>
@@ -65,6 +76,7 @@
 /* Receive buffers: room for any message either system may send. */
 #define BUF_CAP (MAX_MSG + 4 * KIB)
 #define CALL_TIMEOUT_MS 10000
+#define CALL_TIMEOUT_USEC (CALL_TIMEOUT_MS * UINT64_C(1000))
 /* An event that does not come within this is lost: the case fails. */
 #define EVENT_TIMEOUT_MS 3000
 #define MAX_SAMPLES (1u << 20)
@@ -83,6 +95,8 @@ enum { PIN_SPLIT = 1, PIN_SAME = 2 };
 enum tr { TR_SHM, TR_SOCKET, N_TR };
 enum case_id {
 	C_SYNC,
+	C_RPC_SYNC,
+	C_RPC_ADD,
 	C_SYNC_ZC,
 	C_ONEWAY,
 	C_EVENTS,
@@ -93,13 +107,23 @@ enum case_id {
 static const char *const sys_names[N_SYS] = { "lrpc", "libqb" };
 static const char *const tr_names[N_TR] = { "shm", "socket" };
 static const char *const case_names[N_CASES] = {
-	"sync", "sync_zerocopy", "oneway", "events", "connect"
+	"sync", "rpc_sync", "rpc_add", "sync_zerocopy", "oneway", "events",
+	"connect"
 };
-static const bool case_is_rate[N_CASES] = { false, false, true, true, false };
+static const bool case_is_rate[N_CASES] = {
+	[C_ONEWAY] = true, [C_EVENTS] = true
+};
 
 static const size_t lat_sizes[] = { 16, KIB, 64 * KIB, MIB };
 static const size_t rate_sizes[] = { 16, 64 * KIB };
 static const size_t zc_sizes[] = { 16, 64 * KIB };
+/* rpc_sync sizes; rpc_add is always 16 B (two u64). */
+static const size_t rpc_sizes[] = { 16, 64 * KIB };
+#define RPC_ADD_SIZE 16
+/* The rpc cases and the raw call take turns in blocks of this many calls;
+ * the first call of a block is not timed (the server may still be spinning
+ * on the other connection). */
+#define TURN_CALLS 500
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -128,6 +152,9 @@ typedef struct result {
 	bool ok;
 	double median_us, p99_us, ops;
 	uint64_t retries; /* sends or calls retried after -EAGAIN */
+	/* rpc cases: median of the raw sync call measured in turns with it */
+	bool has_raw;
+	double raw_us;
 } result;
 
 static result results[512];
@@ -323,6 +350,28 @@ l_on_events(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
 	return 0;
 }
 
+/* Generated-stub handlers (bench.idl), served next to the raw ones. */
+static int
+l_rpc_echo(lrpc_rpc_call *call, void *ud, lrpc_bytes data,
+	   lrpc_bytes *ret_back)
+{
+	*ret_back = data;
+	return 0;
+}
+
+static int
+l_rpc_add(lrpc_rpc_call *call, void *ud, uint64_t a, uint64_t b,
+	  uint64_t *ret_sum)
+{
+	*ret_sum = a + b;
+	return 0;
+}
+
+static const struct bench_handlers l_rpc_handlers = {
+	.echo = l_rpc_echo,
+	.add = l_rpc_add,
+};
+
 static void
 l_on_signal(lrpc_loop *l, int signo, void *userdata)
 {
@@ -351,6 +400,7 @@ lrpc_serve(const char *name, int tr, int ready_fd)
 	    (r = lrpc_server_add_handler(s, MSG_ONEWAY, l_on_oneway, NULL)) < 0 ||
 	    (r = lrpc_server_add_handler(s, MSG_FLUSH, l_on_flush, NULL)) < 0 ||
 	    (r = lrpc_server_add_handler(s, MSG_EVENTS, l_on_events, NULL)) < 0 ||
+	    (r = bench_serve(s, &l_rpc_handlers, NULL)) < 0 ||
 	    (opt.spin_usec >= 0 &&
 	     (r = lrpc_server_set_spin(s, (uint32_t)opt.spin_usec)) < 0) ||
 	    (r = lrpc_server_start(s)) < 0)
@@ -620,6 +670,13 @@ typedef struct bclient {
 #endif
 	uint8_t *req;
 	uint8_t *resp;
+	/* rpc cases: a second connection wrapped for generated stubs, and the
+	 * arena their results are decoded into */
+	lrpc_client *rpc_lc;
+	lrpc_rpc_client *rc;
+	lrpc_arena arena;
+	uint8_t *arena_buf;
+	uint64_t add_n;
 	uint64_t call_retries; /* sync calls that found no room */
 	uint64_t send_retries; /* one-way sends that found no room */
 } bclient;
@@ -738,6 +795,72 @@ op_sync(bclient *b, size_t payload)
 	if (r < 0)
 		return r;
 	return (size_t)r == bc_resp_hdr(b) + payload ? 0 : -EBADMSG;
+}
+
+/* ---- generated stubs (bench.idl) --------------------------------------- */
+
+/* A second connection to the lrpc server, wrapped for the stubs. */
+static int
+rpc_open(bclient *b)
+{
+	lrpc_client *raw = b->lc;
+	int r;
+
+	b->lc = NULL;
+	r = bc_connect(b, MAX_MSG);
+	b->rpc_lc = b->lc;
+	b->lc = raw;
+	if (r == 0)
+		r = lrpc_rpc_client_new(&b->rc, b->rpc_lc);
+	/* The version handshake, so that no timed call includes it. */
+	if (r == 0)
+		r = lrpc_rpc_client_negotiate(b->rc, &bench__interface,
+					      CALL_TIMEOUT_USEC);
+	if (r < 0)
+		return r;
+	/* Results of up to BUF_CAP bytes, never a malloc. */
+	lrpc_arena_init(&b->arena, b->arena_buf, BUF_CAP, 0);
+	return 0;
+}
+
+static void
+rpc_close(bclient *b)
+{
+	b->rc = lrpc_rpc_client_free(b->rc);
+	b->rpc_lc = lrpc_client_unref(b->rpc_lc);
+}
+
+/* A positive return of a stub is a typed IDL error: none is declared. */
+static int
+rpc_status(int r)
+{
+	return r > 0 ? -EPROTO : r;
+}
+
+static int
+op_rpc_sync(bclient *b, size_t payload)
+{
+	lrpc_bytes back;
+	int r;
+
+	lrpc_arena_reset(&b->arena);
+	r = bench_echo(b->rc, (lrpc_bytes){ b->req, payload }, &back,
+		       &b->arena, CALL_TIMEOUT_USEC, NULL);
+	if (r != 0)
+		return rpc_status(r);
+	return back.len == payload ? 0 : -EBADMSG;
+}
+
+static int
+op_rpc_add(bclient *b, size_t payload)
+{
+	uint64_t a = ++b->add_n, sum = 0;
+	int r;
+
+	r = bench_add(b->rc, a, 7, &sum, CALL_TIMEOUT_USEC, NULL);
+	if (r != 0)
+		return rpc_status(r);
+	return sum == a + 7 ? 0 : -EBADMSG;
 }
 
 /* Keeps the compiler from dropping the read of a zero-copy response. */
@@ -886,6 +1009,80 @@ measure_latency(bclient *b, int (*op)(bclient *, size_t), size_t payload,
 	return 0;
 }
 
+/*
+ * Latency of @n ops (at most 3) that take turns: TURN_CALLS calls of one,
+ * then of the next, and so on, each op's samples kept apart, until each
+ * had its share of (n + 1) / 2 case times.  What the machine does meanwhile
+ * (the host moving vCPUs changes cross-CPU figures from one second to the
+ * next) then affects all alike, and their ratio holds.  With --iters each
+ * op runs its N calls alone, one after the other.
+ */
+static int
+measure_turns(bclient *b, int (*const *ops)(bclient *, size_t), unsigned n,
+	      size_t payload, result *const *res)
+{
+	static uint32_t *turn_samples[3];
+	size_t count[3] = { 0 };
+	double warm = opt.secs * 0.2 / n, t0, end;
+	int r;
+
+	for (unsigned k = 0; k < n; k++) {
+		if (!turn_samples[k]) {
+			turn_samples[k] = malloc(MAX_SAMPLES *
+						 sizeof(*turn_samples[k]));
+			if (!turn_samples[k])
+				return -ENOMEM;
+		}
+		t0 = now_s();
+		for (unsigned i = 0;
+		     i < 2000 && (i < 5 || now_s() - t0 < warm); i++) {
+			if (opt.iters && i == 5)
+				break;
+			r = ops[k](b, payload);
+			if (r < 0)
+				return r;
+		}
+	}
+	end = now_s() + opt.secs * (n + 1) / 2;
+	for (unsigned k = 0; opt.iters && k < n; k++)
+		while (count[k] < opt.iters) {
+			uint64_t s = now_ns();
+			r = ops[k](b, payload);
+			uint64_t e = now_ns();
+			if (r < 0)
+				return r;
+			turn_samples[k][count[k]++] =
+				(uint32_t)min_u64(e - s, UINT32_MAX);
+		}
+	while (!opt.iters) {
+		bool more = false;
+
+		for (unsigned k = 0; k < n; k++) {
+			r = ops[k](b, payload); /* not timed: see TURN_CALLS */
+			if (r < 0)
+				return r;
+			for (unsigned i = 0;
+			     i < TURN_CALLS && count[k] < MAX_SAMPLES; i++) {
+				uint64_t s = now_ns();
+				r = ops[k](b, payload);
+				uint64_t e = now_ns();
+				if (r < 0)
+					return r;
+				turn_samples[k][count[k]++] =
+					(uint32_t)min_u64(e - s, UINT32_MAX);
+			}
+			more |= count[k] < 20 ||
+				(count[k] < MAX_SAMPLES && now_s() < end);
+		}
+		if (!more)
+			break;
+	}
+	for (unsigned k = 0; k < n; k++)
+		percentiles(turn_samples[k], count[k], &res[k]->median_us,
+			    &res[k]->p99_us);
+	return 0;
+}
+
 static int
 measure_rate(bclient *b, int (*batch)(bclient *, size_t, unsigned),
 	     size_t payload, result *res)
@@ -986,6 +1183,67 @@ report(bclient *b, result *r, int err)
 			r->one_cpu ? " (one CPU)" : "", extra);
 }
 
+#define RPC_CASES ((1u << C_RPC_SYNC) | (1u << C_RPC_ADD))
+
+/*
+ * The generated-stub cases of lrpc on a second connection, each size in
+ * turns with the raw sync call of the same size (see measure_turns()).
+ */
+static void
+run_rpc(bclient *b, bool one_cpu)
+{
+	int r = rpc_open(b);
+
+	for (size_t i = 0; i < sizeof(rpc_sizes) / sizeof(*rpc_sizes); i++) {
+		size_t size = rpc_sizes[i];
+		int (*ops[3])(bclient *, size_t);
+		result *res[3], raw = { .sys = b->sys, .tr = b->tr,
+					.cid = C_SYNC, .size = size,
+					.one_cpu = one_cpu };
+		unsigned n = 0, first;
+
+		if (!size_wanted(size))
+			continue;
+		if (!opt.iters) {
+			ops[n] = op_sync;
+			res[n++] = &raw;
+		}
+		first = n;
+		if (opt.cases & (1u << C_RPC_SYNC)) {
+			ops[n] = op_rpc_sync;
+			res[n++] = add_result(b->sys, b->tr, C_RPC_SYNC, size,
+					      one_cpu);
+		}
+		if ((opt.cases & (1u << C_RPC_ADD)) && size == RPC_ADD_SIZE) {
+			ops[n] = op_rpc_add;
+			res[n++] = add_result(b->sys, b->tr, C_RPC_ADD, size,
+					      one_cpu);
+		}
+		if (n == first)
+			continue;
+		int err = r < 0 ? r : measure_turns(b, ops, n, size, res);
+		if (first && err == 0) {
+			char sz[32];
+
+			size_str(size, sz, sizeof(sz));
+			fprintf(stderr,
+				"  %-5s %-6s %-14s %7s: median %.2f us, p99 "
+				"%.2f us (raw call in turns with the stubs)\n",
+				sys_names[b->sys], tr_names[b->tr], "sync", sz,
+				raw.median_us, raw.p99_us);
+		}
+		for (unsigned k = first; k < n; k++) {
+			res[k]->has_raw = first && err == 0;
+			res[k]->raw_us = raw.median_us;
+			report(b, res[k], err);
+		}
+	}
+	if (r < 0)
+		fprintf(stderr, "lrpc-bench: %s %s: stub client: %s\n",
+			sys_names[b->sys], tr_names[b->tr], strerror(-r));
+	rpc_close(b);
+}
+
 /*
  * Run the wanted cases for one system and transport against a fresh server.
  * @one_cpu: the same-CPU note (sync cases only, both processes on CPU 0).
@@ -1007,7 +1265,9 @@ run_pair(int sys, int tr, bool one_cpu)
 		 sys_names[sys], tr_names[tr]);
 	b.req = calloc(1, BUF_CAP);
 	b.resp = calloc(1, BUF_CAP);
-	if (!b.req || !b.resp)
+	if (sys == SYS_LRPC)
+		b.arena_buf = malloc(BUF_CAP);
+	if (!b.req || !b.resp || (sys == SYS_LRPC && !b.arena_buf))
 		goto oom;
 	pid = server_start(sys, tr, name, scpu);
 	if (pid < 0) {
@@ -1038,6 +1298,8 @@ run_pair(int sys, int tr, bool one_cpu)
 						    res));
 		}
 	}
+	if ((opt.cases & RPC_CASES) && sys == SYS_LRPC)
+		run_rpc(&b, one_cpu);
 	if ((opt.cases & (1u << C_SYNC_ZC)) && sys == SYS_LRPC &&
 	    tr == TR_SHM) {
 		for (size_t i = 0; i < sizeof(zc_sizes) / sizeof(*zc_sizes);
@@ -1086,6 +1348,7 @@ stop:
 out:
 	free(b.req);
 	free(b.resp);
+	free(b.arena_buf);
 	return;
 oom:
 	fprintf(stderr, "lrpc-bench: out of memory\n");
@@ -1132,11 +1395,18 @@ ratio(char *buf, size_t cap, const result *a, const result *b)
 		snprintf(buf, cap, "%.3f", a->median_us / b->median_us);
 }
 
+/* Cases whose libqb cell is libqb's plain sync call of the same size. */
+static bool
+vs_qb_sync(int cid)
+{
+	return cid == C_SYNC_ZC || cid == C_RPC_SYNC || cid == C_RPC_ADD;
+}
+
 static void
 print_table(bool one_cpu)
 {
-	static const int order[] = { C_SYNC, C_SYNC_ZC, C_ONEWAY, C_EVENTS,
-				     C_CONNECT };
+	static const int order[] = { C_SYNC, C_RPC_SYNC, C_RPC_ADD, C_SYNC_ZC,
+				     C_ONEWAY, C_EVENTS, C_CONNECT };
 	bool footnote = false;
 
 	printf("%-14s %7s | %-18s %-18s %7s | %-18s %-18s %7s\n", "case",
@@ -1179,10 +1449,13 @@ print_table(bool one_cpu)
 						       sizes[i], one_cpu);
 				r[2 * t + 1] = find_result(SYS_LIBQB, t, cid,
 							   sizes[i], one_cpu);
-				if (cid == C_SYNC_ZC) {
-					/* libqb has no zero-copy client API:
-					 * compare with its plain sync call. */
-					r[2 * t + 1] = t == TR_SHM ?
+				if (vs_qb_sync(cid)) {
+					/* libqb has no zero-copy client API
+					 * and no stubs: compare with its plain
+					 * sync call. */
+					bool qb = t == TR_SHM ||
+						  cid != C_SYNC_ZC;
+					r[2 * t + 1] = qb ?
 						find_result(SYS_LIBQB, t,
 							    C_SYNC, sizes[i],
 							    one_cpu) : NULL;
@@ -1190,7 +1463,7 @@ print_table(bool one_cpu)
 				}
 				cell(c[2 * t], sizeof(c[0]), r[2 * t]);
 				cell(c[2 * t + 1], sizeof(c[0]), r[2 * t + 1]);
-				if (cid == C_SYNC_ZC && r[2 * t + 1])
+				if (vs_qb_sync(cid) && r[2 * t + 1])
 					strcat(c[2 * t + 1], " *");
 				ratio(rt[t], sizeof(rt[0]), r[2 * t],
 				      r[2 * t + 1]);
@@ -1206,8 +1479,54 @@ print_table(bool one_cpu)
 	       "Throughput cells: messages per second, ratio of messages per "
 	       "second (higher is better).\n");
 	if (footnote)
-		printf("* libqb has no zero-copy client API: its cell repeats "
-		       "libqb's plain sync call.\n");
+		printf("* libqb has no zero-copy client API and no generated "
+		       "stubs: its cell repeats libqb's\n  plain sync call of "
+		       "that size.\n");
+}
+
+/*
+ * "stub overhead at 16 B: shm +x.x% (raw a µs, stub b µs), socket ..."
+ * for @cid (rpc_sync or rpc_add), against the raw call measured in turns
+ * with it (or, with --iters, the sync row).
+ */
+static void
+print_overhead(int cid, const char *what, bool one_cpu)
+{
+	bool any = false;
+
+	for (int t = 0; t < N_TR; t++) {
+		const result *rpc = find_result(SYS_LRPC, t, cid, 16, one_cpu);
+		const result *raw = find_result(SYS_LRPC, t, C_SYNC, 16,
+						one_cpu);
+		double raw_us;
+
+		if (!rpc || !rpc->ok)
+			continue;
+		if (rpc->has_raw)
+			raw_us = rpc->raw_us;
+		else if (raw && raw->ok)
+			raw_us = raw->median_us;
+		else
+			continue;
+		printf("%s%s %+.1f%% (raw %.2f µs, stub %.2f µs)",
+		       any ? ", " : what, tr_names[t],
+		       (rpc->median_us / raw_us - 1) * 100, raw_us,
+		       rpc->median_us);
+		any = true;
+	}
+	if (any)
+		printf("\n");
+}
+
+static void
+print_overheads(bool one_cpu)
+{
+	printf("\n");
+	print_overhead(C_RPC_SYNC, "stub overhead at 16 B: ", one_cpu);
+	print_overhead(C_RPC_ADD, "scalar stub (add) at 16 B: ", one_cpu);
+	printf("Stub overhead: medians of the stub call and of the raw sync "
+	       "call, measured in turns\n(blocks of %d calls) on two "
+	       "connections to the same server.\n", TURN_CALLS);
 }
 
 static void
@@ -1261,8 +1580,9 @@ usage(FILE *f)
 		"processes.\n\n"
 		"  --json FILE        also write one JSON object per result line\n"
 		"  --quick            short runs (smoke test)\n"
-		"  --cases LIST       sync,zerocopy,oneway,events,connect "
-		"(default: all)\n"
+		"  --cases LIST       sync,rpc_sync,rpc_add,zerocopy,oneway,"
+		"events,connect\n"
+		"                     (default: all; rpc: both rpc cases)\n"
 		"  --sizes LIST       payload sizes to run, e.g. 16,1K,64K,1M "
 		"(default: all)\n"
 		"  --systems LIST     lrpc,libqb (default: both when built "
@@ -1275,7 +1595,9 @@ usage(FILE *f)
 		"  --iters N          exactly N calls/messages/cycles per case "
 		"after 5\n"
 		"                     warm-up calls, no time limit (for "
-		"counting syscalls)\n"
+		"counting syscalls;\n"
+		"                     the rpc cases then run alone, not in "
+		"turns with raw calls)\n"
 		"  --spin USEC        lrpc spin budget of client and server "
 		"(default:\n"
 		"                     the library's)\n"
@@ -1329,6 +1651,10 @@ parse_list(char *arg, const char *const *names, unsigned n_names,
 		}
 		if (strcmp(t, "zerocopy") == 0 && names == case_names)
 			t = "sync_zerocopy";
+		if (strcmp(t, "rpc") == 0 && names == case_names) {
+			*ret |= (1u << C_RPC_SYNC) | (1u << C_RPC_ADD);
+			continue;
+		}
 		for (i = 0; i < n_names; i++)
 			if (strcmp(t, names[i]) == 0)
 				break;
@@ -1511,7 +1837,7 @@ main(int argc, char **argv)
 				    (opt.systems & (1u << s)))
 					run_pair(s, t, false);
 	if ((opt.pin & PIN_SAME) &&
-	    (opt.cases & ((1u << C_SYNC) | (1u << C_SYNC_ZC)))) {
+	    (opt.cases & ((1u << C_SYNC) | (1u << C_SYNC_ZC) | RPC_CASES))) {
 		fprintf(stderr, "lrpc-bench: sync cases with both processes "
 				"on CPU 0\n");
 		for (int t = 0; t < N_TR; t++)
@@ -1527,14 +1853,23 @@ main(int argc, char **argv)
 	       : opt.pin ? "both processes pinned to CPU 0"
 			 : "not pinned",
 	       opt.secs, now_s() - t_start);
-	if (opt.pin != PIN_SAME)
+	bool stubs = (opt.cases & RPC_CASES) && (opt.systems & 1u << SYS_LRPC);
+
+	if (opt.pin != PIN_SAME) {
 		print_table(false);
+		if (stubs)
+			print_overheads(false);
+	}
 	if (opt.pin == PIN_SAME) {
 		print_table(true);
+		if (stubs)
+			print_overheads(true);
 	} else if (opt.pin & PIN_SAME) {
 		printf("\nNote: the sync cases again with client and server "
 		       "both pinned to CPU 0:\n\n");
 		print_table(true);
+		if (stubs)
+			print_overheads(true);
 	}
 	if (opt.json && write_json(opt.json) < 0)
 		return 1;
