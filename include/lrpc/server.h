@@ -112,6 +112,12 @@ typedef struct lrpc_server_opts {
 	 * 0: 30000 ms.
 	 */
 	uint32_t stall_timeout_ms;
+	/**
+	 * A client that starts a request and does not finish sending it
+	 * within this is disconnected (a half-sent request pins server
+	 * memory); 0: 10000 ms.
+	 */
+	uint32_t read_timeout_ms;
 } lrpc_server_opts;
 
 /**

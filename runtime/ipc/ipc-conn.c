@@ -265,6 +265,10 @@ lrpc__conn_teardown(lrpc_conn *c)
 		s->pops->timer_del(s->loop_data, c->stall_timer);
 		c->stall_timer = NULL;
 	}
+	if (c->read_timer) {
+		s->pops->timer_del(s->loop_data, c->read_timer);
+		c->read_timer = NULL;
+	}
 	for (unsigned i = 0; i < c->n_wfd; i++)
 		s->pops->fd_del(s->loop_data, c->wfd[i]);
 	c->n_wfd = 0;
@@ -736,6 +740,48 @@ conn_spin(lrpc_conn *c, uint64_t limit)
 	}
 }
 
+/*
+ * A request started but not finished within read_timeout_ms: the client is
+ * broken or hostile (it pins up to a maximum-size buffer): drop it.
+ */
+static void
+conn_on_read_timer(void *userdata)
+{
+	lrpc_conn *c = userdata;
+	lrpc_server *s = c->server;
+
+	c->read_timer = NULL;
+	if (c->state != CONN_ACTIVE ||
+	    !c->tops->t_partial(c->t, LRPC__CHAN_REQUEST))
+		return;
+	if (c->stats.requests == c->requests_at_read_arm) {
+		lrpc__log_warning("lrpc server %s: pid %d left a request half "
+				  "sent for %u ms, disconnecting",
+				  s->name, (int)c->peer.pid,
+				  s->opts.read_timeout_ms);
+		lrpc__conn_teardown(c);
+		return;
+	}
+	c->requests_at_read_arm = c->stats.requests;
+	(void)s->pops->timer_add(s->loop_data,
+				 (uint64_t)s->opts.read_timeout_ms * 1000u,
+				 conn_on_read_timer, c, &c->read_timer);
+}
+
+static void
+conn_check_partial(lrpc_conn *c)
+{
+	lrpc_server *s = c->server;
+
+	if (c->read_timer || c->state != CONN_ACTIVE ||
+	    !c->tops->t_partial(c->t, LRPC__CHAN_REQUEST))
+		return;
+	c->requests_at_read_arm = c->stats.requests;
+	(void)s->pops->timer_add(s->loop_data,
+				 (uint64_t)s->opts.read_timeout_ms * 1000u,
+				 conn_on_read_timer, c, &c->read_timer);
+}
+
 /* Longest a connection keeps the loop busy in one go, spinning included. */
 #define CONN_BUSY_USEC 1000u
 
@@ -753,6 +799,7 @@ conn_read(lrpc_conn *c, bool fill)
 		if (r == 0) {
 			if (fill)
 				c->stats.recv_retries++;
+			conn_check_partial(c);
 			if (!c->tops->spin || c->server->spin_usec == 0)
 				return;
 			if (limit == 0)

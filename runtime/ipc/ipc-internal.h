@@ -67,6 +67,8 @@ struct lrpc_conn {
 	size_t hello_got;
 	void *timer; /* handshake timeout or closed-retry */
 	void *stall_timer; /* armed while anything is queued */
+	void *read_timer;  /* armed while a request is half received */
+	uint64_t requests_at_read_arm;
 	uint64_t progress; /* queued messages sent so far */
 	uint64_t progress_at_arm;
 	const lrpc__transport_ops *tops;

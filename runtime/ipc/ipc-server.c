@@ -30,6 +30,8 @@ server_apply_defaults(lrpc_server_opts *o)
 		o->socket_mode = 0666;
 	if (o->stall_timeout_ms == 0)
 		o->stall_timeout_ms = 30000;
+	if (o->read_timeout_ms == 0)
+		o->read_timeout_ms = 10000;
 }
 
 LRPC_EXPORT int

@@ -415,6 +415,13 @@ shm_recv(lrpc__tconn *t, lrpc__chan chan, bool fill,
 	return 1;
 }
 
+static bool
+shm_partial(lrpc__tconn *t, lrpc__chan chan)
+{
+	/* Records are published whole: there is never half of one. */
+	return false;
+}
+
 static void
 shm_release(lrpc__tconn *t, lrpc__chan chan)
 {
@@ -514,6 +521,7 @@ const lrpc__transport_ops lrpc__shm_transport_ops = {
 	.t_flush = shm_flush,
 	.t_pending = shm_pending,
 	.t_recv = shm_recv,
+	.t_partial = shm_partial,
 	.t_release = shm_release,
 	.t_wait_fd = shm_wait_fd,
 	.t_ctl = shm_ctl,

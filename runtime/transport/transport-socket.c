@@ -389,6 +389,12 @@ sock_recv(lrpc__tconn *t, lrpc__chan chan, bool fill,
 	return lrpc__framer_peek(f, ret_msg, ret_size);
 }
 
+static bool
+sock_partial(lrpc__tconn *t, lrpc__chan chan)
+{
+	return lrpc__framer_buffered(&t->in[chan]) > 0;
+}
+
 static void
 sock_release(lrpc__tconn *t, lrpc__chan chan)
 {
@@ -419,6 +425,7 @@ const lrpc__transport_ops lrpc__socket_transport_ops = {
 	.t_flush = sock_flush,
 	.t_pending = sock_pending,
 	.t_recv = sock_recv,
+	.t_partial = sock_partial,
 	.t_release = sock_release,
 	.t_wait_fd = sock_wait_fd,
 	.t_ctl = sock_ctl,

@@ -21,6 +21,7 @@ transport_check(const lrpc__transport_ops *o)
 	assert(o->struct_size >= sizeof(lrpc__transport_ops));
 	assert(o->name && o->s_new && o->c_new && o->t_free && o->t_send &&
 	       o->t_flush && o->t_pending && o->t_recv && o->t_release &&
+	       o->t_partial &&
 	       o->t_wait_fd && o->t_ctl && o->t_ready && o->t_spin_ok && o->t_arm &&
 	       o->t_disarm && o->t_kick && o->t_reserve && o->t_commit &&
 	       o->t_cancel);

@@ -120,6 +120,8 @@ typedef struct lrpc__transport_ops {
 	 */
 	int (*t_recv)(lrpc__tconn *t, lrpc__chan chan, bool fill,
 		      const lrpc_msg_header **ret_msg, size_t *ret_size);
+	/* True if part of a message (not a whole one) is buffered on @chan. */
+	bool (*t_partial)(lrpc__tconn *t, lrpc__chan chan);
 	/* Drop the message last returned by t_recv on @chan. */
 	void (*t_release)(lrpc__tconn *t, lrpc__chan chan);
 	/*
