@@ -17,11 +17,15 @@ from typing import (Dict, Iterable, List, Optional, Protocol, Sequence, Set,
 from . import ast
 from . import model as m
 from .errors import Diagnostic, Diagnostics, Location
-from .naming import (C_KEYWORDS, C_MACROS, CXX_KEYWORDS, STUB_ARGS, Namer,
-                     field_name, method_member, upper)
+from .naming import (ANON_DESC, C_KEYWORDS, C_LIBRARY, C_MACROS,
+                     CXX_KEYWORDS, STUB_ARGS, Namer, case_macro, field_name,
+                     method_member, stub_parameters, type_internal, upper)
 from .parser import KEYWORDS, PRIMITIVES, parse
 
 Key = Tuple[str, str]        # (module, name)
+
+# The role of the C names only the generated code uses (``kv_entry__type``).
+_INTERNAL = "internal"
 
 _MODULE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -171,7 +175,9 @@ class _Checker:
         self.d = diags
         self.mods: Dict[str, _Mod] = {}
         self.order: List[_Mod] = []
-        self.cnames: Dict[str, Tuple[str, Location]] = {}
+        # C name -> (what declares it, where, what the name is for it;
+        # None when it is the declaration's own name).
+        self.cnames: Dict[str, Tuple[str, Location, Optional[str]]] = {}
         self.consts: Dict[Key, m.Const] = {}
         self.enums: Dict[Key, m.Enum] = {}
         self.errors: Dict[Key, m.ErrorDecl] = {}
@@ -257,6 +263,10 @@ class _Checker:
             reason = "is a C++ keyword"
         elif t in C_MACROS:
             reason = "is a macro of the C library"
+        elif c_name is not None and c_name in C_LIBRARY:
+            reason = ("is" if c_name == t else f"becomes '{c_name}' in C, "
+                      f"which is") + " a name of the C library the " \
+                "generated code uses"
         elif top and t in PRIMITIVES:
             reason = "is a built-in type name"
         elif top and t in KEYWORDS:
@@ -270,18 +280,55 @@ class _Checker:
             return False
         return True
 
-    def claim(self, c_name: str, what: str, loc: Location) -> bool:
-        """Register a global C identifier; report a clash with an earlier
+    @staticmethod
+    def _owner(prev: Tuple[str, Location, Optional[str]]) -> str:
+        """How to refer to an earlier claim: "the C name of constant 'X'",
+        "used as the tag macro of union case 'U.x'"."""
+        if prev[2] is None:
+            return f"the C name of {prev[0]}"
+        if prev[2] == _INTERNAL:
+            return f"used inside the generated code of {prev[0]}"
+        return f"used as the {prev[2]} of {prev[0]}"
+
+    def claim(self, c_name: str, what: str, loc: Location,
+              role: Optional[str] = None) -> bool:
+        """Register a global C identifier (``role`` says what it is for
+        ``what``, None for its own name); report a clash with an earlier
         one."""
         prev = self.cnames.get(c_name)
+        if role is None:
+            head = f"{what} would be named '{c_name}' in C"
+        elif role == _INTERNAL:
+            head = f"{what} needs '{c_name}' inside the generated C code"
+        else:
+            head = f"{what} needs '{c_name}' in C for its {role}"
+        if prev is None and ANON_DESC.fullmatch(c_name):
+            self.error(loc, f"{head}, which is reserved for the descriptors "
+                            f"of types without a name")
+            return False
         if prev is not None:
-            self.error(loc, f"{what} would be named '{c_name}' in C, which "
-                            f"is already the C name of {prev[0]}",
+            self.error(loc, f"{head}, which is already "
+                            + self._owner(prev),
                        (Diagnostics.note(prev[1], f"{prev[0]} is declared "
                                                   f"here"),))
             return False
-        self.cnames[c_name] = (what, loc)
+        self.cnames[c_name] = (what, loc, role)
         return True
+
+    def check_local(self, name: ast.Name, what: str, c_name: str) -> bool:
+        """A field or parameter must not be named like a global C name: in
+        a parameter list it would hide the type or function from the rest
+        of it, and in a C++ struct it changes the meaning of a type."""
+        prev = self.cnames.get(c_name)
+        if prev is None:
+            return True
+        shown = f"'{c_name}'" if c_name == name.text \
+            else f"'{name.text}', which becomes '{c_name}' in C,"
+        self.error(name.loc, f"{what} name {shown} is also "
+                             + self._owner(prev),
+                   (Diagnostics.note(prev[1], f"{prev[0]} is declared "
+                                              f"here"),))
+        return False
 
     def declare(self, mod: _Mod) -> None:
         namer = mod.namer
@@ -303,9 +350,24 @@ class _Checker:
             elif isinstance(decl, ast.Interface):
                 self.declare_interface(mod, decl)
             else:
-                if not self.claim(namer.type_name(name.text), what,
-                                  name.loc):
+                c_name = namer.type_name(name.text)
+                if not self.claim(c_name, what, name.loc):
                     continue
+                if not isinstance(decl, ast.ErrorDecl) and not all(
+                        self.claim(c, what, name.loc,
+                                   _INTERNAL)
+                        for c in type_internal(c_name, kind)):
+                    continue
+                if isinstance(decl, ast.Union_):
+                    seen_cases: Set[str] = set()
+                    for case in decl.cases:
+                        if case.name.text in seen_cases:
+                            continue    # a duplicate, reported by check
+                        seen_cases.add(case.name.text)
+                        self.claim(case_macro(c_name, case.name.text),
+                                   f"union case '{name.text}."
+                                   f"{case.name.text}'", case.name.loc,
+                                   "tag macro")
                 if isinstance(decl, (ast.Enum, ast.ErrorDecl)):
                     seen: Set[str] = set()
                     for mem in decl.members:
@@ -319,8 +381,9 @@ class _Checker:
 
     def declare_interface(self, mod: _Mod, decl: ast.Interface) -> None:
         iname = decl.name.text
-        for c in mod.namer.interface(iname).all():
-            if not self.claim(c, f"interface '{iname}'", decl.name.loc):
+        for c, role in mod.namer.interface(iname).roles():
+            if not self.claim(c, f"interface '{iname}'", decl.name.loc,
+                              role):
                 return
         seen: Set[str] = set()
         for meth in decl.methods:
@@ -329,8 +392,9 @@ class _Checker:
             seen.add(meth.name.text)
             names = mod.namer.method(iname, meth.name.text)
             what = f"method '{iname}.{meth.name.text}'"
-            for c in names.all(meth.kind):
-                if not self.claim(c, what, meth.name.loc):
+            for c, role in names.roles(meth.kind):
+                if not self.claim(c, what, meth.name.loc,
+                                  None if c == names.function else role):
                     break
 
     # --- name lookup ------------------------------------------------------
@@ -681,7 +745,8 @@ class _Checker:
         edges: List[Tuple[Key, Location]] = []
         for f in fields:
             c_name = field_name(f.name.text)
-            ok = self.check_name(f.name, what, top=False, c_name=c_name)
+            ok = self.check_name(f.name, what, top=False, c_name=c_name) \
+                and self.check_local(f.name, what, c_name)
             attrs = self.attrs(mod, f.attrs, "since", f"a {what}")
             t = self.resolve(mod, f.type)
             if t is None or not ok:
@@ -795,18 +860,63 @@ class _Checker:
                                         f"raise errors")
             ok = False
         everything = list(meth.params) + list(meth.results or ())
-        self.unique([p.name for p in everything], "parameter")
+        distinct = self.unique([p.name for p in everything], "parameter")
         params = self.params(mod, iname, version, since, meth.params)
         results = self.params(mod, iname, version, since,
                               meth.results or ())
         raises = self.raises(mod, meth) if meth.kind == "call" else ()
         if params is None or results is None or raises is None or not ok:
             return None
+        if len(distinct) == len(everything) and \
+                not self.check_stub_parameters(iname, meth, params, results):
+            return None
         depth = 1 + max((_type_depth(p.type, self.depths)
                          for p in params + results), default=0)
         return m.Method(name, meth.kind, 0, since, params, results, raises,
                         depth, mod.namer.method(iname, name), meth.doc,
                         meth.name.loc)
+
+    def check_stub_parameters(self, iname: str, meth: ast.Method,
+                              params: Sequence[m.Param],
+                              results: Sequence[m.Param]) -> bool:
+        """Parameters and results (as ``ret_<name>``) share the parameter
+        lists of the generated functions with each other and with the
+        functions' own parameters; no two may end up with one C name."""
+        everything = list(params) + list(results)
+        reported: Set[Tuple[str, int, int]] = set()
+        ok = True
+        for what, names in stub_parameters(
+                meth.kind, [p.c_name for p in params],
+                [p.c_name for p in results]):
+            seen: Dict[str, int] = {}
+            for c, i in names:
+                j = seen.setdefault(c, i)
+                if j == i:
+                    continue
+                # i: the later IDL name; j: the earlier one, or -1 for the
+                # function's own parameter (which may come first or last).
+                i, j = max(i, j), min(i, j)
+                if (c, i, j) in reported:
+                    continue        # the same pair in another function
+                reported.add((c, i, j))
+                ok = False
+                p = everything[i]
+                role = "result" if i >= len(params) else "parameter"
+                shown = f"'{p.name}'" if c == p.c_name \
+                    else f"'{p.name}' (as '{c}')"
+                where = f"the generated {what} of '{iname}.{meth.name.text}'"
+                if j < 0:
+                    self.error(p.loc, f"{role} {shown} collides with the "
+                                      f"parameter '{c}' that {where} has "
+                                      f"of its own")
+                    continue
+                q = everything[j]
+                q_role = "result" if j >= len(params) else "parameter"
+                self.error(p.loc, f"{role} {shown} and {q_role} '{q.name}' "
+                                  f"are both named '{c}' in {where}",
+                           (Diagnostics.note(q.loc, f"{q_role} '{q.name}' "
+                                             f"is declared here"),))
+        return ok
 
     def params(self, mod: _Mod, iname: str, version: int, since: int,
                params: Sequence[ast.Param]
@@ -816,11 +926,14 @@ class _Checker:
         newest: Optional[Tuple[int, ast.Name]] = None
         for p in params:
             c_name = field_name(p.name.text)
-            ok = self.check_name(p.name, "parameter", top=False,
-                                 c_name=c_name) and ok
-            if c_name in STUB_ARGS:
+            if not self.check_name(p.name, "parameter", top=False,
+                                   c_name=c_name):
+                ok = False
+            elif c_name in STUB_ARGS:
                 self.error(p.name.loc, f"parameter name '{p.name.text}' is "
                                        f"used by the generated C functions")
+                ok = False
+            elif not self.check_local(p.name, "parameter", c_name):
                 ok = False
             attrs = self.attrs(mod, p.attrs, "since", "a parameter")
             p_since = since

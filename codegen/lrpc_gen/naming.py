@@ -11,15 +11,21 @@ Rules:
   (``KvError`` -> ``kv_error``, not ``kv_kv_error``).
 - Enumerators and error codes: ``KV_<TYPE>_<NAME>`` in upper case.
 - Constants: ``KV_<NAME>``.
+- Union tag macros: ``KV_<UNION>_<CASE>``.
 - Fields and parameters: snake_case, unprefixed (they live in a struct or
-  a parameter list).
+  a parameter list); a result is the out-parameter ``ret_<name>``.
+- Names the generator adds for itself (descriptor tables, request and
+  reply layouts, static helpers) are an IDL-derived name plus a ``__``
+  suffix; they are made here too and reserved like the others, since a
+  name ending in ``_`` could otherwise reach them.  Locals of generated
+  functions start with ``lrpc_``, which no IDL name may.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Optional, Sequence, Tuple
 
 C_KEYWORDS = frozenset("""
     auto break case char const continue default do double else enum extern
@@ -54,6 +60,18 @@ STUB_ARGS = frozenset("""
     call_id reply handlers events
 """.split())
 
+# C library names the generated code uses without a prefix: the fixed-size
+# integer types (a field or parameter with such a name would change their
+# meaning in C++, or hide them from later parameters in C) and the
+# functions the stubs call (a parameter would hide them).
+C_LIBRARY = frozenset("""
+    int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t
+    size_t memset memcpy
+""".split())
+
+# Descriptors of types without a name: ``<module>__t<N>``, numbered per run.
+ANON_DESC = re.compile(r"[a-z][a-z0-9_]*__t[0-9]+")
+
 _BOUNDARY_1 = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _BOUNDARY_2 = re.compile(r"([a-z0-9])([A-Z])")
 
@@ -85,6 +103,7 @@ class MethodNames:
     member: str            # handler/listener struct member: get, delete_
 
     def all(self, kind: str) -> Tuple[str, ...]:
+        """The public C names of a method of ``kind``."""
         if kind == "event":
             return (self.emit, self.broadcast, self.since_macro,
                     self.ordinal_macro)
@@ -92,6 +111,59 @@ class MethodNames:
             return (self.function, self.since_macro, self.ordinal_macro)
         return (self.function, self.async_function, self.reply,
                 self.reply_error, self.since_macro, self.ordinal_macro)
+
+    # Names private to the generated code.  ``part`` is "req" (request
+    # layout, or an event's arguments) or "rep" (reply layout).
+    def layout(self, part: str) -> str:
+        """Struct tag of the request or reply: kv_store_get__req."""
+        return f"{self.function}__{part}"
+
+    def layout_fields(self, part: str) -> str:
+        return f"{self.function}__{part}__fields"
+
+    def layout_desc(self, part: str) -> str:
+        return f"{self.function}__{part}__type"
+
+    @property
+    def errors(self) -> str:
+        return self.function + "__errors"      # raised codes, for messages
+
+    @property
+    def complete(self) -> str:
+        return self.function + "__complete"    # async reply trampoline
+
+    @property
+    def invoke(self) -> str:
+        return self.function + "__invoke"      # server dispatch to handler
+
+    @property
+    def notify(self) -> str:
+        return self.function + "__notify"      # client event delivery
+
+    def roles(self, kind: str) -> Tuple[Tuple[str, str], ...]:
+        """Every C name of a method of ``kind`` with what it is; the
+        checker reserves them all."""
+        what = {self.function: "stub", self.async_function: "async stub",
+                self.reply: "reply function",
+                self.reply_error: "reply_error function",
+                self.emit: "emit function",
+                self.broadcast: "broadcast function",
+                self.since_macro: "since-version macro",
+                self.ordinal_macro: "ordinal macro"}
+        return tuple((c, what[c]) for c in self.all(kind)) + tuple(
+            (c, "internal") for c in self.internal(kind))
+
+    def internal(self, kind: str) -> Tuple[str, ...]:
+        """The private C names of a method of ``kind``."""
+        req = (self.layout("req"), self.layout_fields("req"),
+               self.layout_desc("req"))
+        if kind == "event":
+            return req + (self.notify,)
+        if kind == "oneway":
+            return req + (self.invoke,)
+        return req + (self.layout("rep"), self.layout_fields("rep"),
+                      self.layout_desc("rep"), self.errors, self.complete,
+                      self.invoke)
 
 
 @dataclass(frozen=True)
@@ -106,8 +178,54 @@ class InterfaceNames:
     hash_macro: str        # KV_STORE_HASH
 
     def all(self) -> Tuple[str, ...]:
+        """The public C names of an interface."""
         return (self.base, self.handlers, self.events, self.serve,
                 self.listen, self.id_macro, self.version_macro, self.hash_macro)
+
+    # Names private to the generated code.
+    @property
+    def desc(self) -> str:
+        return self.base + "__interface"       # lrpc_rpc_interface
+
+    @property
+    def methods_desc(self) -> str:
+        return self.base + "__methods"         # lrpc_rpc_method[]
+
+    @property
+    def hashes(self) -> str:
+        return self.base + "__hashes"
+
+    @property
+    def invoke_table(self) -> str:
+        return self.base + "__invoke"
+
+    @property
+    def dispatch(self) -> str:
+        return self.base + "__dispatch"
+
+    @property
+    def notify_table(self) -> str:
+        return self.base + "__notify"
+
+    @property
+    def listener(self) -> str:
+        return self.base + "__listener"
+
+    def roles(self) -> Tuple[Tuple[str, Optional[str]], ...]:
+        """Every C name of an interface with what it is (None: the
+        interface's own name); the checker reserves them all."""
+        return ((self.base, None), (self.handlers, "handlers struct"),
+                (self.events, "events struct"),
+                (self.serve, "serve function"),
+                (self.listen, "listen function"),
+                (self.id_macro, "interface id macro"),
+                (self.version_macro, "version macro"),
+                (self.hash_macro, "hash macro")) + tuple(
+            (c, "internal") for c in self.internal())
+
+    def internal(self) -> Tuple[str, ...]:
+        return (self.desc, self.methods_desc, self.hashes, self.invoke_table,
+                self.dispatch, self.notify_table, self.listener)
 
 
 @dataclass(frozen=True)
@@ -156,6 +274,83 @@ class Namer:
             since_macro=fn.upper() + "_SINCE_VERSION",
             ordinal_macro=fn.upper() + "_ORDINAL",
             member=method_member(method))
+
+
+def type_desc(c_name: str) -> str:
+    """Descriptor of a named type: kv_entry__type."""
+    return c_name + "__type"
+
+
+def type_table(c_name: str, kind: str) -> str:
+    """The table behind a type's descriptor: enum values, struct fields or
+    union cases (``kind`` is "enum", "struct" or "union")."""
+    return c_name + {"enum": "__values", "struct": "__fields",
+                     "union": "__cases"}[kind]
+
+
+def type_internal(c_name: str, kind: str) -> Tuple[str, ...]:
+    return (type_desc(c_name), type_table(c_name, kind))
+
+
+def case_macro(union_c_name: str, case: str) -> str:
+    """Tag macro of a union case: ``KV_VALUE_DATA``."""
+    return f"{union_c_name.upper()}_{upper(case)}"
+
+
+def anon_desc(module: str, n: int) -> str:
+    """Descriptor of the n-th type without a name (matches ANON_DESC)."""
+    return f"{module}__t{n}"
+
+
+def result_param(c_name: str) -> str:
+    """The out-parameter of a result in stubs and handlers."""
+    return "ret_" + c_name
+
+
+# What the generated functions of a method declare as parameters, in
+# order: fixed names, "*" for the IDL parameters and "ret_*" for the
+# results (as out-parameters); "+*" are the results as in-parameters.
+STUB_SIGNATURES = {
+    "call": (
+        ("sync stub", ("client", "*", "ret_*", "arena", "timeout_usec",
+                       "ret_error")),
+        ("async stub", ("client", "*", "callback", "userdata", "call_id")),
+        ("handler", ("call", "userdata", "*", "ret_*")),
+        ("reply function", ("call", "+*")),
+    ),
+    "oneway": (
+        ("stub", ("client", "*")),
+        ("handler", ("call", "userdata", "*")),
+    ),
+    "event": (
+        ("emit function", ("conn", "*")),
+        ("broadcast function", ("server", "*")),
+        ("listener", ("userdata", "*")),
+    ),
+}
+
+
+def stub_parameters(kind: str, params: Sequence[str], results: Sequence[str]
+                    ) -> List[Tuple[str, List[Tuple[str, int]]]]:
+    """The C parameter names of every generated function of a method, as
+    (what, [(c name, index)]): the index is -1 for a fixed parameter,
+    i for params[i] and len(params) + j for results[j]."""
+    out = []
+    for what, shape in STUB_SIGNATURES[kind]:
+        names: List[Tuple[str, int]] = []
+        for item in shape:
+            if item == "*":
+                names += [(p, i) for i, p in enumerate(params)]
+            elif item == "ret_*":
+                names += [(result_param(r), len(params) + j)
+                          for j, r in enumerate(results)]
+            elif item == "+*":
+                names += [(r, len(params) + j)
+                          for j, r in enumerate(results)]
+            else:
+                names.append((item, -1))
+        out.append((what, names))
+    return out
 
 
 def method_member(method: str) -> str:

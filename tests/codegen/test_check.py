@@ -315,6 +315,131 @@ class RuleTest(unittest.TestCase):
             message("module m; interface I { a(u8 arena) @0; }"),
             "parameter name 'arena' is used by the generated C functions")
 
+    def test_union_tag_macros_are_reserved(self) -> None:
+        self.assertEqual(
+            message("module kv; const u8 VALUE_DATA = 1;"
+                    "union Value : u8 { u32 data @0; }"),
+            "union case 'Value.data' needs 'KV_VALUE_DATA' in C for its tag "
+            "macro, which is already the C name of constant 'VALUE_DATA'")
+        self.assertEqual(
+            message("module kv; union Value : u8 { u32 data @0; }"
+                    "const u8 VALUE_DATA = 1;"),
+            "constant 'VALUE_DATA' would be named 'KV_VALUE_DATA' in C, "
+            "which is already used as the tag macro of union case "
+            "'Value.data'")
+        self.assertIn("tag macro", message(
+            "module kv; enum ValueKind : u8 { TEXT = 0 }"
+            "union Value : u8 { u32 kindText @0; }"))
+
+    def test_method_and_interface_macros_are_reserved(self) -> None:
+        for macro, role in [("STORE_GET_SINCE_VERSION", "since-version"),
+                            ("STORE_GET_ORDINAL", "ordinal")]:
+            with self.subTest(macro=macro):
+                self.assertEqual(
+                    message(f"module kv; const u8 {macro} = 1;"
+                            f"interface Store {{ get() @0; }}"),
+                    f"method 'Store.get' needs 'KV_{macro}' in C for its "
+                    f"{role} macro, which is already the C name of "
+                    f"constant '{macro}'")
+                self.assertEqual(
+                    message(f"module kv; interface Store {{ get() @0; }}"
+                            f"const u8 {macro} = 1;"),
+                    f"constant '{macro}' would be named 'KV_{macro}' in C, "
+                    f"which is already used as the {role} macro of method "
+                    f"'Store.get'")
+        self.assertIn("the version macro of interface 'Store'", message(
+            "module kv; interface Store { } const u8 STORE_VERSION = 1;"))
+        self.assertIn("the emit function of method 'Store.changed'", message(
+            "module kv; interface Store { event changed() @0; }"
+            "struct StoreEmitChanged { }"))
+
+    def test_internal_names_are_reserved(self) -> None:
+        # Only a name ending in '_' can reach them.
+        self.assertEqual(
+            message("module kv; interface Foo_ { interface() @0; }"
+                    "interface Foo { }"),
+            "interface 'Foo' needs 'kv_foo__interface' inside the "
+            "generated C code, which is already the C name of method "
+            "'Foo_.interface'")
+        self.assertIn("used inside the generated code of struct 'Foo'",
+                      message("module kv; struct Foo { }"
+                              "interface Foo_ { type() @0; }"))
+        self.assertIn("reserved for the descriptors of types without a "
+                      "name", message("module kv; interface Kv_ { t0() @0; }"))
+
+    def test_every_generated_name_is_reserved(self) -> None:
+        """The checker reserves every C name the back ends can emit."""
+        from lrpc_gen import naming
+        mn = naming.Namer("kv").method("Store", "get")
+        self.assertEqual(len(set(c for c, _ in mn.roles("call"))),
+                         len(mn.roles("call")))
+        self.assertIn("kv_store_get__rep__fields", mn.internal("call"))
+        self.assertIn("kv_store_get__notify", mn.internal("event"))
+        inames = naming.Namer("kv").interface("Store")
+        self.assertIn("kv_store__listener", inames.internal())
+        self.assertEqual(naming.case_macro("kv_value", "kindText"),
+                         "KV_VALUE_KIND_TEXT")
+        self.assertTrue(naming.ANON_DESC.fullmatch(naming.anon_desc("kv", 3)))
+
+    def test_result_and_parameter_with_one_c_name(self) -> None:
+        self.assertEqual(
+            only("module m; interface I { a(u8 ret_x) -> (u8 x) @0; }"),
+            (1, 44, "result 'x' (as 'ret_x') and parameter 'ret_x' are both "
+                    "named 'ret_x' in the generated sync stub of 'I.a'"))
+        self.assertEqual(
+            message("module m; interface I { a() -> (u8 error) @0; }"),
+            "result 'error' (as 'ret_error') collides with the parameter "
+            "'ret_error' that the generated sync stub of 'I.a' has of its "
+            "own")
+        self.assertIn("both named 'ret_x'", message(
+            "module m; interface I { a(u8 retX) -> (u8 x) @0; }"))
+        # A duplicate is reported as such, once.
+        self.assertEqual(
+            message("module m; interface I { a(u8 x) -> (u8 x) @0; }"),
+            "duplicate parameter name 'x'")
+
+    def test_stub_parameter_lists(self) -> None:
+        from lrpc_gen.naming import STUB_ARGS, stub_parameters
+        lists = dict(stub_parameters("call", ["k"], ["v"]))
+        self.assertEqual([c for c, _ in lists["sync stub"]],
+                         ["client", "k", "ret_v", "arena", "timeout_usec",
+                          "ret_error"])
+        self.assertEqual(lists["reply function"], [("call", -1), ("v", 1)])
+        for kind in ("call", "oneway", "event"):
+            for _, names in stub_parameters(kind, ["p"], ["r"]):
+                fixed = {c for c, i in names if i < 0}
+                self.assertLessEqual(fixed, STUB_ARGS, kind)
+
+    def test_names_of_stub_locals_are_allowed(self) -> None:
+        model, diags = check_text(
+            "module m; interface I { a(u8 r, u8 req, u8 rep) -> (u8 args) @0;"
+            " event e(u8 args) @1; }")
+        assert model is not None, diags.render()
+
+    def test_fields_and_parameters_named_like_global_c_names(self) -> None:
+        self.assertEqual(
+            message("module kv; struct E { } interface I { a(E kv_e) @0; }"),
+            "parameter name 'kv_e' is also the C name of struct 'E'")
+        self.assertEqual(
+            message("module kv; struct E { } struct S { E kvE @0; }"),
+            "field name 'kvE', which becomes 'kv_e' in C, is also the C "
+            "name of struct 'E'")
+        self.assertEqual(
+            message('module m; import "k.idl";'
+                    'struct S { k.Kind kKind @0; }',
+                    extra={"k.idl": "module k; enum Kind : u8 { A = 0 }"}),
+            "field name 'kKind', which becomes 'k_kind' in C, is also the C "
+            "name of enum 'Kind'")
+
+    def test_c_library_names(self) -> None:
+        self.assertEqual(
+            message("module m; interface I { a(u8 memset) @0; }"),
+            "parameter name 'memset' is a name of the C library the "
+            "generated code uses")
+        self.assertEqual(message(struct("u8 uint8_t @0;")),
+                         "field name 'uint8_t' is a name of the C library "
+                         "the generated code uses")
+
     def test_struct_cycle(self) -> None:
         self.assertEqual(
             message("module m; struct A { B b @0; } struct B { A a @0; }"),

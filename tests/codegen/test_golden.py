@@ -7,6 +7,7 @@ files after an intended change; review the diff before committing it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,6 +117,48 @@ class GoldenTest(unittest.TestCase):
                     r = subprocess.run(cmd, cwd=out, capture_output=True,
                                        text=True, timeout=120)
                     self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_generated_names_are_reserved(self) -> None:
+        """Every identifier of the generated C that starts with a module's
+        prefix is one the checker reserved (so it can never clash), or an
+        anonymous descriptor, whose pattern the checker refuses."""
+        from lrpc_gen import check as check_mod
+        from lrpc_gen.__main__ import OsFileSystem
+        from lrpc_gen.errors import Diagnostics
+        from lrpc_gen.naming import ANON_DESC
+        noise = re.compile(r'/\*.*?\*/|"(?:\\.|[^"\\])*"', re.S)
+        for case in _cases(bad=False):
+            with self.subTest(case=case), \
+                    tempfile.TemporaryDirectory() as out:
+                diags = Diagnostics()
+                loader = check_mod._Loader(OsFileSystem(), ["inc"], diags)
+                cwd = os.getcwd()
+                os.chdir(DATA)
+                try:
+                    loader.load(f"{case}.idl")
+                finally:
+                    os.chdir(cwd)
+                checker = check_mod._Checker(diags)
+                checker.add_units(loader.order)
+                self.assertFalse(diags.has_errors, diags.render())
+                mods = "|".join(re.escape(mod.name) for mod in checker.order)
+                ident = re.compile(rf"\b(?:{mods})_\w*", re.I)
+                args = [f"{case}.idl", "-I", "inc", "-o", out]
+                for b in C_BACKENDS:
+                    args += ["--backend", b]
+                self.assertEqual(run_gen(args, cwd=DATA).returncode, 0)
+                seen = 0
+                for name in sorted(os.listdir(out)):
+                    with open(os.path.join(out, name),
+                              encoding="utf-8") as f:
+                        code = noise.sub(" ", f.read())
+                    for c in set(ident.findall(code)):
+                        seen += 1
+                        if not ANON_DESC.fullmatch(c):
+                            self.assertTrue(c in checker.cnames,
+                                            f"{name}: '{c}' is not reserved")
+                if checker.order[-1].file.decls:
+                    self.assertGreater(seen, 0)
 
     def test_c_output_deterministic(self) -> None:
         with tempfile.TemporaryDirectory() as a, \

@@ -2,9 +2,9 @@
 
 Everything that maps IDL types to C (type spellings, declarators, how a
 value is passed, descriptor table names) lives here, in Python; the
-templates only loop and lay out.  C names come from ``naming.py`` or from
-the model; names the generator adds for itself contain ``__``, which no
-IDL-derived name may (the checker rejects it), so they cannot collide.
+templates only loop and lay out.  Every C name comes from ``naming.py``
+(directly or through the model), where the checker reserves it too; the
+templates never build one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import model as m
-from ..naming import snake, upper
+from ..naming import (anon_desc, case_macro, result_param, snake,
+                      type_desc, type_table)
 from . import Context, environment
 
 ABI_VERSION = 1
@@ -186,7 +187,7 @@ class CFacts:
                        for p in params)
 
     def out_params(self, params: Tuple[m.Param, ...]) -> str:
-        return "".join(", " + self.out_param(p.type, "ret_" + p.c_name)
+        return "".join(", " + self.out_param(p.type, result_param(p.c_name))
                        for p in params)
 
     def callback_decl(self, meth: m.Method, name: str) -> str:
@@ -222,7 +223,7 @@ class CFacts:
 
     # -- descriptors --------------------------------------------------------
     def named_desc(self, c_name: str) -> str:
-        return f"{c_name}__type"
+        return type_desc(c_name)
 
     def desc(self, t: m.Type) -> str:
         """Name of the lrpc_rpc_type describing ``t`` (registering
@@ -239,7 +240,7 @@ class CFacts:
             elif isinstance(t, m.Map):
                 self.desc(t.key)
                 self.desc(t.value)
-            name = f"{self.prefix}__t{len(self.anon)}"
+            name = anon_desc(self.prefix, len(self.anon))
             self.anon[key] = (name, t)
             self.anon_order.append(key)
         return self.anon[key][0]
@@ -304,7 +305,7 @@ class CFacts:
                     self.desc(p.type)
 
     def case_macro(self, u: m.Union_, f: m.Field) -> str:
-        return f"{u.c_name.upper()}_{upper(f.name)}"
+        return case_macro(u.c_name, f.name)
 
     def enum_values(self, e: m.Enum) -> List[str]:
         vals = sorted(v if v < (1 << 63) else v - (1 << 64)
@@ -344,6 +345,8 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
         "c_string": c_string_literal,
         "c_const_value": const_value,
         "snake": snake,
+        "type_table": type_table,
+        "result_param": result_param,
     })
     globals_ = {
         "model": model, "mod": model.main, "facts": facts, "ctx": ctx,

@@ -7,14 +7,14 @@
 int
 docs_i_m(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct docs_i_m__req req;
-	struct docs_i_m__rep rep;
-	int r;
+	struct docs_i_m__req lrpc_req;
+	struct docs_i_m__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	r = lrpc_rpc_client_call(client, &docs_i__interface, &docs_i__methods[0], &req, &rep, NULL, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_r = lrpc_rpc_client_call(client, &docs_i__interface, &docs_i__methods[0], &lrpc_req, &lrpc_rep, NULL, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	return 0;
 }
 
@@ -32,12 +32,12 @@ docs_i_m__complete(lrpc_rpc_client *client, int status, const void *rep_, const 
 int
 docs_i_m_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct docs_i_m__req req;
+	struct docs_i_m__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	return lrpc_rpc_client_call_async(client, &docs_i__interface, &docs_i__methods[0], &req, docs_i_m__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	return lrpc_rpc_client_call_async(client, &docs_i__interface, &docs_i__methods[0], &lrpc_req, docs_i_m__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 static const lrpc_rpc_notify_fn docs_i__notify[1] = {

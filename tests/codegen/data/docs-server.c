@@ -40,10 +40,10 @@ docs_i_serve(lrpc_server *server, const struct docs_i_handlers *handlers, void *
 int
 docs_i_m_reply(lrpc_rpc_call *call)
 {
-	struct docs_i_m__rep rep;
+	struct docs_i_m__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int

@@ -7,16 +7,16 @@
 int
 iface_clock_now(lrpc_rpc_client *client, common_stamp *ret_stamp, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct iface_clock_now__req req;
-	struct iface_clock_now__rep rep;
-	int r;
+	struct iface_clock_now__req lrpc_req;
+	struct iface_clock_now__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[0], &req, &rep, NULL, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[0], &lrpc_req, &lrpc_rep, NULL, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	if (ret_stamp)
-		*ret_stamp = rep.stamp;
+		*ret_stamp = lrpc_rep.stamp;
 	return 0;
 }
 
@@ -34,27 +34,27 @@ iface_clock_now__complete(lrpc_rpc_client *client, int status, const void *rep_,
 int
 iface_clock_now_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct iface_clock_now__req req;
+	struct iface_clock_now__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[0], &req, iface_clock_now__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[0], &lrpc_req, iface_clock_now__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 int
 iface_clock_set(lrpc_rpc_client *client, const common_stamp *stamp, bool force, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct iface_clock_set__req req;
-	struct iface_clock_set__rep rep;
-	int r;
+	struct iface_clock_set__req lrpc_req;
+	struct iface_clock_set__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	req.stamp = *stamp;
-	req.force = force;
-	r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[1], &req, &rep, NULL, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.stamp = *stamp;
+	lrpc_req.force = force;
+	lrpc_r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[1], &lrpc_req, &lrpc_rep, NULL, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	return 0;
 }
 
@@ -72,36 +72,36 @@ iface_clock_set__complete(lrpc_rpc_client *client, int status, const void *rep_,
 int
 iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct iface_clock_set__req req;
+	struct iface_clock_set__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	req.stamp = *stamp;
-	req.force = force;
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[1], &req, iface_clock_set__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.stamp = *stamp;
+	lrpc_req.force = force;
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[1], &lrpc_req, iface_clock_set__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 int
 iface_clock_ping(lrpc_rpc_client *client)
 {
-	struct iface_clock_ping__req req;
+	struct iface_clock_ping__req lrpc_req;
 
-	memset(&req, 0, sizeof(req));
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[2], &req, NULL, NULL, NULL, NULL);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[2], &lrpc_req, NULL, NULL, NULL, NULL);
 }
 
 int
 iface_clock_delete(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct iface_clock_delete__req req;
-	struct iface_clock_delete__rep rep;
-	int r;
+	struct iface_clock_delete__req lrpc_req;
+	struct iface_clock_delete__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[4], &req, &rep, NULL, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[4], &lrpc_req, &lrpc_rep, NULL, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	return 0;
 }
 
@@ -119,28 +119,28 @@ iface_clock_delete__complete(lrpc_rpc_client *client, int status, const void *re
 int
 iface_clock_delete_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct iface_clock_delete__req req;
+	struct iface_clock_delete__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[4], &req, iface_clock_delete__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[4], &lrpc_req, iface_clock_delete__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 int
 iface_clock_get_snake(lrpc_rpc_client *client, uint8_t some_value, uint8_t *ret_other_value, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct iface_clock_get_snake__req req;
-	struct iface_clock_get_snake__rep rep;
-	int r;
+	struct iface_clock_get_snake__req lrpc_req;
+	struct iface_clock_get_snake__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	req.some_value = some_value;
-	r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[5], &req, &rep, NULL, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.some_value = some_value;
+	lrpc_r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[5], &lrpc_req, &lrpc_rep, NULL, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	if (ret_other_value)
-		*ret_other_value = rep.other_value;
+		*ret_other_value = lrpc_rep.other_value;
 	return 0;
 }
 
@@ -158,26 +158,26 @@ iface_clock_get_snake__complete(lrpc_rpc_client *client, int status, const void 
 int
 iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct iface_clock_get_snake__req req;
+	struct iface_clock_get_snake__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	req.some_value = some_value;
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[5], &req, iface_clock_get_snake__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.some_value = some_value;
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[5], &lrpc_req, iface_clock_get_snake__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 int
 iface_clock_ticket(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct iface_clock_ticket__req req;
-	struct iface_clock_ticket__rep rep;
-	int r;
+	struct iface_clock_ticket__req lrpc_req;
+	struct iface_clock_ticket__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[6], &req, &rep, NULL, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_r = lrpc_rpc_client_call(client, &iface_clock__interface, &iface_clock__methods[6], &lrpc_req, &lrpc_rep, NULL, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	return 0;
 }
 
@@ -195,12 +195,12 @@ iface_clock_ticket__complete(lrpc_rpc_client *client, int status, const void *re
 int
 iface_clock_ticket_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct iface_clock_ticket__req req;
+	struct iface_clock_ticket__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[6], &req, iface_clock_ticket__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[6], &lrpc_req, iface_clock_ticket__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 static void
@@ -239,17 +239,17 @@ iface_clock_listen(lrpc_rpc_client *client, const struct iface_clock_events *eve
 int
 iface_echo_echo(lrpc_rpc_client *client, lrpc_bytes data, lrpc_bytes *ret_data_out, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct iface_echo_echo__req req;
-	struct iface_echo_echo__rep rep;
-	int r;
+	struct iface_echo_echo__req lrpc_req;
+	struct iface_echo_echo__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	req.data = data;
-	r = lrpc_rpc_client_call(client, &iface_echo__interface, &iface_echo__methods[0], &req, &rep, arena, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.data = data;
+	lrpc_r = lrpc_rpc_client_call(client, &iface_echo__interface, &iface_echo__methods[0], &lrpc_req, &lrpc_rep, arena, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	if (ret_data_out)
-		*ret_data_out = rep.data_out;
+		*ret_data_out = lrpc_rep.data_out;
 	return 0;
 }
 
@@ -267,13 +267,13 @@ iface_echo_echo__complete(lrpc_rpc_client *client, int status, const void *rep_,
 int
 iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct iface_echo_echo__req req;
+	struct iface_echo_echo__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	req.data = data;
-	return lrpc_rpc_client_call_async(client, &iface_echo__interface, &iface_echo__methods[0], &req, iface_echo_echo__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.data = data;
+	return lrpc_rpc_client_call_async(client, &iface_echo__interface, &iface_echo__methods[0], &lrpc_req, iface_echo_echo__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 static const lrpc_rpc_notify_fn iface_echo__notify[1] = {

@@ -115,11 +115,11 @@ iface_clock_serve(lrpc_server *server, const struct iface_clock_handlers *handle
 int
 iface_clock_now_reply(lrpc_rpc_call *call, const common_stamp *stamp)
 {
-	struct iface_clock_now__rep rep;
+	struct iface_clock_now__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.stamp = *stamp;
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	lrpc_rep.stamp = *stamp;
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -131,10 +131,10 @@ iface_clock_now_reply_error(lrpc_rpc_call *call, int code)
 int
 iface_clock_set_reply(lrpc_rpc_call *call)
 {
-	struct iface_clock_set__rep rep;
+	struct iface_clock_set__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -146,10 +146,10 @@ iface_clock_set_reply_error(lrpc_rpc_call *call, int code)
 int
 iface_clock_delete_reply(lrpc_rpc_call *call)
 {
-	struct iface_clock_delete__rep rep;
+	struct iface_clock_delete__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -161,11 +161,11 @@ iface_clock_delete_reply_error(lrpc_rpc_call *call, int code)
 int
 iface_clock_get_snake_reply(lrpc_rpc_call *call, uint8_t other_value)
 {
-	struct iface_clock_get_snake__rep rep;
+	struct iface_clock_get_snake__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.other_value = other_value;
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	lrpc_rep.other_value = other_value;
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -177,10 +177,10 @@ iface_clock_get_snake_reply_error(lrpc_rpc_call *call, int code)
 int
 iface_clock_ticket_reply(lrpc_rpc_call *call)
 {
-	struct iface_clock_ticket__rep rep;
+	struct iface_clock_ticket__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -192,23 +192,23 @@ iface_clock_ticket_reply_error(lrpc_rpc_call *call, int code)
 int
 iface_clock_emit_tick(lrpc_conn *conn, const common_stamp *stamp, uint32_t drift)
 {
-	struct iface_clock_tick__req args;
+	struct iface_clock_tick__req lrpc_args;
 
-	memset(&args, 0, sizeof(args));
-	args.stamp = *stamp;
-	args.drift = drift;
-	return lrpc_rpc_emit(conn, &iface_clock__interface, &iface_clock__methods[3], &args);
+	memset(&lrpc_args, 0, sizeof(lrpc_args));
+	lrpc_args.stamp = *stamp;
+	lrpc_args.drift = drift;
+	return lrpc_rpc_emit(conn, &iface_clock__interface, &iface_clock__methods[3], &lrpc_args);
 }
 
 int
 iface_clock_broadcast_tick(lrpc_server *server, const common_stamp *stamp, uint32_t drift)
 {
-	struct iface_clock_tick__req args;
+	struct iface_clock_tick__req lrpc_args;
 
-	memset(&args, 0, sizeof(args));
-	args.stamp = *stamp;
-	args.drift = drift;
-	return lrpc_rpc_broadcast(server, &iface_clock__interface, &iface_clock__methods[3], &args);
+	memset(&lrpc_args, 0, sizeof(lrpc_args));
+	lrpc_args.stamp = *stamp;
+	lrpc_args.drift = drift;
+	return lrpc_rpc_broadcast(server, &iface_clock__interface, &iface_clock__methods[3], &lrpc_args);
 }
 
 static int
@@ -247,11 +247,11 @@ iface_echo_serve(lrpc_server *server, const struct iface_echo_handlers *handlers
 int
 iface_echo_echo_reply(lrpc_rpc_call *call, lrpc_bytes data_out)
 {
-	struct iface_echo_echo__rep rep;
+	struct iface_echo_echo__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.data_out = data_out;
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	lrpc_rep.data_out = data_out;
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int

@@ -7,17 +7,17 @@
 int
 kv_store_get(lrpc_rpc_client *client, const char *key, kv_entry *ret_entry, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct kv_store_get__req req;
-	struct kv_store_get__rep rep;
-	int r;
+	struct kv_store_get__req lrpc_req;
+	struct kv_store_get__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	req.key = key;
-	r = lrpc_rpc_client_call(client, &kv_store__interface, &kv_store__methods[0], &req, &rep, arena, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.key = key;
+	lrpc_r = lrpc_rpc_client_call(client, &kv_store__interface, &kv_store__methods[0], &lrpc_req, &lrpc_rep, arena, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	if (ret_entry)
-		*ret_entry = rep.entry;
+		*ret_entry = lrpc_rep.entry;
 	return 0;
 }
 
@@ -35,30 +35,30 @@ kv_store_get__complete(lrpc_rpc_client *client, int status, const void *rep_, co
 int
 kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct kv_store_get__req req;
+	struct kv_store_get__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	req.key = key;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[0], &req, kv_store_get__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.key = key;
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[0], &lrpc_req, kv_store_get__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 int
 kv_store_put(lrpc_rpc_client *client, const char *key, lrpc_bytes value, uint64_t *ret_version, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct kv_store_put__req req;
-	struct kv_store_put__rep rep;
-	int r;
+	struct kv_store_put__req lrpc_req;
+	struct kv_store_put__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	req.key = key;
-	req.value = value;
-	r = lrpc_rpc_client_call(client, &kv_store__interface, &kv_store__methods[1], &req, &rep, NULL, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.key = key;
+	lrpc_req.value = value;
+	lrpc_r = lrpc_rpc_client_call(client, &kv_store__interface, &kv_store__methods[1], &lrpc_req, &lrpc_rep, NULL, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	if (ret_version)
-		*ret_version = rep.version;
+		*ret_version = lrpc_rep.version;
 	return 0;
 }
 
@@ -76,41 +76,41 @@ kv_store_put__complete(lrpc_rpc_client *client, int status, const void *rep_, co
 int
 kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct kv_store_put__req req;
+	struct kv_store_put__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	req.key = key;
-	req.value = value;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[1], &req, kv_store_put__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.key = key;
+	lrpc_req.value = value;
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[1], &lrpc_req, kv_store_put__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 int
 kv_store_touch(lrpc_rpc_client *client, const char *key)
 {
-	struct kv_store_touch__req req;
+	struct kv_store_touch__req lrpc_req;
 
-	memset(&req, 0, sizeof(req));
-	req.key = key;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[2], &req, NULL, NULL, NULL, NULL);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.key = key;
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[2], &lrpc_req, NULL, NULL, NULL, NULL);
 }
 
 int
 kv_store_list(lrpc_rpc_client *client, const char *prefix, uint32_t limit, lrpc_list *ret_items, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct kv_store_list__req req;
-	struct kv_store_list__rep rep;
-	int r;
+	struct kv_store_list__req lrpc_req;
+	struct kv_store_list__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	req.prefix = prefix;
-	req.limit = limit;
-	r = lrpc_rpc_client_call(client, &kv_store__interface, &kv_store__methods[3], &req, &rep, arena, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.prefix = prefix;
+	lrpc_req.limit = limit;
+	lrpc_r = lrpc_rpc_client_call(client, &kv_store__interface, &kv_store__methods[3], &lrpc_req, &lrpc_rep, arena, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	if (ret_items)
-		*ret_items = rep.items;
+		*ret_items = lrpc_rep.items;
 	return 0;
 }
 
@@ -128,28 +128,28 @@ kv_store_list__complete(lrpc_rpc_client *client, int status, const void *rep_, c
 int
 kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct kv_store_list__req req;
+	struct kv_store_list__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	req.prefix = prefix;
-	req.limit = limit;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[3], &req, kv_store_list__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.prefix = prefix;
+	lrpc_req.limit = limit;
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[3], &lrpc_req, kv_store_list__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 int
 kv_store_delete(lrpc_rpc_client *client, const char *key, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
-	struct kv_store_delete__req req;
-	struct kv_store_delete__rep rep;
-	int r;
+	struct kv_store_delete__req lrpc_req;
+	struct kv_store_delete__rep lrpc_rep;
+	int lrpc_r;
 
-	memset(&req, 0, sizeof(req));
-	req.key = key;
-	r = lrpc_rpc_client_call(client, &kv_store__interface, &kv_store__methods[5], &req, &rep, NULL, timeout_usec, ret_error);
-	if (r != 0)
-		return r;
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.key = key;
+	lrpc_r = lrpc_rpc_client_call(client, &kv_store__interface, &kv_store__methods[5], &lrpc_req, &lrpc_rep, NULL, timeout_usec, ret_error);
+	if (lrpc_r != 0)
+		return lrpc_r;
 	return 0;
 }
 
@@ -167,13 +167,13 @@ kv_store_delete__complete(lrpc_rpc_client *client, int status, const void *rep_,
 int
 kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
 {
-	struct kv_store_delete__req req;
+	struct kv_store_delete__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
-	memset(&req, 0, sizeof(req));
-	req.key = key;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[5], &req, kv_store_delete__complete, (void (*)(void))callback, userdata, call_id);
+	memset(&lrpc_req, 0, sizeof(lrpc_req));
+	lrpc_req.key = key;
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[5], &lrpc_req, kv_store_delete__complete, (void (*)(void))callback, userdata, call_id);
 }
 
 static void

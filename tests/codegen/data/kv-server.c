@@ -100,11 +100,11 @@ kv_store_serve(lrpc_server *server, const struct kv_store_handlers *handlers, vo
 int
 kv_store_get_reply(lrpc_rpc_call *call, const kv_entry *entry)
 {
-	struct kv_store_get__rep rep;
+	struct kv_store_get__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.entry = *entry;
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	lrpc_rep.entry = *entry;
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -116,11 +116,11 @@ kv_store_get_reply_error(lrpc_rpc_call *call, int code)
 int
 kv_store_put_reply(lrpc_rpc_call *call, uint64_t version)
 {
-	struct kv_store_put__rep rep;
+	struct kv_store_put__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.version = version;
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	lrpc_rep.version = version;
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -132,11 +132,11 @@ kv_store_put_reply_error(lrpc_rpc_call *call, int code)
 int
 kv_store_list_reply(lrpc_rpc_call *call, lrpc_list items)
 {
-	struct kv_store_list__rep rep;
+	struct kv_store_list__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.items = items;
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	lrpc_rep.items = items;
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -148,10 +148,10 @@ kv_store_list_reply_error(lrpc_rpc_call *call, int code)
 int
 kv_store_delete_reply(lrpc_rpc_call *call)
 {
-	struct kv_store_delete__rep rep;
+	struct kv_store_delete__rep lrpc_rep;
 
-	memset(&rep, 0, sizeof(rep));
-	return lrpc_rpc_call_reply(call, &rep);
+	memset(&lrpc_rep, 0, sizeof(lrpc_rep));
+	return lrpc_rpc_call_reply(call, &lrpc_rep);
 }
 
 int
@@ -163,21 +163,21 @@ kv_store_delete_reply_error(lrpc_rpc_call *call, int code)
 int
 kv_store_emit_changed(lrpc_conn *conn, const char *key, uint64_t version)
 {
-	struct kv_store_changed__req args;
+	struct kv_store_changed__req lrpc_args;
 
-	memset(&args, 0, sizeof(args));
-	args.key = key;
-	args.version = version;
-	return lrpc_rpc_emit(conn, &kv_store__interface, &kv_store__methods[4], &args);
+	memset(&lrpc_args, 0, sizeof(lrpc_args));
+	lrpc_args.key = key;
+	lrpc_args.version = version;
+	return lrpc_rpc_emit(conn, &kv_store__interface, &kv_store__methods[4], &lrpc_args);
 }
 
 int
 kv_store_broadcast_changed(lrpc_server *server, const char *key, uint64_t version)
 {
-	struct kv_store_changed__req args;
+	struct kv_store_changed__req lrpc_args;
 
-	memset(&args, 0, sizeof(args));
-	args.key = key;
-	args.version = version;
-	return lrpc_rpc_broadcast(server, &kv_store__interface, &kv_store__methods[4], &args);
+	memset(&lrpc_args, 0, sizeof(lrpc_args));
+	lrpc_args.key = key;
+	lrpc_args.version = version;
+	return lrpc_rpc_broadcast(server, &kv_store__interface, &kv_store__methods[4], &lrpc_args);
 }
