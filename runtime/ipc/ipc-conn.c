@@ -603,6 +603,15 @@ conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
 		return -EMSGSIZE;
 	conn_fill_header(c, chan, &hdr);
 
+	/* Messages wait in the queue but the ring has room again (the
+	 * client read meanwhile): move them first, rather than let the queue
+	 * grow while the client sleeps on an empty ring.  (Only where the
+	 * check costs no system call.) */
+	if (c->q[chan].count > 0 && c->tops->t_ready(c->t, chan, true))
+		conn_flush(c, chan);
+	if (c->state != CONN_ACTIVE || !c->t)
+		return -ENOTCONN;
+
 	if (c->q[chan].count == 0) {
 		r = c->tops->t_send(c->t, chan, out, (size_t)n_out, size);
 		if (r == 0) {
