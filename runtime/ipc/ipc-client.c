@@ -49,6 +49,7 @@ struct lrpc_client {
 
 	uint32_t spin_usec;
 	uint32_t spin_extra; /* for the call in progress, by its size */
+	bool sent_since_recv; /* a request went out since the last response */
 	unsigned armed;      /* channels announced as sleeping (1 << chan) */
 	bool viewing[LRPC__N_CHAN]; /* a *_view() message not released yet */
 	bool reserved;       /* lrpc_client_reserve() not committed yet */
@@ -717,6 +718,7 @@ client_send(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 	if (r < 0)
 		return client_broken(c, r);
 	client_update_epfd(c);
+	c->sent_since_recv = true;
 	if (ret_seq)
 		*ret_seq = hdr.seq;
 	return 0;
@@ -758,7 +760,8 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 	/* Right after sending a request its answer cannot be in a socket
 	 * yet: poll before reading instead of paying for a read that finds
 	 * nothing. */
-	bool fill = !(min_seq && !c->tops->spin);
+	bool fill = !(chan == LRPC__CHAN_RESPONSE && c->sent_since_recv &&
+		      !c->tops->spin);
 
 	if (c->viewing[chan])
 		return -EBUSY;
@@ -775,6 +778,8 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 				return -EMSGSIZE;
 			memcpy(buf, msg, size);
 			c->tops->t_release(c->t, chan);
+			if (chan == LRPC__CHAN_RESPONSE)
+				c->sent_since_recv = false;
 			return (int)size;
 		}
 		r = client_wait(c, chan, false, deadline);
@@ -910,6 +915,7 @@ lrpc_client_commit(lrpc_client *c, size_t size)
 	if (r < 0)
 		return client_broken(c, r);
 	client_update_epfd(c);
+	c->sent_since_recv = true;
 	return 0;
 }
 
