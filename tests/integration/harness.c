@@ -41,6 +41,41 @@ th_msleep(int ms)
 		;
 }
 
+long
+th_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+bool
+th_wait_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n;
+
+	do
+		n = poll(&p, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	return n > 0;
+}
+
+void
+th_echo(lrpc_client *c, size_t size, unsigned seed, int timeout_ms)
+{
+	uint8_t req[4096], resp[4096];
+
+	assert_true(size <= sizeof(req));
+	th_fill(req, size, TH_ECHO, seed);
+	assert_int_equal(lrpc_client_call(c, req, size, resp, sizeof(resp),
+					  timeout_ms),
+			 (int)size);
+	assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
+	assert_true(th_check(resp, size, seed));
+}
+
 int
 th_count_fds(void)
 {

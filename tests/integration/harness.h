@@ -102,6 +102,15 @@ void th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg);
 
 /* Sleep helper. */
 void th_msleep(int ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+long th_now_ms(void);
+/* poll() one fd for @events, retrying on EINTR: true if it became ready. */
+bool th_wait_fd(int fd, short events, int timeout_ms);
+/*
+ * An echo call (TH_ECHO) of @size bytes (at most 4096) with pattern @seed,
+ * asserting the answer is the same bytes with status 0.
+ */
+void th_echo(lrpc_client *c, size_t size, unsigned seed, int timeout_ms);
 
 /* --- Report collection (appended) --- */
 

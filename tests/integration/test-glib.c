@@ -30,15 +30,6 @@
 
 static char server_bin[PATH_MAX];
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Exec the GLib echo server for ctx->name; returns its pid. */
 static pid_t
 glib_spawn(const th_ctx *ctx, unsigned handshake_timeout_ms)
@@ -71,7 +62,7 @@ glib_spawn(const th_ctx *ctx, unsigned handshake_timeout_ms)
 static int
 glib_wait(pid_t pid, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = th_now_ms() + timeout_ms;
 	int status;
 
 	for (;;) {
@@ -80,7 +71,7 @@ glib_wait(pid_t pid, int timeout_ms)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 		if (r < 0 && errno != EINTR)
 			return -1;
-		if (now_ms() > deadline) {
+		if (th_now_ms() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			return -1;
@@ -96,12 +87,12 @@ glib_connect(const th_ctx *ctx)
 	lrpc_client_opts o = { .struct_size = sizeof(o),
 			       .transport = ctx->transport };
 	lrpc_client *c = NULL;
-	long deadline = now_ms() + 5000;
+	long deadline = th_now_ms() + 5000;
 	int r;
 
 	for (;;) {
 		r = lrpc_client_connect(&c, ctx->name, &o);
-		if ((r != -ECONNREFUSED && r != -ENOENT) || now_ms() > deadline)
+		if ((r != -ECONNREFUSED && r != -ENOENT) || th_now_ms() > deadline)
 			break;
 		th_msleep(5);
 	}
@@ -252,7 +243,7 @@ test_glib_handshake_timeout(void **state)
 						      sun_path) +
 					     1 + (size_t)n)),
 			 0);
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 	/* Others connect and are served meanwhile (their handshake timers
 	 * are deleted, not fired: they would drop them otherwise). */
 	for (int i = 0; i < 5; i++) {
@@ -264,7 +255,7 @@ test_glib_handshake_timeout(void **state)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, 3000), 1);
 	assert_int_equal(recv(fd, &b, 1, MSG_DONTWAIT), 0);
-	long dt = now_ms() - t0;
+	long dt = th_now_ms() - t0;
 	assert_true(dt >= 250);
 	assert_true(dt < 2000);
 	close(fd);

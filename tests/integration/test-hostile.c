@@ -97,30 +97,7 @@ spawn(void **state, const lrpc_server_opts *opts)
 	return s;
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* --- The honest client --- */
-
-static void
-honest_echo(lrpc_client *c, size_t size, unsigned seed)
-{
-	uint8_t req[4096], resp[4096];
-
-	assert_true(size <= sizeof(req));
-	th_fill(req, size, TH_ECHO, seed);
-	assert_int_equal(lrpc_client_call(c, req, size, resp, sizeof(resp),
-					  SOON_MS),
-			 (int)size);
-	assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
-	assert_true(th_check(resp, size, seed));
-}
 
 static lrpc_client *
 honest_connect(void **state)
@@ -128,7 +105,7 @@ honest_connect(void **state)
 	lrpc_client *c = NULL;
 
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
-	honest_echo(c, 100, 1);
+	th_echo(c, 100, 1, SOON_MS);
 	return c;
 }
 
@@ -173,19 +150,6 @@ raw_close(raw *r)
 	r->fd = -1;
 }
 
-/* Wait for @events on @fd; false on timeout. */
-static bool
-wait_fd(int fd, short events, int timeout_ms)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int n;
-
-	do
-		n = poll(&p, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	return n > 0;
-}
-
 /* Send all of @buf (blocking, bounded by poll timeouts). */
 static void
 send_all(int fd, const void *buf, size_t len)
@@ -195,7 +159,7 @@ send_all(int fd, const void *buf, size_t len)
 	while (len > 0) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EAGAIN) {
-			assert_true(wait_fd(fd, POLLOUT, SOON_MS));
+			assert_true(th_wait_fd(fd, POLLOUT, SOON_MS));
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -214,12 +178,12 @@ send_all(int fd, const void *buf, size_t len)
 static int
 recv_exact(int fd, void *buf, size_t len, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = th_now_ms() + timeout_ms;
 	size_t got = 0;
 
 	while (got < len) {
-		long left = deadline - now_ms();
-		if (left < 0 || !wait_fd(fd, POLLIN, (int)left))
+		long left = deadline - th_now_ms();
+		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
 			return -ETIMEDOUT;
 		ssize_t n = recv(fd, (uint8_t *)buf + got, len - got,
 				 MSG_DONTWAIT);
@@ -241,13 +205,13 @@ recv_exact(int fd, void *buf, size_t len, int timeout_ms)
 static bool
 expect_eof(int fd, int timeout_ms, size_t *ret_bytes)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = th_now_ms() + timeout_ms;
 	uint8_t scratch[4096];
 	size_t total = 0;
 
 	for (;;) {
-		long left = deadline - now_ms();
-		if (left < 0 || !wait_fd(fd, POLLIN, (int)left))
+		long left = deadline - th_now_ms();
+		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
 			break;
 		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -286,7 +250,7 @@ expect_hangup(int fd, int timeout_ms)
 static bool
 stays_quiet(int fd, int ms)
 {
-	return !wait_fd(fd, POLLIN | POLLRDHUP, ms);
+	return !th_wait_fd(fd, POLLIN | POLLRDHUP, ms);
 }
 
 static void
@@ -305,7 +269,7 @@ hello_init(lrpc__hello *h)
 static int
 raw_read_welcome(raw *r, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = th_now_ms() + timeout_ms;
 	size_t got = 0;
 
 	while (got < sizeof(r->w)) {
@@ -319,9 +283,9 @@ raw_read_welcome(raw *r, int timeout_ms)
 				     .msg_iovlen = 1,
 				     .msg_control = cm.buf,
 				     .msg_controllen = sizeof(cm.buf) };
-		long left = deadline - now_ms();
+		long left = deadline - th_now_ms();
 
-		if (left < 0 || !wait_fd(r->fd, POLLIN, (int)left))
+		if (left < 0 || !th_wait_fd(r->fd, POLLIN, (int)left))
 			return -ETIMEDOUT;
 		ssize_t n = recvmsg(r->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -500,7 +464,7 @@ test_hostile_truncated_header_then_close(void **state)
 		raw_close(&r);
 		/* The server notices the end and frees the connection. */
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
-		honest_echo(c, 200, (unsigned)cut);
+		th_echo(c, 200, (unsigned)cut, SOON_MS);
 	}
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -529,7 +493,7 @@ test_hostile_bad_declared_size_dropped(void **state)
 		assert_true(expect_eof(r.fd, SOON_MS, NULL));
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 		raw_close(&r);
-		honest_echo(c, 300, (unsigned)i);
+		th_echo(c, 300, (unsigned)i, SOON_MS);
 	}
 	/* The largest valid size still works: the cap is exactly the
 	 * negotiated size. */
@@ -558,15 +522,15 @@ test_hostile_stalled_record_does_not_block(void **state)
 	size_t wire = make_req(req, 5000, TH_ECHO, 9, 3);
 
 	send_all(r.fd, req, 1000);
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 	for (unsigned i = 0; i < 20; i++)
-		honest_echo(c, 1000, i);
+		th_echo(c, 1000, i, SOON_MS);
 	/* Twenty round trips while the stalled record sits there. */
-	assert_true(now_ms() - t0 < SOON_MS);
+	assert_true(th_now_ms() - t0 < SOON_MS);
 	/* Another connection can be made and served meanwhile, too. */
 	lrpc_client *c2 = NULL;
 	assert_int_equal(th_connect(*state, &c2, NULL), 0);
-	honest_echo(c2, 500, 5);
+	th_echo(c2, 500, 5, SOON_MS);
 	lrpc_client_unref(c2);
 	/* The stalled connection is kept, with what it sent so far. */
 	assert_true(stays_quiet(r.fd, 300));
@@ -579,7 +543,7 @@ test_hostile_stalled_record_does_not_block(void **state)
 	send_all(r.fd, req, 100);
 	raw_close(&r);
 	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
-	honest_echo(c, 100, 77);
+	th_echo(c, 100, 77, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -605,16 +569,16 @@ test_hostile_half_sent_request_read_timeout(void **state)
 	send_all(r.fd, req + 2000, wire - 2000);
 	raw_expect_echo(r.fd, 5000, 9, 3);
 
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 	send_all(r.fd, req, 1000);
-	honest_echo(c, 1000, 1);
+	th_echo(c, 1000, 1, SOON_MS);
 	assert_true(expect_hangup(r.fd, 3000));
-	long dt = now_ms() - t0;
+	long dt = th_now_ms() - t0;
 	assert_true(dt >= 350);
 	assert_true(dt < 2500);
 	raw_close(&r);
 	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
-	honest_echo(c, 100, 2);
+	th_echo(c, 100, 2, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -642,7 +606,7 @@ test_hostile_trailing_garbage_dropped(void **state)
 		assert_true(expect_eof(r.fd, SOON_MS, NULL));
 		raw_close(&r);
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
-		honest_echo(c, 100, (unsigned)i);
+		th_echo(c, 100, (unsigned)i, SOON_MS);
 	}
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -677,7 +641,7 @@ test_hostile_bad_kind_flags_dropped(void **state)
 		assert_int_equal(extra, 0);
 		raw_close(&r);
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
-		honest_echo(c, 64, (unsigned)i);
+		th_echo(c, 64, (unsigned)i, SOON_MS);
 	}
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -715,7 +679,7 @@ test_hostile_one_byte_sends(void **state)
 	raw_stats(&r, 43, &st0);
 
 	send_bytewise(r.fd, req, wire);
-	honest_echo(c, 100, 2); /* served while the bytes trickle */
+	th_echo(c, 100, 2, SOON_MS); /* served while the bytes trickle */
 	assert_int_equal(raw_read_msg(r.fd, frag, sizeof(frag), SOON_MS),
 			 (int)size);
 	assert_memory_equal(one, frag, WIRE(size));
@@ -774,7 +738,7 @@ test_hostile_random_fragments(void **state)
 					 (int)sizes[i]);
 			assert_memory_equal(got, ref[i], WIRE(sizes[i]));
 		}
-		honest_echo(c, 200, round);
+		th_echo(c, 200, round, SOON_MS);
 	}
 	/* Exactly once: nothing more comes. */
 	assert_true(stays_quiet(r.fd, 100));
@@ -824,7 +788,7 @@ test_hostile_coalesced_and_split(void **state)
 	for (unsigned i = 0; i < 50; i++)
 		raw_expect_echo(r.fd, HDR_SIZE + i, 10 + i, i);
 	assert_true(stays_quiet(r.fd, 100));
-	honest_echo(c, 100, 9);
+	th_echo(c, 100, 9, SOON_MS);
 	raw_close(&r);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -857,7 +821,7 @@ test_hostile_bad_hello_dropped_without_welcome(void **state)
 		assert_true(expect_eof(r.fd, SOON_MS, &got));
 		assert_int_equal(got, 0);
 		raw_close(&r);
-		honest_echo(c, 100, i);
+		th_echo(c, 100, i, SOON_MS);
 	}
 	lrpc_client_unref(c);
 	/* None of them reached the accept callback: only the honest one. */
@@ -893,7 +857,7 @@ test_hostile_wrong_version_refused(void **state)
 		assert_true(expect_eof(r.fd, SOON_MS, &extra));
 		assert_int_equal(extra, 0);
 		raw_close(&r);
-		honest_echo(c, 100, i);
+		th_echo(c, 100, i, SOON_MS);
 	}
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -919,7 +883,7 @@ test_hostile_hello_one_byte_at_a_time(void **state)
 	raw_check_welcome_ok(&r);
 	if (raw_transport == LRPC_TRANSPORT_SOCKET)
 		raw_echo(&r, 1234, 1, 5);
-	honest_echo(c, 100, 5);
+	th_echo(c, 100, 5, SOON_MS);
 	raw_close(&r);
 	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 	lrpc_client_unref(c);
@@ -958,7 +922,7 @@ test_hostile_requests_before_welcome(void **state)
 	raw_expect_echo(r.fd, 64, 3, 3);
 	raw_close(&r);
 
-	honest_echo(c, 100, 3);
+	th_echo(c, 100, 3, SOON_MS);
 	assert_int_equal(th_server_count(s, "destroyed", 500), 2);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -1032,7 +996,7 @@ test_hostile_vanishing_clients(void **state)
 		send_all(r.fd, buf, len);
 		raw_close(&r);
 	}
-	honest_echo(c, 100, 1);
+	th_echo(c, 100, 1, SOON_MS);
 	/* Every accepted one is destroyed exactly once (stop checks it);
 	 * they must all be gone well before that. */
 	assert_int_equal(th_server_count(s, "destroyed", 500), (int)accepted);
@@ -1049,22 +1013,22 @@ test_hostile_silent_client_timed_out(void **state)
 			       .handshake_timeout_ms = 300 };
 	th_server *s = spawn(state, &o);
 	int silent = raw_connect_fd(*state);
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 
 	/* An honest client connects and is served well within the time
 	 * the silent one is allowed. */
 	lrpc_client *c = honest_connect(state);
-	honest_echo(c, 1000, 2);
-	assert_true(now_ms() - t0 < 250);
-	long quiet = 200 - (now_ms() - t0);
+	th_echo(c, 1000, 2, SOON_MS);
+	assert_true(th_now_ms() - t0 < 250);
+	long quiet = 200 - (th_now_ms() - t0);
 	assert_true(stays_quiet(silent, quiet > 0 ? (int)quiet : 0));
 	/* Then the silent one is dropped, at the timeout, not much later. */
 	assert_true(expect_eof(silent, SOON_MS, NULL));
-	long dt = now_ms() - t0;
+	long dt = th_now_ms() - t0;
 	assert_true(dt >= 280);
 	assert_true(dt < 1500);
 	close(silent);
-	honest_echo(c, 100, 3);
+	th_echo(c, 100, 3, SOON_MS);
 	lrpc_client_unref(c);
 	/* A timed-out peer was never accepted: no callbacks ran for it. */
 	assert_int_equal(th_server_count(s, "accept", 100), 1);
@@ -1083,9 +1047,9 @@ test_hostile_max_pending(void **state)
 
 	for (int i = 0; i < 4; i++)
 		silent[i] = raw_connect_fd(*state);
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 	/* Let the server accept them before the extra ones come. */
-	honest_echo(c, 100, 1);
+	th_echo(c, 100, 1, SOON_MS);
 	th_msleep(50);
 	for (int i = 0; i < 3; i++)
 		extra[i] = raw_connect_fd(*state);
@@ -1093,11 +1057,11 @@ test_hostile_max_pending(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_true(expect_eof(extra[i], 300, NULL));
 	/* An established connection is not affected... */
-	honest_echo(c, 100, 2);
+	th_echo(c, 100, 2, SOON_MS);
 	/* ...but a new one is refused while the pre-auth slots are full. */
 	assert_true(lrpc_client_connect(&c2, ((th_ctx *)*state)->name, NULL) <
 		    0);
-	assert_true(now_ms() - t0 < 550);
+	assert_true(th_now_ms() - t0 < 550);
 	for (int i = 0; i < 4; i++)
 		assert_true(stays_quiet(silent[i], 0));
 	/* The silent ones time out, then new clients are let in again. */
@@ -1105,11 +1069,11 @@ test_hostile_max_pending(void **state)
 		assert_true(expect_eof(silent[i], SOON_MS, NULL));
 		close(silent[i]);
 	}
-	assert_true(now_ms() - t0 >= 550);
+	assert_true(th_now_ms() - t0 >= 550);
 	for (int i = 0; i < 3; i++)
 		close(extra[i]);
 	assert_int_equal(th_connect(*state, &c2, NULL), 0);
-	honest_echo(c2, 100, 3);
+	th_echo(c2, 100, 3, SOON_MS);
 	lrpc_client_unref(c2);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -1145,7 +1109,7 @@ push_until_stalled(raw *r, uint8_t *req, size_t wire, size_t *off,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno == EAGAIN) {
 			/* Stalled for good: the server stopped reading. */
-			if (!wait_fd(r->fd, POLLOUT, 300))
+			if (!th_wait_fd(r->fd, POLLOUT, 300))
 				return n_sent;
 			continue;
 		}
@@ -1158,7 +1122,7 @@ push_until_stalled(raw *r, uint8_t *req, size_t wire, size_t *off,
 			/* Without flow control this would go on forever. */
 			assert_true(n_sent < MAX_MSGS);
 			if (n_sent % 16 == 0)
-				honest_echo(c, 100, (unsigned)n_sent);
+				th_echo(c, 100, (unsigned)n_sent, SOON_MS);
 		}
 	}
 }
@@ -1186,7 +1150,7 @@ test_hostile_never_reads_responses(void **state)
 
 	make_req(req, SIZE, TH_ECHO, 1, 1);
 	n_sent = push_until_stalled(&r, req, sizeof(req), &off, c);
-	honest_echo(c, 100, 1);
+	th_echo(c, 100, 1, SOON_MS);
 	honest_stats(c, &st);
 	assert_true(st.max_flow_control_count > 0);
 	assert_int_equal(st.any_flow_control_state, 1);
@@ -1197,11 +1161,11 @@ test_hostile_never_reads_responses(void **state)
 	/* Now read: every request sent (the partial one completed) gets
 	 * exactly one response, in order. */
 	uint64_t expect = n_sent + (off > 0), got = 0;
-	long deadline = now_ms() + 5000;
+	long deadline = th_now_ms() + 5000;
 	while (got < expect) {
 		struct pollfd p = { .fd = r.fd,
 				    .events = POLLIN | (off > 0 ? POLLOUT : 0) };
-		assert_true(now_ms() < deadline);
+		assert_true(th_now_ms() < deadline);
 		assert_true(poll(&p, 1, SOON_MS) > 0);
 		if (p.revents & POLLOUT) {
 			ssize_t n = send(r.fd, req + off, sizeof(req) - off,
@@ -1249,15 +1213,15 @@ test_hostile_stalled_reader_disconnected(void **state)
 
 	make_req(req, SIZE, TH_ECHO, 1, 1);
 	assert_true(push_until_stalled(&r, req, sizeof(req), &off, c) > 0);
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_true(expect_hangup(r.fd, 3000));
 	/* At the timeout (counted from the last progress, before t0). */
-	assert_true(now_ms() - t0 < 1500);
+	assert_true(th_now_ms() - t0 < 1500);
 	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 	/* A client that reads is not affected by the timeout. */
-	honest_echo(c, 100, 1);
+	th_echo(c, 100, 1, SOON_MS);
 	th_msleep(600);
-	honest_echo(c, 100, 2);
+	th_echo(c, 100, 2, SOON_MS);
 	raw_close(&r);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -1315,10 +1279,10 @@ test_hostile_main_socket_garbage(void **state)
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 	}
 	long t0 = cpu_ticks(th_server_pid(s));
-	honest_echo(c, 100, 1);
+	th_echo(c, 100, 1, SOON_MS);
 	assert_true(stays_quiet(r.fd, 300) ||
 		    raw_transport == LRPC_TRANSPORT_SOCKET);
-	honest_echo(c, 100, 2);
+	th_echo(c, 100, 2, SOON_MS);
 	/* Well under half of the 300 ms. */
 	assert_true(cpu_ticks(th_server_pid(s)) - t0 <
 		    sysconf(_SC_CLK_TCK) / 8);

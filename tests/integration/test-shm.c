@@ -76,15 +76,6 @@
 			skip();                                             \
 	} while (0)
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static uint64_t
 now_usec(void)
 {
@@ -104,28 +95,16 @@ cpu_relax(void)
 #endif
 }
 
-static bool
-wait_fd(int fd, short events, int timeout_ms)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int n;
-
-	do
-		n = poll(&p, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	return n > 0;
-}
-
 /* True if the other end closes @fd within @timeout_ms (data is dropped). */
 static bool
 expect_eof(int fd, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = th_now_ms() + timeout_ms;
 	uint8_t scratch[256];
 
 	for (;;) {
-		long left = deadline - now_ms();
-		if (left < 0 || !wait_fd(fd, POLLIN, (int)left))
+		long left = deadline - th_now_ms();
+		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
 			return false;
 		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -294,20 +273,6 @@ spawn(void **state, const lrpc_server_opts *opts)
 
 /* --- The honest client --- */
 
-static void
-honest_echo(lrpc_client *c, size_t size, unsigned seed)
-{
-	uint8_t req[4096], resp[4096];
-
-	assert_true(size <= sizeof(req));
-	th_fill(req, size, TH_ECHO, seed);
-	assert_int_equal(lrpc_client_call(c, req, size, resp, sizeof(resp),
-					  SOON_MS),
-			 (int)size);
-	assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
-	assert_true(th_check(resp, size, seed));
-}
-
 static lrpc_client *
 honest_connect(void **state)
 {
@@ -316,7 +281,7 @@ honest_connect(void **state)
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	assert_int_equal(lrpc_client_get_transport(c),
 			 ((const th_ctx *)*state)->transport);
-	honest_echo(c, 100, 1);
+	th_echo(c, 100, 1, SOON_MS);
 	return c;
 }
 
@@ -367,7 +332,7 @@ peer_connect_name(const char *name, uint32_t max_msg, peer *p)
 	lrpc__welcome w;
 	lrpc__fdset fds = { .n = 0 };
 	size_t got = 0;
-	long deadline = now_ms() + SOON_MS;
+	long deadline = th_now_ms() + SOON_MS;
 	int r;
 
 	memset(p, 0, sizeof(*p));
@@ -388,8 +353,8 @@ peer_connect_name(const char *name, uint32_t max_msg, peer *p)
 		r = lrpc__welcome_recv(p->fd, &w, &got, &fds);
 		if (r != 0)
 			break;
-		long left = deadline - now_ms();
-		if (left < 0 || !wait_fd(p->fd, POLLIN, (int)left)) {
+		long left = deadline - th_now_ms();
+		if (left < 0 || !th_wait_fd(p->fd, POLLIN, (int)left)) {
 			lrpc__fdset_close(&fds);
 			r = -ETIMEDOUT;
 			goto fail;
@@ -477,7 +442,7 @@ static uint64_t
 peer_place(peer *p, uint32_t len)
 {
 	uint64_t need = REC_SIZE(len), mask = p->cap - 1;
-	long deadline = now_ms() + SOON_MS;
+	long deadline = th_now_ms() + SOON_MS;
 
 	for (;;) {
 		uint64_t pos = p->prod & mask, tail = p->cap - pos;
@@ -494,7 +459,7 @@ peer_place(peer *p, uint32_t len)
 			}
 			return p->prod;
 		}
-		if (now_ms() > deadline)
+		if (th_now_ms() > deadline)
 			return UINT64_MAX;
 		th_msleep(1);
 	}
@@ -534,7 +499,7 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 {
 	lrpc__ring_shared *sh = &p->sh[RING_RESP];
 	const uint8_t *data = p->data[RING_RESP];
-	long deadline = now_ms() + timeout_ms;
+	long deadline = th_now_ms() + timeout_ms;
 	unsigned spins = 0;
 
 	for (;;) {
@@ -585,7 +550,7 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 					      memory_order_relaxed);
 			continue;
 		}
-		long left = deadline - now_ms();
+		long left = deadline - th_now_ms();
 		struct pollfd pf[2] = { { .fd = p->c_efd, .events = POLLIN },
 					{ .fd = p->fd, .events = POLLIN } };
 		int n = left > 0 ? poll(pf, 2, (int)left) : 0;
@@ -603,7 +568,7 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 				continue;
 			return -ECONNRESET;
 		}
-		if (n == 0 && now_ms() >= deadline)
+		if (n == 0 && th_now_ms() >= deadline)
 			return -ETIMEDOUT;
 	}
 }
@@ -643,11 +608,11 @@ peer_assert_no_response(peer *p)
 static void
 peer_wait_drained(peer *p)
 {
-	long deadline = now_ms() + SOON_MS;
+	long deadline = th_now_ms() + SOON_MS;
 
 	while (atomic_load_explicit(&p->sh[RING_REQ].cons,
 				    memory_order_acquire) != p->prod) {
-		assert_true(now_ms() < deadline);
+		assert_true(th_now_ms() < deadline);
 		th_msleep(1);
 	}
 }
@@ -700,9 +665,9 @@ test_shm_b16_bad_producer_index(void **state)
 		 * bad index was not served either. */
 		peer_assert_no_response(&p);
 		peer_close(&p);
-		honest_echo(c, 100 + k, k);
+		th_echo(c, 100 + k, k, SOON_MS);
 	}
-	honest_echo(c, 3000, 99);
+	th_echo(c, 3000, 99, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -836,7 +801,7 @@ test_shm_b17_bad_records(void **state)
 		if (k != BAD_MISALIGNED_PROD)
 			peer_assert_no_response(&p);
 		peer_close(&p);
-		honest_echo(c, 200, k);
+		th_echo(c, 200, k, SOON_MS);
 	}
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -944,14 +909,14 @@ flipper_main(void *arg)
 static bool
 flipper_start_round(struct flipper *f, uint8_t *rec, unsigned long round)
 {
-	long deadline = now_ms() + SOON_MS;
+	long deadline = th_now_ms() + SOON_MS;
 
 	atomic_store(&f->round, round);
 	atomic_store(&f->busy, 1);
 	atomic_store(&f->cur, rec);
 	sem_post(&f->go);
 	while (atomic_load(&f->started) != round) {
-		if (now_ms() > deadline)
+		if (th_now_ms() > deadline)
 			return false;
 		cpu_relax();
 	}
@@ -1027,10 +992,10 @@ flip_run(const th_ctx *ctx, lrpc_client *honest, struct flipper *f,
 	peer p = { .fd = -1 };
 	bool connected = false;
 	uint8_t resp[256];
-	long end = budget_ms > 0 ? now_ms() + budget_ms : 0;
+	long end = budget_ms > 0 ? th_now_ms() + budget_ms : 0;
 
 	for (res->rounds = 0; res->rounds < n_rounds; res->rounds++) {
-		if (end && res->rounds % 256 == 0 && now_ms() > end)
+		if (end && res->rounds % 256 == 0 && th_now_ms() > end)
 			break;
 		if (res->rounds % 1000 == 999 &&
 		    !honest_ok(honest, 100 + res->rounds % 500,
@@ -1169,7 +1134,7 @@ test_shm_b18_double_fetch(void **state)
 	struct flipper f = { .cur = NULL };
 	struct flip_result res = { .rounds = 0 };
 	pthread_t th;
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 
 	assert_int_equal(sem_init(&f.go, 0, 0), 0);
 	assert_int_equal(pthread_create(&th, NULL, flipper_main, &f), 0);
@@ -1184,7 +1149,7 @@ test_shm_b18_double_fetch(void **state)
 	fprintf(stderr,
 		"double fetch: %lu rounds in %ld ms, %lu whole, %lu split, "
 		"%lu dropped, %lu connections, %llu flips\n",
-		res.rounds, now_ms() - t0, res.whole, res.split, res.dropped,
+		res.rounds, th_now_ms() - t0, res.whole, res.split, res.dropped,
 		res.reconnects, (unsigned long long)f.flips);
 	if (res.err[0])
 		fail_msg("%s", res.err);
@@ -1193,7 +1158,7 @@ test_shm_b18_double_fetch(void **state)
 	 * drops a torn header costs) are possible: nothing was pinned. */
 	assert_true(f.flips >= res.rounds);
 	assert_int_equal(res.whole + res.split + res.dropped, res.rounds);
-	honest_echo(c, 2000, 5);
+	th_echo(c, 2000, 5, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -1307,7 +1272,7 @@ test_shm_b20_random_control_pages(void **state)
 	SHM_ONLY(state);
 	char dir[] = "/tmp/lrpc-shm-victim-XXXXXX", path[64];
 	uint8_t buf[VICTIM_SIZE];
-	uint64_t rng = (uint64_t)now_ms() * 2654435761u | 1u;
+	uint64_t rng = (uint64_t)th_now_ms() * 2654435761u | 1u;
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/victim", dir);
@@ -1351,19 +1316,19 @@ test_shm_b20_random_control_pages(void **state)
 			pid_t pid = th_fork_helper(scribbler_main, &sc);
 			assert_true(pid > 0);
 			close(pipefd[1]);
-			assert_true(wait_fd(pipefd[0], POLLIN, SOON_MS));
+			assert_true(th_wait_fd(pipefd[0], POLLIN, SOON_MS));
 			assert_int_equal(read(pipefd[0], &ch, 1), 1);
 			close(pipefd[0]);
 			th_msleep(5 + (int)(i % 20));
 			kill(pid, SIGKILL);
 			assert_int_equal(th_wait_helper(pid), -1);
 		}
-		honest_echo(c, 100 + i, i);
+		th_echo(c, 100 + i, i, SOON_MS);
 	}
 	victim_check(c);
 	/* The server still serves new connections normally. */
 	lrpc_client *c2 = honest_connect(state);
-	honest_echo(c2, 3000, 7);
+	th_echo(c2, 3000, 7, SOON_MS);
 	lrpc_client_unref(c2);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -1421,7 +1386,7 @@ test_shm_b21_seals(void **state)
 	peer_echo(&p, 300, 1);
 	peer_echo(&p, PEER_MAX_MSG, 2);
 	peer_close(&p);
-	honest_echo(c, 100, 2);
+	th_echo(c, 100, 2, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -1561,13 +1526,13 @@ fake_server_main(void *arg)
 		lrpc__fdset set = { .n = 0 };
 		size_t got = 0;
 
-		if (!wait_fd(b.fd, POLLIN, 5000))
+		if (!th_wait_fd(b.fd, POLLIN, 5000))
 			return 10;
 		int cfd = accept4(b.fd, NULL, NULL, SOCK_CLOEXEC);
 		if (cfd < 0)
 			return 11;
 		while (got < sizeof(h)) {
-			if (!wait_fd(cfd, POLLIN, 5000))
+			if (!th_wait_fd(cfd, POLLIN, 5000))
 				return 12;
 			ssize_t n = recv(cfd, (uint8_t *)&h + got,
 					 sizeof(h) - got, MSG_DONTWAIT);
@@ -1592,7 +1557,7 @@ fake_server_main(void *arg)
 		/* Until the client hangs up. */
 		for (;;) {
 			uint8_t scratch[256];
-			if (!wait_fd(cfd, POLLIN, 5000))
+			if (!th_wait_fd(cfd, POLLIN, 5000))
 				return 17;
 			ssize_t n = recv(cfd, scratch, sizeof(scratch),
 					 MSG_DONTWAIT);
@@ -1665,7 +1630,7 @@ test_shm_f50_fake_server_bad_fds(void **state)
 	pid_t pid = th_fork_helper(fake_server_main, &fk);
 	assert_true(pid > 0);
 	close(ready[1]);
-	assert_true(wait_fd(ready[0], POLLIN, SOON_MS));
+	assert_true(th_wait_fd(ready[0], POLLIN, SOON_MS));
 	assert_int_equal(read(ready[0], &r, sizeof(r)), (int)sizeof(r));
 	close(ready[0]);
 	assert_int_equal(r, 0);
@@ -1677,7 +1642,7 @@ test_shm_f50_fake_server_bad_fds(void **state)
 				       .connect_timeout_ms = 3000 };
 		lrpc_client *c = NULL;
 		int before = th_count_fds();
-		long t0 = now_ms();
+		long t0 = th_now_ms();
 
 		r = lrpc_client_connect(&c, ctx->name, &o);
 		if (k == FAKE_GOOD || k == FAKE_GOOD_AGAIN) {
@@ -1690,7 +1655,7 @@ test_shm_f50_fake_server_bad_fds(void **state)
 			if (r != -EPROTO)
 				fail_msg("case %d: connect returned %d", k, r);
 			assert_null(c);
-			assert_true(now_ms() - t0 < 1000);
+			assert_true(th_now_ms() - t0 < 1000);
 		}
 		if (th_count_fds() != before)
 			fail_msg("case %d: %d fds before, %d after", k, before,
@@ -1768,11 +1733,11 @@ test_shm_d37_killed_between_reserve_and_commit(void **state)
 	pid_t pid = th_fork_helper(d37_child, &d);
 	assert_true(pid > 0);
 	close(pipefd[1]);
-	assert_true(wait_fd(pipefd[0], POLLIN, SOON_MS));
+	assert_true(th_wait_fd(pipefd[0], POLLIN, SOON_MS));
 	assert_int_equal(read(pipefd[0], &ch, 1), 1);
 	close(pipefd[0]);
 	/* While it sits on its reservation, others are served. */
-	honest_echo(c, 500, 3);
+	th_echo(c, 500, 3, SOON_MS);
 	kill(pid, SIGKILL);
 	assert_int_equal(th_wait_helper(pid), -1);
 
@@ -1780,7 +1745,7 @@ test_shm_d37_killed_between_reserve_and_commit(void **state)
 	assert_true(th_server_collect(s, prefix, SOON_MS, lines,
 				      sizeof(lines)) > 0);
 	/* Nothing more about it arrives later. */
-	honest_echo(c, 700, 4);
+	th_echo(c, 700, 4, SOON_MS);
 	th_msleep(100);
 	size_t used = strlen(lines);
 	(void)th_server_collect(s, NULL, 200, lines + used,
@@ -1793,7 +1758,7 @@ test_shm_d37_killed_between_reserve_and_commit(void **state)
 	assert_int_equal(th_lines_count(lines, prefix), 1);
 	snprintf(prefix, sizeof(prefix), "destroyed %d", (int)pid);
 	assert_int_equal(th_lines_count(lines, prefix), 1);
-	honest_echo(c, 100, 5);
+	th_echo(c, 100, 5, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -1822,7 +1787,7 @@ test_shm_b24_never_consumes(void **state)
 
 	assert_int_equal(th_connect(*state, &slow, &co), 0);
 	uint32_t max = lrpc_client_get_max_msg_size(slow);
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(lrpc_client_call(slow, &req, sizeof(req), resp,
 					  sizeof(resp), SOON_MS),
 			 (int)sizeof(lrpc_msg_header));
@@ -1830,11 +1795,11 @@ test_shm_b24_never_consumes(void **state)
 	snprintf(prefix, sizeof(prefix), "flood-eagain %d", (int)getpid());
 	assert_true(th_server_expect(s, prefix, SOON_MS, line, sizeof(line)));
 	/* ...and keeps serving the others meanwhile. */
-	honest_echo(c, 1000, 2);
+	th_echo(c, 1000, 2, SOON_MS);
 	/* The slow client is dropped after the stall timeout. */
-	while (lrpc_client_is_connected(slow) && now_ms() - t0 < 3000)
+	while (lrpc_client_is_connected(slow) && th_now_ms() - t0 < 3000)
 		th_msleep(10);
-	long dt = now_ms() - t0;
+	long dt = th_now_ms() - t0;
 	assert_false(lrpc_client_is_connected(slow));
 	assert_true(dt >= 450);
 	assert_true(dt < 3000);
@@ -1853,7 +1818,7 @@ test_shm_b24_never_consumes(void **state)
 	assert_true(maxq > 0);
 	assert_true(maxq <= so.max_queued_bytes + max);
 	lrpc_client_unref(slow);
-	honest_echo(c, 100, 3);
+	th_echo(c, 100, 3, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -1948,7 +1913,7 @@ test_shm_nothing_in_dev_shm(void **state)
 	for (int i = 0; i < 3; i++) {
 		c[i] = honest_connect(state);
 		for (int k = 0; k < 10; k++)
-			honest_echo(c[i], 64 + 100 * (size_t)k, (unsigned)k);
+			th_echo(c[i], 64 + 100 * (size_t)k, (unsigned)k, SOON_MS);
 	}
 	list_dir("/dev/shm", during, sizeof(during));
 	assert_string_equal(before, during);
@@ -1989,7 +1954,7 @@ test_shm_idle_pair_burns_no_cpu(void **state)
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 
-	honest_echo(c, 1000, 1);
+	th_echo(c, 1000, 1, SOON_MS);
 	uint64_t s0 = server_cpu_usec(c);
 	uint64_t c0 = cpu_usec_self();
 	th_msleep(1000);
@@ -1999,7 +1964,7 @@ test_shm_idle_pair_burns_no_cpu(void **state)
 		(unsigned long long)(c1 - c0), (unsigned long long)(s1 - s0));
 	assert_true(c1 - c0 < 20000);
 	assert_true(s1 - s0 < 20000);
-	honest_echo(c, 100, 2);
+	th_echo(c, 100, 2, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -2074,7 +2039,7 @@ test_shm_64mib_message(void **state)
 		assert_int_equal(resp[offs[i]], (uint8_t)(77u + offs[i] * 31u));
 	assert_true(th_check(resp, BIG_MSG, 77));
 	/* And a small call after it. */
-	honest_echo(c, 100, 9);
+	th_echo(c, 100, 9, SOON_MS);
 	free(req);
 	free(resp);
 	lrpc_client_unref(c);
@@ -2149,7 +2114,7 @@ test_shm_zero_copy(void **state)
 		assert_true(th_check(m, n, i));
 		assert_int_equal(lrpc_client_release(c, m), 0);
 	}
-	honest_echo(c, 100, 7);
+	th_echo(c, 100, 7, SOON_MS);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -2171,7 +2136,7 @@ test_shm_no_spin_calls(void **state)
 	assert_non_null(s);
 	lrpc_client *c = honest_connect(state);
 	uint8_t req[512], resp[512];
-	long t0 = now_ms();
+	long t0 = th_now_ms();
 
 	assert_int_equal(lrpc_client_set_spin(c, 0), 0);
 	for (unsigned i = 0; i < 10000; i++) {
@@ -2182,7 +2147,7 @@ test_shm_no_spin_calls(void **state)
 			fail_msg("call %u: %d", i, r);
 	}
 	fprintf(stderr, "10000 calls without spinning: %ld ms\n",
-		now_ms() - t0);
+		th_now_ms() - t0);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
