@@ -344,23 +344,14 @@ client_update_epfd(lrpc_client *c)
  * withdrew) the shared wake-up; if something arrived meanwhile, make the fd
  * readable so the caller's loop calls dispatch.
  */
+static int client_arm_dispatch(lrpc_client *c);
+
 static void
 client_rearm(lrpc_client *c)
 {
-	if (c->epfd < 0 || c->state != CLIENT_CONNECTED || !c->tops->spin)
-		return;
-	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++) {
-		if (!(ch == LRPC__CHAN_EVENT ? c->event_fn : c->response_fn))
-			continue;
-		int r = c->tops->t_arm(c->t, (lrpc__chan)ch, false);
-		if (r < 0)
-			return;
-		c->armed |= 1u << ch;
-		if (r > 0)
-			c->tops->t_kick(c->t);
-	}
+	if (c->tops && c->tops->spin && client_arm_dispatch(c) > 0)
+		c->tops->t_kick(c->t);
 }
-
 static void
 client_disarm(lrpc_client *c)
 {
@@ -575,15 +566,6 @@ lrpc_client_set_response_handler(lrpc_client *c, lrpc_client_msg_fn fn,
 	client_rearm(c);
 }
 
-/* Extra spinning for a call of @size bytes: about the time the server
- * needs to copy it out and the answer in (2 KiB per microsecond), at most
- * 1 ms. */
-static uint32_t
-client_spin_extra(size_t size)
-{
-	return (uint32_t)LRPC_MIN(size / 2048, (size_t)1000);
-}
-
 /* Spin up to the client's budget for @chan to become ready. */
 static bool
 client_spin(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
@@ -597,13 +579,7 @@ client_spin(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 	end = lrpc__now_usec() + c->spin_usec + c->spin_extra;
 	if (end > deadline)
 		end = deadline;
-	for (unsigned i = 1;; i++) {
-		if (c->tops->t_ready(c->t, chan, out))
-			return true;
-		lrpc__cpu_relax();
-		if ((i & 63) == 0 && lrpc__now_usec() >= end)
-			return false;
-	}
+	return lrpc__transport_spin(c->tops, c->t, chan, out, end);
 }
 
 /*
@@ -830,7 +806,7 @@ lrpc_client_sendv_recv(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 	r = client_send(c, iov, n_iov, deadline, &seq);
 	if (r < 0)
 		return r;
-	c->spin_extra = client_spin_extra(lrpc__iov_length(iov, n_iov));
+	c->spin_extra = lrpc__spin_extra_usec(lrpc__iov_length(iov, n_iov));
 	r = client_recv(c, LRPC__CHAN_RESPONSE, buf, cap, deadline, false,
 			seq);
 	c->spin_extra = 0;

@@ -464,6 +464,8 @@ conn_update_flow(lrpc_conn *c)
 	}
 }
 
+static void conn_arm_stall(lrpc_conn *c);
+
 /*
  * A client that stops reading must not pin server memory forever: if the
  * queues make no progress for stall_timeout_ms, it is disconnected.
@@ -488,10 +490,7 @@ conn_on_stall_timer(void *userdata)
 		lrpc__conn_teardown(c);
 		return;
 	}
-	c->progress_at_arm = c->progress;
-	(void)s->pops->timer_add(s->loop_data,
-				 (uint64_t)s->opts.stall_timeout_ms * 1000u,
-				 conn_on_stall_timer, c, &c->stall_timer);
+	conn_arm_stall(c);
 }
 
 static void
@@ -514,7 +513,7 @@ conn_sent(lrpc_conn *c, lrpc__chan chan, size_t size)
 	/* The client's next request comes after it copied this answer
 	 * out: wait for it a little longer the larger the answer. */
 	if (chan == LRPC__CHAN_RESPONSE)
-		c->spin_extra = (uint32_t)LRPC_MIN(size / 2048, (size_t)1000);
+		c->spin_extra = lrpc__spin_extra_usec(size);
 	if (chan == LRPC__CHAN_EVENT) {
 		c->stats.events++;
 	} else {
@@ -740,14 +739,11 @@ conn_spin(lrpc_conn *c, uint64_t limit)
 	end = lrpc__now_usec() + c->server->spin_usec + c->spin_extra;
 	if (end > limit)
 		end = limit;
-	for (unsigned i = 1;; i++) {
-		if (c->tops->t_ready(c->t, LRPC__CHAN_REQUEST, false))
-			return true;
-		lrpc__cpu_relax();
-		if ((i & 63) == 0 && lrpc__now_usec() >= end)
-			return false;
-	}
+	return lrpc__transport_spin(c->tops, c->t, LRPC__CHAN_REQUEST, false,
+				    end);
 }
+
+static void conn_check_partial(lrpc_conn *c);
 
 /*
  * A request started but not finished within read_timeout_ms: the client is
@@ -771,10 +767,7 @@ conn_on_read_timer(void *userdata)
 		lrpc__conn_teardown(c);
 		return;
 	}
-	c->requests_at_read_arm = c->stats.requests;
-	(void)s->pops->timer_add(s->loop_data,
-				 (uint64_t)s->opts.read_timeout_ms * 1000u,
-				 conn_on_read_timer, c, &c->read_timer);
+	conn_check_partial(c);
 }
 
 static void

@@ -49,6 +49,20 @@ lrpc__transport_best(void)
 	return LRPC_TRANSPORT_SOCKET;
 }
 
+bool
+lrpc__transport_spin(const lrpc__transport_ops *ops, lrpc__tconn *t,
+		     lrpc__chan chan, bool out, uint64_t end)
+{
+	/* Read the clock only every 64 rounds: it costs more than a check. */
+	for (unsigned i = 1;; i++) {
+		if (ops->t_ready(t, chan, out))
+			return true;
+		lrpc__cpu_relax();
+		if ((i & 63) == 0 && lrpc__now_usec() >= end)
+			return false;
+	}
+}
+
 void
 lrpc__fdset_close(lrpc__fdset *s)
 {

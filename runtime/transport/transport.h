@@ -191,6 +191,23 @@ int lrpc__iov_prepare(const struct iovec *in, size_t n_in,
 /* Total length of an iovec, or SIZE_MAX on overflow. */
 size_t lrpc__iov_length(const struct iovec *iov, size_t n);
 
+/*
+ * Busy-wait until @chan of @t is ready (see t_ready) or the monotonic
+ * clock passes @end (µs): true if it became ready.
+ */
+bool lrpc__transport_spin(const lrpc__transport_ops *ops, lrpc__tconn *t,
+			  lrpc__chan chan, bool out, uint64_t end);
+/*
+ * Extra spinning (µs) for a call or answer of @size bytes: about the time
+ * the peer needs to copy it and answer (2 KiB per µs), at most 1 ms.
+ */
+static inline uint32_t
+lrpc__spin_extra_usec(size_t size)
+{
+	size_t us = size / 2048;
+	return (uint32_t)(us < 1000 ? us : 1000);
+}
+
 /* Shared control page helpers (server creates, client maps read-only). */
 int lrpc__ctl_create(int *ret_fd, lrpc__ctl **ret_ctl);
 int lrpc__ctl_map_peer(int fd, const lrpc__ctl **ret_ctl);
