@@ -97,11 +97,11 @@ LRPC_EXPORT void lrpc_client_disconnect(lrpc_client *c);
  * Send one request (one-way unless the server answers it; read answers
  * with lrpc_client_recv()).  @data starts with an lrpc_msg_header whose
  * size equals @size; the data is sent or copied before return.
+ * A message is never torn: if the transport takes only part of it, the
+ * library keeps the rest and sends it before anything else.
  * Errors: -EINVAL (header size mismatch or shorter than a header),
- * -EMSGSIZE, -EAGAIN (server said stop, or no room and the message has
- * not started), -ETIMEDOUT (no room within the send timeout once started:
- * the connection is then closed, as the stream cannot be resumed),
- * -ENOTCONN.
+ * -EMSGSIZE, -EAGAIN (the server said stop, or still no room after the
+ * send timeout; nothing of this message was sent), -ENOTCONN.
  */
 LRPC_EXPORT int lrpc_client_send(lrpc_client *c, const void *data, size_t size);
 /** As lrpc_client_send(), the message gathered from @iov. */
