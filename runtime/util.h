@@ -111,15 +111,40 @@ lrpc__now_usec(void)
 }
 
 /*
- * Deadline helpers for the "timeout in ms: 0 = poll, negative = block"
- * convention.  UINT64_MAX means no deadline.
+ * Deadline of a public timeout (types.h: 0 = do not wait,
+ * LRPC_TIMEOUT_INFINITE = none, LRPC_TIMEOUT_DEFAULT = @def_usec).
+ * UINT64_MAX means no deadline; far-away deadlines saturate to it.
  */
 static inline uint64_t
-lrpc__deadline_from_ms(int timeout_ms)
+lrpc__deadline_from_usec(uint64_t timeout_usec, uint64_t def_usec)
 {
-	if (timeout_ms < 0)
+	if (timeout_usec == LRPC_TIMEOUT_DEFAULT)
+		timeout_usec = def_usec;
+	if (timeout_usec >= LRPC_TIMEOUT_DEFAULT)
 		return UINT64_MAX;
-	return lrpc__now_usec() + (uint64_t)timeout_ms * 1000u;
+	uint64_t now = lrpc__now_usec();
+	return timeout_usec >= UINT64_MAX - now ? UINT64_MAX
+						: now + timeout_usec;
+}
+
+/* Remaining microseconds until @deadline: 0 when passed, UINT64_MAX: none. */
+static inline uint64_t
+lrpc__deadline_left_usec(uint64_t deadline)
+{
+	if (deadline == UINT64_MAX)
+		return UINT64_MAX;
+	uint64_t now = lrpc__now_usec();
+	return now >= deadline ? 0 : deadline - now;
+}
+
+/* A public timeout as poll(2)'s milliseconds, rounded up; -1: forever. */
+static inline int
+lrpc__timeout_poll_ms(uint64_t timeout_usec)
+{
+	if (timeout_usec >= LRPC_TIMEOUT_DEFAULT)
+		return -1;
+	uint64_t ms = timeout_usec / 1000u + (timeout_usec % 1000u != 0);
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
 /* Remaining time for poll(2): -1 (forever), 0 (expired) or ms rounded up. */
@@ -145,12 +170,14 @@ bool lrpc__log_enabled(lrpc_log_level level);
 #define lrpc__log_err(...) lrpc__log(LRPC_LOG_ERR, __VA_ARGS__)
 
 /*
- * Reference counting in the systemd style: unref accepts NULL and returns
- * NULL so that "x = x_unref(x);" is the idiom.  The struct must have an
- * "unsigned n_ref" member and a static "type##_free" function.
+ * Reference counting in the systemd style, the one way objects are counted
+ * here: unref accepts NULL and returns NULL so that "x = x_unref(x);" is
+ * the idiom.  The struct has an "unsigned n_ref" member; @free_fn runs when
+ * the last reference goes.  @scope is LRPC_EXPORT for public objects,
+ * static for private ones.
  */
-#define LRPC_DEFINE_REF_UNREF(type, name, free_fn)                         \
-	type *name##_ref(type *p)                                           \
+#define LRPC_DEFINE_REF_UNREF(scope, type, name, free_fn)                  \
+	scope type *name##_ref(type *p)                                     \
 	{                                                                   \
 		if (!p)                                                     \
 			return NULL;                                        \
@@ -158,7 +185,7 @@ bool lrpc__log_enabled(lrpc_log_level level);
 		p->n_ref++;                                                 \
 		return p;                                                   \
 	}                                                                   \
-	type *name##_unref(type *p)                                         \
+	scope type *name##_unref(type *p)                                   \
 	{                                                                   \
 		if (!p)                                                     \
 			return NULL;                                        \

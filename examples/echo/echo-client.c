@@ -28,11 +28,12 @@ main(int argc, char **argv)
 	static char buf[LRPC_DEFAULT_MAX_MSG_SIZE];
 	lrpc_client *c = NULL;
 	lrpc_peer server;
+	size_t n = 0;
 	int r, tries = 0;
 	bool quit = argc > 1 && strcmp(argv[1], "--quit") == 0;
 
 	/* The demo starts the server just before us: give it a moment. */
-	while ((r = lrpc_client_connect(&c, ECHO_SERVICE, NULL)) ==
+	while ((r = lrpc_client_new(&c, ECHO_SERVICE, NULL)) ==
 		       -ECONNREFUSED && tries++ < 200) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
@@ -41,7 +42,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "echo-client: connect: %s\n", strerror(-r));
 		return 1;
 	}
-	lrpc_client_get_server(c, &server);
+	lrpc_client_get_peer(c, &server);
 	printf("client: connected over %s to pid %d (uid %u), max message "
 	       "%u bytes\n",
 	       lrpc_transport_name(lrpc_client_get_transport(c)),
@@ -53,10 +54,10 @@ main(int argc, char **argv)
 		char text[32];
 	} req = { .hdr = { .size = sizeof(req), .id = ECHO_MSG_ECHO } };
 	snprintf(req.text, sizeof(req.text), "hello, lrpc");
-	r = lrpc_client_call(c, &req, sizeof(req), buf, sizeof(buf), 1000);
+	r = lrpc_client_call(c, &req, sizeof(req), buf, sizeof(buf), 1000 * LRPC_USEC_PER_MSEC, &n);
 	if (r < 0)
 		goto fail;
-	printf("client: echo answered %d bytes: \"%s\"\n", r,
+	printf("client: echo answered %zu bytes: \"%s\"\n", n,
 	       buf + sizeof(lrpc_msg_header));
 
 	/* Round-trip times of a small call. */
@@ -64,8 +65,7 @@ main(int argc, char **argv)
 	static double t[N];
 	for (int i = 0; i < N; i++) {
 		double t0 = now_us();
-		r = lrpc_client_call(c, &req, sizeof(req), buf, sizeof(buf),
-				     1000);
+		r = lrpc_client_call(c, &req, sizeof(req), buf, sizeof(buf), 1000 * LRPC_USEC_PER_MSEC, &n);
 		if (r < 0)
 			goto fail;
 		t[i] = now_us() - t0;
@@ -76,8 +76,7 @@ main(int argc, char **argv)
 
 	/* An id nobody handles gets an error response; we stay connected. */
 	lrpc_msg_header unknown = { .size = sizeof(unknown), .id = 999 };
-	r = lrpc_client_call(c, &unknown, sizeof(unknown), buf, sizeof(buf),
-			     1000);
+	r = lrpc_client_call(c, &unknown, sizeof(unknown), buf, sizeof(buf), 1000 * LRPC_USEC_PER_MSEC, &n);
 	if (r < 0)
 		goto fail;
 	printf("client: unknown id 999 answered with error %d (%s)\n",
@@ -88,11 +87,12 @@ main(int argc, char **argv)
 		.hdr = { .size = sizeof(sub), .id = ECHO_MSG_SUBSCRIBE },
 		.n_events = 5,
 	};
-	r = lrpc_client_call(c, &sub, sizeof(sub), buf, sizeof(buf), 1000);
+	r = lrpc_client_call(c, &sub, sizeof(sub), buf, sizeof(buf), 1000 * LRPC_USEC_PER_MSEC, &n);
 	if (r < 0)
 		goto fail;
 	for (uint32_t i = 0; i < sub.n_events; i++) {
-		r = lrpc_client_recv_event(c, buf, sizeof(buf), 1000);
+		r = lrpc_client_recv_event(c, buf, sizeof(buf), 1000 * LRPC_USEC_PER_MSEC,
+					   &n);
 		if (r < 0)
 			goto fail;
 		printf("client: event #%u\n",
@@ -100,7 +100,7 @@ main(int argc, char **argv)
 	}
 	if (quit) {
 		lrpc_msg_header q = { .size = sizeof(q), .id = ECHO_MSG_QUIT };
-		r = lrpc_client_call(c, &q, sizeof(q), buf, sizeof(buf), 1000);
+		r = lrpc_client_call(c, &q, sizeof(q), buf, sizeof(buf), 1000 * LRPC_USEC_PER_MSEC, &n);
 		if (r < 0)
 			goto fail;
 		printf("client: asked the server to stop\n");

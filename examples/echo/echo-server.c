@@ -20,14 +20,20 @@ on_accept(lrpc_server *s, const lrpc_peer *peer, void *userdata)
 static void
 on_created(lrpc_conn *c, void *userdata)
 {
-	printf("server: connection from pid %d ready\n",
-	       (int)lrpc_conn_get_peer(c)->pid);
+	lrpc_peer peer;
+
+	if (lrpc_conn_get_peer(c, &peer) == 0)
+		printf("server: connection from pid %d ready\n",
+		       (int)peer.pid);
 }
 
 static int
 on_closed(lrpc_conn *c, void *userdata)
 {
-	printf("server: pid %d went away\n", (int)lrpc_conn_get_peer(c)->pid);
+	lrpc_peer peer;
+
+	if (lrpc_conn_get_peer(c, &peer) == 0)
+		printf("server: pid %d went away\n", (int)peer.pid);
 	return 0;
 }
 

@@ -150,7 +150,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (argc > 3)
-		opts.handshake_timeout_ms = (uint32_t)strtoul(argv[3], NULL, 10);
+		opts.handshake_timeout_usec =
+			(uint64_t)strtoul(argv[3], NULL, 10) * LRPC_USEC_PER_MSEC;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	main_loop = g_main_loop_new(NULL, FALSE);
 	a = lrpc_glib_new(NULL);

@@ -73,7 +73,7 @@ main(int argc, char **argv)
 	if (i >= argc)
 		return usage(), 2;
 	const char *cmd = argv[i++];
-	r = lrpc_client_connect(&c, KV_SERVICE, &opts);
+	r = lrpc_client_new(&c, KV_SERVICE, &opts);
 	if (r < 0) {
 		fprintf(stderr, "kv-client: cannot connect to %s: %s\n",
 			KV_SERVICE, strerror(-r));
@@ -139,7 +139,7 @@ main(int argc, char **argv)
 		while (!watch_max || watched < watch_max) {
 			/* A bounded wait: with the shm transport events do
 			 * not (yet) make the client's fd readable. */
-			r = lrpc_rpc_client_run(rc, 200);
+			r = lrpc_rpc_client_run_once(rc, 200 * LRPC_USEC_PER_MSEC);
 			if (r < 0) {
 				printf("watch: %s\n", strerror(-r));
 				ret = 1;
@@ -151,7 +151,7 @@ main(int argc, char **argv)
 		ret = 2;
 	}
 	lrpc_arena_done(&arena);
-	lrpc_rpc_client_free(rc);
+	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
 	return ret;
 }

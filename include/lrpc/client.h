@@ -3,8 +3,15 @@
  * lrpc/client.h - connecting to an lrpc service.
  *
  * A client has a synchronous channel (requests out, responses back, in order)
- * and an event channel (server to client).  Calls block with a timeout in
- * milliseconds: 0 polls, a negative value blocks without limit.
+ * and an event channel (server to client).  Calls that wait take a timeout
+ * in microseconds (types.h): 0 does not wait (-EAGAIN when nothing is
+ * there), LRPC_TIMEOUT_INFINITE waits without limit, anything else ends in
+ * -ETIMEDOUT.
+ *
+ * A client lives in any event loop, like a server: push style through
+ * lrpc_client_set_poll() / lrpc_client_attach_loop(), or pull style through
+ * lrpc_client_get_fd(), lrpc_client_get_events(), lrpc_client_get_timeout()
+ * and lrpc_client_process().  Blocking calls work in either mode.
  *
  * Errors common to every call: -ENOTCONN once the server is gone (the client
  * then reports is_connected false), -ETIMEDOUT when the timeout expires,
@@ -38,14 +45,17 @@ typedef struct lrpc_client_opts {
 	lrpc_transport transport;
 	/** Largest message wanted (header included); 0: 1 MiB. */
 	uint32_t max_msg_size;
-	/** Connect and handshake timeout in ms; 0: 5000, negative: none. */
-	int32_t connect_timeout_ms;
 	/**
-	 * Send timeout in ms for lrpc_client_send[v](): how long a send may
-	 * wait for room once the message does not fit at once; 0: 5000,
-	 * negative: none.
+	 * Connect and handshake timeout (µs); 0: 5 s, LRPC_TIMEOUT_INFINITE:
+	 * none.
 	 */
-	int32_t send_timeout_ms;
+	uint64_t connect_timeout_usec;
+	/**
+	 * Send timeout (µs) for lrpc_client_send[v]() and
+	 * lrpc_client_reserve(): how long a send may wait for room once the
+	 * message does not fit at once; 0: 5 s, LRPC_TIMEOUT_INFINITE: none.
+	 */
+	uint64_t send_timeout_usec;
 	/**
 	 * If true, refuse (-EACCES) a server whose uid is not @server_uid.
 	 * Checked on the kernel's credentials of the listening socket right
@@ -55,43 +65,53 @@ typedef struct lrpc_client_opts {
 	uid_t server_uid;
 } lrpc_client_opts;
 
-/** Completion of lrpc_client_connect_async(): @status is 0 or -errno. */
+/** Completion of lrpc_client_new_async(): @status is 0 or -errno. */
 typedef void (*lrpc_client_connect_fn)(lrpc_client *c, int status,
 				       void *userdata);
+/** The connection ended (lrpc_client_set_closed_handler()). */
+typedef void (*lrpc_client_closed_fn)(lrpc_client *c, int reason,
+				      void *userdata);
 /**
- * Receives one message during lrpc_client_dispatch(): @msg is valid until
+ * Receives one message during lrpc_client_process(): @msg is valid until
  * the callback returns.
  */
 typedef void (*lrpc_client_msg_fn)(lrpc_client *c, const lrpc_msg_header *msg,
 				   size_t size, void *userdata);
 
 /**
- * Connect to the service @name and finish the handshake, waiting at most
- * opts->connect_timeout_ms.  On success *ret owns one reference.
+ * Create a client connected to the service @name: connect and finish the
+ * handshake, waiting at most opts->connect_timeout_usec.  On success *ret
+ * owns one reference.
  * Errors: -EINVAL (bad name/options), -ECONNREFUSED or -ENOENT (nobody
  * serves @name), -EACCES (server uid refused), -ETIMEDOUT, -EPROTO (the
  * server spoke something else), or the errno the server's accept
  * callback returned (-EPERM, -EBUSY and -EUSERS for its limits, ...).
  */
-LRPC_EXPORT int lrpc_client_connect(lrpc_client **ret, const char *name,
+LRPC_EXPORT int lrpc_client_new(lrpc_client **ret, const char *name,
 				    const lrpc_client_opts *opts);
 
 /**
- * Start connecting without blocking.  On success *ret owns one reference
- * and @cb runs from lrpc_client_dispatch() once the handshake finished or
- * failed (poll lrpc_client_get_fd() and honour lrpc_client_get_timeout()).
- * If this call fails, @cb never runs.
+ * Create a client and start connecting without blocking.  On success *ret
+ * owns one reference and @cb runs from lrpc_client_process() once the
+ * handshake finished or failed (attach the client to a loop, or poll
+ * lrpc_client_get_fd() and honour lrpc_client_get_timeout()).  If this call
+ * fails, @cb never runs.
  */
-LRPC_EXPORT int lrpc_client_connect_async(lrpc_client **ret, const char *name,
+LRPC_EXPORT int lrpc_client_new_async(lrpc_client **ret, const char *name,
 					  const lrpc_client_opts *opts,
 					  lrpc_client_connect_fn cb,
 					  void *userdata);
 
+/** Take a reference; returns @c. */
 LRPC_EXPORT lrpc_client *lrpc_client_ref(lrpc_client *c);
-/** Drop a reference; the last one disconnects and frees.  Returns NULL. */
+/** Drop a reference (NULL is fine); the last one closes and frees.  Returns NULL. */
 LRPC_EXPORT lrpc_client *lrpc_client_unref(lrpc_client *c);
-/** Close the connection now; later calls return -ENOTCONN.  Idempotent. */
-LRPC_EXPORT void lrpc_client_disconnect(lrpc_client *c);
+/**
+ * Close the connection now: its fds leave the loop it is attached to and
+ * later calls return -ENOTCONN.  Idempotent; the client must still be
+ * unref'd.
+ */
+LRPC_EXPORT void lrpc_client_close(lrpc_client *c);
 
 /**
  * Send one request (one-way unless the server answers it; read answers
@@ -109,28 +129,32 @@ LRPC_EXPORT int lrpc_client_sendv(lrpc_client *c, const struct iovec *iov,
 				  size_t n_iov);
 
 /**
- * Receive the next response into @buf.  Returns its size.  A response
- * larger than @cap stays queued and -EMSGSIZE is returned.
+ * Receive the next response into @buf (@cap bytes), waiting up to
+ * @timeout_usec; *ret_size (may be NULL) gets its size.  Returns 0.  A
+ * response larger than @cap stays queued and -EMSGSIZE is returned.
  */
 LRPC_EXPORT int lrpc_client_recv(lrpc_client *c, void *buf, size_t cap,
-				 int timeout_ms);
+				 uint64_t timeout_usec, size_t *ret_size);
 
 /**
- * Send a request and wait for its response: a synchronous call.  Returns
- * the response size.  Responses left over from earlier calls that timed out
- * are recognised by their sequence number and dropped.  The timeout covers
- * both the send and the wait.
+ * Send a request gathered from @iov and wait for its response: a
+ * synchronous call.  The response goes to @buf (@cap bytes) and its size
+ * to *ret_size (may be NULL).  Returns 0.  Responses left over from earlier
+ * calls that timed out are recognised by their sequence number and
+ * dropped.  The timeout covers both the send and the wait.
  */
-LRPC_EXPORT int lrpc_client_sendv_recv(lrpc_client *c, const struct iovec *iov,
-				       size_t n_iov, void *buf, size_t cap,
-				       int timeout_ms);
-/** lrpc_client_sendv_recv() with one buffer. */
+LRPC_EXPORT int lrpc_client_callv(lrpc_client *c, const struct iovec *iov,
+				  size_t n_iov, void *buf, size_t cap,
+				  uint64_t timeout_usec, size_t *ret_size);
+/** lrpc_client_callv() with one buffer. */
 LRPC_EXPORT int lrpc_client_call(lrpc_client *c, const void *req, size_t size,
-				 void *buf, size_t cap, int timeout_ms);
+				 void *buf, size_t cap, uint64_t timeout_usec,
+				 size_t *ret_size);
 
 /** Receive the next event into @buf; as lrpc_client_recv(). */
 LRPC_EXPORT int lrpc_client_recv_event(lrpc_client *c, void *buf, size_t cap,
-				       int timeout_ms);
+				       uint64_t timeout_usec,
+				       size_t *ret_size);
 
 /* --- Zero-copy --- */
 
@@ -138,8 +162,9 @@ LRPC_EXPORT int lrpc_client_recv_event(lrpc_client *c, void *buf, size_t cap,
  * Reserve room for a request of @size bytes and return where to write it
  * (in shared memory with the shm transport, so the message is built in
  * place; in a private buffer otherwise).  Fill the header's id and the
- * payload, then lrpc_client_commit().  The library sets the header's size,
- * flags and seq at commit.  One reservation at a time.
+ * payload, then lrpc_client_commit() (or lrpc_client_discard_reservation()).
+ * The library sets the header's size, flags and seq at commit.  One
+ * reservation at a time.
  * Errors: as lrpc_client_send(); -EBUSY if a reservation is open.
  */
 LRPC_EXPORT int lrpc_client_reserve(lrpc_client *c, size_t size,
@@ -150,23 +175,24 @@ LRPC_EXPORT int lrpc_client_reserve(lrpc_client *c, size_t size,
  * -EINVAL without a reservation or with a larger size.
  */
 LRPC_EXPORT int lrpc_client_commit(lrpc_client *c, size_t size);
-/** Drop an open reservation without sending anything. */
-LRPC_EXPORT void lrpc_client_abort(lrpc_client *c);
+/** Drop the open reservation without sending anything (none: no-op). */
+LRPC_EXPORT void lrpc_client_discard_reservation(lrpc_client *c);
 
 /**
  * Receive the next response without copying it: *ret_msg points into the
  * transport's memory (with shm, memory the server can still write: read
- * each field once) and stays valid until lrpc_client_release().  The size
- * returned is the transport's record length, checked against the header.
- * One view per channel at a time (-EBUSY otherwise).
+ * each field once) and stays valid until lrpc_client_release().
+ * *ret_size is the transport's record length, checked against the header.
+ * Returns 0.  One view per channel at a time (-EBUSY otherwise).
  */
-LRPC_EXPORT int lrpc_client_recv_view(lrpc_client *c,
+LRPC_EXPORT int lrpc_client_recv_view(lrpc_client *c, uint64_t timeout_usec,
 				      const lrpc_msg_header **ret_msg,
-				      size_t *ret_size, int timeout_ms);
+				      size_t *ret_size);
 /** As lrpc_client_recv_view(), for the next event. */
 LRPC_EXPORT int lrpc_client_recv_event_view(lrpc_client *c,
+					    uint64_t timeout_usec,
 					    const lrpc_msg_header **ret_msg,
-					    size_t *ret_size, int timeout_ms);
+					    size_t *ret_size);
 /** Give back a view; @msg is what a *_view() call returned. */
 LRPC_EXPORT int lrpc_client_release(lrpc_client *c,
 				    const lrpc_msg_header *msg);
@@ -178,18 +204,38 @@ LRPC_EXPORT int lrpc_client_release(lrpc_client *c,
  * sleep/wake-up cycle of two processes on different CPUs, so an answer
  * that comes later costs at most twice what sleeping at once would.
  */
-LRPC_EXPORT int lrpc_client_set_spin(lrpc_client *c, uint32_t usec);
+LRPC_EXPORT int lrpc_client_set_spin(lrpc_client *c, uint64_t usec);
 
 /* --- Loop integration --- */
 
 /**
- * One fd to poll for lrpc_client_get_events(): readable when there is
- * something for lrpc_client_dispatch() (an event, a response, the end of
- * an async connect, or the server going away).
+ * Drive the client from a loop through @ops (see loop.h), push style: the
+ * client adds its fds and timers to the loop and runs
+ * lrpc_client_process() itself whenever there is work.  May be called at
+ * any time while the client is not yet attached; @ops and the loop must
+ * outlive the client (or its lrpc_client_close()).
+ * Errors: -EINVAL (bad table), -EBUSY (already attached, or
+ * lrpc_client_get_fd() was used), -ENOTCONN, or what the loop's fd_add
+ * returned.
+ */
+LRPC_EXPORT int lrpc_client_set_poll(lrpc_client *c, const lrpc_poll_ops *ops,
+				     void *loop_data);
+/** Shorthand for lrpc_client_set_poll() with an lrpc_loop. */
+LRPC_EXPORT int lrpc_client_attach_loop(lrpc_client *c, lrpc_loop *loop);
+
+/**
+ * Pull style: one fd to poll for lrpc_client_get_events(), readable when
+ * there is something for lrpc_client_process() (an event, a response, the
+ * end of an async connect, or the server going away).  The fd belongs to
+ * the client.  -EBUSY if the client is attached to a loop (push style).
  */
 LRPC_EXPORT int lrpc_client_get_fd(lrpc_client *c);
+/** Events to poll the fd for (always LRPC_POLL_IN). */
 LRPC_EXPORT int lrpc_client_get_events(lrpc_client *c);
-/** Microseconds until dispatch must run anyway (connect timeout), or UINT64_MAX. */
+/**
+ * Microseconds until lrpc_client_process() must run even if the fd is not
+ * readable (the connect timeout), or LRPC_TIMEOUT_INFINITE.
+ */
 LRPC_EXPORT int lrpc_client_get_timeout(lrpc_client *c, uint64_t *ret_usec);
 /**
  * Do pending work without blocking: finish an async connect, hand queued
@@ -197,15 +243,31 @@ LRPC_EXPORT int lrpc_client_get_timeout(lrpc_client *c, uint64_t *ret_usec);
  * callback stay queued for the recv calls).  Returns >0 if it did work, 0
  * if idle, or a negative errno (-ENOTCONN once the server is gone).
  */
-LRPC_EXPORT int lrpc_client_dispatch(lrpc_client *c);
-/** Callback for events during dispatch (NULL: leave them for recv_event). */
+LRPC_EXPORT int lrpc_client_process(lrpc_client *c);
+/**
+ * Wait up to @timeout_usec for work, then process it (a convenience for
+ * simple pull-style clients).  Returns as lrpc_client_process(), 0 when
+ * nothing came.  -EBUSY if the client is attached to a loop.
+ */
+LRPC_EXPORT int lrpc_client_run_once(lrpc_client *c, uint64_t timeout_usec);
+/** Callback for events during process (NULL: leave them for recv_event). */
 LRPC_EXPORT void lrpc_client_set_event_handler(lrpc_client *c,
 					       lrpc_client_msg_fn fn,
 					       void *userdata);
-/** Callback for responses during dispatch (NULL: leave them for recv). */
+/** Callback for responses during process (NULL: leave them for recv). */
 LRPC_EXPORT void lrpc_client_set_response_handler(lrpc_client *c,
 						  lrpc_client_msg_fn fn,
 						  void *userdata);
+/**
+ * Callback run once when the connection ends for any reason (the server
+ * went away or broke the protocol: @reason is its negative errno, or
+ * lrpc_client_close(): -ECANCELED).  It runs from lrpc_client_process() --
+ * in push style from the loop -- never from inside another lrpc call, and
+ * only for a client that was connected.  NULL removes it.
+ */
+LRPC_EXPORT void lrpc_client_set_closed_handler(lrpc_client *c,
+						lrpc_client_closed_fn fn,
+						void *userdata);
 
 /* --- State --- */
 
@@ -221,7 +283,7 @@ LRPC_EXPORT lrpc_transport lrpc_client_get_transport(lrpc_client *c);
  * socket (groups are not available: n_groups is 0).  -ENOTCONN before the
  * connection exists.
  */
-LRPC_EXPORT int lrpc_client_get_server(lrpc_client *c, lrpc_peer *ret);
+LRPC_EXPORT int lrpc_client_get_peer(lrpc_client *c, lrpc_peer *ret);
 
 #ifdef __cplusplus
 }

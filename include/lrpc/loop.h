@@ -2,15 +2,18 @@
 /*
  * lrpc/loop.h - the poll abstraction and the built-in event loop.
  *
- * lrpc never owns the loop.  A server (or an async client) is driven in one
- * of two ways:
+ * lrpc never owns the loop.  A server, a client or an RPC client is driven
+ * in one of two ways, with the same names on each (x = server, client,
+ * rpc_client):
  *
- *  - push style: give it an lrpc_poll_ops table and a pointer to your loop;
- *    lrpc registers its fds, jobs and timers through the table.  Adapters for
- *    GLib, libuv, libevent or sd-event are a page each (examples/glib).
- *  - pull style: ask for one fd (lrpc_server_get_fd()), poll it in your loop
- *    and call lrpc_server_process() when it is readable or the timeout from
- *    lrpc_server_get_timeout() expires.
+ *  - push style: lrpc_x_set_poll(x, ops, loop_data) with an lrpc_poll_ops
+ *    table and a pointer to your loop (or lrpc_x_attach_loop(x, loop) for an
+ *    lrpc_loop); lrpc registers its fds, jobs and timers through the table.
+ *    Adapters for GLib, libuv, libevent or sd-event are a page each
+ *    (examples/glib).
+ *  - pull style: ask for one fd (lrpc_x_get_fd()) and its events
+ *    (lrpc_x_get_events()), poll it in your loop and call lrpc_x_process()
+ *    when it is ready or the timeout from lrpc_x_get_timeout() expires.
  *
  * lrpc_loop is the built-in epoll loop and the default for both.
  */
@@ -107,11 +110,11 @@ LRPC_EXPORT const lrpc_poll_ops *lrpc_loop_get_poll_ops(void);
  */
 LRPC_EXPORT int lrpc_loop_run(lrpc_loop *loop);
 /**
- * Wait at most @timeout_ms (0: do not wait, negative: forever) and dispatch
- * what is ready.  Returns the number of callbacks run (0 on timeout) or a
- * negative errno.
+ * Wait at most @timeout_usec (0: do not wait, LRPC_TIMEOUT_INFINITE:
+ * forever) and dispatch what is ready.  Returns the number of callbacks run
+ * (0 on timeout) or a negative errno.
  */
-LRPC_EXPORT int lrpc_loop_run_once(lrpc_loop *loop, int timeout_ms);
+LRPC_EXPORT int lrpc_loop_run_once(lrpc_loop *loop, uint64_t timeout_usec);
 /** Make lrpc_loop_run() return after the current iteration. */
 LRPC_EXPORT void lrpc_loop_quit(lrpc_loop *loop);
 /** The epoll fd: readable when lrpc_loop_run_once(loop, 0) has work. */

@@ -284,48 +284,71 @@ typedef struct lrpc_rpc_error {
 /* Client                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/** Default timeout of a call whose timeout_usec is 0: 25 seconds. */
-#define LRPC_RPC_DEFAULT_TIMEOUT_USEC (25u * 1000u * 1000u)
-/** timeout_usec value: wait without limit. */
-#define LRPC_RPC_TIMEOUT_INFINITE UINT64_MAX
+/**
+ * Default timeout of a call passing LRPC_TIMEOUT_DEFAULT, until
+ * lrpc_rpc_client_set_default_timeout() changes it: 25 seconds.
+ */
+#define LRPC_RPC_DEFAULT_TIMEOUT_USEC LRPC_DEFAULT_TIMEOUT_USEC
 
 /**
  * Wrap the connected client @c for RPC.  Takes a reference on @c and
  * installs its response and event handlers (do not replace them while the
- * RPC client exists); the client's lrpc_client_dispatch() then delivers
+ * RPC client exists); the client's lrpc_client_process() then delivers
  * replies to async callbacks and events to listeners.
  * Errors: -EINVAL, -ENOMEM, -ENOTCONN.
  */
 LRPC_EXPORT int lrpc_rpc_client_new(lrpc_rpc_client **ret, lrpc_client *c);
+/** Take a reference; returns @rc. */
+LRPC_EXPORT lrpc_rpc_client *lrpc_rpc_client_ref(lrpc_rpc_client *rc);
 /**
- * Free the RPC client: the callbacks of async calls still pending run once
- * with -ECANCELED, the handlers are removed from the lrpc_client and its
- * reference dropped.  Returns NULL.  Accepts NULL.
+ * Drop a reference (NULL is fine).  The last one frees the RPC client: the
+ * callbacks of async calls still pending run once with -ECANCELED, the
+ * handlers are removed from the lrpc_client and its reference dropped.
+ * Returns NULL.
  */
-LRPC_EXPORT lrpc_rpc_client *lrpc_rpc_client_free(lrpc_rpc_client *rc);
+LRPC_EXPORT lrpc_rpc_client *lrpc_rpc_client_unref(lrpc_rpc_client *rc);
 /** The wrapped lrpc_client (no reference taken). */
 LRPC_EXPORT lrpc_client *lrpc_rpc_client_get_client(lrpc_rpc_client *rc);
-/** Timeout used by calls passing timeout_usec 0 (0: the default). */
-LRPC_EXPORT int lrpc_rpc_client_set_timeout(lrpc_rpc_client *rc,
-					    uint64_t timeout_usec);
-/** Number of async calls waiting for their reply. */
-LRPC_EXPORT size_t lrpc_rpc_client_get_pending(lrpc_rpc_client *rc);
 /**
- * The fd to poll for input (lrpc_client_get_fd() of the wrapped client);
- * call lrpc_rpc_client_dispatch() when it is readable.
+ * Timeout of calls passing LRPC_TIMEOUT_DEFAULT (LRPC_TIMEOUT_DEFAULT
+ * restores LRPC_RPC_DEFAULT_TIMEOUT_USEC).  Errors: -EINVAL.
+ */
+LRPC_EXPORT int lrpc_rpc_client_set_default_timeout(lrpc_rpc_client *rc,
+						    uint64_t timeout_usec);
+/** Number of async calls waiting for their reply. */
+LRPC_EXPORT size_t lrpc_rpc_client_get_n_pending(lrpc_rpc_client *rc);
+/**
+ * Push style: drive the RPC client (async replies, events) from a loop;
+ * as lrpc_client_set_poll() on the wrapped client.
+ */
+LRPC_EXPORT int lrpc_rpc_client_set_poll(lrpc_rpc_client *rc,
+					 const lrpc_poll_ops *ops,
+					 void *loop_data);
+/** Shorthand for lrpc_rpc_client_set_poll() with an lrpc_loop. */
+LRPC_EXPORT int lrpc_rpc_client_attach_loop(lrpc_rpc_client *rc,
+					    lrpc_loop *loop);
+/**
+ * Pull style: the fd to poll (lrpc_client_get_fd() of the wrapped client);
+ * call lrpc_rpc_client_process() when it is ready.
  */
 LRPC_EXPORT int lrpc_rpc_client_get_fd(lrpc_rpc_client *rc);
+/** Events to poll the fd for (LRPC_POLL_IN). */
+LRPC_EXPORT int lrpc_rpc_client_get_events(lrpc_rpc_client *rc);
+/** As lrpc_client_get_timeout() of the wrapped client. */
+LRPC_EXPORT int lrpc_rpc_client_get_timeout(lrpc_rpc_client *rc,
+					    uint64_t *ret_usec);
 /**
  * Deliver what has arrived without blocking: async replies to their
  * callbacks, events to listeners.  >0 did work, 0 idle, -ENOTCONN once the
  * server is gone (pending callbacks then ran with -ENOTCONN).
  */
-LRPC_EXPORT int lrpc_rpc_client_dispatch(lrpc_rpc_client *rc);
+LRPC_EXPORT int lrpc_rpc_client_process(lrpc_rpc_client *rc);
 /**
- * Wait up to @timeout_ms (negative: forever) for input, then dispatch.
- * Returns as lrpc_rpc_client_dispatch(), 0 on timeout.
+ * Wait up to @timeout_usec for input, then process it.  Returns as
+ * lrpc_rpc_client_process(), 0 when nothing came.
  */
-LRPC_EXPORT int lrpc_rpc_client_run(lrpc_rpc_client *rc, int timeout_ms);
+LRPC_EXPORT int lrpc_rpc_client_run_once(lrpc_rpc_client *rc,
+					 uint64_t timeout_usec);
 
 /**
  * Find out the server's version of @iface now (otherwise done by the first
@@ -340,7 +363,7 @@ LRPC_EXPORT int lrpc_rpc_client_negotiate(lrpc_rpc_client *rc,
 /**
  * Register @listener (a generated `struct <iface>_events`, which must
  * outlive the registration) for the events of @table's interface; NULL
- * removes it.  Events arrive through lrpc_rpc_client_dispatch(); their
+ * removes it.  Events arrive through lrpc_rpc_client_process(); their
  * data is valid until the listener function returns.  Events of an
  * interface without listener, and events newer than this client's
  * interface version, are dropped.  Errors: -EINVAL, -ENOMEM.
@@ -352,8 +375,8 @@ LRPC_EXPORT int lrpc_rpc_client_set_listener(lrpc_rpc_client *rc,
 
 /**
  * Synchronous call (what generated sync stubs call): encode @req (the
- * method's request struct), send, wait up to @timeout_usec (0: the
- * client's default) for the matching reply and decode it into @rep with
+ * method's request struct), send, wait up to @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the RPC client's default) for the matching reply and decode it into @rep with
  * variable-size data in @arena (may be NULL when the reply has none).
  * Replies to other calls arriving meanwhile go to their callbacks.
  * Returns 0, -errno, or the positive typed error; @ret_error (may be NULL)
@@ -378,11 +401,11 @@ typedef void (*lrpc_rpc_complete_fn)(lrpc_rpc_client *rc, int status,
 /**
  * Asynchronous call: encode and send @req, return at once with the call id
  * in *ret_call_id (may be NULL).  @complete(@fn, @userdata) runs exactly
- * once from lrpc_rpc_client_dispatch() (or a sync call waiting) with the
+ * once from lrpc_rpc_client_process() (or a sync call waiting) with the
  * reply, or with -ENOTCONN when the connection is lost, or -ECANCELED when
- * the RPC client is freed; never after lrpc_rpc_cancel() succeeded.  The
- * reply's data is valid until the callback returns.  If this call fails,
- * the callback never runs.  A oneway method passes @complete NULL and has
+ * the RPC client is freed; never after lrpc_rpc_client_cancel() succeeded.
+ * The reply's data is valid until the callback returns.  If this call
+ * fails, the callback never runs.  A oneway method passes @complete NULL and has
  * no reply.  Errors: as lrpc_rpc_client_call() without the wait.
  */
 LRPC_EXPORT int lrpc_rpc_client_call_async(lrpc_rpc_client *rc,
@@ -398,7 +421,7 @@ LRPC_EXPORT int lrpc_rpc_client_call_async(lrpc_rpc_client *rc,
  * reply, if it still comes, is dropped.  Returns 0, or -ENOENT if no such
  * call is pending (it completed or was cancelled already).
  */
-LRPC_EXPORT int lrpc_rpc_cancel(lrpc_rpc_client *rc, uint64_t call_id);
+LRPC_EXPORT int lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id);
 
 /* ------------------------------------------------------------------------ */
 /* Server                                                                   */
@@ -419,8 +442,9 @@ LRPC_EXPORT int lrpc_rpc_cancel(lrpc_rpc_client *rc, uint64_t call_id);
  * the server; @userdata is passed to every handler.  Errors: -EINVAL (bad
  * table or ABI mismatch), -EEXIST (interface already served), -ENOMEM.
  */
-LRPC_EXPORT int lrpc_rpc_serve(lrpc_server *s, const lrpc_rpc_dispatch *table,
-			       const void *handlers, void *userdata);
+LRPC_EXPORT int lrpc_server_add_interface(lrpc_server *s,
+					  const lrpc_rpc_dispatch *table,
+					  const void *handlers, void *userdata);
 
 /** The connection a call came in on; NULL once the client went away. */
 LRPC_EXPORT lrpc_conn *lrpc_rpc_call_get_conn(lrpc_rpc_call *call);
@@ -465,12 +489,12 @@ LRPC_EXPORT int lrpc_rpc_call_reply_error(lrpc_rpc_call *call, int code);
  * that negotiated an older version, and returns the number of
  * connections sent to or the encoding's -errno.
  */
-LRPC_EXPORT int lrpc_rpc_emit(lrpc_conn *conn, const lrpc_rpc_interface *iface,
-			      const lrpc_rpc_method *method, const void *args);
-LRPC_EXPORT int lrpc_rpc_broadcast(lrpc_server *s,
-				   const lrpc_rpc_interface *iface,
-				   const lrpc_rpc_method *method,
-				   const void *args);
+LRPC_EXPORT int lrpc_conn_emit(lrpc_conn *conn, const lrpc_rpc_interface *iface,
+			       const lrpc_rpc_method *method, const void *args);
+LRPC_EXPORT int lrpc_server_broadcast(lrpc_server *s,
+				      const lrpc_rpc_interface *iface,
+				      const lrpc_rpc_method *method,
+				      const void *args);
 
 /* ------------------------------------------------------------------------ */
 /* Codec (also used by tests and tools)                                     */
@@ -481,14 +505,14 @@ LRPC_EXPORT int lrpc_rpc_broadcast(lrpc_server *s,
 
 /**
  * Encode @value (C representation of @type) into @buf of @cap bytes.
- * Returns the encoded size; if it is larger than @cap nothing useful was
- * written (call again with a buffer that large; @buf may be NULL with @cap
- * 0 to measure).  Errors: -EINVAL (a value above its @max, invalid UTF-8,
- * an enum value or union tag not in the type, a NULL where a value is
- * required), -EMSGSIZE (above 4 GiB).
+ * Returns 0 and the encoded size in *ret_size; if that is larger than @cap
+ * nothing useful was written (call again with a buffer that large; @buf may
+ * be NULL with @cap 0 to measure).  Errors: -EINVAL (a value above its
+ * @max, invalid UTF-8, an enum value or union tag not in the type, a NULL
+ * where a value is required), -EMSGSIZE (above 4 GiB).
  */
-LRPC_EXPORT int64_t lrpc_rpc_encode(const lrpc_rpc_type *type,
-				    const void *value, void *buf, size_t cap);
+LRPC_EXPORT int lrpc_rpc_encode(const lrpc_rpc_type *type, const void *value,
+				void *buf, size_t cap, size_t *ret_size);
 /**
  * Decode exactly @size bytes at @data into @value (zeroed first), with
  * variable-size data in @arena.  Errors: -EBADMSG (truncated, trailing

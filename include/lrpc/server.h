@@ -59,7 +59,7 @@ typedef struct lrpc_server_callbacks {
 	 */
 	void (*created)(lrpc_conn *c, void *userdata);
 	/**
-	 * The connection is closing (the peer went away, lrpc_conn_disconnect()
+	 * The connection is closing (the peer went away, lrpc_conn_close()
 	 * or the server was closed).  Runs once, and only if created ran.
 	 * Return non-zero to be called again a little later (the connection is
 	 * kept until this returns 0); nothing can be sent any more.
@@ -94,8 +94,8 @@ typedef struct lrpc_server_opts {
 	uint32_t max_connections_per_uid;
 	/** Most connections still in the handshake; 0: 64. */
 	uint32_t max_pending;
-	/** A peer must finish the handshake within this; 0: 5000 ms. */
-	uint32_t handshake_timeout_ms;
+	/** A peer must finish the handshake within this (µs); 0: 5 s. */
+	uint64_t handshake_timeout_usec;
 	/**
 	 * Bytes a connection may have queued in the server per channel (once
 	 * for responses, once for events, so that an event flood never
@@ -108,16 +108,16 @@ typedef struct lrpc_server_opts {
 	uint32_t socket_mode;
 	/**
 	 * A client that leaves responses or events queued in the server
-	 * without reading any of them for this long is disconnected;
-	 * 0: 30000 ms.
+	 * without reading any of them for this long (µs) is disconnected;
+	 * 0: 30 s, LRPC_TIMEOUT_INFINITE: never.
 	 */
-	uint32_t stall_timeout_ms;
+	uint64_t stall_timeout_usec;
 	/**
 	 * A client that starts a request and does not finish sending it
-	 * within this is disconnected (a half-sent request pins server
-	 * memory); 0: 10000 ms.
+	 * within this (µs) is disconnected (a half-sent request pins server
+	 * memory); 0: 10 s, LRPC_TIMEOUT_INFINITE: never.
 	 */
-	uint32_t read_timeout_ms;
+	uint64_t read_timeout_usec;
 } lrpc_server_opts;
 
 /**
@@ -225,8 +225,11 @@ LRPC_EXPORT int lrpc_server_get_events(lrpc_server *s);
 LRPC_EXPORT int lrpc_server_get_timeout(lrpc_server *s, uint64_t *ret_usec);
 /** Do the pending work without blocking: >0 did work, 0 idle, <0 error. */
 LRPC_EXPORT int lrpc_server_process(lrpc_server *s);
-/** Wait up to @timeout_ms and process (a convenience for simple servers). */
-LRPC_EXPORT int lrpc_server_run_once(lrpc_server *s, int timeout_ms);
+/**
+ * Wait up to @timeout_usec and process (a convenience for simple
+ * servers).  -EBUSY if lrpc_server_set_poll() was used.
+ */
+LRPC_EXPORT int lrpc_server_run_once(lrpc_server *s, uint64_t timeout_usec);
 
 /* --- Selector --- */
 
@@ -266,18 +269,19 @@ LRPC_EXPORT int lrpc_server_set_stop_sending(lrpc_server *s, bool stop);
  * connection per wake-up in total, for fairness).  0 disables.  Default
  * 20 us.
  */
-LRPC_EXPORT int lrpc_server_set_spin(lrpc_server *s, uint32_t usec);
+LRPC_EXPORT int lrpc_server_set_spin(lrpc_server *s, uint64_t usec);
 /** Fill @ret (of @size bytes: pass sizeof(*ret)). */
 LRPC_EXPORT int lrpc_server_get_stats(lrpc_server *s, lrpc_server_stats *ret,
 				      size_t size);
 
 /**
- * Iterate over the accepted, not yet closed connections: first, then next
- * until NULL.  No references are taken; do not free connections while
- * iterating except the current one through lrpc_conn_disconnect().
+ * Iterate over the accepted, not yet closed connections:
+ * lrpc_server_get_first_conn(), then lrpc_conn_get_next() until NULL.  No
+ * references are taken; do not free connections while iterating except
+ * the current one through lrpc_conn_close().
  */
-LRPC_EXPORT lrpc_conn *lrpc_server_first_conn(lrpc_server *s);
-LRPC_EXPORT lrpc_conn *lrpc_server_next_conn(lrpc_conn *c);
+LRPC_EXPORT lrpc_conn *lrpc_server_get_first_conn(lrpc_server *s);
+LRPC_EXPORT lrpc_conn *lrpc_conn_get_next(lrpc_conn *c);
 
 /* --- Connections --- */
 
@@ -288,8 +292,11 @@ LRPC_EXPORT lrpc_conn *lrpc_conn_unref(lrpc_conn *c);
 LRPC_EXPORT lrpc_server *lrpc_conn_get_server(lrpc_conn *c);
 LRPC_EXPORT void *lrpc_conn_get_userdata(lrpc_conn *c);
 LRPC_EXPORT void lrpc_conn_set_userdata(lrpc_conn *c, void *userdata);
-/** The peer's credentials; valid as long as the connection. */
-LRPC_EXPORT const lrpc_peer *lrpc_conn_get_peer(lrpc_conn *c);
+/**
+ * Fill @ret with the peer's credentials; ret->groups points into the
+ * connection and is valid as long as it.  -EINVAL for a NULL argument.
+ */
+LRPC_EXPORT int lrpc_conn_get_peer(lrpc_conn *c, lrpc_peer *ret);
 /** Negotiated maximum message size of this connection. */
 LRPC_EXPORT uint32_t lrpc_conn_get_max_msg_size(lrpc_conn *c);
 LRPC_EXPORT lrpc_transport lrpc_conn_get_transport(lrpc_conn *c);
@@ -330,17 +337,18 @@ LRPC_EXPORT int lrpc_conn_reserve_event(lrpc_conn *c, size_t size,
 					void **ret_buf);
 /** Send what was reserved.  -EINVAL without a reservation. */
 LRPC_EXPORT int lrpc_conn_commit(lrpc_conn *c, size_t size);
-/** Drop an open reservation without sending anything. */
-LRPC_EXPORT void lrpc_conn_abort(lrpc_conn *c);
+/** Drop the open reservation without sending anything (none: no-op). */
+LRPC_EXPORT void lrpc_conn_discard_reservation(lrpc_conn *c);
 
 /** Send a header-only response with id @id and status @error (<= 0). */
 LRPC_EXPORT int lrpc_conn_send_error(lrpc_conn *c, int32_t id, int error);
 
 /**
- * Close the connection.  Safe inside a handler: the teardown runs after the
- * handler returns.  Idempotent.
+ * Close the connection (the closed callback runs, the client sees
+ * -ENOTCONN).  Safe inside a handler: the teardown runs after the handler
+ * returns.  Idempotent.
  */
-LRPC_EXPORT void lrpc_conn_disconnect(lrpc_conn *c);
+LRPC_EXPORT void lrpc_conn_close(lrpc_conn *c);
 /** Fill @ret (of @size bytes: pass sizeof(*ret)). */
 LRPC_EXPORT int lrpc_conn_get_stats(lrpc_conn *c, lrpc_conn_stats *ret,
 				    size_t size);

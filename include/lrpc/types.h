@@ -34,6 +34,25 @@ extern "C" {
 /** Largest maximum message size a server or client will ever negotiate. */
 #define LRPC_MAX_MSG_SIZE_LIMIT (256u * 1024u * 1024u)
 
+/*
+ * Time.  Every timeout, deadline and duration in the public API is a
+ * uint64_t count of microseconds (CLOCK_MONOTONIC).  In calls, 0 means "do
+ * not wait" and two values are special; in option structs a member left 0
+ * takes its documented default, like every other member.
+ */
+/** Wait without limit. */
+#define LRPC_TIMEOUT_INFINITE UINT64_MAX
+/**
+ * The object's default: LRPC_DEFAULT_TIMEOUT_USEC for lrpc_client calls,
+ * lrpc_rpc_client_set_default_timeout() for RPC calls.
+ */
+#define LRPC_TIMEOUT_DEFAULT (UINT64_MAX - 1)
+/** Default timeout of the calls of lrpc_client and lrpc_rpc_client: 25 s. */
+#define LRPC_DEFAULT_TIMEOUT_USEC (UINT64_C(25) * 1000000u)
+/** Microseconds per millisecond and per second, for readable constants. */
+#define LRPC_USEC_PER_MSEC UINT64_C(1000)
+#define LRPC_USEC_PER_SEC UINT64_C(1000000)
+
 /** Most iovec entries accepted by the *_sendv() calls. */
 #define LRPC_IOV_MAX 64
 

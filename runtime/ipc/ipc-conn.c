@@ -160,7 +160,7 @@ lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret)
 	c->wev[0] = LRPC_POLL_IN;
 	c->n_wfd = 1;
 	r = s->pops->timer_add(s->loop_data,
-			       (uint64_t)s->opts.handshake_timeout_ms * 1000u,
+			       s->opts.handshake_timeout_usec,
 			       conn_on_timer, c, &c->timer);
 	if (r < 0) {
 		s->pops->fd_del(s->loop_data, fd);
@@ -468,7 +468,7 @@ static void conn_arm_stall(lrpc_conn *c);
 
 /*
  * A client that stops reading must not pin server memory forever: if the
- * queues make no progress for stall_timeout_ms, it is disconnected.
+ * queues make no progress for stall_timeout_usec, it is disconnected.
  */
 static void
 conn_on_stall_timer(void *userdata)
@@ -484,9 +484,10 @@ conn_on_stall_timer(void *userdata)
 		return;
 	if (c->progress == c->progress_at_arm) {
 		lrpc__log_warning("lrpc server %s: pid %d reads nothing for "
-				  "%u ms, disconnecting",
+				  "%llu ms, disconnecting",
 				  s->name, (int)c->peer.pid,
-				  s->opts.stall_timeout_ms);
+				  (unsigned long long)
+					  (s->opts.stall_timeout_usec / 1000));
 		lrpc__conn_teardown(c);
 		return;
 	}
@@ -500,9 +501,10 @@ conn_arm_stall(lrpc_conn *c)
 
 	if (c->stall_timer)
 		return;
+	if (s->opts.stall_timeout_usec == LRPC_TIMEOUT_INFINITE)
+		return;
 	c->progress_at_arm = c->progress;
-	(void)s->pops->timer_add(s->loop_data,
-				 (uint64_t)s->opts.stall_timeout_ms * 1000u,
+	(void)s->pops->timer_add(s->loop_data, s->opts.stall_timeout_usec,
 				 conn_on_stall_timer, c, &c->stall_timer);
 }
 
@@ -746,7 +748,7 @@ conn_spin(lrpc_conn *c, uint64_t limit)
 static void conn_check_partial(lrpc_conn *c);
 
 /*
- * A request started but not finished within read_timeout_ms: the client is
+ * A request started but not finished within read_timeout_usec: the client is
  * broken or hostile (it pins up to a maximum-size buffer): drop it.
  */
 static void
@@ -761,9 +763,10 @@ conn_on_read_timer(void *userdata)
 		return;
 	if (c->stats.requests == c->requests_at_read_arm) {
 		lrpc__log_warning("lrpc server %s: pid %d left a request half "
-				  "sent for %u ms, disconnecting",
+				  "sent for %llu ms, disconnecting",
 				  s->name, (int)c->peer.pid,
-				  s->opts.read_timeout_ms);
+				  (unsigned long long)
+					  (s->opts.read_timeout_usec / 1000));
 		lrpc__conn_teardown(c);
 		return;
 	}
@@ -778,9 +781,10 @@ conn_check_partial(lrpc_conn *c)
 	if (c->read_timer || c->state != CONN_ACTIVE ||
 	    !c->tops->t_partial(c->t, LRPC__CHAN_REQUEST))
 		return;
+	if (s->opts.read_timeout_usec == LRPC_TIMEOUT_INFINITE)
+		return;
 	c->requests_at_read_arm = c->stats.requests;
-	(void)s->pops->timer_add(s->loop_data,
-				 (uint64_t)s->opts.read_timeout_ms * 1000u,
+	(void)s->pops->timer_add(s->loop_data, s->opts.read_timeout_usec,
 				 conn_on_read_timer, c, &c->read_timer);
 }
 
@@ -959,10 +963,12 @@ lrpc_conn_set_userdata(lrpc_conn *c, void *userdata)
 		c->userdata = userdata;
 }
 
-LRPC_EXPORT const lrpc_peer *
-lrpc_conn_get_peer(lrpc_conn *c)
+LRPC_EXPORT int
+lrpc_conn_get_peer(lrpc_conn *c, lrpc_peer *ret)
 {
-	return c ? &c->peer : NULL;
+	lrpc_return_if_fail(c && ret, -EINVAL);
+	*ret = c->peer;
+	return 0;
 }
 
 LRPC_EXPORT uint32_t
@@ -1073,7 +1079,7 @@ lrpc_conn_commit(lrpc_conn *c, size_t size)
 }
 
 LRPC_EXPORT void
-lrpc_conn_abort(lrpc_conn *c)
+lrpc_conn_discard_reservation(lrpc_conn *c)
 {
 	if (!c || c->resv_chan < 0)
 		return;
@@ -1095,7 +1101,7 @@ lrpc_conn_send_error(lrpc_conn *c, int32_t id, int error)
 }
 
 LRPC_EXPORT void
-lrpc_conn_disconnect(lrpc_conn *c)
+lrpc_conn_close(lrpc_conn *c)
 {
 	if (!c || c->server->origin_pid != lrpc__getpid())
 		return;

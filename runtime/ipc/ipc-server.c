@@ -24,14 +24,18 @@ server_apply_defaults(lrpc_server_opts *o)
 		o->max_connections = 1024;
 	if (o->max_pending == 0)
 		o->max_pending = 64;
-	if (o->handshake_timeout_ms == 0)
-		o->handshake_timeout_ms = 5000;
+	/* LRPC_TIMEOUT_DEFAULT is accepted as "default" as well as 0. */
+	if (o->handshake_timeout_usec == 0 ||
+	    o->handshake_timeout_usec == LRPC_TIMEOUT_DEFAULT)
+		o->handshake_timeout_usec = 5 * LRPC_USEC_PER_SEC;
 	if (o->socket_mode == 0)
 		o->socket_mode = 0666;
-	if (o->stall_timeout_ms == 0)
-		o->stall_timeout_ms = 30000;
-	if (o->read_timeout_ms == 0)
-		o->read_timeout_ms = 10000;
+	if (o->stall_timeout_usec == 0 ||
+	    o->stall_timeout_usec == LRPC_TIMEOUT_DEFAULT)
+		o->stall_timeout_usec = 30 * LRPC_USEC_PER_SEC;
+	if (o->read_timeout_usec == 0 ||
+	    o->read_timeout_usec == LRPC_TIMEOUT_DEFAULT)
+		o->read_timeout_usec = 10 * LRPC_USEC_PER_SEC;
 }
 
 LRPC_EXPORT int
@@ -519,7 +523,7 @@ lrpc_server_get_timeout(lrpc_server *s, uint64_t *ret_usec)
 }
 
 LRPC_EXPORT int
-lrpc_server_run_once(lrpc_server *s, int timeout_ms)
+lrpc_server_run_once(lrpc_server *s, uint64_t timeout_usec)
 {
 	int r;
 
@@ -529,7 +533,7 @@ lrpc_server_run_once(lrpc_server *s, int timeout_ms)
 	r = server_ensure_poll(s);
 	if (r < 0)
 		return r;
-	return lrpc_loop_run_once(s->own_loop, timeout_ms);
+	return lrpc_loop_run_once(s->own_loop, timeout_usec);
 }
 
 LRPC_EXPORT int
@@ -609,11 +613,11 @@ lrpc_server_set_stop_sending(lrpc_server *s, bool stop)
 }
 
 LRPC_EXPORT int
-lrpc_server_set_spin(lrpc_server *s, uint32_t usec)
+lrpc_server_set_spin(lrpc_server *s, uint64_t usec)
 {
 	SERVER_CHECK(s, -EINVAL);
 	lrpc_return_if_fail(usec <= 1000000, -EINVAL);
-	s->spin_usec = usec;
+	s->spin_usec = (uint32_t)usec;
 	return 0;
 }
 
@@ -627,7 +631,7 @@ lrpc_server_get_stats(lrpc_server *s, lrpc_server_stats *ret, size_t size)
 }
 
 LRPC_EXPORT lrpc_conn *
-lrpc_server_first_conn(lrpc_server *s)
+lrpc_server_get_first_conn(lrpc_server *s)
 {
 	if (!s)
 		return NULL;
@@ -638,7 +642,7 @@ lrpc_server_first_conn(lrpc_server *s)
 }
 
 LRPC_EXPORT lrpc_conn *
-lrpc_server_next_conn(lrpc_conn *c)
+lrpc_conn_get_next(lrpc_conn *c)
 {
 	if (!c)
 		return NULL;

@@ -390,8 +390,7 @@ loop_free(lrpc_loop *l)
 	free(l);
 }
 
-/* The public declarations in loop.h carry LRPC_EXPORT for these two. */
-LRPC_DEFINE_REF_UNREF(lrpc_loop, lrpc_loop, loop_free)
+LRPC_DEFINE_REF_UNREF(LRPC_EXPORT, lrpc_loop, lrpc_loop, loop_free)
 
 static void
 loop_unrefp(lrpc_loop **p)
@@ -869,7 +868,7 @@ loop_dispatch_jobs(lrpc_loop *l)
 }
 
 LRPC_EXPORT int
-lrpc_loop_run_once(lrpc_loop *loop, int timeout_ms)
+lrpc_loop_run_once(lrpc_loop *loop, uint64_t timeout_usec)
 {
 	_lrpc_cleanup_(loop_unrefp) lrpc_loop *ref = NULL;
 	struct epoll_event evs[LOOP_MAX_EVENTS];
@@ -879,7 +878,7 @@ lrpc_loop_run_once(lrpc_loop *loop, int timeout_ms)
 	lrpc_return_if_fail(!loop_origin_changed(loop), -ECHILD);
 
 	n = epoll_wait(loop->epoll_fd, evs, LOOP_MAX_EVENTS,
-		       timeout_ms < 0 ? -1 : timeout_ms);
+		       lrpc__timeout_poll_ms(timeout_usec));
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 
@@ -907,7 +906,7 @@ lrpc_loop_run(lrpc_loop *loop)
 	ref = lrpc_loop_ref(loop);
 	/* A quit requested before run() makes it return at once. */
 	while (!loop->quit) {
-		r = lrpc_loop_run_once(loop, /* timeout_ms= */ -1);
+		r = lrpc_loop_run_once(loop, LRPC_TIMEOUT_INFINITE);
 		if (r < 0)
 			break;
 	}

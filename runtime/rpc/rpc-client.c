@@ -45,6 +45,7 @@ typedef struct waiter {
 } waiter;
 
 struct lrpc_rpc_client {
+	unsigned n_ref;
 	lrpc_client *c;
 	bool closing;
 	uint64_t next_call_id;
@@ -381,6 +382,13 @@ on_event_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 	lrpc_arena_reset(&rc->arena);
 }
 
+/* The connection ended (in push style nobody else would tell the calls). */
+static void
+on_closed_cb(lrpc_client *c, int reason, void *userdata)
+{
+	fail_all(userdata, -ENOTCONN);
+}
+
 /* --- Object -------------------------------------------------------------- */
 
 LRPC_EXPORT int
@@ -394,24 +402,26 @@ lrpc_rpc_client_new(lrpc_rpc_client **ret, lrpc_client *c)
 	rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
+	rc->n_ref = 1;
+	rc->timeout_usec = LRPC_RPC_DEFAULT_TIMEOUT_USEC;
 	rc->c = lrpc_client_ref(c);
 	lrpc_arena_init(&rc->arena, rc->arena_buf, sizeof(rc->arena_buf),
 			LRPC_ARENA_UNLIMITED);
 	lrpc_client_set_response_handler(c, on_response_cb, rc);
 	lrpc_client_set_event_handler(c, on_event_cb, rc);
+	lrpc_client_set_closed_handler(c, on_closed_cb, rc);
 	*ret = rc;
 	return 0;
 }
 
-LRPC_EXPORT lrpc_rpc_client *
-lrpc_rpc_client_free(lrpc_rpc_client *rc)
+static void
+rpc_client_free(lrpc_rpc_client *rc)
 {
-	if (!rc)
-		return NULL;
 	rc->closing = true;
 	fail_all(rc, -ECANCELED);
 	lrpc_client_set_response_handler(rc->c, NULL, NULL);
 	lrpc_client_set_event_handler(rc->c, NULL, NULL);
+	lrpc_client_set_closed_handler(rc->c, NULL, NULL);
 	lrpc_client_unref(rc->c);
 	free(rc->tab);
 	free(rc->ifaces);
@@ -419,8 +429,10 @@ lrpc_rpc_client_free(lrpc_rpc_client *rc)
 	lrpc__rpc_buf_done(&rc->sbuf);
 	lrpc_arena_done(&rc->arena);
 	free(rc);
-	return NULL;
 }
+
+LRPC_DEFINE_REF_UNREF(LRPC_EXPORT, lrpc_rpc_client, lrpc_rpc_client,
+		      rpc_client_free)
 
 LRPC_EXPORT lrpc_client *
 lrpc_rpc_client_get_client(lrpc_rpc_client *rc)
@@ -429,17 +441,35 @@ lrpc_rpc_client_get_client(lrpc_rpc_client *rc)
 }
 
 LRPC_EXPORT int
-lrpc_rpc_client_set_timeout(lrpc_rpc_client *rc, uint64_t timeout_usec)
+lrpc_rpc_client_set_default_timeout(lrpc_rpc_client *rc,
+				    uint64_t timeout_usec)
 {
 	lrpc_return_if_fail(rc, -EINVAL);
-	rc->timeout_usec = timeout_usec;
+	rc->timeout_usec = timeout_usec == LRPC_TIMEOUT_DEFAULT
+				   ? LRPC_RPC_DEFAULT_TIMEOUT_USEC
+				   : timeout_usec;
 	return 0;
 }
 
 LRPC_EXPORT size_t
-lrpc_rpc_client_get_pending(lrpc_rpc_client *rc)
+lrpc_rpc_client_get_n_pending(lrpc_rpc_client *rc)
 {
 	return rc ? rc->n_pending : 0;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_set_poll(lrpc_rpc_client *rc, const lrpc_poll_ops *ops,
+			 void *loop_data)
+{
+	RPC_CHECK(rc);
+	return lrpc_client_set_poll(rc->c, ops, loop_data);
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_attach_loop(lrpc_rpc_client *rc, lrpc_loop *loop)
+{
+	RPC_CHECK(rc);
+	return lrpc_client_attach_loop(rc->c, loop);
 }
 
 LRPC_EXPORT int
@@ -450,19 +480,33 @@ lrpc_rpc_client_get_fd(lrpc_rpc_client *rc)
 }
 
 LRPC_EXPORT int
-lrpc_rpc_client_dispatch(lrpc_rpc_client *rc)
+lrpc_rpc_client_get_events(lrpc_rpc_client *rc)
+{
+	RPC_CHECK(rc);
+	return lrpc_client_get_events(rc->c);
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_get_timeout(lrpc_rpc_client *rc, uint64_t *ret_usec)
+{
+	RPC_CHECK(rc);
+	return lrpc_client_get_timeout(rc->c, ret_usec);
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_process(lrpc_rpc_client *rc)
 {
 	int r;
 
 	RPC_CHECK(rc);
-	r = lrpc_client_dispatch(rc->c);
+	r = lrpc_client_process(rc->c);
 	if (r == -ENOTCONN)
 		fail_all(rc, -ENOTCONN);
 	return r;
 }
 
 LRPC_EXPORT int
-lrpc_rpc_client_run(lrpc_rpc_client *rc, int timeout_ms)
+lrpc_rpc_client_run_once(lrpc_rpc_client *rc, uint64_t timeout_usec)
 {
 	struct pollfd p;
 	int r;
@@ -470,19 +514,19 @@ lrpc_rpc_client_run(lrpc_rpc_client *rc, int timeout_ms)
 	RPC_CHECK(rc);
 	/* Messages already buffered in the transport do not make the fd
 	 * readable: deliver those first. */
-	r = lrpc_rpc_client_dispatch(rc);
+	r = lrpc_rpc_client_process(rc);
 	if (r != 0)
 		return r;
 	p = (struct pollfd){ .fd = lrpc_client_get_fd(rc->c),
 			     .events = POLLIN };
 	if (p.fd < 0)
 		return p.fd;
-	r = poll(&p, 1, timeout_ms);
+	r = poll(&p, 1, lrpc__timeout_poll_ms(timeout_usec));
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (r == 0)
 		return 0;
-	r = lrpc_rpc_client_dispatch(rc);
+	r = lrpc_rpc_client_process(rc);
 	/* Readable but nothing delivered: on transports whose data does not
 	 * travel on the main socket, that may be the server hanging up. */
 	if (r == 0 && !lrpc_client_is_connected(rc->c)) {
@@ -518,14 +562,7 @@ lrpc_rpc_client_set_listener(lrpc_rpc_client *rc,
 static uint64_t
 deadline_of(lrpc_rpc_client *rc, uint64_t timeout_usec)
 {
-	if (timeout_usec == 0)
-		timeout_usec = rc->timeout_usec ? rc->timeout_usec
-						: LRPC_RPC_DEFAULT_TIMEOUT_USEC;
-	if (timeout_usec == LRPC_RPC_TIMEOUT_INFINITE)
-		return UINT64_MAX;
-	uint64_t now = lrpc__now_usec();
-	return timeout_usec > UINT64_MAX - now ? UINT64_MAX
-					       : now + timeout_usec;
+	return lrpc__deadline_from_usec(timeout_usec, rc->timeout_usec);
 }
 
 /* Receive and handle responses until @w is done or the deadline passes. */
@@ -537,8 +574,9 @@ wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 	w->prev = rc->waiters;
 	rc->waiters = w;
 	while (!w->done) {
-		int ms = lrpc__deadline_poll_ms(deadline);
-		if (ms == 0) {
+		uint64_t left = lrpc__deadline_left_usec(deadline);
+		size_t size = 0;
+		if (left == 0) {
 			n = -ETIMEDOUT;
 			break;
 		}
@@ -550,7 +588,7 @@ wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 				break;
 			}
 		}
-		n = lrpc_client_recv(rc->c, rc->rbuf, rc->rcap, ms);
+		n = lrpc_client_recv(rc->c, rc->rbuf, rc->rcap, left, &size);
 		if (n == -EMSGSIZE && rc->rcap < lrpc_client_get_max_msg_size(rc->c)) {
 			size_t cap = lrpc_client_get_max_msg_size(rc->c);
 			uint8_t *b = realloc(rc->rbuf, cap);
@@ -566,7 +604,7 @@ wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 			n = -ETIMEDOUT;
 		if (n < 0)
 			break;
-		on_response(rc, (const lrpc_msg_header *)rc->rbuf, (size_t)n);
+		on_response(rc, (const lrpc_msg_header *)rc->rbuf, size);
 	}
 	rc->waiters = w->prev;
 	if (w->done)
@@ -730,7 +768,8 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	lrpc_return_if_fail(method->kind == LRPC_RPC_ONEWAY ||
 				    (method->kind == LRPC_RPC_CALL && complete),
 			    -EINVAL);
-	r = prepare_call(rc, iface, method, deadline_of(rc, 0));
+	r = prepare_call(rc, iface, method,
+			 deadline_of(rc, LRPC_TIMEOUT_DEFAULT));
 	if (r < 0)
 		return r;
 	lrpc__rpc_header h = {
@@ -765,7 +804,7 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 }
 
 LRPC_EXPORT int
-lrpc_rpc_cancel(lrpc_rpc_client *rc, uint64_t call_id)
+lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id)
 {
 	pending *p;
 

@@ -386,18 +386,19 @@ lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type, const void *value)
 	return r;
 }
 
-LRPC_EXPORT int64_t
+LRPC_EXPORT int
 lrpc_rpc_encode(const lrpc_rpc_type *type, const void *value, void *buf,
-		size_t cap)
+		size_t cap, size_t *ret_size)
 {
 	lrpc__wr w = { .buf = buf, .cap = buf ? cap : 0 };
 	int r;
 
-	lrpc_return_if_fail(type && value, -EINVAL);
+	lrpc_return_if_fail(type && value && ret_size, -EINVAL);
 	r = lrpc__rpc_encode(&w, type, value);
 	if (r < 0)
 		return r;
-	return (int64_t)w.pos;
+	*ret_size = w.pos;
+	return 0;
 }
 
 /* --- Decoding ------------------------------------------------------------ */

@@ -343,7 +343,7 @@ svc_on_server_free(void *object, void *data)
 }
 
 LRPC_EXPORT int
-lrpc_rpc_serve(lrpc_server *s, const lrpc_rpc_dispatch *table,
+lrpc_server_add_interface(lrpc_server *s, const lrpc_rpc_dispatch *table,
 	       const void *handlers, void *userdata)
 {
 	rpc_service *svc;
@@ -499,7 +499,7 @@ emit_check(const lrpc_rpc_interface *iface, const lrpc_rpc_method *m,
 }
 
 LRPC_EXPORT int
-lrpc_rpc_emit(lrpc_conn *conn, const lrpc_rpc_interface *iface,
+lrpc_conn_emit(lrpc_conn *conn, const lrpc_rpc_interface *iface,
 	      const lrpc_rpc_method *method, const void *args)
 {
 	rpc_service *svc;
@@ -518,7 +518,7 @@ lrpc_rpc_emit(lrpc_conn *conn, const lrpc_rpc_interface *iface,
 }
 
 LRPC_EXPORT int
-lrpc_rpc_broadcast(lrpc_server *s, const lrpc_rpc_interface *iface,
+lrpc_server_broadcast(lrpc_server *s, const lrpc_rpc_interface *iface,
 		   const lrpc_rpc_method *method, const void *args)
 {
 	rpc_service *svc;
@@ -531,8 +531,8 @@ lrpc_rpc_broadcast(lrpc_server *s, const lrpc_rpc_interface *iface,
 	svc = svc_lookup(s, iface);
 	if (!svc)
 		return -EINVAL;
-	for (lrpc_conn *c = lrpc_server_first_conn(s); c;
-	     c = lrpc_server_next_conn(c)) {
+	for (lrpc_conn *c = lrpc_server_get_first_conn(s); c;
+	     c = lrpc_conn_get_next(c)) {
 		r = emit_one(svc, c, method, args, true);
 		if (r == -EINVAL || r == -EMSGSIZE || r == -ENOMEM)
 			return r;

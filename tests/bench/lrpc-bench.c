@@ -691,7 +691,7 @@ bc_connect(bclient *b, uint32_t max)
 						     : LRPC_TRANSPORT_SOCKET,
 			.max_msg_size = max,
 		};
-		int r = lrpc_client_connect(&b->lc, b->name, &co);
+		int r = lrpc_client_new(&b->lc, b->name, &co);
 		if (r == 0 && opt.spin_usec >= 0)
 			r = lrpc_client_set_spin(b->lc, (uint32_t)opt.spin_usec);
 		return r;
@@ -762,8 +762,12 @@ bc_call_raw(bclient *b, size_t size)
 		int r;
 
 		if (b->sys == SYS_LRPC) {
+			size_t got = 0;
+
 			r = lrpc_client_call(b->lc, b->req, size, b->resp,
-					     BUF_CAP, CALL_TIMEOUT_MS);
+					     BUF_CAP, CALL_TIMEOUT_USEC, &got);
+			if (r == 0)
+				r = (int)got;
 		} else {
 #ifdef HAVE_LIBQB
 			struct iovec iov = { b->req, size };
@@ -826,7 +830,7 @@ rpc_open(bclient *b)
 static void
 rpc_close(bclient *b)
 {
-	b->rc = lrpc_rpc_client_free(b->rc);
+	b->rc = lrpc_rpc_client_unref(b->rc);
 	b->rpc_lc = lrpc_client_unref(b->rpc_lc);
 }
 
@@ -886,7 +890,7 @@ op_sync_zc(bclient *b, size_t payload)
 	r = lrpc_client_commit(b->lc, size);
 	if (r < 0)
 		return r;
-	r = lrpc_client_recv_view(b->lc, &resp, &rsize, CALL_TIMEOUT_MS);
+	r = lrpc_client_recv_view(b->lc, CALL_TIMEOUT_USEC, &resp, &rsize);
 	if (r < 0)
 		return r;
 	r = rsize == size && resp->size == size ? 0 : -EBADMSG;
@@ -958,8 +962,14 @@ op_events_batch(bclient *b, size_t payload, unsigned n)
 		return r;
 	for (unsigned i = 0; i < n; i++) {
 		if (b->sys == SYS_LRPC) {
+			size_t got = 0;
+
 			r = lrpc_client_recv_event(b->lc, b->resp, BUF_CAP,
-						   EVENT_TIMEOUT_MS);
+						   EVENT_TIMEOUT_MS *
+							   LRPC_USEC_PER_MSEC,
+						   &got);
+			if (r == 0)
+				r = (int)got;
 		} else {
 #ifdef HAVE_LIBQB
 			r = (int)qb_ipcc_event_recv(b->qc, b->resp, BUF_CAP,

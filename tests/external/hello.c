@@ -38,7 +38,7 @@ serve(const char *name)
 	    lrpc_server_start(s) < 0)
 		return 1;
 	for (;;)
-		lrpc_server_run_once(s, 1000);
+		lrpc_server_run_once(s, 1000 * LRPC_USEC_PER_MSEC);
 }
 
 int
@@ -56,22 +56,24 @@ main(void)
 	if (pid == 0)
 		_exit(serve(name));
 	for (int i = 0; i < 200 && r < 0; i++) {
-		r = lrpc_client_connect(&c, name, NULL);
+		r = lrpc_client_new(&c, name, NULL);
 		if (r < 0)
 			nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
 	}
 	if (r < 0 || lrpc_rpc_client_new(&rc, c) < 0)
 		return 1;
 	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
-	r = hello_greeter_greet(rc, "world", &greeting, &arena, 0, NULL);
+	r = hello_greeter_greet(rc, "world", &greeting, &arena,
+				LRPC_TIMEOUT_DEFAULT, NULL);
 	printf("greet(world): %d %s\n", r, r == 0 ? greeting : "");
 	status = r == 0 && strcmp(greeting, "hello, world") == 0 ? 0 : 1;
-	r = hello_greeter_greet(rc, "", &greeting, &arena, 0, NULL);
+	r = hello_greeter_greet(rc, "", &greeting, &arena,
+				LRPC_TIMEOUT_DEFAULT, NULL);
 	printf("greet(): %d\n", r);
 	if (r != HELLO_ERROR_EMPTY_NAME)
 		status = 1;
 	lrpc_arena_done(&arena);
-	lrpc_rpc_client_free(rc);
+	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);

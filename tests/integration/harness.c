@@ -69,7 +69,7 @@ th_echo(lrpc_client *c, size_t size, unsigned seed, int timeout_ms)
 
 	assert_true(size <= sizeof(req));
 	th_fill(req, size, TH_ECHO, seed);
-	assert_int_equal(lrpc_client_call(c, req, size, resp, sizeof(resp),
+	assert_int_equal(th_call(c, req, size, resp, sizeof(resp),
 					  timeout_ms),
 			 (int)size);
 	assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
@@ -157,20 +157,20 @@ rep_accept(lrpc_server *s, const lrpc_peer *p, void *ud)
 static void
 rep_created(lrpc_conn *c, void *ud)
 {
-	th_report("created %d", (int)lrpc_conn_get_peer(c)->pid);
+	th_report("created %d", (int)th_conn_peer(c).pid);
 }
 
 static int
 rep_closed(lrpc_conn *c, void *ud)
 {
-	th_report("closed %d", (int)lrpc_conn_get_peer(c)->pid);
+	th_report("closed %d", (int)th_conn_peer(c).pid);
 	return 0;
 }
 
 static void
 rep_destroyed(lrpc_conn *c, void *ud)
 {
-	th_report("destroyed %d", (int)lrpc_conn_get_peer(c)->pid);
+	th_report("destroyed %d", (int)th_conn_peer(c).pid);
 }
 
 const lrpc_server_callbacks th_reporting_callbacks = {
@@ -414,7 +414,7 @@ th_connect(const th_ctx *ctx, lrpc_client **ret, lrpc_client_opts *opts)
 		o = *opts;
 	o.transport = ctx->transport;
 	for (int i = 0; i < 100; i++) {
-		r = lrpc_client_connect(ret, ctx->name, &o);
+		r = lrpc_client_new(ret, ctx->name, &o);
 		if (r != -ECONNREFUSED && r != -ENOENT)
 			return r;
 		th_msleep(10);
@@ -524,7 +524,7 @@ h_as_event(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 static int
 h_disconnect(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 {
-	lrpc_conn_disconnect(c);
+	lrpc_conn_close(c);
 	return 0;
 }
 
@@ -644,4 +644,86 @@ th_wait_helper(pid_t pid)
 		if (errno != EINTR)
 			return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* --- The core client's sized calls, in test form --- */
+
+uint64_t
+th_usec(int timeout_ms)
+{
+	return timeout_ms < 0 ? LRPC_TIMEOUT_INFINITE
+			      : (uint64_t)timeout_ms * LRPC_USEC_PER_MSEC;
+}
+
+static int
+th_sized(int r, size_t size)
+{
+	if (r > 0)
+		fail_msg("lrpc call returned %d, not 0 or -errno", r);
+	if (r == 0 && size > INT32_MAX)
+		fail_msg("size %zu out of range", size);
+	return r < 0 ? r : (int)size;
+}
+
+int
+th_call(lrpc_client *c, const void *req, size_t size, void *buf, size_t cap,
+	int timeout_ms)
+{
+	size_t n = SIZE_MAX;
+	int r = lrpc_client_call(c, req, size, buf, cap, th_usec(timeout_ms),
+				 &n);
+	return th_sized(r, n);
+}
+
+int
+th_callv(lrpc_client *c, const struct iovec *iov, size_t n_iov, void *buf,
+	 size_t cap, int timeout_ms)
+{
+	size_t n = SIZE_MAX;
+	int r = lrpc_client_callv(c, iov, n_iov, buf, cap, th_usec(timeout_ms),
+				  &n);
+	return th_sized(r, n);
+}
+
+int
+th_recv(lrpc_client *c, void *buf, size_t cap, int timeout_ms)
+{
+	size_t n = SIZE_MAX;
+	int r = lrpc_client_recv(c, buf, cap, th_usec(timeout_ms), &n);
+	return th_sized(r, n);
+}
+
+int
+th_recv_event(lrpc_client *c, void *buf, size_t cap, int timeout_ms)
+{
+	size_t n = SIZE_MAX;
+	int r = lrpc_client_recv_event(c, buf, cap, th_usec(timeout_ms), &n);
+	return th_sized(r, n);
+}
+
+int
+th_recv_view(lrpc_client *c, const lrpc_msg_header **ret_msg,
+	     size_t *ret_size, int timeout_ms)
+{
+	int r = lrpc_client_recv_view(c, th_usec(timeout_ms), ret_msg,
+				      ret_size);
+	return th_sized(r, r == 0 ? *ret_size : 0);
+}
+
+int
+th_recv_event_view(lrpc_client *c, const lrpc_msg_header **ret_msg,
+		   size_t *ret_size, int timeout_ms)
+{
+	int r = lrpc_client_recv_event_view(c, th_usec(timeout_ms), ret_msg,
+					    ret_size);
+	return th_sized(r, r == 0 ? *ret_size : 0);
+}
+
+lrpc_peer
+th_conn_peer(lrpc_conn *c)
+{
+	lrpc_peer p = { 0 };
+
+	assert_int_equal(lrpc_conn_get_peer(c, &p), 0);
+	return p;
 }

@@ -112,6 +112,28 @@ bool th_wait_fd(int fd, short events, int timeout_ms);
  */
 void th_echo(lrpc_client *c, size_t size, unsigned seed, int timeout_ms);
 
+/* --- The core client's sized calls, in test form --- */
+
+/*
+ * The tests were written when the sized client calls returned the size;
+ * these wrappers keep them short: @timeout_ms in milliseconds (negative:
+ * no limit), the result is the size or the negative errno, and they fail
+ * the test if the library returns anything but 0 or a negative errno.
+ */
+uint64_t th_usec(int timeout_ms);
+int th_call(lrpc_client *c, const void *req, size_t size, void *buf,
+	    size_t cap, int timeout_ms);
+int th_callv(lrpc_client *c, const struct iovec *iov, size_t n_iov,
+	     void *buf, size_t cap, int timeout_ms);
+int th_recv(lrpc_client *c, void *buf, size_t cap, int timeout_ms);
+int th_recv_event(lrpc_client *c, void *buf, size_t cap, int timeout_ms);
+int th_recv_view(lrpc_client *c, const lrpc_msg_header **ret_msg,
+		 size_t *ret_size, int timeout_ms);
+int th_recv_event_view(lrpc_client *c, const lrpc_msg_header **ret_msg,
+		       size_t *ret_size, int timeout_ms);
+/* The peer of @c (asserting lrpc_conn_get_peer() succeeds). */
+lrpc_peer th_conn_peer(lrpc_conn *c);
+
 /* --- Report collection (appended) --- */
 
 /*

@@ -83,7 +83,7 @@ run_client(const char *name)
 	int r = -1;
 
 	for (int i = 0; i < 200 && r < 0; i++) {
-		r = lrpc_client_connect(&c, name, &opts);
+		r = lrpc_client_new(&c, name, &opts);
 		if (r < 0)
 			usleep(10000);
 	}
@@ -92,15 +92,17 @@ run_client(const char *name)
 	CHECK(skew_evolving_listen(rc, &ev, NULL) == 0);
 	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
 	/* Version 1 both speak. */
-	CHECK(lrpc_rpc_client_negotiate(rc, &skew_evolving__interface, 0) == 1);
+	CHECK(lrpc_rpc_client_negotiate(rc, &skew_evolving__interface,
+					 LRPC_TIMEOUT_DEFAULT) == 1);
 	/* The v2 server sets "weight" (v2 only): this decoder skips it. */
-	CHECK(skew_evolving_put(rc, &item, &back, &arena, 0, NULL) == 0);
+	CHECK(skew_evolving_put(rc, &item, &back, &arena, LRPC_TIMEOUT_DEFAULT,
+				NULL) == 0);
 	CHECK(strcmp(back.name, "old") == 0);
 	for (int i = 0; i < 50 && notes == 0; i++)
-		lrpc_rpc_client_run(rc, 100);
+		lrpc_rpc_client_run_once(rc, 100 * LRPC_USEC_PER_MSEC);
 	CHECK(notes == 1);
 	lrpc_arena_done(&arena);
-	lrpc_rpc_client_free(rc);
+	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
 	return 0;
 }

@@ -32,7 +32,7 @@ test_core_sizes_doubling(void **state)
 	size_t size = sizeof(lrpc_msg_header);
 	for (unsigned i = 0;; i++) {
 		th_fill(req, size, TH_ECHO, i);
-		int r = lrpc_client_call(c, req, size, resp, max, 5000);
+		int r = th_call(c, req, size, resp, max, 5000);
 		assert_int_equal(r, (int)size);
 		const lrpc_msg_header *h = (const void *)resp;
 		assert_int_equal(h->id, TH_ECHO);
@@ -59,12 +59,12 @@ test_core_max_plus_one_emsgsize(void **state)
 	uint8_t *req = malloc(max + 1), resp[64];
 	th_fill(req, max + 1, TH_ECHO, 1);
 	assert_int_equal(lrpc_client_send(c, req, max + 1), -EMSGSIZE);
-	assert_int_equal(lrpc_client_call(c, req, max + 1, resp, sizeof(resp),
+	assert_int_equal(th_call(c, req, max + 1, resp, sizeof(resp),
 					  1000),
 			 -EMSGSIZE);
 	/* Still usable afterwards. */
 	th_fill(req, 100, TH_ECHO, 2);
-	assert_int_equal(lrpc_client_call(c, req, 100, req, max, 1000), 100);
+	assert_int_equal(th_call(c, req, 100, req, max, 1000), 100);
 	free(req);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -94,11 +94,11 @@ test_core_no_reply_times_out(void **state)
 
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	th_fill(req, sizeof(req), TH_NO_REPLY, 0);
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 200),
 			 -ETIMEDOUT);
 	/* Polling with timeout 0 finds nothing either. */
-	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), 0), -EAGAIN);
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 0), -EAGAIN);
 	assert_true(lrpc_client_is_connected(c));
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -114,20 +114,20 @@ test_core_unknown_id_enosys(void **state)
 
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	th_fill(req, sizeof(req), 4242, 0);
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 1000),
 			 (int)sizeof(lrpc_msg_header));
 	assert_int_equal(h->id, 4242);
 	assert_int_equal(h->error, -ENOSYS);
 	/* A handler's error becomes an error response too. */
 	th_fill(req, sizeof(req), TH_FAIL, 0);
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 1000),
 			 (int)sizeof(lrpc_msg_header));
 	assert_int_equal(h->error, -EBADE);
 	/* And the connection is still up. */
 	th_fill(req, sizeof(req), TH_ECHO, 3);
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 1000),
 			 (int)sizeof(req));
 	lrpc_client_unref(c);
@@ -181,7 +181,7 @@ test_core_selector_routes(void **state)
 		      { 77, -ERANGE } };
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		th_fill(req, sizeof(req), cases[i].id, 0);
-		int r = lrpc_client_call(c, req, sizeof(req), resp,
+		int r = th_call(c, req, sizeof(req), resp,
 					 sizeof(resp), 1000);
 		assert_true(r >= (int)sizeof(lrpc_msg_header));
 		assert_int_equal(h->id, cases[i].id);
@@ -203,12 +203,12 @@ test_core_stop_sending_eagain(void **state)
 	uint8_t req[64], resp[256];
 
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
-	assert_int_equal(lrpc_client_call(c, &stop, sizeof(stop), resp,
+	assert_int_equal(th_call(c, &stop, sizeof(stop), resp,
 					  sizeof(resp), 1000),
 			 (int)sizeof(lrpc_msg_header));
 	th_fill(req, sizeof(req), TH_ECHO, 0);
 	assert_int_equal(lrpc_client_send(c, req, sizeof(req)), -EAGAIN);
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 100),
 			 -EAGAIN);
 	/* A client connecting now is told too. */
@@ -232,14 +232,14 @@ test_core_sendv_gathers(void **state)
 	struct iovec iov[] = {
 		{ req, 5 }, { req + 5, 0 }, { req + 5, 20 }, { req + 25, 275 },
 	};
-	assert_int_equal(lrpc_client_sendv_recv(c, iov, 4, resp, sizeof(resp),
+	assert_int_equal(th_callv(c, iov, 4, resp, sizeof(resp),
 						1000),
 			 (int)sizeof(req));
 	assert_true(th_check(resp, sizeof(req), 9));
 	/* A response bigger than the buffer stays queued: -EMSGSIZE. */
 	assert_int_equal(lrpc_client_send(c, req, sizeof(req)), 0);
-	assert_int_equal(lrpc_client_recv(c, resp, 100, 1000), -EMSGSIZE);
-	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), 1000),
+	assert_int_equal(th_recv(c, resp, 100, 1000), -EMSGSIZE);
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 1000),
 			 (int)sizeof(req));
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -256,14 +256,14 @@ test_core_late_response_dropped(void **state)
 	/* A call that times out, whose answer then arrives late, must not be
 	 * taken for the answer of the next call. */
 	th_fill(req, sizeof(req), TH_NO_REPLY, 0);
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 50),
 			 -ETIMEDOUT);
 	th_fill(req, sizeof(req), TH_ECHO, 1);
 	assert_int_equal(lrpc_client_send(c, req, sizeof(req)), 0);
 	th_msleep(50);
 	th_fill(req, sizeof(req), TH_ECHO, 2);
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 1000),
 			 (int)sizeof(req));
 	assert_true(th_check(resp, sizeof(req), 2));
@@ -284,7 +284,7 @@ h_zero_copy(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	if (lrpc_conn_reserve_event(c, size, &buf2) != -EBUSY ||
 	    lrpc_conn_send_response(c, m, size) != -EBUSY)
 		return -EILSEQ;
-	lrpc_conn_abort(c);
+	lrpc_conn_discard_reservation(c);
 	r = lrpc_conn_reserve_response(c, size + 64, &buf);
 	if (r < 0)
 		return r;
@@ -314,7 +314,7 @@ test_core_server_reserve_commit(void **state)
 	for (unsigned i = 0; i < 200; i++) {
 		size_t size = 24 + (i * 37) % 900;
 		th_fill(req, size, 50, i);
-		assert_int_equal(lrpc_client_call(c, req, size, resp,
+		assert_int_equal(th_call(c, req, size, resp,
 						  sizeof(resp), 1000),
 				 (int)size);
 		assert_int_equal(((lrpc_msg_header *)resp)->error, 0);

@@ -194,14 +194,14 @@ hello_created(lrpc_conn *c, void *ud)
 		int32_t pid;
 		char text[12];
 	} ev = { .h = { .size = sizeof(ev), .id = EV_HELLO },
-		 .pid = (int32_t)lrpc_conn_get_peer(c)->pid,
+		 .pid = (int32_t)th_conn_peer(c).pid,
 		 .text = "welcome" };
 	int r = lrpc_conn_send_event(c, &ev, sizeof(ev));
 
 	/* Not th_reporting_callbacks.created: the harness would count the
 	 * connection twice. */
 	th_report("hello sent %d", r);
-	th_report("created %d", (int)lrpc_conn_get_peer(c)->pid);
+	th_report("created %d", (int)th_conn_peer(c).pid);
 }
 
 /* --- Client side helpers --- */
@@ -222,7 +222,7 @@ request_events(lrpc_client *c, uint32_t n)
 	u32_req req = { .h = { .size = sizeof(req), .id = TH_EVENTS }, .v = n };
 	lrpc_msg_header resp;
 
-	assert_int_equal(lrpc_client_call(c, &req, sizeof(req), &resp,
+	assert_int_equal(th_call(c, &req, sizeof(req), &resp,
 					  sizeof(resp), 5000),
 			 (int)sizeof(resp));
 	assert_int_equal(resp.id, TH_EVENTS);
@@ -235,7 +235,7 @@ expect_seq_event(lrpc_client *c, int32_t id, uint32_t seq)
 	seq_event ev;
 
 	memset(&ev, 0xa5, sizeof(ev));
-	assert_int_equal(lrpc_client_recv_event(c, &ev, sizeof(ev), 5000),
+	assert_int_equal(th_recv_event(c, &ev, sizeof(ev), 5000),
 			 (int)sizeof(ev));
 	assert_int_equal(ev.h.size, sizeof(ev));
 	assert_int_equal(ev.h.id, id);
@@ -254,17 +254,17 @@ test_events_single(void **state)
 
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	/* Nothing before it was asked for. */
-	assert_int_equal(lrpc_client_recv_event(c, buf, sizeof(buf), 0),
+	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 0),
 			 -EAGAIN);
 	request_events(c, 1);
 	expect_seq_event(c, TH_EVENTS, 0);
 	/* Exactly one, and no stray response either. */
-	assert_int_equal(lrpc_client_recv_event(c, buf, sizeof(buf), 0),
+	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 0),
 			 -EAGAIN);
-	assert_int_equal(lrpc_client_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(th_recv(c, buf, sizeof(buf), 0), -EAGAIN);
 	/* A buffer too small for it leaves the event queued. */
 	request_events(c, 1);
-	assert_int_equal(lrpc_client_recv_event(c, buf, 8, 5000), -EMSGSIZE);
+	assert_int_equal(th_recv_event(c, buf, 8, 5000), -EMSGSIZE);
 	expect_seq_event(c, TH_EVENTS, 0);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -283,16 +283,16 @@ test_events_stress_30000(void **state)
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	request_events(c, N_STRESS);
 	for (uint32_t i = 0; i < N_STRESS; i++) {
-		int r = lrpc_client_recv_event(c, &ev, sizeof(ev), 5000);
+		int r = th_recv_event(c, &ev, sizeof(ev), 5000);
 		if (r != (int)sizeof(ev) || ev.h.id != TH_EVENTS || ev.seq != i)
 			fail_msg("event %u: r=%d id=%d seq=%u", i, r, ev.h.id,
 				 ev.seq);
 	}
-	assert_int_equal(lrpc_client_recv_event(c, buf, sizeof(buf), 0),
+	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 0),
 			 -EAGAIN);
 	/* The connection is healthy afterwards. */
 	th_fill(buf, 100, TH_ECHO, 1);
-	assert_int_equal(lrpc_client_call(c, buf, 100, buf, sizeof(buf), 5000),
+	assert_int_equal(th_call(c, buf, 100, buf, sizeof(buf), 5000),
 			 100);
 	assert_true(th_check(buf, 100, 1));
 	lrpc_client_unref(c);
@@ -316,7 +316,7 @@ test_events_sent_from_created(void **state)
 	assert_true(th_server_expect(s, "hello sent 0", 2000, NULL, 0));
 	request_events(c, 2);
 	/* The created callback's event is the first one. */
-	assert_int_equal(lrpc_client_recv_event(c, &hello, sizeof(hello),
+	assert_int_equal(th_recv_event(c, &hello, sizeof(hello),
 						5000),
 			 (int)sizeof(hello));
 	assert_int_equal(hello.h.id, EV_HELLO);
@@ -343,21 +343,21 @@ test_events_response_as_event(void **state)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		th_fill(req, sizes[i], TH_AS_EVENT, (unsigned)i);
 		assert_int_equal(lrpc_client_send(c, req, sizes[i]), 0);
-		assert_int_equal(lrpc_client_recv_event(c, ev, 300000, 5000),
+		assert_int_equal(th_recv_event(c, ev, 300000, 5000),
 				 (int)sizes[i]);
 		const lrpc_msg_header *h = (const void *)ev;
 		assert_int_equal(h->id, TH_AS_EVENT);
 		assert_int_equal(h->size, sizes[i]);
 		assert_true(th_check(ev, sizes[i], (unsigned)i));
 		/* Nothing came on the response channel. */
-		assert_int_equal(lrpc_client_recv(c, ev, 300000, 0), -EAGAIN);
+		assert_int_equal(th_recv(c, ev, 300000, 0), -EAGAIN);
 	}
 	/* A sync call of it gets no response: it times out, and the event
 	 * is still delivered. */
 	th_fill(req, 64, TH_AS_EVENT, 99);
-	assert_int_equal(lrpc_client_call(c, req, 64, ev, 300000, 100),
+	assert_int_equal(th_call(c, req, 64, ev, 300000, 100),
 			 -ETIMEDOUT);
-	assert_int_equal(lrpc_client_recv_event(c, ev, 300000, 5000), 64);
+	assert_int_equal(th_recv_event(c, ev, 300000, 5000), 64);
 	assert_true(th_check(ev, 64, 99));
 	free(req);
 	free(ev);
@@ -381,7 +381,7 @@ test_events_not_taken_for_response(void **state)
 	/* Several calls while the events pile up unread. */
 	for (int round = 0; round < 4; round++) {
 		memset(&resp, 0, sizeof(resp));
-		assert_int_equal(lrpc_client_call(c, &req, sizeof(req), &resp,
+		assert_int_equal(th_call(c, &req, sizeof(req), &resp,
 						  sizeof(resp), 5000),
 				 (int)sizeof(resp));
 		assert_int_equal(resp.h.id, EV_SANDWICH);
@@ -391,9 +391,9 @@ test_events_not_taken_for_response(void **state)
 	/* Then every event, in order: none was eaten by a call. */
 	for (uint32_t i = 0; i < 24; i++)
 		expect_seq_event(c, EV_SANDWICH, i);
-	assert_int_equal(lrpc_client_recv_event(c, buf, sizeof(buf), 0),
+	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 0),
 			 -EAGAIN);
-	assert_int_equal(lrpc_client_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(th_recv(c, buf, sizeof(buf), 0), -EAGAIN);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -407,11 +407,11 @@ test_events_recv_timeouts(void **state)
 
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	uint64_t t0 = now_ms();
-	assert_int_equal(lrpc_client_recv_event(c, buf, sizeof(buf), 0),
+	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 0),
 			 -EAGAIN);
 	assert_true(now_ms() - t0 < 50);
 	t0 = now_ms();
-	assert_int_equal(lrpc_client_recv_event(c, buf, sizeof(buf), 100),
+	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 100),
 			 -ETIMEDOUT);
 	uint64_t el = now_ms() - t0;
 	assert_true(el >= 95);
@@ -469,7 +469,7 @@ dispatch_until(lrpc_client *c, dispatch_state *d, unsigned events,
 				    .events = (short)lrpc_client_get_events(c) };
 		int r = poll(&p, 1, 1000);
 		assert_true(r >= 0);
-		assert_true(lrpc_client_dispatch(c) >= 0);
+		assert_true(lrpc_client_process(c) >= 0);
 		assert_true(now_ms() - t0 < 5000);
 	}
 }
@@ -488,7 +488,7 @@ test_events_dispatch_callbacks(void **state)
 	lrpc_client_set_event_handler(c, on_event, &d);
 	lrpc_client_set_response_handler(c, on_response, &d);
 	/* Nothing to do yet. */
-	assert_int_equal(lrpc_client_dispatch(c), 0);
+	assert_int_equal(lrpc_client_process(c), 0);
 	assert_int_equal(lrpc_client_send(c, &req, sizeof(req)), 0);
 	dispatch_until(c, &d, 50, 1);
 	assert_int_equal(d.bad, 0);
@@ -497,8 +497,8 @@ test_events_dispatch_callbacks(void **state)
 	assert_int_equal(d.last_response_id, TH_EVENTS);
 	assert_int_equal(d.last_response_error, 0);
 	/* Handed over, so not queued for recv any more. */
-	assert_int_equal(lrpc_client_recv(c, buf, sizeof(buf), 0), -EAGAIN);
-	assert_int_equal(lrpc_client_recv_event(c, buf, sizeof(buf), 0),
+	assert_int_equal(th_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 0),
 			 -EAGAIN);
 
 	/* Without an event handler, dispatch leaves events for
@@ -508,7 +508,7 @@ test_events_dispatch_callbacks(void **state)
 	assert_int_equal(lrpc_client_send(c, &req, sizeof(req)), 0);
 	dispatch_until(c, &d, 50, 2);
 	th_msleep(50);
-	assert_true(lrpc_client_dispatch(c) >= 0);
+	assert_true(lrpc_client_process(c) >= 0);
 	assert_int_equal(d.events, 50);
 	for (uint32_t i = 0; i < 3; i++)
 		expect_seq_event(c, TH_EVENTS, i);
@@ -533,11 +533,11 @@ test_events_sizes(void **state)
 		if (size > max)
 			size = max;
 		req.v = size;
-		assert_int_equal(lrpc_client_call(c, &req, sizeof(req), &resp,
+		assert_int_equal(th_call(c, &req, sizeof(req), &resp,
 						  sizeof(resp), 5000),
 				 (int)sizeof(resp));
 		assert_int_equal(resp.error, 0);
-		assert_int_equal(lrpc_client_recv_event(c, ev, max, 5000),
+		assert_int_equal(th_recv_event(c, ev, max, 5000),
 				 (int)size);
 		assert_true(th_check(ev, size, size));
 		if (size == max)
@@ -546,11 +546,11 @@ test_events_sizes(void **state)
 	/* Above the negotiated size the server's send fails with
 	 * -EMSGSIZE and nothing is delivered. */
 	req.v = max + 1;
-	assert_int_equal(lrpc_client_call(c, &req, sizeof(req), &resp,
+	assert_int_equal(th_call(c, &req, sizeof(req), &resp,
 					  sizeof(resp), 5000),
 			 (int)sizeof(resp));
 	assert_int_equal(resp.error, -EMSGSIZE);
-	assert_int_equal(lrpc_client_recv_event(c, ev, max, 100),
+	assert_int_equal(th_recv_event(c, ev, max, 100),
 			 -ETIMEDOUT);
 	assert_true(lrpc_client_is_connected(c));
 	free(ev);
@@ -574,7 +574,7 @@ flood(void **state, uint32_t ev_size)
 
 	assert_non_null(ev);
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
-	assert_int_equal(lrpc_client_call(c, &req, sizeof(req), &fr,
+	assert_int_equal(th_call(c, &req, sizeof(req), &fr,
 					  sizeof(fr), 5000),
 			 (int)sizeof(fr));
 	assert_int_equal(fr.h.error, 0);
@@ -595,22 +595,22 @@ flood(void **state, uint32_t ev_size)
 
 	/* Calls still work while events are stuck. */
 	th_fill(buf, 80, TH_ECHO, 3);
-	assert_int_equal(lrpc_client_call(c, buf, 80, buf, sizeof(buf), 5000),
+	assert_int_equal(th_call(c, buf, 80, buf, sizeof(buf), 5000),
 			 80);
 	assert_true(th_check(buf, 80, 3));
 
 	/* Now read them all, in order, nothing lost or repeated. */
 	for (uint32_t i = 0; i < fr.sent; i++) {
 		const seq_event *h = (const void *)ev;
-		int r = lrpc_client_recv_event(c, ev, ev_size, 5000);
+		int r = th_recv_event(c, ev, ev_size, 5000);
 		if (r != (int)ev_size || h->h.id != EV_FLOOD || h->seq != i)
 			fail_msg("event %u of %u: r=%d seq=%u", i, fr.sent, r,
 				 r > 0 ? h->seq : 0);
 	}
-	assert_int_equal(lrpc_client_recv_event(c, ev, ev_size, 0), -EAGAIN);
+	assert_int_equal(th_recv_event(c, ev, ev_size, 0), -EAGAIN);
 	/* The server's queue drained. */
 	lrpc_msg_header sreq = { .size = sizeof(sreq), .id = EV_CONN_STATS };
-	assert_int_equal(lrpc_client_call(c, &sreq, sizeof(sreq), &cs,
+	assert_int_equal(th_call(c, &sreq, sizeof(sreq), &cs,
 					  sizeof(cs), 5000),
 			 (int)sizeof(cs));
 	assert_int_equal(cs.st.events_queued, 0);
@@ -672,13 +672,13 @@ test_events_fd_wakes_before_first_dispatch(void **state)
 	int fd = lrpc_client_get_fd(c);
 	assert_true(fd >= 0);
 	/* The request itself is a blocking call on the same client. */
-	assert_true(lrpc_client_call(c, &req, sizeof(req), resp, sizeof(resp),
+	assert_true(th_call(c, &req, sizeof(req), resp, sizeof(resp),
 				     2000) > 0);
 	wake_events = 0;
 	for (int i = 0; i < 50 && wake_events < 3; i++) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		assert_int_equal(poll(&p, 1, 2000), 1);
-		assert_true(lrpc_client_dispatch(c) >= 0);
+		assert_true(lrpc_client_process(c) >= 0);
 	}
 	assert_int_equal(wake_events, 3);
 
@@ -690,7 +690,7 @@ test_events_fd_wakes_before_first_dispatch(void **state)
 	assert_int_equal(poll(&p, 1, 2000), 1);
 	int r = 0;
 	for (int i = 0; i < 10 && r >= 0; i++)
-		r = lrpc_client_dispatch(c);
+		r = lrpc_client_process(c);
 	assert_int_equal(r, -ENOTCONN);
 	assert_false(lrpc_client_is_connected(c));
 	lrpc_client_unref(c);
@@ -765,11 +765,11 @@ test_events_large_burst_from_job(void **state)
 
 	assert_non_null(s);
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
-	assert_int_equal(lrpc_client_call(c, &req, sizeof(req), buf,
+	assert_int_equal(th_call(c, &req, sizeof(req), buf,
 					  sizeof(buf), 2000),
 			 (int)sizeof(req));
 	for (uint32_t i = 0; i < 400; i++) {
-		int r = lrpc_client_recv_event(c, buf, sizeof(buf), 5000);
+		int r = th_recv_event(c, buf, sizeof(buf), 5000);
 		assert_int_equal(r, 64 * 1024);
 		assert_int_equal(((lrpc_msg_header *)(void *)buf)->id, i);
 		assert_true(th_check(buf, 64 * 1024, 7));

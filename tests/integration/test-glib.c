@@ -91,7 +91,7 @@ glib_connect(const th_ctx *ctx)
 	int r;
 
 	for (;;) {
-		r = lrpc_client_connect(&c, ctx->name, &o);
+		r = lrpc_client_new(&c, ctx->name, &o);
 		if ((r != -ECONNREFUSED && r != -ENOENT) || th_now_ms() > deadline)
 			break;
 		th_msleep(5);
@@ -106,7 +106,7 @@ echo_ok(lrpc_client *c, uint8_t *req, uint8_t *resp, size_t size,
 	unsigned seed)
 {
 	th_fill(req, size, ECHO_MSG_ECHO, seed);
-	assert_int_equal(lrpc_client_call(c, req, size, resp, size, 5000),
+	assert_int_equal(th_call(c, req, size, resp, size, 5000),
 			 (int)size);
 	assert_int_equal(((lrpc_msg_header *)resp)->id, ECHO_MSG_ECHO);
 	assert_int_equal(((lrpc_msg_header *)resp)->error, 0);
@@ -119,7 +119,7 @@ glib_quit(lrpc_client *c, pid_t pid)
 {
 	lrpc_msg_header q = { .size = sizeof(q), .id = ECHO_MSG_QUIT }, a;
 
-	assert_int_equal(lrpc_client_call(c, &q, sizeof(q), &a, sizeof(a),
+	assert_int_equal(th_call(c, &q, sizeof(q), &a, sizeof(a),
 					  2000),
 			 (int)sizeof(a));
 	assert_int_equal(a.error, 0);
@@ -171,14 +171,14 @@ test_glib_events(void **state)
 	struct echo_event ev;
 	uint8_t req[256], resp[256];
 
-	assert_int_equal(lrpc_client_call(c, &sub, sizeof(sub), &a, sizeof(a),
+	assert_int_equal(th_call(c, &sub, sizeof(sub), &a, sizeof(a),
 					  2000),
 			 (int)sizeof(a));
 	assert_int_equal(a.error, 0);
 	/* Let the server fill everything up before reading. */
 	th_msleep(100);
 	for (uint32_t i = 0; i < n; i++) {
-		assert_int_equal(lrpc_client_recv_event(c, &ev, sizeof(ev),
+		assert_int_equal(th_recv_event(c, &ev, sizeof(ev),
 							2000),
 				 (int)sizeof(ev));
 		assert_int_equal(ev.hdr.id, ECHO_MSG_SUBSCRIBE);
@@ -186,7 +186,7 @@ test_glib_events(void **state)
 		if (i % 10000 == 0)
 			echo_ok(c, req, resp, sizeof(req), i);
 	}
-	assert_int_equal(lrpc_client_recv_event(c, &ev, sizeof(ev), 100),
+	assert_int_equal(th_recv_event(c, &ev, sizeof(ev), 100),
 			 -ETIMEDOUT);
 	glib_quit(c, pid);
 }
@@ -280,7 +280,7 @@ test_glib_sigterm_with_clients(void **state)
 	assert_int_equal(glib_wait(pid, 5000), 0);
 	/* The clients see the server gone. */
 	th_fill(req, sizeof(req), ECHO_MSG_ECHO, 3);
-	assert_int_equal(lrpc_client_call(c1, req, sizeof(req), resp,
+	assert_int_equal(th_call(c1, req, sizeof(req), resp,
 					  sizeof(resp), 2000),
 			 -ENOTCONN);
 	assert_false(lrpc_client_is_connected(c1));

@@ -62,8 +62,8 @@ h_stats(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 		return -EIO;
 	r.requests = st.requests;
 	r.recv_retries = st.recv_retries;
-	for (lrpc_conn *o = lrpc_server_first_conn(s); o;
-	     o = lrpc_server_next_conn(o)) {
+	for (lrpc_conn *o = lrpc_server_get_first_conn(s); o;
+	     o = lrpc_conn_get_next(o)) {
 		if (lrpc_conn_get_stats(o, &st, sizeof(st)) < 0)
 			return -EIO;
 		if (st.flow_control_count > r.max_flow_control_count)
@@ -422,7 +422,7 @@ honest_stats(lrpc_client *c, struct stats_reply *ret)
 {
 	lrpc_msg_header h = { .size = sizeof(h), .id = H_STATS };
 
-	assert_int_equal(lrpc_client_call(c, &h, sizeof(h), ret, sizeof(*ret),
+	assert_int_equal(th_call(c, &h, sizeof(h), ret, sizeof(*ret),
 					  SOON_MS),
 			 (int)sizeof(*ret));
 }
@@ -555,7 +555,7 @@ test_hostile_half_sent_request_read_timeout(void **state)
 {
 	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	lrpc_server_opts o = { .struct_size = sizeof(o),
-			       .read_timeout_ms = 400 };
+			       .read_timeout_usec = 400 * LRPC_USEC_PER_MSEC};
 	th_server *s = spawn(state, &o);
 	lrpc_client *c = honest_connect(state);
 	static uint8_t req[8192];
@@ -939,17 +939,17 @@ static void
 vc_created(lrpc_conn *c, void *ud)
 {
 	lrpc_conn_set_userdata(c, c);
-	th_report("created %d", (int)lrpc_conn_get_peer(c)->pid);
+	th_report("created %d", (int)th_conn_peer(c).pid);
 }
 
 static void
 vc_destroyed(lrpc_conn *c, void *ud)
 {
 	if (lrpc_conn_get_userdata(c) != c) {
-		th_report("early %d", (int)lrpc_conn_get_peer(c)->pid);
+		th_report("early %d", (int)th_conn_peer(c).pid);
 		th_reporting_callbacks.created(c, ud);
 	}
-	th_report("destroyed %d", (int)lrpc_conn_get_peer(c)->pid);
+	th_report("destroyed %d", (int)th_conn_peer(c).pid);
 }
 
 /* Clients that die at every step of the handshake and the first call. */
@@ -1010,7 +1010,7 @@ static void
 test_hostile_silent_client_timed_out(void **state)
 {
 	lrpc_server_opts o = { .struct_size = sizeof(o),
-			       .handshake_timeout_ms = 300 };
+			       .handshake_timeout_usec = 300 * LRPC_USEC_PER_MSEC};
 	th_server *s = spawn(state, &o);
 	int silent = raw_connect_fd(*state);
 	long t0 = th_now_ms();
@@ -1040,7 +1040,7 @@ test_hostile_max_pending(void **state)
 {
 	lrpc_server_opts o = { .struct_size = sizeof(o),
 			       .max_pending = 4,
-			       .handshake_timeout_ms = 600 };
+			       .handshake_timeout_usec = 600 * LRPC_USEC_PER_MSEC};
 	th_server *s = spawn(state, &o);
 	lrpc_client *c = honest_connect(state), *c2 = NULL;
 	int silent[4], extra[3];
@@ -1059,7 +1059,7 @@ test_hostile_max_pending(void **state)
 	/* An established connection is not affected... */
 	th_echo(c, 100, 2, SOON_MS);
 	/* ...but a new one is refused while the pre-auth slots are full. */
-	assert_true(lrpc_client_connect(&c2, ((th_ctx *)*state)->name, NULL) <
+	assert_true(lrpc_client_new(&c2, ((th_ctx *)*state)->name, NULL) <
 		    0);
 	assert_true(th_now_ms() - t0 < 550);
 	for (int i = 0; i < 4; i++)
@@ -1204,7 +1204,7 @@ test_hostile_stalled_reader_disconnected(void **state)
 	enum { SIZE = 8192 };
 	lrpc_server_opts o = { .struct_size = sizeof(o),
 			       .max_queued_bytes = 64 * 1024,
-			       .stall_timeout_ms = 400 };
+			       .stall_timeout_usec = 400 * LRPC_USEC_PER_MSEC};
 	th_server *s = spawn(state, &o);
 	lrpc_client *c = honest_connect(state);
 	raw r = raw_open(state);

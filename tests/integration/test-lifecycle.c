@@ -113,8 +113,8 @@ h_count_conns(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 		uint32_t n, self_seen;
 	} r = { .h = { .size = sizeof(r), .id = m->id } };
 
-	for (lrpc_conn *i = lrpc_server_first_conn(lrpc_conn_get_server(c)); i;
-	     i = lrpc_server_next_conn(i)) {
+	for (lrpc_conn *i = lrpc_server_get_first_conn(lrpc_conn_get_server(c)); i;
+	     i = lrpc_conn_get_next(i)) {
 		r.n++;
 		if (i == c)
 			r.self_seen++;
@@ -170,7 +170,7 @@ h_service_ud(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 static int
 h_hold(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 {
-	th_report("hold %d", (int)lrpc_conn_get_peer(c)->pid);
+	th_report("hold %d", (int)th_conn_peer(c).pid);
 	return 0;
 }
 
@@ -201,7 +201,7 @@ h_reply_bye(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 		if ((r = lrpc_conn_send_event(c, &ev, sizeof(ev))) < 0)
 			return r;
 	r = lrpc_conn_send_response(c, m, size);
-	lrpc_conn_disconnect(c);
+	lrpc_conn_close(c);
 	/* Disconnected, but still the handler's to use until it returns. */
 	th_report("bye sent %d connected %d", r, lrpc_conn_is_connected(c));
 	return r;
@@ -215,11 +215,11 @@ h_kick_others(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 		uint32_t kicked, seen;
 	} r = { .h = { .size = sizeof(r), .id = m->id } };
 
-	for (lrpc_conn *i = lrpc_server_first_conn(lrpc_conn_get_server(c)); i;
-	     i = lrpc_server_next_conn(i)) {
+	for (lrpc_conn *i = lrpc_server_get_first_conn(lrpc_conn_get_server(c)); i;
+	     i = lrpc_conn_get_next(i)) {
 		r.seen++;
 		if (i != c) {
-			lrpc_conn_disconnect(i);
+			lrpc_conn_close(i);
 			r.kicked++;
 		}
 	}
@@ -257,12 +257,12 @@ ctx_created(lrpc_conn *c, void *ud)
 
 	if (x) {
 		x->magic = CTX_MAGIC;
-		x->pid = (int32_t)lrpc_conn_get_peer(c)->pid;
+		x->pid = (int32_t)th_conn_peer(c).pid;
 		x->service_ud = ud;
 	}
 	lrpc_conn_set_userdata(c, x);
 	if (ctx_report)
-		th_report("created %d %u", (int)lrpc_conn_get_peer(c)->pid,
+		th_report("created %d %u", (int)th_conn_peer(c).pid,
 			  lrpc_conn_get_max_msg_size(c));
 }
 
@@ -280,7 +280,7 @@ ctx_closed(lrpc_conn *c, void *ud)
 			  (unsigned long long)st.closed_connections);
 	}
 	if (ctx_report || (x && x->mark))
-		th_report("closed %d %u", (int)lrpc_conn_get_peer(c)->pid, n);
+		th_report("closed %d %u", (int)th_conn_peer(c).pid, n);
 	if (x && x->stubborn)
 		return 1;
 	return 0;
@@ -292,7 +292,7 @@ ctx_destroyed(lrpc_conn *c, void *ud)
 	conn_ctx *x = lrpc_conn_get_userdata(c);
 
 	if (ctx_report || (x && x->mark))
-		th_report("destroyed %d %x %u", (int)lrpc_conn_get_peer(c)->pid,
+		th_report("destroyed %d %x %u", (int)th_conn_peer(c).pid,
 			  x ? x->magic : 0u, x ? x->counter : 0u);
 	free(x);
 }
@@ -317,7 +317,7 @@ call_id(lrpc_client *c, int32_t id, void *resp, size_t cap)
 {
 	lrpc_msg_header h = { .size = sizeof(h), .id = id };
 
-	return lrpc_client_call(c, &h, sizeof(h), resp, cap, 5000);
+	return th_call(c, &h, sizeof(h), resp, cap, 5000);
 }
 
 static int
@@ -326,7 +326,7 @@ echo_ok(lrpc_client *c, unsigned seed)
 	uint8_t req[96], resp[96];
 
 	th_fill(req, sizeof(req), TH_ECHO, seed);
-	int r = lrpc_client_call(c, req, sizeof(req), resp, sizeof(resp),
+	int r = th_call(c, req, sizeof(req), resp, sizeof(resp),
 				 5000);
 	if (r < 0)
 		return r;
@@ -388,7 +388,7 @@ dispatch_until_connected(lrpc_client *c, async_state *a, int timeout_ms)
 		struct pollfd p = { .fd = fd,
 				    .events = (short)lrpc_client_get_events(c) };
 		(void)poll(&p, 1, ms < 100 ? ms : 100);
-		int r = lrpc_client_dispatch(c);
+		int r = lrpc_client_process(c);
 		if (a->calls == 0)
 			assert_true(r >= 0);
 		assert_true(now_ms() - t0 < (uint64_t)timeout_ms);
@@ -404,7 +404,7 @@ test_lifecycle_async_connect(void **state)
 	async_state a = { .status = 1 };
 	lrpc_client *c = NULL;
 
-	assert_int_equal(lrpc_client_connect_async(&c, ctx->name, &o,
+	assert_int_equal(lrpc_client_new_async(&c, ctx->name, &o,
 						   on_connect, &a),
 			 0);
 	assert_non_null(c);
@@ -423,7 +423,7 @@ test_lifecycle_async_connect(void **state)
 	/* A synchronous call works on the async-connected client. */
 	assert_int_equal(echo_ok(c, 7), 0);
 	/* More dispatching does not run the callback again. */
-	assert_true(lrpc_client_dispatch(c) >= 0);
+	assert_true(lrpc_client_process(c) >= 0);
 	assert_int_equal(a.calls, 1);
 	lrpc_client_unref(c);
 
@@ -433,14 +433,14 @@ test_lifecycle_async_connect(void **state)
 	async_state b = { .status = 1 };
 	lrpc_client *c2 = NULL;
 	snprintf(other, sizeof(other), "%s-nobody", ctx->name);
-	int r = lrpc_client_connect_async(&c2, other, &o, on_connect, &b);
+	int r = lrpc_client_new_async(&c2, other, &o, on_connect, &b);
 	assert_true(r == -ECONNREFUSED || r == -ENOENT);
 	assert_int_equal(b.calls, 0);
 	/* A bad name or a missing callback is refused too. */
-	assert_int_equal(lrpc_client_connect_async(&c2, "bad/name", &o,
+	assert_int_equal(lrpc_client_new_async(&c2, "bad/name", &o,
 						   on_connect, &b),
 			 -EINVAL);
-	assert_int_equal(lrpc_client_connect_async(&c2, ctx->name, &o, NULL,
+	assert_int_equal(lrpc_client_new_async(&c2, ctx->name, &o, NULL,
 						   &b),
 			 -EINVAL);
 	assert_int_equal(b.calls, 0);
@@ -537,10 +537,10 @@ test_lifecycle_accept_refuses(void **state)
 	assert_true(th_server_expect(s, "accept", 2000, line, sizeof(line)));
 	check_accept_line(line, getpid(), getuid(), getgid(), groups,
 			  n_groups);
-	assert_int_equal(lrpc_client_connect(&c, ctx->name, &o), -EACCES);
+	assert_int_equal(lrpc_client_new(&c, ctx->name, &o), -EACCES);
 	/* The async flavour reports it through the callback. */
 	async_state a = { .status = 1 };
-	assert_int_equal(lrpc_client_connect_async(&c, ctx->name, &o,
+	assert_int_equal(lrpc_client_new_async(&c, ctx->name, &o,
 						   on_connect, &a),
 			 0);
 	dispatch_until_connected(c, &a, 5000);
@@ -550,7 +550,7 @@ test_lifecycle_accept_refuses(void **state)
 	lrpc_client_unref(c);
 
 	/* The fourth attempt is accepted. */
-	assert_int_equal(lrpc_client_connect(&c, ctx->name, &o), 0);
+	assert_int_equal(lrpc_client_new(&c, ctx->name, &o), 0);
 	lrpc_server_stats st;
 	get_stats(c, &st);
 	assert_int_equal(st.refused_connections, 3);
@@ -638,19 +638,19 @@ assert_all_enotconn(lrpc_client *c)
 
 	th_fill(req, sizeof(req), TH_ECHO, 0);
 	assert_false(lrpc_client_is_connected(c));
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 1000),
 			 -ENOTCONN);
 	assert_int_equal(lrpc_client_send(c, req, sizeof(req)), -ENOTCONN);
-	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), 0),
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 0),
 			 -ENOTCONN);
-	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), 1000),
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 1000),
 			 -ENOTCONN);
-	assert_int_equal(lrpc_client_recv_event(c, resp, sizeof(resp), 0),
+	assert_int_equal(th_recv_event(c, resp, sizeof(resp), 0),
 			 -ENOTCONN);
-	assert_int_equal(lrpc_client_recv_event(c, resp, sizeof(resp), 1000),
+	assert_int_equal(th_recv_event(c, resp, sizeof(resp), 1000),
 			 -ENOTCONN);
-	assert_int_equal(lrpc_client_dispatch(c), -ENOTCONN);
+	assert_int_equal(lrpc_client_process(c), -ENOTCONN);
 	assert_false(lrpc_client_is_connected(c));
 }
 
@@ -676,7 +676,7 @@ test_lifecycle_server_killed_idle(void **state)
 	/* ...c2 through a call, which must not wait for its timeout... */
 	th_fill(req, sizeof(req), TH_ECHO, 3);
 	uint64_t t0 = now_ms();
-	assert_int_equal(lrpc_client_call(c2, req, sizeof(req), resp,
+	assert_int_equal(th_call(c2, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
 	assert_true(now_ms() - t0 < 2000);
@@ -684,7 +684,7 @@ test_lifecycle_server_killed_idle(void **state)
 	/* ...c3 through its loop: the fd turns readable, dispatch says. */
 	struct pollfd p = { .fd = fd3, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, 2000), 1);
-	assert_int_equal(lrpc_client_dispatch(c3), -ENOTCONN);
+	assert_int_equal(lrpc_client_process(c3), -ENOTCONN);
 	assert_all_enotconn(c3);
 	lrpc_client_unref(c1);
 	lrpc_client_unref(c2);
@@ -712,7 +712,7 @@ test_lifecycle_server_killed_during_call(void **state)
 	assert_true(helper > 0);
 	th_fill(req, sizeof(req), LC_HOLD, 0);
 	uint64_t t0 = now_ms();
-	int r = lrpc_client_call(c, req, sizeof(req), resp, sizeof(resp),
+	int r = th_call(c, req, sizeof(req), resp, sizeof(resp),
 				 10000);
 	uint64_t el = now_ms() - t0;
 	assert_int_equal(r, -ENOTCONN);
@@ -739,7 +739,7 @@ test_lifecycle_server_killed_during_recv_event(void **state)
 	pid_t helper = th_fork_helper(kill_after_100ms, &spid);
 	assert_true(helper > 0);
 	uint64_t t0 = now_ms();
-	int r = lrpc_client_recv_event(c, buf, sizeof(buf), 10000);
+	int r = th_recv_event(c, buf, sizeof(buf), 10000);
 	uint64_t el = now_ms() - t0;
 	assert_int_equal(r, -ENOTCONN);
 	assert_true(el < 2000);
@@ -770,7 +770,7 @@ victim_main(void *arg)
 		return 10;
 	if (v->mode == CHILD_IN_CALL) {
 		lrpc_msg_header h = { .size = sizeof(h), .id = LC_HOLD };
-		(void)lrpc_client_call(c, &h, sizeof(h), resp, sizeof(resp),
+		(void)th_call(c, &h, sizeof(h), resp, sizeof(resp),
 				       30000);
 		return 11;
 	}
@@ -782,7 +782,7 @@ victim_main(void *arg)
 			uint32_t n, pad;
 		} req = { .h = { .size = sizeof(req), .id = TH_EVENTS },
 			  .n = 1000000 };
-		if (lrpc_client_call(c, &req, sizeof(req), resp, sizeof(resp),
+		if (th_call(c, &req, sizeof(req), resp, sizeof(resp),
 				     5000) < 0)
 			return 12;
 		th_msleep(100);
@@ -870,7 +870,7 @@ test_lifecycle_disconnect_in_handler(void **state)
 	assert_int_equal(echo_ok(c, 1), 0);
 	th_fill(req, sizeof(req), TH_DISCONNECT, 0);
 	uint64_t t0 = now_ms();
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
 	assert_true(now_ms() - t0 < 2000);
@@ -913,12 +913,12 @@ test_lifecycle_reply_then_disconnect(void **state)
 	th_fill(req, sizeof(req), LC_REPLY_BYE, 5);
 	/* What was sent before the disconnect still arrives: the response,
 	 * then the events. */
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 5000),
 			 (int)sizeof(req));
 	assert_true(th_check(resp, sizeof(req), 5));
 	for (uint32_t i = 0; i < 3; i++) {
-		assert_int_equal(lrpc_client_recv_event(c, &ev, sizeof(ev),
+		assert_int_equal(th_recv_event(c, &ev, sizeof(ev),
 							5000),
 				 (int)sizeof(ev));
 		assert_int_equal(ev.seq, i);
@@ -928,7 +928,7 @@ test_lifecycle_reply_then_disconnect(void **state)
 	snprintf(line, sizeof(line), "destroyed %d", (int)getpid());
 	assert_true(th_server_collect(s, line, 2000, buf, sizeof(buf)) > 0);
 	assert_int_equal(th_lines_count(buf, "closed"), 1);
-	assert_int_equal(lrpc_client_recv_event(c, &ev, sizeof(ev), 1000),
+	assert_int_equal(th_recv_event(c, &ev, sizeof(ev), 1000),
 			 -ENOTCONN);
 	assert_all_enotconn(c);
 	lrpc_client_unref(c);
@@ -987,7 +987,7 @@ late_unref(void *ud)
 static void
 keep_created(lrpc_conn *c, void *ud)
 {
-	th_report("created %d", (int)lrpc_conn_get_peer(c)->pid);
+	th_report("created %d", (int)th_conn_peer(c).pid);
 	if (lrpc_loop_add_timer(lc_loop, 300 * 1000, late_unref,
 				lrpc_conn_ref(c), NULL) < 0)
 		lrpc_conn_unref(c);
@@ -1020,8 +1020,8 @@ test_lifecycle_ref_outlives_close(void **state)
 static void
 kick_created(lrpc_conn *c, void *ud)
 {
-	th_report("created %d", (int)lrpc_conn_get_peer(c)->pid);
-	lrpc_conn_disconnect(c);
+	th_report("created %d", (int)th_conn_peer(c).pid);
+	lrpc_conn_close(c);
 }
 
 static void
@@ -1067,7 +1067,7 @@ test_lifecycle_server_exit_during_call(void **state)
 	assert_true(helper > 0);
 	th_fill(req, sizeof(req), LC_HOLD, 0);
 	uint64_t t0 = now_ms();
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
 	assert_true(now_ms() - t0 < 2000);
@@ -1094,10 +1094,10 @@ test_lifecycle_async_connect_timeout(void **state)
 	uint64_t usec;
 	char buf[4096];
 
-	o.connect_timeout_ms = 200;
+	o.connect_timeout_usec = 200 * LRPC_USEC_PER_MSEC;
 	assert_int_equal(kill(th_server_pid(s), SIGSTOP), 0);
 	uint64_t t0 = now_ms();
-	assert_int_equal(lrpc_client_connect_async(&c, ctx->name, &o,
+	assert_int_equal(lrpc_client_new_async(&c, ctx->name, &o,
 						   on_connect, &a),
 			 0);
 	assert_int_equal(lrpc_client_get_timeout(c, &usec), 0);
@@ -1140,7 +1140,7 @@ closed_twice_busy(lrpc_conn *c, void *ud)
 	unsigned n = (unsigned)(uintptr_t)lrpc_conn_get_userdata(c) + 1;
 
 	lrpc_conn_set_userdata(c, (void *)(uintptr_t)n);
-	th_report("closed %d %u", (int)lrpc_conn_get_peer(c)->pid, n);
+	th_report("closed %d %u", (int)th_conn_peer(c).pid, n);
 	return n < 3;
 }
 
@@ -1217,7 +1217,7 @@ test_lifecycle_connect_cycles(void **state)
 	lrpc_client_unref(c);
 	int fds0 = th_count_fds();
 	for (int i = 1; i < N_CYCLES; i++) {
-		int r = lrpc_client_connect(&c, ctx->name, &o);
+		int r = lrpc_client_new(&c, ctx->name, &o);
 		if (r != 0)
 			fail_msg("cycle %d: connect returned %d", i, r);
 		if (i % 500 == 0)
@@ -1276,7 +1276,7 @@ interleaved_round(lrpc_client **cl, int n, unsigned base)
 	for (int k = 0; k < n; k++) {
 		int i = (k * 37) % n; /* a permutation when gcd(37, n) = 1 */
 		size_t size = 32 + (size_t)((base + (unsigned)i) % 96);
-		int r = lrpc_client_recv(cl[i], resp, sizeof(resp), 5000);
+		int r = th_recv(cl[i], resp, sizeof(resp), 5000);
 		if (r != (int)size || !th_check(resp, size, base + (unsigned)i))
 			return -2;
 	}
@@ -1382,10 +1382,10 @@ test_lifecycle_require_server_uid(void **state)
 
 	o.require_server_uid = true;
 	o.server_uid = getuid() + 1;
-	assert_int_equal(lrpc_client_connect(&c, ctx->name, &o), -EACCES);
+	assert_int_equal(lrpc_client_new(&c, ctx->name, &o), -EACCES);
 	/* Async: refused before anything is sent as well. */
 	async_state a = { .status = 1 };
-	int r = lrpc_client_connect_async(&c, ctx->name, &o, on_connect, &a);
+	int r = lrpc_client_new_async(&c, ctx->name, &o, on_connect, &a);
 	if (r == 0) {
 		dispatch_until_connected(c, &a, 5000);
 		assert_int_equal(a.status, -EACCES);
@@ -1400,9 +1400,9 @@ test_lifecycle_require_server_uid(void **state)
 	assert_int_equal(th_lines_count(buf, "created"), 0);
 
 	o.server_uid = getuid();
-	assert_int_equal(lrpc_client_connect(&c, ctx->name, &o), 0);
+	assert_int_equal(lrpc_client_new(&c, ctx->name, &o), 0);
 	assert_true(th_server_expect(s, "accept", 2000, NULL, 0));
-	assert_int_equal(lrpc_client_get_server(c, &srv), 0);
+	assert_int_equal(lrpc_client_get_peer(c, &srv), 0);
 	assert_int_equal(srv.pid, th_server_pid(s));
 	assert_int_equal(srv.uid, getuid());
 	assert_int_equal(srv.gid, getgid());
@@ -1493,11 +1493,11 @@ test_lifecycle_conn_stats(void **state)
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	for (unsigned i = 0; i < 5; i++)
 		assert_int_equal(echo_ok(c, i), 0);
-	assert_int_equal(lrpc_client_call(c, &ev, sizeof(ev), buf, sizeof(buf),
+	assert_int_equal(th_call(c, &ev, sizeof(ev), buf, sizeof(buf),
 					  5000),
 			 (int)sizeof(lrpc_msg_header));
 	for (int i = 0; i < 3; i++)
-		assert_true(lrpc_client_recv_event(c, buf, sizeof(buf), 5000) >
+		assert_true(th_recv_event(c, buf, sizeof(buf), 5000) >
 			    0);
 	/* A one-way request without an answer counts as a request only. */
 	th_fill(buf, 64, TH_NO_REPLY, 0);
@@ -1609,14 +1609,14 @@ forked_user_main(void *arg)
 	int bad = 0;
 
 	th_fill(req, sizeof(req), TH_ECHO, 0);
-	bad |= (lrpc_client_call(c, req, sizeof(req), resp, sizeof(resp),
+	bad |= (th_call(c, req, sizeof(req), resp, sizeof(resp),
 				 1000) != -ECHILD) << 0;
 	bad |= (lrpc_client_send(c, req, sizeof(req)) != -ECHILD) << 1;
-	bad |= (lrpc_client_recv(c, resp, sizeof(resp), 0) != -ECHILD) << 2;
-	bad |= (lrpc_client_recv_event(c, resp, sizeof(resp), 0) != -ECHILD)
+	bad |= (th_recv(c, resp, sizeof(resp), 0) != -ECHILD) << 2;
+	bad |= (th_recv_event(c, resp, sizeof(resp), 0) != -ECHILD)
 	       << 3;
 	bad |= (lrpc_client_get_fd(c) != -ECHILD) << 4;
-	bad |= (lrpc_client_dispatch(c) != -ECHILD) << 5;
+	bad |= (lrpc_client_process(c) != -ECHILD) << 5;
 	bad |= lrpc_client_is_connected(c) << 6;
 	/* Dropping the inherited object must not break the parent's. */
 	lrpc_client_unref(c);
@@ -1675,7 +1675,7 @@ negotiate(void **state, th_server *s, uint32_t ask, uint32_t expect)
 	char line[64];
 
 	o.max_msg_size = ask;
-	assert_int_equal(lrpc_client_connect(&c, ctx->name, &o), 0);
+	assert_int_equal(lrpc_client_new(&c, ctx->name, &o), 0);
 	assert_int_equal(lrpc_client_get_max_msg_size(c), expect);
 	/* The server's side agrees. */
 	snprintf(line, sizeof(line), "created %d %u", (int)getpid(), expect);
@@ -1685,7 +1685,7 @@ negotiate(void **state, th_server *s, uint32_t ask, uint32_t expect)
 	assert_non_null(req);
 	assert_non_null(resp);
 	th_fill(req, expect, TH_ECHO, ask);
-	assert_int_equal(lrpc_client_call(c, req, expect, resp, expect + 1,
+	assert_int_equal(th_call(c, req, expect, resp, expect + 1,
 					  5000),
 			 (int)expect);
 	assert_true(th_check(resp, expect, ask));

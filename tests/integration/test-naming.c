@@ -31,7 +31,7 @@ echo_ok(lrpc_client *c, unsigned seed)
 	uint8_t req[200], resp[256];
 
 	th_fill(req, sizeof(req), TH_ECHO, seed);
-	assert_int_equal(lrpc_client_call(c, req, sizeof(req), resp,
+	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 2000),
 			 (int)sizeof(req));
 	assert_true(th_check(resp, sizeof(req), seed));
@@ -190,7 +190,7 @@ test_naming_invalid_names_einval(void **state)
 			      "..", "\xc3\xbc", "caf\xc3\xa9", "a\tb", "a:b",
 			      "a\\b", "*" };
 	lrpc_client_opts co = { .struct_size = sizeof(co),
-				.connect_timeout_ms = 500 };
+				.connect_timeout_usec = 500 * LRPC_USEC_PER_MSEC};
 	lrpc_server *srv = (lrpc_server *)0x1;
 	lrpc_client *cl = (lrpc_client *)0x1;
 
@@ -200,7 +200,7 @@ test_naming_invalid_names_einval(void **state)
 		assert_int_equal(lrpc_server_new(&srv, bad[i], NULL, NULL,
 						 NULL),
 				 -EINVAL);
-		assert_int_equal(lrpc_client_connect(&cl, bad[i], &co),
+		assert_int_equal(lrpc_client_new(&cl, bad[i], &co),
 				 -EINVAL);
 		/* ret_* untouched on failure. */
 		assert_ptr_equal(srv, (lrpc_server *)0x1);
@@ -208,7 +208,7 @@ test_naming_invalid_names_einval(void **state)
 	}
 	assert_int_equal(lrpc_server_new(&srv, NULL, NULL, NULL, NULL),
 			 -EINVAL);
-	assert_int_equal(lrpc_client_connect(&cl, NULL, &co), -EINVAL);
+	assert_int_equal(lrpc_client_new(&cl, NULL, &co), -EINVAL);
 
 	/* Valid names are accepted (not started: nothing is bound). */
 	const char *good[] = { "a", "Z", "0", "a.b", "a-b_c.d", "x.", "_" };
@@ -261,7 +261,7 @@ test_naming_in_use_no_takeover(void **state)
 	assert_int_equal(th_connect(ctx, &c2, NULL), 0);
 	echo_ok(c2, 3);
 	lrpc_peer p;
-	assert_int_equal(lrpc_client_get_server(c2, &p), 0);
+	assert_int_equal(lrpc_client_get_peer(c2, &p), 0);
 	assert_int_equal(p.pid, th_server_pid(s));
 	lrpc_client_unref(c2);
 	lrpc_client_unref(c);
@@ -307,7 +307,7 @@ test_naming_abstract_squatter(void **state)
 	lrpc_client_opts o = { .struct_size = sizeof(o),
 			       .require_server_uid = true,
 			       .server_uid = geteuid() + 1,
-			       .connect_timeout_ms = 300 };
+			       .connect_timeout_usec = 300 * LRPC_USEC_PER_MSEC};
 	lrpc_client *c = NULL;
 	uint8_t buf[64];
 	int fd;
@@ -317,7 +317,7 @@ test_naming_abstract_squatter(void **state)
 	assert_int_equal(try_start(ctx->name, NULL), -EADDRINUSE);
 
 	/* A client that requires another uid refuses before sending. */
-	assert_int_equal(lrpc_client_connect(&c, ctx->name, &o), -EACCES);
+	assert_int_equal(lrpc_client_new(&c, ctx->name, &o), -EACCES);
 	assert_null(c);
 	fd = accept4(sq, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fd >= 0);
@@ -329,7 +329,7 @@ test_naming_abstract_squatter(void **state)
 	/* Control: without the uid check the client does talk to it (the
 	 * squatter sees the hello) and then times out without a welcome. */
 	o.require_server_uid = false;
-	assert_int_equal(lrpc_client_connect(&c, ctx->name, &o), -ETIMEDOUT);
+	assert_int_equal(lrpc_client_new(&c, ctx->name, &o), -ETIMEDOUT);
 	assert_null(c);
 	fd = accept4(sq, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fd >= 0);
@@ -395,9 +395,9 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	assert_int_equal(unlink(fs.force), 0);
 	/* New connections look for the abstract name now... */
 	lrpc_client_opts co = { .struct_size = sizeof(co),
-				.connect_timeout_ms = 500 };
+				.connect_timeout_usec = 500 * LRPC_USEC_PER_MSEC};
 	c2 = NULL;
-	int r = lrpc_client_connect(&c2, ctx->name, &co);
+	int r = lrpc_client_new(&c2, ctx->name, &co);
 	assert_true(r == -ECONNREFUSED || r == -ENOENT);
 	assert_null(c2);
 	/* ...the existing one keeps working... */

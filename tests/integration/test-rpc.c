@@ -237,7 +237,7 @@ fixture_start(void **state, fixture *f)
 static void
 fixture_stop(fixture *f)
 {
-	f->rc = lrpc_rpc_client_free(f->rc);
+	f->rc = lrpc_rpc_client_unref(f->rc);
 	f->c = lrpc_client_unref(f->c);
 	assert_int_equal(th_server_stop(f->server), 0);
 }
@@ -484,7 +484,7 @@ test_rpc_no_such_method(void **state)
 	memcpy(msg + 34, &kind, 2);
 	memcpy(msg + 36, &version, 2);
 	msg[48] = 2; /* parameter list: 2 bytes, 0 fields */
-	int n = lrpc_client_call(f.c, msg, sizeof(msg), resp, sizeof(resp),
+	int n = th_call(f.c, msg, sizeof(msg), resp, sizeof(resp),
 				 5000);
 	assert_true(n >= 48);
 	int32_t status;
@@ -553,14 +553,14 @@ test_rpc_sync_while_async_pending(void **state)
 		assert_int_equal(rt_types_add_async(f.rc, i, 1, on_add, &s,
 						    NULL),
 				 0);
-	assert_int_equal(lrpc_rpc_client_get_pending(f.rc), 10);
+	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 10);
 	/* The replies to the earlier calls come first and are handed to
 	 * their callbacks while the sync call waits. */
 	assert_int_equal(rt_types_add(f.rc, 100, 1, &sum, TIMEOUT, NULL), 0);
 	assert_int_equal(sum, 101);
 	assert_int_equal(s.calls, 10);
 	assert_int_equal(s.last, 10);
-	assert_int_equal(lrpc_rpc_client_get_pending(f.rc), 0);
+	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 0);
 	fixture_stop(&f);
 }
 
@@ -575,8 +575,8 @@ test_rpc_cancel_and_timeout(void **state)
 	fixture_start(state, &f);
 	assert_int_equal(rt_types_later_async(f.rc, 1, 50, on_later, &s, &id),
 			 0);
-	assert_int_equal(lrpc_rpc_cancel(f.rc, id), 0);
-	assert_int_equal(lrpc_rpc_cancel(f.rc, id), -ENOENT);
+	assert_int_equal(lrpc_rpc_client_cancel(f.rc, id), 0);
+	assert_int_equal(lrpc_rpc_client_cancel(f.rc, id), -ENOENT);
 	/* A sync call that times out; its reply comes later and is
 	 * dropped, as is the cancelled call's. */
 	assert_int_equal(rt_types_later(f.rc, 5, 300, &next, 50 * 1000, NULL),
@@ -586,7 +586,7 @@ test_rpc_cancel_and_timeout(void **state)
 			 0);
 	assert_int_equal(next, 8);
 	for (int i = 0; i < 5; i++)
-		lrpc_rpc_client_run(f.rc, 10);
+		lrpc_rpc_client_run_once(f.rc, 10 * LRPC_USEC_PER_MSEC);
 	assert_int_equal(s.calls, 0);
 	fixture_stop(&f);
 }
@@ -620,7 +620,7 @@ test_rpc_events_and_oneway(void **state)
 	assert_int_equal(rt_types_listen(f.rc, &events, &t), 0);
 	assert_int_equal(rt_types_emit(f.rc, 50, TIMEOUT, NULL), 0);
 	for (int i = 0; i < 100 && t.n < 50; i++)
-		assert_true(lrpc_rpc_client_run(f.rc, 100) >= 0);
+		assert_true(lrpc_rpc_client_run_once(f.rc, 100 * LRPC_USEC_PER_MSEC) >= 0);
 	assert_int_equal(t.n, 50);
 	assert_true(t.ok);
 	for (uint32_t i = 1; i <= 3; i++)
@@ -662,12 +662,12 @@ test_rpc_pipelined_100k(void **state)
 			assert_int_equal(r, 0);
 			sent++;
 		}
-		assert_true(lrpc_rpc_client_run(f.rc, 1000) >= 0);
+		assert_true(lrpc_rpc_client_run_once(f.rc, 1000 * LRPC_USEC_PER_MSEC) >= 0);
 	}
 	uint64_t t1 = now_usec();
 	assert_true(s.order_ok);
 	assert_int_equal(s.done, N);
-	assert_int_equal(lrpc_rpc_client_get_pending(f.rc), 0);
+	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 0);
 	print_message("100000 pipelined async calls: %.1f ms (%.2f us/call)\n",
 		      (t1 - t0) / 1000.0, (double)(t1 - t0) / N);
 	fixture_stop(&f);
@@ -691,7 +691,7 @@ test_rpc_disconnect_while_deferred(void **state)
 	assert_true(th_server_expect(f.server, "holding", 5000, line,
 				     sizeof(line)));
 	/* Going away fails the pending call locally, exactly once. */
-	f.rc = lrpc_rpc_client_free(f.rc);
+	f.rc = lrpc_rpc_client_unref(f.rc);
 	assert_int_equal(status, -ECANCELED);
 	f.c = lrpc_client_unref(f.c);
 	assert_true(th_server_expect(f.server, "abandoned", 5000, line,
@@ -722,10 +722,10 @@ test_rpc_server_gone_fails_pending(void **state)
 			 0);
 	th_server_kill(f.server);
 	for (int i = 0; i < 50 && s.calls == 0; i++)
-		lrpc_rpc_client_run(f.rc, 100);
+		lrpc_rpc_client_run_once(f.rc, 100 * LRPC_USEC_PER_MSEC);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.status, -ENOTCONN);
-	f.rc = lrpc_rpc_client_free(f.rc);
+	f.rc = lrpc_rpc_client_unref(f.rc);
 	f.c = lrpc_client_unref(f.c);
 }
 
@@ -808,7 +808,7 @@ test_rpc_skew_new_client_old_server(void **state)
 	assert_int_equal(skew_evolving_twice(rc, 3, &doubled, TIMEOUT, NULL),
 			 -EPROTONOSUPPORT);
 	lrpc_arena_done(&arena);
-	lrpc_rpc_client_free(rc);
+	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
 	kill(pid, SIGTERM);
 	assert_int_equal(wait_pid(pid), 0);
@@ -855,7 +855,7 @@ test_rpc_skew_same_version(void **state)
 			 0);
 	assert_int_equal(doubled, 6);
 	for (int i = 0; i < 50 && n.note + n.loud < 2; i++)
-		lrpc_rpc_client_run(f.rc, 100);
+		lrpc_rpc_client_run_once(f.rc, 100 * LRPC_USEC_PER_MSEC);
 	assert_int_equal(n.note, 1);
 	assert_int_equal(n.loud, 1);
 	lrpc_arena_done(&arena);

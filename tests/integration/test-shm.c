@@ -249,7 +249,7 @@ h_flood(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	f->conn = lrpc_conn_ref(c);
 	f->loop = ud;
 	f->n = n;
-	f->pid = (int)lrpc_conn_get_peer(c)->pid;
+	f->pid = (int)th_conn_peer(c).pid;
 	lrpc_loop_add_job(f->loop, flood_continue, f);
 	return 0;
 }
@@ -974,7 +974,7 @@ honest_ok(lrpc_client *c, size_t size, unsigned seed)
 	uint8_t req[1024], resp[1024];
 
 	th_fill(req, size, TH_ECHO, seed);
-	return lrpc_client_call(c, req, size, resp, sizeof(resp), SOON_MS) ==
+	return th_call(c, req, size, resp, sizeof(resp), SOON_MS) ==
 		       (int)size &&
 	       ((const lrpc_msg_header *)resp)->error == 0 &&
 	       th_check(resp, size, seed);
@@ -1247,7 +1247,7 @@ victim_check(lrpc_client *c)
 	lrpc_msg_header h = { .size = sizeof(h), .id = H_VICTIM };
 	uint8_t resp[64];
 
-	assert_int_equal(lrpc_client_call(c, &h, sizeof(h), resp, sizeof(resp),
+	assert_int_equal(th_call(c, &h, sizeof(h), resp, sizeof(resp),
 					  SOON_MS),
 			 (int)sizeof(h));
 	assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
@@ -1639,12 +1639,12 @@ test_shm_f50_fake_server_bad_fds(void **state)
 		lrpc_client_opts o = { .struct_size = sizeof(o),
 				       .transport = LRPC_TRANSPORT_SHM,
 				       .max_msg_size = FAKE_MAX_MSG,
-				       .connect_timeout_ms = 3000 };
+				       .connect_timeout_usec = 3000 * LRPC_USEC_PER_MSEC};
 		lrpc_client *c = NULL;
 		int before = th_count_fds();
 		long t0 = th_now_ms();
 
-		r = lrpc_client_connect(&c, ctx->name, &o);
+		r = lrpc_client_new(&c, ctx->name, &o);
 		if (k == FAKE_GOOD || k == FAKE_GOOD_AGAIN) {
 			/* The fake server itself is sound. */
 			assert_int_equal(r, 0);
@@ -1676,7 +1676,7 @@ static int
 d37_selector(lrpc_conn *c, const lrpc_msg_header *m, void *data,
 	     lrpc_handler_fn *fn, void **ud)
 {
-	th_report("dispatch %d %d", (int)lrpc_conn_get_peer(c)->pid, m->id);
+	th_report("dispatch %d %d", (int)th_conn_peer(c).pid, m->id);
 	return 0;
 }
 
@@ -1703,7 +1703,7 @@ d37_child(void *arg)
 	if (th_connect(d->ctx, &c, NULL) < 0)
 		return 3;
 	th_fill(req, sizeof(req), TH_ECHO, 4);
-	if (lrpc_client_call(c, req, sizeof(req), resp, sizeof(resp),
+	if (th_call(c, req, sizeof(req), resp, sizeof(resp),
 			     SOON_MS) != (int)sizeof(req))
 		return 4;
 	if (lrpc_client_reserve(c, 4096, &buf) < 0)
@@ -1770,7 +1770,7 @@ test_shm_b24_never_consumes(void **state)
 {
 	SHM_ONLY(state);
 	lrpc_server_opts so = { .struct_size = sizeof(so),
-				.stall_timeout_ms = 500,
+				.stall_timeout_usec = 500 * LRPC_USEC_PER_MSEC,
 				.max_queued_bytes = 64 * 1024 };
 	th_server *s = spawn(state, &so);
 	lrpc_client *c = honest_connect(state), *slow = NULL;
@@ -1788,7 +1788,7 @@ test_shm_b24_never_consumes(void **state)
 	assert_int_equal(th_connect(*state, &slow, &co), 0);
 	uint32_t max = lrpc_client_get_max_msg_size(slow);
 	long t0 = th_now_ms();
-	assert_int_equal(lrpc_client_call(slow, &req, sizeof(req), resp,
+	assert_int_equal(th_call(slow, &req, sizeof(req), resp,
 					  sizeof(resp), SOON_MS),
 			 (int)sizeof(lrpc_msg_header));
 	/* The server meets back-pressure... */
@@ -1940,7 +1940,7 @@ server_cpu_usec(lrpc_client *c)
 	lrpc_msg_header h = { .size = sizeof(h), .id = H_RUSAGE };
 	struct rusage_reply r;
 
-	assert_int_equal(lrpc_client_call(c, &h, sizeof(h), &r, sizeof(r),
+	assert_int_equal(th_call(c, &h, sizeof(h), &r, sizeof(r),
 					  SOON_MS),
 			 (int)sizeof(r));
 	assert_int_equal(r.hdr.error, 0);
@@ -1985,7 +1985,7 @@ test_shm_max_size_back_to_back(void **state)
 	assert_non_null(resp);
 	for (unsigned i = 0; i < 30; i++) {
 		th_fill(req, max, TH_ECHO, i);
-		int r = lrpc_client_call(c, req, max, resp, max, 10000);
+		int r = th_call(c, req, max, resp, max, 10000);
 		if (r != (int)max)
 			fail_msg("call %u of %u bytes: %d", i, max, r);
 		assert_int_equal(((const lrpc_msg_header *)resp)->error, 0);
@@ -1995,7 +1995,7 @@ test_shm_max_size_back_to_back(void **state)
 	for (unsigned i = 0; i < 4; i++) {
 		th_fill(req, max, TH_ECHO, 100 + i);
 		assert_int_equal(lrpc_client_send(c, req, max), 0);
-		assert_int_equal(lrpc_client_recv(c, resp, max, 10000),
+		assert_int_equal(th_recv(c, resp, max, 10000),
 				 (int)max);
 		assert_true(th_check(resp, max, 100 + i));
 	}
@@ -2025,7 +2025,7 @@ test_shm_64mib_message(void **state)
 	assert_non_null(resp);
 	th_fill(req, BIG_MSG, TH_ECHO, 77);
 	memset(resp, 0, BIG_MSG);
-	assert_int_equal(lrpc_client_call(c, req, BIG_MSG, resp, BIG_MSG,
+	assert_int_equal(th_call(c, req, BIG_MSG, resp, BIG_MSG,
 					  15000),
 			 (int)BIG_MSG);
 	const lrpc_msg_header *h = (const void *)resp;
@@ -2065,7 +2065,7 @@ test_shm_zero_copy(void **state)
 	assert_int_equal(lrpc_client_reserve(c, 256, &buf2), -EBUSY);
 	th_fill(buf, 256, TH_ECHO, 5);
 	assert_int_equal(lrpc_client_commit(c, 256), 0);
-	assert_int_equal(lrpc_client_recv_view(c, &m, &size, SOON_MS), 256);
+	assert_int_equal(th_recv_view(c, &m, &size, SOON_MS), 256);
 	assert_int_equal(size, 256);
 	assert_non_null(m);
 	assert_int_equal(m->size, 256);
@@ -2073,8 +2073,8 @@ test_shm_zero_copy(void **state)
 	assert_int_equal(m->error, 0);
 	assert_true(th_check(m, 256, 5));
 	/* One view at a time. */
-	assert_int_equal(lrpc_client_recv_view(c, &m2, &size, 0), -EBUSY);
-	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), 0), -EBUSY);
+	assert_int_equal(th_recv_view(c, &m2, &size, 0), -EBUSY);
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 0), -EBUSY);
 	/* Only the view itself can be given back. */
 	assert_int_equal(lrpc_client_release(c, &local), -EINVAL);
 	assert_int_equal(lrpc_client_release(
@@ -2084,22 +2084,22 @@ test_shm_zero_copy(void **state)
 	assert_int_equal(lrpc_client_release(c, m), 0);
 	assert_int_equal(lrpc_client_release(c, m), -EINVAL);
 	/* Nothing left to view. */
-	assert_int_equal(lrpc_client_recv_view(c, &m2, &size, 0), -EAGAIN);
+	assert_int_equal(th_recv_view(c, &m2, &size, 0), -EAGAIN);
 
 	/* No reservation: nothing to commit. */
 	assert_int_equal(lrpc_client_commit(c, 256), -EINVAL);
 	/* Abort, then reserve again; commit less than reserved. */
 	assert_int_equal(lrpc_client_reserve(c, 1000, &buf), 0);
-	lrpc_client_abort(c);
+	lrpc_client_discard_reservation(c);
 	assert_int_equal(lrpc_client_commit(c, 100), -EINVAL);
 	assert_int_equal(lrpc_client_reserve(c, 1000, &buf), 0);
 	th_fill(buf, 200, TH_ECHO, 6);
 	assert_int_equal(lrpc_client_commit(c, 1001), -EINVAL);
 	assert_int_equal(lrpc_client_commit(c, 200), 0);
-	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), SOON_MS), 200);
+	assert_int_equal(th_recv(c, resp, sizeof(resp), SOON_MS), 200);
 	assert_true(th_check(resp, 200, 6));
 	/* An aborted reservation sent nothing. */
-	assert_int_equal(lrpc_client_recv(c, resp, sizeof(resp), 100),
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 100),
 			 -ETIMEDOUT);
 
 	/* Many round trips, each through a view, sizes up to 64 KiB. */
@@ -2108,7 +2108,7 @@ test_shm_zero_copy(void **state)
 		assert_int_equal(lrpc_client_reserve(c, n, &buf), 0);
 		th_fill(buf, n, TH_ECHO, i);
 		assert_int_equal(lrpc_client_commit(c, n), 0);
-		assert_int_equal(lrpc_client_recv_view(c, &m, &size, SOON_MS),
+		assert_int_equal(th_recv_view(c, &m, &size, SOON_MS),
 				 (int)n);
 		assert_int_equal(m->size, n);
 		assert_true(th_check(m, n, i));
@@ -2142,7 +2142,7 @@ test_shm_no_spin_calls(void **state)
 	for (unsigned i = 0; i < 10000; i++) {
 		size_t n = 24 + (i * 7u) % 480u;
 		th_fill(req, n, TH_ECHO, i);
-		int r = lrpc_client_call(c, req, n, resp, sizeof(resp), SOON_MS);
+		int r = th_call(c, req, n, resp, sizeof(resp), SOON_MS);
 		if (r != (int)n || !th_check(resp, n, i))
 			fail_msg("call %u: %d", i, r);
 	}

@@ -159,7 +159,7 @@ test_loop_fd_readable(void **state)
 	assert_int_equal(c.calls, 0);
 
 	write_byte(p[1]);
-	assert_int_equal(lrpc_loop_run_once(loop, 1000), 1);
+	assert_int_equal(lrpc_loop_run_once(loop, 1000 * LRPC_USEC_PER_MSEC), 1);
 	assert_int_equal(c.calls, 1);
 	assert_int_equal(c.fd, p[0]);
 	assert_int_equal(c.revents, LRPC_POLL_IN);
@@ -560,7 +560,7 @@ test_loop_timers_order(void **state)
 						     &items[i], NULL),
 				 0);
 	while (ctx.n < 3 && rounds++ < MAX_ROUNDS)
-		assert_true(lrpc_loop_run_once(loop, -1) >= 0);
+		assert_true(lrpc_loop_run_once(loop, LRPC_TIMEOUT_INFINITE) >= 0);
 	assert_int_equal(ctx.n, 3);
 	assert_int_equal(ctx.order[0], 10);
 	assert_int_equal(ctx.order[1], 20);
@@ -630,9 +630,9 @@ test_loop_timer_del(void **state)
 	assert_int_equal(lrpc_loop_del_timer(loop, h1), -ENOENT);
 
 	for (int rounds = 0; ctx.n < 1 && rounds < MAX_ROUNDS; rounds++)
-		assert_true(lrpc_loop_run_once(loop, -1) >= 0);
+		assert_true(lrpc_loop_run_once(loop, LRPC_TIMEOUT_INFINITE) >= 0);
 	assert_int_equal(ctx.n, 1);
-	assert_int_equal(lrpc_loop_run_once(loop, 20), 0);
+	assert_int_equal(lrpc_loop_run_once(loop, 20 * LRPC_USEC_PER_MSEC), 0);
 	assert_int_equal(lrpc_loop_del_timer(loop, h2), -ENOENT);
 }
 
@@ -656,7 +656,7 @@ test_loop_timer_del_after_fire(void **state)
 					     &ctx.handle),
 			 0);
 	h = ctx.handle;
-	assert_int_equal(lrpc_loop_run_once(loop, 1000), 1);
+	assert_int_equal(lrpc_loop_run_once(loop, 1000 * LRPC_USEC_PER_MSEC), 1);
 	assert_int_equal(ctx.n, 1);
 	/* Stale inside its own callback and afterwards. */
 	assert_int_equal(ctx.del_r, -ENOENT);
@@ -700,12 +700,12 @@ test_loop_timer_zero_no_starvation(void **state)
 			 0);
 	/* One timer per iteration, and the job still gets its turn. */
 	assert_int_equal(lrpc_loop_add_job(loop, job_record_cb, &job), 0);
-	assert_int_equal(lrpc_loop_run_once(loop, 1000), 2);
+	assert_int_equal(lrpc_loop_run_once(loop, 1000 * LRPC_USEC_PER_MSEC), 2);
 	assert_int_equal(ctx.n, 1);
 	assert_int_equal(jctx.n, 1);
-	assert_int_equal(lrpc_loop_run_once(loop, 1000), 1);
+	assert_int_equal(lrpc_loop_run_once(loop, 1000 * LRPC_USEC_PER_MSEC), 1);
 	assert_int_equal(ctx.n, 2);
-	assert_int_equal(lrpc_loop_run_once(loop, 1000), 1);
+	assert_int_equal(lrpc_loop_run_once(loop, 1000 * LRPC_USEC_PER_MSEC), 1);
 	assert_int_equal(ctx.n, 3);
 	assert_int_equal(lrpc_loop_del_timer(loop, ctx.handle), 0);
 	assert_int_equal(lrpc_loop_run_once(loop, 0), 0);
@@ -721,7 +721,7 @@ test_loop_timer_far_future(void **state)
 	assert_int_equal(lrpc_loop_add_timer(loop, UINT64_MAX, timer_fail_cb,
 					     NULL, &h),
 			 0);
-	assert_int_equal(lrpc_loop_run_once(loop, 10), 0);
+	assert_int_equal(lrpc_loop_run_once(loop, 10 * LRPC_USEC_PER_MSEC), 0);
 	assert_int_equal(lrpc_loop_del_timer(loop, h), 0);
 }
 
@@ -972,7 +972,7 @@ test_loop_signal(void **state)
 			 -EINVAL);
 
 	assert_int_equal(raise(SIGUSR1), 0);
-	assert_int_equal(lrpc_loop_run_once(loop, 1000), 1);
+	assert_int_equal(lrpc_loop_run_once(loop, 1000 * LRPC_USEC_PER_MSEC), 1);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.signo, SIGUSR1);
 	assert_int_equal(lrpc_loop_run_once(loop, 0), 0);
@@ -981,7 +981,7 @@ test_loop_signal(void **state)
 	assert_int_equal(lrpc_loop_add_signal(loop, SIGUSR2, signal_cb, &s),
 			 0);
 	assert_int_equal(raise(SIGUSR2), 0);
-	assert_int_equal(lrpc_loop_run_once(loop, 1000), 1);
+	assert_int_equal(lrpc_loop_run_once(loop, 1000 * LRPC_USEC_PER_MSEC), 1);
 	assert_int_equal(s.signo, SIGUSR2);
 
 	/* The loop leaves the mask alone; restore it for the other tests. */

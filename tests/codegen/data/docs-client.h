@@ -19,14 +19,14 @@ extern "C" {
 /**
  * A method.
  * docs.I.m (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int docs_i_m(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * docs.I.m, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int docs_i_m_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
@@ -39,7 +39,7 @@ struct docs_i_events {
 
 /**
  * Deliver the events of docs.I to @events (not copied: it must
- * outlive the registration; NULL stops) through lrpc_rpc_client_dispatch().
+ * outlive the registration; NULL stops) through lrpc_rpc_client_process().
  * Returns 0 or -errno.
  */
 int docs_i_listen(lrpc_rpc_client *client, const struct docs_i_events *events, void *userdata);

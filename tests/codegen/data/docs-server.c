@@ -34,7 +34,7 @@ docs_i_serve(lrpc_server *server, const struct docs_i_handlers *handlers, void *
 {
 	if (!handlers)
 		return -EINVAL;
-	return lrpc_rpc_serve(server, &docs_i__dispatch, handlers, userdata);
+	return lrpc_server_add_interface(server, &docs_i__dispatch, handlers, userdata);
 }
 
 int

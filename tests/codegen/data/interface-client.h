@@ -18,28 +18,28 @@ extern "C" {
 
 /**
  * iface.Clock.now (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int iface_clock_now(lrpc_rpc_client *client, common_stamp *ret_stamp, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * iface.Clock.now, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int iface_clock_now_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
 
 /**
  * iface.Clock.set (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno, or a positive iface_oops / common_io_error value; @ret_error (may be NULL) gets the detail.
  */
 int iface_clock_set(lrpc_rpc_client *client, const common_stamp *stamp, bool force, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * iface.Clock.set, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
@@ -54,42 +54,42 @@ int iface_clock_ping(lrpc_rpc_client *client);
  * Method names may be C or C++ keywords; the struct member becomes
  * "delete_".
  * iface.Clock.delete (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int iface_clock_delete(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * iface.Clock.delete, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int iface_clock_delete_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
 
 /**
  * iface.Clock.getSnake (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int iface_clock_get_snake(lrpc_rpc_client *client, uint8_t some_value, uint8_t *ret_other_value, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * iface.Clock.getSnake, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
 
 /**
  * iface.Clock.ticket (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int iface_clock_ticket(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * iface.Clock.ticket, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int iface_clock_ticket_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
@@ -103,7 +103,7 @@ struct iface_clock_events {
 
 /**
  * Deliver the events of iface.Clock to @events (not copied: it must
- * outlive the registration; NULL stops) through lrpc_rpc_client_dispatch().
+ * outlive the registration; NULL stops) through lrpc_rpc_client_process().
  * Returns 0 or -errno.
  */
 int iface_clock_listen(lrpc_rpc_client *client, const struct iface_clock_events *events, void *userdata);
@@ -112,15 +112,15 @@ int iface_clock_listen(lrpc_rpc_client *client, const struct iface_clock_events 
 
 /**
  * iface.Echo.echo (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.  Variable-size
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.  Variable-size
  * results live in @arena until it is reset.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int iface_echo_echo(lrpc_rpc_client *client, lrpc_bytes data, lrpc_bytes *ret_data_out, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * iface.Echo.echo, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
@@ -133,7 +133,7 @@ struct iface_echo_events {
 
 /**
  * Deliver the events of iface.Echo to @events (not copied: it must
- * outlive the registration; NULL stops) through lrpc_rpc_client_dispatch().
+ * outlive the registration; NULL stops) through lrpc_rpc_client_process().
  * Returns 0 or -errno.
  */
 int iface_echo_listen(lrpc_rpc_client *client, const struct iface_echo_events *events, void *userdata);

@@ -109,7 +109,7 @@ iface_clock_serve(lrpc_server *server, const struct iface_clock_handlers *handle
 {
 	if (!handlers)
 		return -EINVAL;
-	return lrpc_rpc_serve(server, &iface_clock__dispatch, handlers, userdata);
+	return lrpc_server_add_interface(server, &iface_clock__dispatch, handlers, userdata);
 }
 
 int
@@ -197,7 +197,7 @@ iface_clock_emit_tick(lrpc_conn *conn, const common_stamp *stamp, uint32_t drift
 	memset(&lrpc_args, 0, sizeof(lrpc_args));
 	lrpc_args.stamp = *stamp;
 	lrpc_args.drift = drift;
-	return lrpc_rpc_emit(conn, &iface_clock__interface, &iface_clock__methods[3], &lrpc_args);
+	return lrpc_conn_emit(conn, &iface_clock__interface, &iface_clock__methods[3], &lrpc_args);
 }
 
 int
@@ -208,7 +208,7 @@ iface_clock_broadcast_tick(lrpc_server *server, const common_stamp *stamp, uint3
 	memset(&lrpc_args, 0, sizeof(lrpc_args));
 	lrpc_args.stamp = *stamp;
 	lrpc_args.drift = drift;
-	return lrpc_rpc_broadcast(server, &iface_clock__interface, &iface_clock__methods[3], &lrpc_args);
+	return lrpc_server_broadcast(server, &iface_clock__interface, &iface_clock__methods[3], &lrpc_args);
 }
 
 static int
@@ -241,7 +241,7 @@ iface_echo_serve(lrpc_server *server, const struct iface_echo_handlers *handlers
 {
 	if (!handlers)
 		return -EINVAL;
-	return lrpc_rpc_serve(server, &iface_echo__dispatch, handlers, userdata);
+	return lrpc_server_add_interface(server, &iface_echo__dispatch, handlers, userdata);
 }
 
 int

@@ -18,29 +18,29 @@ extern "C" {
 
 /**
  * kv.Store.get (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.  Variable-size
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.  Variable-size
  * results live in @arena until it is reset.
  * Returns 0, -errno, or a positive kv_error value; @ret_error (may be NULL) gets the detail.
  */
 int kv_store_get(lrpc_rpc_client *client, const char *key, kv_entry *ret_entry, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * kv.Store.get, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
 
 /**
  * kv.Store.put (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno, or a positive kv_error value; @ret_error (may be NULL) gets the detail.
  */
 int kv_store_put(lrpc_rpc_client *client, const char *key, lrpc_bytes value, uint64_t *ret_version, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * kv.Store.put, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
@@ -53,29 +53,29 @@ int kv_store_touch(lrpc_rpc_client *client, const char *key);
 
 /**
  * kv.Store.list (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.  Variable-size
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.  Variable-size
  * results live in @arena until it is reset.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int kv_store_list(lrpc_rpc_client *client, const char *prefix, uint32_t limit, lrpc_list *ret_items, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * kv.Store.list, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
 
 /**
  * kv.Store.delete (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno, or a positive kv_error value; @ret_error (may be NULL) gets the detail.
  */
 int kv_store_delete(lrpc_rpc_client *client, const char *key, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * kv.Store.delete, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
@@ -92,7 +92,7 @@ struct kv_store_events {
 
 /**
  * Deliver the events of kv.Store to @events (not copied: it must
- * outlive the registration; NULL stops) through lrpc_rpc_client_dispatch().
+ * outlive the registration; NULL stops) through lrpc_rpc_client_process().
  * Returns 0 or -errno.
  */
 int kv_store_listen(lrpc_rpc_client *client, const struct kv_store_events *events, void *userdata);

@@ -94,7 +94,7 @@ kv_store_serve(lrpc_server *server, const struct kv_store_handlers *handlers, vo
 {
 	if (!handlers)
 		return -EINVAL;
-	return lrpc_rpc_serve(server, &kv_store__dispatch, handlers, userdata);
+	return lrpc_server_add_interface(server, &kv_store__dispatch, handlers, userdata);
 }
 
 int
@@ -168,7 +168,7 @@ kv_store_emit_changed(lrpc_conn *conn, const char *key, uint64_t version)
 	memset(&lrpc_args, 0, sizeof(lrpc_args));
 	lrpc_args.key = key;
 	lrpc_args.version = version;
-	return lrpc_rpc_emit(conn, &kv_store__interface, &kv_store__methods[4], &lrpc_args);
+	return lrpc_conn_emit(conn, &kv_store__interface, &kv_store__methods[4], &lrpc_args);
 }
 
 int
@@ -179,5 +179,5 @@ kv_store_broadcast_changed(lrpc_server *server, const char *key, uint64_t versio
 	memset(&lrpc_args, 0, sizeof(lrpc_args));
 	lrpc_args.key = key;
 	lrpc_args.version = version;
-	return lrpc_rpc_broadcast(server, &kv_store__interface, &kv_store__methods[4], &lrpc_args);
+	return lrpc_server_broadcast(server, &kv_store__interface, &kv_store__methods[4], &lrpc_args);
 }

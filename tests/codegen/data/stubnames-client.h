@@ -18,28 +18,28 @@ extern "C" {
 
 /**
  * stubnames.Names.call (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int stubnames_names_call(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, uint32_t *ret_args, stubnames_item *ret_item, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * stubnames.Names.call, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, void (*callback)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
 
 /**
  * stubnames.Names.answer (since version 1), synchronous: waits up to
- * @timeout_usec (0: the client's default) for the reply.
+ * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
 int stubnames_names_answer(lrpc_rpc_client *client, uint32_t status, uint32_t zero, uint32_t *ret_h, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * stubnames.Names.answer, asynchronous: @callback runs once from
- * lrpc_rpc_client_dispatch() with the status and results (valid until it
- * returns), never after lrpc_rpc_cancel(*call_id) succeeded.  If this
+ * lrpc_rpc_client_process() with the status and results (valid until it
+ * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
  * fails, @callback never runs.  Returns 0 or -errno.
  */
 int stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, void (*callback)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
@@ -59,7 +59,7 @@ struct stubnames_names_events {
 
 /**
  * Deliver the events of stubnames.Names to @events (not copied: it must
- * outlive the registration; NULL stops) through lrpc_rpc_client_dispatch().
+ * outlive the registration; NULL stops) through lrpc_rpc_client_process().
  * Returns 0 or -errno.
  */
 int stubnames_names_listen(lrpc_rpc_client *client, const struct stubnames_names_events *events, void *userdata);

@@ -64,7 +64,7 @@ stubnames_names_serve(lrpc_server *server, const struct stubnames_names_handlers
 {
 	if (!handlers)
 		return -EINVAL;
-	return lrpc_rpc_serve(server, &stubnames_names__dispatch, handlers, userdata);
+	return lrpc_server_add_interface(server, &stubnames_names__dispatch, handlers, userdata);
 }
 
 int
@@ -108,7 +108,7 @@ stubnames_names_emit_changed(lrpc_conn *conn, uint32_t args, const stubnames_ite
 	memset(&lrpc_args, 0, sizeof(lrpc_args));
 	lrpc_args.args = args;
 	lrpc_args.req = *req;
-	return lrpc_rpc_emit(conn, &stubnames_names__interface, &stubnames_names__methods[3], &lrpc_args);
+	return lrpc_conn_emit(conn, &stubnames_names__interface, &stubnames_names__methods[3], &lrpc_args);
 }
 
 int
@@ -119,5 +119,5 @@ stubnames_names_broadcast_changed(lrpc_server *server, uint32_t args, const stub
 	memset(&lrpc_args, 0, sizeof(lrpc_args));
 	lrpc_args.args = args;
 	lrpc_args.req = *req;
-	return lrpc_rpc_broadcast(server, &stubnames_names__interface, &stubnames_names__methods[3], &lrpc_args);
+	return lrpc_server_broadcast(server, &stubnames_names__interface, &stubnames_names__methods[3], &lrpc_args);
 }

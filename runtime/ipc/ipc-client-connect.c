@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The client's connect and handshake, blocking and asynchronous. */
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "ipc-client-internal.h"
+#include "ipc-naming.h"
+
+/*
+ * Connect, check who we reached, say hello.  Nothing is sent before the
+ * server's credentials passed the check.
+ */
+static int
+client_start(lrpc_client *c, const char *name)
+{
+	lrpc__hello h = { .magic = LRPC__HELLO_MAGIC,
+			  .version = LRPC_PROTOCOL_VERSION };
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		r = lrpc__naming_connect(name, &c->fd);
+		if (r != -EAGAIN)
+			break;
+		/* Backlog full: the server is busy accepting, retry. */
+		if (lrpc__now_usec() >= c->connect_deadline)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+	if (r < 0)
+		return r;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return -errno;
+	if (len != sizeof(uc))
+		return -EPROTO;
+	c->server = (lrpc_peer){ .pid = uc.pid, .uid = uc.uid, .gid = uc.gid };
+	if (c->opts.require_server_uid && uc.uid != c->opts.server_uid) {
+		lrpc__log_warning("lrpc client: %s is served by uid %u, not "
+				  "%u: refusing",
+				  name, (unsigned)uc.uid,
+				  (unsigned)c->opts.server_uid);
+		return -EACCES;
+	}
+	c->tops = lrpc__transport_get(c->opts.transport);
+	if (!c->tops)
+		return -EPROTONOSUPPORT;
+	h.transport = (uint16_t)c->opts.transport;
+	h.max_msg_size = c->opts.max_msg_size;
+	do
+		n = send(c->fd, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EPIPE ? -ECONNRESET : -errno;
+	if ((size_t)n != sizeof(h))
+		return -EPROTO;
+	return 0;
+}
+
+int
+lrpc__client_handshake_step(lrpc_client *c)
+{
+	int r;
+
+	r = lrpc__welcome_recv(c->fd, &c->welcome, &c->welcome_got, &c->fds);
+	if (r <= 0)
+		return r;
+	r = lrpc__welcome_check(&c->welcome, c->opts.transport, &c->fds);
+	if (r < 0) {
+		lrpc__fdset_close(&c->fds);
+		return r;
+	}
+	/* The server names the transport; we must have it too. */
+	c->tops = lrpc__transport_get((lrpc_transport)c->welcome.transport);
+	if (!c->tops) {
+		lrpc__fdset_close(&c->fds);
+		return -EPROTONOSUPPORT;
+	}
+	c->max_msg = c->welcome.max_msg_size;
+	r = c->tops->c_new(&c->t, c->fd, c->max_msg, &c->fds);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EPROTO;
+	c->state = CLIENT_CONNECTED;
+	return 1;
+}
+
+LRPC_EXPORT int
+lrpc_client_new(lrpc_client **ret, const char *name,
+		const lrpc_client_opts *opts)
+{
+	lrpc_client *c;
+	int r;
+
+	r = lrpc__client_alloc(&c, name, opts);
+	if (r < 0)
+		return r;
+	r = client_start(c, name);
+	while (r == 0) {
+		r = lrpc__client_handshake_step(c);
+		if (r != 0)
+			break;
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		uint64_t left = lrpc__deadline_left_usec(c->connect_deadline);
+		if (left == 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&p, 1, lrpc__timeout_poll_ms(left)) < 0 &&
+		    errno != EINTR)
+			r = -errno;
+	}
+	if (r < 0) {
+		lrpc_client_unref(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_client_new_async(lrpc_client **ret, const char *name,
+		      const lrpc_client_opts *opts, lrpc_client_connect_fn cb,
+		      void *userdata)
+{
+	lrpc_client *c;
+	int r;
+
+	lrpc_return_if_fail(cb, -EINVAL);
+	r = lrpc__client_alloc(&c, name, opts);
+	if (r < 0)
+		return r;
+	r = client_start(c, name);
+	if (r < 0) {
+		lrpc_client_unref(c);
+		return r;
+	}
+	c->connect_cb = cb;
+	c->connect_data = userdata;
+	*ret = c;
+	return 0;
+}

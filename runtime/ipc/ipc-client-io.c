@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The client's sends and receives, and the waiting between them. */
+#include <poll.h>
+#include <string.h>
+
+#include "ipc-client-internal.h"
+
+/* Spin up to the client's budget for @chan to become ready. */
+static bool
+client_spin(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
+{
+	uint64_t end;
+
+	if (!c->tops->spin || c->spin_usec == 0 || !c->tops->t_spin_ok(c->t))
+		return false;
+	/* A large request takes the server longer to copy and answer: wait
+	 * for it a little longer rather than sleep and be woken. */
+	end = lrpc__now_usec() + c->spin_usec + c->spin_extra;
+	if (end > deadline)
+		end = deadline;
+	return lrpc__transport_spin(c->tops, c->t, chan, out, end);
+}
+
+/*
+ * Spin first, then announce we sleep and poll.  Pending request data is
+ * pushed out meanwhile.
+ */
+int
+lrpc__client_wait(lrpc_client *c, lrpc__chan chan, bool out,
+		  uint64_t deadline)
+{
+	struct pollfd p[2];
+	uint32_t ev;
+	int n = 0, fd, r;
+
+	if (client_spin(c, chan, out, deadline))
+		return 0;
+	r = c->tops->t_arm(c->t, chan, out);
+	if (r != 0)
+		return r > 0 ? 0 : r;
+	fd = c->tops->t_wait_fd(c->t, chan, out, &ev);
+	bool pending = c->tops->t_pending(c->t, LRPC__CHAN_REQUEST);
+	if (fd < 0)
+		fd = c->fd;
+	p[n++] = (struct pollfd){ .fd = fd, .events = (short)ev };
+	if (fd == c->fd) {
+		if (pending)
+			p[0].events |= POLLOUT;
+	} else {
+		/* Watch the main socket only for hang-up (and room for our
+		 * pending data): its responses are not what we wait for. */
+		p[n++] = (struct pollfd){ .fd = c->fd,
+					  .events = pending ? POLLOUT : 0 };
+	}
+	int ms = lrpc__timeout_poll_ms(lrpc__deadline_left_usec(deadline));
+	r = ms == 0 ? 0 : poll(p, (nfds_t)n, ms);
+	c->tops->t_disarm(c->t, chan, out);
+	/* The wake-up fd is shared by all channels: process's announcement
+	 * may just have been withdrawn, or its wake-up consumed, here. */
+	lrpc__client_rearm(c);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (r == 0)
+		return lrpc__deadline_left_usec(deadline) == 0 ? -ETIMEDOUT
+							       : 0;
+	if (n == 2 && (p[1].revents & (POLLHUP | POLLERR)) &&
+	    !(p[0].revents & POLLIN))
+		return -ECONNRESET;
+	if (pending) {
+		r = c->tops->t_flush(c->t, LRPC__CHAN_REQUEST);
+		if (r < 0 && r != -EAGAIN)
+			return r;
+	}
+	return 0;
+}
+
+int
+lrpc__client_ctl_check(lrpc_client *c)
+{
+	const lrpc__ctl *ctl = c->tops->t_ctl(c->t);
+
+	if (ctl) {
+		/* One read of memory the server controls; any bit we do not
+		 * know also means stop. */
+		uint32_t flags = atomic_load_explicit(
+			&((lrpc__ctl *)ctl)->flags, memory_order_acquire);
+		if (flags != 0)
+			return -EAGAIN;
+	}
+	return 0;
+}
+
+static int
+client_send(lrpc_client *c, const struct iovec *iov, size_t n_iov,
+	    uint64_t deadline, uint64_t *ret_seq)
+{
+	struct iovec out[LRPC_IOV_MAX + 2];
+	lrpc_msg_header hdr;
+	size_t size;
+	int n_out, r;
+
+	n_out = lrpc__iov_prepare(iov, n_iov, &hdr, out, &size);
+	if (n_out < 0)
+		return n_out;
+	if (size > c->max_msg)
+		return -EMSGSIZE;
+	r = lrpc__client_ctl_check(c);
+	if (r < 0)
+		return r;
+	hdr.flags = LRPC__MSG_REQUEST;
+	hdr.error = 0;
+	hdr.seq = ++c->next_seq;
+	for (;;) {
+		r = c->tops->t_send(c->t, LRPC__CHAN_REQUEST, out,
+				    (size_t)n_out, size);
+		if (r != -EAGAIN)
+			break;
+		r = lrpc__client_wait(c, LRPC__CHAN_REQUEST, true, deadline);
+		if (r == -ETIMEDOUT)
+			return -EAGAIN;
+		if (r < 0)
+			break;
+	}
+	if (r < 0)
+		return lrpc__client_broken(c, r);
+	lrpc__client_watch_update(c);
+	c->sent_since_recv = true;
+	if (ret_seq)
+		*ret_seq = hdr.seq;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_client_sendv(lrpc_client *c, const struct iovec *iov, size_t n_iov)
+{
+	int r = lrpc__client_check_ready(c);
+
+	if (r < 0)
+		return r;
+	return client_send(
+		c, iov, n_iov,
+		lrpc__deadline_from_usec(c->opts.send_timeout_usec, 0), NULL);
+}
+
+LRPC_EXPORT int
+lrpc_client_send(lrpc_client *c, const void *data, size_t size)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = size };
+
+	lrpc_return_if_fail(data, -EINVAL);
+	return lrpc_client_sendv(c, &iov, 1);
+}
+
+/*
+ * Receive on @chan.  With @min_seq, responses to requests older than it
+ * (left over from calls that timed out) are dropped.
+ */
+static int
+client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
+	    uint64_t deadline, bool poll_only, uint64_t min_seq,
+	    size_t *ret_size)
+{
+	const lrpc_msg_header *msg;
+	size_t size;
+	int r;
+
+	/* Right after sending a request its answer cannot be in a socket
+	 * yet: poll before reading instead of paying for a read that finds
+	 * nothing. */
+	bool fill = !(chan == LRPC__CHAN_RESPONSE && c->sent_since_recv &&
+		      !c->tops->spin);
+
+	if (c->viewing[chan])
+		return -EBUSY;
+	for (;; fill = true) {
+		r = c->tops->t_recv(c->t, chan, fill, &msg, &size);
+		if (r < 0)
+			return lrpc__client_broken(c, r);
+		if (r > 0) {
+			if (min_seq && msg->seq != 0 && msg->seq < min_seq) {
+				c->tops->t_release(c->t, chan);
+				continue;
+			}
+			if (size > cap)
+				return -EMSGSIZE;
+			memcpy(buf, msg, size);
+			c->tops->t_release(c->t, chan);
+			if (chan == LRPC__CHAN_RESPONSE)
+				c->sent_since_recv = false;
+			if (ret_size)
+				*ret_size = size;
+			return 0;
+		}
+		r = lrpc__client_wait(c, chan, false, deadline);
+		if (r == -ETIMEDOUT)
+			return poll_only ? -EAGAIN : -ETIMEDOUT;
+		if (r < 0)
+			return lrpc__client_broken(c, r);
+	}
+}
+
+LRPC_EXPORT int
+lrpc_client_recv(lrpc_client *c, void *buf, size_t cap,
+		 uint64_t timeout_usec, size_t *ret_size)
+{
+	int r = lrpc__client_check_ready(c);
+
+	if (r < 0)
+		return r;
+	lrpc_return_if_fail(buf || cap == 0, -EINVAL);
+	return client_recv(c, LRPC__CHAN_RESPONSE, buf, cap,
+			   lrpc__client_deadline(timeout_usec),
+			   timeout_usec == 0, 0, ret_size);
+}
+
+LRPC_EXPORT int
+lrpc_client_recv_event(lrpc_client *c, void *buf, size_t cap,
+		       uint64_t timeout_usec, size_t *ret_size)
+{
+	int r = lrpc__client_check_ready(c);
+
+	if (r < 0)
+		return r;
+	lrpc_return_if_fail(buf || cap == 0, -EINVAL);
+	return client_recv(c, LRPC__CHAN_EVENT, buf, cap,
+			   lrpc__client_deadline(timeout_usec),
+			   timeout_usec == 0, 0, ret_size);
+}
+
+LRPC_EXPORT int
+lrpc_client_callv(lrpc_client *c, const struct iovec *iov, size_t n_iov,
+		  void *buf, size_t cap, uint64_t timeout_usec,
+		  size_t *ret_size)
+{
+	uint64_t deadline, seq = 0;
+	int r = lrpc__client_check_ready(c);
+
+	if (r < 0)
+		return r;
+	lrpc_return_if_fail(buf || cap == 0, -EINVAL);
+	deadline = lrpc__client_deadline(timeout_usec);
+	r = client_send(c, iov, n_iov, deadline, &seq);
+	if (r < 0)
+		return r;
+	c->spin_extra = lrpc__spin_extra_usec(lrpc__iov_length(iov, n_iov));
+	r = client_recv(c, LRPC__CHAN_RESPONSE, buf, cap, deadline, false,
+			seq, ret_size);
+	c->spin_extra = 0;
+	return r;
+}
+
+LRPC_EXPORT int
+lrpc_client_call(lrpc_client *c, const void *req, size_t size, void *buf,
+		 size_t cap, uint64_t timeout_usec, size_t *ret_size)
+{
+	struct iovec iov = { .iov_base = (void *)req, .iov_len = size };
+
+	lrpc_return_if_fail(req, -EINVAL);
+	return lrpc_client_callv(c, &iov, 1, buf, cap, timeout_usec,
+				 ret_size);
+}
