@@ -288,6 +288,41 @@ test_glib_sigterm_with_clients(void **state)
 	lrpc_client_unref(c2);
 }
 
+/*
+ * The GLib echo client (a client driven push style through the adapter:
+ * async connect, events, responses, closed handler) against the GLib echo
+ * server; the client exits 0 only if everything arrived in order and it
+ * left no fd, job or timer in its loop.
+ */
+static void
+test_glib_client_push_style(void **state)
+{
+	const th_ctx *ctx = *state;
+	char client_bin[PATH_MAX], dir[PATH_MAX];
+	pid_t server = glib_spawn(ctx, 0), client;
+
+	snprintf(dir, sizeof(dir), "%s", server_bin);
+	snprintf(client_bin, sizeof(client_bin), "%s/glib-echo-client",
+		 dirname(dir));
+	/* Wait until it serves, with an ordinary client that then asks it
+	 * to stop at the end. */
+	lrpc_client *c = glib_connect(ctx);
+	fflush(NULL);
+	client = fork();
+	assert_true(client >= 0);
+	if (client == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execl(client_bin, client_bin, ctx->name,
+		      lrpc_transport_name(ctx->transport), "300", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(glib_wait(client, 15000), 0);
+	glib_quit(c, server);
+}
+
 static bool
 find_server(const char *arg)
 {
@@ -322,6 +357,7 @@ main(int argc, char **argv)
 		TH_TEST(test_glib_many_clients),
 		TH_TEST(test_glib_handshake_timeout),
 		TH_TEST(test_glib_sigterm_with_clients),
+		TH_TEST(test_glib_client_push_style),
 	};
 
 	if (!find_server(argc > 1 ? argv[1] : NULL)) {

@@ -729,6 +729,94 @@ test_rpc_server_gone_fails_pending(void **state)
 	f.c = lrpc_client_unref(f.c);
 }
 
+/* --- Push style: an RPC client driven by an lrpc_loop -------------------- */
+
+struct push_state {
+	lrpc_loop *loop;
+	int adds, add_status;
+	int ticks;
+	int later_calls, later_status;
+};
+
+static void
+push_on_add(lrpc_rpc_client *rc, int status, int32_t sum,
+	    const lrpc_rpc_error *err, void *ud)
+{
+	struct push_state *p = ud;
+
+	if (status != 0 || sum != p->adds + 1)
+		p->add_status = status ? status : -EBADMSG;
+	p->adds++;
+}
+
+static void
+push_on_tick(void *ud, uint32_t i, const char *note)
+{
+	struct push_state *p = ud;
+
+	if ((int)i == p->ticks)
+		p->ticks++;
+}
+
+static void
+push_on_later(lrpc_rpc_client *rc, int status, uint32_t next,
+	      const lrpc_rpc_error *err, void *ud)
+{
+	struct push_state *p = ud;
+
+	p->later_calls++;
+	p->later_status = status;
+}
+
+static void
+push_run_until(struct push_state *p, const int *counter, int want)
+{
+	long end = th_now_ms() + 10000;
+
+	while (*counter < want && th_now_ms() < end)
+		assert_true(lrpc_loop_run_once(p->loop,
+					       100 * LRPC_USEC_PER_MSEC) >= 0);
+	assert_int_equal(*counter, want);
+}
+
+/*
+ * Async replies, events and the server going away all reach an attached
+ * RPC client through the loop alone: the test never calls process.
+ */
+static void
+test_rpc_push_style_loop(void **state)
+{
+	static const struct rt_types_events events = { .tick = push_on_tick };
+	struct push_state p = { 0 };
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(lrpc_loop_new(&p.loop), 0);
+	assert_int_equal(lrpc_rpc_client_attach_loop(f.rc, p.loop), 0);
+	assert_int_equal(lrpc_rpc_client_get_fd(f.rc), -EBUSY);
+	assert_int_equal(lrpc_rpc_client_get_events(f.rc), LRPC_POLL_IN);
+	assert_int_equal(rt_types_listen(f.rc, &events, &p), 0);
+	for (int32_t i = 0; i < 200; i++)
+		assert_int_equal(rt_types_add_async(f.rc, i, 1, push_on_add, &p,
+						    NULL),
+				 0);
+	push_run_until(&p, &p.adds, 200);
+	assert_int_equal(p.add_status, 0);
+	assert_int_equal(rt_types_emit(f.rc, 30, TIMEOUT, NULL), 0);
+	push_run_until(&p, &p.ticks, 30);
+
+	assert_int_equal(rt_types_later_async(f.rc, 1, 10000, push_on_later,
+					      &p, NULL),
+			 0);
+	th_server_kill(f.server);
+	push_run_until(&p, &p.later_calls, 1);
+	assert_int_equal(p.later_status, -ENOTCONN);
+	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 0);
+	f.rc = lrpc_rpc_client_unref(f.rc);
+	f.c = lrpc_client_unref(f.c);
+	p.loop = lrpc_loop_unref(p.loop);
+}
+
 /* --- Version skew ---------------------------------------------------------- */
 
 static pid_t
@@ -873,6 +961,7 @@ main(void)
 		TH_TEST(test_rpc_deferred_reply),
 		TH_TEST(test_rpc_sync_while_async_pending),
 		TH_TEST(test_rpc_cancel_and_timeout),
+		TH_TEST(test_rpc_push_style_loop),
 		TH_TEST(test_rpc_events_and_oneway),
 		TH_TEST(test_rpc_pipelined_100k),
 		TH_TEST(test_rpc_disconnect_while_deferred),
