@@ -7,6 +7,7 @@
 
 #include "ipc-handshake.h"
 #include "ipc-naming.h"
+#include "ipc-seam.h"
 #include "ipc-selector.h"
 #include "transport/transport.h"
 #include "util.h"
@@ -31,11 +32,7 @@ typedef struct lrpc__queue {
 	uint32_t count;
 } lrpc__queue;
 
-/*
- * Hooks for layers built on the core (the RPC layer): run when a
- * connection starts closing, or when a server is freed.
- */
-typedef void (*lrpc__hook_fn)(void *object, void *data);
+/* Hooks of the layers above (ipc-seam.h), in a list per object. */
 typedef struct lrpc__hook {
 	struct lrpc__hook *next;
 	lrpc__hook_fn fn;
@@ -127,14 +124,7 @@ struct lrpc_server {
 	uint32_t spin_usec;
 };
 
-/*
- * Run @fn(conn, data) once when @c starts closing (before the closed
- * callback), or (server) @fn(server, data) when @s is freed.  Remove with
- * the same pair; -ENOENT if absent.  Hooks run in reverse order of adding.
- */
-int lrpc__conn_add_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
-int lrpc__conn_remove_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
-int lrpc__server_add_free_hook(lrpc_server *s, lrpc__hook_fn fn, void *data);
+/* Hook lists (the seam's hooks are kept in these). */
 int lrpc__hook_add(lrpc__hook **list, lrpc__hook_fn fn, void *data);
 int lrpc__hook_remove(lrpc__hook **list, lrpc__hook_fn fn, void *data);
 void lrpc__hooks_run(lrpc__hook **list, void *object);

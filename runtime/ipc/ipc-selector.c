@@ -134,3 +134,18 @@ lrpc__selector_route(const lrpc__selector *s, lrpc_conn *c,
 	}
 	return 0;
 }
+
+int
+lrpc__selector_find(const lrpc__selector *s, int32_t id,
+		    lrpc_handler_fn *ret_fn, void **ret_userdata)
+{
+	const lrpc__sel_entry *e = sel_find(s, id);
+
+	if (!e)
+		return 0;
+	if (ret_fn)
+		*ret_fn = e->fn;
+	if (ret_userdata)
+		*ret_userdata = e->userdata;
+	return 1;
+}

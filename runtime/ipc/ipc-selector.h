@@ -28,6 +28,9 @@ void lrpc__selector_done(lrpc__selector *s);
 int lrpc__selector_add(lrpc__selector *s, int32_t id, lrpc_handler_fn fn,
 		       void *userdata);
 int lrpc__selector_remove(lrpc__selector *s, int32_t id);
+/* The id table's handler of @id: 1 and the handler, or 0. */
+int lrpc__selector_find(const lrpc__selector *s, int32_t id,
+			lrpc_handler_fn *ret_fn, void **ret_userdata);
 /*
  * Find the handler for @msg: 1 and the handler, 0 if nobody handles it,
  * or the negative errno a user hook asked to answer with.

@@ -440,6 +440,14 @@ lrpc_server_close(lrpc_server *s)
 }
 
 int
+lrpc__server_find_handler(lrpc_server *s, int32_t id, lrpc_handler_fn *ret_fn,
+			  void **ret_userdata)
+{
+	lrpc_return_if_fail(s, -EINVAL);
+	return lrpc__selector_find(&s->sel, id, ret_fn, ret_userdata);
+}
+
+int
 lrpc__server_add_free_hook(lrpc_server *s, lrpc__hook_fn fn, void *data)
 {
 	return lrpc__hook_add(&s->free_hooks, fn, data);

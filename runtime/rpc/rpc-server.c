@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ipc/ipc-internal.h"
+#include "ipc/ipc-seam.h"
 #include "rpc-internal.h"
 #include "util.h"
 
@@ -344,7 +344,7 @@ svc_on_server_free(void *object, void *data)
 
 LRPC_EXPORT int
 lrpc_server_add_interface(lrpc_server *s, const lrpc_rpc_dispatch *table,
-	       const void *handlers, void *userdata)
+			  const void *handlers, void *userdata)
 {
 	rpc_service *svc;
 	int r;
@@ -384,14 +384,12 @@ lrpc_server_add_interface(lrpc_server *s, const lrpc_rpc_dispatch *table,
 static rpc_service *
 svc_lookup(lrpc_server *s, const lrpc_rpc_interface *iface)
 {
-	const lrpc__selector *sel = &s->sel;
+	lrpc_handler_fn fn;
+	void *svc;
 
-	for (size_t i = 0; i < sel->n_slots; i++) {
-		const lrpc__sel_entry *e = &sel->slots[i];
-		if (e->used && !e->removed && e->fn == svc_handle &&
-		    e->id == (int32_t)iface->id)
-			return e->userdata;
-	}
+	if (lrpc__server_find_handler(s, (int32_t)iface->id, &fn, &svc) == 1 &&
+	    fn == svc_handle)
+		return svc;
 	return NULL;
 }
 

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ipc-seam.h - what the IPC core offers the layers built on it.
+ *
+ * The RPC layer (runtime/rpc/) sees the core through the public headers
+ * and this file only; nothing else of runtime/ipc/ is included there.  It
+ * is held to the rules of a public header: every function documented,
+ * stable names, no struct layouts.
+ *
+ * Threading: as for the server and its connections, everything here runs
+ * in the thread that drives the server's loop.
+ */
+#ifndef LRPC_IPC_SEAM_H
+#define LRPC_IPC_SEAM_H
+
+#include <lrpc/server.h>
+
+/** A hook: @object is the connection or server it is attached to. */
+typedef void (*lrpc__hook_fn)(void *object, void *data);
+
+/**
+ * Run @fn(@c, @data) once when @c starts closing, before the service's
+ * closed callback: the place to abandon work done for that connection.
+ * Hooks run in reverse order of adding; a pair may be added once per
+ * connection use.  Returns 0, -EINVAL, or -ENOMEM.
+ */
+int lrpc__conn_add_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
+/**
+ * Remove the hook added with the same @fn and @data (it will not run).
+ * Returns 0, or -ENOENT if there is none (it ran already).
+ */
+int lrpc__conn_remove_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
+
+/**
+ * Run @fn(@s, @data) once when @s is freed (after every connection is
+ * gone): the place for a layer to free what it attached to the server.
+ * Returns 0, -EINVAL, or -ENOMEM.
+ */
+int lrpc__server_add_free_hook(lrpc_server *s, lrpc__hook_fn fn, void *data);
+
+/**
+ * Which handler the id table routes @id to: returns 1 and fills *ret_fn
+ * and *ret_userdata (either may be NULL), or 0 if @id has no handler of
+ * its own (the user selector hook and the fallback are not consulted).
+ * -EINVAL for a NULL server.
+ */
+int lrpc__server_find_handler(lrpc_server *s, int32_t id,
+			      lrpc_handler_fn *ret_fn, void **ret_userdata);
+
+#endif
