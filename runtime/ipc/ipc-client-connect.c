@@ -43,9 +43,10 @@ client_start(lrpc_client *c, const char *name)
 				  (unsigned)c->opts.server_uid);
 		return -EACCES;
 	}
-	c->tops = lrpc__transport_get(c->opts.transport);
-	if (!c->tops)
+	c->tr = lrpc__transport_get(c->opts.transport);
+	if (!c->tr)
 		return -EPROTONOSUPPORT;
+	c->tops = c->tr->conn;
 	h.transport = (uint16_t)c->opts.transport;
 	h.max_msg_size = c->opts.max_msg_size;
 	do
@@ -72,13 +73,23 @@ lrpc__client_handshake_step(lrpc_client *c)
 		return r;
 	}
 	/* The server names the transport; we must have it too. */
-	c->tops = lrpc__transport_get((lrpc_transport)c->welcome.transport);
-	if (!c->tops) {
+	c->tr = lrpc__transport_get((lrpc_transport)c->welcome.transport);
+	if (!c->tr) {
 		lrpc__fdset_close(&c->fds);
 		return -EPROTONOSUPPORT;
 	}
+	c->tops = c->tr->conn;
 	c->max_msg = c->welcome.max_msg_size;
-	r = c->tops->c_new(&c->t, c->fd, c->max_msg, &c->fds);
+	/* The control page comes first where the core brings its own, the
+	 * transport's fds after it. */
+	r = lrpc__ctl_client_take(&c->ctl, c->tr, &c->fds);
+	if (r < 0) {
+		lrpc__fdset_close(&c->fds);
+		return r == -ENOMEM ? r : -EPROTO;
+	}
+	r = c->tr->connector->c_adopt(&c->t, c->fd, c->max_msg, &c->fds);
+	if (r == 0)
+		r = lrpc__ctl_client_adopt(&c->ctl, c->tr, c->t);
 	if (r < 0)
 		return r == -ENOMEM ? r : -EPROTO;
 	c->state = CLIENT_CONNECTED;

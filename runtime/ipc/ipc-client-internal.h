@@ -13,7 +13,10 @@
 
 #include <lrpc/client.h>
 
+#include "ipc-ctl.h"
 #include "ipc-handshake.h"
+#include "ipc-msg.h"
+#include "ipc-wait.h"
 #include "transport/transport.h"
 #include "util.h"
 
@@ -32,8 +35,10 @@ struct lrpc_client {
 	client_state state;
 	int fd; /* main socket */
 	lrpc_client_opts opts;
-	const lrpc__transport_ops *tops;
+	const lrpc__transport *tr;   /* NULL until the transport is known */
+	const lrpc__tconn_ops *tops; /* tr->conn */
 	lrpc__tconn *t;
+	lrpc__ctl_page ctl;
 	uint32_t max_msg;
 	lrpc_peer server;
 	uint64_t next_seq;

@@ -11,14 +11,14 @@ client_spin(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 {
 	uint64_t end;
 
-	if (!c->tops->spin || c->spin_usec == 0 || !c->tops->t_spin_ok(c->t))
+	if (!lrpc__spin_worth(c->tr, c->t, c->spin_usec))
 		return false;
 	/* A large request takes the server longer to copy and answer: wait
 	 * for it a little longer rather than sleep and be woken. */
 	end = lrpc__now_usec() + c->spin_usec + c->spin_extra;
 	if (end > deadline)
 		end = deadline;
-	return lrpc__transport_spin(c->tops, c->t, chan, out, end);
+	return lrpc__spin(c->tops, c->t, chan, out, end);
 }
 
 /*
@@ -77,17 +77,8 @@ lrpc__client_wait(lrpc_client *c, lrpc__chan chan, bool out,
 int
 lrpc__client_ctl_check(lrpc_client *c)
 {
-	const lrpc__ctl *ctl = c->tops->t_ctl(c->t);
-
-	if (ctl) {
-		/* One read of memory the server controls; any bit we do not
-		 * know also means stop. */
-		uint32_t flags = atomic_load_explicit(
-			&((lrpc__ctl *)ctl)->flags, memory_order_acquire);
-		if (flags != 0)
-			return -EAGAIN;
-	}
-	return 0;
+	/* Any bit, even one we do not know, means stop. */
+	return lrpc__ctl_check(&c->ctl);
 }
 
 static int
@@ -168,7 +159,7 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 	 * yet: poll before reading instead of paying for a read that finds
 	 * nothing. */
 	bool fill = !(chan == LRPC__CHAN_RESPONSE && c->sent_since_recv &&
-		      !c->tops->spin);
+		      !(c->tr->caps & LRPC__TCAP_WAKEUPS));
 
 	if (c->viewing[chan])
 		return -EBUSY;

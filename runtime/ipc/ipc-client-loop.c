@@ -221,7 +221,7 @@ client_arm(lrpc_client *c)
 void
 lrpc__client_rearm(lrpc_client *c)
 {
-	if (c->tops && c->tops->spin && client_arm(c) > 0)
+	if (c->tr && (c->tr->caps & LRPC__TCAP_WAKEUPS) && client_arm(c) > 0)
 		lrpc__client_schedule(c);
 }
 

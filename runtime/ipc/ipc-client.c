@@ -21,6 +21,7 @@ client_disconnect(lrpc_client *c, int reason, bool notify)
 		c->tops->t_free(c->t);
 		c->t = NULL;
 	}
+	lrpc__ctl_done(&c->ctl);
 	lrpc__fdset_close(&c->fds);
 	c->fd = lrpc__safe_close(c->fd);
 	c->state = CLIENT_DISCONNECTED;
@@ -185,8 +186,8 @@ lrpc_client_get_max_msg_size(lrpc_client *c)
 LRPC_EXPORT lrpc_transport
 lrpc_client_get_transport(lrpc_client *c)
 {
-	return c && c->tops && c->state == CLIENT_CONNECTED
-		       ? c->tops->type
+	return c && c->tr && c->state == CLIENT_CONNECTED
+		       ? c->tr->type
 		       : LRPC_TRANSPORT_BEST;
 }
 

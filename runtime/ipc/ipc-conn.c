@@ -283,6 +283,7 @@ lrpc__conn_teardown(lrpc_conn *c)
 		c->tops->t_free(c->t);
 		c->t = NULL;
 	}
+	lrpc__ctl_done(&c->ctl);
 	lrpc__hooks_run(&c->close_hooks, c);
 	if (c->accepted) {
 		s->stats.active_connections--;
@@ -336,19 +337,15 @@ lrpc__conn_close_later(lrpc_conn *c)
 void
 lrpc__conn_set_ctl(lrpc_conn *c)
 {
-	lrpc__ctl *ctl;
 	uint32_t flags = 0;
 
 	if (!c->t)
-		return;
-	ctl = c->tops->t_ctl(c->t);
-	if (!ctl)
 		return;
 	if (c->server->stop_sending)
 		flags |= LRPC__CTL_STOP;
 	if (c->flow_control)
 		flags |= LRPC__CTL_FLOW;
-	atomic_store_explicit(&ctl->flags, flags, memory_order_release);
+	lrpc__ctl_publish(&c->ctl, flags);
 }
 
 static bool
@@ -736,13 +733,12 @@ conn_spin(lrpc_conn *c, uint64_t limit)
 {
 	uint64_t end;
 
-	if (!c->tops->t_spin_ok(c->t))
+	if (!lrpc__spin_worth(c->server->tr, c->t, c->server->spin_usec))
 		return false;
 	end = lrpc__now_usec() + c->server->spin_usec + c->spin_extra;
 	if (end > limit)
 		end = limit;
-	return lrpc__transport_spin(c->tops, c->t, LRPC__CHAN_REQUEST, false,
-				    end);
+	return lrpc__spin(c->tops, c->t, LRPC__CHAN_REQUEST, false, end);
 }
 
 static void conn_check_partial(lrpc_conn *c);
@@ -806,7 +802,8 @@ conn_read(lrpc_conn *c, bool fill)
 			if (fill)
 				c->stats.recv_retries++;
 			conn_check_partial(c);
-			if (!c->tops->spin || c->server->spin_usec == 0)
+			if (!(c->server->tr->caps & LRPC__TCAP_WAKEUPS) ||
+			    c->server->spin_usec == 0)
 				return;
 			if (limit == 0)
 				limit = lrpc__now_usec() + CONN_BUSY_USEC;
@@ -980,7 +977,7 @@ lrpc_conn_get_max_msg_size(lrpc_conn *c)
 LRPC_EXPORT lrpc_transport
 lrpc_conn_get_transport(lrpc_conn *c)
 {
-	return c && c->tops ? c->tops->type : LRPC_TRANSPORT_BEST;
+	return c && c->server->tr ? c->server->tr->type : LRPC_TRANSPORT_BEST;
 }
 
 LRPC_EXPORT bool

@@ -5,10 +5,13 @@
 
 #include <lrpc/server.h>
 
+#include "ipc-ctl.h"
 #include "ipc-handshake.h"
+#include "ipc-msg.h"
 #include "ipc-naming.h"
 #include "ipc-seam.h"
 #include "ipc-selector.h"
+#include "ipc-wait.h"
 #include "transport/transport.h"
 #include "util.h"
 
@@ -68,8 +71,9 @@ struct lrpc_conn {
 	uint64_t requests_at_read_arm;
 	uint64_t progress; /* queued messages sent so far */
 	uint64_t progress_at_arm;
-	const lrpc__transport_ops *tops;
+	const lrpc__tconn_ops *tops; /* the server's transport's conn ops */
 	lrpc__tconn *t;
+	lrpc__ctl_page ctl;
 	/*
 	 * Watched fds: [0] is the main socket (from accept on; also the
 	 * death signal), then the transport's distinct wait fds.
@@ -104,7 +108,7 @@ struct lrpc_server {
 	lrpc_server_callbacks cb;
 	lrpc_server_opts opts;
 	void *userdata;
-	const lrpc__transport_ops *tops;
+	const lrpc__transport *tr;
 	const lrpc_poll_ops *pops;
 	void *loop_data;
 	lrpc_loop *own_loop;

@@ -74,8 +74,8 @@ lrpc_server_new(lrpc_server **ret, const char *name,
 		free(s);
 		return -EINVAL;
 	}
-	s->tops = lrpc__transport_get(s->opts.transport);
-	if (!s->tops) {
+	s->tr = lrpc__transport_get(s->opts.transport);
+	if (!s->tr) {
 		free(s);
 		return -EPROTONOSUPPORT;
 	}
@@ -347,7 +347,7 @@ lrpc__server_handshake(lrpc_conn *c)
 		return;
 	}
 	if (c->hello.transport != LRPC_TRANSPORT_BEST &&
-	    c->hello.transport != s->tops->type) {
+	    c->hello.transport != s->tr->type) {
 		server_refuse(c, -EPROTONOSUPPORT);
 		return;
 	}
@@ -367,8 +367,13 @@ lrpc__server_handshake(lrpc_conn *c)
 				? s->opts.max_queued_bytes
 				: LRPC_MAX(4 * (size_t)c->max_msg,
 					   (size_t)1024 * 1024);
-	c->tops = s->tops;
-	r = c->tops->s_new(&c->t, c->fd, c->max_msg, &pass);
+	c->tops = s->tr->conn;
+	r = s->tr->listener->l_accept(&c->t, c->fd, c->max_msg, &pass);
+	if (r == 0) {
+		r = lrpc__ctl_server_init(&c->ctl, s->tr, c->t, &pass);
+		if (r < 0)
+			lrpc__fdset_close(&pass);
+	}
 	if (r < 0) {
 		if (*cnt == 0)
 			lrpc__server_uid_release(s, c->peer.uid);
@@ -390,7 +395,7 @@ lrpc__server_handshake(lrpc_conn *c)
 	}
 	lrpc__conn_set_ctl(c);
 
-	w.transport = (uint16_t)s->tops->type;
+	w.transport = (uint16_t)s->tr->type;
 	w.max_msg_size = c->max_msg;
 	w.n_fds = pass.n;
 	r = lrpc__welcome_send(c->fd, &w, &pass);
@@ -607,7 +612,7 @@ lrpc_server_get_name(lrpc_server *s)
 LRPC_EXPORT lrpc_transport
 lrpc_server_get_transport(lrpc_server *s)
 {
-	return s ? s->tops->type : LRPC_TRANSPORT_BEST;
+	return s ? s->tr->type : LRPC_TRANSPORT_BEST;
 }
 
 LRPC_EXPORT int

@@ -9,7 +9,7 @@
  * Layout of the memfd (all offsets fixed, the geometry derived on each side
  * from the negotiated message size, never read back from shared memory):
  *
- *   0      control page (lrpc__ctl)
+ *   0      the shared page (t_shared_page: the IPC core's control page)
  *   4096   three ring headers (lrpc__ring_shared, 3 cache lines each)
  *   8192   request ring data, then response ring data, then event ring
  *          data, each lrpc__ring_capacity(max_msg) bytes (a power of two)
@@ -36,7 +36,7 @@
  * whatever the peer writes there can at worst make us spin or not). */
 #define SHM_CPUS_OFF (SHM_RINGS_OFF + 3 * sizeof(lrpc__ring_shared))
 
-_Static_assert(sizeof(lrpc__ctl) <= SHM_RINGS_OFF, "control page fits");
+_Static_assert(LRPC__SHARED_PAGE_SIZE <= SHM_RINGS_OFF, "shared page fits");
 _Static_assert(SHM_CPUS_OFF + 2 * sizeof(uint32_t) <= SHM_DATA_OFF,
 	       "ring headers fit");
 
@@ -46,7 +46,6 @@ struct lrpc__tconn {
 	int peer_efd; /* we write it to wake the peer */
 	uint8_t *map;
 	uint64_t map_size;
-	lrpc__ctl *ctl;
 	_Atomic uint32_t *cpus; /* [0] server, [1] client */
 	lrpc__ring ring[LRPC__N_CHAN];
 	uint32_t max_msg;
@@ -83,7 +82,6 @@ shm_attach(lrpc__tconn *t, uint64_t cap, bool init)
 		 * stream, and a stream is better served by the whole ring. */
 		t->ring[i].rewind = i != LRPC__CHAN_EVENT;
 	}
-	t->ctl = (lrpc__ctl *)(void *)t->map;
 	t->cpus = (_Atomic uint32_t *)(void *)(t->map + SHM_CPUS_OFF);
 }
 
@@ -114,7 +112,7 @@ shm_alloc(lrpc__role role, uint32_t max_msg)
 }
 
 static int
-shm_s_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
+shm_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
 {
 	_lrpc_cleanup_close_ int memfd = -1, s_efd = -1, c_efd = -1;
 	uint64_t cap, total = shm_total(max_msg, &cap);
@@ -139,8 +137,6 @@ shm_s_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
 	t->map = map;
 	t->map_size = total;
 	shm_attach(t, cap, true);
-	t->ctl->magic = LRPC__CTL_MAGIC;
-	t->ctl->version = 1;
 
 	s_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -188,7 +184,7 @@ shm_check_eventfd(int fd)
 }
 
 static int
-shm_c_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
+shm_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
 {
 	uint64_t cap, total = shm_total(max_msg, &cap);
 	lrpc__tconn *t = NULL;
@@ -222,10 +218,6 @@ shm_c_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
 	t->map = map;
 	t->map_size = total;
 	shm_attach(t, cap, false);
-	if (t->ctl->magic != LRPC__CTL_MAGIC || t->ctl->version != 1) {
-		r = -EPROTO;
-		goto fail;
-	}
 	lrpc__safe_close(fds->fds[0]);
 	t->peer_efd = fds->fds[1];
 	t->my_efd = fds->fds[2];
@@ -444,10 +436,10 @@ shm_wait_fd(lrpc__tconn *t, lrpc__chan chan, bool out, uint32_t *ret_events)
 	return t->my_efd;
 }
 
-static lrpc__ctl *
-shm_ctl(lrpc__tconn *t)
+static void *
+shm_shared_page(lrpc__tconn *t)
 {
-	return t->ctl;
+	return t->map;
 }
 
 static bool
@@ -512,12 +504,18 @@ shm_kick(lrpc__tconn *t)
 	(void)!write(t->my_efd, &one, sizeof(one));
 }
 
-const lrpc__transport_ops lrpc__shm_transport_ops = {
-	.struct_size = sizeof(lrpc__transport_ops),
-	.type = LRPC_TRANSPORT_SHM,
-	.name = "shm",
-	.s_new = shm_s_new,
-	.c_new = shm_c_new,
+static const lrpc__listener_ops shm_listener_ops = {
+	.struct_size = sizeof(lrpc__listener_ops),
+	.l_accept = shm_accept,
+};
+
+static const lrpc__connector_ops shm_connector_ops = {
+	.struct_size = sizeof(lrpc__connector_ops),
+	.c_adopt = shm_adopt,
+};
+
+static const lrpc__tconn_ops shm_conn_ops = {
+	.struct_size = sizeof(lrpc__tconn_ops),
 	.t_free = shm_free,
 	.t_send = shm_send,
 	.t_flush = shm_flush,
@@ -526,8 +524,7 @@ const lrpc__transport_ops lrpc__shm_transport_ops = {
 	.t_partial = shm_partial,
 	.t_release = shm_release,
 	.t_wait_fd = shm_wait_fd,
-	.t_ctl = shm_ctl,
-	.spin = true,
+	.t_shared_page = shm_shared_page,
 	.t_spin_ok = shm_spin_ok,
 	.t_ready = shm_ready,
 	.t_arm = shm_arm,
@@ -536,4 +533,14 @@ const lrpc__transport_ops lrpc__shm_transport_ops = {
 	.t_reserve = shm_reserve,
 	.t_commit = shm_commit,
 	.t_cancel = shm_cancel,
+};
+
+const lrpc__transport lrpc__shm_transport = {
+	.struct_size = sizeof(lrpc__transport),
+	.type = LRPC_TRANSPORT_SHM,
+	.name = "shm",
+	.caps = LRPC__TCAP_SHARED_PAGE | LRPC__TCAP_WAKEUPS,
+	.listener = &shm_listener_ops,
+	.connector = &shm_connector_ops,
+	.conn = &shm_conn_ops,
 };

@@ -33,7 +33,6 @@ struct lrpc__tconn {
 	int main_fd;  /* not owned */
 	int event_fd; /* owned */
 	uint32_t max_msg;
-	lrpc__ctl *ctl; /* server: read-write; client: read-only mapping */
 	lrpc__framer in[LRPC__N_CHAN];
 	struct sock_out out[LRPC__N_CHAN];
 	/* t_reserve buffers: private memory, sent at t_commit. */
@@ -88,20 +87,14 @@ sock_free(lrpc__tconn *t)
 		free(t->resv[i]);
 	}
 	lrpc__safe_close(t->event_fd);
-	if (t->role == LRPC__ROLE_SERVER) {
-		if (t->ctl)
-			munmap(t->ctl, LRPC__CTL_SIZE);
-	} else {
-		lrpc__ctl_unmap(t->ctl);
-	}
 	free(t);
 }
 
 static int
-sock_s_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
+sock_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
 {
 	lrpc__tconn *t;
-	int sv[2], ctl_fd, r;
+	int sv[2], r;
 
 	t = sock_alloc(LRPC__ROLE_SERVER, sock, max_msg);
 	if (!t)
@@ -117,14 +110,7 @@ sock_s_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
 	sock_set_bufs(sock);
 	/* Events only flow one way; the client's end never writes. */
 	(void)shutdown(sv[0], SHUT_RD);
-	r = lrpc__ctl_create(&ctl_fd, &t->ctl);
-	if (r < 0) {
-		lrpc__safe_close(sv[1]);
-		sock_free(t);
-		return r;
-	}
 	pass->n = 0;
-	pass->fds[pass->n++] = ctl_fd;
 	pass->fds[pass->n++] = sv[1];
 	*ret = t;
 	return 0;
@@ -147,32 +133,26 @@ sock_check_stream(int fd)
 }
 
 static int
-sock_c_new(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
+sock_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
 {
-	const lrpc__ctl *ctl = NULL;
 	lrpc__tconn *t;
 	int r;
 
-	if (fds->n != 2) {
+	if (fds->n != 1) {
 		lrpc__fdset_close(fds);
 		return -EPROTO;
 	}
-	r = sock_check_stream(fds->fds[1]);
-	if (r >= 0)
-		r = lrpc__ctl_map_peer(fds->fds[0], &ctl);
+	r = sock_check_stream(fds->fds[0]);
 	if (r < 0) {
 		lrpc__fdset_close(fds);
 		return r;
 	}
 	t = sock_alloc(LRPC__ROLE_CLIENT, sock, max_msg);
 	if (!t) {
-		lrpc__ctl_unmap(ctl);
 		lrpc__fdset_close(fds);
 		return -ENOMEM;
 	}
-	t->ctl = (lrpc__ctl *)ctl;
-	lrpc__safe_close(fds->fds[0]); /* the mapping stays valid */
-	t->event_fd = fds->fds[1];
+	t->event_fd = fds->fds[0];
 	fds->n = 0;
 	if (fcntl(t->event_fd, F_SETFL, O_RDWR | O_NONBLOCK) < 0) {
 		r = -errno;
@@ -408,18 +388,24 @@ sock_wait_fd(lrpc__tconn *t, lrpc__chan chan, bool out, uint32_t *ret_events)
 	return sock_chan_fd(t, chan);
 }
 
-static lrpc__ctl *
-sock_ctl(lrpc__tconn *t)
+static void *
+sock_shared_page(lrpc__tconn *t)
 {
-	return t->ctl;
+	return NULL;
 }
 
-const lrpc__transport_ops lrpc__socket_transport_ops = {
-	.struct_size = sizeof(lrpc__transport_ops),
-	.type = LRPC_TRANSPORT_SOCKET,
-	.name = "socket",
-	.s_new = sock_s_new,
-	.c_new = sock_c_new,
+static const lrpc__listener_ops socket_listener_ops = {
+	.struct_size = sizeof(lrpc__listener_ops),
+	.l_accept = sock_accept,
+};
+
+static const lrpc__connector_ops socket_connector_ops = {
+	.struct_size = sizeof(lrpc__connector_ops),
+	.c_adopt = sock_adopt,
+};
+
+static const lrpc__tconn_ops socket_conn_ops = {
+	.struct_size = sizeof(lrpc__tconn_ops),
 	.t_free = sock_free,
 	.t_send = sock_send,
 	.t_flush = sock_flush,
@@ -428,8 +414,7 @@ const lrpc__transport_ops lrpc__socket_transport_ops = {
 	.t_partial = sock_partial,
 	.t_release = sock_release,
 	.t_wait_fd = sock_wait_fd,
-	.t_ctl = sock_ctl,
-	.spin = false,
+	.t_shared_page = sock_shared_page,
 	.t_spin_ok = sock_spin_ok,
 	.t_ready = sock_ready,
 	.t_arm = sock_arm,
@@ -438,4 +423,15 @@ const lrpc__transport_ops lrpc__socket_transport_ops = {
 	.t_reserve = sock_reserve,
 	.t_commit = sock_commit,
 	.t_cancel = sock_cancel,
+};
+
+const lrpc__transport lrpc__socket_transport = {
+	.struct_size = sizeof(lrpc__transport),
+	.type = LRPC_TRANSPORT_SOCKET,
+	.name = "socket",
+	/* The sockets carry the data and wake the peer themselves. */
+	.caps = 0,
+	.listener = &socket_listener_ops,
+	.connector = &socket_connector_ops,
+	.conn = &socket_conn_ops,
 };

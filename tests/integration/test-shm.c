@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "ipc/ipc-ctl.h"
 #include "ipc/ipc-handshake.h"
 #include "ipc/ipc-naming.h"
 #include "transport/shm-ring.h"

@@ -13,7 +13,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "ipc/ipc-ctl.h"
 #include "ipc/ipc-handshake.h"
+#include "ipc/ipc-msg.h"
 #include "ipc/ipc-naming.h"
 #include "transport/transport.h"
 
@@ -97,23 +99,79 @@ test_memfd_check_requires_seals(void **state)
 }
 
 static void
-test_ctl_shared_read_only(void **state)
+test_ctl_core_page_for_sockets(void **state)
 {
-	lrpc__ctl *ctl;
-	const lrpc__ctl *peer;
-	int fd;
+	lrpc__ctl_page sp, cp;
+	lrpc__fdset pass = { .n = 1 };
+	int other, keep;
 
-	assert_int_equal(lrpc__ctl_create(&fd, &ctl), 0);
-	assert_int_equal(lrpc__ctl_map_peer(fd, &peer), 0);
-	atomic_store(&ctl->flags, LRPC__CTL_STOP);
-	assert_int_equal(atomic_load(&((lrpc__ctl *)peer)->flags),
-			 LRPC__CTL_STOP);
+	/* A transport without a shared page: the core brings a memfd and
+	 * puts it before the transport's fds. */
+	other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(other >= 0);
+	pass.fds[0] = other;
+	assert_int_equal(lrpc__ctl_server_init(&sp, &lrpc__socket_transport,
+					       NULL, &pass),
+			 0);
+	assert_int_equal(pass.n, 2);
+	assert_int_equal(pass.fds[1], other);
+	keep = dup(pass.fds[0]);
+	assert_int_equal(lrpc__ctl_client_take(&cp, &lrpc__socket_transport,
+					       &pass),
+			 0);
+	/* The transport's fd is left for the transport. */
+	assert_int_equal(pass.n, 1);
+	assert_int_equal(pass.fds[0], other);
+	assert_int_equal(lrpc__ctl_client_adopt(&cp, &lrpc__socket_transport,
+						NULL),
+			 0);
+	assert_int_equal(lrpc__ctl_check(&cp), 0);
+	lrpc__ctl_publish(&sp, LRPC__CTL_STOP);
+	assert_int_equal(lrpc__ctl_check(&cp), -EAGAIN);
+	/* Bits the client does not know also mean stop. */
+	lrpc__ctl_publish(&sp, 0x100);
+	assert_int_equal(lrpc__ctl_check(&cp), -EAGAIN);
+	lrpc__ctl_publish(&sp, 0);
+	assert_int_equal(lrpc__ctl_check(&cp), 0);
 	/* Sealed: nobody can shrink it under the mapping. */
-	assert_int_equal(ftruncate(fd, 0), -1);
+	assert_int_equal(ftruncate(keep, 0), -1);
 	assert_int_equal(errno, EPERM);
-	lrpc__ctl_unmap(peer);
-	munmap(ctl, LRPC__CTL_SIZE);
-	close(fd);
+	lrpc__ctl_done(&cp);
+	lrpc__ctl_done(&sp);
+	close(keep);
+	lrpc__fdset_close(&pass);
+}
+
+static void
+test_ctl_client_refuses_foreign_page(void **state)
+{
+	lrpc__ctl_page cp;
+	lrpc__fdset none = { .n = 0 }, fds = { .n = 1 };
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	/* No fd at all where the control page must come first. */
+	assert_int_equal(lrpc__ctl_client_take(&cp, &lrpc__socket_transport,
+					       &none),
+			 -EPROTO);
+	/* A sealed memfd of the right size without the magic. */
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, LRPC__CTL_SIZE), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS,
+			       F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+			 0);
+	fds.fds[0] = fd;
+	assert_int_equal(lrpc__ctl_client_take(&cp, &lrpc__socket_transport,
+					       &fds),
+			 -EPROTO);
+	/* Refused, the fd is left to the caller, which closes it. */
+	assert_int_equal(fds.n, 1);
+	lrpc__fdset_close(&fds);
+	/* A transport with a shared page takes nothing from the fds. */
+	fds = (lrpc__fdset){ .n = 0 };
+	assert_int_equal(lrpc__ctl_client_take(&cp, &lrpc__shm_transport,
+					       &fds),
+			 0);
+	assert_null(cp.ctl);
 }
 
 static void
@@ -197,7 +255,8 @@ main(void)
 		cmocka_unit_test(test_iov_prepare_replaces_header_and_pads),
 		cmocka_unit_test(test_iov_prepare_inval),
 		cmocka_unit_test(test_memfd_check_requires_seals),
-		cmocka_unit_test(test_ctl_shared_read_only),
+		cmocka_unit_test(test_ctl_core_page_for_sockets),
+		cmocka_unit_test(test_ctl_client_refuses_foreign_page),
 		cmocka_unit_test(test_hello_check),
 		cmocka_unit_test(test_welcome_check),
 		cmocka_unit_test(test_name_validate),
