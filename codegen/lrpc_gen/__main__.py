@@ -17,8 +17,8 @@ import traceback
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from . import backends
-from .check import check
 from .errors import Diagnostics
+from .frontend import check
 
 PROG = "lrpc-gen"
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -27,7 +27,7 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class OsFileSystem:
-    """``check.FileSystem`` over the real file system."""
+    """``load.FileSystem`` over the real file system."""
 
     def read(self, path: str) -> bytes:
         with open(path, "rb") as f:

@@ -1,6 +1,6 @@
 """The checked model: frozen dataclasses that back ends only read.
 
-Everything a back end needs is computed once by the checker (C names,
+Everything a back end needs is computed once by the front end (C names,
 ordinals, nesting depth, interface ids and hashes, dependency order), so
 templates never compute facts of their own.
 

@@ -7,7 +7,7 @@ import unittest
 
 from idltest import check_text, errors
 from lrpc_gen import model as m
-from lrpc_gen.check import fnv1a32
+from lrpc_gen.hashing import fnv1a32
 from lrpc_gen.naming import snake
 
 STORE = """module kv;
@@ -657,8 +657,8 @@ class RuleTest(unittest.TestCase):
 
     def test_invalid_utf8(self) -> None:
         from idltest import MemoryFileSystem
-        from lrpc_gen.check import check
         from lrpc_gen.errors import Diagnostics
+        from lrpc_gen.frontend import check
         fs = MemoryFileSystem({})
         fs.files["x.idl"] = b"module m;\n// \xff\n"
         diags = Diagnostics()
