@@ -45,4 +45,6 @@ def check(path: str, include_dirs: Sequence[str], fs: FileSystem,
     checked = check_decls(scope, diags)
     if diags.has_errors:
         return Result(None, files)
-    return Result(build(scope, checked, diags), files)
+    model = build(scope, checked, diags)
+    # Building can still find two interfaces with one id.
+    return Result(None if diags.has_errors else model, files)

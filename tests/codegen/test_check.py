@@ -124,6 +124,20 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(hashes(grown)[0], base[0])
         self.assertNotEqual(hashes(grown)[1], base[1])
 
+    def test_interface_id_collision_gives_no_model(self) -> None:
+        from unittest import mock
+        from lrpc_gen import build
+        # Real FNV-1a collisions need unwieldy names; force one instead.
+        with mock.patch.object(build, "fnv1a32", lambda text: 7):
+            model, diags = check_text("module m;\ninterface A { }\n"
+                                      "interface B { }\n")
+        self.assertIsNone(model)
+        self.assertEqual([(d.loc.line, d.loc.col, d.message)
+                          for d in diags.sorted() if d.loc],
+                         [(3, 11, "interface id 0x00000007 of 'm.B' "
+                                  "collides with 'm.A'; rename one of "
+                                  "them")])
+
     def test_fnv1a32(self) -> None:
         # Published FNV-1a test vectors.
         self.assertEqual(fnv1a32(""), 0x811C9DC5)
