@@ -72,6 +72,21 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(get.names.since_macro,
                          "KV_STORE_GET_SINCE_VERSION")
 
+    def test_kinds_and_ordered_types(self) -> None:
+        mod = self.mod
+        self.assertEqual([d.kind for d in (mod.consts[0], mod.enums[0],
+                                           mod.structs[0], mod.errors[0],
+                                           mod.interfaces[0])],
+                         ["constant", "enum", "struct", "error",
+                          "interface"])
+        model, _ = check_text("module m; enum E : u8 { A = 0 }"
+                              "union U : u8 { S s @0; } struct S { E e @0; }")
+        assert model is not None
+        self.assertEqual([(d.kind, d.name)
+                          for d in model.main.ordered_types],
+                         [("enum", "E"), ("struct", "S"), ("union", "U")])
+        self.assertEqual(model.main.type_order, ("E", "S", "U"))
+
     def test_snake_case(self) -> None:
         for name, expected in [("KvError", "kv_error"),
                                ("HTTPServer", "http_server"),

@@ -229,6 +229,14 @@ class CliTest(unittest.TestCase):
         with self.assertRaises(jinja2.UndefinedError):
             env.from_string("{{ nothing }}").render()
 
+    def test_templates_read_facts_not_class_names(self) -> None:
+        """Templates branch on model facts such as ``kind``; the model's
+        Python class names are free to change."""
+        for name in sorted(os.listdir(backends.TEMPLATE_DIR)):
+            with open(os.path.join(backends.TEMPLATE_DIR, name),
+                      encoding="utf-8") as f:
+                self.assertNotIn("__class__", f.read(), name)
+
 
 if __name__ == "__main__":
     unittest.main()

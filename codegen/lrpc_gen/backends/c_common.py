@@ -10,7 +10,7 @@ templates never build one.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 from .. import model as m
 from ..naming import (anon_desc, case_macro, result_param, snake,
@@ -31,6 +31,10 @@ _KIND = {
     "u16": "LRPC_RPC_U16", "u32": "LRPC_RPC_U32", "u64": "LRPC_RPC_U64",
     "f32": "LRPC_RPC_F32", "f64": "LRPC_RPC_F64",
     "string": "LRPC_RPC_STRING", "bytes": "LRPC_RPC_BYTES",
+}
+_METHOD_KIND = {
+    "call": "LRPC_RPC_CALL", "oneway": "LRPC_RPC_ONEWAY",
+    "event": "LRPC_RPC_EVENT",
 }
 
 
@@ -115,6 +119,22 @@ def decl(t: m.Type, name: str) -> str:
     raise TypeError(t)
 
 
+def c_type(t: m.Type) -> str:
+    """The C spelling of the storage type of ``t`` without a name."""
+    return decl(t, "").strip()
+
+
+def method_kind(meth: m.Method) -> str:
+    """The runtime's enumerator for the kind of ``meth``."""
+    return _METHOD_KIND[meth.kind]
+
+
+def array_len(items: Sequence[Any]) -> int:
+    """Length of a C table with an entry per item: C has no arrays of
+    length 0, so a table for no items gets one unused entry."""
+    return max(len(items), 1)
+
+
 def _const(d: str) -> str:
     return d if d.startswith("const ") else "const " + d
 
@@ -125,6 +145,14 @@ def _is_fixed_array(t: m.Type) -> bool:
 
 def _is_aggregate(model: m.Model, t: m.Type) -> bool:
     return isinstance(t, m.Ref) and t.kind in ("struct", "union")
+
+
+class Layout(NamedTuple):
+    """The request or the reply struct of a method."""
+
+    part: str                       # "req" or "rep", for MethodNames.layout
+    params: Tuple[m.Param, ...]
+    title: str                      # its name in messages: kv.Store.get()
 
 
 class CFacts:
@@ -203,6 +231,14 @@ class CFacts:
     def out_args(self, params: Tuple[m.Param, ...], var: str) -> str:
         return "".join(", " + self.out_expr(p.type, f"{var}->{p.c_name}")
                        for p in params)
+
+    def layouts(self, iface: m.Interface, meth: m.Method) -> List[Layout]:
+        """A request for every method; a reply only for calls."""
+        base = f"{self.mod.name}.{iface.name}.{meth.name}"
+        out = [Layout("req", meth.params, base + "()")]
+        if meth.kind == "call":
+            out.append(Layout("rep", meth.results, base + "->()"))
+        return out
 
     def needs_arena(self, params: Tuple[m.Param, ...]) -> bool:
         return any(self._var(p.type) for p in params)
@@ -342,6 +378,9 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
     facts.collect()
     env = environment(filters={
         "c_decl": decl,
+        "c_type": c_type,
+        "c_method_kind": method_kind,
+        "c_array_len": array_len,
         "c_string": c_string_literal,
         "c_const_value": const_value,
         "snake": snake,
