@@ -143,7 +143,7 @@ def _is_fixed_array(t: m.Type) -> bool:
     return isinstance(t, m.Array) and t.size is not None
 
 
-def _is_aggregate(model: m.Model, t: m.Type) -> bool:
+def _is_aggregate(t: m.Type) -> bool:
     return isinstance(t, m.Ref) and t.kind in ("struct", "union")
 
 
@@ -170,7 +170,7 @@ class CFacts:
     def in_param(self, t: m.Type, name: str) -> str:
         """How a value is passed in: scalars by value, aggregates by const
         pointer, fixed arrays as const arrays."""
-        if _is_aggregate(self.model, t):
+        if _is_aggregate(t):
             return f"const {t.c_name} *{name}"
         if _is_fixed_array(t):
             return _const(decl(t, name))
@@ -178,13 +178,13 @@ class CFacts:
 
     def in_expr(self, t: m.Type, expr: str) -> str:
         """Pass the member ``expr`` of a decoded struct as an in-param."""
-        if _is_aggregate(self.model, t):
+        if _is_aggregate(t):
             return f"&{expr}"
         return expr
 
     def copy_in(self, t: m.Type, dst: str, src: str) -> str:
         """Statement storing in-param ``src`` into member ``dst``."""
-        if _is_aggregate(self.model, t):
+        if _is_aggregate(t):
             return f"{dst} = *{src};"
         if _is_fixed_array(t):
             return f"memcpy({dst}, {src}, sizeof({dst}));"
@@ -289,10 +289,8 @@ class CFacts:
         return out
 
     def _type_init(self, name: str, t: m.Type) -> Dict[str, Any]:
-        ctype = decl(t, "").strip()
-        d: Dict[str, Any] = {"name": name, "fields": None}
-        size = f"sizeof({decl(t, '').strip()})"
-        align = f"_Alignof({decl(t, '').strip()})"
+        size = f"sizeof({c_type(t)})"
+        align = f"_Alignof({c_type(t)})"
         items: List[str] = []
         if isinstance(t, m.Primitive):
             items = [f".kind = {_KIND[t.name]}"]
@@ -300,8 +298,7 @@ class CFacts:
                 items.append(f".max = {t.max}u")
         elif isinstance(t, m.Array):
             if t.size is None:
-                items = ["kind = LRPC_RPC_LIST"]
-                items[0] = ".kind = LRPC_RPC_LIST"
+                items = [".kind = LRPC_RPC_LIST"]
                 if t.max is not None:
                     items.append(f".max = {t.max}u")
             else:
@@ -316,11 +313,9 @@ class CFacts:
                      f".value = &{self.desc(t.value)}"]
             if t.max is not None:
                 items.append(f".max = {t.max}u")
-        del ctype
         items[1:1] = [f".size = {size}", f".align = {align}"]
         items.append(f'.name = {c_string_literal(m.type_text(t, ""))}')
-        d["init"] = items
-        return d
+        return {"name": name, "init": items}
 
     def collect(self) -> None:
         """Register every anonymous type the module needs, up front, so
@@ -353,10 +348,6 @@ class CFacts:
 
     def wire_fields(self, fields: Tuple[m.Field, ...]) -> List[m.Field]:
         return sorted(fields, key=lambda f: (f.since, f.ordinal))
-
-
-def qualified(model: m.Model, decl_: Any, mod: m.Module) -> str:
-    return f"{mod.name}.{decl_.name}"
 
 
 def method_index(iface: m.Interface, meth: m.Method) -> int:
