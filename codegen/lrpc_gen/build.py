@@ -90,7 +90,7 @@ class _Builder:
             if name in done:
                 return
             done.add(name)
-            for t, _ in self.checked.member_edges.get((mod.name, name), ()):
+            for t in self.checked.uses.get((mod.name, name), ()):
                 if t[0] == mod.name:
                     visit(t[1])
             out.append(name)

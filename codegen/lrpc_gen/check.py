@@ -41,6 +41,9 @@ class Checked:
     # where; the graph of recursion, depth and dependency order.
     member_edges: Dict[Key, List[Tuple[Key, Location]]] = field(
         default_factory=dict)
+    # Struct or union -> every named type its members use, enums too, in
+    # source order; what a C header must define before it.
+    uses: Dict[Key, List[Key]] = field(default_factory=dict)
     tags: Dict[Key, m.Primitive] = field(default_factory=dict)
     methods: Dict[Key, List[m.Method]] = field(default_factory=dict)
     versions: Dict[Key, int] = field(default_factory=dict)
@@ -384,6 +387,7 @@ class _Checker:
         ords = self.ordinals([(f.name, f.ordinal) for f in fields], what, hi)
         out = []
         edges: List[Tuple[Key, Location]] = []
+        uses: List[Key] = []
         for f in fields:
             c_name = field_name(f.name.text)
             ok = self.names.check(f.name, what, top=False, c_name=c_name) \
@@ -393,6 +397,7 @@ class _Checker:
             if t is None or not ok:
                 continue
             for ref in _refs(t):
+                uses.append((ref.module, ref.name))
                 if ref.kind != "enum":
                     edges.append(((ref.module, ref.name), f.name.loc))
             if f.name.text in good and f.name.text in ords:
@@ -403,6 +408,7 @@ class _Checker:
         out.sort(key=lambda x: x.ordinal)
         self.checked.members[key] = tuple(out)
         self.checked.member_edges[key] = edges
+        self.checked.uses[key] = uses
 
     def check_struct(self, mod: Mod, s: ast.Struct) -> None:
         self.check_fields(mod, (mod.name, s.name.text), s.fields, "field",

@@ -87,6 +87,14 @@ class ModelTest(unittest.TestCase):
                          [("enum", "E"), ("struct", "S"), ("union", "U")])
         self.assertEqual(model.main.type_order, ("E", "S", "U"))
 
+    def test_type_order_puts_enums_before_their_users(self) -> None:
+        # A C header must define an enum's typedef before a struct that
+        # has a member of it, wherever the IDL declares the enum.
+        model, _ = check_text("module m; struct S { E e @0; u8[] x @1; }"
+                              "union U : u8 { E e @0; } enum E : u8 { A = 0 }")
+        assert model is not None
+        self.assertEqual(model.main.type_order, ("E", "S", "U"))
+
     def test_snake_case(self) -> None:
         for name, expected in [("KvError", "kv_error"),
                                ("HTTPServer", "http_server"),
