@@ -2,11 +2,14 @@
 
 The pipeline is a chain of pure stages, one module each:
 
-    lexer (text -> tokens) -> parser (tokens -> ast) -> check (ast -> model)
-    -> backends (model -> {filename: text})
+    load (files -> ast, through lexer and parser) -> scope (modules and
+    declared names) -> check (resolve uses, checked declarations) ->
+    build (the frozen model, with hashing) -> backends (model ->
+    {filename: text})
 
-Only ``__main__`` touches the file system; every other stage takes and
-returns values, which keeps the stages testable in isolation.
+``frontend`` runs the stages up to the model.  Only ``__main__`` touches
+the file system; every other stage takes and returns values, which keeps
+the stages testable in isolation.
 """
 
 __all__ = ["GENERATOR_ABI"]

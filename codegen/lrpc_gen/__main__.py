@@ -14,20 +14,28 @@ import os
 import sys
 import tempfile
 import traceback
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from . import backends
-from .check import check
 from .errors import Diagnostics
+from .frontend import check
 
 PROG = "lrpc-gen"
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
+# The project's version is kept in one place, the VERSION file at the top
+# of the source tree, which meson's project() reads too.  The package sits
+# two directories below it there (codegen/lrpc_gen), and codegen/meson.build
+# installs VERSION at the same distance (share/lrpc/VERSION next to
+# share/lrpc/codegen/lrpc_gen), so one path serves every layout.
+VERSION_FILE = os.path.normpath(os.path.join(PACKAGE_DIR, os.pardir,
+                                             os.pardir, "VERSION"))
+
 
 class OsFileSystem:
-    """``check.FileSystem`` over the real file system."""
+    """``load.FileSystem`` over the real file system."""
 
     def read(self, path: str) -> bytes:
         with open(path, "rb") as f:
@@ -50,6 +58,40 @@ def generator_files() -> List[str]:
             if name.endswith((".py", ".j2")):
                 out.append(os.path.join(root, name))
     return out
+
+
+def read_version(path: str) -> str:
+    """The project version; raises OSError, or ValueError for an empty
+    file.  Stripped like meson strips it."""
+    with open(path, encoding="utf-8") as f:
+        version = f.read().strip()
+    if not version:
+        raise ValueError("the file is empty")
+    return version
+
+
+class _VersionAction(argparse.Action):
+    """``--version``.  VERSION is read only when asked for, so a damaged
+    installation still generates code."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str,
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS,
+                         default=argparse.SUPPRESS, nargs=0,
+                         help="show the version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        try:
+            version = read_version(VERSION_FILE)
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            parser.exit(EXIT_INTERNAL, f"{PROG}: error: cannot read the "
+                                       f"version from '{VERSION_FILE}': "
+                                       f"{reason}\n")
+        sys.stdout.write(f"{PROG} {version}\n")
+        parser.exit(EXIT_OK)
 
 
 def _make_escape(path: str) -> str:
@@ -117,6 +159,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="directory for the generated files (default: .)")
     p.add_argument("--depfile", metavar="FILE",
                    help="write a Makefile-style dependency file")
+    p.add_argument("--version", action=_VersionAction)
     return p.parse_args(argv)
 
 
@@ -160,8 +203,10 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parse_args(argv)
-    except SystemExit as e:        # argparse has printed the usage
-        return EXIT_OK if e.code == 0 else EXIT_USAGE
+    except SystemExit as e:
+        # argparse has printed the help (0) or the usage (2, EXIT_USAGE);
+        # --version exits 0, or EXIT_INTERNAL when VERSION is unreadable.
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
 """Syntax tree produced by the parser.
 
 Nodes mirror the source closely and carry a ``Location`` each; names are not
-resolved yet.  The checker turns this tree into the frozen model.
+resolved yet.  The front end (frontend.py) turns this tree into the
+frozen model.
 """
 
 from __future__ import annotations

@@ -1,542 +1,186 @@
-"""Checker: parsed files -> the frozen model.
+"""Checking: the rules of docs/idl.md, applied to every declaration.
 
-Loads the input and its imports (through an injected ``FileSystem``, so this
-module stays free of I/O), resolves names, checks every rule listed in
-docs/idl.md, and computes the facts back ends need.  Every problem goes into
-the shared ``Diagnostics``; checking carries on after an error so one run
-reports as much as it can.  A model is returned only when there were none.
+Checks constants, enums, errors, structs, unions and interfaces (values
+and their ranges, attributes, ordinals, ``@since`` against interface
+versions, duplicate and reserved member names, clashes between the
+parameters of generated functions), then the rules about the whole
+program: no recursive types and no nesting beyond ``model.MAX_DEPTH``.
+What it finds out about each declaration goes into ``Checked`` for the
+build stage.  Checking carries on after an error, so one run reports as
+much as it can.
 """
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass, field, replace
-from typing import (Dict, Iterable, List, Optional, Protocol, Sequence, Set,
-                    Tuple, Union)
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, \
+    Union
 
 from . import ast
 from . import model as m
 from .errors import Diagnostic, Diagnostics, Location
-from .naming import (ANON_DESC, C_KEYWORDS, C_LIBRARY, C_MACROS,
-                     CXX_KEYWORDS, STUB_ARGS, Namer, case_macro, field_name,
-                     method_member, stub_parameters, type_internal, upper)
-from .parser import KEYWORDS, PRIMITIVES, parse
+from .naming import STUB_ARGS, field_name, method_member, stub_parameters, \
+    upper
+from .resolve import Resolver
+from .scope import Key, Mod, Scope, article, kind_of
 
-Key = Tuple[str, str]        # (module, name)
-
-# The role of the C names only the generated code uses (``kv_entry__type``).
-_INTERNAL = "internal"
-
-_MODULE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
-
-
-class FileSystem(Protocol):
-    """What the checker needs from the outside world."""
-
-    def read(self, path: str) -> bytes:
-        """The file's bytes; raises OSError."""
-
-    def exists(self, path: str) -> bool:
-        """True if ``path`` names a readable file."""
-
-    def canonical(self, path: str) -> str:
-        """A spelling that is equal for equal files (e.g. realpath)."""
-
-
-@dataclass(frozen=True)
-class Result:
-    model: Optional[m.Model]
-    files: Tuple[str, ...]        # every IDL file read, in load order
-
-
-def fnv1a32(text: str) -> int:
-    """32-bit FNV-1a of the UTF-8 bytes of ``text``."""
-    h = 0x811C9DC5
-    for b in text.encode("utf-8"):
-        h ^= b
-        h = (h * 0x01000193) & 0xFFFFFFFF
-    return h
-
-
-# --- loading ---------------------------------------------------------------
 
 @dataclass
-class _Unit:
-    path: str
-    canon: str
-    file: Optional[ast.File]
-    imports: List[Tuple[ast.Import, Optional["_Unit"]]] = field(
-        default_factory=list)
+class Checked:
+    """What checking found out, per declaration by (module, name).
+
+    A declaration that failed its checks is missing from its table, except
+    that struct fields and union cases keep the members that passed.
+    """
+
+    consts: Dict[Key, m.Const] = field(default_factory=dict)
+    enums: Dict[Key, m.Enum] = field(default_factory=dict)
+    errors: Dict[Key, m.ErrorDecl] = field(default_factory=dict)
+    members: Dict[Key, Tuple[m.Field, ...]] = field(default_factory=dict)
+    # Struct or union -> the structs and unions its members contain, with
+    # where; the graph of recursion, depth and dependency order.
+    member_edges: Dict[Key, List[Tuple[Key, Location]]] = field(
+        default_factory=dict)
+    # Struct or union -> every named type its members use, enums too, in
+    # source order; what a C header must define before it.
+    uses: Dict[Key, List[Key]] = field(default_factory=dict)
+    tags: Dict[Key, m.Primitive] = field(default_factory=dict)
+    methods: Dict[Key, List[m.Method]] = field(default_factory=dict)
+    versions: Dict[Key, int] = field(default_factory=dict)
+    depths: Dict[Key, int] = field(default_factory=dict)
+    cyclic: Set[Key] = field(default_factory=set)
 
 
-class _Loader:
-    def __init__(self, fs: FileSystem, include_dirs: Sequence[str],
-                 diags: Diagnostics) -> None:
-        self.fs = fs
-        self.include_dirs = list(include_dirs)
-        self.diags = diags
-        self.units: Dict[str, _Unit] = {}
-        self.order: List[_Unit] = []
-        self.stack: List[_Unit] = []
-
-    def candidates(self, importer: str, name: str) -> List[str]:
-        dirs = [posixpath.dirname(importer)] + self.include_dirs
-        return [posixpath.normpath(posixpath.join(d, name)) for d in dirs]
-
-    def load(self, path: str,
-             via: Optional[ast.Import] = None) -> Optional[_Unit]:
-        canon = self.fs.canonical(path)
-        for i, u in enumerate(self.stack):
-            if u.canon == canon:
-                chain = [x.path for x in self.stack[i:]] + [path]
-                assert via is not None
-                self.diags.error(via.loc, "import cycle: "
-                                 + " -> ".join(chain))
-                return None
-        if canon in self.units:
-            return self.units[canon]
-        try:
-            data = self.fs.read(path)
-        except OSError as e:
-            reason = e.strerror or str(e)
-            self.diags.error(via.loc if via else None,
-                             f"cannot read '{path}': {reason}")
-            return None
-        unit = _Unit(path, canon, self.decode_and_parse(path, data))
-        self.stack.append(unit)
-        if unit.file is not None:
-            for imp in unit.file.imports:
-                unit.imports.append((imp, self.load_import(unit, imp)))
-        self.stack.pop()
-        self.units[canon] = unit
-        self.order.append(unit)
-        return unit
-
-    def load_import(self, unit: _Unit, imp: ast.Import) -> Optional[_Unit]:
-        if not imp.path.endswith(".idl"):
-            self.diags.error(imp.loc, f"imported file '{imp.path}' must "
-                                      f"end in '.idl'")
-            return None
-        cands = self.candidates(unit.path, imp.path)
-        for cand in cands:
-            if self.fs.exists(cand):
-                return self.load(cand, imp)
-        where = ", ".join(f"'{posixpath.dirname(c) or '.'}'" for c in cands)
-        self.diags.error(imp.loc, f"cannot find imported file '{imp.path}' "
-                                  f"(looked in {where})")
-        return None
-
-    def decode_and_parse(self, path: str, data: bytes) -> Optional[ast.File]:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            head = data[:e.start]
-            line = head.count(b"\n") + 1
-            col = len(head[head.rfind(b"\n") + 1:].decode("utf-8",
-                                                           "replace")) + 1
-            self.diags.sources.add(path, data.decode("utf-8", "replace"))
-            self.diags.error(Location(path, line, col),
-                             "file is not valid UTF-8")
-            return None
-        if text.startswith("\ufeff"):
-            text = text[1:]     # editors add a BOM; it means nothing here
-        self.diags.sources.add(path, text)
-        return parse(text, path, self.diags)
-
-
-# --- checking --------------------------------------------------------------
-
-@dataclass
-class _Mod:
-    """A module while it is being checked."""
-
-    name: str
-    unit: _Unit
-    file: ast.File
-    namer: Namer
-    decls: Dict[str, ast.Decl] = field(default_factory=dict)
-    imports: Dict[str, "_Mod"] = field(default_factory=dict)
-    import_files: List[str] = field(default_factory=list)
-    broken_import: bool = False
-
-
-def _kind_of(decl: ast.Decl) -> str:
-    return {ast.Const: "constant", ast.Enum: "enum", ast.Struct: "struct",
-            ast.Union_: "union", ast.ErrorDecl: "error",
-            ast.Interface: "interface"}[type(decl)]
-
-
-def _article(kind: str) -> str:
-    return ("an " if kind[0] in "aeiou" else "a ") + kind
+def check_decls(scope: Scope, diags: Diagnostics) -> Checked:
+    """Check every declaration of every module in ``scope``."""
+    checker = _Checker(scope, diags)
+    checker.check_all()
+    return checker.checked
 
 
 class _Checker:
-    def __init__(self, diags: Diagnostics) -> None:
+    def __init__(self, scope: Scope, diags: Diagnostics) -> None:
         self.d = diags
-        self.mods: Dict[str, _Mod] = {}
-        self.order: List[_Mod] = []
-        # C name -> (what declares it, where, what the name is for it;
-        # None when it is the declaration's own name).
-        self.cnames: Dict[str, Tuple[str, Location, Optional[str]]] = {}
-        self.consts: Dict[Key, m.Const] = {}
-        self.enums: Dict[Key, m.Enum] = {}
-        self.errors: Dict[Key, m.ErrorDecl] = {}
-        self.members: Dict[Key, Tuple[m.Field, ...]] = {}
-        self.member_edges: Dict[Key, List[Tuple[Key, Location]]] = {}
-        self.tags: Dict[Key, m.Primitive] = {}
-        self.methods: Dict[Key, List[m.Method]] = {}
-        self.versions: Dict[Key, int] = {}
-        self.depths: Dict[Key, int] = {}
-        self.cyclic: Set[Key] = set()
+        self.scope = scope
+        self.names = scope.names
+        self.checked = Checked()
+        self.r = Resolver(diags, self.checked.consts)
 
     def error(self, loc: Optional[Location], msg: str,
               notes: Tuple[Diagnostic, ...] = ()) -> None:
         self.d.error(loc, msg, notes)
 
-    # --- modules and scopes -----------------------------------------------
+    # --- the order of the checks, and the whole-program ones --------------
 
-    def add_units(self, units: Sequence[_Unit]) -> None:
-        by_unit: Dict[str, _Mod] = {}
-        for unit in units:
-            f = unit.file
-            if f is None:
-                continue
-            if f.module is None:
-                self.error(f.start, "missing module declaration; a file "
-                                    "must start with 'module NAME;'")
-                continue
-            name = f.module.name
-            if not self.check_module_name(name):
-                continue
-            if name.text in self.mods:
-                prev = self.mods[name.text]
-                self.error(name.loc, f"module '{name.text}' is already "
-                                     f"declared in '{prev.unit.path}'")
-                continue
-            mod = _Mod(name.text, unit, f, Namer(name.text))
-            self.mods[name.text] = mod
-            self.order.append(mod)
-            by_unit[unit.canon] = mod
-        for mod in self.order:
-            for imp, dep in mod.unit.imports:
-                target = by_unit.get(dep.canon) if dep else None
-                if target is None:
-                    mod.broken_import = True
-                else:
-                    mod.imports[target.name] = target
-                    if target.unit.path not in mod.import_files:
-                        mod.import_files.append(target.unit.path)
-            self.declare(mod)
-
-    def check_module_name(self, name: ast.Name) -> bool:
-        t = name.text
-        if (not t[0].isalpha() or not set(t) <= _MODULE_NAME_CHARS
-                or "__" in t or t.endswith("_")):
-            self.error(name.loc, f"module name '{t}' must be lower case "
-                                 f"letters, digits and single underscores "
-                                 f"(it becomes the C prefix)")
-            return False
-        return self.check_name(name, "module", top=True)
-
-    def check_name(self, name: ast.Name, what: str, top: bool,
-                   c_name: Optional[str] = None,
-                   keywords_ok: bool = False) -> bool:
-        """Reject names the generator or C/C++ reserve.
-
-        ``keywords_ok`` is for method names, which never stand alone in C
-        (see naming.method_member)."""
-        t = name.text
-        reason = None
-        if t.startswith("_"):
-            reason = "is reserved: names starting with '_' belong to the " \
-                     "generator"
-        elif t.lower().startswith("lrpc"):
-            reason = "is reserved: names starting with 'lrpc' belong to " \
-                     "the generator"
-        elif "__" in t:
-            reason = "is reserved: C and C++ reserve names containing '__'"
-        elif keywords_ok:
-            pass
-        elif t in C_KEYWORDS:
-            reason = "is a C keyword"
-        elif t in CXX_KEYWORDS:
-            reason = "is a C++ keyword"
-        elif t in C_MACROS:
-            reason = "is a macro of the C library"
-        elif c_name is not None and c_name in C_LIBRARY:
-            reason = ("is" if c_name == t else f"becomes '{c_name}' in C, "
-                      f"which is") + " a name of the C library the " \
-                "generated code uses"
-        elif top and t in PRIMITIVES:
-            reason = "is a built-in type name"
-        elif top and t in KEYWORDS:
-            reason = "is an IDL keyword"
-        elif c_name is not None and c_name != t:
-            if c_name in C_KEYWORDS or c_name in CXX_KEYWORDS \
-                    or c_name in C_MACROS:
-                reason = f"becomes '{c_name}' in C, which is reserved there"
-        if reason:
-            self.error(name.loc, f"{what} name '{t}' {reason}")
-            return False
-        return True
-
-    @staticmethod
-    def _owner(prev: Tuple[str, Location, Optional[str]]) -> str:
-        """How to refer to an earlier claim: "the C name of constant 'X'",
-        "used as the tag macro of union case 'U.x'"."""
-        if prev[2] is None:
-            return f"the C name of {prev[0]}"
-        if prev[2] == _INTERNAL:
-            return f"used inside the generated code of {prev[0]}"
-        return f"used as the {prev[2]} of {prev[0]}"
-
-    def claim(self, c_name: str, what: str, loc: Location,
-              role: Optional[str] = None) -> bool:
-        """Register a global C identifier (``role`` says what it is for
-        ``what``, None for its own name); report a clash with an earlier
-        one."""
-        prev = self.cnames.get(c_name)
-        if role is None:
-            head = f"{what} would be named '{c_name}' in C"
-        elif role == _INTERNAL:
-            head = f"{what} needs '{c_name}' inside the generated C code"
-        else:
-            head = f"{what} needs '{c_name}' in C for its {role}"
-        if prev is None and ANON_DESC.fullmatch(c_name):
-            self.error(loc, f"{head}, which is reserved for the descriptors "
-                            f"of types without a name")
-            return False
-        if prev is not None:
-            self.error(loc, f"{head}, which is already "
-                            + self._owner(prev),
-                       (Diagnostics.note(prev[1], f"{prev[0]} is declared "
-                                                  f"here"),))
-            return False
-        self.cnames[c_name] = (what, loc, role)
-        return True
-
-    def check_local(self, name: ast.Name, what: str, c_name: str) -> bool:
-        """A field or parameter must not be named like a global C name: in
-        a parameter list it would hide the type or function from the rest
-        of it, and in a C++ struct it changes the meaning of a type."""
-        prev = self.cnames.get(c_name)
-        if prev is None:
-            return True
-        shown = f"'{c_name}'" if c_name == name.text \
-            else f"'{name.text}', which becomes '{c_name}' in C,"
-        self.error(name.loc, f"{what} name {shown} is also "
-                             + self._owner(prev),
-                   (Diagnostics.note(prev[1], f"{prev[0]} is declared "
-                                              f"here"),))
-        return False
-
-    def declare(self, mod: _Mod) -> None:
-        namer = mod.namer
-        for decl in mod.file.decls:
-            name = decl.name
-            kind = _kind_of(decl)
-            prev = mod.decls.get(name.text)
-            if prev is not None:
-                self.error(name.loc, f"duplicate name '{name.text}'",
-                           (Diagnostics.note(prev.name.loc, f"'{name.text}'"
-                                             f" is first declared here"),))
-                continue
-            mod.decls[name.text] = decl
-            if not self.check_name(name, kind, top=True):
-                continue
-            what = f"{kind} '{name.text}'"
-            if isinstance(decl, ast.Const):
-                self.claim(namer.const_name(name.text), what, name.loc)
-            elif isinstance(decl, ast.Interface):
-                self.declare_interface(mod, decl)
-            else:
-                c_name = namer.type_name(name.text)
-                if not self.claim(c_name, what, name.loc):
+    def check_all(self) -> None:
+        # Constants first: array sizes and attributes may name them.
+        for mod in self.scope.order:
+            for d in mod.file.decls:
+                if isinstance(d, ast.Const) and \
+                        mod.decls.get(d.name.text) is d:
+                    self.check_const(mod, d)
+        for mod in self.scope.order:
+            for d in mod.file.decls:
+                if mod.decls.get(d.name.text) is not d:
+                    continue            # a duplicate, already reported
+                if isinstance(d, ast.Enum):
+                    self.check_enum(mod, d)
+                elif isinstance(d, ast.ErrorDecl):
+                    self.check_error(mod, d)
+        for mod in self.scope.order:
+            for d in mod.file.decls:
+                if mod.decls.get(d.name.text) is not d:
                     continue
-                if not isinstance(decl, ast.ErrorDecl) and not all(
-                        self.claim(c, what, name.loc,
-                                   _INTERNAL)
-                        for c in type_internal(c_name, kind)):
+                if isinstance(d, ast.Struct):
+                    self.check_struct(mod, d)
+                elif isinstance(d, ast.Union_):
+                    self.check_union(mod, d)
+        self.check_cycles()
+        self.check_depths()
+        # Interfaces last: method depths need the type depths.
+        for mod in self.scope.order:
+            for d in mod.file.decls:
+                if isinstance(d, ast.Interface) and \
+                        mod.decls.get(d.name.text) is d:
+                    self.check_interface(mod, d)
+        self.check_method_depths()
+
+    def check_cycles(self) -> None:
+        state: Dict[Key, int] = {}      # 1: on the stack, 2: done
+        stack: List[Key] = []
+        reported: Set[frozenset] = set()
+
+        def visit(k: Key) -> None:
+            state[k] = 1
+            stack.append(k)
+            for target, loc in self.checked.member_edges.get(k, ()):
+                if state.get(target) == 1:
+                    cycle = stack[stack.index(target):]
+                    self.checked.cyclic.update(cycle)
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        path = " -> ".join(n for _, n in cycle + [target])
+                        self.error(loc, f"recursive type: {path}; a type "
+                                        f"cannot contain itself, not even "
+                                        f"through optional, arrays or maps")
+                elif target not in state:
+                    visit(target)
+            stack.pop()
+            state[k] = 2
+
+        for k in self.checked.member_edges:
+            if k not in state:
+                visit(k)
+
+    def check_depths(self) -> None:
+        for k in self.checked.member_edges:
+            self.decl_depth(k)
+        depths = self.checked.depths
+        for mod in self.scope.order:
+            for d in mod.file.decls:
+                k = (mod.name, d.name.text)
+                if k not in depths or k in self.checked.cyclic:
                     continue
-                if isinstance(decl, ast.Union_):
-                    seen_cases: Set[str] = set()
-                    for case in decl.cases:
-                        if case.name.text in seen_cases:
-                            continue    # a duplicate, reported by check
-                        seen_cases.add(case.name.text)
-                        self.claim(case_macro(c_name, case.name.text),
-                                   f"union case '{name.text}."
-                                   f"{case.name.text}'", case.name.loc,
-                                   "tag macro")
-                if isinstance(decl, (ast.Enum, ast.ErrorDecl)):
-                    seen: Set[str] = set()
-                    for mem in decl.members:
-                        if mem.name.text in seen:
-                            continue    # a duplicate, reported by check
-                        seen.add(mem.name.text)
-                        self.claim(namer.member_name(name.text,
-                                                     mem.name.text),
-                                   f"'{name.text}.{mem.name.text}'",
-                                   mem.name.loc)
+                depth = depths[k]
+                inner = max((depths.get(t, 0)
+                             for t, _ in self.checked.member_edges[k]),
+                            default=0)
+                if depth > m.MAX_DEPTH and inner <= m.MAX_DEPTH:
+                    self.error(d.name.loc, f"{kind_of(d)} '{d.name.text}' "
+                                           f"nests {depth} levels deep; the"
+                                           f" limit is {m.MAX_DEPTH}")
 
-    def declare_interface(self, mod: _Mod, decl: ast.Interface) -> None:
-        iname = decl.name.text
-        for c, role in mod.namer.interface(iname).roles():
-            if not self.claim(c, f"interface '{iname}'", decl.name.loc,
-                              role):
-                return
-        seen: Set[str] = set()
-        for meth in decl.methods:
-            if meth.name.text in seen:
-                continue        # reported as a duplicate method later
-            seen.add(meth.name.text)
-            names = mod.namer.method(iname, meth.name.text)
-            what = f"method '{iname}.{meth.name.text}'"
-            for c, role in names.roles(meth.kind):
-                if not self.claim(c, what, meth.name.loc,
-                                  None if c == names.function else role):
-                    break
+    def decl_depth(self, k: Key) -> int:
+        if k in self.checked.depths:
+            return self.checked.depths[k]
+        if k in self.checked.cyclic or k not in self.checked.members:
+            self.checked.depths[k] = 0
+            return 0
+        # Guards against cycles still in the graph.
+        self.checked.depths[k] = 0
+        for t, _ in self.checked.member_edges.get(k, ()):
+            self.decl_depth(t)
+        depth = 1 + max((_type_depth(f.type, self.checked.depths)
+                         for f in self.checked.members[k]), default=0)
+        self.checked.depths[k] = depth
+        return depth
 
-    # --- name lookup ------------------------------------------------------
-
-    def lookup(self, mod: _Mod, q: ast.QName,
-               what: str) -> Optional[Tuple[_Mod, ast.Decl]]:
-        target = mod
-        if q.module is not None and q.module.text != mod.name:
-            imported = mod.imports.get(q.module.text)
-            if imported is None:
-                if not mod.broken_import:
-                    self.error(q.loc, f"unknown module '{q.module.text}' "
-                                      f"(is it imported?)")
-                return None
-            target = imported
-        decl = target.decls.get(q.name.text)
-        if decl is None:
-            self.error(q.loc, f"undefined {what} '{q}'")
-            return None
-        return target, decl
-
-    def int_value(self, mod: _Mod, e: ast.SizeExpr,
-                  what: str) -> Optional[int]:
-        if isinstance(e, ast.IntLit):
-            return e.value
-        found = self.lookup(mod, e, "constant")
-        if found is None:
-            return None
-        target, decl = found
-        const = self.consts.get((target.name, decl.name.text))
-        if not isinstance(decl, ast.Const):
-            self.error(e.loc, f"{what} must be an integer or an integer "
-                              f"constant, and '{e}' is "
-                              f"{_article(_kind_of(decl))}")
-            return None
-        if const is None:
-            return None         # the constant itself is in error
-        if not const.type.is_integer:
-            self.error(e.loc, f"{what} must be an integer, and constant "
-                              f"'{e}' is {const.type.name}")
-            return None
-        assert isinstance(const.value, int)
-        return const.value
-
-    # --- types ------------------------------------------------------------
-
-    def resolve(self, mod: _Mod, t: ast.TypeExpr) -> Optional[m.Type]:
-        if isinstance(t, ast.PrimType):
-            return m.Primitive(t.name)
-        if isinstance(t, ast.NamedType):
-            return self.resolve_named(mod, t)
-        if isinstance(t, ast.ArrayType):
-            elem = self.resolve(mod, t.element)
-            size = None
-            if t.size is not None:
-                size = self.int_value(mod, t.size, "an array size")
-                if size is None:
-                    return None
-                if size < 1:
-                    self.error(t.size.loc, f"array size must be at least "
-                                           f"1, not {size}")
-                    return None
-                if size > m.MAX_FIXED_ARRAY:
-                    self.error(t.size.loc, f"array size {size} is above "
-                                           f"the limit of "
-                                           f"{m.MAX_FIXED_ARRAY}")
-                    return None
-            return None if elem is None else m.Array(elem, size)
-        if isinstance(t, ast.OptionalType):
-            if isinstance(t.inner, ast.OptionalType):
-                self.error(t.inner.loc, "'optional optional' is not "
-                                        "allowed")
-                return None
-            inner = self.resolve(mod, t.inner)
-            return None if inner is None else m.Optional_(inner)
-        if isinstance(t, ast.MapType):
-            key = self.resolve(mod, t.key)
-            value = self.resolve(mod, t.value)
-            if key is not None and not self.is_map_key(key):
-                self.error(t.key.loc, f"map key must be an integer, string "
-                                      f"or enum type, not "
-                                      f"'{m.type_text(key, mod.name)}'")
-                return None
-            if key is None or value is None:
-                return None
-            return m.Map(key, value)
-        return self.resolve_bounded(mod, t)
-
-    def resolve_named(self, mod: _Mod,
-                      t: ast.NamedType) -> Optional[m.Type]:
-        found = self.lookup(mod, t.qname, "type")
-        if found is None:
-            return None
-        target, decl = found
-        kind = {ast.Struct: "struct", ast.Union_: "union",
-                ast.Enum: "enum"}.get(type(decl))
-        if kind is None:
-            self.error(t.loc, f"'{t.qname}' is "
-                              f"{_article(_kind_of(decl))}, not a type")
-            return None
-        name = decl.name.text
-        return m.Ref(kind, target.name, name, target.namer.type_name(name))
-
-    @staticmethod
-    def is_map_key(t: m.Type) -> bool:
-        if isinstance(t, m.Primitive):
-            return t.is_integer or t.name == "string"
-        return isinstance(t, m.Ref) and t.kind == "enum"
-
-    def resolve_bounded(self, mod: _Mod,
-                        t: ast.BoundedType) -> Optional[m.Type]:
-        inner = self.resolve(mod, t.inner)
-        if t.attr.arg is None:
-            self.error(t.attr.loc, "'@max' needs a value, as in '@max(64)'")
-            return None
-        n = self.int_value(mod, t.attr.arg, "'@max'")
-        if n is None or inner is None:
-            return None
-        if not 1 <= n <= m.MAX_BOUND:
-            self.error(t.attr.loc, f"'@max({n})' is out of range "
-                                   f"(1..{m.MAX_BOUND})")
-            return None
-        shown = m.type_text(inner, mod.name)
-        if isinstance(inner, m.Array) and inner.size is not None:
-            self.error(t.attr.loc, f"'@max' does not apply to the "
-                                   f"fixed-size array '{shown}'")
-            return None
-        if isinstance(inner, (m.Primitive, m.Array, m.Map)) and (
-                not isinstance(inner, m.Primitive)
-                or inner.name in ("string", "bytes")):
-            if inner.max is not None:
-                self.error(t.attr.loc, f"'{shown}' already has a '@max' "
-                                       f"bound")
-                return None
-            return replace(inner, max=n)
-        self.error(t.attr.loc, f"'@max' applies to string, bytes, T[] and "
-                               f"map, not '{shown}'")
-        return None
+    def check_method_depths(self) -> None:
+        for (mname, iname), methods in self.checked.methods.items():
+            for meth in methods:
+                named = [self.checked.depths.get((r.module, r.name), 0)
+                         for p in meth.params + meth.results
+                         for r in _refs(p.type)]
+                if meth.depth > m.MAX_DEPTH and \
+                        max(named, default=0) <= m.MAX_DEPTH:
+                    self.error(meth.loc, f"the messages of '{iname}."
+                                         f"{meth.name}' nest {meth.depth} "
+                                         f"levels deep; the limit is "
+                                         f"{m.MAX_DEPTH}")
 
     # --- attributes and ordinals ------------------------------------------
 
-    def attrs(self, mod: _Mod, attrs: Iterable[ast.Attr], allowed: str,
+    def attrs(self, mod: Mod, attrs: Iterable[ast.Attr], allowed: str,
               where: str) -> Dict[str, Tuple[int, Location]]:
         out: Dict[str, Tuple[int, Location]] = {}
         seen: Set[str] = set()
@@ -552,7 +196,7 @@ class _Checker:
                 self.error(a.loc, f"'@{n}' needs a value, as in '@{n}(2)'")
             else:
                 seen.add(n)
-                v = self.int_value(mod, a.arg, f"'@{n}'")
+                v = self.r.int_value(mod, a.arg, f"'@{n}'")
                 if v is None:
                     continue
                 if not 1 <= v <= m.MAX_VERSION:
@@ -615,8 +259,8 @@ class _Checker:
 
     # --- declarations -----------------------------------------------------
 
-    def check_const(self, mod: _Mod, c: ast.Const) -> None:
-        t = self.resolve(mod, c.type)
+    def check_const(self, mod: Mod, c: ast.Const) -> None:
+        t = self.r.type(mod, c.type)
         if t is None:
             return
         name = c.name.text
@@ -655,15 +299,15 @@ class _Checker:
                 self.error(v.loc, "a string constant cannot contain NUL")
                 return
             value = v.value
-        self.consts[(mod.name, name)] = m.Const(
+        self.checked.consts[(mod.name, name)] = m.Const(
             name, mod.namer.const_name(name), t, value, c.doc, c.name.loc)
 
-    def members_of(self, mod: _Mod, decl: Union[ast.Enum, ast.ErrorDecl],
+    def members_of(self, mod: Mod, decl: Union[ast.Enum, ast.ErrorDecl],
                    what: str, lo: int, hi: int,
                    range_text: str) -> Optional[List[m.Member]]:
         name = decl.name.text
         if not decl.members:
-            self.error(decl.name.loc, f"{_kind_of(decl)} '{name}' has no "
+            self.error(decl.name.loc, f"{kind_of(decl)} '{name}' has no "
                                       f"{what}s")
             return None
         good = self.unique([x.name for x in decl.members], what,
@@ -672,7 +316,7 @@ class _Checker:
         by_value: Dict[int, ast.Name] = {}
         ok = True
         for mem in decl.members:
-            self.check_name(mem.name, what, top=False)
+            self.names.check(mem.name, what, top=False)
             if mem.value is None:
                 self.error(mem.name.loc, f"{what} '{mem.name.text}' needs an"
                                          f" explicit value ('"
@@ -703,14 +347,14 @@ class _Checker:
                     mem.name.loc))
         return out if ok and len(out) == len(decl.members) else None
 
-    def check_enum(self, mod: _Mod, e: ast.Enum) -> None:
+    def check_enum(self, mod: Mod, e: ast.Enum) -> None:
         name = e.name.text
         if e.base is None:
             self.error(e.name.loc, f"enum '{name}' needs an underlying "
                                    f"integer type, as in 'enum {name} : "
                                    f"u8'")
             return
-        base = self.resolve(mod, e.base)
+        base = self.r.type(mod, e.base)
         if base is None:
             return
         if not isinstance(base, m.Primitive) or not base.is_integer:
@@ -722,36 +366,38 @@ class _Checker:
         members = self.members_of(mod, e, "enumerator", lo, hi,
                                   f"for {base.name} ({lo}..{hi})")
         if members is not None:
-            self.enums[(mod.name, name)] = m.Enum(
+            self.checked.enums[(mod.name, name)] = m.Enum(
                 name, mod.namer.type_name(name), base, tuple(members),
                 e.doc, e.name.loc)
 
-    def check_error(self, mod: _Mod, e: ast.ErrorDecl) -> None:
+    def check_error(self, mod: Mod, e: ast.ErrorDecl) -> None:
         hi = (1 << 31) - 1
         codes = self.members_of(mod, e, "error code", 1, hi,
                                 f"(error codes are 1..{hi})")
         if codes is not None:
             name = e.name.text
-            self.errors[(mod.name, name)] = m.ErrorDecl(
+            self.checked.errors[(mod.name, name)] = m.ErrorDecl(
                 name, mod.namer.type_name(name), tuple(codes), e.doc,
                 e.name.loc)
 
-    def check_fields(self, mod: _Mod, key: Key,
+    def check_fields(self, mod: Mod, key: Key,
                      fields: Sequence[ast.Field], what: str,
                      hi: int) -> None:
         good = self.unique([f.name for f in fields], what)
         ords = self.ordinals([(f.name, f.ordinal) for f in fields], what, hi)
         out = []
         edges: List[Tuple[Key, Location]] = []
+        uses: List[Key] = []
         for f in fields:
             c_name = field_name(f.name.text)
-            ok = self.check_name(f.name, what, top=False, c_name=c_name) \
-                and self.check_local(f.name, what, c_name)
+            ok = self.names.check(f.name, what, top=False, c_name=c_name) \
+                and self.names.check_local(f.name, what, c_name)
             attrs = self.attrs(mod, f.attrs, "since", f"a {what}")
-            t = self.resolve(mod, f.type)
+            t = self.r.type(mod, f.type)
             if t is None or not ok:
                 continue
             for ref in _refs(t):
+                uses.append((ref.module, ref.name))
                 if ref.kind != "enum":
                     edges.append(((ref.module, ref.name), f.name.loc))
             if f.name.text in good and f.name.text in ords:
@@ -760,21 +406,22 @@ class _Checker:
                                    ords[f.name.text], since, f.doc,
                                    f.name.loc))
         out.sort(key=lambda x: x.ordinal)
-        self.members[key] = tuple(out)
-        self.member_edges[key] = edges
+        self.checked.members[key] = tuple(out)
+        self.checked.member_edges[key] = edges
+        self.checked.uses[key] = uses
 
-    def check_struct(self, mod: _Mod, s: ast.Struct) -> None:
+    def check_struct(self, mod: Mod, s: ast.Struct) -> None:
         self.check_fields(mod, (mod.name, s.name.text), s.fields, "field",
                           m.MAX_ORDINAL)
 
-    def check_union(self, mod: _Mod, u: ast.Union_) -> None:
+    def check_union(self, mod: Mod, u: ast.Union_) -> None:
         name = u.name.text
         key = (mod.name, name)
         if u.tag is None:
             self.error(u.name.loc, f"union '{name}' needs a tag type, as in "
                                    f"'union {name} : u8'")
             return
-        tag = self.resolve(mod, u.tag)
+        tag = self.r.type(mod, u.tag)
         if tag is None:
             return
         if not isinstance(tag, m.Primitive) or not tag.is_integer or \
@@ -786,15 +433,15 @@ class _Checker:
         if not u.cases:
             self.error(u.name.loc, f"union '{name}' has no cases")
             return
-        self.tags[key] = tag
+        self.checked.tags[key] = tag
         self.check_fields(mod, key, u.cases, "union case", tag.range[1])
 
-    def check_interface(self, mod: _Mod, i: ast.Interface) -> None:
+    def check_interface(self, mod: Mod, i: ast.Interface) -> None:
         iname = i.name.text
         key = (mod.name, iname)
         attrs = self.attrs(mod, i.attrs, "version", "an interface")
         version = attrs.get("version", (1, None))[0]
-        self.versions[key] = version
+        self.checked.versions[key] = version
         good = self.unique([x.name for x in i.methods], "method",
                            c_name=method_member)
         ords = self.ordinals([(x.name, x.ordinal) for x in i.methods],
@@ -807,7 +454,7 @@ class _Checker:
                 methods.append(replace(built,
                                        ordinal=ords[meth.name.text]))
         methods.sort(key=lambda x: x.ordinal)
-        self.methods[key] = methods
+        self.checked.methods[key] = methods
         self.check_field_versions(iname, version, methods)
 
     def check_field_versions(self, iname: str, version: int,
@@ -820,10 +467,10 @@ class _Checker:
         while todo:
             ref = todo.pop(0)
             k = (ref.module, ref.name)
-            if k in seen or k in self.cyclic:
+            if k in seen or k in self.checked.cyclic:
                 continue
             seen.add(k)
-            for f in self.members.get(k, ()):
+            for f in self.checked.members.get(k, ()):
                 if f.since > version:
                     self.error(f.loc, f"'{ref.name}.{f.name}' is "
                                       f"@since({f.since}) but interface "
@@ -832,11 +479,11 @@ class _Checker:
                                       f"{version}")
                 todo.extend(r for r in _refs(f.type) if r.kind != "enum")
 
-    def check_method(self, mod: _Mod, iname: str, version: int,
+    def check_method(self, mod: Mod, iname: str, version: int,
                      meth: ast.Method) -> Optional[m.Method]:
         name = meth.name.text
-        ok = self.check_name(meth.name, "method", top=False,
-                             keywords_ok=True)
+        ok = self.names.check(meth.name, "method", top=False,
+                              keywords_ok=True)
         kind_text = {"call": "method", "oneway": "oneway method",
                      "event": "event"}[meth.kind]
         attrs = self.attrs(mod, meth.attrs, "since", f"a {kind_text}")
@@ -870,7 +517,7 @@ class _Checker:
         if len(distinct) == len(everything) and \
                 not self.check_stub_parameters(iname, meth, params, results):
             return None
-        depth = 1 + max((_type_depth(p.type, self.depths)
+        depth = 1 + max((_type_depth(p.type, self.checked.depths)
                          for p in params + results), default=0)
         return m.Method(name, meth.kind, 0, since, params, results, raises,
                         depth, mod.namer.method(iname, name), meth.doc,
@@ -918,7 +565,7 @@ class _Checker:
                                              f"is declared here"),))
         return ok
 
-    def params(self, mod: _Mod, iname: str, version: int, since: int,
+    def params(self, mod: Mod, iname: str, version: int, since: int,
                params: Sequence[ast.Param]
                ) -> Optional[Tuple[m.Param, ...]]:
         out = []
@@ -926,14 +573,14 @@ class _Checker:
         newest: Optional[Tuple[int, ast.Name]] = None
         for p in params:
             c_name = field_name(p.name.text)
-            if not self.check_name(p.name, "parameter", top=False,
-                                   c_name=c_name):
+            if not self.names.check(p.name, "parameter", top=False,
+                                    c_name=c_name):
                 ok = False
             elif c_name in STUB_ARGS:
                 self.error(p.name.loc, f"parameter name '{p.name.text}' is "
                                        f"used by the generated C functions")
                 ok = False
-            elif not self.check_local(p.name, "parameter", c_name):
+            elif not self.names.check_local(p.name, "parameter", c_name):
                 ok = False
             attrs = self.attrs(mod, p.attrs, "since", "a parameter")
             p_since = since
@@ -958,26 +605,26 @@ class _Checker:
                 ok = False
             if newest is None or p_since > newest[0]:
                 newest = (p_since, p.name)
-            t = self.resolve(mod, p.type)
+            t = self.r.type(mod, p.type)
             if t is None:
                 ok = False
                 continue
             out.append(m.Param(p.name.text, c_name, t, p_since, p.name.loc))
         return tuple(out) if ok else None
 
-    def raises(self, mod: _Mod,
+    def raises(self, mod: Mod,
                meth: ast.Method) -> Optional[Tuple[m.ErrorRef, ...]]:
         out: List[m.ErrorRef] = []
         ok = True
         values: Dict[int, str] = {}
         for q in meth.raises:
-            found = self.lookup(mod, q, "error")
+            found = self.r.lookup(mod, q, "error")
             if found is None:
                 ok = False
                 continue
             target, decl = found
             if not isinstance(decl, ast.ErrorDecl):
-                self.error(q.loc, f"'{q}' is {_article(_kind_of(decl))}, "
+                self.error(q.loc, f"'{q}' is {article(kind_of(decl))}, "
                                   f"not an error")
                 ok = False
                 continue
@@ -988,7 +635,7 @@ class _Checker:
                 ok = False
                 continue
             out.append(ref)
-            err = self.errors.get((target.name, decl.name.text))
+            err = self.checked.errors.get((target.name, decl.name.text))
             if err is None:
                 ok = False
                 continue
@@ -1003,232 +650,6 @@ class _Checker:
                     values[code.value] = f"{decl.name.text}.{code.name}" \
                         if q.module is None else f"{q}.{code.name}"
         return tuple(out) if ok else None
-
-    # --- whole-program checks ---------------------------------------------
-
-    def check_all(self) -> None:
-        # Constants first: array sizes and attributes may name them.
-        for mod in self.order:
-            for d in mod.file.decls:
-                if isinstance(d, ast.Const) and \
-                        mod.decls.get(d.name.text) is d:
-                    self.check_const(mod, d)
-        for mod in self.order:
-            for d in mod.file.decls:
-                if mod.decls.get(d.name.text) is not d:
-                    continue            # a duplicate, already reported
-                if isinstance(d, ast.Enum):
-                    self.check_enum(mod, d)
-                elif isinstance(d, ast.ErrorDecl):
-                    self.check_error(mod, d)
-        for mod in self.order:
-            for d in mod.file.decls:
-                if mod.decls.get(d.name.text) is not d:
-                    continue
-                if isinstance(d, ast.Struct):
-                    self.check_struct(mod, d)
-                elif isinstance(d, ast.Union_):
-                    self.check_union(mod, d)
-        self.check_cycles()
-        self.check_depths()
-        # Interfaces last: method depths need the type depths.
-        for mod in self.order:
-            for d in mod.file.decls:
-                if isinstance(d, ast.Interface) and \
-                        mod.decls.get(d.name.text) is d:
-                    self.check_interface(mod, d)
-        self.check_method_depths()
-
-    def check_cycles(self) -> None:
-        state: Dict[Key, int] = {}      # 1: on the stack, 2: done
-        stack: List[Key] = []
-        reported: Set[frozenset] = set()
-
-        def visit(k: Key) -> None:
-            state[k] = 1
-            stack.append(k)
-            for target, loc in self.member_edges.get(k, ()):
-                if state.get(target) == 1:
-                    cycle = stack[stack.index(target):]
-                    self.cyclic.update(cycle)
-                    if frozenset(cycle) not in reported:
-                        reported.add(frozenset(cycle))
-                        path = " -> ".join(n for _, n in cycle + [target])
-                        self.error(loc, f"recursive type: {path}; a type "
-                                        f"cannot contain itself, not even "
-                                        f"through optional, arrays or maps")
-                elif target not in state:
-                    visit(target)
-            stack.pop()
-            state[k] = 2
-
-        for k in self.member_edges:
-            if k not in state:
-                visit(k)
-
-    def check_depths(self) -> None:
-        for k in self.member_edges:
-            self.decl_depth(k)
-        for mod in self.order:
-            for d in mod.file.decls:
-                k = (mod.name, d.name.text)
-                if k not in self.depths or k in self.cyclic:
-                    continue
-                depth = self.depths[k]
-                inner = max((self.depths.get(t, 0)
-                             for t, _ in self.member_edges[k]), default=0)
-                if depth > m.MAX_DEPTH and inner <= m.MAX_DEPTH:
-                    self.error(d.name.loc, f"{_kind_of(d)} '{d.name.text}' "
-                                           f"nests {depth} levels deep; the"
-                                           f" limit is {m.MAX_DEPTH}")
-
-    def decl_depth(self, k: Key) -> int:
-        if k in self.depths:
-            return self.depths[k]
-        if k in self.cyclic or k not in self.members:
-            self.depths[k] = 0
-            return 0
-        self.depths[k] = 0      # guards against cycles still in the graph
-        for t, _ in self.member_edges.get(k, ()):
-            self.decl_depth(t)
-        depth = 1 + max((_type_depth(f.type, self.depths)
-                         for f in self.members[k]), default=0)
-        self.depths[k] = depth
-        return depth
-
-    def check_method_depths(self) -> None:
-        for (mname, iname), methods in self.methods.items():
-            for meth in methods:
-                named = [self.depths.get((r.module, r.name), 0)
-                         for p in meth.params + meth.results
-                         for r in _refs(p.type)]
-                if meth.depth > m.MAX_DEPTH and \
-                        max(named, default=0) <= m.MAX_DEPTH:
-                    self.error(meth.loc, f"the messages of '{iname}."
-                                         f"{meth.name}' nest {meth.depth} "
-                                         f"levels deep; the limit is "
-                                         f"{m.MAX_DEPTH}")
-
-    # --- building the model -----------------------------------------------
-
-    def canonical_type(self, t: m.Type, version: int) -> str:
-        """Wire-relevant shape of a type; names do not matter on the wire,
-        so they are left out."""
-        if isinstance(t, m.Primitive):
-            return t.name + (f"@max({t.max})" if t.max is not None else "")
-        if isinstance(t, m.Array):
-            size = "" if t.size is None else str(t.size)
-            bound = f"@max({t.max})" if t.max is not None else ""
-            return f"{self.canonical_type(t.element, version)}[{size}]{bound}"
-        if isinstance(t, m.Optional_):
-            return "?" + self.canonical_type(t.inner, version)
-        if isinstance(t, m.Map):
-            bound = f"@max({t.max})" if t.max is not None else ""
-            return (f"map<{self.canonical_type(t.key, version)},"
-                    f"{self.canonical_type(t.value, version)}>{bound}")
-        key = (t.module, t.name)
-        if t.kind == "enum":
-            e = self.enums[key]
-            values = ",".join(str(v) for v in e.values)
-            return f"enum:{e.base.name}{{{values}}}"
-        fields = ",".join(
-            f"@{f.ordinal}:{self.canonical_type(f.type, version)}"
-            for f in self.members[key] if f.since <= version)
-        if t.kind == "union":
-            return f"union:{self.tags[key].name}{{{fields}}}"
-        return f"struct{{{fields}}}"
-
-    def canonical(self, mod: str, iname: str, version: int,
-                  methods: Sequence[m.Method]) -> str:
-        lines = [f"interface {mod}.{iname} {version}"]
-        for meth in methods:
-            if meth.since > version:
-                continue
-            params = ",".join(self.canonical_type(p.type, version)
-                              for p in meth.params if p.since <= version)
-            results = ",".join(self.canonical_type(p.type, version)
-                               for p in meth.results if p.since <= version)
-            codes = sorted({c.value for r in meth.raises
-                            for c in self.errors[(r.module, r.name)].codes})
-            lines.append(f"@{meth.ordinal} {meth.kind} ({params})->"
-                         f"({results}) raises{{"
-                         f"{','.join(str(c) for c in codes)}}}")
-        return "\n".join(lines) + "\n"
-
-    def build(self) -> m.Model:
-        modules = []
-        ids: Dict[int, str] = {}
-        for mod in self.order:
-            modules.append(self.build_module(mod, ids))
-        return m.Model(modules[-1], tuple(modules))
-
-    def build_module(self, mod: _Mod, ids: Dict[int, str]) -> m.Module:
-        consts, enums, structs, unions, errors, ifaces = \
-            [], [], [], [], [], []
-        for d in mod.file.decls:
-            k = (mod.name, d.name.text)
-            c_name = mod.namer.type_name(d.name.text)
-            if isinstance(d, ast.Const):
-                consts.append(self.consts[k])
-            elif isinstance(d, ast.Enum):
-                enums.append(self.enums[k])
-            elif isinstance(d, ast.ErrorDecl):
-                errors.append(self.errors[k])
-            elif isinstance(d, ast.Struct):
-                structs.append(m.Struct(d.name.text, c_name,
-                                        self.members[k], self.depths[k],
-                                        d.doc, d.name.loc))
-            elif isinstance(d, ast.Union_):
-                unions.append(m.Union_(d.name.text, c_name, self.tags[k],
-                                       self.members[k], self.depths[k],
-                                       d.doc, d.name.loc))
-            else:
-                ifaces.append(self.build_interface(mod, d, ids))
-        assert mod.file.module is not None
-        return m.Module(
-            mod.name, mod.unit.path, mod.namer.prefix, mod.file.module.doc,
-            tuple(mod.imports), tuple(mod.import_files), tuple(consts),
-            tuple(enums), tuple(structs), tuple(unions), tuple(errors),
-            tuple(ifaces), self.type_order(mod))
-
-    def build_interface(self, mod: _Mod, d: ast.Interface,
-                        ids: Dict[int, str]) -> m.Interface:
-        k = (mod.name, d.name.text)
-        version = self.versions[k]
-        methods = self.methods[k]
-        texts = tuple(self.canonical(mod.name, d.name.text, v, methods)
-                      for v in range(1, version + 1))
-        full = f"{mod.name}.{d.name.text}"
-        iid = fnv1a32(full)
-        if iid in ids:
-            # Astronomically unlikely, but the selector would misroute.
-            self.error(d.name.loc, f"interface id 0x{iid:08x} of '{full}' "
-                                   f"collides with '{ids[iid]}'; rename "
-                                   f"one of them")
-        ids[iid] = full
-        return m.Interface(d.name.text, version, iid,
-                           tuple(fnv1a32(t) for t in texts), texts,
-                           tuple(methods), mod.namer.interface(d.name.text),
-                           d.doc, d.name.loc)
-
-    def type_order(self, mod: _Mod) -> Tuple[str, ...]:
-        """Enums, structs and unions with each one after what it uses."""
-        out: List[str] = []
-        done: Set[str] = set()
-
-        def visit(name: str) -> None:
-            if name in done:
-                return
-            done.add(name)
-            for t, _ in self.member_edges.get((mod.name, name), ()):
-                if t[0] == mod.name:
-                    visit(t[1])
-            out.append(name)
-
-        for d in mod.file.decls:
-            if isinstance(d, (ast.Enum, ast.Struct, ast.Union_)):
-                visit(d.name.text)
-        return tuple(out)
 
 
 def _refs(t: m.Type) -> List[m.Ref]:
@@ -1254,26 +675,3 @@ def _type_depth(t: m.Type, depths: Dict[Key, int]) -> int:
         return 1 + _type_depth(t.inner, depths)
     return 1 + max(_type_depth(t.key, depths), _type_depth(t.value, depths))
 
-
-def check(path: str, include_dirs: Sequence[str], fs: FileSystem,
-          diags: Diagnostics) -> Result:
-    """Load ``path`` and its imports, check them, and build the model.
-
-    ``Result.model`` is None when ``diags`` holds errors.
-    """
-    loader = _Loader(fs, include_dirs, diags)
-    main = loader.load(path)
-    files = tuple(u.path for u in loader.order)
-    if main is None or main.file is None:
-        return Result(None, files)
-    checker = _Checker(diags)
-    checker.add_units(loader.order)
-    if diags.has_errors:
-        # Scope errors (missing modules, clashing names) would only cause
-        # a cascade of follow-up errors below.
-        if not checker.order or checker.order[-1].unit is not main:
-            return Result(None, files)
-    checker.check_all()
-    if diags.has_errors:
-        return Result(None, files)
-    return Result(checker.build(), files)

@@ -1,8 +1,12 @@
 """The checked model: frozen dataclasses that back ends only read.
 
-Everything a back end needs is computed once by the checker (C names,
+Everything a back end needs is computed once by the front end (C names,
 ordinals, nesting depth, interface ids and hashes, dependency order), so
 templates never compute facts of their own.
+
+Every declaration has a ``kind`` ("constant", "enum", "error", "struct",
+"union" or "interface", the words ``Ref.kind`` uses too), so back ends and
+templates branch on a fact rather than on Python class names.
 
 Iteration order is deterministic: modules dependencies-first, declarations
 in source order, struct fields and union cases by ordinal, methods by
@@ -12,7 +16,7 @@ ordinal, and ``Module.type_order`` in dependency order for C headers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple, Union
+from typing import ClassVar, Dict, Optional, Tuple, Union
 
 from .errors import Location
 from .naming import InterfaceNames, MethodNames
@@ -107,6 +111,7 @@ def type_text(t: Type, home: str = "") -> str:
 
 @dataclass(frozen=True)
 class Const:
+    kind: ClassVar[str] = "constant"
     name: str
     c_name: str
     type: Primitive
@@ -128,6 +133,7 @@ class Member:
 
 @dataclass(frozen=True)
 class Enum:
+    kind: ClassVar[str] = "enum"
     name: str
     c_name: str
     base: Primitive
@@ -142,6 +148,7 @@ class Enum:
 
 @dataclass(frozen=True)
 class ErrorDecl:
+    kind: ClassVar[str] = "error"
     name: str
     c_name: str
     codes: Tuple[Member, ...]       # source order
@@ -164,6 +171,7 @@ class Field:
 
 @dataclass(frozen=True)
 class Struct:
+    kind: ClassVar[str] = "struct"
     name: str
     c_name: str
     fields: Tuple[Field, ...]       # by ordinal (the wire order)
@@ -174,6 +182,7 @@ class Struct:
 
 @dataclass(frozen=True)
 class Union_:
+    kind: ClassVar[str] = "union"
     name: str
     c_name: str
     tag: Primitive
@@ -216,6 +225,7 @@ class Method:
 
 @dataclass(frozen=True)
 class Interface:
+    kind: ClassVar[str] = "interface"
     name: str
     version: int
     id: int                         # FNV-1a 32 of "module.Name"
@@ -254,6 +264,16 @@ class Module:
     errors: Tuple[ErrorDecl, ...]
     interfaces: Tuple[Interface, ...]
     type_order: Tuple[str, ...]     # enums/structs/unions, dependencies first
+
+    @property
+    def ordered_types(self) -> Tuple[Union[Enum, Struct, Union_], ...]:
+        """The declarations named by ``type_order``, in that order."""
+        out = []
+        for name in self.type_order:
+            d = self.decl(name)
+            assert isinstance(d, (Enum, Struct, Union_))
+            out.append(d)
+        return tuple(out)
 
     def decl(self, name: str) -> Optional[Decl]:
         for group in (self.consts, self.enums, self.structs, self.unions,

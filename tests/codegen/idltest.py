@@ -8,9 +8,9 @@ import subprocess
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from lrpc_gen import check as check_mod
 from lrpc_gen import model
 from lrpc_gen.errors import Diagnostics
+from lrpc_gen.frontend import check
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
@@ -19,7 +19,7 @@ LRPC_GEN = os.path.join(SOURCE_ROOT, "codegen", "lrpc-gen")
 
 
 class MemoryFileSystem:
-    """``check.FileSystem`` over a dict, so checker tests need no files."""
+    """``load.FileSystem`` over a dict, so checker tests need no files."""
 
     def __init__(self, files: Dict[str, str]) -> None:
         self.files = {posixpath.normpath(k): v.encode("utf-8")
@@ -44,8 +44,8 @@ def check_text(text: str, extra: Optional[Dict[str, str]] = None,
     files = {"test.idl": text}
     files.update(extra or {})
     diags = Diagnostics()
-    result = check_mod.check("test.idl", include_dirs,
-                             MemoryFileSystem(files), diags)
+    result = check("test.idl", include_dirs, MemoryFileSystem(files),
+                   diags)
     return result.model, diags
 
 

@@ -7,7 +7,7 @@ import unittest
 
 from idltest import check_text, errors
 from lrpc_gen import model as m
-from lrpc_gen.check import fnv1a32
+from lrpc_gen.hashing import fnv1a32
 from lrpc_gen.naming import snake
 
 STORE = """module kv;
@@ -72,6 +72,29 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(get.names.since_macro,
                          "KV_STORE_GET_SINCE_VERSION")
 
+    def test_kinds_and_ordered_types(self) -> None:
+        mod = self.mod
+        self.assertEqual([d.kind for d in (mod.consts[0], mod.enums[0],
+                                           mod.structs[0], mod.errors[0],
+                                           mod.interfaces[0])],
+                         ["constant", "enum", "struct", "error",
+                          "interface"])
+        model, _ = check_text("module m; enum E : u8 { A = 0 }"
+                              "union U : u8 { S s @0; } struct S { E e @0; }")
+        assert model is not None
+        self.assertEqual([(d.kind, d.name)
+                          for d in model.main.ordered_types],
+                         [("enum", "E"), ("struct", "S"), ("union", "U")])
+        self.assertEqual(model.main.type_order, ("E", "S", "U"))
+
+    def test_type_order_puts_enums_before_their_users(self) -> None:
+        # A C header must define an enum's typedef before a struct that
+        # has a member of it, wherever the IDL declares the enum.
+        model, _ = check_text("module m; struct S { E e @0; u8[] x @1; }"
+                              "union U : u8 { E e @0; } enum E : u8 { A = 0 }")
+        assert model is not None
+        self.assertEqual(model.main.type_order, ("E", "S", "U"))
+
     def test_snake_case(self) -> None:
         for name, expected in [("KvError", "kv_error"),
                                ("HTTPServer", "http_server"),
@@ -123,6 +146,20 @@ class ModelTest(unittest.TestCase):
                               "    event changed")
         self.assertEqual(hashes(grown)[0], base[0])
         self.assertNotEqual(hashes(grown)[1], base[1])
+
+    def test_interface_id_collision_gives_no_model(self) -> None:
+        from unittest import mock
+        from lrpc_gen import build
+        # Real FNV-1a collisions need unwieldy names; force one instead.
+        with mock.patch.object(build, "fnv1a32", lambda text: 7):
+            model, diags = check_text("module m;\ninterface A { }\n"
+                                      "interface B { }\n")
+        self.assertIsNone(model)
+        self.assertEqual([(d.loc.line, d.loc.col, d.message)
+                          for d in diags.sorted() if d.loc],
+                         [(3, 11, "interface id 0x00000007 of 'm.B' "
+                                  "collides with 'm.A'; rename one of "
+                                  "them")])
 
     def test_fnv1a32(self) -> None:
         # Published FNV-1a test vectors.
@@ -657,8 +694,8 @@ class RuleTest(unittest.TestCase):
 
     def test_invalid_utf8(self) -> None:
         from idltest import MemoryFileSystem
-        from lrpc_gen.check import check
         from lrpc_gen.errors import Diagnostics
+        from lrpc_gen.frontend import check
         fs = MemoryFileSystem({})
         fs.files["x.idl"] = b"module m;\n// \xff\n"
         diags = Diagnostics()

@@ -6,11 +6,13 @@ import contextlib
 import io
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import unittest
 from typing import List, Tuple
 
-from idltest import DATA, SOURCE_ROOT, run_gen
+from idltest import DATA, LRPC_GEN, SOURCE_ROOT, run_gen
 from lrpc_gen import __main__ as cli
 from lrpc_gen import backends
 
@@ -209,6 +211,71 @@ class CliTest(unittest.TestCase):
                 os.environ["PYTHONPATH"] = env_path
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def version_line(self) -> str:
+        with open(os.path.join(SOURCE_ROOT, "VERSION"),
+                  encoding="utf-8") as f:
+            return f"lrpc-gen {f.read().strip()}\n"
+
+    def run_version(self, cmd: List[str], cwd: str = "/", **env: str
+                    ) -> None:
+        """``cmd --version`` from ``cwd`` prints the VERSION file."""
+        full_env = {k: v for k, v in os.environ.items()
+                    if k != "PYTHONPATH"}
+        full_env.update(env)
+        r = subprocess.run([*cmd, "--version"], cwd=cwd, env=full_env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (0, self.version_line(), ""))
+
+    def test_version(self) -> None:
+        self.assertEqual(self.main("--version"),
+                         (0, self.version_line(), ""))
+
+    def test_version_file_unreadable(self) -> None:
+        from unittest import mock
+        missing = os.path.join(self.dir, "VERSION")
+        with mock.patch.object(cli, "VERSION_FILE", missing):
+            rc, out, err = self.main("--version")
+        self.assertEqual((rc, out), (cli.EXIT_INTERNAL, ""))
+        self.assertEqual(err, f"lrpc-gen: error: cannot read the version "
+                              f"from '{missing}': No such file or "
+                              f"directory\n")
+
+    def test_version_is_the_project_version(self) -> None:
+        meson_version = os.environ.get("LRPC_PROJECT_VERSION")
+        if meson_version is None:
+            self.skipTest("not run by meson test")
+        self.assertEqual(self.version_line(),
+                         f"lrpc-gen {meson_version}\n")
+
+    def test_version_from_the_source_tree(self) -> None:
+        self.run_version([sys.executable, LRPC_GEN])
+        self.run_version([sys.executable, "-m", "lrpc_gen"],
+                         PYTHONPATH=os.path.join(SOURCE_ROOT, "codegen"))
+
+    def test_version_from_the_build_tree(self) -> None:
+        built = os.environ.get("LRPC_GEN_BUILT")
+        if built is None:
+            self.skipTest("not run by meson test")
+        self.run_version([built])
+
+    def test_version_when_installed(self) -> None:
+        """The layout codegen/meson.build installs, with the wrapper that
+        configure-wrapper.py writes for it."""
+        share = os.path.join(self.dir, "share", "lrpc")
+        shutil.copytree(os.path.join(SOURCE_ROOT, "codegen", "lrpc_gen"),
+                        os.path.join(share, "codegen", "lrpc_gen"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(os.path.join(SOURCE_ROOT, "VERSION"), share)
+        os.mkdir(os.path.join(self.dir, "bin"))
+        wrapper = os.path.join(self.dir, "bin", "lrpc-gen")
+        codegen = os.path.join(SOURCE_ROOT, "codegen")
+        subprocess.run([sys.executable,
+                        os.path.join(codegen, "configure-wrapper.py"),
+                        LRPC_GEN, wrapper, sys.executable], check=True,
+                       timeout=60)
+        self.run_version([wrapper])
+
     def test_every_backend_is_loadable(self) -> None:
         for name in backends.BACKENDS:
             mod = backends.load(name)
@@ -228,6 +295,14 @@ class CliTest(unittest.TestCase):
                                " EDIT. */\n/**\n * Line one.\n *\n */\n")
         with self.assertRaises(jinja2.UndefinedError):
             env.from_string("{{ nothing }}").render()
+
+    def test_templates_read_facts_not_class_names(self) -> None:
+        """Templates branch on model facts such as ``kind``; the model's
+        Python class names are free to change."""
+        for name in sorted(os.listdir(backends.TEMPLATE_DIR)):
+            with open(os.path.join(backends.TEMPLATE_DIR, name),
+                      encoding="utf-8") as f:
+                self.assertNotIn("__class__", f.read(), name)
 
 
 if __name__ == "__main__":

@@ -122,26 +122,26 @@ class GoldenTest(unittest.TestCase):
         """Every identifier of the generated C that starts with a module's
         prefix is one the checker reserved (so it can never clash), or an
         anonymous descriptor, whose pattern the checker refuses."""
-        from lrpc_gen import check as check_mod
         from lrpc_gen.__main__ import OsFileSystem
         from lrpc_gen.errors import Diagnostics
+        from lrpc_gen.load import load
         from lrpc_gen.naming import ANON_DESC
+        from lrpc_gen.scope import declare
         noise = re.compile(r'/\*.*?\*/|"(?:\\.|[^"\\])*"', re.S)
         for case in _cases(bad=False):
             with self.subTest(case=case), \
                     tempfile.TemporaryDirectory() as out:
                 diags = Diagnostics()
-                loader = check_mod._Loader(OsFileSystem(), ["inc"], diags)
                 cwd = os.getcwd()
                 os.chdir(DATA)
                 try:
-                    loader.load(f"{case}.idl")
+                    loaded = load(f"{case}.idl", ["inc"], OsFileSystem(),
+                                  diags)
                 finally:
                     os.chdir(cwd)
-                checker = check_mod._Checker(diags)
-                checker.add_units(loader.order)
+                scope = declare(loaded.units, diags)
                 self.assertFalse(diags.has_errors, diags.render())
-                mods = "|".join(re.escape(mod.name) for mod in checker.order)
+                mods = "|".join(re.escape(mod.name) for mod in scope.order)
                 ident = re.compile(rf"\b(?:{mods})_\w*", re.I)
                 args = [f"{case}.idl", "-I", "inc", "-o", out]
                 for b in C_BACKENDS:
@@ -155,9 +155,9 @@ class GoldenTest(unittest.TestCase):
                     for c in set(ident.findall(code)):
                         seen += 1
                         if not ANON_DESC.fullmatch(c):
-                            self.assertTrue(c in checker.cnames,
+                            self.assertTrue(c in scope.names.claimed,
                                             f"{name}: '{c}' is not reserved")
-                if checker.order[-1].file.decls:
+                if scope.order[-1].file.decls:
                     self.assertGreater(seen, 0)
 
     def test_c_output_deterministic(self) -> None:

@@ -10,7 +10,7 @@ templates never build one.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 from .. import model as m
 from ..naming import (anon_desc, case_macro, result_param, snake,
@@ -31,6 +31,10 @@ _KIND = {
     "u16": "LRPC_RPC_U16", "u32": "LRPC_RPC_U32", "u64": "LRPC_RPC_U64",
     "f32": "LRPC_RPC_F32", "f64": "LRPC_RPC_F64",
     "string": "LRPC_RPC_STRING", "bytes": "LRPC_RPC_BYTES",
+}
+_METHOD_KIND = {
+    "call": "LRPC_RPC_CALL", "oneway": "LRPC_RPC_ONEWAY",
+    "event": "LRPC_RPC_EVENT",
 }
 
 
@@ -115,6 +119,22 @@ def decl(t: m.Type, name: str) -> str:
     raise TypeError(t)
 
 
+def c_type(t: m.Type) -> str:
+    """The C spelling of the storage type of ``t`` without a name."""
+    return decl(t, "").strip()
+
+
+def method_kind(meth: m.Method) -> str:
+    """The runtime's enumerator for the kind of ``meth``."""
+    return _METHOD_KIND[meth.kind]
+
+
+def array_len(items: Sequence[Any]) -> int:
+    """Length of a C table with an entry per item: C has no arrays of
+    length 0, so a table for no items gets one unused entry."""
+    return max(len(items), 1)
+
+
 def _const(d: str) -> str:
     return d if d.startswith("const ") else "const " + d
 
@@ -123,8 +143,16 @@ def _is_fixed_array(t: m.Type) -> bool:
     return isinstance(t, m.Array) and t.size is not None
 
 
-def _is_aggregate(model: m.Model, t: m.Type) -> bool:
+def _is_aggregate(t: m.Type) -> bool:
     return isinstance(t, m.Ref) and t.kind in ("struct", "union")
+
+
+class Layout(NamedTuple):
+    """The request or the reply struct of a method."""
+
+    part: str                       # "req" or "rep", for MethodNames.layout
+    params: Tuple[m.Param, ...]
+    title: str                      # its name in messages: kv.Store.get()
 
 
 class CFacts:
@@ -142,7 +170,7 @@ class CFacts:
     def in_param(self, t: m.Type, name: str) -> str:
         """How a value is passed in: scalars by value, aggregates by const
         pointer, fixed arrays as const arrays."""
-        if _is_aggregate(self.model, t):
+        if _is_aggregate(t):
             return f"const {t.c_name} *{name}"
         if _is_fixed_array(t):
             return _const(decl(t, name))
@@ -150,13 +178,13 @@ class CFacts:
 
     def in_expr(self, t: m.Type, expr: str) -> str:
         """Pass the member ``expr`` of a decoded struct as an in-param."""
-        if _is_aggregate(self.model, t):
+        if _is_aggregate(t):
             return f"&{expr}"
         return expr
 
     def copy_in(self, t: m.Type, dst: str, src: str) -> str:
         """Statement storing in-param ``src`` into member ``dst``."""
-        if _is_aggregate(self.model, t):
+        if _is_aggregate(t):
             return f"{dst} = *{src};"
         if _is_fixed_array(t):
             return f"memcpy({dst}, {src}, sizeof({dst}));"
@@ -203,6 +231,14 @@ class CFacts:
     def out_args(self, params: Tuple[m.Param, ...], var: str) -> str:
         return "".join(", " + self.out_expr(p.type, f"{var}->{p.c_name}")
                        for p in params)
+
+    def layouts(self, iface: m.Interface, meth: m.Method) -> List[Layout]:
+        """A request for every method; a reply only for calls."""
+        base = f"{self.mod.name}.{iface.name}.{meth.name}"
+        out = [Layout("req", meth.params, base + "()")]
+        if meth.kind == "call":
+            out.append(Layout("rep", meth.results, base + "->()"))
+        return out
 
     def needs_arena(self, params: Tuple[m.Param, ...]) -> bool:
         return any(self._var(p.type) for p in params)
@@ -253,10 +289,8 @@ class CFacts:
         return out
 
     def _type_init(self, name: str, t: m.Type) -> Dict[str, Any]:
-        ctype = decl(t, "").strip()
-        d: Dict[str, Any] = {"name": name, "fields": None}
-        size = f"sizeof({decl(t, '').strip()})"
-        align = f"_Alignof({decl(t, '').strip()})"
+        size = f"sizeof({c_type(t)})"
+        align = f"_Alignof({c_type(t)})"
         items: List[str] = []
         if isinstance(t, m.Primitive):
             items = [f".kind = {_KIND[t.name]}"]
@@ -264,8 +298,7 @@ class CFacts:
                 items.append(f".max = {t.max}u")
         elif isinstance(t, m.Array):
             if t.size is None:
-                items = ["kind = LRPC_RPC_LIST"]
-                items[0] = ".kind = LRPC_RPC_LIST"
+                items = [".kind = LRPC_RPC_LIST"]
                 if t.max is not None:
                     items.append(f".max = {t.max}u")
             else:
@@ -280,11 +313,9 @@ class CFacts:
                      f".value = &{self.desc(t.value)}"]
             if t.max is not None:
                 items.append(f".max = {t.max}u")
-        del ctype
         items[1:1] = [f".size = {size}", f".align = {align}"]
         items.append(f'.name = {c_string_literal(m.type_text(t, ""))}')
-        d["init"] = items
-        return d
+        return {"name": name, "init": items}
 
     def collect(self) -> None:
         """Register every anonymous type the module needs, up front, so
@@ -319,10 +350,6 @@ class CFacts:
         return sorted(fields, key=lambda f: (f.since, f.ordinal))
 
 
-def qualified(model: m.Model, decl_: Any, mod: m.Module) -> str:
-    return f"{mod.name}.{decl_.name}"
-
-
 def method_index(iface: m.Interface, meth: m.Method) -> int:
     return list(iface.methods).index(meth)
 
@@ -342,6 +369,9 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
     facts.collect()
     env = environment(filters={
         "c_decl": decl,
+        "c_type": c_type,
+        "c_method_kind": method_kind,
+        "c_array_len": array_len,
         "c_string": c_string_literal,
         "c_const_value": const_value,
         "snake": snake,

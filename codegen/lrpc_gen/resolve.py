@@ -1,0 +1,165 @@
+"""Resolution: what a name used in a declaration refers to.
+
+Turns qualified names into the declarations of a ``Scope``, integer
+arguments (array sizes, ``@max``, ``@since``) into values, and type
+expressions into model types, reporting names that are undefined, not
+imported, or of the wrong kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Dict, Optional, Tuple
+
+from . import ast
+from . import model as m
+from .errors import Diagnostics
+from .scope import Key, Mod, article, kind_of
+
+
+class Resolver:
+    def __init__(self, diags: Diagnostics,
+                 consts: Dict[Key, m.Const]) -> None:
+        self.d = diags
+        # The checker fills this table, and checks every constant before
+        # anything else, so that sizes and attributes may name constants.
+        self.consts = consts
+
+    def lookup(self, mod: Mod, q: ast.QName,
+               what: str) -> Optional[Tuple[Mod, ast.Decl]]:
+        target = mod
+        if q.module is not None and q.module.text != mod.name:
+            imported = mod.imports.get(q.module.text)
+            if imported is None:
+                if not mod.broken_import:
+                    self.d.error(q.loc, f"unknown module '{q.module.text}' "
+                                        f"(is it imported?)")
+                return None
+            target = imported
+        decl = target.decls.get(q.name.text)
+        if decl is None:
+            self.d.error(q.loc, f"undefined {what} '{q}'")
+            return None
+        return target, decl
+
+    def int_value(self, mod: Mod, e: ast.SizeExpr,
+                  what: str) -> Optional[int]:
+        if isinstance(e, ast.IntLit):
+            return e.value
+        found = self.lookup(mod, e, "constant")
+        if found is None:
+            return None
+        target, decl = found
+        const = self.consts.get((target.name, decl.name.text))
+        if not isinstance(decl, ast.Const):
+            self.d.error(e.loc, f"{what} must be an integer or an integer "
+                                f"constant, and '{e}' is "
+                                f"{article(kind_of(decl))}")
+            return None
+        if const is None:
+            return None         # the constant itself is in error
+        if not const.type.is_integer:
+            self.d.error(e.loc, f"{what} must be an integer, and constant "
+                                f"'{e}' is {const.type.name}")
+            return None
+        assert isinstance(const.value, int)
+        return const.value
+
+    def type(self, mod: Mod, t: ast.TypeExpr) -> Optional[m.Type]:
+        """The model type of ``t``, or None after reporting why not."""
+        if isinstance(t, ast.PrimType):
+            return m.Primitive(t.name)
+        if isinstance(t, ast.NamedType):
+            return self.named(mod, t)
+        if isinstance(t, ast.ArrayType):
+            return self.array(mod, t)
+        if isinstance(t, ast.OptionalType):
+            if isinstance(t.inner, ast.OptionalType):
+                self.d.error(t.inner.loc, "'optional optional' is not "
+                                          "allowed")
+                return None
+            inner = self.type(mod, t.inner)
+            return None if inner is None else m.Optional_(inner)
+        if isinstance(t, ast.MapType):
+            return self.map(mod, t)
+        return self.bounded(mod, t)
+
+    def named(self, mod: Mod, t: ast.NamedType) -> Optional[m.Type]:
+        found = self.lookup(mod, t.qname, "type")
+        if found is None:
+            return None
+        target, decl = found
+        kind = {ast.Struct: "struct", ast.Union_: "union",
+                ast.Enum: "enum"}.get(type(decl))
+        if kind is None:
+            self.d.error(t.loc, f"'{t.qname}' is "
+                                f"{article(kind_of(decl))}, not a type")
+            return None
+        name = decl.name.text
+        return m.Ref(kind, target.name, name, target.namer.type_name(name))
+
+    def array(self, mod: Mod, t: ast.ArrayType) -> Optional[m.Type]:
+        elem = self.type(mod, t.element)
+        size = None
+        if t.size is not None:
+            size = self.int_value(mod, t.size, "an array size")
+            if size is None:
+                return None
+            if size < 1:
+                self.d.error(t.size.loc, f"array size must be at least "
+                                         f"1, not {size}")
+                return None
+            if size > m.MAX_FIXED_ARRAY:
+                self.d.error(t.size.loc, f"array size {size} is above "
+                                         f"the limit of "
+                                         f"{m.MAX_FIXED_ARRAY}")
+                return None
+        return None if elem is None else m.Array(elem, size)
+
+    def map(self, mod: Mod, t: ast.MapType) -> Optional[m.Type]:
+        key = self.type(mod, t.key)
+        value = self.type(mod, t.value)
+        if key is not None and not is_map_key(key):
+            self.d.error(t.key.loc, f"map key must be an integer, string "
+                                    f"or enum type, not "
+                                    f"'{m.type_text(key, mod.name)}'")
+            return None
+        if key is None or value is None:
+            return None
+        return m.Map(key, value)
+
+    def bounded(self, mod: Mod, t: ast.BoundedType) -> Optional[m.Type]:
+        inner = self.type(mod, t.inner)
+        if t.attr.arg is None:
+            self.d.error(t.attr.loc, "'@max' needs a value, as in "
+                                     "'@max(64)'")
+            return None
+        n = self.int_value(mod, t.attr.arg, "'@max'")
+        if n is None or inner is None:
+            return None
+        if not 1 <= n <= m.MAX_BOUND:
+            self.d.error(t.attr.loc, f"'@max({n})' is out of range "
+                                     f"(1..{m.MAX_BOUND})")
+            return None
+        shown = m.type_text(inner, mod.name)
+        if isinstance(inner, m.Array) and inner.size is not None:
+            self.d.error(t.attr.loc, f"'@max' does not apply to the "
+                                     f"fixed-size array '{shown}'")
+            return None
+        if isinstance(inner, (m.Primitive, m.Array, m.Map)) and (
+                not isinstance(inner, m.Primitive)
+                or inner.name in ("string", "bytes")):
+            if inner.max is not None:
+                self.d.error(t.attr.loc, f"'{shown}' already has a '@max' "
+                                         f"bound")
+                return None
+            return replace(inner, max=n)
+        self.d.error(t.attr.loc, f"'@max' applies to string, bytes, T[] "
+                                 f"and map, not '{shown}'")
+        return None
+
+
+def is_map_key(t: m.Type) -> bool:
+    if isinstance(t, m.Primitive):
+        return t.is_integer or t.name == "string"
+    return isinstance(t, m.Ref) and t.kind == "enum"
