@@ -133,7 +133,7 @@ int lrpc__hook_add(lrpc__hook **list, lrpc__hook_fn fn, void *data);
 int lrpc__hook_remove(lrpc__hook **list, lrpc__hook_fn fn, void *data);
 void lrpc__hooks_run(lrpc__hook **list, void *object);
 
-/* ipc-conn.c */
+/* ipc-conn.c, ipc-conn-send.c, ipc-conn-recv.c */
 int lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret);
 void lrpc__conn_on_main(int fd, uint32_t revents, void *userdata);
 int lrpc__conn_activate(lrpc_conn *c);
@@ -142,11 +142,26 @@ void lrpc__conn_close_later(lrpc_conn *c);
 void lrpc__conn_set_ctl(lrpc_conn *c);
 void lrpc__conn_list_remove(lrpc_conn *c);
 void lrpc__conn_list_add(lrpc_conn *c, lrpc_conn **head);
+/* Between the connection's files (lifecycle, sending, reading). */
+void lrpc__conn_flush(lrpc_conn *c, lrpc__chan chan);
+void lrpc__conn_on_resume_job(void *userdata);
+void lrpc__conn_queue_clear(lrpc__queue *q);
+void lrpc__conn_sleep(lrpc_conn *c);
+void lrpc__conn_update_events(lrpc_conn *c);
 
-/* ipc-server.c */
-void lrpc__server_handshake(lrpc_conn *c);
-void lrpc__server_uid_release(lrpc_server *s, uid_t uid);
-int lrpc__server_read_peer(int fd, lrpc_peer *peer, gid_t **ret_groups);
+/* ipc-accept.c */
+void lrpc__accept_hello(lrpc_conn *c);
+void lrpc__accept_uid_release(lrpc_server *s, uid_t uid);
+int lrpc__accept_read_peer(int fd, lrpc_peer *peer, gid_t **ret_groups);
+
+
+
+#define CONN_CHECK(c, r)                                                    \
+	do {                                                                \
+		lrpc_return_if_fail(c, r);                                  \
+		lrpc_return_if_fail((c)->server->origin_pid == lrpc__getpid(), \
+				    -ECHILD);                               \
+	} while (0)
 
 #define SERVER_CHECK(s, r)                                                  \
 	do {                                                                \
