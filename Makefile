@@ -6,7 +6,8 @@ ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-bench
 MESON_TEST_ARGS ?= --print-errorlogs --num-processes 2
 
-.PHONY: all deps build demo test test-normal test-asan test-valgrind bench clean
+.PHONY: all deps build demo test test-normal test-asan test-valgrind bench \
+	abi-baseline clean
 
 # The tests valgrind runs (each on every transport); the rest run under
 # ASan+UBSan, which is faster.
@@ -42,12 +43,19 @@ test-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	meson test -C $(ASAN_BUILD) $(MESON_TEST_ARGS) --no-suite codegen
+	meson test -C $(ASAN_BUILD) $(MESON_TEST_ARGS) --no-suite codegen \
+		--no-suite abi
 
 test-valgrind: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 	meson test -C $(BUILD) $(MESON_TEST_ARGS) --timeout-multiplier 4 \
 		--wrapper '$(VALGRIND)' $(VALGRIND_TESTS)
+
+# Record the ABI of $(BUILD)'s liblrpc.so as the baseline the abi test
+# compares later builds with (README.md, "Versions and ABI").
+abi-baseline: build
+	python3 tests/abi/check-abi.py dump $(BUILD)/runtime/liblrpc.so \
+		include/lrpc tests/abi/liblrpc.abi
 
 # Optimized build, then lrpc against libqb (installed by deps.sh bench) in
 # one run; see docs/benchmarks.md.  BENCH_ARGS adds options (e.g. --pin).

@@ -128,7 +128,7 @@ LRPC_EXPORT void lrpc_set_log_hook(lrpc_log_fn fn, lrpc_log_level max_level,
 /** Name of a transport ("socket", "shm", "best"), or NULL if unknown. */
 LRPC_EXPORT const char *lrpc_transport_name(lrpc_transport t);
 
-/** Library version as a string ("0.1.0"). */
+/** Library version as a string ("1.0.0"; the VERSION file). */
 LRPC_EXPORT const char *lrpc_version(void);
 
 #ifdef __cplusplus

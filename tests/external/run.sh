@@ -24,6 +24,17 @@ case "$gen" in
 esac
 # The installed generator runs from its own copy of the package.
 "$gen" --help >/dev/null
+# Shipped IDL: the import directory exists even when empty, and the
+# installed examples compile with the installed generator.
+idldir=$(pkg-config --variable=idldir lrpc)
+case "$idldir" in
+"$tmp"/*) ;;
+*) echo "run.sh: idldir=$idldir is not in the installed tree"; exit 1 ;;
+esac
+[ -d "$idldir" ] || { echo "run.sh: idldir $idldir was not installed"; exit 1; }
+mkdir "$tmp/kv"
+"$gen" "$idldir/../examples/idl/kv.idl" -I "$idldir" -o "$tmp/kv" ||
+	{ echo "run.sh: the installed example IDL does not compile"; exit 1; }
 meson setup "$tmp/build" "$src/tests/external" >"$tmp/setup.log" 2>&1 ||
 	{ cat "$tmp/setup.log"; exit 1; }
 ninja -C "$tmp/build" >"$tmp/ninja.log" 2>&1 || { cat "$tmp/ninja.log"; exit 1; }

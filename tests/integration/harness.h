@@ -27,7 +27,7 @@ typedef struct th_ctx {
  * executable once per transport with LRPC_TEST_TRANSPORT=socket|shm in the
  * environment, and th_setup() puts it in ctx->transport.  To add a
  * transport, add it to the list in tests/integration/meson.build; tests need
- * no change.
+ * no change.  test-shm.c, about the shm transport itself, runs on shm only.
  */
 extern th_ctx th_ctx_current;
 #define TH_TEST(fn)                                                         \

@@ -324,6 +324,80 @@ test_core_server_reserve_commit(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/* The client's zero-copy calls: reserve and commit to send in place,
+ * recv_view and release to read in place. */
+static void
+test_core_client_zero_copy(void **state)
+{
+	th_server *s = spawn_standard(state);
+	lrpc_client *c;
+	const lrpc_msg_header *m = NULL, *m2 = NULL;
+	lrpc_msg_header local = { .size = sizeof(local) };
+	uint8_t resp[4096];
+	size_t size = 0;
+	void *buf = NULL, *buf2 = NULL;
+
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	/* Reserve, fill in place, commit; read back through a view. */
+	assert_int_equal(lrpc_client_reserve(c, 256, &buf), 0);
+	assert_non_null(buf);
+	assert_int_equal(lrpc_client_reserve(c, 256, &buf2), -EBUSY);
+	th_fill(buf, 256, TH_ECHO, 5);
+	assert_int_equal(lrpc_client_commit(c, 256), 0);
+	assert_int_equal(th_recv_view(c, &m, &size, 2000), 256);
+	assert_int_equal(size, 256);
+	assert_non_null(m);
+	assert_int_equal(m->size, 256);
+	assert_int_equal(m->id, TH_ECHO);
+	assert_int_equal(m->error, 0);
+	assert_true(th_check(m, 256, 5));
+	/* One view at a time. */
+	assert_int_equal(th_recv_view(c, &m2, &size, 0), -EBUSY);
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 0), -EBUSY);
+	/* Only the view itself can be given back. */
+	assert_int_equal(lrpc_client_release(c, &local), -EINVAL);
+	assert_int_equal(lrpc_client_release(
+				 c, (const lrpc_msg_header *)(const void *)
+					    ((const uint8_t *)m + 8)),
+			 -EINVAL);
+	assert_int_equal(lrpc_client_release(c, m), 0);
+	assert_int_equal(lrpc_client_release(c, m), -EINVAL);
+	/* Nothing left to view. */
+	assert_int_equal(th_recv_view(c, &m2, &size, 0), -EAGAIN);
+
+	/* No reservation: nothing to commit. */
+	assert_int_equal(lrpc_client_commit(c, 256), -EINVAL);
+	/* Abort, then reserve again; commit less than reserved. */
+	assert_int_equal(lrpc_client_reserve(c, 1000, &buf), 0);
+	lrpc_client_discard_reservation(c);
+	assert_int_equal(lrpc_client_commit(c, 100), -EINVAL);
+	assert_int_equal(lrpc_client_reserve(c, 1000, &buf), 0);
+	th_fill(buf, 200, TH_ECHO, 6);
+	assert_int_equal(lrpc_client_commit(c, 1001), -EINVAL);
+	assert_int_equal(lrpc_client_commit(c, 200), 0);
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 2000), 200);
+	assert_true(th_check(resp, 200, 6));
+	/* An aborted reservation sent nothing. */
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 100),
+			 -ETIMEDOUT);
+
+	/* Many round trips, each through a view, sizes up to 64 KiB. */
+	for (unsigned i = 0; i < 200; i++) {
+		size_t n = 24 + (i * 331u) % (64u * 1024u - 24u);
+		assert_int_equal(lrpc_client_reserve(c, n, &buf), 0);
+		th_fill(buf, n, TH_ECHO, i);
+		assert_int_equal(lrpc_client_commit(c, n), 0);
+		assert_int_equal(th_recv_view(c, &m, &size, 2000),
+				 (int)n);
+		assert_int_equal(m->size, n);
+		assert_true(th_check(m, n, i));
+		assert_int_equal(lrpc_client_release(c, m), 0);
+	}
+	th_echo(c, 100, 7, 2000);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
@@ -338,6 +412,7 @@ main(void)
 		TH_TEST(test_core_sendv_gathers),
 		TH_TEST(test_core_late_response_dropped),
 		TH_TEST(test_core_server_reserve_commit),
+		TH_TEST(test_core_client_zero_copy),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
