@@ -174,9 +174,12 @@ bool lrpc__log_enabled(lrpc_log_level level);
  * here: unref accepts NULL and returns NULL so that "x = x_unref(x);" is
  * the idiom.  The struct has an "unsigned n_ref" member; @free_fn runs when
  * the last reference goes.  @scope is LRPC_EXPORT for public objects,
- * static for private ones.
+ * static for private ones.  The _WITH_DROP form also runs @drop_fn(p)
+ * before each reference goes, while it is still held: the place for an
+ * object that others point back to to break that cycle (the server).
  */
-#define LRPC_DEFINE_REF_UNREF(scope, type, name, free_fn)                  \
+#define LRPC_DEFINE_REF_UNREF_WITH_DROP(scope, type, name, drop_fn,       \
+					free_fn)                            \
 	scope type *name##_ref(type *p)                                     \
 	{                                                                   \
 		if (!p)                                                     \
@@ -190,9 +193,15 @@ bool lrpc__log_enabled(lrpc_log_level level);
 		if (!p)                                                     \
 			return NULL;                                        \
 		assert(p->n_ref > 0);                                       \
+		drop_fn(p);                                                 \
 		if (--p->n_ref == 0)                                        \
 			free_fn(p);                                         \
 		return NULL;                                                \
 	}
+
+#define LRPC__NO_DROP(p) ((void)(p))
+#define LRPC_DEFINE_REF_UNREF(scope, type, name, free_fn)                  \
+	LRPC_DEFINE_REF_UNREF_WITH_DROP(scope, type, name, LRPC__NO_DROP,   \
+					free_fn)
 
 #endif

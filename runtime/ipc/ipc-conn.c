@@ -147,6 +147,11 @@ lrpc__conn_new(lrpc_server *s, int fd, lrpc_conn **ret)
 	return 0;
 }
 
+/*
+ * The last reference is gone: destroyed runs, and the reference this
+ * connection held on its server goes (see server_drop() in ipc-server.c
+ * for how that two-way link ends).
+ */
 static void
 conn_free(lrpc_conn *c)
 {
@@ -161,26 +166,7 @@ conn_free(lrpc_conn *c)
 	lrpc_server_unref(s);
 }
 
-LRPC_EXPORT lrpc_conn *
-lrpc_conn_ref(lrpc_conn *c)
-{
-	if (!c)
-		return NULL;
-	assert(c->n_ref > 0);
-	c->n_ref++;
-	return c;
-}
-
-LRPC_EXPORT lrpc_conn *
-lrpc_conn_unref(lrpc_conn *c)
-{
-	if (!c)
-		return NULL;
-	assert(c->n_ref > 0);
-	if (--c->n_ref == 0)
-		conn_free(c);
-	return NULL;
-}
+LRPC_DEFINE_REF_UNREF(LRPC_EXPORT, lrpc_conn, lrpc_conn, conn_free)
 
 static void
 conn_finish(lrpc_conn *c)

@@ -251,42 +251,27 @@ server_free(lrpc_server *s)
 	free(s);
 }
 
-LRPC_EXPORT lrpc_server *
-lrpc_server_ref(lrpc_server *s)
+/*
+ * The one place the server/connection cycle is broken.  Every connection
+ * holds a reference on its server (n_conn_refs of them), and the server
+ * lists its connections.  When a reference is about to go and only the
+ * connections' would be left -- nobody outside can reach the server any
+ * more, this includes the very last reference of a server without
+ * connections -- the server closes: that stops listening (no socket fd or
+ * file left behind, as server.h promises) and closes every connection,
+ * whose teardown then drops the references that kept the server.  The
+ * reference being dropped is still held during the close.
+ */
+static void
+server_drop(lrpc_server *s)
 {
-	if (!s)
-		return NULL;
-	assert(s->n_ref > 0);
-	s->n_ref++;
-	return s;
+	if (s->n_ref - 1 == s->n_conn_refs && !s->closed &&
+	    s->origin_pid == lrpc__getpid())
+		lrpc_server_close(s);
 }
 
-LRPC_EXPORT lrpc_server *
-lrpc_server_unref(lrpc_server *s)
-{
-	if (!s)
-		return NULL;
-	assert(s->n_ref > 0);
-	/* The last reference closes first, as server.h promises: otherwise a
-	 * started server without connections was freed still listening,
-	 * leaking its socket fd and leaving its socket file behind. */
-	if (s->n_ref == 1 && !s->closed && s->origin_pid == lrpc__getpid())
-		lrpc_server_close(s);
-	s->n_ref--;
-	if (s->n_ref == 0) {
-		server_free(s);
-		return NULL;
-	}
-	/* Connections reference their server; once only they do, nobody
-	 * outside can reach it any more: close it, which lets them go. */
-	if (s->n_ref == s->n_conn_refs && !s->closed &&
-	    s->origin_pid == lrpc__getpid()) {
-		lrpc_server_ref(s);
-		lrpc_server_close(s);
-		lrpc_server_unref(s);
-	}
-	return NULL;
-}
+LRPC_DEFINE_REF_UNREF_WITH_DROP(LRPC_EXPORT, lrpc_server, lrpc_server,
+				server_drop, server_free)
 
 LRPC_EXPORT int
 lrpc_server_get_fd(lrpc_server *s)

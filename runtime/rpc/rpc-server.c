@@ -51,10 +51,8 @@ struct lrpc_rpc_call {
 #define MAX_FREE_CALLS 64
 
 static void
-svc_unref(rpc_service *svc)
+svc_free(rpc_service *svc)
 {
-	if (!svc || --svc->n_ref > 0)
-		return;
 	while (svc->free_calls) {
 		lrpc_rpc_call *c = svc->free_calls;
 		svc->free_calls = c->next;
@@ -64,6 +62,8 @@ svc_unref(rpc_service *svc)
 	lrpc_arena_done(&svc->arena);
 	free(svc);
 }
+
+LRPC_DEFINE_REF_UNREF(static, rpc_service, svc, svc_free)
 
 static lrpc_rpc_call *
 call_new(rpc_service *svc)
@@ -80,8 +80,7 @@ call_new(rpc_service *svc)
 			return NULL;
 	}
 	memset(call, 0, sizeof(*call));
-	call->svc = svc;
-	svc->n_ref++;
+	call->svc = svc_ref(svc);
 	return call;
 }
 
@@ -209,8 +208,7 @@ handle_hello(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *req)
 			if (p && lrpc__conn_add_close_hook(conn, peer_on_close,
 							   p) == 0) {
 				p->conn = conn;
-				p->svc = svc;
-				svc->n_ref++;
+				p->svc = svc_ref(svc);
 				p->next = svc->peers;
 				svc->peers = p;
 			} else {
