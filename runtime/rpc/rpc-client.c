@@ -1,157 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The RPC client: a call table of async calls in flight (an open-addressing
- * hash keyed by call id), synchronous calls that keep delivering other
- * replies while they wait, per-interface version negotiation, and event
- * listeners.
+ * The RPC client: the object and its loop integration, replies matched to
+ * the calls waiting for them, and events delivered to listeners.
  */
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "rpc-internal.h"
-#include "util.h"
-
-typedef struct pending {
-	uint64_t id; /* 0: empty slot */
-	const lrpc_rpc_method *method;
-	lrpc_rpc_complete_fn complete;
-	void (*fn)(void);
-	void *userdata;
-} pending;
-
-typedef struct iface_state {
-	const lrpc_rpc_interface *iface;
-	uint16_t common; /* version both speak; 0: not negotiated */
-	const lrpc_rpc_listener *listener;
-	const void *listener_obj;
-	void *listener_data;
-} iface_state;
-
-/* A synchronous call (or negotiation) waiting; they nest when a callback
- * run during a wait makes a call of its own. */
-typedef struct waiter {
-	struct waiter *prev;
-	uint64_t id;
-	uint32_t iface_id;
-	bool hello;
-	bool done;
-	int status;
-	const lrpc_rpc_method *method;
-	void *rep;
-	lrpc_arena *arena;
-	lrpc_rpc_error *error;
-	lrpc__rpc_header reply; /* hello: the server's answer */
-} waiter;
-
-struct lrpc_rpc_client {
-	unsigned n_ref;
-	lrpc_client *c;
-	bool closing;
-	uint64_t next_call_id;
-	uint64_t timeout_usec;
-	pending *tab;
-	size_t tab_cap; /* power of two or 0 */
-	size_t n_pending;
-	iface_state *ifaces;
-	size_t n_ifaces;
-	waiter *waiters;
-	lrpc__rpc_buf sbuf;
-	uint8_t *rbuf;
-	size_t rcap;
-	lrpc_arena arena; /* async replies and events */
-	uint8_t arena_buf[2048];
-};
-
-#define RPC_CHECK(rc)                                                       \
-	do {                                                                \
-		lrpc_return_if_fail(rc, -EINVAL);                           \
-		if ((rc)->closing)                                          \
-			return -ENOTCONN;                                   \
-	} while (0)
-
-/* --- Call table ---------------------------------------------------------- */
-
-static size_t
-slot_of(const lrpc_rpc_client *rc, uint64_t id)
-{
-	return (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) &
-	       (rc->tab_cap - 1);
-}
-
-static pending *
-tab_find(lrpc_rpc_client *rc, uint64_t id)
-{
-	if (!rc->tab_cap)
-		return NULL;
-	for (size_t i = slot_of(rc, id);; i = (i + 1) & (rc->tab_cap - 1)) {
-		if (rc->tab[i].id == id)
-			return &rc->tab[i];
-		if (rc->tab[i].id == 0)
-			return NULL;
-	}
-}
-
-static int tab_insert(lrpc_rpc_client *rc, const pending *p);
-
-static int
-tab_grow(lrpc_rpc_client *rc)
-{
-	size_t cap = rc->tab_cap ? rc->tab_cap * 2 : 64;
-	pending *old = rc->tab, *tab = calloc(cap, sizeof(*tab));
-	size_t old_cap = rc->tab_cap;
-
-	if (!tab)
-		return -ENOMEM;
-	rc->tab = tab;
-	rc->tab_cap = cap;
-	rc->n_pending = 0;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i].id)
-			(void)tab_insert(rc, &old[i]);
-	free(old);
-	return 0;
-}
-
-static int
-tab_insert(lrpc_rpc_client *rc, const pending *p)
-{
-	if ((rc->n_pending + 1) * 2 > rc->tab_cap) {
-		int r = tab_grow(rc);
-		if (r < 0)
-			return r;
-	}
-	size_t i = slot_of(rc, p->id);
-	while (rc->tab[i].id)
-		i = (i + 1) & (rc->tab_cap - 1);
-	rc->tab[i] = *p;
-	rc->n_pending++;
-	return 0;
-}
-
-/* Remove by backward shifting, so lookups never need tombstones. */
-static void
-tab_remove(lrpc_rpc_client *rc, pending *p)
-{
-	size_t mask = rc->tab_cap - 1;
-	size_t i = (size_t)(p - rc->tab), j = i;
-
-	for (;;) {
-		j = (j + 1) & mask;
-		if (!rc->tab[j].id)
-			break;
-		size_t k = slot_of(rc, rc->tab[j].id);
-		/* Move j into the hole at i unless its home k lies
-		 * cyclically in (i, j]. */
-		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-		if (!stays) {
-			rc->tab[i] = rc->tab[j];
-			i = j;
-		}
-	}
-	rc->tab[i].id = 0;
-	rc->n_pending--;
-}
+#include "rpc-client-internal.h"
 
 static void
 complete_call(lrpc_rpc_client *rc, const pending *p, int status,
@@ -162,15 +18,15 @@ complete_call(lrpc_rpc_client *rc, const pending *p, int status,
 }
 
 /* Fail every pending async call with @status (each callback once). */
-static void
-fail_all(lrpc_rpc_client *rc, int status)
+void
+lrpc__rpcc_fail_all(lrpc_rpc_client *rc, int status)
 {
 	lrpc_rpc_error err = { .code = status, .name = "lrpc.Errno" };
 
 	for (size_t i = 0; i < rc->tab_cap; i++) {
 		while (rc->tab && rc->tab[i].id) {
 			pending p = rc->tab[i];
-			tab_remove(rc, &rc->tab[i]);
+			lrpc__rpcc_tab_remove(rc, &rc->tab[i]);
 			lrpc_arena_reset(&rc->arena);
 			void *rep = NULL;
 			if (p.method->reply &&
@@ -190,8 +46,8 @@ fail_all(lrpc_rpc_client *rc, int status)
 
 /* --- Replies ------------------------------------------------------------- */
 
-static const char *
-error_name(const lrpc_rpc_method *m, int status)
+const char *
+lrpc__rpcc_error_name(const lrpc_rpc_method *m, int status)
 {
 	if (status > 0) {
 		for (uint32_t i = 0; m && i < m->n_errors; i++)
@@ -206,8 +62,8 @@ error_name(const lrpc_rpc_method *m, int status)
  * Decode a REPLY or ERROR for @m into @rep (zeroed) / @err; returns the
  * call's status.
  */
-static int
-decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
+int
+lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
 	     const lrpc_rpc_method *m, void *rep, lrpc_arena *arena,
 	     lrpc_rpc_error *err)
 {
@@ -240,14 +96,14 @@ decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
 	}
 	if (err) {
 		err->code = status;
-		err->name = status ? error_name(m, status) : NULL;
+		err->name = status ? lrpc__rpcc_error_name(m, status) : NULL;
 	}
 	return status;
 }
 
 /* A message from the response channel, from a sync wait or dispatch. */
-static void
-on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
+void
+lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
 {
 	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
 		       .end = (const uint8_t *)msg + size };
@@ -290,13 +146,13 @@ on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
 			w->status = -EBADMSG;
 			return;
 		}
-		w->status = decode_reply(&h, &r, w->method, w->rep, w->arena,
+		w->status = lrpc__rpcc_decode_reply(&h, &r, w->method, w->rep, w->arena,
 					 w->error);
 		return;
 	}
 	if (h.kind != LRPC__RPC_REPLY && h.kind != LRPC__RPC_ERROR)
 		return;
-	pending *pp = tab_find(rc, h.call_id);
+	pending *pp = lrpc__rpcc_tab_find(rc, h.call_id);
 	if (!pp) {
 		/* A late reply: its call timed out or was cancelled. */
 		return;
@@ -306,7 +162,7 @@ on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
 	void *rep = NULL;
 	int status;
 
-	tab_remove(rc, pp);
+	lrpc__rpcc_tab_remove(rc, pp);
 	lrpc_arena_reset(&rc->arena);
 	if (p.method->reply) {
 		status = lrpc_arena_alloc(&rc->arena, p.method->reply->size,
@@ -314,7 +170,7 @@ on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
 		if (status < 0)
 			rep = NULL;
 	}
-	status = decode_reply(&h, &r, p.method, rep, &rc->arena, &err);
+	status = lrpc__rpcc_decode_reply(&h, &r, p.method, rep, &rc->arena, &err);
 	complete_call(rc, &p, status, rep, &err);
 	lrpc_arena_reset(&rc->arena);
 }
@@ -323,11 +179,11 @@ static void
 on_response_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 	       void *userdata)
 {
-	on_response(userdata, msg, size);
+	lrpc__rpcc_on_response(userdata, msg, size);
 }
 
-static iface_state *
-iface_find(lrpc_rpc_client *rc, uint32_t id)
+iface_state *
+lrpc__rpcc_iface_find(lrpc_rpc_client *rc, uint32_t id)
 {
 	for (size_t i = 0; i < rc->n_ifaces; i++)
 		if (rc->ifaces[i].iface->id == id)
@@ -335,10 +191,10 @@ iface_find(lrpc_rpc_client *rc, uint32_t id)
 	return NULL;
 }
 
-static iface_state *
-iface_get(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface)
+iface_state *
+lrpc__rpcc_iface_get(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface)
 {
-	iface_state *st = iface_find(rc, iface->id);
+	iface_state *st = lrpc__rpcc_iface_find(rc, iface->id);
 
 	if (st)
 		return st;
@@ -359,7 +215,7 @@ on_event_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
 		       .end = (const uint8_t *)msg + size };
 	lrpc__rpc_header h;
-	iface_state *st = iface_find(rc, (uint32_t)msg->id);
+	iface_state *st = lrpc__rpcc_iface_find(rc, (uint32_t)msg->id);
 
 	if (!st || !st->listener || !lrpc__rpc_header_read(&r, &h) ||
 	    h.kind != LRPC__RPC_EVENT)
@@ -386,7 +242,7 @@ on_event_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 static void
 on_closed_cb(lrpc_client *c, int reason, void *userdata)
 {
-	fail_all(userdata, -ENOTCONN);
+	lrpc__rpcc_fail_all(userdata, -ENOTCONN);
 }
 
 /* --- Object -------------------------------------------------------------- */
@@ -418,7 +274,7 @@ static void
 rpc_client_free(lrpc_rpc_client *rc)
 {
 	rc->closing = true;
-	fail_all(rc, -ECANCELED);
+	lrpc__rpcc_fail_all(rc, -ECANCELED);
 	lrpc_client_set_response_handler(rc->c, NULL, NULL);
 	lrpc_client_set_event_handler(rc->c, NULL, NULL);
 	lrpc_client_set_closed_handler(rc->c, NULL, NULL);
@@ -501,7 +357,7 @@ lrpc_rpc_client_process(lrpc_rpc_client *rc)
 	RPC_CHECK(rc);
 	r = lrpc_client_process(rc->c);
 	if (r == -ENOTCONN)
-		fail_all(rc, -ENOTCONN);
+		lrpc__rpcc_fail_all(rc, -ENOTCONN);
 	return r;
 }
 
@@ -530,7 +386,7 @@ lrpc_rpc_client_run_once(lrpc_rpc_client *rc, uint64_t timeout_usec)
 	/* Readable but nothing delivered: on transports whose data does not
 	 * travel on the main socket, that may be the server hanging up. */
 	if (r == 0 && !lrpc_client_is_connected(rc->c)) {
-		fail_all(rc, -ENOTCONN);
+		lrpc__rpcc_fail_all(rc, -ENOTCONN);
 		return -ENOTCONN;
 	}
 	return r;
@@ -548,270 +404,11 @@ lrpc_rpc_client_set_listener(lrpc_rpc_client *rc,
 				    table->notify &&
 				    lrpc__rpc_interface_valid(table->iface),
 			    -EINVAL);
-	st = iface_get(rc, table->iface);
+	st = lrpc__rpcc_iface_get(rc, table->iface);
 	if (!st)
 		return -ENOMEM;
 	st->listener = listener ? table : NULL;
 	st->listener_obj = listener;
 	st->listener_data = userdata;
-	return 0;
-}
-
-/* --- Calls --------------------------------------------------------------- */
-
-static uint64_t
-deadline_of(lrpc_rpc_client *rc, uint64_t timeout_usec)
-{
-	return lrpc__deadline_from_usec(timeout_usec, rc->timeout_usec);
-}
-
-/* Receive and handle responses until @w is done or the deadline passes. */
-static int
-wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
-{
-	int n = 0;
-
-	w->prev = rc->waiters;
-	rc->waiters = w;
-	while (!w->done) {
-		uint64_t left = lrpc__deadline_left_usec(deadline);
-		size_t size = 0;
-		if (left == 0) {
-			n = -ETIMEDOUT;
-			break;
-		}
-		if (!rc->rbuf) {
-			rc->rcap = 64 * 1024;
-			rc->rbuf = malloc(rc->rcap);
-			if (!rc->rbuf) {
-				n = -ENOMEM;
-				break;
-			}
-		}
-		n = lrpc_client_recv(rc->c, rc->rbuf, rc->rcap, left, &size);
-		if (n == -EMSGSIZE && rc->rcap < lrpc_client_get_max_msg_size(rc->c)) {
-			size_t cap = lrpc_client_get_max_msg_size(rc->c);
-			uint8_t *b = realloc(rc->rbuf, cap);
-			if (!b) {
-				n = -ENOMEM;
-				break;
-			}
-			rc->rbuf = b;
-			rc->rcap = cap;
-			continue;
-		}
-		if (n == -EAGAIN)
-			n = -ETIMEDOUT;
-		if (n < 0)
-			break;
-		on_response(rc, (const lrpc_msg_header *)rc->rbuf, size);
-	}
-	rc->waiters = w->prev;
-	if (w->done)
-		return 0;
-	if (n == -ENOTCONN)
-		fail_all(rc, -ENOTCONN);
-	return n;
-}
-
-static int
-send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
-	 const lrpc__rpc_header *h, const lrpc_rpc_type *type,
-	 const void *value)
-{
-	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
-	int n, r;
-
-	n = lrpc__rpc_build(&rc->sbuf, iface->id, h, type, value, NULL,
-			    max ? max : 1);
-	if (n < 0)
-		return max ? n : -ENOTCONN;
-	r = lrpc_client_send(rc->c, rc->sbuf.data, (size_t)n);
-	if (r == -ENOTCONN)
-		fail_all(rc, -ENOTCONN);
-	return r;
-}
-
-static int
-negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
-	  uint64_t deadline, iface_state **ret)
-{
-	iface_state *st;
-	int r;
-
-	if (!lrpc__rpc_interface_valid(iface))
-		return -EINVAL;
-	st = iface_get(rc, iface);
-	if (!st)
-		return -ENOMEM;
-	if (st->common) {
-		*ret = st;
-		return st->common;
-	}
-	lrpc__rpc_header h = {
-		.call_id = ++rc->next_call_id,
-		.kind = LRPC__RPC_HELLO,
-		.version = iface->version,
-		.hash = iface->hashes[iface->version - 1],
-	};
-	r = send_msg(rc, iface, &h, NULL, NULL);
-	if (r < 0)
-		return r;
-	waiter w = { .id = h.call_id, .iface_id = iface->id, .hello = true };
-	r = wait_for(rc, &w, deadline);
-	if (r < 0)
-		return r;
-	if (w.status < 0)
-		return w.status;
-	if (w.status > 0 || w.reply.version == 0)
-		return -EPROTO;
-	unsigned common = LRPC_MIN(w.reply.version, iface->version);
-	/* Both know the canonical hash at the lower version: equal hashes
-	 * mean the same IDL up to there. */
-	if (iface->hashes[common - 1] != w.reply.hash)
-		return -EPROTO;
-	/* iface_get may have moved the array during the wait. */
-	st = iface_find(rc, iface->id);
-	st->common = (uint16_t)common;
-	*ret = st;
-	return (int)common;
-}
-
-LRPC_EXPORT int
-lrpc_rpc_client_negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
-			  uint64_t timeout_usec)
-{
-	iface_state *st;
-
-	RPC_CHECK(rc);
-	return negotiate(rc, iface, deadline_of(rc, timeout_usec), &st);
-}
-
-static int
-prepare_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
-	     const lrpc_rpc_method *method, uint64_t deadline)
-{
-	iface_state *st;
-	int r;
-
-	r = negotiate(rc, iface, deadline, &st);
-	if (r < 0)
-		return r;
-	if (method < iface->methods ||
-	    method >= iface->methods + iface->n_methods ||
-	    method->kind == LRPC_RPC_EVENT)
-		return -EINVAL;
-	if (method->since > st->common)
-		return -EPROTONOSUPPORT;
-	return 0;
-}
-
-static void
-set_error(lrpc_rpc_error *err, const lrpc_rpc_method *m, int status)
-{
-	if (!err)
-		return;
-	memset(err, 0, sizeof(*err));
-	err->code = status;
-	err->name = status ? error_name(m, status) : NULL;
-}
-
-LRPC_EXPORT int
-lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
-		     const lrpc_rpc_method *method, const void *req, void *rep,
-		     lrpc_arena *arena, uint64_t timeout_usec,
-		     lrpc_rpc_error *ret_error)
-{
-	uint64_t deadline;
-	int r;
-
-	RPC_CHECK(rc);
-	lrpc_return_if_fail(iface && method && req, -EINVAL);
-	lrpc_return_if_fail(method->kind == LRPC_RPC_CALL, -EINVAL);
-	if (rep)
-		memset(rep, 0, method->reply->size);
-	deadline = deadline_of(rc, timeout_usec);
-	r = prepare_call(rc, iface, method, deadline);
-	if (r < 0)
-		goto fail;
-	lrpc__rpc_header h = {
-		.call_id = ++rc->next_call_id,
-		.method = method->ordinal,
-		.kind = LRPC__RPC_REQUEST,
-		.version = iface->version,
-	};
-	r = send_msg(rc, iface, &h, method->request, req);
-	if (r < 0)
-		goto fail;
-	waiter w = { .id = h.call_id, .method = method, .rep = rep,
-		     .arena = arena, .error = ret_error };
-	r = wait_for(rc, &w, deadline);
-	if (r < 0)
-		goto fail;
-	/* decode_reply filled ret_error. */
-	return w.status;
-fail:
-	set_error(ret_error, method, r);
-	return r;
-}
-
-LRPC_EXPORT int
-lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
-			   const lrpc_rpc_method *method, const void *req,
-			   lrpc_rpc_complete_fn complete, void (*fn)(void),
-			   void *userdata, uint64_t *ret_call_id)
-{
-	int r;
-
-	RPC_CHECK(rc);
-	lrpc_return_if_fail(iface && method && req, -EINVAL);
-	lrpc_return_if_fail(method->kind == LRPC_RPC_ONEWAY ||
-				    (method->kind == LRPC_RPC_CALL && complete),
-			    -EINVAL);
-	r = prepare_call(rc, iface, method,
-			 deadline_of(rc, LRPC_TIMEOUT_DEFAULT));
-	if (r < 0)
-		return r;
-	lrpc__rpc_header h = {
-		.call_id = ++rc->next_call_id,
-		.method = method->ordinal,
-		.kind = method->kind == LRPC_RPC_CALL ? LRPC__RPC_REQUEST
-						      : LRPC__RPC_ONEWAY,
-		.version = iface->version,
-	};
-	if (method->kind == LRPC_RPC_CALL) {
-		/* Make room first, so that a send is never followed by a
-		 * failure to remember it. */
-		if ((rc->n_pending + 1) * 2 > rc->tab_cap) {
-			r = tab_grow(rc);
-			if (r < 0)
-				return r;
-		}
-	}
-	r = send_msg(rc, iface, &h, method->request, req);
-	if (r < 0)
-		return r;
-	if (method->kind == LRPC_RPC_CALL) {
-		pending p = { .id = h.call_id, .method = method,
-			      .complete = complete, .fn = fn,
-			      .userdata = userdata };
-		r = tab_insert(rc, &p);
-		assert(r == 0);
-	}
-	if (ret_call_id)
-		*ret_call_id = h.call_id;
-	return 0;
-}
-
-LRPC_EXPORT int
-lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id)
-{
-	pending *p;
-
-	lrpc_return_if_fail(rc && call_id, -EINVAL);
-	p = tab_find(rc, call_id);
-	if (!p)
-		return -ENOENT;
-	tab_remove(rc, p);
 	return 0;
 }

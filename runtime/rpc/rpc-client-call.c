@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The RPC client's calls: synchronous calls that keep delivering other
+ * replies while they wait, async calls, cancellation, and the per-interface
+ * version negotiation the first call of an interface does.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "rpc-client-internal.h"
+
+/* --- Calls --------------------------------------------------------------- */
+
+static uint64_t
+deadline_of(lrpc_rpc_client *rc, uint64_t timeout_usec)
+{
+	return lrpc__deadline_from_usec(timeout_usec, rc->timeout_usec);
+}
+
+/* Receive and handle responses until @w is done or the deadline passes. */
+static int
+wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
+{
+	int n = 0;
+
+	w->prev = rc->waiters;
+	rc->waiters = w;
+	while (!w->done) {
+		uint64_t left = lrpc__deadline_left_usec(deadline);
+		size_t size = 0;
+		if (left == 0) {
+			n = -ETIMEDOUT;
+			break;
+		}
+		if (!rc->rbuf) {
+			rc->rcap = 64 * 1024;
+			rc->rbuf = malloc(rc->rcap);
+			if (!rc->rbuf) {
+				n = -ENOMEM;
+				break;
+			}
+		}
+		n = lrpc_client_recv(rc->c, rc->rbuf, rc->rcap, left, &size);
+		if (n == -EMSGSIZE && rc->rcap < lrpc_client_get_max_msg_size(rc->c)) {
+			size_t cap = lrpc_client_get_max_msg_size(rc->c);
+			uint8_t *b = realloc(rc->rbuf, cap);
+			if (!b) {
+				n = -ENOMEM;
+				break;
+			}
+			rc->rbuf = b;
+			rc->rcap = cap;
+			continue;
+		}
+		if (n == -EAGAIN)
+			n = -ETIMEDOUT;
+		if (n < 0)
+			break;
+		lrpc__rpcc_on_response(rc, (const lrpc_msg_header *)rc->rbuf, size);
+	}
+	rc->waiters = w->prev;
+	if (w->done)
+		return 0;
+	if (n == -ENOTCONN)
+		lrpc__rpcc_fail_all(rc, -ENOTCONN);
+	return n;
+}
+
+static int
+send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+	 const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+	 const void *value)
+{
+	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
+	int n, r;
+
+	n = lrpc__rpc_build(&rc->sbuf, iface->id, h, type, value, NULL,
+			    max ? max : 1);
+	if (n < 0)
+		return max ? n : -ENOTCONN;
+	r = lrpc_client_send(rc->c, rc->sbuf.data, (size_t)n);
+	if (r == -ENOTCONN)
+		lrpc__rpcc_fail_all(rc, -ENOTCONN);
+	return r;
+}
+
+static int
+negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+	  uint64_t deadline, iface_state **ret)
+{
+	iface_state *st;
+	int r;
+
+	if (!lrpc__rpc_interface_valid(iface))
+		return -EINVAL;
+	st = lrpc__rpcc_iface_get(rc, iface);
+	if (!st)
+		return -ENOMEM;
+	if (st->common) {
+		*ret = st;
+		return st->common;
+	}
+	lrpc__rpc_header h = {
+		.call_id = ++rc->next_call_id,
+		.kind = LRPC__RPC_HELLO,
+		.version = iface->version,
+		.hash = iface->hashes[iface->version - 1],
+	};
+	r = send_msg(rc, iface, &h, NULL, NULL);
+	if (r < 0)
+		return r;
+	waiter w = { .id = h.call_id, .iface_id = iface->id, .hello = true };
+	r = wait_for(rc, &w, deadline);
+	if (r < 0)
+		return r;
+	if (w.status < 0)
+		return w.status;
+	if (w.status > 0 || w.reply.version == 0)
+		return -EPROTO;
+	unsigned common = LRPC_MIN(w.reply.version, iface->version);
+	/* Both know the canonical hash at the lower version: equal hashes
+	 * mean the same IDL up to there. */
+	if (iface->hashes[common - 1] != w.reply.hash)
+		return -EPROTO;
+	/* lrpc__rpcc_iface_get may have moved the array during the wait. */
+	st = lrpc__rpcc_iface_find(rc, iface->id);
+	st->common = (uint16_t)common;
+	*ret = st;
+	return (int)common;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+			  uint64_t timeout_usec)
+{
+	iface_state *st;
+
+	RPC_CHECK(rc);
+	return negotiate(rc, iface, deadline_of(rc, timeout_usec), &st);
+}
+
+static int
+prepare_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+	     const lrpc_rpc_method *method, uint64_t deadline)
+{
+	iface_state *st;
+	int r;
+
+	r = negotiate(rc, iface, deadline, &st);
+	if (r < 0)
+		return r;
+	if (method < iface->methods ||
+	    method >= iface->methods + iface->n_methods ||
+	    method->kind == LRPC_RPC_EVENT)
+		return -EINVAL;
+	if (method->since > st->common)
+		return -EPROTONOSUPPORT;
+	return 0;
+}
+
+static void
+set_error(lrpc_rpc_error *err, const lrpc_rpc_method *m, int status)
+{
+	if (!err)
+		return;
+	memset(err, 0, sizeof(*err));
+	err->code = status;
+	err->name = status ? lrpc__rpcc_error_name(m, status) : NULL;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+		     const lrpc_rpc_method *method, const void *req, void *rep,
+		     lrpc_arena *arena, uint64_t timeout_usec,
+		     lrpc_rpc_error *ret_error)
+{
+	uint64_t deadline;
+	int r;
+
+	RPC_CHECK(rc);
+	lrpc_return_if_fail(iface && method && req, -EINVAL);
+	lrpc_return_if_fail(method->kind == LRPC_RPC_CALL, -EINVAL);
+	if (rep)
+		memset(rep, 0, method->reply->size);
+	deadline = deadline_of(rc, timeout_usec);
+	r = prepare_call(rc, iface, method, deadline);
+	if (r < 0)
+		goto fail;
+	lrpc__rpc_header h = {
+		.call_id = ++rc->next_call_id,
+		.method = method->ordinal,
+		.kind = LRPC__RPC_REQUEST,
+		.version = iface->version,
+	};
+	r = send_msg(rc, iface, &h, method->request, req);
+	if (r < 0)
+		goto fail;
+	waiter w = { .id = h.call_id, .method = method, .rep = rep,
+		     .arena = arena, .error = ret_error };
+	r = wait_for(rc, &w, deadline);
+	if (r < 0)
+		goto fail;
+	/* lrpc__rpcc_decode_reply filled ret_error. */
+	return w.status;
+fail:
+	set_error(ret_error, method, r);
+	return r;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+			   const lrpc_rpc_method *method, const void *req,
+			   lrpc_rpc_complete_fn complete, void (*fn)(void),
+			   void *userdata, uint64_t *ret_call_id)
+{
+	int r;
+
+	RPC_CHECK(rc);
+	lrpc_return_if_fail(iface && method && req, -EINVAL);
+	lrpc_return_if_fail(method->kind == LRPC_RPC_ONEWAY ||
+				    (method->kind == LRPC_RPC_CALL && complete),
+			    -EINVAL);
+	r = prepare_call(rc, iface, method,
+			 deadline_of(rc, LRPC_TIMEOUT_DEFAULT));
+	if (r < 0)
+		return r;
+	lrpc__rpc_header h = {
+		.call_id = ++rc->next_call_id,
+		.method = method->ordinal,
+		.kind = method->kind == LRPC_RPC_CALL ? LRPC__RPC_REQUEST
+						      : LRPC__RPC_ONEWAY,
+		.version = iface->version,
+	};
+	if (method->kind == LRPC_RPC_CALL) {
+		/* Make room first, so that a send is never followed by a
+		 * failure to remember it. */
+		if ((rc->n_pending + 1) * 2 > rc->tab_cap) {
+			r = lrpc__rpcc_tab_grow(rc);
+			if (r < 0)
+				return r;
+		}
+	}
+	r = send_msg(rc, iface, &h, method->request, req);
+	if (r < 0)
+		return r;
+	if (method->kind == LRPC_RPC_CALL) {
+		pending p = { .id = h.call_id, .method = method,
+			      .complete = complete, .fn = fn,
+			      .userdata = userdata };
+		r = lrpc__rpcc_tab_insert(rc, &p);
+		assert(r == 0);
+	}
+	if (ret_call_id)
+		*ret_call_id = h.call_id;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id)
+{
+	pending *p;
+
+	lrpc_return_if_fail(rc && call_id, -EINVAL);
+	p = lrpc__rpcc_tab_find(rc, call_id);
+	if (!p)
+		return -ENOENT;
+	lrpc__rpcc_tab_remove(rc, p);
+	return 0;
+}

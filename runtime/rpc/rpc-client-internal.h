@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The RPC client's state, shared by its files:
+ *
+ *   rpc-client.c        the object, loop integration, replies and events
+ *   rpc-client-table.c  the table of async calls in flight
+ *   rpc-client-call.c   sending calls, waiting for replies, negotiation
+ */
+#ifndef LRPC_RPC_CLIENT_INTERNAL_H
+#define LRPC_RPC_CLIENT_INTERNAL_H
+
+#include "rpc-internal.h"
+#include "util.h"
+
+typedef struct pending {
+	uint64_t id; /* 0: empty slot */
+	const lrpc_rpc_method *method;
+	lrpc_rpc_complete_fn complete;
+	void (*fn)(void);
+	void *userdata;
+} pending;
+
+typedef struct iface_state {
+	const lrpc_rpc_interface *iface;
+	uint16_t common; /* version both speak; 0: not negotiated */
+	const lrpc_rpc_listener *listener;
+	const void *listener_obj;
+	void *listener_data;
+} iface_state;
+
+/* A synchronous call (or negotiation) waiting; they nest when a callback
+ * run during a wait makes a call of its own. */
+typedef struct waiter {
+	struct waiter *prev;
+	uint64_t id;
+	uint32_t iface_id;
+	bool hello;
+	bool done;
+	int status;
+	const lrpc_rpc_method *method;
+	void *rep;
+	lrpc_arena *arena;
+	lrpc_rpc_error *error;
+	lrpc__rpc_header reply; /* hello: the server's answer */
+} waiter;
+
+struct lrpc_rpc_client {
+	unsigned n_ref;
+	lrpc_client *c;
+	bool closing;
+	uint64_t next_call_id;
+	uint64_t timeout_usec;
+	pending *tab;
+	size_t tab_cap; /* power of two or 0 */
+	size_t n_pending;
+	iface_state *ifaces;
+	size_t n_ifaces;
+	waiter *waiters;
+	lrpc__rpc_buf sbuf;
+	uint8_t *rbuf;
+	size_t rcap;
+	lrpc_arena arena; /* async replies and events */
+	uint8_t arena_buf[2048];
+};
+
+#define RPC_CHECK(rc)                                                       \
+	do {                                                                \
+		lrpc_return_if_fail(rc, -EINVAL);                           \
+		if ((rc)->closing)                                          \
+			return -ENOTCONN;                                   \
+	} while (0)
+
+/* rpc-client-table.c: the calls in flight, by id. */
+pending *lrpc__rpcc_tab_find(lrpc_rpc_client *rc, uint64_t id);
+/* Insert @p (its id not yet in the table); -ENOMEM. */
+int lrpc__rpcc_tab_insert(lrpc_rpc_client *rc, const pending *p);
+int lrpc__rpcc_tab_grow(lrpc_rpc_client *rc);
+void lrpc__rpcc_tab_remove(lrpc_rpc_client *rc, pending *p);
+
+/* rpc-client.c */
+/* Fail every pending async call with @status (each callback once). */
+void lrpc__rpcc_fail_all(lrpc_rpc_client *rc, int status);
+/* The lrpc_rpc_error name of @status for a call of @m. */
+const char *lrpc__rpcc_error_name(const lrpc_rpc_method *m, int status);
+/* Decode a reply's results or error into @rep / @err. */
+int lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
+			    const lrpc_rpc_method *m, void *rep,
+			    lrpc_arena *arena, lrpc_rpc_error *err);
+/* A response arrived: complete its async call or the waiter for it. */
+void lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
+			    size_t size);
+/* The state of interface @id, NULL if unknown; _get adds it. */
+iface_state *lrpc__rpcc_iface_find(lrpc_rpc_client *rc, uint32_t id);
+iface_state *lrpc__rpcc_iface_get(lrpc_rpc_client *rc,
+				  const lrpc_rpc_interface *iface);
+
+#endif
