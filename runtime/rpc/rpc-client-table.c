@@ -7,15 +7,6 @@
 
 #include "rpc-client-internal.h"
 
-#define RPC_CHECK(rc)                                                       \
-	do {                                                                \
-		lrpc_return_if_fail(rc, -EINVAL);                           \
-		if ((rc)->closing)                                          \
-			return -ENOTCONN;                                   \
-	} while (0)
-
-/* --- Call table ---------------------------------------------------------- */
-
 static size_t
 slot_of(const lrpc_rpc_client *rc, uint64_t id)
 {
