@@ -243,57 +243,43 @@ call_on_close(void *object, void *data)
 		call->abandon(call, call->abandon_data);
 }
 
-static int
-svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
-	   void *userdata)
+/* The method @h asks for, if this table serves it as that kind. */
+static const lrpc_rpc_method *
+svc_method(const lrpc_rpc_dispatch *table, const lrpc__rpc_header *h,
+	   bool oneway)
 {
-	rpc_service *svc = userdata;
-	const lrpc_rpc_dispatch *table = svc->table;
-	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
-		       .end = (const uint8_t *)msg + size };
-	lrpc__rpc_header h;
-	const lrpc_rpc_method *m;
-	lrpc_rpc_call *call;
-	void *req = NULL, *rep = NULL;
-	int status;
+	const lrpc_rpc_method *m = lrpc__rpc_find_method(table->iface,
+							 h->method);
 
-	if (!lrpc__rpc_header_read(&r, &h))
-		return -EBADMSG; /* no call id to answer: a core error */
-	if (h.kind == LRPC__RPC_HELLO) {
-		(void)handle_hello(svc, conn, &h);
-		return 0;
-	}
-	if (h.kind != LRPC__RPC_REQUEST && h.kind != LRPC__RPC_ONEWAY) {
-		(void)send_status(svc, conn, h.call_id, h.method, -EBADMSG,
-				  NULL);
-		return 0;
-	}
-	bool oneway = h.kind == LRPC__RPC_ONEWAY;
-	m = lrpc__rpc_find_method(table->iface, h.method);
 	if (!m || m->since > table->version ||
 	    m->kind != (oneway ? LRPC_RPC_ONEWAY : LRPC_RPC_CALL) ||
-	    !table->invoke[m - table->iface->methods]) {
-		if (!oneway)
-			(void)send_status(svc, conn, h.call_id, h.method,
-					  -EOPNOTSUPP, NULL);
-		return 0;
-	}
-	call = call_new(svc);
-	if (!call)
-		return oneway ? 0 : send_status(svc, conn, h.call_id,
-						h.method, -ENOMEM, NULL);
-	call->conn = conn; /* borrowed while the handler runs */
-	call->method = m;
-	call->call_id = h.call_id;
-	call->peer_version = h.version;
+	    !table->invoke[m - table->iface->methods])
+		return NULL;
+	return m;
+}
+
+/*
+ * Decode the arguments of @call into the arena and run its handler.
+ * Returns what the handler returned, or the decode error (-EBADMSG for bad
+ * data, -ENOMEM when the arena cannot grow); *ret_rep is the results.
+ */
+static int
+svc_invoke(rpc_service *svc, lrpc_rpc_call *call, lrpc__rd *r,
+	   void **ret_rep)
+{
+	const lrpc_rpc_method *m = call->method;
+	void *req = NULL;
+	int status;
+
+	*ret_rep = NULL;
 	lrpc_arena_reset(&svc->arena);
 	status = lrpc_arena_alloc(&svc->arena, m->request->size, 16, &req);
 	if (status == 0 && m->reply)
 		status = lrpc_arena_alloc(&svc->arena, m->reply->size, 16,
-					  &rep);
+					  ret_rep);
 	if (status == 0) {
-		status = lrpc__rpc_decode(&r, m->request, req, &svc->arena);
-		if (status == 0 && lrpc__rd_left(&r) != 0)
+		status = lrpc__rpc_decode(r, m->request, req, &svc->arena);
+		if (status == 0 && lrpc__rd_left(r) != 0)
 			status = -EBADMSG;
 		if (status == -ENOBUFS || status == -ENOMEM)
 			status = -ENOMEM;
@@ -302,10 +288,18 @@ svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 	}
 	if (status == 0) {
 		call->in_handler = true;
-		status = table->invoke[m - table->iface->methods](
-			call, svc->handlers, svc->userdata, req, rep);
+		status = svc->table->invoke[m - svc->table->iface->methods](
+			call, svc->handlers, svc->userdata, req, *ret_rep);
 		call->in_handler = false;
 	}
+	return status;
+}
+
+/* After the handler: answer now, keep the call for later, or drop it. */
+static void
+svc_finish(lrpc_conn *conn, lrpc_rpc_call *call, bool oneway, int status,
+	   void *rep)
+{
 	if (oneway) {
 		call->conn = NULL;
 		call_free(call);
@@ -327,6 +321,50 @@ svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 		call->conn = NULL;
 		call_free(call);
 	}
+}
+
+static int
+svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
+	   void *userdata)
+{
+	rpc_service *svc = userdata;
+	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
+		       .end = (const uint8_t *)msg + size };
+	lrpc__rpc_header h;
+	const lrpc_rpc_method *m;
+	lrpc_rpc_call *call;
+	void *rep;
+	int status;
+
+	if (!lrpc__rpc_header_read(&r, &h))
+		return -EBADMSG; /* no call id to answer: a core error */
+	if (h.kind == LRPC__RPC_HELLO) {
+		(void)handle_hello(svc, conn, &h);
+		return 0;
+	}
+	if (h.kind != LRPC__RPC_REQUEST && h.kind != LRPC__RPC_ONEWAY) {
+		(void)send_status(svc, conn, h.call_id, h.method, -EBADMSG,
+				  NULL);
+		return 0;
+	}
+	bool oneway = h.kind == LRPC__RPC_ONEWAY;
+	m = svc_method(svc->table, &h, oneway);
+	if (!m) {
+		if (!oneway)
+			(void)send_status(svc, conn, h.call_id, h.method,
+					  -EOPNOTSUPP, NULL);
+		return 0;
+	}
+	call = call_new(svc);
+	if (!call)
+		return oneway ? 0 : send_status(svc, conn, h.call_id,
+						h.method, -ENOMEM, NULL);
+	call->conn = conn; /* borrowed while the handler runs */
+	call->method = m;
+	call->call_id = h.call_id;
+	call->peer_version = h.version;
+	status = svc_invoke(svc, call, &r, &rep);
+	svc_finish(conn, call, oneway, status, rep);
 	lrpc_arena_reset(&svc->arena);
 	return 0;
 }
