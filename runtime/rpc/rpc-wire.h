@@ -168,8 +168,8 @@ bool lrpc__rpc_header_read(lrpc__rd *r, lrpc__rpc_header *h);
 void lrpc__rpc_header_write(lrpc__wr *w, const lrpc__rpc_header *h);
 
 /*
- * Encode / decode with a writer or reader (rpc-codec.c); the public
- * lrpc_rpc_encode()/lrpc_rpc_decode() wrap these.
+ * Encode / decode with a writer or reader (rpc-encode.c, rpc-decode.c); the
+ * public lrpc_rpc_encode()/lrpc_rpc_decode() wrap these.
  */
 int lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type,
 		     const void *value);

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The one table-driven encoder and decoder for every IDL type.  Generated
+ * code only describes types (lrpc_rpc_type); all validation lives here:
+ *
+ *   rpc-encode.c  C value -> wire, one function per kind
+ *   rpc-decode.c  wire -> C value, one function per kind, bounded
+ *
+ * This header holds what both directions need to agree on.  The helpers are
+ * static inline because they sit on the path of every scalar and every
+ * enum or union value of a generated stub's call.
+ */
+#ifndef LRPC_RPC_CODEC_H
+#define LRPC_RPC_CODEC_H
+
+#include "rpc-wire.h"
+
+/* Bytes of the fixed-size encoding of an integer or float kind, else 0. */
+static inline size_t
+lrpc__rpc_scalar_size(uint16_t kind)
+{
+	switch (kind) {
+	case LRPC_RPC_BOOL:
+	case LRPC_RPC_I8:
+	case LRPC_RPC_U8:
+		return 1;
+	case LRPC_RPC_I16:
+	case LRPC_RPC_U16:
+		return 2;
+	case LRPC_RPC_I32:
+	case LRPC_RPC_U32:
+	case LRPC_RPC_F32:
+		return 4;
+	case LRPC_RPC_I64:
+	case LRPC_RPC_U64:
+	case LRPC_RPC_F64:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+/* True if @raw (sign-extended to 64 bits) is one of the values of enum @t. */
+static inline bool
+lrpc__rpc_enum_valid(const lrpc_rpc_type *t, uint64_t raw)
+{
+	int64_t v = (int64_t)raw;
+	uint32_t lo = 0, hi = t->n_values;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (t->values[mid] == v)
+			return true;
+		/* u64 enums above INT64_MAX are stored as their bit pattern;
+		 * the generator sorts by that signed view too. */
+		if (t->values[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* The case of union @t with @tag, or NULL. */
+static inline const lrpc_rpc_field *
+lrpc__rpc_union_case(const lrpc_rpc_type *t, uint32_t tag)
+{
+	for (uint32_t i = 0; i < t->n_fields; i++)
+		if (t->fields[i].ordinal == tag)
+			return &t->fields[i];
+	return NULL;
+}
+
+#endif
