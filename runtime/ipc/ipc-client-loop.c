@@ -86,10 +86,21 @@ watch_find(const int *fds, unsigned n, int fd)
 	return -1;
 }
 
+/* Whether process has a handler for what arrives on @chan. */
+static bool
+client_handles(lrpc_client *c, int chan)
+{
+	return chan == LRPC__CHAN_EVENT ? c->event_fn != NULL
+					: c->response_fn != NULL;
+}
+
 /*
- * The fds the connection needs watched now: the main socket (input, the
- * death signal, and room while request data waits), then the transport's
- * distinct wait fds for responses and events.
+ * The fds the connection needs watched now: the main socket (the death
+ * signal always; its input while connecting or when responses travel on
+ * it and have a handler; room while request data waits), then the
+ * transport's distinct wait fds of the channels that have a handler.
+ * Input nobody handles is left to the blocking calls: watching it would
+ * keep a level-triggered loop busy for as long as it sits there.
  */
 static unsigned
 watch_wanted(lrpc_client *c, int *fds, uint32_t *evs)
@@ -99,16 +110,21 @@ watch_wanted(lrpc_client *c, int *fds, uint32_t *evs)
 	if (c->fd < 0 || c->state == CLIENT_DISCONNECTED)
 		return 0;
 	fds[n] = c->fd;
-	evs[n++] = LRPC_POLL_IN |
-		   (c->t && c->tops->t_pending(c->t, LRPC__CHAN_REQUEST)
-			    ? LRPC_POLL_OUT
-			    : 0);
+	evs[n++] = c->state == CLIENT_CONNECTING ? LRPC_POLL_IN : 0;
 	if (c->state != CLIENT_CONNECTED || !c->t)
 		return n;
+	if (c->tops->t_pending(c->t, LRPC__CHAN_REQUEST))
+		evs[0] |= LRPC_POLL_OUT;
 	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++) {
 		uint32_t ev;
 		int fd = c->tops->t_wait_fd(c->t, (lrpc__chan)ch, false, &ev);
-		if (fd >= 0 && watch_find(fds, n, fd) < 0) {
+		int k = watch_find(fds, n, fd < 0 ? c->fd : fd);
+
+		if (!client_handles(c, ch))
+			continue;
+		if (k >= 0) {
+			evs[k] |= ev;
+		} else {
 			fds[n] = fd;
 			evs[n++] = ev;
 		}
@@ -527,6 +543,7 @@ lrpc_client_set_event_handler(lrpc_client *c, lrpc_client_msg_fn fn,
 		return;
 	c->event_fn = fn;
 	c->event_data = userdata;
+	lrpc__client_watch_update(c);
 	lrpc__client_rearm(c);
 	if (fn)
 		lrpc__client_schedule(c);
@@ -540,6 +557,7 @@ lrpc_client_set_response_handler(lrpc_client *c, lrpc_client_msg_fn fn,
 		return;
 	c->response_fn = fn;
 	c->response_data = userdata;
+	lrpc__client_watch_update(c);
 	lrpc__client_rearm(c);
 	if (fn)
 		lrpc__client_schedule(c);

@@ -219,6 +219,41 @@ test_client_loop_push_sync_call_between(void **state)
 	assert_int_equal(th_server_stop(srv), 0);
 }
 
+/*
+ * A response nobody has a handler for waits for a blocking recv; it must
+ * not keep the loop busy meanwhile (a level-triggered fd that stays
+ * readable would run the client over and over).
+ */
+static void
+test_client_loop_push_unhandled_response_idle(void **state)
+{
+	th_server *srv = th_server_spawn(*state, NULL, NULL,
+					 th_standard_handlers, NULL);
+	uint8_t req[64], resp[64];
+	lrpc_loop *loop;
+	lrpc_client *c;
+	int idle = 0;
+
+	assert_non_null(srv);
+	assert_int_equal(lrpc_loop_new(&loop), 0);
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	assert_int_equal(lrpc_client_attach_loop(c, loop), 0);
+	th_fill(req, sizeof(req), TH_ECHO, 5);
+	assert_int_equal(lrpc_client_send(c, req, sizeof(req)), 0);
+	th_msleep(50); /* the response is there now */
+	for (int i = 0; i < 20 && idle < 3; i++)
+		idle = lrpc_loop_run_once(loop, 20 * LRPC_USEC_PER_MSEC) == 0
+			       ? idle + 1
+			       : 0;
+	assert_int_equal(idle, 3);
+	assert_int_equal(th_recv(c, resp, sizeof(resp), 1000),
+			 (int)sizeof(resp));
+	assert_true(th_check(resp, sizeof(resp), 5));
+	c = lrpc_client_unref(c);
+	loop = lrpc_loop_unref(loop);
+	assert_int_equal(th_server_stop(srv), 0);
+}
+
 static void
 test_client_loop_push_async_connect(void **state)
 {
@@ -501,6 +536,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		TH_TEST(test_client_loop_push_events_and_responses),
 		TH_TEST(test_client_loop_push_sync_call_between),
+		TH_TEST(test_client_loop_push_unhandled_response_idle),
 		TH_TEST(test_client_loop_push_async_connect),
 		TH_TEST(test_client_loop_push_server_gone),
 		TH_TEST(test_client_loop_push_close),
