@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,6 +100,38 @@ lrpc__cpu_relax(void)
 #else
 	__asm__ __volatile__("" ::: "memory");
 #endif
+}
+
+/*
+ * Option structs and callback tables begin with size_t struct_size so that
+ * they can grow.  Copy the caller's @src into @dst (of @dst_size, zeroed
+ * first): a caller built against an older header passes a smaller struct,
+ * at least @min_size (the size in 1.0: LRPC__SIZE_UNTIL() of its last
+ * member then), and gets defaults for what it does not know; a caller
+ * built against a newer header may pass a larger one, but only if every
+ * byte this library does not know is 0 -- a setting we cannot honour is
+ * refused (-E2BIG), never quietly dropped.  -EINVAL below @min_size.
+ */
+#define LRPC__SIZE_UNTIL(type, member)                                     \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
+
+static inline int
+lrpc__copy_sized(void *dst, size_t dst_size, const void *src,
+		 size_t min_size)
+{
+	const unsigned char *p = src;
+	size_t n;
+
+	memcpy(&n, src, sizeof(n));
+	if (n < min_size)
+		return -EINVAL;
+	for (size_t i = dst_size; i < n; i++)
+		if (p[i] != 0)
+			return -E2BIG;
+	memset(dst, 0, dst_size);
+	memcpy(dst, src, n < dst_size ? n : dst_size);
+	memcpy(dst, &dst_size, sizeof(dst_size));
+	return 0;
 }
 
 /* Monotonic clock in microseconds. */

@@ -39,7 +39,12 @@ typedef struct lrpc_client lrpc_client;
 
 /** Options for connecting; NULL means all defaults. */
 typedef struct lrpc_client_opts {
-	/** Set to sizeof(lrpc_client_opts). */
+	/**
+	 * Set to sizeof(lrpc_client_opts).  The struct grows at its end in later
+	 * versions: a smaller one (from an older header) gets defaults for
+	 * what it lacks; a larger one is refused with -E2BIG unless every
+	 * member this library does not know is 0.
+	 */
 	size_t struct_size;
 	/** Transport wanted; LRPC_TRANSPORT_BEST (0) takes the server's. */
 	lrpc_transport transport;
@@ -82,8 +87,9 @@ typedef void (*lrpc_client_msg_fn)(lrpc_client *c, const lrpc_msg_header *msg,
  * Create a client connected to the service @name: connect and finish the
  * handshake, waiting at most opts->connect_timeout_usec.  On success *ret
  * owns one reference.
- * Errors: -EINVAL (bad name/options), -ECONNREFUSED or -ENOENT (nobody
- * serves @name), -EACCES (server uid refused), -ETIMEDOUT, -EPROTO (the
+ * Errors: -EINVAL (bad name/options), -E2BIG (@opts from a newer
+ * header sets something this library does not have), -ECONNREFUSED or
+ * -ENOENT (nobody serves @name), -EACCES (server uid refused), -ETIMEDOUT, -EPROTO (the
  * server spoke something else), or the errno the server's accept
  * callback returned (-EPERM, -EBUSY and -EUSERS for its limits, ...).
  */

@@ -43,7 +43,12 @@ typedef enum lrpc_server_flags {
  * every peer the built-in policy (flags and limits) lets through.
  */
 typedef struct lrpc_server_callbacks {
-	/** Set to sizeof(lrpc_server_callbacks). */
+	/**
+	 * Set to sizeof(lrpc_server_callbacks).  The struct grows at its end in later
+	 * versions: a smaller one (from an older header) gets defaults for
+	 * what it lacks; a larger one is refused with -E2BIG unless every
+	 * member this library does not know is 0.
+	 */
 	size_t struct_size;
 	/**
 	 * A peer finished the handshake.  @peer holds the credentials the
@@ -75,7 +80,12 @@ typedef struct lrpc_server_callbacks {
 
 /** Options for lrpc_server_new(); NULL means all defaults. */
 typedef struct lrpc_server_opts {
-	/** Set to sizeof(lrpc_server_opts). */
+	/**
+	 * Set to sizeof(lrpc_server_opts).  The struct grows at its end in later
+	 * versions: a smaller one (from an older header) gets defaults for
+	 * what it lacks; a larger one is refused with -E2BIG unless every
+	 * member this library does not know is 0.
+	 */
 	size_t struct_size;
 	/** Transport offered; LRPC_TRANSPORT_BEST (0) picks the fastest. */
 	lrpc_transport transport;
@@ -176,7 +186,8 @@ typedef struct lrpc_conn_stats {
  * [A-Za-z0-9._-], not starting with '.').  Nothing listens until
  * lrpc_server_start().  @cb and @opts are copied; NULL means defaults.
  * @userdata is passed to every callback and is the service context.
- * Errors: -EINVAL (bad name or options), -ENOMEM.
+ * Errors: -EINVAL (bad name or options), -E2BIG (@cb or @opts from a
+ * newer header sets something this library does not have), -ENOMEM.
  */
 LRPC_EXPORT int lrpc_server_new(lrpc_server **ret, const char *name,
 				const lrpc_server_callbacks *cb,

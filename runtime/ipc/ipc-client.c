@@ -91,12 +91,14 @@ lrpc__client_main_hung_up(lrpc_client *c)
 static int
 client_opts_init(lrpc_client *c, const lrpc_client_opts *opts)
 {
-	if (opts) {
-		if (opts->struct_size < sizeof(*opts))
-			return -EINVAL;
-		c->opts = *opts;
-	}
 	c->opts.struct_size = sizeof(c->opts);
+	if (opts) {
+		int r = lrpc__copy_sized(&c->opts, sizeof(c->opts), opts,
+					 LRPC__SIZE_UNTIL(lrpc_client_opts,
+							  server_uid));
+		if (r < 0)
+			return r;
+	}
 	if (c->opts.transport >= _LRPC_TRANSPORT_MAX)
 		return -EINVAL;
 	if (c->opts.max_msg_size == 0)

@@ -44,15 +44,28 @@ lrpc_server_new(lrpc_server **ret, const char *name,
 		const lrpc_server_callbacks *cb, const lrpc_server_opts *opts,
 		void *userdata)
 {
+	lrpc_server_callbacks cbs = { .struct_size = sizeof(cbs) };
+	lrpc_server_opts o = { .struct_size = sizeof(o) };
 	lrpc_server *s;
+	int r;
 
 	lrpc_return_if_fail(ret, -EINVAL);
 	lrpc_return_if_fail(lrpc__name_validate(name) == 0, -EINVAL);
-	lrpc_return_if_fail(!cb || cb->struct_size >= sizeof(*cb), -EINVAL);
-	lrpc_return_if_fail(!opts || opts->struct_size >= sizeof(*opts),
-			    -EINVAL);
-	lrpc_return_if_fail(!opts || opts->transport < _LRPC_TRANSPORT_MAX,
-			    -EINVAL);
+	if (cb) {
+		r = lrpc__copy_sized(&cbs, sizeof(cbs), cb,
+				     LRPC__SIZE_UNTIL(lrpc_server_callbacks,
+						      destroyed));
+		if (r < 0)
+			return r;
+	}
+	if (opts) {
+		r = lrpc__copy_sized(&o, sizeof(o), opts,
+				     LRPC__SIZE_UNTIL(lrpc_server_opts,
+						      read_timeout_usec));
+		if (r < 0)
+			return r;
+	}
+	lrpc_return_if_fail(o.transport < _LRPC_TRANSPORT_MAX, -EINVAL);
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -60,11 +73,8 @@ lrpc_server_new(lrpc_server **ret, const char *name,
 	s->n_ref = 1;
 	s->origin_pid = lrpc__getpid();
 	strcpy(s->name, name);
-	if (cb)
-		s->cb = *cb;
-	if (opts)
-		s->opts = *opts;
-	s->opts.struct_size = sizeof(s->opts);
+	s->cb = cbs;
+	s->opts = o;
 	server_apply_defaults(&s->opts);
 	s->userdata = userdata;
 	s->bound.fd = -1;

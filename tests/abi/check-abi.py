@@ -111,6 +111,62 @@ def summary_counts(report: str) -> dict:
     return out
 
 
+# Structs that grow at their end without breaking anyone: option structs,
+# callback and ops tables that begin with size_t struct_size (the library
+# accepts a smaller one from an older header: lrpc__copy_sized(),
+# lrpc__poll_ops_check()) and statistics filled up to a size the caller
+# passes.  A member appended to one of them is not a break; any other
+# change to them is.  (t_opts belongs to the self-test.)
+GROWABLE = re.compile(r"^(lrpc_(server_opts|client_opts|server_callbacks|"
+                      r"poll_ops|server_stats|conn_stats)|t_opts)$")
+
+# The lines of an abidiff report that a growth at the end may produce.
+GROWTH_LINES = [
+    r"Functions changes summary: .*",
+    r"Variables changes summary: .*",
+    r"\d+ functions? with some indirect sub-type changes?:",
+    r"\[C\] 'function .*' has some indirect sub-type changes:",
+    r"parameter \d+ of type '.*' has sub-type changes:",
+    r"in pointed to type '.*':",
+    r"in unqualified underlying type '.*':",
+    r"\d+ data member insertions?:",
+]
+
+
+def only_growth(report: str) -> bool:
+    """True if every change abidiff reports is members appended at the end
+    of GROWABLE structs (and the functions that reach them)."""
+    size = None
+    seen = False
+    for raw in report.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        m = (re.fullmatch(r"underlying type 'struct (\w+)' changed:", line)
+             or re.fullmatch(r"in unqualified underlying type "
+                             r"'struct (\w+)':", line))
+        if m:
+            if not GROWABLE.match(m.group(1)):
+                return False
+            size, seen = None, True
+            continue
+        m = re.fullmatch(r"type size changed from (\d+) to (\d+) "
+                         r"\(in bits\)", line)
+        if m:
+            if int(m.group(2)) <= int(m.group(1)):
+                return False
+            size = int(m.group(1))
+            continue
+        m = re.fullmatch(r"'.*', at offset (\d+) \(in bits\)", line)
+        if m:
+            if size is None or int(m.group(1)) < size:
+                return False
+            continue
+        if not any(re.fullmatch(p, line) for p in GROWTH_LINES):
+            return False
+    return seen
+
+
 def check(lib: str, headers: str, baseline: str) -> int:
     if not (shutil.which("abidw") and shutil.which("abidiff")):
         log("check-abi: abidw/abidiff not found (Debian: abigail-tools); "
@@ -181,6 +237,14 @@ def check(lib: str, headers: str, baseline: str) -> int:
                 log(full.stdout.rstrip())
             return PASS
 
+        if only_growth(strict.stdout):
+            log(f"check-abi: {soname} is compatible with the baseline: "
+                "members appended to structs that grow at their end.  "
+                f"Record them with `{REGENERATE}`:")
+            log()
+            log(full.stdout.rstrip())
+            return PASS
+
         what = ", ".join(f"{what}: {c.get('Removed', 0)} removed, "
                          f"{c.get('Changed', 0)} changed"
                          for what, c in broken.items())
@@ -200,6 +264,8 @@ def check(lib: str, headers: str, baseline: str) -> int:
 
 SELFTEST_HEADER = """\
 struct t_point { int x; int y; };
+struct t_opts { unsigned long struct_size; int a; };
+int t_new(const struct t_opts *o);
 enum t_kind { T_A = 0, T_B = 1, _T_KIND_MAX = 0x7fffffff };
 int t_norm(const struct t_point *p);
 int t_kind_ok(enum t_kind k);
@@ -210,6 +276,7 @@ SELFTEST_SOURCE = """\
 int t_count;
 int t_norm(const struct t_point *p) { return p->x + p->y; }
 int t_kind_ok(enum t_kind k) { return k < _T_KIND_MAX; }
+int t_new(const struct t_opts *o) { return o->a; }
 """
 
 # name: (edit of header and source, soname, expected status, expected text)
@@ -235,6 +302,15 @@ SELFTEST_CASES = {
         "libt.so.1", BREAK, "1 changed"),
     "enumerator value changed": (
         lambda h, c: (h.replace("T_B = 1,", "T_B = 2,"), c),
+        "libt.so.1", BREAK, "1 changed"),
+    "member appended to a growable struct": (
+        lambda h, c: (h.replace("int a; };", "int a; long b; };"), c),
+        "libt.so.1", PASS, "appended"),
+    "member changed in a growable struct": (
+        lambda h, c: (h.replace("int a; };", "long a; };"), c),
+        "libt.so.1", BREAK, "1 changed"),
+    "member appended to another struct": (
+        lambda h, c: (h.replace("int y; };", "int y; int z; };"), c),
         "libt.so.1", BREAK, "1 changed"),
     "removed function with a new SONAME": (
         lambda h, c: ("\n".join(x for x in h.splitlines()
