@@ -44,6 +44,7 @@
 #include "ipc/ipc-ctl.h"
 #include "ipc/ipc-handshake.h"
 #include "ipc/ipc-naming.h"
+#include "transport/shm-layout.h"
 #include "transport/shm-ring.h"
 #include "transport/transport.h"
 
@@ -54,13 +55,6 @@
 #define MIN_U64(a, b) ((uint64_t)(a) < (uint64_t)(b) ? (uint64_t)(a) : (uint64_t)(b))
 /* Upper bound for anything the server should do "at once". */
 #define SOON_MS 2000
-
-/* The memfd layout (runtime/transport/transport-shm.c). */
-#define SHM_RINGS_OFF 4096u
-#define SHM_DATA_OFF 8192u
-#define RING_REQ 0
-#define RING_RESP 1
-#define RING_EV 2
 
 /* The hostile peers ask for this maximum message size. */
 #define PEER_MAX_MSG (64u * 1024u)
@@ -288,8 +282,8 @@ typedef struct peer {
 	size_t map_size;
 	uint32_t max_msg;
 	uint64_t cap;
-	lrpc__ring_shared *sh; /* [3]: requests, responses, events */
-	uint8_t *data[3];
+	lrpc__ring_shared *sh; /* one per channel (lrpc__chan) */
+	uint8_t *data[LRPC__N_CHAN];
 	uint64_t prod;  /* request ring: our producer index */
 	uint64_t rcons; /* response ring: our consumer index */
 	uint64_t seq;
@@ -368,7 +362,7 @@ peer_connect_name(const char *name, uint32_t max_msg, peer *p)
 	p->c_efd = fds.fds[2];
 	p->max_msg = w.max_msg_size;
 	p->cap = lrpc__ring_capacity(p->max_msg);
-	p->map_size = SHM_DATA_OFF + 3 * p->cap;
+	p->map_size = LRPC__SHM_DATA_OFF + LRPC__N_CHAN * p->cap;
 	r = lrpc__memfd_check(p->memfd, p->map_size);
 	if (r < 0)
 		goto fail;
@@ -379,9 +373,9 @@ peer_connect_name(const char *name, uint32_t max_msg, peer *p)
 		goto fail;
 	}
 	p->map = m;
-	p->sh = (lrpc__ring_shared *)(void *)(p->map + SHM_RINGS_OFF);
-	for (int i = 0; i < 3; i++)
-		p->data[i] = p->map + SHM_DATA_OFF + (uint64_t)i * p->cap;
+	p->sh = (lrpc__ring_shared *)(void *)(p->map + LRPC__SHM_RINGS_OFF);
+	for (int i = 0; i < LRPC__N_CHAN; i++)
+		p->data[i] = p->map + LRPC__SHM_DATA_OFF + (uint64_t)i * p->cap;
 	if (((const lrpc__ctl *)(const void *)p->map)->magic !=
 	    LRPC__CTL_MAGIC) {
 		r = -EPROTO;
@@ -415,7 +409,7 @@ peer_wake(peer *p)
 static void
 peer_publish(peer *p, uint64_t prod)
 {
-	atomic_store_explicit(&p->sh[RING_REQ].prod, prod,
+	atomic_store_explicit(&p->sh[LRPC__CHAN_REQUEST].prod, prod,
 			      memory_order_release);
 }
 
@@ -441,11 +435,11 @@ peer_place(peer *p, uint32_t len)
 	for (;;) {
 		uint64_t pos = p->prod & mask, tail = p->cap - pos;
 		uint64_t total = need <= tail ? need : need + tail;
-		uint64_t cons = atomic_load_explicit(&p->sh[RING_REQ].cons,
-						     memory_order_acquire);
+		uint64_t cons = atomic_load_explicit(
+			&p->sh[LRPC__CHAN_REQUEST].cons, memory_order_acquire);
 		if (p->cap - (p->prod - cons) >= total) {
 			if (need > tail) {
-				rec_hdr_write(p->data[RING_REQ] + pos,
+				rec_hdr_write(p->data[LRPC__CHAN_REQUEST] + pos,
 					      (uint32_t)(tail -
 							 LRPC__RING_REC_HDR),
 					      LRPC__RING_REC_PAD);
@@ -462,7 +456,7 @@ peer_place(peer *p, uint32_t len)
 static uint8_t *
 peer_rec(peer *p, uint64_t abs)
 {
-	return p->data[RING_REQ] + (abs & (p->cap - 1));
+	return p->data[LRPC__CHAN_REQUEST] + (abs & (p->cap - 1));
 }
 
 /* Write a valid request record (not published). */
@@ -491,8 +485,8 @@ peer_write_request(peer *p, uint32_t size, int32_t id, unsigned seed)
 static int
 peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 {
-	lrpc__ring_shared *sh = &p->sh[RING_RESP];
-	const uint8_t *data = p->data[RING_RESP];
+	lrpc__ring_shared *sh = &p->sh[LRPC__CHAN_RESPONSE];
+	const uint8_t *data = p->data[LRPC__CHAN_RESPONSE];
 	long deadline = th_now_ms() + timeout_ms;
 	unsigned spins = 0;
 
@@ -593,7 +587,7 @@ peer_echo(peer *p, uint32_t size, unsigned seed)
 static void
 peer_assert_no_response(peer *p)
 {
-	assert_int_equal(atomic_load_explicit(&p->sh[RING_RESP].prod,
+	assert_int_equal(atomic_load_explicit(&p->sh[LRPC__CHAN_RESPONSE].prod,
 					      memory_order_acquire),
 			 p->rcons);
 }
@@ -604,7 +598,7 @@ peer_wait_drained(peer *p)
 {
 	long deadline = th_now_ms() + SOON_MS;
 
-	while (atomic_load_explicit(&p->sh[RING_REQ].cons,
+	while (atomic_load_explicit(&p->sh[LRPC__CHAN_REQUEST].cons,
 				    memory_order_acquire) != p->prod) {
 		assert_true(th_now_ms() < deadline);
 		th_msleep(1);
@@ -1184,11 +1178,12 @@ scribble(uint8_t *p, size_t len, uint64_t *rng)
 static void
 peer_scribble(peer *p, uint64_t *rng, unsigned round)
 {
-	scribble(p->map, SHM_DATA_OFF, rng);
+	scribble(p->map, LRPC__SHM_DATA_OFF, rng);
 	if (round % 3 == 1) {
 		uint64_t cons = atomic_load_explicit(
-			&p->sh[RING_REQ].cons, memory_order_relaxed);
-		scribble(p->data[RING_REQ] + (cons & (p->cap - 1) & ~4095ull),
+			&p->sh[LRPC__CHAN_REQUEST].cons, memory_order_relaxed);
+		scribble(p->data[LRPC__CHAN_REQUEST] +
+				 (cons & (p->cap - 1) & ~4095ull),
 			 4096, rng);
 		peer_publish(p, cons + (xorshift(rng) % 4096 & ~7ull));
 	}
@@ -1410,7 +1405,8 @@ struct fake {
 static uint64_t
 fake_total(void)
 {
-	return SHM_DATA_OFF + 3 * lrpc__ring_capacity(FAKE_MAX_MSG);
+	return LRPC__SHM_DATA_OFF +
+	       LRPC__N_CHAN * lrpc__ring_capacity(FAKE_MAX_MSG);
 }
 
 static int
