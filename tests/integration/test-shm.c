@@ -49,8 +49,6 @@
 #include "transport/transport.h"
 
 #define HDR_SIZE ((uint32_t)sizeof(lrpc_msg_header))
-#define WIRE8(n) (((uint64_t)(n) + 7u) & ~(uint64_t)7u)
-#define REC_SIZE(len) (LRPC__RING_REC_HDR + WIRE8(len))
 #define MIN_UL(a, b) ((a) < (b) ? (a) : (b))
 #define MIN_U64(a, b) ((uint64_t)(a) < (uint64_t)(b) ? (uint64_t)(a) : (uint64_t)(b))
 /* Upper bound for anything the server should do "at once". */
@@ -413,13 +411,6 @@ peer_publish(peer *p, uint64_t prod)
 			      memory_order_release);
 }
 
-static void
-rec_hdr_write(uint8_t *rec, uint32_t len, uint32_t type)
-{
-	memcpy(rec, &len, sizeof(len));
-	memcpy(rec + 4, &type, sizeof(type));
-}
-
 /*
  * Where the next request record of @len bytes goes: waits (bounded) for
  * room, writes a PAD record and wraps when it would not fit before the
@@ -429,7 +420,7 @@ rec_hdr_write(uint8_t *rec, uint32_t len, uint32_t type)
 static uint64_t
 peer_place(peer *p, uint32_t len)
 {
-	uint64_t need = REC_SIZE(len), mask = p->cap - 1;
+	uint64_t need = lrpc__ring_rec_size(len), mask = p->cap - 1;
 	long deadline = th_now_ms() + SOON_MS;
 
 	for (;;) {
@@ -439,10 +430,10 @@ peer_place(peer *p, uint32_t len)
 			&p->sh[LRPC__CHAN_REQUEST].cons, memory_order_acquire);
 		if (p->cap - (p->prod - cons) >= total) {
 			if (need > tail) {
-				rec_hdr_write(p->data[LRPC__CHAN_REQUEST] + pos,
-					      (uint32_t)(tail -
-							 LRPC__RING_REC_HDR),
-					      LRPC__RING_REC_PAD);
+				lrpc__ring_rec_write(
+					p->data[LRPC__CHAN_REQUEST] + pos,
+					(uint32_t)(tail - LRPC__RING_REC_HDR),
+					LRPC__RING_REC_PAD);
 				p->prod += tail;
 			}
 			return p->prod;
@@ -473,7 +464,7 @@ peer_write_request(peer *p, uint32_t size, int32_t id, unsigned seed)
 	h = (lrpc_msg_header *)(void *)(rec + LRPC__RING_REC_HDR);
 	h->flags = LRPC__MSG_REQUEST;
 	h->seq = ++p->seq;
-	rec_hdr_write(rec, size, LRPC__RING_REC_DATA);
+	lrpc__ring_rec_write(rec, size, LRPC__RING_REC_DATA);
 	return at;
 }
 
@@ -498,10 +489,8 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 				return -EPROTO;
 			uint64_t pos = p->rcons & (p->cap - 1);
 			uint64_t tail = p->cap - pos;
-			uint64_t v = __atomic_load_n(
-				(const uint64_t *)(const void *)(data + pos),
-				__ATOMIC_RELAXED);
-			uint32_t len = (uint32_t)v, type = (uint32_t)(v >> 32);
+			uint32_t len, type;
+			lrpc__ring_rec_read(data + pos, &len, &type);
 			if (type == LRPC__RING_REC_PAD) {
 				if (len != tail - LRPC__RING_REC_HDR)
 					return -EPROTO;
@@ -509,13 +498,13 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 				continue;
 			}
 			if (type != LRPC__RING_REC_DATA || len > p->max_msg ||
-			    REC_SIZE(len) > tail ||
-			    REC_SIZE(len) > prod - p->rcons)
+			    lrpc__ring_rec_size(len) > tail ||
+			    lrpc__ring_rec_size(len) > prod - p->rcons)
 				return -EPROTO;
 			if (len > cap)
 				return -EMSGSIZE;
 			memcpy(buf, data + pos + LRPC__RING_REC_HDR, len);
-			p->rcons += REC_SIZE(len);
+			p->rcons += lrpc__ring_rec_size(len);
 			atomic_store_explicit(&sh->cons, p->rcons,
 					      memory_order_release);
 			atomic_thread_fence(memory_order_seq_cst);
@@ -569,7 +558,7 @@ peer_echo(peer *p, uint32_t size, unsigned seed)
 	const lrpc_msg_header *h = (const void *)resp;
 	uint64_t at = peer_write_request(p, size, TH_ECHO, seed);
 
-	p->prod = at + REC_SIZE(size);
+	p->prod = at + lrpc__ring_rec_size(size);
 	peer_publish(p, p->prod);
 	peer_wake(p);
 	assert_int_equal(peer_recv(p, resp, sizeof(resp), SOON_MS, 1000),
@@ -689,10 +678,9 @@ peer_advance_to(peer *p, uint64_t target)
 	unsigned seed = 0;
 
 	while (d > 0) {
-		uint64_t step = d > p->max_msg + 8u
-					? MIN_U64(p->max_msg + 8u, d - 64u)
-					: d;
-		peer_echo(p, (uint32_t)(step - 8u), seed++);
+		uint64_t most = p->max_msg + LRPC__RING_REC_HDR;
+		uint64_t step = d > most ? MIN_U64(most, d - 64u) : d;
+		peer_echo(p, (uint32_t)(step - LRPC__RING_REC_HDR), seed++);
 		d -= step;
 	}
 	assert_int_equal(p->prod & mask, target);
@@ -718,12 +706,12 @@ test_shm_b17_bad_records(void **state)
 		at = peer_write_request(&p, 64, TH_ECHO, k);
 		rec = peer_rec(&p, at);
 		h = (lrpc_msg_header *)(void *)(rec + LRPC__RING_REC_HDR);
-		prod = at + REC_SIZE(64);
+		prod = at + lrpc__ring_rec_size(64);
 		switch (k) {
 		case BAD_LEN_OVER_MAX:
 			len = p.max_msg + 8;
 			h->size = len;
-			prod = at + REC_SIZE(len);
+			prod = at + lrpc__ring_rec_size(len);
 			break;
 		case BAD_LEN_OVER_AVAIL:
 			len = 1024;
@@ -734,11 +722,11 @@ test_shm_b17_bad_records(void **state)
 			 * run past the end of the data area. */
 			len = 8192;
 			h->size = len;
-			prod = at + REC_SIZE(len);
+			prod = at + lrpc__ring_rec_size(len);
 			break;
 		case BAD_LEN_SHORT:
 			len = 16;
-			prod = at + REC_SIZE(len);
+			prod = at + lrpc__ring_rec_size(len);
 			break;
 		case BAD_TYPE:
 			type = 3;
@@ -779,7 +767,7 @@ test_shm_b17_bad_records(void **state)
 			prod += 4;
 			break;
 		}
-		rec_hdr_write(rec, len, type);
+		lrpc__ring_rec_write(rec, len, type);
 		peer_publish(&p, prod);
 		peer_wake(&p);
 		if (!expect_eof(p.fd, SOON_MS))
@@ -845,7 +833,6 @@ flipper_main(void *arg)
 		if (atomic_load(&f->quit))
 			break;
 		uint8_t *rec = atomic_load(&f->cur);
-		volatile uint32_t *len = (volatile uint32_t *)(void *)rec;
 		volatile uint32_t *size =
 			(volatile uint32_t *)(void *)(rec + LRPC__RING_REC_HDR);
 		bool first = true;
@@ -871,7 +858,7 @@ flipper_main(void *arg)
 			 * connection, and more often than that would turn
 			 * the test into a reconnect benchmark.
 			 */
-			*len = l;
+			lrpc__ring_rec_write(rec, l, LRPC__RING_REC_DATA);
 			*size = l;
 			flip_words(rec + LRPC__RING_REC_HDR + HDR_SIZE,
 				   FLIP_L1 - HDR_SIZE, v);
@@ -1018,18 +1005,18 @@ flip_run(const th_ctx *ctx, lrpc_client *honest, struct flipper *f,
 		memcpy(rec + LRPC__RING_REC_HDR, &h1, sizeof(h1));
 		memset(rec + LRPC__RING_REC_HDR + HDR_SIZE, FLIP_A,
 		       FLIP_L1 - HDR_SIZE);
-		rec_hdr_write(part3, FLIP_L3, LRPC__RING_REC_DATA);
+		lrpc__ring_rec_write(part3, FLIP_L3, LRPC__RING_REC_DATA);
 		memcpy(part3 + LRPC__RING_REC_HDR, &h3, sizeof(h3));
 		memset(part3 + LRPC__RING_REC_HDR + HDR_SIZE, FLIP_A,
 		       FLIP_L3 - HDR_SIZE);
-		rec_hdr_write(rec, FLIP_L2, LRPC__RING_REC_DATA);
+		lrpc__ring_rec_write(rec, FLIP_L2, LRPC__RING_REC_DATA);
 
 		if (!flipper_start_round(f, rec, res->rounds + 1)) {
 			snprintf(res->err, sizeof(res->err),
 				 "flipper thread does not run");
 			break;
 		}
-		p.prod = at + REC_SIZE(FLIP_L2);
+		p.prod = at + lrpc__ring_rec_size(FLIP_L2);
 		peer_publish(&p, p.prod);
 		peer_wake(&p);
 
