@@ -1399,7 +1399,8 @@ fake_total(void)
 static int
 fake_memfd(uint64_t size, int seals)
 {
-	lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC, .version = 1 };
+	lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC,
+			  .version = LRPC__CTL_VERSION };
 	int fd = memfd_create("fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
 	if (fd < 0)
@@ -1555,7 +1556,8 @@ file_write_pattern(const char *path, size_t size, unsigned seed)
 		buf[i] = (uint8_t)(seed + i * 13u);
 	/* A control page that looks right: only the fd type is wrong. */
 	if (size >= sizeof(lrpc__ctl)) {
-		lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC, .version = 1 };
+		lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC,
+				  .version = LRPC__CTL_VERSION };
 		memcpy(buf, &ctl, sizeof(ctl));
 	}
 	assert_int_equal(write(fd, buf, size), (ssize_t)size);
