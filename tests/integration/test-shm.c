@@ -81,25 +81,6 @@ cpu_relax(void)
 #endif
 }
 
-/* True if the other end closes @fd within @timeout_ms (data is dropped). */
-static bool
-expect_eof(int fd, int timeout_ms)
-{
-	long deadline = th_now_ms() + timeout_ms;
-	uint8_t scratch[256];
-
-	for (;;) {
-		long left = deadline - th_now_ms();
-		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
-			return false;
-		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return n == 0 || errno == ECONNRESET;
-	}
-}
-
 static uint64_t
 tv_usec(const struct timeval *tv)
 {
@@ -305,49 +286,41 @@ peer_close(peer *p)
 }
 
 /*
- * Connect to @name, ask for shm, take the welcome and its fds, check them
- * as the library would, and map the memfd read-write.  0 or -errno.
+ * Connect to ctx->name, ask for shm, take the welcome and its fds, check
+ * them as the library would, and map the memfd read-write.  0 or -errno.
+ * Asserts nothing: forked peers and the double-fetch loop use it too.
  */
 static int
-peer_connect_name(const char *name, uint32_t max_msg, peer *p)
+peer_connect_ctx(const th_ctx *ctx, uint32_t max_msg, peer *p)
 {
-	lrpc__hello h = { .magic = LRPC__HELLO_MAGIC,
-			  .version = LRPC_PROTOCOL_VERSION,
-			  .transport = LRPC_TRANSPORT_SHM,
-			  .max_msg_size = max_msg };
 	lrpc__welcome w;
 	lrpc__fdset fds = { .n = 0 };
-	size_t got = 0;
-	long deadline = th_now_ms() + SOON_MS;
+	int got[TH_RAW_MAX_FDS];
+	unsigned n_got = 0;
 	int r;
 
 	memset(p, 0, sizeof(*p));
 	p->fd = p->memfd = p->s_efd = p->c_efd = -1;
-	for (int i = 0;; i++) {
-		r = lrpc__naming_connect(name, &p->fd);
-		if (r != -EAGAIN || i == 100)
-			break;
-		th_msleep(1);
-	}
+	r = th_raw_connect(ctx, &p->fd);
 	if (r < 0)
 		return r;
-	if (send(p->fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
-		r = -EIO;
+	r = th_raw_handshake(p->fd, LRPC_TRANSPORT_SHM, max_msg, &w, got,
+			     &n_got, SOON_MS);
+	/* Into the library's fd set, for the library's own welcome check;
+	 * more fds than it holds are as bad as its reader would find them. */
+	for (unsigned i = 0; i < n_got; i++) {
+		if (fds.n < LRPC__MAX_FDS)
+			fds.fds[fds.n++] = got[i];
+		else
+			close(got[i]);
+	}
+	if (r == 1 && n_got > LRPC__MAX_FDS)
+		r = -EPROTO;
+	if (r != 1) {
+		lrpc__fdset_close(&fds);
+		r = r == 0 ? -ECONNRESET : r;
 		goto fail;
 	}
-	for (;;) {
-		r = lrpc__welcome_recv(p->fd, &w, &got, &fds);
-		if (r != 0)
-			break;
-		long left = deadline - th_now_ms();
-		if (left < 0 || !th_wait_fd(p->fd, POLLIN, (int)left)) {
-			lrpc__fdset_close(&fds);
-			r = -ETIMEDOUT;
-			goto fail;
-		}
-	}
-	if (r < 0)
-		goto fail;
 	r = lrpc__welcome_check(&w, LRPC_TRANSPORT_SHM, &fds);
 	if (r == 0 && fds.n != 3)
 		r = -EPROTO;
@@ -388,10 +361,7 @@ fail:
 static void
 peer_connect(void **state, peer *p)
 {
-	assert_int_equal(
-		peer_connect_name(((const th_ctx *)*state)->name, PEER_MAX_MSG,
-				  p),
-		0);
+	assert_int_equal(peer_connect_ctx(*state, PEER_MAX_MSG, p), 0);
 	assert_int_equal(p->max_msg, PEER_MAX_MSG);
 }
 
@@ -636,7 +606,7 @@ test_shm_b16_bad_producer_index(void **state)
 		}
 		peer_publish(&p, bad);
 		peer_wake(&p);
-		assert_true(expect_eof(p.fd, SOON_MS));
+		assert_true(th_raw_expect_eof(p.fd, SOON_MS, NULL));
 		/* Refused as a whole: the valid-looking record under the
 		 * bad index was not served either. */
 		peer_assert_no_response(&p);
@@ -770,7 +740,7 @@ test_shm_b17_bad_records(void **state)
 		lrpc__ring_rec_write(rec, len, type);
 		peer_publish(&p, prod);
 		peer_wake(&p);
-		if (!expect_eof(p.fd, SOON_MS))
+		if (!th_raw_expect_eof(p.fd, SOON_MS, NULL))
 			fail_msg("bad record case %u: not dropped", k);
 		if (k != BAD_MISALIGNED_PROD)
 			peer_assert_no_response(&p);
@@ -979,7 +949,7 @@ flip_run(const th_ctx *ctx, lrpc_client *honest, struct flipper *f,
 			break;
 		}
 		if (!connected) {
-			int r = peer_connect_name(ctx->name, 4096, &p);
+			int r = peer_connect_ctx(ctx, 4096, &p);
 			if (r < 0) {
 				snprintf(res->err, sizeof(res->err),
 					 "reconnect failed: %d", r);
@@ -1046,7 +1016,7 @@ flip_run(const th_ctx *ctx, lrpc_client *honest, struct flipper *f,
 		flipper_stop_round(f);
 		if (!bad && n == -ECONNRESET) {
 			/* Dropped: allowed, but it must really be over. */
-			if (!expect_eof(p.fd, SOON_MS))
+			if (!th_raw_expect_eof(p.fd, SOON_MS, NULL))
 				bad = "dropped but the socket stays open";
 			res->dropped++;
 			peer_close(&p);
@@ -1178,7 +1148,7 @@ peer_scribble(peer *p, uint64_t *rng, unsigned round)
 }
 
 struct scribbler {
-	const char *name;
+	const th_ctx *ctx;
 	uint64_t seed;
 	int ready_w;
 };
@@ -1191,7 +1161,7 @@ scribbler_main(void *arg)
 	uint64_t rng = sc->seed;
 	peer p;
 
-	if (peer_connect_name(sc->name, PEER_MAX_MSG, &p) < 0)
+	if (peer_connect_ctx(sc->ctx, PEER_MAX_MSG, &p) < 0)
 		return 3;
 	(void)!write(sc->ready_w, "r", 1);
 	for (unsigned i = 0;; i++) {
@@ -1275,14 +1245,14 @@ test_shm_b20_random_control_pages(void **state)
 			}
 			/* Garbage indices get a peer dropped; if this one
 			 * happened to look valid, closing ends it. */
-			(void)expect_eof(p.fd, 100);
+			(void)th_raw_expect_eof(p.fd, 100, NULL);
 			peer_close(&p);
 		} else {
 			/* Scribble until killed. */
 			int pipefd[2];
 			char ch;
 			assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
-			struct scribbler sc = { .name = ((th_ctx *)*state)->name,
+			struct scribbler sc = { .ctx = *state,
 						.seed = xorshift(&rng),
 						.ready_w = pipefd[1] };
 			pid_t pid = th_fork_helper(scribbler_main, &sc);
@@ -1497,22 +1467,17 @@ fake_server_main(void *arg)
 	for (int k = 0; k < FAKE_N; k++) {
 		lrpc__hello h;
 		lrpc__fdset set = { .n = 0 };
-		size_t got = 0;
 
 		if (!th_wait_fd(b.fd, POLLIN, 5000))
 			return 10;
 		int cfd = accept4(b.fd, NULL, NULL, SOCK_CLOEXEC);
 		if (cfd < 0)
 			return 11;
-		while (got < sizeof(h)) {
-			if (!th_wait_fd(cfd, POLLIN, 5000))
-				return 12;
-			ssize_t n = recv(cfd, (uint8_t *)&h + got,
-					 sizeof(h) - got, MSG_DONTWAIT);
-			if (n <= 0)
-				return 13;
-			got += (size_t)n;
-		}
+		r = th_raw_recv_exact(cfd, &h, sizeof(h), 5000);
+		if (r == -ETIMEDOUT)
+			return 12;
+		if (r != (int)sizeof(h))
+			return 13;
 		if (lrpc__hello_check(&h) < 0 ||
 		    h.transport != LRPC_TRANSPORT_SHM ||
 		    h.max_msg_size != FAKE_MAX_MSG)
@@ -1528,16 +1493,8 @@ fake_server_main(void *arg)
 			return 16;
 		lrpc__fdset_close(&set);
 		/* Until the client hangs up. */
-		for (;;) {
-			uint8_t scratch[256];
-			if (!th_wait_fd(cfd, POLLIN, 5000))
-				return 17;
-			ssize_t n = recv(cfd, scratch, sizeof(scratch),
-					 MSG_DONTWAIT);
-			if (n == 0 || (n < 0 && errno != EAGAIN &&
-				       errno != EINTR))
-				break;
-		}
+		if (th_raw_wait_eof(cfd, 5000, NULL) == -ETIMEDOUT)
+			return 17;
 		close(cfd);
 	}
 	lrpc__naming_unlisten(&b);
