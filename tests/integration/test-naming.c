@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,31 +47,14 @@ ctx_with_suffix(const th_ctx *ctx, const char *suffix)
 	return c;
 }
 
-static socklen_t
-abstract_addr(const char *name, struct sockaddr_un *sa)
-{
-	int n;
-
-	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "lrpc/%s",
-		     name);
-	assert_true(n > 0 && (size_t)n < sizeof(sa->sun_path) - 1);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-			   (size_t)n);
-}
-
-/* 0 if something listens on the abstract name, else -errno. */
+/* 0 if something listens on the abstract name of ctx->name, else -errno. */
 static int
-abstract_probe(const char *name)
+abstract_probe(const th_ctx *ctx)
 {
-	struct sockaddr_un sa;
-	socklen_t len = abstract_addr(name, &sa);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+	int fd = -1, r = th_raw_connect(ctx, &fd);
 
-	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
-		r = -errno;
-	close(fd);
+	if (r == 0)
+		close(fd);
 	return r;
 }
 
@@ -239,7 +221,7 @@ test_naming_64_chars_served(void **state)
 	lrpc_client_unref(c);
 	/* One character less is another service, not served. */
 	c64.name[LRPC_NAME_MAX - 1] = '\0';
-	assert_int_equal(abstract_probe(c64.name), -ECONNREFUSED);
+	assert_int_equal(abstract_probe(&c64), -ECONNREFUSED);
 	assert_int_equal(th_server_stop(s), 0);
 }
 
@@ -267,7 +249,7 @@ test_naming_in_use_no_takeover(void **state)
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 	/* Once it is gone the name is free again. */
-	assert_int_equal(abstract_probe(ctx->name), -ECONNREFUSED);
+	assert_int_equal(abstract_probe(ctx), -ECONNREFUSED);
 }
 
 /* require_server_uid against the real server: the right uid connects. */
@@ -302,16 +284,18 @@ test_naming_abstract_squatter(void **state)
 {
 	const th_ctx *ctx = *state;
 	struct sockaddr_un sa;
-	socklen_t len = abstract_addr(ctx->name, &sa);
-	int sq = plain_listener(&sa, len);
+	socklen_t len = th_abstract_addr(ctx->name, &sa);
 	lrpc_client_opts o = { .struct_size = sizeof(o),
 			       .require_server_uid = true,
 			       .server_uid = geteuid() + 1,
 			       .connect_timeout_usec = 300 * LRPC_USEC_PER_MSEC};
 	lrpc_client *c = NULL;
-	uint8_t buf[64];
-	int fd;
+	lrpc__hello h;
+	size_t extra = 1;
+	int sq, fd;
 
+	assert_true(len > 0);
+	sq = plain_listener(&sa, len);
 	/* The server refuses to start; it does not take the name over. */
 	assert_int_equal(try_start(ctx->name, NULL), -EADDRINUSE);
 	assert_int_equal(try_start(ctx->name, NULL), -EADDRINUSE);
@@ -321,9 +305,8 @@ test_naming_abstract_squatter(void **state)
 	assert_null(c);
 	fd = accept4(sq, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fd >= 0);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 1000), 1);
-	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), 0);
+	assert_int_equal(th_raw_wait_eof(fd, 1000, &extra), 0);
+	assert_int_equal(extra, 0);
 	close(fd);
 
 	/* Control: without the uid check the client does talk to it (the
@@ -333,9 +316,13 @@ test_naming_abstract_squatter(void **state)
 	assert_null(c);
 	fd = accept4(sq, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fd >= 0);
-	p.fd = fd;
-	assert_int_equal(poll(&p, 1, 1000), 1);
-	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), 32);
+	assert_int_equal(th_raw_recv_exact(fd, &h, sizeof(h), 1000),
+			 (int)sizeof(h));
+	assert_int_equal(h.magic, LRPC__HELLO_MAGIC);
+	/* The hello and nothing after it. */
+	extra = 1;
+	assert_int_equal(th_raw_wait_eof(fd, 1000, &extra), 0);
+	assert_int_equal(extra, 0);
 	close(fd);
 	close(sq);
 }
@@ -376,7 +363,7 @@ test_naming_fs_socket_mode_and_switch(void **state)
 		assert_int_equal(st.st_uid, geteuid());
 		assert_int_equal(st.st_mode & 07777, cases[i].expect);
 		/* Served through the file, not the abstract name. */
-		assert_int_equal(abstract_probe(ci.name), -ECONNREFUSED);
+		assert_int_equal(abstract_probe(&ci), -ECONNREFUSED);
 		assert_int_equal(th_connect(&ci, &c, NULL), 0);
 		echo_ok(c, (unsigned)i);
 		lrpc_client_unref(c);
@@ -409,7 +396,7 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	assert_non_null(sa);
 	sock_path(path, sizeof(path), ca.name);
 	assert_int_equal(lstat(path, &st), -1);
-	assert_int_equal(abstract_probe(ca.name), 0);
+	assert_int_equal(abstract_probe(&ca), 0);
 	assert_int_equal(th_connect(&ca, &c2, NULL), 0);
 	echo_ok(c2, 11);
 	lrpc_client_unref(c2);
