@@ -106,8 +106,9 @@ void th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg);
 
 /* Sleep helper. */
 void th_msleep(int ms);
-/* CLOCK_MONOTONIC in milliseconds. */
+/* CLOCK_MONOTONIC in milliseconds, and in microseconds. */
 long th_now_ms(void);
+uint64_t th_now_usec(void);
 /* poll() one fd for @events, retrying on EINTR: true if it became ready. */
 bool th_wait_fd(int fd, short events, int timeout_ms);
 /*

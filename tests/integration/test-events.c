@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -55,15 +54,6 @@ typedef struct conn_stats_msg {
 } conn_stats_msg;
 
 #define FLOOD_QUEUE (64u * 1024u)
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* --- Server side (runs in the forked server) --- */
 
@@ -406,14 +396,14 @@ test_events_recv_timeouts(void **state)
 	uint8_t buf[64];
 
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 0),
 			 -EAGAIN);
-	assert_true(now_ms() - t0 < 50);
-	t0 = now_ms();
+	assert_true(th_now_ms() - t0 < 50);
+	t0 = th_now_ms();
 	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 100),
 			 -ETIMEDOUT);
-	uint64_t el = now_ms() - t0;
+	long el = th_now_ms() - t0;
 	assert_true(el >= 95);
 	assert_true(el < 1000);
 	/* A timeout does not break anything. */
@@ -461,7 +451,7 @@ dispatch_until(lrpc_client *c, dispatch_state *d, unsigned events,
 	       unsigned responses)
 {
 	int fd = lrpc_client_get_fd(c);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 
 	assert_true(fd >= 0);
 	while (d->events < events || d->responses < responses) {
@@ -470,7 +460,7 @@ dispatch_until(lrpc_client *c, dispatch_state *d, unsigned events,
 		int r = poll(&p, 1, 1000);
 		assert_true(r >= 0);
 		assert_true(lrpc_client_process(c) >= 0);
-		assert_true(now_ms() - t0 < 5000);
+		assert_true(th_now_ms() - t0 < 5000);
 	}
 }
 

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -69,15 +68,6 @@ typedef struct service_ud {
 } service_ud;
 
 static service_ud the_service = { "service-userdata-ok" };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static lrpc_client_opts
 client_opts(const th_ctx *ctx)
@@ -377,7 +367,7 @@ on_connect(lrpc_client *c, int status, void *ud)
 static void
 dispatch_until_connected(lrpc_client *c, async_state *a, int timeout_ms)
 {
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	int fd = lrpc_client_get_fd(c);
 
 	assert_true(fd >= 0);
@@ -391,7 +381,7 @@ dispatch_until_connected(lrpc_client *c, async_state *a, int timeout_ms)
 		int r = lrpc_client_process(c);
 		if (a->calls == 0)
 			assert_true(r >= 0);
-		assert_true(now_ms() - t0 < (uint64_t)timeout_ms);
+		assert_true(th_now_ms() - t0 < timeout_ms);
 	}
 }
 
@@ -675,11 +665,11 @@ test_lifecycle_server_killed_idle(void **state)
 	assert_all_enotconn(c1);
 	/* ...c2 through a call, which must not wait for its timeout... */
 	th_fill(req, sizeof(req), TH_ECHO, 3);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(th_call(c2, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(th_now_ms() - t0 < 2000);
 	assert_all_enotconn(c2);
 	/* ...c3 through its loop: the fd turns readable, dispatch says. */
 	struct pollfd p = { .fd = fd3, .events = POLLIN };
@@ -711,10 +701,10 @@ test_lifecycle_server_killed_during_call(void **state)
 	pid_t helper = th_fork_helper(kill_after_100ms, &spid);
 	assert_true(helper > 0);
 	th_fill(req, sizeof(req), LC_HOLD, 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	int r = th_call(c, req, sizeof(req), resp, sizeof(resp),
 				 10000);
-	uint64_t el = now_ms() - t0;
+	long el = th_now_ms() - t0;
 	assert_int_equal(r, -ENOTCONN);
 	assert_true(el >= 50);
 	assert_true(el < 2000);
@@ -738,9 +728,9 @@ test_lifecycle_server_killed_during_recv_event(void **state)
 	assert_int_equal(echo_ok(c, 1), 0);
 	pid_t helper = th_fork_helper(kill_after_100ms, &spid);
 	assert_true(helper > 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	int r = th_recv_event(c, buf, sizeof(buf), 10000);
-	uint64_t el = now_ms() - t0;
+	long el = th_now_ms() - t0;
 	assert_int_equal(r, -ENOTCONN);
 	assert_true(el < 2000);
 	assert_int_equal(th_wait_helper(helper), 0);
@@ -869,11 +859,11 @@ test_lifecycle_disconnect_in_handler(void **state)
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	assert_int_equal(echo_ok(c, 1), 0);
 	th_fill(req, sizeof(req), TH_DISCONNECT, 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(th_now_ms() - t0 < 2000);
 	assert_all_enotconn(c);
 	lrpc_client_unref(c);
 	snprintf(line, sizeof(line), "destroyed %d", (int)getpid());
@@ -1066,11 +1056,11 @@ test_lifecycle_server_exit_during_call(void **state)
 	pid_t helper = th_fork_helper(term_after_100ms, &spid);
 	assert_true(helper > 0);
 	th_fill(req, sizeof(req), LC_HOLD, 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(th_now_ms() - t0 < 2000);
 	assert_int_equal(th_wait_helper(helper), 0);
 	snprintf(line, sizeof(line), "destroyed %d", (int)getpid());
 	assert_true(th_server_collect(s, line, 2000, buf, sizeof(buf)) > 0);
@@ -1096,14 +1086,14 @@ test_lifecycle_async_connect_timeout(void **state)
 
 	o.connect_timeout_usec = 200 * LRPC_USEC_PER_MSEC;
 	assert_int_equal(kill(th_server_pid(s), SIGSTOP), 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(lrpc_client_new_async(&c, ctx->name, &o,
 						   on_connect, &a),
 			 0);
 	assert_int_equal(lrpc_client_get_timeout(c, &usec), 0);
 	assert_true(usec > 0 && usec <= 200 * 1000);
 	dispatch_until_connected(c, &a, 3000);
-	uint64_t el = now_ms() - t0;
+	long el = th_now_ms() - t0;
 	assert_int_equal(a.status, -ETIMEDOUT);
 	assert_true(el >= 190 && el < 1500);
 	assert_false(lrpc_client_is_connected(c));
@@ -1228,10 +1218,10 @@ test_lifecycle_connect_cycles(void **state)
 
 	/* Wait until the server has seen every hang-up. */
 	assert_int_equal(th_connect(ctx, &c, NULL), 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	for (;;) {
 		get_stats(c, &st);
-		if (st.closed_connections >= N_CYCLES || now_ms() - t0 > 5000)
+		if (st.closed_connections >= N_CYCLES || th_now_ms() - t0 > 5000)
 			break;
 		th_msleep(5);
 	}
@@ -1356,10 +1346,10 @@ test_lifecycle_many_concurrent_clients(void **state)
 	for (int i = 1; i < N_LOCAL; i++)
 		lrpc_client_unref(cl[i]);
 	/* All hang-ups seen: one active left, every other one closed. */
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	do {
 		get_stats(cl[0], &st);
-	} while (st.active_connections > 1 && now_ms() - t0 < 5000 &&
+	} while (st.active_connections > 1 && th_now_ms() - t0 < 5000 &&
 		 (th_msleep(5), true));
 	assert_int_equal(st.active_connections, 1);
 	assert_int_equal(st.closed_connections,

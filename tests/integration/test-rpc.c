@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -24,14 +23,6 @@
 #include "rpc-types-server.h"
 
 #define TIMEOUT (5u * 1000u * 1000u)
-
-static uint64_t
-now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* --- The server ----------------------------------------------------------- */
 
@@ -652,7 +643,7 @@ test_rpc_pipelined_100k(void **state)
 	uint64_t sent = 0;
 
 	fixture_start(state, &f);
-	uint64_t t0 = now_usec();
+	uint64_t t0 = th_now_usec();
 	while (s.done < N) {
 		while (sent < N && sent - s.done < WINDOW) {
 			int r = rt_types_seq_async(f.rc, sent, on_seq, &s,
@@ -664,7 +655,7 @@ test_rpc_pipelined_100k(void **state)
 		}
 		assert_true(lrpc_rpc_client_run_once(f.rc, 1000 * LRPC_USEC_PER_MSEC) >= 0);
 	}
-	uint64_t t1 = now_usec();
+	uint64_t t1 = th_now_usec();
 	assert_true(s.order_ok);
 	assert_int_equal(s.done, N);
 	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 0);

@@ -37,7 +37,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -61,15 +60,6 @@
 #define H_RUSAGE 100 /* respond with the server's CPU time */
 #define H_VICTIM 101 /* check the server's victim fd and mapping */
 #define H_FLOOD 102  /* payload u32 n: respond, then n events, report */
-
-static uint64_t
-now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static inline void
 cpu_relax(void)
@@ -806,7 +796,7 @@ flipper_main(void *arg)
 		volatile uint32_t *size =
 			(volatile uint32_t *)(void *)(rec + LRPC__RING_REC_HDR);
 		bool first = true;
-		uint64_t until = now_usec() + FLIP_ROUND_USEC;
+		uint64_t until = th_now_usec() + FLIP_ROUND_USEC;
 
 		while (rec && atomic_load_explicit(&f->cur,
 						   memory_order_relaxed) == rec) {
@@ -814,7 +804,7 @@ flipper_main(void *arg)
 			 * that spins until the answer comes would starve
 			 * the server.  A pass always ends with the record
 			 * in one of its valid forms. */
-			if ((k & 63) == 0 && !first && now_usec() > until)
+			if ((k & 63) == 0 && !first && th_now_usec() > until)
 				break;
 			uint32_t l = (k & 1024) ? FLIP_L1 : FLIP_L2;
 			uint64_t v = (k & 1) ? 0xa5a5a5a5a5a5a5a5ull
