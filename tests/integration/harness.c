@@ -628,17 +628,48 @@ th_lines_count(const char *buf, const char *prefix)
 	return n;
 }
 
+/* First thing in a forked child: never outlive a test that failed
+ * before waiting for it, holding its output pipes open. */
+static void
+fork_child_begin(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The test may have died before prctl(), and then no signal comes. */
+	if (getppid() != parent)
+		_exit(127);
+}
+
 pid_t
 th_fork_helper(int (*fn)(void *arg), void *arg)
 {
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
-		/* Never outlive a test that failed before waiting. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fork_child_begin(parent);
 		_exit(fn(arg));
+	}
+	return pid;
+}
+
+pid_t
+th_spawn_exec(const char *const argv[], bool quiet_stdout)
+{
+	pid_t parent = getpid(), pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		fork_child_begin(parent);
+		if (quiet_stdout) {
+			int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+			if (null >= 0)
+				dup2(null, STDOUT_FILENO);
+		}
+		/* execv() does not write through argv: the cast is safe. */
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
 	}
 	return pid;
 }

@@ -233,6 +233,13 @@ bool th_raw_expect_eof(int fd, int timeout_ms, size_t *ret_bytes);
 /* Fork a helper process running @fn(@arg); its return value is the exit
  * code.  Returns the pid (waited for with th_wait_helper). */
 pid_t th_fork_helper(int (*fn)(void *arg), void *arg);
+/*
+ * Fork and exec @argv[0] with @argv (NULL-terminated), with its stdout on
+ * /dev/null if @quiet_stdout.  Like a th_fork_helper() child it dies with
+ * the test process, and an exec that fails exits 127.  Returns the pid
+ * (waited for with th_wait_helper), or -1.
+ */
+pid_t th_spawn_exec(const char *const argv[], bool quiet_stdout);
 /* Wait for a helper; returns its exit code, or -1 if it did not exit
  * normally. */
 int th_wait_helper(pid_t pid);

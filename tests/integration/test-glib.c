@@ -10,14 +10,12 @@
  * this test; without one the tests are skipped (exit 77).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,26 +30,14 @@ static pid_t
 glib_spawn(const th_ctx *ctx, unsigned handshake_timeout_ms)
 {
 	char timeout[16];
-	pid_t pid, parent = getpid();
+	pid_t pid;
 
 	snprintf(timeout, sizeof(timeout), "%u", handshake_timeout_ms);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* A failed test skips its cleanup: the server must not
-		 * outlive the test process (and hold its output pipes). */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		int null = open("/dev/null", O_WRONLY);
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execl(server_bin, server_bin, ctx->name,
-		      lrpc_transport_name(ctx->transport), timeout,
-		      (char *)NULL);
-		_exit(127);
-	}
+	const char *const argv[] = { server_bin, ctx->name,
+				     lrpc_transport_name(ctx->transport),
+				     timeout, NULL };
+	pid = th_spawn_exec(argv, /* quiet_stdout= */ true);
+	assert_true(pid > 0);
 	return pid;
 }
 
@@ -296,18 +282,11 @@ test_glib_client_push_style(void **state)
 	/* Wait until it serves, with an ordinary client that then asks it
 	 * to stop at the end. */
 	lrpc_client *c = glib_connect(ctx);
-	fflush(NULL);
-	client = fork();
-	assert_true(client >= 0);
-	if (client == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int null = open("/dev/null", O_WRONLY);
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execl(client_bin, client_bin, ctx->name,
-		      lrpc_transport_name(ctx->transport), "300", (char *)NULL);
-		_exit(127);
-	}
+	const char *const argv[] = { client_bin, ctx->name,
+				     lrpc_transport_name(ctx->transport), "300",
+				     NULL };
+	client = th_spawn_exec(argv, /* quiet_stdout= */ true);
+	assert_true(client > 0);
 	assert_int_equal(glib_wait(client, 15000), 0);
 	glib_quit(c, server);
 }

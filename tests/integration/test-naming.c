@@ -17,7 +17,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -409,6 +408,20 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	fs_end();
 }
 
+/* In a forked child: listen on the path in @arg and exit, leaving the socket
+ * file of a dead server behind. */
+static int
+stale_listener_main(void *arg)
+{
+	const struct sockaddr_un *sa = arg;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ||
+	    listen(fd, 1) < 0)
+		return 1;
+	return 0;
+}
+
 /* D38: a socket file left by a process that died is replaced. */
 static void
 test_naming_fs_stale_socket_replaced(void **state)
@@ -417,25 +430,13 @@ test_naming_fs_stale_socket_replaced(void **state)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st0, st;
 	lrpc_client *c;
-	int status;
 	pid_t pid;
 
 	fs_begin();
 	sock_path(sa.sun_path, sizeof(sa.sun_path), ctx->name);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		_exit(fd >= 0 &&
-				      bind(fd, (struct sockaddr *)&sa,
-					   sizeof(sa)) == 0 &&
-				      listen(fd, 1) == 0
-			      ? 0
-			      : 1);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(status, 0);
+	pid = th_fork_helper(stale_listener_main, &sa);
+	assert_true(pid > 0);
+	assert_int_equal(th_wait_helper(pid), 0);
 	assert_int_equal(lstat(sa.sun_path, &st0), 0);
 	assert_true(S_ISSOCK(st0.st_mode));
 

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -820,21 +819,11 @@ spawn_v1(const char *mode, const th_ctx *ctx)
 	snprintf(transport, sizeof(transport), "%d", (int)ctx->transport);
 
 	assert_non_null(helper);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl(helper, helper, mode, ctx->name, transport, (char *)NULL);
-		_exit(127);
-	}
+	const char *const argv[] = { helper, mode, ctx->name, transport,
+				     NULL };
+	pid = th_spawn_exec(argv, /* quiet_stdout= */ false);
+	assert_true(pid > 0);
 	return pid;
-}
-
-static int
-wait_pid(pid_t pid)
-{
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 struct notes {
@@ -890,7 +879,7 @@ test_rpc_skew_new_client_old_server(void **state)
 	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
 	kill(pid, SIGTERM);
-	assert_int_equal(wait_pid(pid), 0);
+	assert_int_equal(th_wait_helper(pid), 0);
 }
 
 /* A version-1 client (the helper) against a version-2 server. */
@@ -902,7 +891,7 @@ test_rpc_skew_old_client_new_server(void **state)
 	char line[64];
 
 	assert_non_null(s);
-	assert_int_equal(wait_pid(spawn_v1("client", ctx)), 0);
+	assert_int_equal(th_wait_helper(spawn_v1("client", ctx)), 0);
 	/* The server could not send the v2-only event to the v1 peer. */
 	assert_true(th_server_expect(s, "loud", 5000, line, sizeof(line)));
 	char want[32];
