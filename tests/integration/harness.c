@@ -556,6 +556,17 @@ h_fail(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	return -EBADE;
 }
 
+static int
+h_conn_stats(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	th_conn_stats_msg r = { .h = { .size = sizeof(r), .id = m->id } };
+	int e = lrpc_conn_get_stats(c, &r.st, sizeof(r.st));
+
+	if (e < 0)
+		return e;
+	return lrpc_conn_send_response(c, &r, sizeof(r));
+}
+
 void
 th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
@@ -566,6 +577,7 @@ th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, TH_DISCONNECT, h_disconnect, NULL);
 	lrpc_server_add_handler(s, TH_STOP, h_stop, NULL);
 	lrpc_server_add_handler(s, TH_FAIL, h_fail, NULL);
+	lrpc_server_add_handler(s, TH_CONN_STATS, h_conn_stats, NULL);
 }
 
 /* --- Report collection (appended) --- */

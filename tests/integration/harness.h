@@ -101,7 +101,13 @@ enum {
 	TH_DISCONNECT = 5,  /* disconnect the client from inside the handler */
 	TH_STOP = 6,        /* payload u32 on/off: the stop-sending switch */
 	TH_FAIL = 7,        /* handler returns -EBADE */
+	TH_CONN_STATS = 8,  /* respond with a th_conn_stats_msg */
 };
+/* The response to TH_CONN_STATS: the asking connection's statistics. */
+typedef struct th_conn_stats_msg {
+	lrpc_msg_header h;
+	lrpc_conn_stats st;
+} th_conn_stats_msg;
 void th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg);
 
 /* Sleep helper. */

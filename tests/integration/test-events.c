@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -21,7 +20,6 @@ enum {
 	EV_SANDWICH = 200,   /* 3 events, the response, 3 more events */
 	EV_FLOOD = 201,      /* payload u32 size: events until -EAGAIN */
 	EV_HELLO = 202,      /* the event sent from the created callback */
-	EV_CONN_STATS = 203, /* respond with lrpc_conn_stats */
 	EV_SIZED = 204,      /* payload u32 size: one event of that size */
 };
 
@@ -47,11 +45,6 @@ typedef struct flood_resp {
 	uint64_t events;
 	uint64_t send_retries;
 } flood_resp;
-
-typedef struct conn_stats_msg {
-	lrpc_msg_header h;
-	lrpc_conn_stats st;
-} conn_stats_msg;
 
 #define FLOOD_QUEUE (64u * 1024u)
 
@@ -132,17 +125,6 @@ h_flood(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 }
 
 static int
-h_conn_stats(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
-{
-	conn_stats_msg r = { .h = { .size = sizeof(r), .id = m->id } };
-	int e = lrpc_conn_get_stats(c, &r.st, sizeof(r.st));
-
-	if (e < 0)
-		return e;
-	return lrpc_conn_send_response(c, &r, sizeof(r));
-}
-
-static int
 h_sized(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 {
 	uint32_t ev_size;
@@ -167,12 +149,9 @@ h_sized(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 static void
 ev_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
-	/* A failed test skips th_server_stop(): do not outlive it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	th_standard_handlers(s, loop, arg);
 	lrpc_server_add_handler(s, EV_SANDWICH, h_sandwich, NULL);
 	lrpc_server_add_handler(s, EV_FLOOD, h_flood, NULL);
-	lrpc_server_add_handler(s, EV_CONN_STATS, h_conn_stats, NULL);
 	lrpc_server_add_handler(s, EV_SIZED, h_sized, NULL);
 }
 
@@ -558,7 +537,7 @@ flood(void **state, uint32_t ev_size)
 	u32_req req = { .h = { .size = sizeof(req), .id = EV_FLOOD },
 			.v = ev_size };
 	flood_resp fr;
-	conn_stats_msg cs;
+	th_conn_stats_msg cs;
 	uint8_t *ev = malloc(ev_size), buf[128];
 	char line[128];
 
@@ -599,7 +578,7 @@ flood(void **state, uint32_t ev_size)
 	}
 	assert_int_equal(th_recv_event(c, ev, ev_size, 0), -EAGAIN);
 	/* The server's queue drained. */
-	lrpc_msg_header sreq = { .size = sizeof(sreq), .id = EV_CONN_STATS };
+	lrpc_msg_header sreq = { .size = sizeof(sreq), .id = TH_CONN_STATS };
 	assert_int_equal(th_call(c, &sreq, sizeof(sreq), &cs,
 					  sizeof(cs), 5000),
 			 (int)sizeof(cs));

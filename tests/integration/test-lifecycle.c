@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -24,7 +23,6 @@ enum {
 	LC_STATS = 100,      /* respond with lrpc_server_stats */
 	LC_COUNT_CONNS = 101, /* respond with the number of iterated conns */
 	LC_CTX = 102,        /* bump the per-connection context, return it */
-	LC_CONN_STATS = 103, /* respond with lrpc_conn_stats */
 	LC_SERVICE_UD = 104, /* respond with the service userdata's text */
 	LC_HOLD = 105,       /* report "hold <pid>", never respond */
 	LC_MARK = 106,       /* mark the connection: report stats when closed */
@@ -37,11 +35,6 @@ typedef struct stats_msg {
 	lrpc_msg_header h;
 	lrpc_server_stats st;
 } stats_msg;
-
-typedef struct conn_stats_msg {
-	lrpc_msg_header h;
-	lrpc_conn_stats st;
-} conn_stats_msg;
 
 /* Per-connection context set by ctx_created(). */
 #define CTX_MAGIC 0x5ca1ab1eu
@@ -128,17 +121,6 @@ h_ctx(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 }
 
 static int
-h_conn_stats(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
-{
-	conn_stats_msg r = { .h = { .size = sizeof(r), .id = m->id } };
-	int e = lrpc_conn_get_stats(c, &r.st, sizeof(r.st));
-
-	if (e < 0)
-		return e;
-	return lrpc_conn_send_response(c, &r, sizeof(r));
-}
-
-static int
 h_service_ud(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 {
 	service_ud *sud = lrpc_server_get_userdata(lrpc_conn_get_server(c));
@@ -221,8 +203,6 @@ static lrpc_loop *lc_loop; /* the server's loop, in the server */
 static void
 lc_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
-	/* A failed test skips th_server_stop(): do not outlive it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	lc_loop = loop;
 	th_standard_handlers(s, loop, arg);
 	lrpc_server_add_handler(s, LC_REPLY_BYE, h_reply_bye, NULL);
@@ -230,7 +210,6 @@ lc_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, LC_STATS, h_stats, NULL);
 	lrpc_server_add_handler(s, LC_COUNT_CONNS, h_count_conns, NULL);
 	lrpc_server_add_handler(s, LC_CTX, h_ctx, NULL);
-	lrpc_server_add_handler(s, LC_CONN_STATS, h_conn_stats, NULL);
 	lrpc_server_add_handler(s, LC_SERVICE_UD, h_service_ud, NULL);
 	lrpc_server_add_handler(s, LC_HOLD, h_hold, NULL);
 	lrpc_server_add_handler(s, LC_MARK, h_mark, NULL);
@@ -1473,7 +1452,7 @@ test_lifecycle_conn_stats(void **state)
 {
 	th_server *s = spawn_lc(state, NULL, NULL);
 	lrpc_client *c;
-	conn_stats_msg cs;
+	th_conn_stats_msg cs;
 	uint8_t buf[128];
 	struct {
 		lrpc_msg_header h;
@@ -1492,7 +1471,7 @@ test_lifecycle_conn_stats(void **state)
 	/* A one-way request without an answer counts as a request only. */
 	th_fill(buf, 64, TH_NO_REPLY, 0);
 	assert_int_equal(lrpc_client_send(c, buf, 64), 0);
-	assert_int_equal(call_id(c, LC_CONN_STATS, &cs, sizeof(cs)),
+	assert_int_equal(call_id(c, TH_CONN_STATS, &cs, sizeof(cs)),
 			 (int)sizeof(cs));
 	assert_int_equal(cs.h.error, 0);
 	assert_int_equal(cs.st.client_pid, getpid());
@@ -1644,8 +1623,8 @@ test_lifecycle_fork_after_connect(void **state)
 	assert_true(lrpc_client_is_connected(c));
 	for (unsigned i = 0; i < 10; i++)
 		assert_int_equal(echo_ok(c, i), 0);
-	conn_stats_msg cs;
-	assert_int_equal(call_id(c, LC_CONN_STATS, &cs, sizeof(cs)),
+	th_conn_stats_msg cs;
+	assert_int_equal(call_id(c, TH_CONN_STATS, &cs, sizeof(cs)),
 			 (int)sizeof(cs));
 	/* Nothing from the child reached the server. */
 	assert_int_equal(cs.st.requests, 12);
