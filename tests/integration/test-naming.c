@@ -23,18 +23,6 @@
 
 /* --- Helpers --- */
 
-static void
-echo_ok(lrpc_client *c, unsigned seed)
-{
-	uint8_t req[200], resp[256];
-
-	th_fill(req, sizeof(req), TH_ECHO, seed);
-	assert_int_equal(th_call(c, req, sizeof(req), resp,
-					  sizeof(resp), 2000),
-			 (int)sizeof(req));
-	assert_true(th_check(resp, sizeof(req), seed));
-}
-
 /* A copy of the test context serving another (derived) name. */
 static th_ctx
 ctx_with_suffix(const th_ctx *ctx, const char *suffix)
@@ -216,7 +204,7 @@ test_naming_64_chars_served(void **state)
 				       NULL);
 	assert_non_null(s);
 	assert_int_equal(th_connect(&c64, &c, NULL), 0);
-	echo_ok(c, 1);
+	th_echo(c, 200, 1, 2000);
 	lrpc_client_unref(c);
 	/* One character less is another service, not served. */
 	c64.name[LRPC_NAME_MAX - 1] = '\0';
@@ -238,9 +226,9 @@ test_naming_in_use_no_takeover(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(try_start(ctx->name, NULL), -EADDRINUSE);
 	/* The first server still works, for old and new clients. */
-	echo_ok(c, 2);
+	th_echo(c, 200, 2, 2000);
 	assert_int_equal(th_connect(ctx, &c2, NULL), 0);
-	echo_ok(c2, 3);
+	th_echo(c2, 200, 3, 2000);
 	lrpc_peer p;
 	assert_int_equal(lrpc_client_get_peer(c2, &p), 0);
 	assert_int_equal(p.pid, th_server_pid(s));
@@ -265,7 +253,7 @@ test_naming_require_server_uid(void **state)
 
 	assert_non_null(s);
 	assert_int_equal(th_connect(ctx, &c, &o), 0);
-	echo_ok(c, 4);
+	th_echo(c, 200, 4, 2000);
 	lrpc_client_unref(c);
 	c = NULL;
 	o.server_uid = geteuid() + 1;
@@ -364,7 +352,7 @@ test_naming_fs_socket_mode_and_switch(void **state)
 		/* Served through the file, not the abstract name. */
 		assert_int_equal(abstract_probe(&ci), -ECONNREFUSED);
 		assert_int_equal(th_connect(&ci, &c, NULL), 0);
-		echo_ok(c, (unsigned)i);
+		th_echo(c, 200, (unsigned)i, 2000);
 		lrpc_client_unref(c);
 		assert_int_equal(th_server_stop(s), 0);
 		/* The server removes its socket file when it stops. */
@@ -387,7 +375,7 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	assert_true(r == -ECONNREFUSED || r == -ENOENT);
 	assert_null(c2);
 	/* ...the existing one keeps working... */
-	echo_ok(c, 10);
+	th_echo(c, 200, 10, 2000);
 	/* ...and a new server binds the abstract name, no file. */
 	th_ctx ca = ctx_with_suffix(ctx, "-abs");
 	th_server *sa = th_server_spawn(&ca, NULL, NULL, th_standard_handlers,
@@ -397,7 +385,7 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	assert_int_equal(lstat(path, &st), -1);
 	assert_int_equal(abstract_probe(&ca), 0);
 	assert_int_equal(th_connect(&ca, &c2, NULL), 0);
-	echo_ok(c2, 11);
+	th_echo(c2, 200, 11, 2000);
 	lrpc_client_unref(c2);
 	assert_int_equal(th_server_stop(sa), 0);
 	lrpc_client_unref(c);
@@ -446,7 +434,7 @@ test_naming_fs_stale_socket_replaced(void **state)
 	assert_int_equal(lstat(sa.sun_path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(th_connect(ctx, &c, NULL), 0);
-	echo_ok(c, 1);
+	th_echo(c, 200, 1, 2000);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 	assert_int_equal(lstat(sa.sun_path, &st), -1);
@@ -549,7 +537,7 @@ test_naming_fs_symlink_not_followed(void **state)
 	lrpc_client *c;
 	assert_non_null(s);
 	assert_int_equal(th_connect(ctx, &c, NULL), 0);
-	echo_ok(c, 1);
+	th_echo(c, 200, 1, 2000);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 	fs_end();
