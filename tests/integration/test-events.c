@@ -645,8 +645,7 @@ test_events_fd_wakes_before_first_dispatch(void **state)
 				     2000) > 0);
 	wake_events = 0;
 	for (int i = 0; i < 50 && wake_events < 3; i++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		assert_int_equal(poll(&p, 1, 2000), 1);
+		assert_true(th_wait_fd(fd, POLLIN, 2000));
 		assert_true(lrpc_client_process(c) >= 0);
 	}
 	assert_int_equal(wake_events, 3);
@@ -655,8 +654,7 @@ test_events_fd_wakes_before_first_dispatch(void **state)
 	 * so instead of spinning. */
 	lrpc_client_set_response_handler(c, count_response, NULL);
 	th_server_kill(s);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_true(th_wait_fd(fd, POLLIN, 2000));
 	int r = 0;
 	for (int i = 0; i < 10 && r >= 0; i++)
 		r = lrpc_client_process(c);

@@ -651,8 +651,7 @@ test_lifecycle_server_killed_idle(void **state)
 	assert_true(th_now_ms() - t0 < 2000);
 	assert_all_enotconn(c2);
 	/* ...c3 through its loop: the fd turns readable, dispatch says. */
-	struct pollfd p = { .fd = fd3, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_true(th_wait_fd(fd3, POLLIN, 2000));
 	assert_int_equal(lrpc_client_process(c3), -ENOTCONN);
 	assert_all_enotconn(c3);
 	lrpc_client_unref(c1);
@@ -778,8 +777,7 @@ client_killed(void **state, int mode)
 		 (int)pid);
 	assert_true(th_server_expect(s, line, 5000, NULL, 0));
 	if (mode != CHILD_IN_CALL) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_true(th_wait_fd(pfd[0], POLLIN, 5000));
 	}
 	close(pfd[0]);
 	kill(pid, SIGKILL);
@@ -1302,8 +1300,7 @@ test_lifecycle_many_concurrent_clients(void **state)
 		assert_int_equal(th_connect(ctx, &cl[i], NULL), 0);
 	for (int i = 0; i < N_FORKED; i++) {
 		char ch;
-		struct pollfd p = { .fd = ready[0], .events = POLLIN };
-		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_true(th_wait_fd(ready[0], POLLIN, 5000));
 		assert_int_equal(read(ready[0], &ch, 1), 1);
 	}
 	/* The peak: every client connected at once. */
