@@ -11,7 +11,7 @@ static void
 ctl_init(lrpc__ctl *ctl)
 {
 	ctl->magic = LRPC__CTL_MAGIC;
-	ctl->version = 1;
+	ctl->version = LRPC__CTL_VERSION;
 	atomic_store_explicit(&ctl->flags, 0, memory_order_relaxed);
 }
 
@@ -72,7 +72,9 @@ ctl_check(const lrpc__ctl *ctl)
 	 * the start matters for recognising it. */
 	uint32_t magic = ctl->magic, version = ctl->version;
 
-	return magic == LRPC__CTL_MAGIC && version == 1 ? 0 : -EPROTO;
+	if (magic != LRPC__CTL_MAGIC || version != LRPC__CTL_VERSION)
+		return -EPROTO;
+	return 0;
 }
 
 int

@@ -19,6 +19,7 @@
 #include "transport/transport.h"
 
 #define LRPC__CTL_MAGIC 0x4c43544cu /* "LCTL" */
+#define LRPC__CTL_VERSION 1u
 #define LRPC__CTL_STOP 0x1u         /* service-wide stop-sending switch */
 #define LRPC__CTL_FLOW 0x2u         /* this connection is flow-controlled */
 #define LRPC__CTL_KNOWN (LRPC__CTL_STOP | LRPC__CTL_FLOW)

@@ -4,16 +4,10 @@
 #include "shm-ring.h"
 #include "util.h"
 
-static inline uint64_t
-rec_size(uint32_t len)
-{
-	return LRPC__RING_REC_HDR + (((uint64_t)len + 7u) & ~(uint64_t)7u);
-}
-
 uint64_t
 lrpc__ring_capacity(uint32_t max_len)
 {
-	uint64_t need = 2 * rec_size(max_len), cap = 64 * 1024;
+	uint64_t need = 2 * lrpc__ring_rec_size(max_len), cap = 64 * 1024;
 
 	while (cap < need)
 		cap <<= 1;
@@ -59,7 +53,7 @@ static uint64_t
 ring_need(const lrpc__ring *r, uint32_t len, uint64_t *ret_skip)
 {
 	uint64_t pos = r->prod & (r->cap - 1), tail = r->cap - pos;
-	uint64_t need = rec_size(len);
+	uint64_t need = lrpc__ring_rec_size(len);
 
 	*ret_skip = need <= tail ? 0 : tail;
 	return need + *ret_skip;
@@ -90,14 +84,14 @@ lrpc__ring_reserve(lrpc__ring *r, uint32_t len, int *ret_err)
 	 * empty ring if the record is no larger than the padded-over
 	 * part.) */
 	if (r->rewind && len >= LRPC__RING_REWIND_MIN && skip == 0 &&
-	    rec_size(len) <= (r->prod & (r->cap - 1))) {
+	    lrpc__ring_rec_size(len) <= (r->prod & (r->cap - 1))) {
 		if (!ring_load_cons(r)) {
 			*ret_err = -EPROTO;
 			return NULL;
 		}
 		if (r->cons_seen == r->prod) {
 			skip = r->cap - (r->prod & (r->cap - 1));
-			total = skip + rec_size(len);
+			total = skip + lrpc__ring_rec_size(len);
 		}
 	}
 	if (r->cap - (r->prod - r->cons_seen) < total) {
@@ -115,24 +109,18 @@ lrpc__ring_reserve(lrpc__ring *r, uint32_t len, int *ret_err)
 	return r->data + (r->res_pos & (r->cap - 1)) + LRPC__RING_REC_HDR;
 }
 
-static inline void
-rec_write(uint8_t *p, uint32_t len, uint32_t type)
-{
-	uint64_t v = (uint64_t)len | ((uint64_t)type << 32);
-	__atomic_store_n((uint64_t *)(void *)p, v, __ATOMIC_RELAXED);
-}
-
 bool
 lrpc__ring_commit(lrpc__ring *r, uint32_t len)
 {
 	assert(r->res_pos != UINT64_MAX && len <= r->max_len);
 	if (r->res_skip)
-		rec_write(r->data + (r->prod & (r->cap - 1)),
-			  (uint32_t)(r->res_skip - LRPC__RING_REC_HDR),
-			  LRPC__RING_REC_PAD);
-	rec_write(r->data + (r->res_pos & (r->cap - 1)), len,
-		  LRPC__RING_REC_DATA);
-	r->prod = r->res_pos + rec_size(len);
+		lrpc__ring_rec_write(
+			r->data + (r->prod & (r->cap - 1)),
+			(uint32_t)(r->res_skip - LRPC__RING_REC_HDR),
+			LRPC__RING_REC_PAD);
+	lrpc__ring_rec_write(r->data + (r->res_pos & (r->cap - 1)), len,
+			     LRPC__RING_REC_DATA);
+	r->prod = r->res_pos + lrpc__ring_rec_size(len);
 	r->res_pos = UINT64_MAX;
 	atomic_store_explicit(&r->sh->prod, r->prod, memory_order_release);
 	/* Pairs with the fence in lrpc__ring_arm_read(). */
@@ -178,9 +166,9 @@ lrpc__ring_peek(lrpc__ring *r, const uint8_t **ret, uint32_t *ret_len)
 		uint64_t pos = r->cons & (r->cap - 1), tail = r->cap - pos;
 		/* Read the record header once; from here on only the local
 		 * copy is used. */
-		uint64_t v = __atomic_load_n((uint64_t *)(void *)(r->data + pos),
-					     __ATOMIC_RELAXED);
-		uint32_t len = (uint32_t)v, type = (uint32_t)(v >> 32);
+		uint32_t len, type;
+
+		lrpc__ring_rec_read(r->data + pos, &len, &type);
 
 		if (avail < LRPC__RING_REC_HDR)
 			goto bad;
@@ -195,7 +183,7 @@ lrpc__ring_peek(lrpc__ring *r, const uint8_t **ret, uint32_t *ret_len)
 		}
 		if (type != LRPC__RING_REC_DATA || len > r->max_len)
 			goto bad;
-		uint64_t size = rec_size(len);
+		uint64_t size = lrpc__ring_rec_size(len);
 		if (size > avail || size > tail)
 			goto bad;
 		r->cur = size;
@@ -271,7 +259,7 @@ lrpc__ring_arm_write(lrpc__ring *r, uint32_t len)
 {
 	/* Wait for a quarter of the ring at least (see lrpc__ring_release);
 	 * the consumer drains what it reads, so that much always comes. */
-	uint64_t want = LRPC_MAX(rec_size(len), r->cap / 4);
+	uint64_t want = LRPC_MAX(lrpc__ring_rec_size(len), r->cap / 4);
 
 	want = LRPC_MIN(want, r->cap);
 	atomic_store_explicit(&r->sh->prod_waiting, (uint32_t)want,

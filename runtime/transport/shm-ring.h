@@ -41,6 +41,37 @@ typedef struct lrpc__ring_shared {
 /* Records from this size on are placed at the start of an empty ring. */
 #define LRPC__RING_REWIND_MIN (16u * 1024u)
 
+/*
+ * The record layout, here and not in shm-ring.c so that tests writing
+ * records by hand (hostile peers) use the same rules.  A record header is
+ * one 64-bit word, the length in its low half and the type in its high
+ * half, stored and loaded whole: the other side never sees half of one.
+ */
+static inline uint64_t
+lrpc__ring_rec_size(uint32_t len)
+{
+	return LRPC__RING_REC_HDR + (((uint64_t)len + 7u) & ~(uint64_t)7u);
+}
+
+static inline void
+lrpc__ring_rec_write(uint8_t *p, uint32_t len, uint32_t type)
+{
+	uint64_t v = (uint64_t)len | ((uint64_t)type << 32);
+
+	__atomic_store_n((uint64_t *)(void *)p, v, __ATOMIC_RELAXED);
+}
+
+/* Load a header once; the caller checks both values before using them. */
+static inline void
+lrpc__ring_rec_read(const uint8_t *p, uint32_t *ret_len, uint32_t *ret_type)
+{
+	uint64_t v = __atomic_load_n((const uint64_t *)(const void *)p,
+				     __ATOMIC_RELAXED);
+
+	*ret_len = (uint32_t)v;
+	*ret_type = (uint32_t)(v >> 32);
+}
+
 typedef struct lrpc__ring {
 	lrpc__ring_shared *sh;
 	uint8_t *data;

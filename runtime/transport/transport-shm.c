@@ -25,20 +25,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "shm-layout.h"
 #include "shm-ring.h"
 #include "transport.h"
 #include "util.h"
-
-#define SHM_RINGS_OFF 4096u
-#define SHM_DATA_OFF 8192u
-
-/* After the ring headers: the CPU each side last ran on (a hint only:
- * whatever the peer writes there can at worst make us spin or not). */
-#define SHM_CPUS_OFF (SHM_RINGS_OFF + 3 * sizeof(lrpc__ring_shared))
-
-_Static_assert(LRPC__SHARED_PAGE_SIZE <= SHM_RINGS_OFF, "shared page fits");
-_Static_assert(SHM_CPUS_OFF + 2 * sizeof(uint32_t) <= SHM_DATA_OFF,
-	       "ring headers fit");
 
 struct lrpc__tconn {
 	lrpc__role role;
@@ -64,25 +54,26 @@ shm_total(uint32_t max_msg, uint64_t *ret_cap)
 	uint64_t cap = lrpc__ring_capacity(max_msg);
 
 	*ret_cap = cap;
-	return SHM_DATA_OFF + LRPC__N_CHAN * cap;
+	return LRPC__SHM_DATA_OFF + LRPC__N_CHAN * cap;
 }
 
 static void
 shm_attach(lrpc__tconn *t, uint64_t cap, bool init)
 {
 	lrpc__ring_shared *sh =
-		(lrpc__ring_shared *)(void *)(t->map + SHM_RINGS_OFF);
+		(lrpc__ring_shared *)(void *)(t->map + LRPC__SHM_RINGS_OFF);
 
 	for (int i = 0; i < LRPC__N_CHAN; i++) {
 		lrpc__ring_attach(&t->ring[i], &sh[i],
-				  t->map + SHM_DATA_OFF + (uint64_t)i * cap,
+				  t->map + LRPC__SHM_DATA_OFF +
+					  (uint64_t)i * cap,
 				  cap, t->max_msg, init);
 		/* Requests and responses mostly alternate (calls): reusing
 		 * the start of the ring keeps large ones cache-hot.  Events
 		 * stream, and a stream is better served by the whole ring. */
 		t->ring[i].rewind = i != LRPC__CHAN_EVENT;
 	}
-	t->cpus = (_Atomic uint32_t *)(void *)(t->map + SHM_CPUS_OFF);
+	t->cpus = (_Atomic uint32_t *)(void *)(t->map + LRPC__SHM_CPUS_OFF);
 }
 
 static void

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,15 @@ th_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+uint64_t
+th_now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 bool
@@ -546,6 +556,17 @@ h_fail(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	return -EBADE;
 }
 
+static int
+h_conn_stats(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	th_conn_stats_msg r = { .h = { .size = sizeof(r), .id = m->id } };
+	int e = lrpc_conn_get_stats(c, &r.st, sizeof(r.st));
+
+	if (e < 0)
+		return e;
+	return lrpc_conn_send_response(c, &r, sizeof(r));
+}
+
 void
 th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
@@ -556,6 +577,7 @@ th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, TH_DISCONNECT, h_disconnect, NULL);
 	lrpc_server_add_handler(s, TH_STOP, h_stop, NULL);
 	lrpc_server_add_handler(s, TH_FAIL, h_fail, NULL);
+	lrpc_server_add_handler(s, TH_CONN_STATS, h_conn_stats, NULL);
 }
 
 /* --- Report collection (appended) --- */
@@ -618,17 +640,48 @@ th_lines_count(const char *buf, const char *prefix)
 	return n;
 }
 
+/* First thing in a forked child: never outlive a test that failed
+ * before waiting for it, holding its output pipes open. */
+static void
+fork_child_begin(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The test may have died before prctl(), and then no signal comes. */
+	if (getppid() != parent)
+		_exit(127);
+}
+
 pid_t
 th_fork_helper(int (*fn)(void *arg), void *arg)
 {
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
-		/* Never outlive a test that failed before waiting. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fork_child_begin(parent);
 		_exit(fn(arg));
+	}
+	return pid;
+}
+
+pid_t
+th_spawn_exec(const char *const argv[], bool quiet_stdout)
+{
+	pid_t parent = getpid(), pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		fork_child_begin(parent);
+		if (quiet_stdout) {
+			int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+			if (null >= 0)
+				dup2(null, STDOUT_FILENO);
+		}
+		/* execv() does not write through argv: the cast is safe. */
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
 	}
 	return pid;
 }
@@ -726,4 +779,234 @@ th_conn_peer(lrpc_conn *c)
 
 	assert_int_equal(lrpc_conn_get_peer(c, &p), 0);
 	return p;
+}
+
+/* --- Raw peers --- */
+
+/* How long th_raw_send_all() waits for room each time the socket is full:
+ * far longer than any server that still reads needs. */
+#define RAW_SEND_WAIT_MS 2000
+
+socklen_t
+th_abstract_addr(const char *name, struct sockaddr_un *ret_sa)
+{
+	int n;
+
+	*ret_sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	n = snprintf(ret_sa->sun_path + 1, sizeof(ret_sa->sun_path) - 1,
+		     "lrpc/%s", name);
+	if (n <= 0 || (size_t)n >= sizeof(ret_sa->sun_path) - 1)
+		return 0;
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			   (size_t)n);
+}
+
+int
+th_raw_connect(const th_ctx *ctx, int *ret_fd)
+{
+	struct sockaddr_un sa;
+	socklen_t len = th_abstract_addr(ctx->name, &sa);
+	int fd, r;
+
+	if (len == 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* Non-blocking, a connect to a full backlog fails with EAGAIN where
+	 * a blocking one would wait without a bound: retry a little. */
+	for (int i = 0;; i++) {
+		if (connect(fd, (struct sockaddr *)&sa, len) == 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		r = -errno;
+		if ((r != -EAGAIN && r != -EINTR) || i == 100)
+			break;
+		th_msleep(1);
+	}
+	close(fd);
+	return r;
+}
+
+void
+th_raw_hello_init(lrpc__hello *h, lrpc_transport transport, uint32_t max_msg)
+{
+	*h = (lrpc__hello){ .magic = LRPC__HELLO_MAGIC,
+			    .version = LRPC_PROTOCOL_VERSION,
+			    .transport = (uint16_t)transport,
+			    .max_msg_size = max_msg };
+}
+
+/* Keep the fds of one SCM_RIGHTS message; false if they did not fit (the
+ * ones that did not are closed). */
+static bool
+raw_take_fds(struct msghdr *mh, int *fds, unsigned *n_fds)
+{
+	bool fit = !(mh->msg_flags & MSG_CTRUNC);
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
+			if (*n_fds < TH_RAW_MAX_FDS) {
+				fds[(*n_fds)++] = f;
+			} else {
+				close(f);
+				fit = false;
+			}
+		}
+	}
+	return fit;
+}
+
+int
+th_raw_read_welcome(int fd, lrpc__welcome *ret_w, int *fds,
+		    unsigned *ret_n_fds, int timeout_ms)
+{
+	long deadline = th_now_ms() + timeout_ms;
+	size_t got = 0;
+
+	*ret_n_fds = 0;
+	while (got < sizeof(*ret_w)) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * TH_RAW_MAX_FDS)];
+		} cm;
+		struct iovec iov = { .iov_base = (uint8_t *)ret_w + got,
+				     .iov_len = sizeof(*ret_w) - got };
+		struct msghdr mh = { .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = cm.buf,
+				     .msg_controllen = sizeof(cm.buf) };
+		long left = deadline - th_now_ms();
+
+		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
+			return -ETIMEDOUT;
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!raw_take_fds(&mh, fds, ret_n_fds))
+			return -EMSGSIZE;
+		if (n == 0)
+			return got == 0 ? 0 : -EPIPE;
+		got += (size_t)n;
+	}
+	return 1;
+}
+
+/* Send all of @buf, waiting up to @wait_ms whenever the socket is full:
+ * 0, -ETIMEDOUT or -errno. */
+static int
+raw_send_all(int fd, const void *buf, size_t len, int wait_ms)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN) {
+			if (!th_wait_fd(fd, POLLOUT, wait_ms))
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+th_raw_handshake(int fd, lrpc_transport transport, uint32_t max_msg,
+		 lrpc__welcome *ret_w, int *fds, unsigned *ret_n_fds,
+		 int timeout_ms)
+{
+	lrpc__hello h;
+	int r;
+
+	*ret_n_fds = 0;
+	th_raw_hello_init(&h, transport, max_msg);
+	r = raw_send_all(fd, &h, sizeof(h), timeout_ms);
+	if (r < 0)
+		return r;
+	return th_raw_read_welcome(fd, ret_w, fds, ret_n_fds, timeout_ms);
+}
+
+void
+th_raw_send_all(int fd, const void *buf, size_t len)
+{
+	assert_int_equal(raw_send_all(fd, buf, len, RAW_SEND_WAIT_MS), 0);
+}
+
+int
+th_raw_recv_exact(int fd, void *buf, size_t len, int timeout_ms)
+{
+	long deadline = th_now_ms() + timeout_ms;
+	size_t got = 0;
+
+	if (len > INT_MAX)
+		return -EINVAL;
+	while (got < len) {
+		long left = deadline - th_now_ms();
+		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
+			return -ETIMEDOUT;
+		ssize_t n = recv(fd, (uint8_t *)buf + got, len - got,
+				 MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return got == 0 ? 0 : -EPIPE;
+		got += (size_t)n;
+	}
+	return (int)len;
+}
+
+int
+th_raw_wait_eof(int fd, int timeout_ms, size_t *ret_bytes)
+{
+	long deadline = th_now_ms() + timeout_ms;
+	uint8_t scratch[4096];
+	size_t total = 0;
+	int r;
+
+	for (;;) {
+		long left = deadline - th_now_ms();
+		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left)) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			r = n == 0 ? 0 : -errno;
+			break;
+		}
+		total += (size_t)n;
+	}
+	if (ret_bytes)
+		*ret_bytes = total;
+	return r;
+}
+
+bool
+th_raw_expect_eof(int fd, int timeout_ms, size_t *ret_bytes)
+{
+	int r = th_raw_wait_eof(fd, timeout_ms, ret_bytes);
+
+	/* ECONNRESET: the peer closed with bytes we sent unread, which is
+	 * as much a drop as an orderly end. */
+	return r == 0 || r == -ECONNRESET;
 }

@@ -11,9 +11,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <cmocka.h>
 
 #include <lrpc/lrpc.h>
+
+#include "ipc/ipc-handshake.h"
 
 /* Per-test state handed to cmocka tests through *state. */
 typedef struct th_ctx {
@@ -97,13 +101,20 @@ enum {
 	TH_DISCONNECT = 5,  /* disconnect the client from inside the handler */
 	TH_STOP = 6,        /* payload u32 on/off: the stop-sending switch */
 	TH_FAIL = 7,        /* handler returns -EBADE */
+	TH_CONN_STATS = 8,  /* respond with a th_conn_stats_msg */
 };
+/* The response to TH_CONN_STATS: the asking connection's statistics. */
+typedef struct th_conn_stats_msg {
+	lrpc_msg_header h;
+	lrpc_conn_stats st;
+} th_conn_stats_msg;
 void th_standard_handlers(lrpc_server *s, lrpc_loop *loop, void *arg);
 
 /* Sleep helper. */
 void th_msleep(int ms);
-/* CLOCK_MONOTONIC in milliseconds. */
+/* CLOCK_MONOTONIC in milliseconds, and in microseconds. */
 long th_now_ms(void);
+uint64_t th_now_usec(void);
 /* poll() one fd for @events, retrying on EINTR: true if it became ready. */
 bool th_wait_fd(int fd, short events, int timeout_ms);
 /*
@@ -149,9 +160,92 @@ int th_server_collect(th_server *s, const char *until, int timeout_ms,
  * @prefix. */
 int th_lines_count(const char *buf, const char *prefix);
 
+/* --- Raw peers --- */
+
+/*
+ * A raw peer speaks the wire protocol by hand (docs/wire.md), to show what
+ * a server does with a peer that breaks its rules.  Apart from
+ * th_raw_send_all(), these functions do not assert: they return a result, so
+ * that forked children and threads, where a cmocka assertion must not run,
+ * can use them as well as tests.
+ */
+
+/* Room for more fds than a welcome may carry, so that an excess is seen
+ * as such instead of being cut off by the kernel. */
+#define TH_RAW_MAX_FDS (LRPC__MAX_FDS + 4)
+
+/*
+ * The abstract address of @name as docs/wire.md spells it ("\0lrpc/<name>",
+ * exact length, no NUL).  Written out here, not taken from the library, so
+ * that the tests hold the library to the documented address.  Returns the
+ * address length, or 0 if @name does not fit.
+ */
+socklen_t th_abstract_addr(const char *name, struct sockaddr_un *ret_sa);
+
+/*
+ * Connect a non-blocking stream socket to the abstract address of
+ * ctx->name and send nothing.  Filesystem mode is not followed.  While the
+ * server's backlog is full the connect is retried for about 100 ms.
+ * Returns 0 or -errno (-ECONNREFUSED: nobody listens there).
+ */
+int th_raw_connect(const th_ctx *ctx, int *ret_fd);
+
+/* A valid hello asking for @transport and messages of up to @max_msg. */
+void th_raw_hello_init(lrpc__hello *h, lrpc_transport transport,
+		       uint32_t max_msg);
+
+/*
+ * Read a welcome and the fds attached to it, within @timeout_ms in all.
+ * The fds go to @fds (TH_RAW_MAX_FDS entries) and are counted in
+ * *ret_n_fds; they belong to the caller whatever the result.  Returns 1
+ * once the welcome is complete, 0 at end of stream before its first byte,
+ * -EPIPE at end of stream in the middle, -EMSGSIZE if more fds came than
+ * @fds holds, -ETIMEDOUT or -errno.  Nothing in the welcome is checked.
+ */
+int th_raw_read_welcome(int fd, lrpc__welcome *ret_w, int *fds,
+			unsigned *ret_n_fds, int timeout_ms);
+
+/*
+ * The handshake on a connected @fd: a hello from th_raw_hello_init(), then
+ * th_raw_read_welcome(), whose results it returns (or the send's -errno).
+ */
+int th_raw_handshake(int fd, lrpc_transport transport, uint32_t max_msg,
+		     lrpc__welcome *ret_w, int *fds, unsigned *ret_n_fds,
+		     int timeout_ms);
+
+/* Send all of @buf; fails the test unless, whenever the socket is full,
+ * room comes within 2 s. */
+void th_raw_send_all(int fd, const void *buf, size_t len);
+
+/*
+ * Receive exactly @len bytes within @timeout_ms.  Returns @len, 0 at end
+ * of stream before the first byte, -EPIPE at end of stream in the middle,
+ * -ETIMEDOUT, or -errno (-ECONNRESET: the peer closed with bytes we sent
+ * unread).
+ */
+int th_raw_recv_exact(int fd, void *buf, size_t len, int timeout_ms);
+
+/*
+ * Wait up to @timeout_ms for the peer to close @fd, reading and dropping
+ * whatever arrives first (counted in *ret_bytes if not NULL).  Returns 0 at
+ * an orderly end of stream, -ECONNRESET if the peer closed with bytes we
+ * sent unread, -ETIMEDOUT, or -errno.
+ */
+int th_raw_wait_eof(int fd, int timeout_ms, size_t *ret_bytes);
+/* True if the peer dropped @fd within @timeout_ms, in either of the two
+ * ways th_raw_wait_eof() tells apart. */
+bool th_raw_expect_eof(int fd, int timeout_ms, size_t *ret_bytes);
+
 /* Fork a helper process running @fn(@arg); its return value is the exit
  * code.  Returns the pid (waited for with th_wait_helper). */
 pid_t th_fork_helper(int (*fn)(void *arg), void *arg);
+/*
+ * Fork and exec @argv[0] with @argv (NULL-terminated), with its stdout on
+ * /dev/null if @quiet_stdout.  Like a th_fork_helper() child it dies with
+ * the test process, and an exec that fails exits 127.  Returns the pid
+ * (waited for with th_wait_helper), or -1.
+ */
+pid_t th_spawn_exec(const char *const argv[], bool quiet_stdout);
 /* Wait for a helper; returns its exit code, or -1 if it did not exit
  * normally. */
 int th_wait_helper(pid_t pid);

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -22,7 +20,6 @@ enum {
 	EV_SANDWICH = 200,   /* 3 events, the response, 3 more events */
 	EV_FLOOD = 201,      /* payload u32 size: events until -EAGAIN */
 	EV_HELLO = 202,      /* the event sent from the created callback */
-	EV_CONN_STATS = 203, /* respond with lrpc_conn_stats */
 	EV_SIZED = 204,      /* payload u32 size: one event of that size */
 };
 
@@ -49,21 +46,7 @@ typedef struct flood_resp {
 	uint64_t send_retries;
 } flood_resp;
 
-typedef struct conn_stats_msg {
-	lrpc_msg_header h;
-	lrpc_conn_stats st;
-} conn_stats_msg;
-
 #define FLOOD_QUEUE (64u * 1024u)
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* --- Server side (runs in the forked server) --- */
 
@@ -142,17 +125,6 @@ h_flood(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 }
 
 static int
-h_conn_stats(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
-{
-	conn_stats_msg r = { .h = { .size = sizeof(r), .id = m->id } };
-	int e = lrpc_conn_get_stats(c, &r.st, sizeof(r.st));
-
-	if (e < 0)
-		return e;
-	return lrpc_conn_send_response(c, &r, sizeof(r));
-}
-
-static int
 h_sized(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 {
 	uint32_t ev_size;
@@ -177,12 +149,9 @@ h_sized(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 static void
 ev_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
-	/* A failed test skips th_server_stop(): do not outlive it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	th_standard_handlers(s, loop, arg);
 	lrpc_server_add_handler(s, EV_SANDWICH, h_sandwich, NULL);
 	lrpc_server_add_handler(s, EV_FLOOD, h_flood, NULL);
-	lrpc_server_add_handler(s, EV_CONN_STATS, h_conn_stats, NULL);
 	lrpc_server_add_handler(s, EV_SIZED, h_sized, NULL);
 }
 
@@ -406,14 +375,14 @@ test_events_recv_timeouts(void **state)
 	uint8_t buf[64];
 
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 0),
 			 -EAGAIN);
-	assert_true(now_ms() - t0 < 50);
-	t0 = now_ms();
+	assert_true(th_now_ms() - t0 < 50);
+	t0 = th_now_ms();
 	assert_int_equal(th_recv_event(c, buf, sizeof(buf), 100),
 			 -ETIMEDOUT);
-	uint64_t el = now_ms() - t0;
+	long el = th_now_ms() - t0;
 	assert_true(el >= 95);
 	assert_true(el < 1000);
 	/* A timeout does not break anything. */
@@ -461,7 +430,7 @@ dispatch_until(lrpc_client *c, dispatch_state *d, unsigned events,
 	       unsigned responses)
 {
 	int fd = lrpc_client_get_fd(c);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 
 	assert_true(fd >= 0);
 	while (d->events < events || d->responses < responses) {
@@ -470,7 +439,7 @@ dispatch_until(lrpc_client *c, dispatch_state *d, unsigned events,
 		int r = poll(&p, 1, 1000);
 		assert_true(r >= 0);
 		assert_true(lrpc_client_process(c) >= 0);
-		assert_true(now_ms() - t0 < 5000);
+		assert_true(th_now_ms() - t0 < 5000);
 	}
 }
 
@@ -568,7 +537,7 @@ flood(void **state, uint32_t ev_size)
 	u32_req req = { .h = { .size = sizeof(req), .id = EV_FLOOD },
 			.v = ev_size };
 	flood_resp fr;
-	conn_stats_msg cs;
+	th_conn_stats_msg cs;
 	uint8_t *ev = malloc(ev_size), buf[128];
 	char line[128];
 
@@ -609,7 +578,7 @@ flood(void **state, uint32_t ev_size)
 	}
 	assert_int_equal(th_recv_event(c, ev, ev_size, 0), -EAGAIN);
 	/* The server's queue drained. */
-	lrpc_msg_header sreq = { .size = sizeof(sreq), .id = EV_CONN_STATS };
+	lrpc_msg_header sreq = { .size = sizeof(sreq), .id = TH_CONN_STATS };
 	assert_int_equal(th_call(c, &sreq, sizeof(sreq), &cs,
 					  sizeof(cs), 5000),
 			 (int)sizeof(cs));
@@ -676,8 +645,7 @@ test_events_fd_wakes_before_first_dispatch(void **state)
 				     2000) > 0);
 	wake_events = 0;
 	for (int i = 0; i < 50 && wake_events < 3; i++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		assert_int_equal(poll(&p, 1, 2000), 1);
+		assert_true(th_wait_fd(fd, POLLIN, 2000));
 		assert_true(lrpc_client_process(c) >= 0);
 	}
 	assert_int_equal(wake_events, 3);
@@ -686,8 +654,7 @@ test_events_fd_wakes_before_first_dispatch(void **state)
 	 * so instead of spinning. */
 	lrpc_client_set_response_handler(c, count_response, NULL);
 	th_server_kill(s);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_true(th_wait_fd(fd, POLLIN, 2000));
 	int r = 0;
 	for (int i = 0; i < 10 && r >= 0; i++)
 		r = lrpc_client_process(c);

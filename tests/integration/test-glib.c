@@ -10,17 +10,12 @@
  * this test; without one the tests are skipped (exit 77).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,26 +30,14 @@ static pid_t
 glib_spawn(const th_ctx *ctx, unsigned handshake_timeout_ms)
 {
 	char timeout[16];
-	pid_t pid, parent = getpid();
+	pid_t pid;
 
 	snprintf(timeout, sizeof(timeout), "%u", handshake_timeout_ms);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* A failed test skips its cleanup: the server must not
-		 * outlive the test process (and hold its output pipes). */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		int null = open("/dev/null", O_WRONLY);
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execl(server_bin, server_bin, ctx->name,
-		      lrpc_transport_name(ctx->transport), timeout,
-		      (char *)NULL);
-		_exit(127);
-	}
+	const char *const argv[] = { server_bin, ctx->name,
+				     lrpc_transport_name(ctx->transport),
+				     timeout, NULL };
+	pid = th_spawn_exec(argv, /* quiet_stdout= */ true);
+	assert_true(pid > 0);
 	return pid;
 }
 
@@ -230,19 +213,11 @@ test_glib_handshake_timeout(void **state)
 	const th_ctx *ctx = *state;
 	pid_t pid = glib_spawn(ctx, 300);
 	lrpc_client *c = glib_connect(ctx), *c2;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint8_t req[128], resp[128], b;
-	int n, fd;
+	uint8_t req[128], resp[128];
+	size_t extra = 1;
+	int fd = -1;
 
-	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "lrpc/%s",
-		     ctx->name);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa,
-				 (socklen_t)(offsetof(struct sockaddr_un,
-						      sun_path) +
-					     1 + (size_t)n)),
-			 0);
+	assert_int_equal(th_raw_connect(ctx, &fd), 0);
 	long t0 = th_now_ms();
 	/* Others connect and are served meanwhile (their handshake timers
 	 * are deleted, not fired: they would drop them otherwise). */
@@ -252,9 +227,9 @@ test_glib_handshake_timeout(void **state)
 		lrpc_client_unref(c2);
 	}
 	echo_ok(c, req, resp, sizeof(req), 9);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 3000), 1);
-	assert_int_equal(recv(fd, &b, 1, MSG_DONTWAIT), 0);
+	/* Dropped with nothing said: an orderly end, not a byte before it. */
+	assert_int_equal(th_raw_wait_eof(fd, 3000, &extra), 0);
+	assert_int_equal(extra, 0);
 	long dt = th_now_ms() - t0;
 	assert_true(dt >= 250);
 	assert_true(dt < 2000);
@@ -307,18 +282,11 @@ test_glib_client_push_style(void **state)
 	/* Wait until it serves, with an ordinary client that then asks it
 	 * to stop at the end. */
 	lrpc_client *c = glib_connect(ctx);
-	fflush(NULL);
-	client = fork();
-	assert_true(client >= 0);
-	if (client == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int null = open("/dev/null", O_WRONLY);
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execl(client_bin, client_bin, ctx->name,
-		      lrpc_transport_name(ctx->transport), "300", (char *)NULL);
-		_exit(127);
-	}
+	const char *const argv[] = { client_bin, ctx->name,
+				     lrpc_transport_name(ctx->transport), "300",
+				     NULL };
+	client = th_spawn_exec(argv, /* quiet_stdout= */ true);
+	assert_true(client > 0);
 	assert_int_equal(glib_wait(client, 15000), 0);
 	glib_quit(c, server);
 }

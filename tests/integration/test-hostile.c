@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,29 +112,19 @@ honest_connect(void **state)
 
 typedef struct raw {
 	int fd;
-	int fds[LRPC__MAX_FDS + 4]; /* received with the welcome */
+	int fds[TH_RAW_MAX_FDS]; /* received with the welcome */
 	unsigned n_fds;
 	lrpc__welcome w;
 	uint32_t max_msg;
 } raw;
 
-/* Connect a blocking stream socket to the abstract name, nothing sent. */
+/* Connect a stream socket to the service, nothing sent. */
 static int
 raw_connect_fd(const th_ctx *ctx)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int n, fd;
+	int fd = -1;
 
-	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "lrpc/%s",
-		     ctx->name);
-	assert_true(n > 0 && (size_t)n < sizeof(sa.sun_path) - 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa,
-				 (socklen_t)(offsetof(struct sockaddr_un,
-						      sun_path) +
-					     1 + (size_t)n)),
-			 0);
+	assert_int_equal(th_raw_connect(ctx, &fd), 0);
 	return fd;
 }
 
@@ -148,86 +137,6 @@ raw_close(raw *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
-}
-
-/* Send all of @buf (blocking, bounded by poll timeouts). */
-static void
-send_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EAGAIN) {
-			assert_true(th_wait_fd(fd, POLLOUT, SOON_MS));
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		assert_true(n > 0);
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/*
- * Receive exactly @len bytes.  Returns @len, 0 on end of stream before
- * the first byte, -EPIPE on end of stream in the middle, -ETIMEDOUT, or
- * -errno (-ECONNRESET when the server closed with our bytes unread).
- */
-static int
-recv_exact(int fd, void *buf, size_t len, int timeout_ms)
-{
-	long deadline = th_now_ms() + timeout_ms;
-	size_t got = 0;
-
-	while (got < len) {
-		long left = deadline - th_now_ms();
-		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
-			return -ETIMEDOUT;
-		ssize_t n = recv(fd, (uint8_t *)buf + got, len - got,
-				 MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return got == 0 ? 0 : -EPIPE;
-		got += (size_t)n;
-	}
-	return (int)len;
-}
-
-/*
- * True if the server closes @fd within @timeout_ms.  Anything still
- * arriving before the end is discarded; *ret_bytes (if not NULL) counts it.
- */
-static bool
-expect_eof(int fd, int timeout_ms, size_t *ret_bytes)
-{
-	long deadline = th_now_ms() + timeout_ms;
-	uint8_t scratch[4096];
-	size_t total = 0;
-
-	for (;;) {
-		long left = deadline - th_now_ms();
-		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
-			break;
-		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0) {
-			/* 0: orderly end; ECONNRESET: closed with our data
-			 * unread.  Both mean "dropped". */
-			if (ret_bytes)
-				*ret_bytes = total;
-			return n == 0 || errno == ECONNRESET;
-		}
-		total += (size_t)n;
-	}
-	if (ret_bytes)
-		*ret_bytes = total;
-	return false;
 }
 
 /*
@@ -253,66 +162,6 @@ stays_quiet(int fd, int ms)
 	return !th_wait_fd(fd, POLLIN | POLLRDHUP, ms);
 }
 
-static void
-hello_init(lrpc__hello *h)
-{
-	*h = (lrpc__hello){ .magic = LRPC__HELLO_MAGIC,
-			    .version = LRPC_PROTOCOL_VERSION,
-			    .transport = (uint16_t)raw_transport,
-			    .max_msg_size = RAW_MAX_MSG };
-}
-
-/*
- * Read the welcome (32 bytes, fds attached to its first byte).  Returns 1
- * when complete, 0 on end of stream before any byte, <0 otherwise.
- */
-static int
-raw_read_welcome(raw *r, int timeout_ms)
-{
-	long deadline = th_now_ms() + timeout_ms;
-	size_t got = 0;
-
-	while (got < sizeof(r->w)) {
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int) * (LRPC__MAX_FDS + 4))];
-		} cm;
-		struct iovec iov = { .iov_base = (uint8_t *)&r->w + got,
-				     .iov_len = sizeof(r->w) - got };
-		struct msghdr mh = { .msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = cm.buf,
-				     .msg_controllen = sizeof(cm.buf) };
-		long left = deadline - th_now_ms();
-
-		if (left < 0 || !th_wait_fd(r->fd, POLLIN, (int)left))
-			return -ETIMEDOUT;
-		ssize_t n = recvmsg(r->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -errno;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
-		     c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET ||
-			    c->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int f;
-				memcpy(&f, CMSG_DATA(c) + i * sizeof(int),
-				       sizeof(f));
-				assert_true(r->n_fds < LRPC__MAX_FDS + 4);
-				r->fds[r->n_fds++] = f;
-			}
-		}
-		if (n == 0)
-			return got == 0 ? 0 : -EPIPE;
-		got += (size_t)n;
-	}
-	return 1;
-}
-
 /* Check a welcome that accepted us. */
 static void
 raw_check_welcome_ok(raw *r)
@@ -332,11 +181,10 @@ static raw
 raw_open(void **state)
 {
 	raw r = { .fd = raw_connect_fd(*state) };
-	lrpc__hello h;
 
-	hello_init(&h);
-	send_all(r.fd, &h, sizeof(h));
-	assert_int_equal(raw_read_welcome(&r, SOON_MS), 1);
+	assert_int_equal(th_raw_handshake(r.fd, raw_transport, RAW_MAX_MSG,
+					  &r.w, r.fds, &r.n_fds, SOON_MS),
+			 1);
 	raw_check_welcome_ok(&r);
 	return r;
 }
@@ -364,15 +212,15 @@ raw_read_msg(int fd, uint8_t *buf, size_t cap, int timeout_ms)
 	const lrpc_msg_header *h = (const lrpc_msg_header *)buf;
 	int r;
 
-	r = recv_exact(fd, buf, HDR_SIZE, timeout_ms);
+	r = th_raw_recv_exact(fd, buf, HDR_SIZE, timeout_ms);
 	if (r <= 0)
 		return r;
 	if (h->size < HDR_SIZE || WIRE(h->size) > cap ||
 	    (h->flags & LRPC__MSG_KIND_MASK) != LRPC__MSG_RESPONSE)
 		return -EBADMSG;
 	if (WIRE(h->size) > HDR_SIZE) {
-		r = recv_exact(fd, buf + HDR_SIZE, WIRE(h->size) - HDR_SIZE,
-			       timeout_ms);
+		r = th_raw_recv_exact(fd, buf + HDR_SIZE,
+				      WIRE(h->size) - HDR_SIZE, timeout_ms);
 		if (r <= 0)
 			return r < 0 ? r : -EPIPE;
 	}
@@ -400,7 +248,7 @@ raw_echo(raw *r, size_t size, uint64_t seq, unsigned seed)
 {
 	static uint8_t req[RAW_MAX_MSG];
 
-	send_all(r->fd, req, make_req(req, size, TH_ECHO, seq, seed));
+	th_raw_send_all(r->fd, req, make_req(req, size, TH_ECHO, seq, seed));
 	raw_expect_echo(r->fd, size, seq, seed);
 }
 
@@ -410,7 +258,7 @@ raw_stats(raw *r, uint64_t seq, struct stats_reply *ret)
 {
 	uint8_t req[HDR_SIZE], buf[256];
 
-	send_all(r->fd, req, make_req(req, HDR_SIZE, H_STATS, seq, 0));
+	th_raw_send_all(r->fd, req, make_req(req, HDR_SIZE, H_STATS, seq, 0));
 	assert_int_equal(raw_read_msg(r->fd, buf, sizeof(buf), SOON_MS),
 			 (int)sizeof(*ret));
 	memcpy(ret, buf, sizeof(*ret));
@@ -459,7 +307,7 @@ test_hostile_truncated_header_then_close(void **state)
 	for (size_t cut = 1; cut < HDR_SIZE; cut += 7) {
 		raw r = raw_open(state);
 		make_req(req, sizeof(req), TH_ECHO, 1, 0);
-		send_all(r.fd, req, cut);
+		th_raw_send_all(r.fd, req, cut);
 		th_msleep(20);
 		raw_close(&r);
 		/* The server notices the end and frees the connection. */
@@ -489,8 +337,8 @@ test_hostile_bad_declared_size_dropped(void **state)
 		raw_echo(&r, 64, 1, (unsigned)i);
 		make_req(req, sizeof(req), TH_ECHO, 2, 0);
 		h->size = sizes[i];
-		send_all(r.fd, req, sizeof(req));
-		assert_true(expect_eof(r.fd, SOON_MS, NULL));
+		th_raw_send_all(r.fd, req, sizeof(req));
+		assert_true(th_raw_expect_eof(r.fd, SOON_MS, NULL));
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 		raw_close(&r);
 		th_echo(c, 300, (unsigned)i, SOON_MS);
@@ -521,7 +369,7 @@ test_hostile_stalled_record_does_not_block(void **state)
 	raw r = raw_open(state);
 	size_t wire = make_req(req, 5000, TH_ECHO, 9, 3);
 
-	send_all(r.fd, req, 1000);
+	th_raw_send_all(r.fd, req, 1000);
 	long t0 = th_now_ms();
 	for (unsigned i = 0; i < 20; i++)
 		th_echo(c, 1000, i, SOON_MS);
@@ -535,12 +383,12 @@ test_hostile_stalled_record_does_not_block(void **state)
 	/* The stalled connection is kept, with what it sent so far. */
 	assert_true(stays_quiet(r.fd, 300));
 	/* More of it, still incomplete: still nothing. */
-	send_all(r.fd, req + 1000, 2000);
+	th_raw_send_all(r.fd, req + 1000, 2000);
 	assert_true(stays_quiet(r.fd, 100));
-	send_all(r.fd, req + 3000, wire - 3000);
+	th_raw_send_all(r.fd, req + 3000, wire - 3000);
 	raw_expect_echo(r.fd, 5000, 9, 3);
 	/* Stall again and go away: the half record is dropped with it. */
-	send_all(r.fd, req, 100);
+	th_raw_send_all(r.fd, req, 100);
 	raw_close(&r);
 	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 	th_echo(c, 100, 77, SOON_MS);
@@ -562,15 +410,15 @@ test_hostile_half_sent_request_read_timeout(void **state)
 	raw r = raw_open(state);
 	size_t wire = make_req(req, 5000, TH_ECHO, 9, 3);
 
-	send_all(r.fd, req, 1000);
+	th_raw_send_all(r.fd, req, 1000);
 	th_msleep(150);
-	send_all(r.fd, req + 1000, 1000);
+	th_raw_send_all(r.fd, req + 1000, 1000);
 	th_msleep(150);
-	send_all(r.fd, req + 2000, wire - 2000);
+	th_raw_send_all(r.fd, req + 2000, wire - 2000);
 	raw_expect_echo(r.fd, 5000, 9, 3);
 
 	long t0 = th_now_ms();
-	send_all(r.fd, req, 1000);
+	th_raw_send_all(r.fd, req, 1000);
 	th_echo(c, 1000, 1, SOON_MS);
 	assert_true(expect_hangup(r.fd, 3000));
 	long dt = th_now_ms() - t0;
@@ -599,11 +447,11 @@ test_hostile_trailing_garbage_dropped(void **state)
 		 * what was sent. */
 		size_t wire = make_req(buf, 40, TH_ECHO, 1, (unsigned)i);
 		memset(buf + wire, fills[i], 48);
-		send_all(r.fd, buf, wire + 48);
+		th_raw_send_all(r.fd, buf, wire + 48);
 		/* The good record is answered; then the garbage is taken for
 		 * a header, found invalid and the connection dropped. */
 		raw_expect_echo(r.fd, 40, 1, (unsigned)i);
-		assert_true(expect_eof(r.fd, SOON_MS, NULL));
+		assert_true(th_raw_expect_eof(r.fd, SOON_MS, NULL));
 		raw_close(&r);
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 		th_echo(c, 100, (unsigned)i, SOON_MS);
@@ -634,9 +482,9 @@ test_hostile_bad_kind_flags_dropped(void **state)
 
 		make_req(req, sizeof(req), TH_ECHO, 1, 0);
 		((lrpc_msg_header *)req)->flags = flags[i];
-		send_all(r.fd, req, sizeof(req));
+		th_raw_send_all(r.fd, req, sizeof(req));
 		size_t extra = 1;
-		assert_true(expect_eof(r.fd, SOON_MS, &extra));
+		assert_true(th_raw_expect_eof(r.fd, SOON_MS, &extra));
 		/* Dropped without being dispatched: no response came. */
 		assert_int_equal(extra, 0);
 		raw_close(&r);
@@ -655,7 +503,7 @@ static void
 send_bytewise(int fd, const uint8_t *buf, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		send_all(fd, buf + i, 1);
+		th_raw_send_all(fd, buf + i, 1);
 		if (i < HDR_SIZE + 8 || i % 16 == 0)
 			th_msleep(1);
 	}
@@ -673,7 +521,7 @@ test_hostile_one_byte_sends(void **state)
 	size_t size = 301, wire = make_req(req, size, TH_ECHO, 42, 11);
 
 	/* The reference: the same bytes in one write. */
-	send_all(r.fd, req, wire);
+	th_raw_send_all(r.fd, req, wire);
 	assert_int_equal(raw_read_msg(r.fd, one, sizeof(one), SOON_MS),
 			 (int)size);
 	raw_stats(&r, 43, &st0);
@@ -712,7 +560,7 @@ test_hostile_random_fragments(void **state)
 		off[i] = total;
 		total += make_req(stream + total, sizes[i], TH_ECHO, 100 + i,
 				  (unsigned)i);
-		send_all(r.fd, stream + off[i], total - off[i]);
+		th_raw_send_all(r.fd, stream + off[i], total - off[i]);
 		assert_int_equal(raw_read_msg(r.fd, ref[i], sizeof(ref[i]),
 					      SOON_MS),
 				 (int)sizes[i]);
@@ -727,7 +575,7 @@ test_hostile_random_fragments(void **state)
 			size_t n = 1 + (size_t)(rand_r(&seed) % 143);
 			if (n > total - pos)
 				n = total - pos;
-			send_all(r.fd, stream + pos, n);
+			th_raw_send_all(r.fd, stream + pos, n);
 			pos += n;
 			if (rand_r(&seed) % 4 == 0)
 				th_msleep(1);
@@ -760,7 +608,7 @@ test_hostile_coalesced_and_split(void **state)
 	/* Two whole records in one send(): both answered, in order. */
 	a = make_req(buf, 100, TH_ECHO, 1, 1);
 	b = make_req(buf + a, 200, TH_ECHO, 2, 2);
-	send_all(r.fd, buf, a + b);
+	th_raw_send_all(r.fd, buf, a + b);
 	raw_expect_echo(r.fd, 100, 1, 1);
 	raw_expect_echo(r.fd, 200, 2, 2);
 
@@ -768,14 +616,14 @@ test_hostile_coalesced_and_split(void **state)
 	 * the middle), then the rest. */
 	a = make_req(buf, 300, TH_ECHO, 3, 3);
 	b = make_req(buf + a, 1000, TH_ECHO, 4, 4);
-	send_all(r.fd, buf, a + 10);
+	th_raw_send_all(r.fd, buf, a + 10);
 	raw_expect_echo(r.fd, 300, 3, 3);
 	assert_true(stays_quiet(r.fd, 50));
-	send_all(r.fd, buf + a + 10, 500);
+	th_raw_send_all(r.fd, buf + a + 10, 500);
 	assert_true(stays_quiet(r.fd, 50));
 	/* ...and the rest together with a third whole record. */
 	size_t d = make_req(buf + a + b, 40, TH_ECHO, 5, 5);
-	send_all(r.fd, buf + a + 510, b - 510 + d);
+	th_raw_send_all(r.fd, buf + a + 510, b - 510 + d);
 	raw_expect_echo(r.fd, 1000, 4, 4);
 	raw_expect_echo(r.fd, 40, 5, 5);
 	assert_true(stays_quiet(r.fd, 100));
@@ -784,7 +632,7 @@ test_hostile_coalesced_and_split(void **state)
 	size_t pos = 0;
 	for (unsigned i = 0; i < 50; i++)
 		pos += make_req(buf + pos, HDR_SIZE + i, TH_ECHO, 10 + i, i);
-	send_all(r.fd, buf, pos);
+	th_raw_send_all(r.fd, buf, pos);
 	for (unsigned i = 0; i < 50; i++)
 		raw_expect_echo(r.fd, HDR_SIZE + i, 10 + i, i);
 	assert_true(stays_quiet(r.fd, 100));
@@ -807,7 +655,7 @@ test_hostile_bad_hello_dropped_without_welcome(void **state)
 		lrpc__hello h;
 		size_t got = 1;
 
-		hello_init(&h);
+		th_raw_hello_init(&h, raw_transport, RAW_MAX_MSG);
 		if (i == 0)
 			h.magic = 0xdeadbeef;
 		else if (i == 1)
@@ -816,9 +664,9 @@ test_hostile_bad_hello_dropped_without_welcome(void **state)
 			h.flags = 1; /* reserved, must be 0 */
 		else
 			memset(&h, 0xff, sizeof(h));
-		send_all(r.fd, &h, sizeof(h));
+		th_raw_send_all(r.fd, &h, sizeof(h));
 		/* No welcome, not a byte: just the end. */
-		assert_true(expect_eof(r.fd, SOON_MS, &got));
+		assert_true(th_raw_expect_eof(r.fd, SOON_MS, &got));
 		assert_int_equal(got, 0);
 		raw_close(&r);
 		th_echo(c, 100, i, SOON_MS);
@@ -839,22 +687,24 @@ test_hostile_wrong_version_refused(void **state)
 		raw r = { .fd = raw_connect_fd(*state) };
 		lrpc__hello h;
 
-		hello_init(&h);
+		th_raw_hello_init(&h, raw_transport, RAW_MAX_MSG);
 		if (i == 0)
 			h.version = LRPC_PROTOCOL_VERSION + 1;
 		else if (i == 1)
 			h.version = 0xffff;
 		else
 			h.transport = 0x7777; /* no such transport */
-		send_all(r.fd, &h, sizeof(h));
-		assert_int_equal(raw_read_welcome(&r, SOON_MS), 1);
+		th_raw_send_all(r.fd, &h, sizeof(h));
+		assert_int_equal(th_raw_read_welcome(r.fd, &r.w, r.fds,
+						     &r.n_fds, SOON_MS),
+				 1);
 		assert_int_equal(r.w.magic, LRPC__WELCOME_MAGIC);
 		assert_int_equal(r.w.version, LRPC_PROTOCOL_VERSION);
 		assert_int_equal(r.w.status, -EPROTONOSUPPORT);
 		assert_int_equal(r.w.n_fds, 0);
 		assert_int_equal(r.n_fds, 0);
 		size_t extra = 1;
-		assert_true(expect_eof(r.fd, SOON_MS, &extra));
+		assert_true(th_raw_expect_eof(r.fd, SOON_MS, &extra));
 		assert_int_equal(extra, 0);
 		raw_close(&r);
 		th_echo(c, 100, i, SOON_MS);
@@ -871,15 +721,16 @@ test_hostile_hello_one_byte_at_a_time(void **state)
 	raw r = { .fd = raw_connect_fd(*state) };
 	lrpc__hello h;
 
-	hello_init(&h);
+	th_raw_hello_init(&h, raw_transport, RAW_MAX_MSG);
 	for (size_t i = 0; i < sizeof(h); i++) {
-		send_all(r.fd, (uint8_t *)&h + i, 1);
+		th_raw_send_all(r.fd, (uint8_t *)&h + i, 1);
 		th_msleep(2);
 		/* Nothing comes back before the hello is complete. */
 		if (i + 1 < sizeof(h))
 			assert_true(stays_quiet(r.fd, 0));
 	}
-	assert_int_equal(raw_read_welcome(&r, SOON_MS), 1);
+	assert_int_equal(
+		th_raw_read_welcome(r.fd, &r.w, r.fds, &r.n_fds, SOON_MS), 1);
 	raw_check_welcome_ok(&r);
 	if (raw_transport == LRPC_TRANSPORT_SOCKET)
 		raw_echo(&r, 1234, 1, 5);
@@ -900,12 +751,13 @@ test_hostile_requests_before_welcome(void **state)
 
 	/* The hello and two requests in one send(). */
 	raw r = { .fd = raw_connect_fd(*state) };
-	hello_init((lrpc__hello *)buf);
+	th_raw_hello_init((lrpc__hello *)buf, raw_transport, RAW_MAX_MSG);
 	size_t pos = sizeof(lrpc__hello);
 	pos += make_req(buf + pos, 100, TH_ECHO, 1, 1);
 	pos += make_req(buf + pos, 1000, TH_ECHO, 2, 2);
-	send_all(r.fd, buf, pos);
-	assert_int_equal(raw_read_welcome(&r, SOON_MS), 1);
+	th_raw_send_all(r.fd, buf, pos);
+	assert_int_equal(
+		th_raw_read_welcome(r.fd, &r.w, r.fds, &r.n_fds, SOON_MS), 1);
 	raw_check_welcome_ok(&r);
 	raw_expect_echo(r.fd, 100, 1, 1);
 	raw_expect_echo(r.fd, 1000, 2, 2);
@@ -913,11 +765,12 @@ test_hostile_requests_before_welcome(void **state)
 
 	/* The hello, then requests, then only later read the welcome. */
 	r = (raw){ .fd = raw_connect_fd(*state) };
-	hello_init((lrpc__hello *)buf);
-	send_all(r.fd, buf, sizeof(lrpc__hello));
-	send_all(r.fd, buf, make_req(buf, 64, TH_ECHO, 3, 3));
+	th_raw_hello_init((lrpc__hello *)buf, raw_transport, RAW_MAX_MSG);
+	th_raw_send_all(r.fd, buf, sizeof(lrpc__hello));
+	th_raw_send_all(r.fd, buf, make_req(buf, 64, TH_ECHO, 3, 3));
 	th_msleep(50);
-	assert_int_equal(raw_read_welcome(&r, SOON_MS), 1);
+	assert_int_equal(
+		th_raw_read_welcome(r.fd, &r.w, r.fds, &r.n_fds, SOON_MS), 1);
 	raw_check_welcome_ok(&r);
 	raw_expect_echo(r.fd, 64, 3, 3);
 	raw_close(&r);
@@ -971,7 +824,7 @@ test_hostile_vanishing_clients(void **state)
 		lrpc__hello *h = (lrpc__hello *)buf;
 		size_t len;
 
-		hello_init(h);
+		th_raw_hello_init(h, raw_transport, RAW_MAX_MSG);
 		len = make_req(buf + sizeof(*h), 2000, TH_ECHO, 1, 1) +
 		      sizeof(*h);
 		switch (i % 5) {
@@ -993,7 +846,7 @@ test_hostile_vanishing_clients(void **state)
 			accepted++;
 			break;
 		}
-		send_all(r.fd, buf, len);
+		th_raw_send_all(r.fd, buf, len);
 		raw_close(&r);
 	}
 	th_echo(c, 100, 1, SOON_MS);
@@ -1023,7 +876,7 @@ test_hostile_silent_client_timed_out(void **state)
 	long quiet = 200 - (th_now_ms() - t0);
 	assert_true(stays_quiet(silent, quiet > 0 ? (int)quiet : 0));
 	/* Then the silent one is dropped, at the timeout, not much later. */
-	assert_true(expect_eof(silent, SOON_MS, NULL));
+	assert_true(th_raw_expect_eof(silent, SOON_MS, NULL));
 	long dt = th_now_ms() - t0;
 	assert_true(dt >= 280);
 	assert_true(dt < 1500);
@@ -1055,7 +908,7 @@ test_hostile_max_pending(void **state)
 		extra[i] = raw_connect_fd(*state);
 	/* Beyond the cap: closed at once. */
 	for (int i = 0; i < 3; i++)
-		assert_true(expect_eof(extra[i], 300, NULL));
+		assert_true(th_raw_expect_eof(extra[i], 300, NULL));
 	/* An established connection is not affected... */
 	th_echo(c, 100, 2, SOON_MS);
 	/* ...but a new one is refused while the pre-auth slots are full. */
@@ -1066,7 +919,7 @@ test_hostile_max_pending(void **state)
 		assert_true(stays_quiet(silent[i], 0));
 	/* The silent ones time out, then new clients are let in again. */
 	for (int i = 0; i < 4; i++) {
-		assert_true(expect_eof(silent[i], SOON_MS, NULL));
+		assert_true(th_raw_expect_eof(silent[i], SOON_MS, NULL));
 		close(silent[i]);
 	}
 	assert_true(th_now_ms() - t0 >= 550);
@@ -1275,7 +1128,7 @@ test_hostile_main_socket_garbage(void **state)
 	}
 	assert_true(sent > 0);
 	if (raw_transport == LRPC_TRANSPORT_SOCKET) {
-		assert_true(expect_eof(r.fd, SOON_MS, NULL));
+		assert_true(th_raw_expect_eof(r.fd, SOON_MS, NULL));
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 	}
 	long t0 = cpu_ticks(th_server_pid(s));

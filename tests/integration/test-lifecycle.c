@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -25,7 +23,6 @@ enum {
 	LC_STATS = 100,      /* respond with lrpc_server_stats */
 	LC_COUNT_CONNS = 101, /* respond with the number of iterated conns */
 	LC_CTX = 102,        /* bump the per-connection context, return it */
-	LC_CONN_STATS = 103, /* respond with lrpc_conn_stats */
 	LC_SERVICE_UD = 104, /* respond with the service userdata's text */
 	LC_HOLD = 105,       /* report "hold <pid>", never respond */
 	LC_MARK = 106,       /* mark the connection: report stats when closed */
@@ -38,11 +35,6 @@ typedef struct stats_msg {
 	lrpc_msg_header h;
 	lrpc_server_stats st;
 } stats_msg;
-
-typedef struct conn_stats_msg {
-	lrpc_msg_header h;
-	lrpc_conn_stats st;
-} conn_stats_msg;
 
 /* Per-connection context set by ctx_created(). */
 #define CTX_MAGIC 0x5ca1ab1eu
@@ -69,15 +61,6 @@ typedef struct service_ud {
 } service_ud;
 
 static service_ud the_service = { "service-userdata-ok" };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static lrpc_client_opts
 client_opts(const th_ctx *ctx)
@@ -134,17 +117,6 @@ h_ctx(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	r.magic = x->magic;
 	r.pid = x->pid;
 	r.counter = x->counter;
-	return lrpc_conn_send_response(c, &r, sizeof(r));
-}
-
-static int
-h_conn_stats(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
-{
-	conn_stats_msg r = { .h = { .size = sizeof(r), .id = m->id } };
-	int e = lrpc_conn_get_stats(c, &r.st, sizeof(r.st));
-
-	if (e < 0)
-		return e;
 	return lrpc_conn_send_response(c, &r, sizeof(r));
 }
 
@@ -231,8 +203,6 @@ static lrpc_loop *lc_loop; /* the server's loop, in the server */
 static void
 lc_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
-	/* A failed test skips th_server_stop(): do not outlive it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	lc_loop = loop;
 	th_standard_handlers(s, loop, arg);
 	lrpc_server_add_handler(s, LC_REPLY_BYE, h_reply_bye, NULL);
@@ -240,7 +210,6 @@ lc_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, LC_STATS, h_stats, NULL);
 	lrpc_server_add_handler(s, LC_COUNT_CONNS, h_count_conns, NULL);
 	lrpc_server_add_handler(s, LC_CTX, h_ctx, NULL);
-	lrpc_server_add_handler(s, LC_CONN_STATS, h_conn_stats, NULL);
 	lrpc_server_add_handler(s, LC_SERVICE_UD, h_service_ud, NULL);
 	lrpc_server_add_handler(s, LC_HOLD, h_hold, NULL);
 	lrpc_server_add_handler(s, LC_MARK, h_mark, NULL);
@@ -377,7 +346,7 @@ on_connect(lrpc_client *c, int status, void *ud)
 static void
 dispatch_until_connected(lrpc_client *c, async_state *a, int timeout_ms)
 {
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	int fd = lrpc_client_get_fd(c);
 
 	assert_true(fd >= 0);
@@ -391,7 +360,7 @@ dispatch_until_connected(lrpc_client *c, async_state *a, int timeout_ms)
 		int r = lrpc_client_process(c);
 		if (a->calls == 0)
 			assert_true(r >= 0);
-		assert_true(now_ms() - t0 < (uint64_t)timeout_ms);
+		assert_true(th_now_ms() - t0 < timeout_ms);
 	}
 }
 
@@ -675,15 +644,14 @@ test_lifecycle_server_killed_idle(void **state)
 	assert_all_enotconn(c1);
 	/* ...c2 through a call, which must not wait for its timeout... */
 	th_fill(req, sizeof(req), TH_ECHO, 3);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(th_call(c2, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(th_now_ms() - t0 < 2000);
 	assert_all_enotconn(c2);
 	/* ...c3 through its loop: the fd turns readable, dispatch says. */
-	struct pollfd p = { .fd = fd3, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_true(th_wait_fd(fd3, POLLIN, 2000));
 	assert_int_equal(lrpc_client_process(c3), -ENOTCONN);
 	assert_all_enotconn(c3);
 	lrpc_client_unref(c1);
@@ -711,10 +679,10 @@ test_lifecycle_server_killed_during_call(void **state)
 	pid_t helper = th_fork_helper(kill_after_100ms, &spid);
 	assert_true(helper > 0);
 	th_fill(req, sizeof(req), LC_HOLD, 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	int r = th_call(c, req, sizeof(req), resp, sizeof(resp),
 				 10000);
-	uint64_t el = now_ms() - t0;
+	long el = th_now_ms() - t0;
 	assert_int_equal(r, -ENOTCONN);
 	assert_true(el >= 50);
 	assert_true(el < 2000);
@@ -738,9 +706,9 @@ test_lifecycle_server_killed_during_recv_event(void **state)
 	assert_int_equal(echo_ok(c, 1), 0);
 	pid_t helper = th_fork_helper(kill_after_100ms, &spid);
 	assert_true(helper > 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	int r = th_recv_event(c, buf, sizeof(buf), 10000);
-	uint64_t el = now_ms() - t0;
+	long el = th_now_ms() - t0;
 	assert_int_equal(r, -ENOTCONN);
 	assert_true(el < 2000);
 	assert_int_equal(th_wait_helper(helper), 0);
@@ -809,8 +777,7 @@ client_killed(void **state, int mode)
 		 (int)pid);
 	assert_true(th_server_expect(s, line, 5000, NULL, 0));
 	if (mode != CHILD_IN_CALL) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_true(th_wait_fd(pfd[0], POLLIN, 5000));
 	}
 	close(pfd[0]);
 	kill(pid, SIGKILL);
@@ -869,11 +836,11 @@ test_lifecycle_disconnect_in_handler(void **state)
 	assert_int_equal(th_connect(*state, &c, NULL), 0);
 	assert_int_equal(echo_ok(c, 1), 0);
 	th_fill(req, sizeof(req), TH_DISCONNECT, 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(th_now_ms() - t0 < 2000);
 	assert_all_enotconn(c);
 	lrpc_client_unref(c);
 	snprintf(line, sizeof(line), "destroyed %d", (int)getpid());
@@ -1066,11 +1033,11 @@ test_lifecycle_server_exit_during_call(void **state)
 	pid_t helper = th_fork_helper(term_after_100ms, &spid);
 	assert_true(helper > 0);
 	th_fill(req, sizeof(req), LC_HOLD, 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(th_call(c, req, sizeof(req), resp,
 					  sizeof(resp), 10000),
 			 -ENOTCONN);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(th_now_ms() - t0 < 2000);
 	assert_int_equal(th_wait_helper(helper), 0);
 	snprintf(line, sizeof(line), "destroyed %d", (int)getpid());
 	assert_true(th_server_collect(s, line, 2000, buf, sizeof(buf)) > 0);
@@ -1096,14 +1063,14 @@ test_lifecycle_async_connect_timeout(void **state)
 
 	o.connect_timeout_usec = 200 * LRPC_USEC_PER_MSEC;
 	assert_int_equal(kill(th_server_pid(s), SIGSTOP), 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	assert_int_equal(lrpc_client_new_async(&c, ctx->name, &o,
 						   on_connect, &a),
 			 0);
 	assert_int_equal(lrpc_client_get_timeout(c, &usec), 0);
 	assert_true(usec > 0 && usec <= 200 * 1000);
 	dispatch_until_connected(c, &a, 3000);
-	uint64_t el = now_ms() - t0;
+	long el = th_now_ms() - t0;
 	assert_int_equal(a.status, -ETIMEDOUT);
 	assert_true(el >= 190 && el < 1500);
 	assert_false(lrpc_client_is_connected(c));
@@ -1228,10 +1195,10 @@ test_lifecycle_connect_cycles(void **state)
 
 	/* Wait until the server has seen every hang-up. */
 	assert_int_equal(th_connect(ctx, &c, NULL), 0);
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	for (;;) {
 		get_stats(c, &st);
-		if (st.closed_connections >= N_CYCLES || now_ms() - t0 > 5000)
+		if (st.closed_connections >= N_CYCLES || th_now_ms() - t0 > 5000)
 			break;
 		th_msleep(5);
 	}
@@ -1333,8 +1300,7 @@ test_lifecycle_many_concurrent_clients(void **state)
 		assert_int_equal(th_connect(ctx, &cl[i], NULL), 0);
 	for (int i = 0; i < N_FORKED; i++) {
 		char ch;
-		struct pollfd p = { .fd = ready[0], .events = POLLIN };
-		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_true(th_wait_fd(ready[0], POLLIN, 5000));
 		assert_int_equal(read(ready[0], &ch, 1), 1);
 	}
 	/* The peak: every client connected at once. */
@@ -1356,10 +1322,10 @@ test_lifecycle_many_concurrent_clients(void **state)
 	for (int i = 1; i < N_LOCAL; i++)
 		lrpc_client_unref(cl[i]);
 	/* All hang-ups seen: one active left, every other one closed. */
-	uint64_t t0 = now_ms();
+	long t0 = th_now_ms();
 	do {
 		get_stats(cl[0], &st);
-	} while (st.active_connections > 1 && now_ms() - t0 < 5000 &&
+	} while (st.active_connections > 1 && th_now_ms() - t0 < 5000 &&
 		 (th_msleep(5), true));
 	assert_int_equal(st.active_connections, 1);
 	assert_int_equal(st.closed_connections,
@@ -1483,7 +1449,7 @@ test_lifecycle_conn_stats(void **state)
 {
 	th_server *s = spawn_lc(state, NULL, NULL);
 	lrpc_client *c;
-	conn_stats_msg cs;
+	th_conn_stats_msg cs;
 	uint8_t buf[128];
 	struct {
 		lrpc_msg_header h;
@@ -1502,7 +1468,7 @@ test_lifecycle_conn_stats(void **state)
 	/* A one-way request without an answer counts as a request only. */
 	th_fill(buf, 64, TH_NO_REPLY, 0);
 	assert_int_equal(lrpc_client_send(c, buf, 64), 0);
-	assert_int_equal(call_id(c, LC_CONN_STATS, &cs, sizeof(cs)),
+	assert_int_equal(call_id(c, TH_CONN_STATS, &cs, sizeof(cs)),
 			 (int)sizeof(cs));
 	assert_int_equal(cs.h.error, 0);
 	assert_int_equal(cs.st.client_pid, getpid());
@@ -1654,8 +1620,8 @@ test_lifecycle_fork_after_connect(void **state)
 	assert_true(lrpc_client_is_connected(c));
 	for (unsigned i = 0; i < 10; i++)
 		assert_int_equal(echo_ok(c, i), 0);
-	conn_stats_msg cs;
-	assert_int_equal(call_id(c, LC_CONN_STATS, &cs, sizeof(cs)),
+	th_conn_stats_msg cs;
+	assert_int_equal(call_id(c, TH_CONN_STATS, &cs, sizeof(cs)),
 			 (int)sizeof(cs));
 	/* Nothing from the child reached the server. */
 	assert_int_equal(cs.st.requests, 12);

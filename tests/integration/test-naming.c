@@ -11,31 +11,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 /* --- Helpers --- */
-
-static void
-echo_ok(lrpc_client *c, unsigned seed)
-{
-	uint8_t req[200], resp[256];
-
-	th_fill(req, sizeof(req), TH_ECHO, seed);
-	assert_int_equal(th_call(c, req, sizeof(req), resp,
-					  sizeof(resp), 2000),
-			 (int)sizeof(req));
-	assert_true(th_check(resp, sizeof(req), seed));
-}
 
 /* A copy of the test context serving another (derived) name. */
 static th_ctx
@@ -48,31 +34,14 @@ ctx_with_suffix(const th_ctx *ctx, const char *suffix)
 	return c;
 }
 
-static socklen_t
-abstract_addr(const char *name, struct sockaddr_un *sa)
-{
-	int n;
-
-	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "lrpc/%s",
-		     name);
-	assert_true(n > 0 && (size_t)n < sizeof(sa->sun_path) - 1);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-			   (size_t)n);
-}
-
-/* 0 if something listens on the abstract name, else -errno. */
+/* 0 if something listens on the abstract name of ctx->name, else -errno. */
 static int
-abstract_probe(const char *name)
+abstract_probe(const th_ctx *ctx)
 {
-	struct sockaddr_un sa;
-	socklen_t len = abstract_addr(name, &sa);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+	int fd = -1, r = th_raw_connect(ctx, &fd);
 
-	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
-		r = -errno;
-	close(fd);
+	if (r == 0)
+		close(fd);
 	return r;
 }
 
@@ -235,11 +204,11 @@ test_naming_64_chars_served(void **state)
 				       NULL);
 	assert_non_null(s);
 	assert_int_equal(th_connect(&c64, &c, NULL), 0);
-	echo_ok(c, 1);
+	th_echo(c, 200, 1, 2000);
 	lrpc_client_unref(c);
 	/* One character less is another service, not served. */
 	c64.name[LRPC_NAME_MAX - 1] = '\0';
-	assert_int_equal(abstract_probe(c64.name), -ECONNREFUSED);
+	assert_int_equal(abstract_probe(&c64), -ECONNREFUSED);
 	assert_int_equal(th_server_stop(s), 0);
 }
 
@@ -257,9 +226,9 @@ test_naming_in_use_no_takeover(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(try_start(ctx->name, NULL), -EADDRINUSE);
 	/* The first server still works, for old and new clients. */
-	echo_ok(c, 2);
+	th_echo(c, 200, 2, 2000);
 	assert_int_equal(th_connect(ctx, &c2, NULL), 0);
-	echo_ok(c2, 3);
+	th_echo(c2, 200, 3, 2000);
 	lrpc_peer p;
 	assert_int_equal(lrpc_client_get_peer(c2, &p), 0);
 	assert_int_equal(p.pid, th_server_pid(s));
@@ -267,7 +236,7 @@ test_naming_in_use_no_takeover(void **state)
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 	/* Once it is gone the name is free again. */
-	assert_int_equal(abstract_probe(ctx->name), -ECONNREFUSED);
+	assert_int_equal(abstract_probe(ctx), -ECONNREFUSED);
 }
 
 /* require_server_uid against the real server: the right uid connects. */
@@ -284,7 +253,7 @@ test_naming_require_server_uid(void **state)
 
 	assert_non_null(s);
 	assert_int_equal(th_connect(ctx, &c, &o), 0);
-	echo_ok(c, 4);
+	th_echo(c, 200, 4, 2000);
 	lrpc_client_unref(c);
 	c = NULL;
 	o.server_uid = geteuid() + 1;
@@ -302,16 +271,18 @@ test_naming_abstract_squatter(void **state)
 {
 	const th_ctx *ctx = *state;
 	struct sockaddr_un sa;
-	socklen_t len = abstract_addr(ctx->name, &sa);
-	int sq = plain_listener(&sa, len);
+	socklen_t len = th_abstract_addr(ctx->name, &sa);
 	lrpc_client_opts o = { .struct_size = sizeof(o),
 			       .require_server_uid = true,
 			       .server_uid = geteuid() + 1,
 			       .connect_timeout_usec = 300 * LRPC_USEC_PER_MSEC};
 	lrpc_client *c = NULL;
-	uint8_t buf[64];
-	int fd;
+	lrpc__hello h;
+	size_t extra = 1;
+	int sq, fd;
 
+	assert_true(len > 0);
+	sq = plain_listener(&sa, len);
 	/* The server refuses to start; it does not take the name over. */
 	assert_int_equal(try_start(ctx->name, NULL), -EADDRINUSE);
 	assert_int_equal(try_start(ctx->name, NULL), -EADDRINUSE);
@@ -321,9 +292,8 @@ test_naming_abstract_squatter(void **state)
 	assert_null(c);
 	fd = accept4(sq, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fd >= 0);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 1000), 1);
-	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), 0);
+	assert_int_equal(th_raw_wait_eof(fd, 1000, &extra), 0);
+	assert_int_equal(extra, 0);
 	close(fd);
 
 	/* Control: without the uid check the client does talk to it (the
@@ -333,9 +303,13 @@ test_naming_abstract_squatter(void **state)
 	assert_null(c);
 	fd = accept4(sq, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fd >= 0);
-	p.fd = fd;
-	assert_int_equal(poll(&p, 1, 1000), 1);
-	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), 32);
+	assert_int_equal(th_raw_recv_exact(fd, &h, sizeof(h), 1000),
+			 (int)sizeof(h));
+	assert_int_equal(h.magic, LRPC__HELLO_MAGIC);
+	/* The hello and nothing after it. */
+	extra = 1;
+	assert_int_equal(th_raw_wait_eof(fd, 1000, &extra), 0);
+	assert_int_equal(extra, 0);
 	close(fd);
 	close(sq);
 }
@@ -376,9 +350,9 @@ test_naming_fs_socket_mode_and_switch(void **state)
 		assert_int_equal(st.st_uid, geteuid());
 		assert_int_equal(st.st_mode & 07777, cases[i].expect);
 		/* Served through the file, not the abstract name. */
-		assert_int_equal(abstract_probe(ci.name), -ECONNREFUSED);
+		assert_int_equal(abstract_probe(&ci), -ECONNREFUSED);
 		assert_int_equal(th_connect(&ci, &c, NULL), 0);
-		echo_ok(c, (unsigned)i);
+		th_echo(c, 200, (unsigned)i, 2000);
 		lrpc_client_unref(c);
 		assert_int_equal(th_server_stop(s), 0);
 		/* The server removes its socket file when it stops. */
@@ -401,7 +375,7 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	assert_true(r == -ECONNREFUSED || r == -ENOENT);
 	assert_null(c2);
 	/* ...the existing one keeps working... */
-	echo_ok(c, 10);
+	th_echo(c, 200, 10, 2000);
 	/* ...and a new server binds the abstract name, no file. */
 	th_ctx ca = ctx_with_suffix(ctx, "-abs");
 	th_server *sa = th_server_spawn(&ca, NULL, NULL, th_standard_handlers,
@@ -409,9 +383,9 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	assert_non_null(sa);
 	sock_path(path, sizeof(path), ca.name);
 	assert_int_equal(lstat(path, &st), -1);
-	assert_int_equal(abstract_probe(ca.name), 0);
+	assert_int_equal(abstract_probe(&ca), 0);
 	assert_int_equal(th_connect(&ca, &c2, NULL), 0);
-	echo_ok(c2, 11);
+	th_echo(c2, 200, 11, 2000);
 	lrpc_client_unref(c2);
 	assert_int_equal(th_server_stop(sa), 0);
 	lrpc_client_unref(c);
@@ -422,6 +396,20 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	fs_end();
 }
 
+/* In a forked child: listen on the path in @arg and exit, leaving the socket
+ * file of a dead server behind. */
+static int
+stale_listener_main(void *arg)
+{
+	const struct sockaddr_un *sa = arg;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ||
+	    listen(fd, 1) < 0)
+		return 1;
+	return 0;
+}
+
 /* D38: a socket file left by a process that died is replaced. */
 static void
 test_naming_fs_stale_socket_replaced(void **state)
@@ -430,25 +418,13 @@ test_naming_fs_stale_socket_replaced(void **state)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st0, st;
 	lrpc_client *c;
-	int status;
 	pid_t pid;
 
 	fs_begin();
 	sock_path(sa.sun_path, sizeof(sa.sun_path), ctx->name);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		_exit(fd >= 0 &&
-				      bind(fd, (struct sockaddr *)&sa,
-					   sizeof(sa)) == 0 &&
-				      listen(fd, 1) == 0
-			      ? 0
-			      : 1);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(status, 0);
+	pid = th_fork_helper(stale_listener_main, &sa);
+	assert_true(pid > 0);
+	assert_int_equal(th_wait_helper(pid), 0);
 	assert_int_equal(lstat(sa.sun_path, &st0), 0);
 	assert_true(S_ISSOCK(st0.st_mode));
 
@@ -458,7 +434,7 @@ test_naming_fs_stale_socket_replaced(void **state)
 	assert_int_equal(lstat(sa.sun_path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(th_connect(ctx, &c, NULL), 0);
-	echo_ok(c, 1);
+	th_echo(c, 200, 1, 2000);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 	assert_int_equal(lstat(sa.sun_path, &st), -1);
@@ -561,7 +537,7 @@ test_naming_fs_symlink_not_followed(void **state)
 	lrpc_client *c;
 	assert_non_null(s);
 	assert_int_equal(th_connect(ctx, &c, NULL), 0);
-	echo_ok(c, 1);
+	th_echo(c, 200, 1, 2000);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 	fs_end();

@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -24,14 +22,6 @@
 #include "rpc-types-server.h"
 
 #define TIMEOUT (5u * 1000u * 1000u)
-
-static uint64_t
-now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* --- The server ----------------------------------------------------------- */
 
@@ -652,7 +642,7 @@ test_rpc_pipelined_100k(void **state)
 	uint64_t sent = 0;
 
 	fixture_start(state, &f);
-	uint64_t t0 = now_usec();
+	uint64_t t0 = th_now_usec();
 	while (s.done < N) {
 		while (sent < N && sent - s.done < WINDOW) {
 			int r = rt_types_seq_async(f.rc, sent, on_seq, &s,
@@ -664,7 +654,7 @@ test_rpc_pipelined_100k(void **state)
 		}
 		assert_true(lrpc_rpc_client_run_once(f.rc, 1000 * LRPC_USEC_PER_MSEC) >= 0);
 	}
-	uint64_t t1 = now_usec();
+	uint64_t t1 = th_now_usec();
 	assert_true(s.order_ok);
 	assert_int_equal(s.done, N);
 	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 0);
@@ -829,21 +819,11 @@ spawn_v1(const char *mode, const th_ctx *ctx)
 	snprintf(transport, sizeof(transport), "%d", (int)ctx->transport);
 
 	assert_non_null(helper);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl(helper, helper, mode, ctx->name, transport, (char *)NULL);
-		_exit(127);
-	}
+	const char *const argv[] = { helper, mode, ctx->name, transport,
+				     NULL };
+	pid = th_spawn_exec(argv, /* quiet_stdout= */ false);
+	assert_true(pid > 0);
 	return pid;
-}
-
-static int
-wait_pid(pid_t pid)
-{
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 struct notes {
@@ -899,7 +879,7 @@ test_rpc_skew_new_client_old_server(void **state)
 	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
 	kill(pid, SIGTERM);
-	assert_int_equal(wait_pid(pid), 0);
+	assert_int_equal(th_wait_helper(pid), 0);
 }
 
 /* A version-1 client (the helper) against a version-2 server. */
@@ -911,7 +891,7 @@ test_rpc_skew_old_client_new_server(void **state)
 	char line[64];
 
 	assert_non_null(s);
-	assert_int_equal(wait_pid(spawn_v1("client", ctx)), 0);
+	assert_int_equal(th_wait_helper(spawn_v1("client", ctx)), 0);
 	/* The server could not send the v2-only event to the v1 peer. */
 	assert_true(th_server_expect(s, "loud", 5000, line, sizeof(line)));
 	char want[32];

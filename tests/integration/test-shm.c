@@ -37,30 +37,21 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "ipc/ipc-ctl.h"
 #include "ipc/ipc-handshake.h"
 #include "ipc/ipc-naming.h"
+#include "transport/shm-layout.h"
 #include "transport/shm-ring.h"
 #include "transport/transport.h"
 
 #define HDR_SIZE ((uint32_t)sizeof(lrpc_msg_header))
-#define WIRE8(n) (((uint64_t)(n) + 7u) & ~(uint64_t)7u)
-#define REC_SIZE(len) (LRPC__RING_REC_HDR + WIRE8(len))
 #define MIN_UL(a, b) ((a) < (b) ? (a) : (b))
 #define MIN_U64(a, b) ((uint64_t)(a) < (uint64_t)(b) ? (uint64_t)(a) : (uint64_t)(b))
 /* Upper bound for anything the server should do "at once". */
 #define SOON_MS 2000
-
-/* The memfd layout (runtime/transport/transport-shm.c). */
-#define SHM_RINGS_OFF 4096u
-#define SHM_DATA_OFF 8192u
-#define RING_REQ 0
-#define RING_RESP 1
-#define RING_EV 2
 
 /* The hostile peers ask for this maximum message size. */
 #define PEER_MAX_MSG (64u * 1024u)
@@ -70,15 +61,6 @@
 #define H_VICTIM 101 /* check the server's victim fd and mapping */
 #define H_FLOOD 102  /* payload u32 n: respond, then n events, report */
 
-static uint64_t
-now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static inline void
 cpu_relax(void)
 {
@@ -87,25 +69,6 @@ cpu_relax(void)
 #else
 	atomic_signal_fence(memory_order_seq_cst);
 #endif
-}
-
-/* True if the other end closes @fd within @timeout_ms (data is dropped). */
-static bool
-expect_eof(int fd, int timeout_ms)
-{
-	long deadline = th_now_ms() + timeout_ms;
-	uint8_t scratch[256];
-
-	for (;;) {
-		long left = deadline - th_now_ms();
-		if (left < 0 || !th_wait_fd(fd, POLLIN, (int)left))
-			return false;
-		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return n == 0 || errno == ECONNRESET;
-	}
 }
 
 static uint64_t
@@ -288,8 +251,8 @@ typedef struct peer {
 	size_t map_size;
 	uint32_t max_msg;
 	uint64_t cap;
-	lrpc__ring_shared *sh; /* [3]: requests, responses, events */
-	uint8_t *data[3];
+	lrpc__ring_shared *sh; /* one per channel (lrpc__chan) */
+	uint8_t *data[LRPC__N_CHAN];
 	uint64_t prod;  /* request ring: our producer index */
 	uint64_t rcons; /* response ring: our consumer index */
 	uint64_t seq;
@@ -313,49 +276,41 @@ peer_close(peer *p)
 }
 
 /*
- * Connect to @name, ask for shm, take the welcome and its fds, check them
- * as the library would, and map the memfd read-write.  0 or -errno.
+ * Connect to ctx->name, ask for shm, take the welcome and its fds, check
+ * them as the library would, and map the memfd read-write.  0 or -errno.
+ * Asserts nothing: forked peers and the double-fetch loop use it too.
  */
 static int
-peer_connect_name(const char *name, uint32_t max_msg, peer *p)
+peer_connect_ctx(const th_ctx *ctx, uint32_t max_msg, peer *p)
 {
-	lrpc__hello h = { .magic = LRPC__HELLO_MAGIC,
-			  .version = LRPC_PROTOCOL_VERSION,
-			  .transport = LRPC_TRANSPORT_SHM,
-			  .max_msg_size = max_msg };
 	lrpc__welcome w;
 	lrpc__fdset fds = { .n = 0 };
-	size_t got = 0;
-	long deadline = th_now_ms() + SOON_MS;
+	int got[TH_RAW_MAX_FDS];
+	unsigned n_got = 0;
 	int r;
 
 	memset(p, 0, sizeof(*p));
 	p->fd = p->memfd = p->s_efd = p->c_efd = -1;
-	for (int i = 0;; i++) {
-		r = lrpc__naming_connect(name, &p->fd);
-		if (r != -EAGAIN || i == 100)
-			break;
-		th_msleep(1);
-	}
+	r = th_raw_connect(ctx, &p->fd);
 	if (r < 0)
 		return r;
-	if (send(p->fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
-		r = -EIO;
+	r = th_raw_handshake(p->fd, LRPC_TRANSPORT_SHM, max_msg, &w, got,
+			     &n_got, SOON_MS);
+	/* Into the library's fd set, for the library's own welcome check;
+	 * more fds than it holds are as bad as its reader would find them. */
+	for (unsigned i = 0; i < n_got; i++) {
+		if (fds.n < LRPC__MAX_FDS)
+			fds.fds[fds.n++] = got[i];
+		else
+			close(got[i]);
+	}
+	if (r == 1 && n_got > LRPC__MAX_FDS)
+		r = -EPROTO;
+	if (r != 1) {
+		lrpc__fdset_close(&fds);
+		r = r == 0 ? -ECONNRESET : r;
 		goto fail;
 	}
-	for (;;) {
-		r = lrpc__welcome_recv(p->fd, &w, &got, &fds);
-		if (r != 0)
-			break;
-		long left = deadline - th_now_ms();
-		if (left < 0 || !th_wait_fd(p->fd, POLLIN, (int)left)) {
-			lrpc__fdset_close(&fds);
-			r = -ETIMEDOUT;
-			goto fail;
-		}
-	}
-	if (r < 0)
-		goto fail;
 	r = lrpc__welcome_check(&w, LRPC_TRANSPORT_SHM, &fds);
 	if (r == 0 && fds.n != 3)
 		r = -EPROTO;
@@ -368,7 +323,7 @@ peer_connect_name(const char *name, uint32_t max_msg, peer *p)
 	p->c_efd = fds.fds[2];
 	p->max_msg = w.max_msg_size;
 	p->cap = lrpc__ring_capacity(p->max_msg);
-	p->map_size = SHM_DATA_OFF + 3 * p->cap;
+	p->map_size = LRPC__SHM_DATA_OFF + LRPC__N_CHAN * p->cap;
 	r = lrpc__memfd_check(p->memfd, p->map_size);
 	if (r < 0)
 		goto fail;
@@ -379,9 +334,9 @@ peer_connect_name(const char *name, uint32_t max_msg, peer *p)
 		goto fail;
 	}
 	p->map = m;
-	p->sh = (lrpc__ring_shared *)(void *)(p->map + SHM_RINGS_OFF);
-	for (int i = 0; i < 3; i++)
-		p->data[i] = p->map + SHM_DATA_OFF + (uint64_t)i * p->cap;
+	p->sh = (lrpc__ring_shared *)(void *)(p->map + LRPC__SHM_RINGS_OFF);
+	for (int i = 0; i < LRPC__N_CHAN; i++)
+		p->data[i] = p->map + LRPC__SHM_DATA_OFF + (uint64_t)i * p->cap;
 	if (((const lrpc__ctl *)(const void *)p->map)->magic !=
 	    LRPC__CTL_MAGIC) {
 		r = -EPROTO;
@@ -396,10 +351,7 @@ fail:
 static void
 peer_connect(void **state, peer *p)
 {
-	assert_int_equal(
-		peer_connect_name(((const th_ctx *)*state)->name, PEER_MAX_MSG,
-				  p),
-		0);
+	assert_int_equal(peer_connect_ctx(*state, PEER_MAX_MSG, p), 0);
 	assert_int_equal(p->max_msg, PEER_MAX_MSG);
 }
 
@@ -415,15 +367,8 @@ peer_wake(peer *p)
 static void
 peer_publish(peer *p, uint64_t prod)
 {
-	atomic_store_explicit(&p->sh[RING_REQ].prod, prod,
+	atomic_store_explicit(&p->sh[LRPC__CHAN_REQUEST].prod, prod,
 			      memory_order_release);
-}
-
-static void
-rec_hdr_write(uint8_t *rec, uint32_t len, uint32_t type)
-{
-	memcpy(rec, &len, sizeof(len));
-	memcpy(rec + 4, &type, sizeof(type));
 }
 
 /*
@@ -435,20 +380,20 @@ rec_hdr_write(uint8_t *rec, uint32_t len, uint32_t type)
 static uint64_t
 peer_place(peer *p, uint32_t len)
 {
-	uint64_t need = REC_SIZE(len), mask = p->cap - 1;
+	uint64_t need = lrpc__ring_rec_size(len), mask = p->cap - 1;
 	long deadline = th_now_ms() + SOON_MS;
 
 	for (;;) {
 		uint64_t pos = p->prod & mask, tail = p->cap - pos;
 		uint64_t total = need <= tail ? need : need + tail;
-		uint64_t cons = atomic_load_explicit(&p->sh[RING_REQ].cons,
-						     memory_order_acquire);
+		uint64_t cons = atomic_load_explicit(
+			&p->sh[LRPC__CHAN_REQUEST].cons, memory_order_acquire);
 		if (p->cap - (p->prod - cons) >= total) {
 			if (need > tail) {
-				rec_hdr_write(p->data[RING_REQ] + pos,
-					      (uint32_t)(tail -
-							 LRPC__RING_REC_HDR),
-					      LRPC__RING_REC_PAD);
+				lrpc__ring_rec_write(
+					p->data[LRPC__CHAN_REQUEST] + pos,
+					(uint32_t)(tail - LRPC__RING_REC_HDR),
+					LRPC__RING_REC_PAD);
 				p->prod += tail;
 			}
 			return p->prod;
@@ -462,7 +407,7 @@ peer_place(peer *p, uint32_t len)
 static uint8_t *
 peer_rec(peer *p, uint64_t abs)
 {
-	return p->data[RING_REQ] + (abs & (p->cap - 1));
+	return p->data[LRPC__CHAN_REQUEST] + (abs & (p->cap - 1));
 }
 
 /* Write a valid request record (not published). */
@@ -479,7 +424,7 @@ peer_write_request(peer *p, uint32_t size, int32_t id, unsigned seed)
 	h = (lrpc_msg_header *)(void *)(rec + LRPC__RING_REC_HDR);
 	h->flags = LRPC__MSG_REQUEST;
 	h->seq = ++p->seq;
-	rec_hdr_write(rec, size, LRPC__RING_REC_DATA);
+	lrpc__ring_rec_write(rec, size, LRPC__RING_REC_DATA);
 	return at;
 }
 
@@ -491,8 +436,8 @@ peer_write_request(peer *p, uint32_t size, int32_t id, unsigned seed)
 static int
 peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 {
-	lrpc__ring_shared *sh = &p->sh[RING_RESP];
-	const uint8_t *data = p->data[RING_RESP];
+	lrpc__ring_shared *sh = &p->sh[LRPC__CHAN_RESPONSE];
+	const uint8_t *data = p->data[LRPC__CHAN_RESPONSE];
 	long deadline = th_now_ms() + timeout_ms;
 	unsigned spins = 0;
 
@@ -504,10 +449,8 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 				return -EPROTO;
 			uint64_t pos = p->rcons & (p->cap - 1);
 			uint64_t tail = p->cap - pos;
-			uint64_t v = __atomic_load_n(
-				(const uint64_t *)(const void *)(data + pos),
-				__ATOMIC_RELAXED);
-			uint32_t len = (uint32_t)v, type = (uint32_t)(v >> 32);
+			uint32_t len, type;
+			lrpc__ring_rec_read(data + pos, &len, &type);
 			if (type == LRPC__RING_REC_PAD) {
 				if (len != tail - LRPC__RING_REC_HDR)
 					return -EPROTO;
@@ -515,13 +458,13 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 				continue;
 			}
 			if (type != LRPC__RING_REC_DATA || len > p->max_msg ||
-			    REC_SIZE(len) > tail ||
-			    REC_SIZE(len) > prod - p->rcons)
+			    lrpc__ring_rec_size(len) > tail ||
+			    lrpc__ring_rec_size(len) > prod - p->rcons)
 				return -EPROTO;
 			if (len > cap)
 				return -EMSGSIZE;
 			memcpy(buf, data + pos + LRPC__RING_REC_HDR, len);
-			p->rcons += REC_SIZE(len);
+			p->rcons += lrpc__ring_rec_size(len);
 			atomic_store_explicit(&sh->cons, p->rcons,
 					      memory_order_release);
 			atomic_thread_fence(memory_order_seq_cst);
@@ -575,7 +518,7 @@ peer_echo(peer *p, uint32_t size, unsigned seed)
 	const lrpc_msg_header *h = (const void *)resp;
 	uint64_t at = peer_write_request(p, size, TH_ECHO, seed);
 
-	p->prod = at + REC_SIZE(size);
+	p->prod = at + lrpc__ring_rec_size(size);
 	peer_publish(p, p->prod);
 	peer_wake(p);
 	assert_int_equal(peer_recv(p, resp, sizeof(resp), SOON_MS, 1000),
@@ -593,7 +536,7 @@ peer_echo(peer *p, uint32_t size, unsigned seed)
 static void
 peer_assert_no_response(peer *p)
 {
-	assert_int_equal(atomic_load_explicit(&p->sh[RING_RESP].prod,
+	assert_int_equal(atomic_load_explicit(&p->sh[LRPC__CHAN_RESPONSE].prod,
 					      memory_order_acquire),
 			 p->rcons);
 }
@@ -604,7 +547,7 @@ peer_wait_drained(peer *p)
 {
 	long deadline = th_now_ms() + SOON_MS;
 
-	while (atomic_load_explicit(&p->sh[RING_REQ].cons,
+	while (atomic_load_explicit(&p->sh[LRPC__CHAN_REQUEST].cons,
 				    memory_order_acquire) != p->prod) {
 		assert_true(th_now_ms() < deadline);
 		th_msleep(1);
@@ -653,7 +596,7 @@ test_shm_b16_bad_producer_index(void **state)
 		}
 		peer_publish(&p, bad);
 		peer_wake(&p);
-		assert_true(expect_eof(p.fd, SOON_MS));
+		assert_true(th_raw_expect_eof(p.fd, SOON_MS, NULL));
 		/* Refused as a whole: the valid-looking record under the
 		 * bad index was not served either. */
 		peer_assert_no_response(&p);
@@ -695,10 +638,9 @@ peer_advance_to(peer *p, uint64_t target)
 	unsigned seed = 0;
 
 	while (d > 0) {
-		uint64_t step = d > p->max_msg + 8u
-					? MIN_U64(p->max_msg + 8u, d - 64u)
-					: d;
-		peer_echo(p, (uint32_t)(step - 8u), seed++);
+		uint64_t most = p->max_msg + LRPC__RING_REC_HDR;
+		uint64_t step = d > most ? MIN_U64(most, d - 64u) : d;
+		peer_echo(p, (uint32_t)(step - LRPC__RING_REC_HDR), seed++);
 		d -= step;
 	}
 	assert_int_equal(p->prod & mask, target);
@@ -724,12 +666,12 @@ test_shm_b17_bad_records(void **state)
 		at = peer_write_request(&p, 64, TH_ECHO, k);
 		rec = peer_rec(&p, at);
 		h = (lrpc_msg_header *)(void *)(rec + LRPC__RING_REC_HDR);
-		prod = at + REC_SIZE(64);
+		prod = at + lrpc__ring_rec_size(64);
 		switch (k) {
 		case BAD_LEN_OVER_MAX:
 			len = p.max_msg + 8;
 			h->size = len;
-			prod = at + REC_SIZE(len);
+			prod = at + lrpc__ring_rec_size(len);
 			break;
 		case BAD_LEN_OVER_AVAIL:
 			len = 1024;
@@ -740,11 +682,11 @@ test_shm_b17_bad_records(void **state)
 			 * run past the end of the data area. */
 			len = 8192;
 			h->size = len;
-			prod = at + REC_SIZE(len);
+			prod = at + lrpc__ring_rec_size(len);
 			break;
 		case BAD_LEN_SHORT:
 			len = 16;
-			prod = at + REC_SIZE(len);
+			prod = at + lrpc__ring_rec_size(len);
 			break;
 		case BAD_TYPE:
 			type = 3;
@@ -785,10 +727,10 @@ test_shm_b17_bad_records(void **state)
 			prod += 4;
 			break;
 		}
-		rec_hdr_write(rec, len, type);
+		lrpc__ring_rec_write(rec, len, type);
 		peer_publish(&p, prod);
 		peer_wake(&p);
-		if (!expect_eof(p.fd, SOON_MS))
+		if (!th_raw_expect_eof(p.fd, SOON_MS, NULL))
 			fail_msg("bad record case %u: not dropped", k);
 		if (k != BAD_MISALIGNED_PROD)
 			peer_assert_no_response(&p);
@@ -851,11 +793,10 @@ flipper_main(void *arg)
 		if (atomic_load(&f->quit))
 			break;
 		uint8_t *rec = atomic_load(&f->cur);
-		volatile uint32_t *len = (volatile uint32_t *)(void *)rec;
 		volatile uint32_t *size =
 			(volatile uint32_t *)(void *)(rec + LRPC__RING_REC_HDR);
 		bool first = true;
-		uint64_t until = now_usec() + FLIP_ROUND_USEC;
+		uint64_t until = th_now_usec() + FLIP_ROUND_USEC;
 
 		while (rec && atomic_load_explicit(&f->cur,
 						   memory_order_relaxed) == rec) {
@@ -863,7 +804,7 @@ flipper_main(void *arg)
 			 * that spins until the answer comes would starve
 			 * the server.  A pass always ends with the record
 			 * in one of its valid forms. */
-			if ((k & 63) == 0 && !first && now_usec() > until)
+			if ((k & 63) == 0 && !first && th_now_usec() > until)
 				break;
 			uint32_t l = (k & 1024) ? FLIP_L1 : FLIP_L2;
 			uint64_t v = (k & 1) ? 0xa5a5a5a5a5a5a5a5ull
@@ -877,7 +818,7 @@ flipper_main(void *arg)
 			 * connection, and more often than that would turn
 			 * the test into a reconnect benchmark.
 			 */
-			*len = l;
+			lrpc__ring_rec_write(rec, l, LRPC__RING_REC_DATA);
 			*size = l;
 			flip_words(rec + LRPC__RING_REC_HDR + HDR_SIZE,
 				   FLIP_L1 - HDR_SIZE, v);
@@ -998,7 +939,7 @@ flip_run(const th_ctx *ctx, lrpc_client *honest, struct flipper *f,
 			break;
 		}
 		if (!connected) {
-			int r = peer_connect_name(ctx->name, 4096, &p);
+			int r = peer_connect_ctx(ctx, 4096, &p);
 			if (r < 0) {
 				snprintf(res->err, sizeof(res->err),
 					 "reconnect failed: %d", r);
@@ -1024,18 +965,18 @@ flip_run(const th_ctx *ctx, lrpc_client *honest, struct flipper *f,
 		memcpy(rec + LRPC__RING_REC_HDR, &h1, sizeof(h1));
 		memset(rec + LRPC__RING_REC_HDR + HDR_SIZE, FLIP_A,
 		       FLIP_L1 - HDR_SIZE);
-		rec_hdr_write(part3, FLIP_L3, LRPC__RING_REC_DATA);
+		lrpc__ring_rec_write(part3, FLIP_L3, LRPC__RING_REC_DATA);
 		memcpy(part3 + LRPC__RING_REC_HDR, &h3, sizeof(h3));
 		memset(part3 + LRPC__RING_REC_HDR + HDR_SIZE, FLIP_A,
 		       FLIP_L3 - HDR_SIZE);
-		rec_hdr_write(rec, FLIP_L2, LRPC__RING_REC_DATA);
+		lrpc__ring_rec_write(rec, FLIP_L2, LRPC__RING_REC_DATA);
 
 		if (!flipper_start_round(f, rec, res->rounds + 1)) {
 			snprintf(res->err, sizeof(res->err),
 				 "flipper thread does not run");
 			break;
 		}
-		p.prod = at + REC_SIZE(FLIP_L2);
+		p.prod = at + lrpc__ring_rec_size(FLIP_L2);
 		peer_publish(&p, p.prod);
 		peer_wake(&p);
 
@@ -1065,7 +1006,7 @@ flip_run(const th_ctx *ctx, lrpc_client *honest, struct flipper *f,
 		flipper_stop_round(f);
 		if (!bad && n == -ECONNRESET) {
 			/* Dropped: allowed, but it must really be over. */
-			if (!expect_eof(p.fd, SOON_MS))
+			if (!th_raw_expect_eof(p.fd, SOON_MS, NULL))
 				bad = "dropped but the socket stays open";
 			res->dropped++;
 			peer_close(&p);
@@ -1184,11 +1125,12 @@ scribble(uint8_t *p, size_t len, uint64_t *rng)
 static void
 peer_scribble(peer *p, uint64_t *rng, unsigned round)
 {
-	scribble(p->map, SHM_DATA_OFF, rng);
+	scribble(p->map, LRPC__SHM_DATA_OFF, rng);
 	if (round % 3 == 1) {
 		uint64_t cons = atomic_load_explicit(
-			&p->sh[RING_REQ].cons, memory_order_relaxed);
-		scribble(p->data[RING_REQ] + (cons & (p->cap - 1) & ~4095ull),
+			&p->sh[LRPC__CHAN_REQUEST].cons, memory_order_relaxed);
+		scribble(p->data[LRPC__CHAN_REQUEST] +
+				 (cons & (p->cap - 1) & ~4095ull),
 			 4096, rng);
 		peer_publish(p, cons + (xorshift(rng) % 4096 & ~7ull));
 	}
@@ -1196,7 +1138,7 @@ peer_scribble(peer *p, uint64_t *rng, unsigned round)
 }
 
 struct scribbler {
-	const char *name;
+	const th_ctx *ctx;
 	uint64_t seed;
 	int ready_w;
 };
@@ -1209,7 +1151,7 @@ scribbler_main(void *arg)
 	uint64_t rng = sc->seed;
 	peer p;
 
-	if (peer_connect_name(sc->name, PEER_MAX_MSG, &p) < 0)
+	if (peer_connect_ctx(sc->ctx, PEER_MAX_MSG, &p) < 0)
 		return 3;
 	(void)!write(sc->ready_w, "r", 1);
 	for (unsigned i = 0;; i++) {
@@ -1293,14 +1235,14 @@ test_shm_b20_random_control_pages(void **state)
 			}
 			/* Garbage indices get a peer dropped; if this one
 			 * happened to look valid, closing ends it. */
-			(void)expect_eof(p.fd, 100);
+			(void)th_raw_expect_eof(p.fd, 100, NULL);
 			peer_close(&p);
 		} else {
 			/* Scribble until killed. */
 			int pipefd[2];
 			char ch;
 			assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
-			struct scribbler sc = { .name = ((th_ctx *)*state)->name,
+			struct scribbler sc = { .ctx = *state,
 						.seed = xorshift(&rng),
 						.ready_w = pipefd[1] };
 			pid_t pid = th_fork_helper(scribbler_main, &sc);
@@ -1410,13 +1352,15 @@ struct fake {
 static uint64_t
 fake_total(void)
 {
-	return SHM_DATA_OFF + 3 * lrpc__ring_capacity(FAKE_MAX_MSG);
+	return LRPC__SHM_DATA_OFF +
+	       LRPC__N_CHAN * lrpc__ring_capacity(FAKE_MAX_MSG);
 }
 
 static int
 fake_memfd(uint64_t size, int seals)
 {
-	lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC, .version = 1 };
+	lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC,
+			  .version = LRPC__CTL_VERSION };
 	int fd = memfd_create("fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
 	if (fd < 0)
@@ -1513,22 +1457,17 @@ fake_server_main(void *arg)
 	for (int k = 0; k < FAKE_N; k++) {
 		lrpc__hello h;
 		lrpc__fdset set = { .n = 0 };
-		size_t got = 0;
 
 		if (!th_wait_fd(b.fd, POLLIN, 5000))
 			return 10;
 		int cfd = accept4(b.fd, NULL, NULL, SOCK_CLOEXEC);
 		if (cfd < 0)
 			return 11;
-		while (got < sizeof(h)) {
-			if (!th_wait_fd(cfd, POLLIN, 5000))
-				return 12;
-			ssize_t n = recv(cfd, (uint8_t *)&h + got,
-					 sizeof(h) - got, MSG_DONTWAIT);
-			if (n <= 0)
-				return 13;
-			got += (size_t)n;
-		}
+		r = th_raw_recv_exact(cfd, &h, sizeof(h), 5000);
+		if (r == -ETIMEDOUT)
+			return 12;
+		if (r != (int)sizeof(h))
+			return 13;
 		if (lrpc__hello_check(&h) < 0 ||
 		    h.transport != LRPC_TRANSPORT_SHM ||
 		    h.max_msg_size != FAKE_MAX_MSG)
@@ -1544,16 +1483,8 @@ fake_server_main(void *arg)
 			return 16;
 		lrpc__fdset_close(&set);
 		/* Until the client hangs up. */
-		for (;;) {
-			uint8_t scratch[256];
-			if (!th_wait_fd(cfd, POLLIN, 5000))
-				return 17;
-			ssize_t n = recv(cfd, scratch, sizeof(scratch),
-					 MSG_DONTWAIT);
-			if (n == 0 || (n < 0 && errno != EAGAIN &&
-				       errno != EINTR))
-				break;
-		}
+		if (th_raw_wait_eof(cfd, 5000, NULL) == -ETIMEDOUT)
+			return 17;
 		close(cfd);
 	}
 	lrpc__naming_unlisten(&b);
@@ -1572,7 +1503,8 @@ file_write_pattern(const char *path, size_t size, unsigned seed)
 		buf[i] = (uint8_t)(seed + i * 13u);
 	/* A control page that looks right: only the fd type is wrong. */
 	if (size >= sizeof(lrpc__ctl)) {
-		lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC, .version = 1 };
+		lrpc__ctl ctl = { .magic = LRPC__CTL_MAGIC,
+				  .version = LRPC__CTL_VERSION };
 		memcpy(buf, &ctl, sizeof(ctl));
 	}
 	assert_int_equal(write(fd, buf, size), (ssize_t)size);
