@@ -102,6 +102,38 @@ th_count_fds(void)
 	return n - 1; /* the DIR's own fd */
 }
 
+lrpc_transport
+th_transport(void)
+{
+	const char *t = getenv("LRPC_TEST_TRANSPORT");
+
+	if (t && strcmp(t, "shm") == 0)
+		return LRPC_TRANSPORT_SHM;
+	if (t && strcmp(t, "best") == 0)
+		return LRPC_TRANSPORT_BEST;
+	return LRPC_TRANSPORT_SOCKET;
+}
+
+int
+th_run_group(const char *name, const th_test *tests, size_t n)
+{
+	lrpc_transport t = th_transport();
+	/* BEST is the shm transport (docs/api.md). */
+	unsigned bit = 1u << (t == LRPC_TRANSPORT_BEST ? LRPC_TRANSPORT_SHM
+						       : t);
+	struct CMUnitTest *run = calloc(n ? n : 1, sizeof(*run));
+	size_t k = 0;
+	int r;
+
+	assert_non_null(run);
+	for (size_t i = 0; i < n; i++)
+		if (tests[i].transports & bit)
+			run[k++] = tests[i].test;
+	r = _cmocka_run_group_tests(name, run, k, NULL, NULL);
+	free(run);
+	return r;
+}
+
 int
 th_setup(void **state)
 {
@@ -110,12 +142,7 @@ th_setup(void **state)
 
 	/* meson runs every integration test once per transport, naming it
 	 * in the environment: the tests themselves never change. */
-	const char *t = getenv("LRPC_TEST_TRANSPORT");
-	ctx->transport = LRPC_TRANSPORT_SOCKET;
-	if (t && strcmp(t, "shm") == 0)
-		ctx->transport = LRPC_TRANSPORT_SHM;
-	else if (t && strcmp(t, "best") == 0)
-		ctx->transport = LRPC_TRANSPORT_BEST;
+	ctx->transport = th_transport();
 	snprintf(ctx->name, sizeof(ctx->name), "lrpc-test-%d-%u", (int)getpid(),
 		 counter++);
 	ctx->fds_before = th_count_fds();

@@ -38,6 +38,25 @@ extern th_ctx th_ctx_current;
 	cmocka_unit_test_prestate_setup_teardown(fn, th_setup, th_teardown, \
 						 &th_ctx_current)
 
+/*
+ * A test that applies to some transports only (requests that travel as
+ * records on the main socket, say) is listed with the transports it
+ * applies to, and th_run_group() leaves it out of the other runs: it is
+ * not registered there, rather than registered and skipped.
+ */
+#define TH_ON_SOCKET (1u << LRPC_TRANSPORT_SOCKET)
+#define TH_ON_SHM (1u << LRPC_TRANSPORT_SHM)
+#define TH_ON_ALL (~0u)
+typedef struct th_test {
+	struct CMUnitTest test;
+	unsigned transports; /* TH_ON_* */
+} th_test;
+#define TH_TEST_ON(fn, mask) { TH_TEST(fn), (mask) }
+/* The transport of this run, from LRPC_TEST_TRANSPORT (default socket). */
+lrpc_transport th_transport(void);
+/* Run the tests of @tests that apply to this run's transport. */
+int th_run_group(const char *name, const th_test *tests, size_t n);
+
 /* cmocka group/test setup and teardown: unique name, fd-leak check. */
 int th_setup(void **state);
 int th_teardown(void **state);

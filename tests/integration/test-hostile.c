@@ -275,31 +275,17 @@ honest_stats(lrpc_client *c, struct stats_reply *ret)
 			 (int)sizeof(*ret));
 }
 
-/* Records on the main socket are the socket transport's framing. */
-static bool
-records_on_socket(void **state)
-{
-	if (((const th_ctx *)*state)->transport == LRPC_TRANSPORT_SOCKET)
-		return true;
-	print_message("skipped: requests do not travel on the main socket "
-		      "with this transport\n");
-	return false;
-}
-
-#define SKIP_UNLESS_RECORDS_ON_SOCKET(state)                                \
-	do {                                                                \
-		if (!records_on_socket(state)) {                            \
-			skip();                                             \
-			return;                                             \
-		}                                                           \
-	} while (0)
+/*
+ * Tests listed TH_ON_SOCKET below write records on the main socket, which
+ * is the socket transport's framing: with shm requests travel in the ring
+ * (test-shm.c attacks that), so they are not run there.
+ */
 
 /* --- A: bad records --- */
 
 static void
 test_hostile_truncated_header_then_close(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	uint8_t req[64];
@@ -321,7 +307,6 @@ test_hostile_truncated_header_then_close(void **state)
 static void
 test_hostile_bad_declared_size_dropped(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	const uint32_t sizes[] = { 0, 1, HDR_SIZE - 1, RAW_MAX_MSG + 1,
@@ -362,7 +347,6 @@ test_hostile_bad_declared_size_dropped(void **state)
 static void
 test_hostile_stalled_record_does_not_block(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	static uint8_t req[8192];
@@ -401,7 +385,6 @@ test_hostile_stalled_record_does_not_block(void **state)
 static void
 test_hostile_half_sent_request_read_timeout(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	lrpc_server_opts o = { .struct_size = sizeof(o),
 			       .read_timeout_usec = 400 * LRPC_USEC_PER_MSEC};
 	th_server *s = spawn(state, &o);
@@ -434,7 +417,6 @@ test_hostile_half_sent_request_read_timeout(void **state)
 static void
 test_hostile_trailing_garbage_dropped(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	const uint8_t fills[] = { 0x00, 0xab, 0xff };
@@ -463,7 +445,6 @@ test_hostile_trailing_garbage_dropped(void **state)
 static void
 test_hostile_bad_kind_flags_dropped(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	const uint32_t flags[] = {
@@ -512,7 +493,6 @@ send_bytewise(int fd, const uint8_t *buf, size_t len)
 static void
 test_hostile_one_byte_sends(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	raw r = raw_open(state);
@@ -544,7 +524,6 @@ test_hostile_one_byte_sends(void **state)
 static void
 test_hostile_random_fragments(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	raw r = raw_open(state);
@@ -598,7 +577,6 @@ test_hostile_random_fragments(void **state)
 static void
 test_hostile_coalesced_and_split(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	raw r = raw_open(state);
@@ -744,7 +722,6 @@ test_hostile_hello_one_byte_at_a_time(void **state)
 static void
 test_hostile_requests_before_welcome(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	static uint8_t buf[4096];
@@ -989,7 +966,6 @@ push_until_stalled(raw *r, uint8_t *req, size_t wire, size_t *off,
 static void
 test_hostile_never_reads_responses(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	enum { SIZE = 8192 };
 	lrpc_server_opts o = { .struct_size = sizeof(o),
 			       .max_queued_bytes = 64 * 1024 };
@@ -1053,7 +1029,6 @@ test_hostile_never_reads_responses(void **state)
 static void
 test_hostile_stalled_reader_disconnected(void **state)
 {
-	SKIP_UNLESS_RECORDS_ON_SOCKET(state);
 	enum { SIZE = 8192 };
 	lrpc_server_opts o = { .struct_size = sizeof(o),
 			       .max_queued_bytes = 64 * 1024,
@@ -1149,26 +1124,26 @@ test_hostile_main_socket_garbage(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		TH_TEST(test_hostile_truncated_header_then_close),
-		TH_TEST(test_hostile_bad_declared_size_dropped),
-		TH_TEST(test_hostile_stalled_record_does_not_block),
-		TH_TEST(test_hostile_half_sent_request_read_timeout),
-		TH_TEST(test_hostile_trailing_garbage_dropped),
-		TH_TEST(test_hostile_bad_kind_flags_dropped),
-		TH_TEST(test_hostile_one_byte_sends),
-		TH_TEST(test_hostile_random_fragments),
-		TH_TEST(test_hostile_coalesced_and_split),
-		TH_TEST(test_hostile_bad_hello_dropped_without_welcome),
-		TH_TEST(test_hostile_wrong_version_refused),
-		TH_TEST(test_hostile_hello_one_byte_at_a_time),
-		TH_TEST(test_hostile_requests_before_welcome),
-		TH_TEST(test_hostile_vanishing_clients),
-		TH_TEST(test_hostile_silent_client_timed_out),
-		TH_TEST(test_hostile_max_pending),
-		TH_TEST(test_hostile_never_reads_responses),
-		TH_TEST(test_hostile_stalled_reader_disconnected),
-		TH_TEST(test_hostile_main_socket_garbage),
+	const th_test tests[] = {
+		TH_TEST_ON(test_hostile_truncated_header_then_close, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_bad_declared_size_dropped, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_stalled_record_does_not_block, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_half_sent_request_read_timeout, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_trailing_garbage_dropped, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_bad_kind_flags_dropped, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_one_byte_sends, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_random_fragments, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_coalesced_and_split, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_bad_hello_dropped_without_welcome, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_wrong_version_refused, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_hello_one_byte_at_a_time, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_requests_before_welcome, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_vanishing_clients, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_silent_client_timed_out, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_max_pending, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_never_reads_responses, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_stalled_reader_disconnected, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_main_socket_garbage, TH_ON_ALL),
 	};
-	return cmocka_run_group_tests_name("hostile", tests, NULL, NULL);
+	return th_run_group("hostile", tests, sizeof(tests) / sizeof(tests[0]));
 }
