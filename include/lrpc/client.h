@@ -277,12 +277,15 @@ LRPC_EXPORT void lrpc_client_set_closed_handler(lrpc_client *c,
 
 /* --- State --- */
 
+/** The application's pointer for this client (NULL until set). */
 LRPC_EXPORT void *lrpc_client_get_userdata(lrpc_client *c);
+/** Set the application's pointer; lrpc never looks at it. */
 LRPC_EXPORT void lrpc_client_set_userdata(lrpc_client *c, void *userdata);
 /** True while connected and the server has not gone away. */
 LRPC_EXPORT bool lrpc_client_is_connected(lrpc_client *c);
 /** Negotiated maximum message size (header included), 0 if not connected. */
 LRPC_EXPORT uint32_t lrpc_client_get_max_msg_size(lrpc_client *c);
+/** The transport in use; LRPC_TRANSPORT_BEST (0) if not connected. */
 LRPC_EXPORT lrpc_transport lrpc_client_get_transport(lrpc_client *c);
 /**
  * The server's pid/uid/gid as the kernel recorded them for its listening

@@ -224,7 +224,10 @@ LRPC_EXPORT lrpc_server *lrpc_server_unref(lrpc_server *s);
 
 /* --- Pull-style integration (server uses its own lrpc_loop) --- */
 
-/** An fd to poll for LRPC_POLL_IN; -EBUSY if lrpc_server_set_poll() was used. */
+/**
+ * An fd to poll for LRPC_POLL_IN (the server's private loop); -EBUSY if
+ * lrpc_server_set_poll() was used.
+ */
 LRPC_EXPORT int lrpc_server_get_fd(lrpc_server *s);
 /** Events to poll the fd for (always LRPC_POLL_IN). */
 LRPC_EXPORT int lrpc_server_get_events(lrpc_server *s);
@@ -263,9 +266,13 @@ LRPC_EXPORT int lrpc_server_set_selector(lrpc_server *s, lrpc_selector_fn fn,
 
 /* --- Service-wide settings and state --- */
 
+/** The service context passed to every callback (lrpc_server_new()). */
 LRPC_EXPORT void *lrpc_server_get_userdata(lrpc_server *s);
+/** Replace the service context; callbacks get the new one from now on. */
 LRPC_EXPORT void lrpc_server_set_userdata(lrpc_server *s, void *userdata);
+/** The service name; owned by the server, valid as long as it. */
 LRPC_EXPORT const char *lrpc_server_get_name(lrpc_server *s);
+/** The transport this server offers (never LRPC_TRANSPORT_BEST). */
 LRPC_EXPORT lrpc_transport lrpc_server_get_transport(lrpc_server *s);
 
 /**
@@ -296,12 +303,15 @@ LRPC_EXPORT lrpc_conn *lrpc_conn_get_next(lrpc_conn *c);
 
 /* --- Connections --- */
 
+/** Take a reference (to keep the connection beyond its callbacks). */
 LRPC_EXPORT lrpc_conn *lrpc_conn_ref(lrpc_conn *c);
 /** Drop a reference; the last one runs destroyed and frees.  Returns NULL. */
 LRPC_EXPORT lrpc_conn *lrpc_conn_unref(lrpc_conn *c);
 /** The server this connection belongs to (no reference taken). */
 LRPC_EXPORT lrpc_server *lrpc_conn_get_server(lrpc_conn *c);
+/** The application's per-connection pointer (NULL until set). */
 LRPC_EXPORT void *lrpc_conn_get_userdata(lrpc_conn *c);
+/** Set the per-connection pointer; still readable in destroyed. */
 LRPC_EXPORT void lrpc_conn_set_userdata(lrpc_conn *c, void *userdata);
 /**
  * Fill @ret with the peer's credentials; ret->groups points into the
@@ -310,6 +320,7 @@ LRPC_EXPORT void lrpc_conn_set_userdata(lrpc_conn *c, void *userdata);
 LRPC_EXPORT int lrpc_conn_get_peer(lrpc_conn *c, lrpc_peer *ret);
 /** Negotiated maximum message size of this connection. */
 LRPC_EXPORT uint32_t lrpc_conn_get_max_msg_size(lrpc_conn *c);
+/** The transport of this connection (the server's). */
 LRPC_EXPORT lrpc_transport lrpc_conn_get_transport(lrpc_conn *c);
 /** True until the connection starts closing. */
 LRPC_EXPORT bool lrpc_conn_is_connected(lrpc_conn *c);
