@@ -40,10 +40,10 @@ typedef struct lrpc_client lrpc_client;
 /** Options for connecting; NULL means all defaults. */
 typedef struct lrpc_client_opts {
 	/**
-	 * Set to sizeof(lrpc_client_opts).  The struct grows at its end in later
-	 * versions: a smaller one (from an older header) gets defaults for
-	 * what it lacks; a larger one is refused with -E2BIG unless every
-	 * member this library does not know is 0.
+	 * Set to sizeof(lrpc_client_opts).  The struct grows at its
+	 * end in later versions: a smaller one (from an older header) gets
+	 * defaults for what it lacks; a larger one is refused with -E2BIG
+	 * unless every member this library does not know is 0.
 	 */
 	size_t struct_size;
 	/** Transport wanted; LRPC_TRANSPORT_BEST (0) takes the server's. */
@@ -89,9 +89,10 @@ typedef void (*lrpc_client_msg_fn)(lrpc_client *c, const lrpc_msg_header *msg,
  * owns one reference.
  * Errors: -EINVAL (bad name/options), -E2BIG (@opts from a newer
  * header sets something this library does not have), -ECONNREFUSED or
- * -ENOENT (nobody serves @name), -EACCES (server uid refused), -ETIMEDOUT, -EPROTO (the
- * server spoke something else), or the errno the server's accept
- * callback returned (-EPERM, -EBUSY and -EUSERS for its limits, ...).
+ * -ENOENT (nobody serves @name), -EACCES (server uid refused),
+ * -ETIMEDOUT, -EPROTO (the server spoke something else), or the errno the
+ * server's accept callback returned (-EPERM, -EBUSY and -EUSERS for its
+ * limits, ...).
  */
 LRPC_EXPORT int lrpc_client_new(lrpc_client **ret, const char *name,
 				    const lrpc_client_opts *opts);
@@ -110,7 +111,10 @@ LRPC_EXPORT int lrpc_client_new_async(lrpc_client **ret, const char *name,
 
 /** Take a reference; returns @c. */
 LRPC_EXPORT lrpc_client *lrpc_client_ref(lrpc_client *c);
-/** Drop a reference (NULL is fine); the last one closes and frees.  Returns NULL. */
+/**
+ * Drop a reference (NULL is fine); the last one closes and frees.
+ * Returns NULL.
+ */
 LRPC_EXPORT lrpc_client *lrpc_client_unref(lrpc_client *c);
 /**
  * Close the connection now: its fds leave the loop it is attached to and

@@ -376,8 +376,9 @@ LRPC_EXPORT int lrpc_rpc_client_set_listener(lrpc_rpc_client *rc,
 /**
  * Synchronous call (what generated sync stubs call): encode @req (the
  * method's request struct), send, wait up to @timeout_usec
- * (LRPC_TIMEOUT_DEFAULT: the RPC client's default) for the matching reply and decode it into @rep with
- * variable-size data in @arena (may be NULL when the reply has none).
+ * (LRPC_TIMEOUT_DEFAULT: the RPC client's default) for the matching reply
+ * and decode it into @rep with variable-size data in @arena (may be NULL
+ * when the reply has none).
  * Replies to other calls arriving meanwhile go to their callbacks.
  * Returns 0, -errno, or the positive typed error; @ret_error (may be NULL)
  * gets the detail.  On failure @rep is left zeroed.
@@ -405,8 +406,8 @@ typedef void (*lrpc_rpc_complete_fn)(lrpc_rpc_client *rc, int status,
  * reply, or with -ENOTCONN when the connection is lost, or -ECANCELED when
  * the RPC client is freed; never after lrpc_rpc_client_cancel() succeeded.
  * The reply's data is valid until the callback returns.  If this call
- * fails, the callback never runs.  A oneway method passes @complete NULL and has
- * no reply.  Errors: as lrpc_rpc_client_call() without the wait.
+ * fails, the callback never runs.  A oneway method passes @complete NULL
+ * and has no reply.  Errors: as lrpc_rpc_client_call() without the wait.
  */
 LRPC_EXPORT int lrpc_rpc_client_call_async(lrpc_rpc_client *rc,
 					   const lrpc_rpc_interface *iface,

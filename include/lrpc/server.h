@@ -44,10 +44,10 @@ typedef enum lrpc_server_flags {
  */
 typedef struct lrpc_server_callbacks {
 	/**
-	 * Set to sizeof(lrpc_server_callbacks).  The struct grows at its end in later
-	 * versions: a smaller one (from an older header) gets defaults for
-	 * what it lacks; a larger one is refused with -E2BIG unless every
-	 * member this library does not know is 0.
+	 * Set to sizeof(lrpc_server_callbacks).  The struct grows at its
+	 * end in later versions: a smaller one (from an older header) gets
+	 * defaults for what it lacks; a larger one is refused with -E2BIG
+	 * unless every member this library does not know is 0.
 	 */
 	size_t struct_size;
 	/**
@@ -81,10 +81,10 @@ typedef struct lrpc_server_callbacks {
 /** Options for lrpc_server_new(); NULL means all defaults. */
 typedef struct lrpc_server_opts {
 	/**
-	 * Set to sizeof(lrpc_server_opts).  The struct grows at its end in later
-	 * versions: a smaller one (from an older header) gets defaults for
-	 * what it lacks; a larger one is refused with -E2BIG unless every
-	 * member this library does not know is 0.
+	 * Set to sizeof(lrpc_server_opts).  The struct grows at its
+	 * end in later versions: a smaller one (from an older header) gets
+	 * defaults for what it lacks; a larger one is refused with -E2BIG
+	 * unless every member this library does not know is 0.
 	 */
 	size_t struct_size;
 	/** Transport offered; LRPC_TRANSPORT_BEST (0) picks the fastest. */

@@ -250,10 +250,12 @@ client_attach(lrpc_client *c, const lrpc_poll_ops *ops, void *loop_data)
 	c->loop_data = loop_data;
 	r = client_watch_sync(c);
 	if (r == 0 && c->state == CLIENT_CONNECTING &&
-	    c->connect_deadline != UINT64_MAX)
-		r = ops->timer_add(loop_data,
-				   lrpc__deadline_left_usec(c->connect_deadline),
-				   client_on_connect_timer, c, &c->connect_timer);
+	    c->connect_deadline != UINT64_MAX) {
+		uint64_t left = lrpc__deadline_left_usec(c->connect_deadline);
+
+		r = ops->timer_add(loop_data, left, client_on_connect_timer, c,
+				   &c->connect_timer);
+	}
 	if (r < 0) {
 		lrpc__client_watch_clear(c);
 		c->pops = NULL;

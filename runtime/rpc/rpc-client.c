@@ -103,7 +103,8 @@ lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
 
 /* A message from the response channel, from a sync wait or dispatch. */
 void
-lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
+lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
+		       size_t size)
 {
 	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
 		       .end = (const uint8_t *)msg + size };

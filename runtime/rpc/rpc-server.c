@@ -502,7 +502,7 @@ lrpc_rpc_call_reply_error(lrpc_rpc_call *call, int code)
 	return call_finish(call, code, NULL);
 }
 
-/* --- Events ---------------------------------------------------------------- */
+/* --- Events ------------------------------------------------------------- */
 
 static int
 emit_one(rpc_service *svc, lrpc_conn *conn, const lrpc_rpc_method *m,

@@ -217,7 +217,7 @@ extern const lrpc__transport lrpc__shm_transport;
 /* Total length of an iovec, or SIZE_MAX on overflow. */
 size_t lrpc__iov_length(const struct iovec *iov, size_t n);
 
-/* Check that @fd is a memfd sealed against resizing with at least @size bytes. */
+/* Check that @fd is a memfd sealed against resizing, of @size bytes or more. */
 int lrpc__memfd_check(int fd, uint64_t size);
 
 #endif
