@@ -13,7 +13,7 @@
 
 #include "kv-client.h"
 
-#define TIMEOUT_USEC (5u * 1000u * 1000u)
+#define TIMEOUT_USEC (5 * LRPC_USEC_PER_SEC)
 
 static void
 usage(void)
@@ -36,6 +36,7 @@ report(const char *what, int r, const lrpc_rpc_error *err)
 }
 
 static unsigned watched, watch_max;
+static lrpc_loop *watch_loop;
 
 static void
 on_changed(void *userdata, const char *key, uint64_t version, bool deleted)
@@ -46,7 +47,53 @@ on_changed(void *userdata, const char *key, uint64_t version, bool deleted)
 		printf("changed: %s is now version %llu\n", key,
 		       (unsigned long long)version);
 	fflush(stdout);
-	watched++;
+	if (++watched == watch_max)
+		lrpc_loop_quit(watch_loop);
+}
+
+static void
+on_closed(lrpc_rpc_client *rc, int reason, void *userdata)
+{
+	printf("watch: the service went away (%s)\n", strerror(-reason));
+	*(int *)userdata = 1;
+	lrpc_loop_quit(watch_loop);
+}
+
+/*
+ * Events arrive through an event loop: the RPC client is attached to it
+ * (push style) and the loop runs until enough of them came or the service
+ * went away.  Nothing here polls.
+ */
+static int
+watch(lrpc_rpc_client *rc)
+{
+	static const struct kv_store_events events = {
+		.changed = on_changed,
+	};
+	int failed = 0, r;
+
+	r = lrpc_loop_new(&watch_loop);
+	if (r < 0)
+		return report("watch", r, NULL);
+	lrpc_rpc_client_set_closed_handler(rc, on_closed, &failed);
+	r = kv_store_listen(rc, &events, NULL);
+	if (r == 0)
+		r = lrpc_rpc_client_attach_loop(rc, watch_loop);
+	if (r < 0) {
+		watch_loop = lrpc_loop_unref(watch_loop);
+		return report("watch", r, NULL);
+	}
+	printf("watching %s%s\n", KV_SERVICE,
+	       watch_max ? "" : " (Ctrl-C to stop)");
+	fflush(stdout);
+	r = lrpc_loop_run(watch_loop);
+	/* The client leaves the loop before the loop goes; the job that
+	 * reports the close holds a reference until it ran. */
+	lrpc_rpc_client_set_closed_handler(rc, NULL, NULL);
+	lrpc_client_close(lrpc_rpc_client_get_client(rc));
+	lrpc_loop_run_once(watch_loop, 0);
+	watch_loop = lrpc_loop_unref(watch_loop);
+	return r < 0 || failed;
 }
 
 int
@@ -128,24 +175,8 @@ main(int argc, char **argv)
 				       (unsigned long long)e[k].version);
 		}
 	} else if (strcmp(cmd, "watch") == 0 && argc - i <= 1) {
-		static const struct kv_store_events events = {
-			.changed = on_changed,
-		};
 		watch_max = argc - i ? (unsigned)atoi(argv[i]) : 0;
-		kv_store_listen(rc, &events, NULL);
-		printf("watching %s%s\n", KV_SERVICE,
-		       watch_max ? "" : " (Ctrl-C to stop)");
-		fflush(stdout);
-		while (!watch_max || watched < watch_max) {
-			/* A bounded wait: with the shm transport events do
-			 * not (yet) make the client's fd readable. */
-			r = lrpc_rpc_client_run_once(rc, 200 * LRPC_USEC_PER_MSEC);
-			if (r < 0) {
-				printf("watch: %s\n", strerror(-r));
-				ret = 1;
-				break;
-			}
-		}
+		ret = watch(rc);
 	} else {
 		usage();
 		ret = 2;

@@ -324,6 +324,18 @@ LRPC_EXPORT size_t lrpc_rpc_client_get_n_pending(lrpc_rpc_client *rc);
 LRPC_EXPORT int lrpc_rpc_client_set_poll(lrpc_rpc_client *rc,
 					 const lrpc_poll_ops *ops,
 					 void *loop_data);
+/** The connection ended (lrpc_rpc_client_set_closed_handler()). */
+typedef void (*lrpc_rpc_client_closed_fn)(lrpc_rpc_client *rc, int reason,
+					  void *userdata);
+/**
+ * Callback run once when the wrapped client's connection ends (after the
+ * pending async calls failed with -ENOTCONN), with the reason of
+ * lrpc_client_set_closed_handler(); from lrpc_rpc_client_process() -- in
+ * push style from the loop.  NULL removes it.  The RPC client owns the
+ * wrapped client's closed handler: set this one instead.
+ */
+LRPC_EXPORT void lrpc_rpc_client_set_closed_handler(
+	lrpc_rpc_client *rc, lrpc_rpc_client_closed_fn fn, void *userdata);
 /** Shorthand for lrpc_rpc_client_set_poll() with an lrpc_loop. */
 LRPC_EXPORT int lrpc_rpc_client_attach_loop(lrpc_rpc_client *rc,
 					    lrpc_loop *loop);

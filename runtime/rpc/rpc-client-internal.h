@@ -59,6 +59,8 @@ struct lrpc_rpc_client {
 	lrpc__rpc_buf sbuf;
 	uint8_t *rbuf;
 	size_t rcap;
+	lrpc_rpc_client_closed_fn closed_fn;
+	void *closed_data;
 	lrpc_arena arena; /* async replies and events */
 	uint8_t arena_buf[2048];
 };

@@ -243,7 +243,23 @@ on_event_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 static void
 on_closed_cb(lrpc_client *c, int reason, void *userdata)
 {
-	lrpc__rpcc_fail_all(userdata, -ENOTCONN);
+	lrpc_rpc_client *rc = lrpc_rpc_client_ref(userdata);
+
+	lrpc__rpcc_fail_all(rc, -ENOTCONN);
+	if (rc->closed_fn)
+		rc->closed_fn(rc, reason, rc->closed_data);
+	lrpc_rpc_client_unref(rc);
+}
+
+LRPC_EXPORT void
+lrpc_rpc_client_set_closed_handler(lrpc_rpc_client *rc,
+				   lrpc_rpc_client_closed_fn fn,
+				   void *userdata)
+{
+	if (!rc)
+		return;
+	rc->closed_fn = fn;
+	rc->closed_data = userdata;
 }
 
 /* --- Object -------------------------------------------------------------- */

@@ -726,7 +726,18 @@ struct push_state {
 	int adds, add_status;
 	int ticks;
 	int later_calls, later_status;
+	int closed, closed_reason, pending_at_close;
 };
+
+static void
+push_on_closed(lrpc_rpc_client *rc, int reason, void *ud)
+{
+	struct push_state *p = ud;
+
+	p->closed++;
+	p->closed_reason = reason;
+	p->pending_at_close = (int)lrpc_rpc_client_get_n_pending(rc);
+}
 
 static void
 push_on_add(lrpc_rpc_client *rc, int status, int32_t sum,
@@ -786,6 +797,7 @@ test_rpc_push_style_loop(void **state)
 	assert_int_equal(lrpc_rpc_client_get_fd(f.rc), -EBUSY);
 	assert_int_equal(lrpc_rpc_client_get_events(f.rc), LRPC_POLL_IN);
 	assert_int_equal(rt_types_listen(f.rc, &events, &p), 0);
+	lrpc_rpc_client_set_closed_handler(f.rc, push_on_closed, &p);
 	for (int32_t i = 0; i < 200; i++)
 		assert_int_equal(rt_types_add_async(f.rc, i, 1, push_on_add, &p,
 						    NULL),
@@ -801,6 +813,10 @@ test_rpc_push_style_loop(void **state)
 	th_server_kill(f.server);
 	push_run_until(&p, &p.later_calls, 1);
 	assert_int_equal(p.later_status, -ENOTCONN);
+	/* The application hears of it once, after the calls failed. */
+	push_run_until(&p, &p.closed, 1);
+	assert_true(p.closed_reason < 0);
+	assert_int_equal(p.pending_at_close, 0);
 	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 0);
 	f.rc = lrpc_rpc_client_unref(f.rc);
 	f.c = lrpc_client_unref(f.c);
