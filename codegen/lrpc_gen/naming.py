@@ -314,7 +314,8 @@ STUB_SIGNATURES = {
     "call": (
         ("sync stub", ("client", "*", "ret_*", "arena", "timeout_usec",
                        "ret_error")),
-        ("async stub", ("client", "*", "callback", "userdata", "call_id")),
+        ("async stub", ("client", "*", "callback", "userdata",
+                        "timeout_usec", "call_id")),
         ("handler", ("call", "userdata", "*", "ret_*")),
         ("reply function", ("call", "+*")),
     ),

@@ -415,11 +415,18 @@ typedef void (*lrpc_rpc_complete_fn)(lrpc_rpc_client *rc, int status,
  * Asynchronous call: encode and send @req, return at once with the call id
  * in *ret_call_id (may be NULL).  @complete(@fn, @userdata) runs exactly
  * once from lrpc_rpc_client_process() (or a sync call waiting) with the
- * reply, or with -ENOTCONN when the connection is lost, or -ECANCELED when
- * the RPC client is freed; never after lrpc_rpc_client_cancel() succeeded.
- * The reply's data is valid until the callback returns.  If this call
- * fails, the callback never runs.  A oneway method passes @complete NULL
- * and has no reply.  Errors: as lrpc_rpc_client_call() without the wait.
+ * reply; or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the RPC client's default; the server is told to
+ * stop, as for lrpc_rpc_client_cancel()); or with -ENOTCONN when the
+ * connection is lost, or -ECANCELED when the RPC client is freed; never
+ * after lrpc_rpc_client_cancel() succeeded.  The deadline travels with the
+ * call (lrpc_rpc_call_get_time_left()).  Deadlines are kept by a timer of
+ * the loop the RPC client is attached to (lrpc_rpc_client_set_poll()), or,
+ * pull style, by lrpc_rpc_client_process() and lrpc_rpc_client_run_once()
+ * (lrpc_rpc_client_get_timeout() includes the next one).  The reply's data
+ * is valid until the callback returns.  If this call fails, the callback
+ * never runs.  A oneway method passes @complete NULL and has no reply.
+ * Errors: as lrpc_rpc_client_call() without the wait.
  */
 LRPC_EXPORT int lrpc_rpc_client_call_async(lrpc_rpc_client *rc,
 					   const lrpc_rpc_interface *iface,
@@ -427,12 +434,15 @@ LRPC_EXPORT int lrpc_rpc_client_call_async(lrpc_rpc_client *rc,
 					   const void *req,
 					   lrpc_rpc_complete_fn complete,
 					   void (*fn)(void), void *userdata,
+					   uint64_t timeout_usec,
 					   uint64_t *ret_call_id);
 
 /**
- * Cancel the async call @call_id: its callback will never run, and its
- * reply, if it still comes, is dropped.  Returns 0, or -ENOENT if no such
- * call is pending (it completed or was cancelled already).
+ * Cancel the async call @call_id: its callback will never run, its reply,
+ * if it still comes, is dropped, and the server is told (the handler of a
+ * deferred call learns it through its abandon handler).  A synchronous
+ * call that times out is cancelled the same way.  Returns 0, or -ENOENT if
+ * no such call is pending (it completed or was cancelled already).
  */
 LRPC_EXPORT int lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id);
 
@@ -479,10 +489,29 @@ LRPC_EXPORT int lrpc_rpc_call_set_error_message(lrpc_rpc_call *call,
  * allocated: answer it, which then returns -ENOTCONN and frees it).
  */
 typedef void (*lrpc_rpc_abandon_fn)(lrpc_rpc_call *call, void *userdata);
-/** Install the abandon callback of a deferred call (NULL removes it). */
+/**
+ * Install the abandon callback of a deferred call (NULL removes it).  It
+ * runs once when nobody waits for the answer any more: the client
+ * cancelled the call, its deadline passed on the client, or the client
+ * went away (lrpc_rpc_call_get_abandon_reason() says which).  A reply
+ * after that is not sent (the reply call returns the reason).
+ */
 LRPC_EXPORT int lrpc_rpc_call_set_abandon_handler(lrpc_rpc_call *call,
 						  lrpc_rpc_abandon_fn fn,
 						  void *userdata);
+/**
+ * Why the call was abandoned: 0 (it was not), -ECANCELED (the client
+ * cancelled it or gave up at its deadline) or -ENOTCONN (the client went
+ * away).
+ */
+LRPC_EXPORT int lrpc_rpc_call_get_abandon_reason(lrpc_rpc_call *call);
+/**
+ * The time the caller has left for this call, in microseconds, from the
+ * deadline that travelled with the request: LRPC_TIMEOUT_INFINITE when the
+ * caller set none, 0 once it passed.  Errors: -EINVAL.
+ */
+LRPC_EXPORT int lrpc_rpc_call_get_time_left(lrpc_rpc_call *call,
+					    uint64_t *ret_usec);
 
 /**
  * Answer a deferred call with results @rep (the method's reply struct) or

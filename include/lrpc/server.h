@@ -179,6 +179,13 @@ typedef struct lrpc_conn_stats {
 	int32_t flow_control_state;
 	/** How many times flow control was switched on. */
 	uint64_t flow_control_count;
+	/**
+	 * Responses and events given up: above the negotiated size, the
+	 * queue full, the connection closing, or (RPC) results that could
+	 * not be encoded.  Each failure was returned to the code that sent;
+	 * the first one per connection is also logged (warning).
+	 */
+	uint64_t undelivered;
 } lrpc_conn_stats;
 
 /**

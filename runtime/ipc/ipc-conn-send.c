@@ -202,8 +202,25 @@ conn_fill_header(lrpc_conn *c, lrpc__chan chan, lrpc_msg_header *h)
 							       : 0;
 }
 
+void
+lrpc__conn_note_undelivered(lrpc_conn *c, bool event, int err, size_t size)
+{
+	if (!c)
+		return;
+	c->stats.undelivered++;
+	if (c->undelivered_logged)
+		return;
+	c->undelivered_logged = true;
+	lrpc__log_warning("lrpc server %s: %s of %zu bytes to pid %d not "
+			  "sent: %s (max %u bytes); further failures on "
+			  "this connection are only counted",
+			  c->server->name, event ? "an event" : "a response",
+			  size, (int)c->peer.pid, strerror(-err), c->max_msg);
+}
+
 static int
-conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
+conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
+	      size_t n)
 {
 	struct iovec out[LRPC_IOV_MAX + 2];
 	lrpc_msg_header hdr;
@@ -256,6 +273,19 @@ conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
 	conn_queue_push(c, chan, m);
 	conn_sent(c, chan, size);
 	return 0;
+}
+
+/* A send, and the count and log of what it could not deliver. */
+static int
+conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
+{
+	int r = conn_send_msg(c, chan, iov, n);
+
+	/* -EINVAL and -EBUSY are the caller's own mistakes, not losses. */
+	if (r < 0 && r != -EINVAL && r != -EBUSY)
+		lrpc__conn_note_undelivered(c, chan == LRPC__CHAN_EVENT, r,
+					    lrpc__iov_length(iov, n));
+	return r;
 }
 
 static int

@@ -58,6 +58,7 @@ struct lrpc_conn {
 	bool close_job_pending;
 	bool in_dispatch;
 	bool responded;
+	bool undelivered_logged;
 	bool resume_job_pending;
 	bool flow_control;
 	int fd;

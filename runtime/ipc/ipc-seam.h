@@ -39,6 +39,16 @@ int lrpc__conn_remove_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
 int lrpc__server_add_free_hook(lrpc_server *s, lrpc__hook_fn fn, void *data);
 
 /**
+ * A response (@event false) or event of @size bytes could not be sent
+ * for @err (a negative errno): count it in the connection's statistics and
+ * log the first such failure of the connection.  The core does this for
+ * its own sends; a layer above calls it for messages that failed before
+ * reaching the core (results it could not encode or fit).
+ */
+void lrpc__conn_note_undelivered(lrpc_conn *c, bool event, int err,
+				 size_t size);
+
+/**
  * Which handler the id table routes @id to: returns 1 and fills *ret_fn
  * and *ret_userdata (either may be NULL), or 0 if @id has no handler of
  * its own (the user selector hook and the fallback are not consulted).

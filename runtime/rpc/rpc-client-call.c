@@ -84,6 +84,29 @@ send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	return r;
 }
 
+void
+lrpc__rpcc_send_cancel(lrpc_rpc_client *rc, const pending *p)
+{
+	lrpc__rpc_header h = {
+		.call_id = p->id,
+		.method = p->method->ordinal,
+		.kind = LRPC__RPC_CANCEL,
+		.version = p->iface->version,
+	};
+
+	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
+	int n;
+
+	/* Best effort: if it cannot go out, the server finishes the call
+	 * and its reply is dropped here as one for an unknown call.  A lost
+	 * connection is reported by the next call or process, not from
+	 * inside a cancel. */
+	n = lrpc__rpc_build(&rc->sbuf, p->iface->id, &h, NULL, NULL, NULL,
+			    max ? max : 1);
+	if (n > 0)
+		(void)lrpc_client_send(rc->c, rc->sbuf.data, (size_t)n);
+}
+
 static int
 negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	  uint64_t deadline, iface_state **ret)
@@ -191,6 +214,7 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		.method = method->ordinal,
 		.kind = LRPC__RPC_REQUEST,
 		.version = iface->version,
+		.hash = lrpc__rpc_time_left_ms(deadline, lrpc__now_usec()),
 	};
 	r = send_msg(rc, iface, &h, method->request, req);
 	if (r < 0)
@@ -198,6 +222,12 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	waiter w = { .id = h.call_id, .method = method, .rep = rep,
 		     .arena = arena, .error = ret_error };
 	r = wait_for(rc, &w, deadline);
+	if (r == -ETIMEDOUT) {
+		/* Nobody waits for it any more: let the server know. */
+		pending p = { .id = h.call_id, .iface = iface,
+			      .method = method };
+		lrpc__rpcc_send_cancel(rc, &p);
+	}
 	if (r < 0)
 		goto fail;
 	/* lrpc__rpcc_decode_reply filled ret_error. */
@@ -211,8 +241,10 @@ LRPC_EXPORT int
 lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 			   const lrpc_rpc_method *method, const void *req,
 			   lrpc_rpc_complete_fn complete, void (*fn)(void),
-			   void *userdata, uint64_t *ret_call_id)
+			   void *userdata, uint64_t timeout_usec,
+			   uint64_t *ret_call_id)
 {
+	uint64_t deadline;
 	int r;
 
 	RPC_CHECK(rc);
@@ -220,8 +252,8 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	lrpc_return_if_fail(method->kind == LRPC_RPC_ONEWAY ||
 				    (method->kind == LRPC_RPC_CALL && complete),
 			    -EINVAL);
-	r = prepare_call(rc, iface, method,
-			 deadline_of(rc, LRPC_TIMEOUT_DEFAULT));
+	deadline = deadline_of(rc, timeout_usec);
+	r = prepare_call(rc, iface, method, deadline);
 	if (r < 0)
 		return r;
 	lrpc__rpc_header h = {
@@ -230,6 +262,7 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		.kind = method->kind == LRPC_RPC_CALL ? LRPC__RPC_REQUEST
 						      : LRPC__RPC_ONEWAY,
 		.version = iface->version,
+		.hash = lrpc__rpc_time_left_ms(deadline, lrpc__now_usec()),
 	};
 	if (method->kind == LRPC_RPC_CALL) {
 		/* Make room first, so that a send is never followed by a
@@ -244,11 +277,13 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	if (r < 0)
 		return r;
 	if (method->kind == LRPC_RPC_CALL) {
-		pending p = { .id = h.call_id, .method = method,
+		pending p = { .id = h.call_id, .deadline = deadline,
+			      .iface = iface, .method = method,
 			      .complete = complete, .fn = fn,
 			      .userdata = userdata };
 		r = lrpc__rpcc_tab_insert(rc, &p);
 		assert(r == 0);
+		lrpc__rpcc_note_deadline(rc, deadline);
 	}
 	if (ret_call_id)
 		*ret_call_id = h.call_id;
@@ -264,6 +299,8 @@ lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id)
 	p = lrpc__rpcc_tab_find(rc, call_id);
 	if (!p)
 		return -ENOENT;
+	pending gone = *p;
 	lrpc__rpcc_tab_remove(rc, p);
+	lrpc__rpcc_send_cancel(rc, &gone);
 	return 0;
 }

@@ -14,6 +14,8 @@
 
 typedef struct pending {
 	uint64_t id; /* 0: empty slot */
+	uint64_t deadline; /* monotonic µs; UINT64_MAX: none */
+	const lrpc_rpc_interface *iface;
 	const lrpc_rpc_method *method;
 	lrpc_rpc_complete_fn complete;
 	void (*fn)(void);
@@ -59,6 +61,14 @@ struct lrpc_rpc_client {
 	lrpc__rpc_buf sbuf;
 	uint8_t *rbuf;
 	size_t rcap;
+	/* Deadlines of async calls: the earliest one (possibly stale: a
+	 * call that completed may have had it), and the loop's timer for it
+	 * when the RPC client was attached with lrpc_rpc_client_set_poll(). */
+	uint64_t next_deadline;
+	const lrpc_poll_ops *pops;
+	void *loop_data;
+	void *timer;
+	uint64_t timer_at;
 	lrpc_rpc_client_closed_fn closed_fn;
 	void *closed_data;
 	lrpc_arena arena; /* async replies and events */
@@ -79,7 +89,16 @@ int lrpc__rpcc_tab_insert(lrpc_rpc_client *rc, const pending *p);
 int lrpc__rpcc_tab_grow(lrpc_rpc_client *rc);
 void lrpc__rpcc_tab_remove(lrpc_rpc_client *rc, pending *p);
 
+/* rpc-client-call.c */
+/* Tell the server to stop working on @p's call (best effort). */
+void lrpc__rpcc_send_cancel(lrpc_rpc_client *rc, const pending *p);
+
 /* rpc-client.c */
+/* Complete the async calls whose deadline passed with -ETIMEDOUT (and
+ * cancel them on the server); then arm the loop's timer for the next. */
+void lrpc__rpcc_expire(lrpc_rpc_client *rc);
+/* Remember @deadline of a new async call (and arm the timer for it). */
+void lrpc__rpcc_note_deadline(lrpc_rpc_client *rc, uint64_t deadline);
 /* Fail every pending async call with @status (each callback once). */
 void lrpc__rpcc_fail_all(lrpc_rpc_client *rc, int status);
 /* The lrpc_rpc_error name of @status for a call of @m. */

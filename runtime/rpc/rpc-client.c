@@ -17,26 +17,40 @@ complete_call(lrpc_rpc_client *rc, const pending *p, int status,
 		p->complete(rc, status, rep, err, p->fn, p->userdata);
 }
 
+/* Complete @p (already out of the table) with the error @status. */
+static void
+fail_one(lrpc_rpc_client *rc, const pending *p, int status)
+{
+	lrpc_rpc_error err = {
+		.code = status,
+		.name = lrpc__rpcc_error_name(p->method, status),
+	};
+	void *rep = NULL;
+
+	lrpc_arena_reset(&rc->arena);
+	if (p->method->reply &&
+	    lrpc_arena_alloc(&rc->arena, p->method->reply->size, 16, &rep) <
+		    0)
+		rep = NULL;
+	if (status == -ETIMEDOUT)
+		snprintf(err.message, sizeof(err.message),
+			 "%s: no reply within the call's timeout",
+			 p->method->name);
+	complete_call(rc, p, status, rep, &err);
+	lrpc_arena_reset(&rc->arena);
+}
+
 /* Fail every pending async call with @status (each callback once). */
 void
 lrpc__rpcc_fail_all(lrpc_rpc_client *rc, int status)
 {
-	lrpc_rpc_error err = { .code = status, .name = "lrpc.Errno" };
-
 	for (size_t i = 0; i < rc->tab_cap; i++) {
 		while (rc->tab && rc->tab[i].id) {
 			pending p = rc->tab[i];
 			lrpc__rpcc_tab_remove(rc, &rc->tab[i]);
-			lrpc_arena_reset(&rc->arena);
-			void *rep = NULL;
-			if (p.method->reply &&
-			    lrpc_arena_alloc(&rc->arena, p.method->reply->size,
-					     16, &rep) < 0)
-				rep = NULL;
-			complete_call(rc, &p, status, rep, &err);
+			fail_one(rc, &p, status);
 		}
 	}
-	lrpc_arena_reset(&rc->arena);
 	for (waiter *w = rc->waiters; w; w = w->prev)
 		if (!w->done) {
 			w->done = true;
@@ -55,7 +69,18 @@ lrpc__rpcc_error_name(const lrpc_rpc_method *m, int status)
 				return m->errors[i].name;
 		return "lrpc.UnknownError";
 	}
-	return status == -EOPNOTSUPP ? "lrpc.NoSuchMethod" : "lrpc.Errno";
+	switch (status) {
+	case -EOPNOTSUPP:
+		return "lrpc.NoSuchMethod";
+	case -EMSGSIZE:
+		return "lrpc.MessageTooLarge";
+	case -ETIMEDOUT:
+		return "lrpc.Timeout";
+	case -ECANCELED:
+		return "lrpc.Cancelled";
+	default:
+		return "lrpc.Errno";
+	}
 }
 
 /*
@@ -239,6 +264,94 @@ on_event_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 	lrpc_arena_reset(&rc->arena);
 }
 
+/* --- Deadlines of async calls ------------------------------------------- */
+
+static void rpc_timer_arm(lrpc_rpc_client *rc);
+
+static void
+on_rpc_timer(void *userdata)
+{
+	lrpc_rpc_client *rc = lrpc_rpc_client_ref(userdata);
+
+	rc->timer = NULL;
+	lrpc__rpcc_expire(rc);
+	lrpc_rpc_client_unref(rc);
+}
+
+/* One loop timer, at the earliest deadline, when attached push style. */
+static void
+rpc_timer_arm(lrpc_rpc_client *rc)
+{
+	uint64_t now;
+
+	if (!rc->pops || rc->closing || rc->next_deadline == UINT64_MAX)
+		return;
+	if (rc->timer && rc->timer_at <= rc->next_deadline)
+		return;
+	if (rc->timer)
+		(void)rc->pops->timer_del(rc->loop_data, rc->timer);
+	rc->timer = NULL;
+	now = lrpc__now_usec();
+	if (rc->pops->timer_add(rc->loop_data,
+				rc->next_deadline > now ? rc->next_deadline -
+								  now
+							: 0,
+				on_rpc_timer, rc, &rc->timer) < 0) {
+		rc->timer = NULL;
+		return;
+	}
+	rc->timer_at = rc->next_deadline;
+}
+
+void
+lrpc__rpcc_note_deadline(lrpc_rpc_client *rc, uint64_t deadline)
+{
+	if (deadline < rc->next_deadline) {
+		rc->next_deadline = deadline;
+		rpc_timer_arm(rc);
+	}
+}
+
+/* The earliest deadline of a pending call, or one already passed. */
+static pending *
+find_due(lrpc_rpc_client *rc, uint64_t now, uint64_t *ret_next)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < rc->tab_cap; i++) {
+		if (!rc->tab[i].id)
+			continue;
+		if (rc->tab[i].deadline <= now)
+			return &rc->tab[i];
+		if (rc->tab[i].deadline < next)
+			next = rc->tab[i].deadline;
+	}
+	*ret_next = next;
+	return NULL;
+}
+
+void
+lrpc__rpcc_expire(lrpc_rpc_client *rc)
+{
+	uint64_t now = lrpc__now_usec(), next;
+	pending *due;
+
+	if (now < rc->next_deadline)
+		return;
+	/* Rare (a deadline passed, or the remembered one was stale): a
+	 * scan of the table is cheaper than keeping a heap per call. */
+	lrpc_rpc_client_ref(rc);
+	while (!rc->closing && (due = find_due(rc, now, &next))) {
+		pending p = *due;
+		lrpc__rpcc_tab_remove(rc, due);
+		lrpc__rpcc_send_cancel(rc, &p);
+		fail_one(rc, &p, -ETIMEDOUT);
+	}
+	rc->next_deadline = rc->closing ? UINT64_MAX : next;
+	rpc_timer_arm(rc);
+	lrpc_rpc_client_unref(rc);
+}
+
 /* The connection ended (in push style nobody else would tell the calls). */
 static void
 on_closed_cb(lrpc_client *c, int reason, void *userdata)
@@ -276,6 +389,7 @@ lrpc_rpc_client_new(lrpc_rpc_client **ret, lrpc_client *c)
 	if (!rc)
 		return -ENOMEM;
 	rc->n_ref = 1;
+	rc->next_deadline = UINT64_MAX;
 	rc->timeout_usec = LRPC_RPC_DEFAULT_TIMEOUT_USEC;
 	rc->c = lrpc_client_ref(c);
 	lrpc_arena_init(&rc->arena, rc->arena_buf, sizeof(rc->arena_buf),
@@ -291,6 +405,9 @@ static void
 rpc_client_free(lrpc_rpc_client *rc)
 {
 	rc->closing = true;
+	if (rc->timer)
+		(void)rc->pops->timer_del(rc->loop_data, rc->timer);
+	rc->timer = NULL;
 	lrpc__rpcc_fail_all(rc, -ECANCELED);
 	lrpc_client_set_response_handler(rc->c, NULL, NULL);
 	lrpc_client_set_event_handler(rc->c, NULL, NULL);
@@ -334,15 +451,24 @@ LRPC_EXPORT int
 lrpc_rpc_client_set_poll(lrpc_rpc_client *rc, const lrpc_poll_ops *ops,
 			 void *loop_data)
 {
+	int r;
+
 	RPC_CHECK(rc);
-	return lrpc_client_set_poll(rc->c, ops, loop_data);
+	r = lrpc_client_set_poll(rc->c, ops, loop_data);
+	if (r < 0)
+		return r;
+	/* The deadlines of async calls need a timer of the same loop. */
+	rc->pops = ops;
+	rc->loop_data = loop_data;
+	rpc_timer_arm(rc);
+	return 0;
 }
 
 LRPC_EXPORT int
 lrpc_rpc_client_attach_loop(lrpc_rpc_client *rc, lrpc_loop *loop)
 {
-	RPC_CHECK(rc);
-	return lrpc_client_attach_loop(rc->c, loop);
+	lrpc_return_if_fail(loop, -EINVAL);
+	return lrpc_rpc_client_set_poll(rc, lrpc_loop_get_poll_ops(), loop);
 }
 
 LRPC_EXPORT int
@@ -362,8 +488,16 @@ lrpc_rpc_client_get_events(lrpc_rpc_client *rc)
 LRPC_EXPORT int
 lrpc_rpc_client_get_timeout(lrpc_rpc_client *rc, uint64_t *ret_usec)
 {
+	int r;
+
 	RPC_CHECK(rc);
-	return lrpc_client_get_timeout(rc->c, ret_usec);
+	r = lrpc_client_get_timeout(rc->c, ret_usec);
+	if (r < 0 || rc->next_deadline == UINT64_MAX)
+		return r;
+	uint64_t left = lrpc__deadline_left_usec(rc->next_deadline);
+	if (left < *ret_usec)
+		*ret_usec = left;
+	return 0;
 }
 
 LRPC_EXPORT int
@@ -372,6 +506,7 @@ lrpc_rpc_client_process(lrpc_rpc_client *rc)
 	int r;
 
 	RPC_CHECK(rc);
+	lrpc__rpcc_expire(rc);
 	r = lrpc_client_process(rc->c);
 	if (r == -ENOTCONN)
 		lrpc__rpcc_fail_all(rc, -ENOTCONN);
@@ -394,11 +529,15 @@ lrpc_rpc_client_run_once(lrpc_rpc_client *rc, uint64_t timeout_usec)
 			     .events = POLLIN };
 	if (p.fd < 0)
 		return p.fd;
-	r = poll(&p, 1, lrpc__timeout_poll_ms(timeout_usec));
+	/* Wake for the next deadline of an async call too. */
+	uint64_t due = lrpc__deadline_left_usec(rc->next_deadline);
+	r = poll(&p, 1, lrpc__timeout_poll_ms(LRPC_MIN(timeout_usec, due)));
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (r == 0)
+	if (r == 0) {
+		lrpc__rpcc_expire(rc);
 		return 0;
+	}
 	r = lrpc_rpc_client_process(rc);
 	/* Readable but nothing delivered: on transports whose data does not
 	 * travel on the main socket, that may be the server hanging up. */

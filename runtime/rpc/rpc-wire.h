@@ -23,6 +23,7 @@ typedef enum lrpc__rpc_msg_kind {
 	LRPC__RPC_EVENT = 5,      /* server -> client, event channel */
 	LRPC__RPC_HELLO = 6,      /* version negotiation request */
 	LRPC__RPC_HELLO_REPLY = 7,
+	LRPC__RPC_CANCEL = 8,     /* client -> server: stop work on call_id */
 } lrpc__rpc_msg_kind;
 
 /*
@@ -37,8 +38,22 @@ typedef struct lrpc__rpc_header {
 	uint16_t reserved; /* 0 */
 	int32_t status;    /* 0, a positive typed error or a negative errno */
 	uint32_t hash;     /* HELLO: sender's hash at @version; HELLO_REPLY:
-			    * server's hash at min(versions); else 0 */
+			    * server's hash at min(versions); REQUEST and
+			    * ONEWAY: the caller's time left, milliseconds
+			    * rounded up (0: no deadline); else 0 */
 } lrpc__rpc_header;
+
+/* The time left until @deadline (µs, UINT64_MAX: none) for a request. */
+static inline uint32_t
+lrpc__rpc_time_left_ms(uint64_t deadline, uint64_t now)
+{
+	if (deadline == UINT64_MAX)
+		return 0;
+	if (deadline <= now)
+		return 1; /* already due: the least a deadline can say */
+	uint64_t ms = (deadline - now + 999) / 1000;
+	return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
 
 _Static_assert(sizeof(lrpc__rpc_header) == 24, "RPC header layout");
 

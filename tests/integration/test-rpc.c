@@ -540,7 +540,7 @@ test_rpc_sync_while_async_pending(void **state)
 
 	fixture_start(state, &f);
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(rt_types_add_async(f.rc, i, 1, on_add, &s,
+		assert_int_equal(rt_types_add_async(f.rc, i, 1, on_add, &s, LRPC_TIMEOUT_DEFAULT,
 						    NULL),
 				 0);
 	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 10);
@@ -563,7 +563,7 @@ test_rpc_cancel_and_timeout(void **state)
 	uint32_t next = 0;
 
 	fixture_start(state, &f);
-	assert_int_equal(rt_types_later_async(f.rc, 1, 50, on_later, &s, &id),
+	assert_int_equal(rt_types_later_async(f.rc, 1, 50, on_later, &s, LRPC_TIMEOUT_DEFAULT, &id),
 			 0);
 	assert_int_equal(lrpc_rpc_client_cancel(f.rc, id), 0);
 	assert_int_equal(lrpc_rpc_client_cancel(f.rc, id), -ENOENT);
@@ -645,7 +645,7 @@ test_rpc_pipelined_100k(void **state)
 	uint64_t t0 = th_now_usec();
 	while (s.done < N) {
 		while (sent < N && sent - s.done < WINDOW) {
-			int r = rt_types_seq_async(f.rc, sent, on_seq, &s,
+			int r = rt_types_seq_async(f.rc, sent, on_seq, &s, LRPC_TIMEOUT_DEFAULT,
 						   NULL);
 			if (r == -EAGAIN)
 				break;
@@ -677,7 +677,7 @@ test_rpc_disconnect_while_deferred(void **state)
 	int status = 1;
 
 	fixture_start(state, &f);
-	assert_int_equal(rt_types_hold_async(f.rc, on_hold, &status, NULL), 0);
+	assert_int_equal(rt_types_hold_async(f.rc, on_hold, &status, LRPC_TIMEOUT_DEFAULT, NULL), 0);
 	assert_true(th_server_expect(f.server, "holding", 5000, line,
 				     sizeof(line)));
 	/* Going away fails the pending call locally, exactly once. */
@@ -707,7 +707,7 @@ test_rpc_server_gone_fails_pending(void **state)
 	struct async_state s = { 0 };
 
 	fixture_start(state, &f);
-	assert_int_equal(rt_types_later_async(f.rc, 1, 10000, on_later, &s,
+	assert_int_equal(rt_types_later_async(f.rc, 1, 10000, on_later, &s, LRPC_TIMEOUT_DEFAULT,
 					      NULL),
 			 0);
 	th_server_kill(f.server);
@@ -799,7 +799,7 @@ test_rpc_push_style_loop(void **state)
 	assert_int_equal(rt_types_listen(f.rc, &events, &p), 0);
 	lrpc_rpc_client_set_closed_handler(f.rc, push_on_closed, &p);
 	for (int32_t i = 0; i < 200; i++)
-		assert_int_equal(rt_types_add_async(f.rc, i, 1, push_on_add, &p,
+		assert_int_equal(rt_types_add_async(f.rc, i, 1, push_on_add, &p, LRPC_TIMEOUT_DEFAULT,
 						    NULL),
 				 0);
 	push_run_until(&p, &p.adds, 200);
@@ -808,7 +808,7 @@ test_rpc_push_style_loop(void **state)
 	push_run_until(&p, &p.ticks, 30);
 
 	assert_int_equal(rt_types_later_async(f.rc, 1, 10000, push_on_later,
-					      &p, NULL),
+					      &p, LRPC_TIMEOUT_DEFAULT, NULL),
 			 0);
 	th_server_kill(f.server);
 	push_run_until(&p, &p.later_calls, 1);

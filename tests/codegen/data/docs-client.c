@@ -30,14 +30,14 @@ docs_i_m__complete(lrpc_rpc_client *client, int status, const void *rep_, const 
 }
 
 int
-docs_i_m_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+docs_i_m_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct docs_i_m__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
-	return lrpc_rpc_client_call_async(client, &docs_i__interface, &docs_i__methods[0], &lrpc_req, docs_i_m__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &docs_i__interface, &docs_i__methods[0], &lrpc_req, docs_i_m__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 static const lrpc_rpc_notify_fn docs_i__notify[1] = {

@@ -26,10 +26,12 @@ int docs_i_m(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_error *ret
 /**
  * docs.I.m, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int docs_i_m_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int docs_i_m_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /** Events of docs.I; any member may be NULL. */
 struct docs_i_events {

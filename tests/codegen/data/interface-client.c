@@ -32,14 +32,14 @@ iface_clock_now__complete(lrpc_rpc_client *client, int status, const void *rep_,
 }
 
 int
-iface_clock_now_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+iface_clock_now_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_now__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[0], &lrpc_req, iface_clock_now__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[0], &lrpc_req, iface_clock_now__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -70,7 +70,7 @@ iface_clock_set__complete(lrpc_rpc_client *client, int status, const void *rep_,
 }
 
 int
-iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_set__req lrpc_req;
 
@@ -79,7 +79,7 @@ iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool f
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.stamp = *stamp;
 	lrpc_req.force = force;
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[1], &lrpc_req, iface_clock_set__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[1], &lrpc_req, iface_clock_set__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -88,7 +88,7 @@ iface_clock_ping(lrpc_rpc_client *client)
 	struct iface_clock_ping__req lrpc_req;
 
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[2], &lrpc_req, NULL, NULL, NULL, NULL);
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[2], &lrpc_req, NULL, NULL, NULL, LRPC_TIMEOUT_DEFAULT, NULL);
 }
 
 int
@@ -117,14 +117,14 @@ iface_clock_delete__complete(lrpc_rpc_client *client, int status, const void *re
 }
 
 int
-iface_clock_delete_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+iface_clock_delete_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_delete__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[4], &lrpc_req, iface_clock_delete__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[4], &lrpc_req, iface_clock_delete__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -156,7 +156,7 @@ iface_clock_get_snake__complete(lrpc_rpc_client *client, int status, const void 
 }
 
 int
-iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_get_snake__req lrpc_req;
 
@@ -164,7 +164,7 @@ iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*
 		return -EINVAL;
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.some_value = some_value;
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[5], &lrpc_req, iface_clock_get_snake__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[5], &lrpc_req, iface_clock_get_snake__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -193,14 +193,14 @@ iface_clock_ticket__complete(lrpc_rpc_client *client, int status, const void *re
 }
 
 int
-iface_clock_ticket_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+iface_clock_ticket_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_ticket__req lrpc_req;
 
 	if (!callback)
 		return -EINVAL;
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
-	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[6], &lrpc_req, iface_clock_ticket__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &iface_clock__interface, &iface_clock__methods[6], &lrpc_req, iface_clock_ticket__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 static void
@@ -265,7 +265,7 @@ iface_echo_echo__complete(lrpc_rpc_client *client, int status, const void *rep_,
 }
 
 int
-iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_echo_echo__req lrpc_req;
 
@@ -273,7 +273,7 @@ iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)
 		return -EINVAL;
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.data = data;
-	return lrpc_rpc_client_call_async(client, &iface_echo__interface, &iface_echo__methods[0], &lrpc_req, iface_echo_echo__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &iface_echo__interface, &iface_echo__methods[0], &lrpc_req, iface_echo_echo__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 static const lrpc_rpc_notify_fn iface_echo__notify[1] = {

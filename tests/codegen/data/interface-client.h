@@ -25,10 +25,12 @@ int iface_clock_now(lrpc_rpc_client *client, common_stamp *ret_stamp, uint64_t t
 /**
  * iface.Clock.now, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_now_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int iface_clock_now_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * iface.Clock.set (since version 1), synchronous: waits up to
@@ -39,10 +41,12 @@ int iface_clock_set(lrpc_rpc_client *client, const common_stamp *stamp, bool for
 /**
  * iface.Clock.set, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * iface.Clock.ping (since version 3), oneway: returns once sent
@@ -61,10 +65,12 @@ int iface_clock_delete(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_
 /**
  * iface.Clock.delete, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_delete_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int iface_clock_delete_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * iface.Clock.getSnake (since version 1), synchronous: waits up to
@@ -75,10 +81,12 @@ int iface_clock_get_snake(lrpc_rpc_client *client, uint8_t some_value, uint8_t *
 /**
  * iface.Clock.getSnake, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * iface.Clock.ticket (since version 1), synchronous: waits up to
@@ -89,10 +97,12 @@ int iface_clock_ticket(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_
 /**
  * iface.Clock.ticket, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_ticket_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int iface_clock_ticket_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /** Events of iface.Clock; any member may be NULL. */
 struct iface_clock_events {
@@ -120,10 +130,12 @@ int iface_echo_echo(lrpc_rpc_client *client, lrpc_bytes data, lrpc_bytes *ret_da
 /**
  * iface.Echo.echo, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /** Events of iface.Echo; any member may be NULL. */
 struct iface_echo_events {

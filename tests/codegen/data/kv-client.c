@@ -33,7 +33,7 @@ kv_store_get__complete(lrpc_rpc_client *client, int status, const void *rep_, co
 }
 
 int
-kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct kv_store_get__req lrpc_req;
 
@@ -41,7 +41,7 @@ kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lr
 		return -EINVAL;
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.key = key;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[0], &lrpc_req, kv_store_get__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[0], &lrpc_req, kv_store_get__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -74,7 +74,7 @@ kv_store_put__complete(lrpc_rpc_client *client, int status, const void *rep_, co
 }
 
 int
-kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct kv_store_put__req lrpc_req;
 
@@ -83,7 +83,7 @@ kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, v
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.key = key;
 	lrpc_req.value = value;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[1], &lrpc_req, kv_store_put__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[1], &lrpc_req, kv_store_put__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -93,7 +93,7 @@ kv_store_touch(lrpc_rpc_client *client, const char *key)
 
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.key = key;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[2], &lrpc_req, NULL, NULL, NULL, NULL);
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[2], &lrpc_req, NULL, NULL, NULL, LRPC_TIMEOUT_DEFAULT, NULL);
 }
 
 int
@@ -126,7 +126,7 @@ kv_store_list__complete(lrpc_rpc_client *client, int status, const void *rep_, c
 }
 
 int
-kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct kv_store_list__req lrpc_req;
 
@@ -135,7 +135,7 @@ kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit,
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.prefix = prefix;
 	lrpc_req.limit = limit;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[3], &lrpc_req, kv_store_list__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[3], &lrpc_req, kv_store_list__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -165,7 +165,7 @@ kv_store_delete__complete(lrpc_rpc_client *client, int status, const void *rep_,
 }
 
 int
-kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct kv_store_delete__req lrpc_req;
 
@@ -173,7 +173,7 @@ kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)
 		return -EINVAL;
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.key = key;
-	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[5], &lrpc_req, kv_store_delete__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &kv_store__interface, &kv_store__methods[5], &lrpc_req, kv_store_delete__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 static void

@@ -26,10 +26,12 @@ int kv_store_get(lrpc_rpc_client *client, const char *key, kv_entry *ret_entry, 
 /**
  * kv.Store.get, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * kv.Store.put (since version 1), synchronous: waits up to
@@ -40,10 +42,12 @@ int kv_store_put(lrpc_rpc_client *client, const char *key, lrpc_bytes value, uin
 /**
  * kv.Store.put, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * kv.Store.touch (since version 2), oneway: returns once sent
@@ -61,10 +65,12 @@ int kv_store_list(lrpc_rpc_client *client, const char *prefix, uint32_t limit, l
 /**
  * kv.Store.list, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * kv.Store.delete (since version 1), synchronous: waits up to
@@ -75,10 +81,12 @@ int kv_store_delete(lrpc_rpc_client *client, const char *key, uint64_t timeout_u
 /**
  * kv.Store.delete, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /** Events of kv.Store; any member may be NULL. */
 struct kv_store_events {

@@ -37,7 +37,7 @@ stubnames_names_call__complete(lrpc_rpc_client *client, int status, const void *
 }
 
 int
-stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, void (*callback)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, void (*callback)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct stubnames_names_call__req lrpc_req;
 
@@ -47,7 +47,7 @@ stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req,
 	lrpc_req.r = r;
 	lrpc_req.req = req;
 	lrpc_req.rep = *rep;
-	return lrpc_rpc_client_call_async(client, &stubnames_names__interface, &stubnames_names__methods[0], &lrpc_req, stubnames_names_call__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &stubnames_names__interface, &stubnames_names__methods[0], &lrpc_req, stubnames_names_call__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -80,7 +80,7 @@ stubnames_names_answer__complete(lrpc_rpc_client *client, int status, const void
 }
 
 int
-stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, void (*callback)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id)
+stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, void (*callback)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct stubnames_names_answer__req lrpc_req;
 
@@ -89,7 +89,7 @@ stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t 
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.status = status;
 	lrpc_req.zero = zero;
-	return lrpc_rpc_client_call_async(client, &stubnames_names__interface, &stubnames_names__methods[1], &lrpc_req, stubnames_names_answer__complete, (void (*)(void))callback, userdata, call_id);
+	return lrpc_rpc_client_call_async(client, &stubnames_names__interface, &stubnames_names__methods[1], &lrpc_req, stubnames_names_answer__complete, (void (*)(void))callback, userdata, timeout_usec, call_id);
 }
 
 int
@@ -100,7 +100,7 @@ stubnames_names_send(lrpc_rpc_client *client, uint32_t req, uint32_t rep)
 	memset(&lrpc_req, 0, sizeof(lrpc_req));
 	lrpc_req.req = req;
 	lrpc_req.rep = rep;
-	return lrpc_rpc_client_call_async(client, &stubnames_names__interface, &stubnames_names__methods[2], &lrpc_req, NULL, NULL, NULL, NULL);
+	return lrpc_rpc_client_call_async(client, &stubnames_names__interface, &stubnames_names__methods[2], &lrpc_req, NULL, NULL, NULL, LRPC_TIMEOUT_DEFAULT, NULL);
 }
 
 static void

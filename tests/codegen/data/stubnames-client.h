@@ -25,10 +25,12 @@ int stubnames_names_call(lrpc_rpc_client *client, uint32_t r, const char *req, c
 /**
  * stubnames.Names.call, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, void (*callback)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, void (*callback)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * stubnames.Names.answer (since version 1), synchronous: waits up to
@@ -39,10 +41,12 @@ int stubnames_names_answer(lrpc_rpc_client *client, uint32_t status, uint32_t ze
 /**
  * stubnames.Names.answer, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
- * returns), never after lrpc_rpc_client_cancel(*call_id) succeeded.  If this
- * fails, @callback never runs.  Returns 0 or -errno.
+ * returns), or with -ETIMEDOUT when no reply came within @timeout_usec
+ * (LRPC_TIMEOUT_DEFAULT: the client's default; the server is told), never
+ * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
+ * @callback never runs.  Returns 0 or -errno.
  */
-int stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, void (*callback)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t *call_id);
+int stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, void (*callback)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * stubnames.Names.send (since version 1), oneway: returns once sent

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A call being served: its answer now or later (deferred), results that
+ * cannot go out, and abandonment when nobody waits any more (the client
+ * cancelled, gave up at its deadline, or went away).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "rpc-server-internal.h"
+
+/* Take a deferred call off its connection's list. */
+void
+lrpc__rpcs_call_unlist(lrpc_rpc_call *call)
+{
+	rpc_peer *p = call->peer;
+
+	if (!p)
+		return;
+	if (call->peer_prev)
+		call->peer_prev->peer_next = call->peer_next;
+	else
+		p->deferred = call->peer_next;
+	if (call->peer_next)
+		call->peer_next->peer_prev = call->peer_prev;
+	call->peer = NULL;
+	call->peer_prev = call->peer_next = NULL;
+}
+
+/* Put a deferred call on its connection's list (if it has a peer). */
+void
+lrpc__rpcs_call_list(lrpc_rpc_call *call, rpc_peer *p)
+{
+	if (!p)
+		return;
+	call->peer = p;
+	call->peer_prev = NULL;
+	call->peer_next = p->deferred;
+	if (p->deferred)
+		p->deferred->peer_prev = call;
+	p->deferred = call;
+}
+
+void
+lrpc__rpcs_call_free(lrpc_rpc_call *call)
+{
+	rpc_service *svc = call->svc;
+
+	lrpc__rpcs_call_unlist(call);
+	if (call->conn) {
+		lrpc_conn *conn = call->conn;
+		call->conn = NULL;
+		lrpc_conn_unref(conn);
+	}
+	if (svc->n_free_calls < MAX_FREE_CALLS && svc->n_ref > 1) {
+		call->next = svc->free_calls;
+		svc->free_calls = call;
+		svc->n_free_calls++;
+	} else {
+		free(call);
+	}
+	lrpc__rpcs_svc_unref(svc);
+}
+
+/*
+ * Results that cannot go out as they are: the caller still gets an answer
+ * at once -- an error reply saying why -- and the server counts and logs
+ * it.  Returns the error for the code that produced the results.
+ */
+static int
+call_results_failed(lrpc_rpc_call *call, int err, const void *rep)
+{
+	rpc_service *svc = call->svc;
+	size_t size = 0;
+
+	if (err == -EMSGSIZE) {
+		(void)lrpc_rpc_encode(call->method->reply, rep, NULL, 0, &size);
+		snprintf(call->message, sizeof(call->message),
+			 "%s: results of %zu bytes do not fit in the "
+			 "negotiated maximum of %u bytes",
+			 call->method->name, size + LRPC__RPC_HDR_SIZE,
+			 lrpc_conn_get_max_msg_size(call->conn));
+	}
+	lrpc__conn_note_undelivered(call->conn, false, err,
+				    size + LRPC__RPC_HDR_SIZE);
+	(void)lrpc__rpcs_send_status(svc, call->conn, call->call_id,
+			  call->method->ordinal, err,
+			  call->message[0] ? call->message : NULL);
+	return err;
+}
+
+/* Send the answer to @call: results @rep when @status is 0. */
+int
+lrpc__rpcs_call_answer(lrpc_rpc_call *call, int status, const void *rep)
+{
+	rpc_service *svc = call->svc;
+	int r;
+
+	if (call->abandoned)
+		return call->abandoned;
+	if (!call->conn || !lrpc_conn_is_connected(call->conn))
+		return -ENOTCONN;
+	if (status < -4095)
+		status = -EIO;
+	if (status == 0) {
+		lrpc__rpc_header h = {
+			.call_id = call->call_id,
+			.method = call->method->ordinal,
+			.kind = LRPC__RPC_REPLY,
+			.version = svc->table->version,
+		};
+		r = lrpc__rpcs_svc_send(svc, call->conn, false, &h, call->method->reply,
+			     rep, NULL);
+		/* Results above a @max, invalid UTF-8 (-EINVAL), or too
+		 * large for this connection (-EMSGSIZE). */
+		if (r == -EINVAL || r == -EMSGSIZE)
+			return call_results_failed(call, r, rep);
+		return r;
+	}
+	return lrpc__rpcs_send_status(svc, call->conn, call->call_id,
+			   call->method->ordinal, status,
+			   call->message[0] ? call->message : NULL);
+}
+
+/* Nobody waits for @call's answer any more: say why, once. */
+void
+lrpc__rpcs_call_abandon(lrpc_rpc_call *call, int reason)
+{
+	if (call->abandoned)
+		return;
+	call->abandoned = reason;
+	if (call->abandon)
+		call->abandon(call, call->abandon_data);
+}
+
+void
+lrpc__rpcs_call_on_close(void *object, void *data)
+{
+	lrpc_rpc_call *call = data;
+	lrpc_conn *conn = call->conn;
+
+	/* The client is gone: drop the connection now (its memory must not
+	 * wait for a reply that may never come) and tell the owner. */
+	lrpc__rpcs_call_unlist(call);
+	call->conn = NULL;
+	lrpc_conn_unref(conn);
+	lrpc__rpcs_call_abandon(call, -ENOTCONN);
+}
+
+/* --- Calls ---------------------------------------------------------------- */
+
+LRPC_EXPORT lrpc_conn *
+lrpc_rpc_call_get_conn(lrpc_rpc_call *call)
+{
+	return call ? call->conn : NULL;
+}
+
+LRPC_EXPORT unsigned
+lrpc_rpc_call_get_peer_version(lrpc_rpc_call *call)
+{
+	return call ? call->peer_version : 0;
+}
+
+LRPC_EXPORT lrpc_arena *
+lrpc_rpc_call_get_arena(lrpc_rpc_call *call)
+{
+	return call ? &call->svc->arena : NULL;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_call_get_abandon_reason(lrpc_rpc_call *call)
+{
+	return call ? call->abandoned : 0;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_call_get_time_left(lrpc_rpc_call *call, uint64_t *ret_usec)
+{
+	lrpc_return_if_fail(call && ret_usec, -EINVAL);
+	*ret_usec = call->deadline == UINT64_MAX
+			    ? LRPC_TIMEOUT_INFINITE
+			    : lrpc__deadline_left_usec(call->deadline);
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_call_set_error_message(lrpc_rpc_call *call, const char *message)
+{
+	lrpc_return_if_fail(call && message, -EINVAL);
+	snprintf(call->message, sizeof(call->message), "%s", message);
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_call_set_abandon_handler(lrpc_rpc_call *call, lrpc_rpc_abandon_fn fn,
+				  void *userdata)
+{
+	lrpc_return_if_fail(call, -EINVAL);
+	call->abandon = fn;
+	call->abandon_data = userdata;
+	return 0;
+}
+
+static int
+call_finish(lrpc_rpc_call *call, int status, const void *rep)
+{
+	int r;
+
+	if (call->replied)
+		return -EALREADY;
+	r = lrpc__rpcs_call_answer(call, status, rep);
+	call->replied = true;
+	if (call->in_handler)
+		return r; /* lrpc__rpcs_svc_handle frees it after the handler */
+	if (call->deferred && call->conn)
+		(void)lrpc__conn_remove_close_hook(call->conn, lrpc__rpcs_call_on_close,
+						   call);
+	lrpc__rpcs_call_free(call);
+	return r;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_call_reply(lrpc_rpc_call *call, const void *rep)
+{
+	lrpc_return_if_fail(call, -EINVAL);
+	lrpc_return_if_fail(rep || !call->method->reply, -EINVAL);
+	return call_finish(call, 0, rep);
+}
+
+LRPC_EXPORT int
+lrpc_rpc_call_reply_error(lrpc_rpc_call *call, int code)
+{
+	lrpc_return_if_fail(call, -EINVAL);
+	if (code == 0 || code == LRPC_RPC_LATER)
+		code = -EINVAL;
+	return call_finish(call, code, NULL);
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The RPC server's state, shared by its files:
+ *
+ *   rpc-server.c  serving an interface: dispatch, negotiation, cancels
+ *   rpc-call.c    a call being served: answers now or later, abandon
+ *   rpc-emit.c    events to one connection or all
+ */
+#ifndef LRPC_RPC_SERVER_INTERNAL_H
+#define LRPC_RPC_SERVER_INTERNAL_H
+
+#include "ipc/ipc-seam.h"
+#include "rpc-internal.h"
+#include "util.h"
+
+typedef struct rpc_peer {
+	struct rpc_peer *next;
+	lrpc_conn *conn; /* no reference: removed by the close hook */
+	uint16_t version;
+	struct rpc_service *svc;
+	/* Deferred calls of this connection, for cancels by call id. */
+	struct lrpc_rpc_call *deferred;
+	/* Cancels for a call id that is not deferred here: ignored. */
+	uint64_t stray_cancels;
+} rpc_peer;
+
+typedef struct rpc_service {
+	unsigned n_ref;
+	lrpc_server *server; /* NULL once the server is freed */
+	const lrpc_rpc_dispatch *table;
+	const void *handlers;
+	void *userdata;
+	rpc_peer *peers;
+	lrpc_rpc_call *free_calls;
+	unsigned n_free_calls;
+	lrpc__rpc_buf sbuf;
+	lrpc_arena arena;
+	uint8_t arena_buf[4096];
+} rpc_service;
+
+struct lrpc_rpc_call {
+	lrpc_rpc_call *next; /* free list */
+	rpc_service *svc;    /* strong reference */
+	lrpc_conn *conn;     /* strong reference while deferred; NULL once the
+			      * client went away */
+	const lrpc_rpc_method *method;
+	uint64_t call_id;
+	uint64_t deadline; /* the caller's, monotonic µs; UINT64_MAX: none */
+	rpc_peer *peer;    /* while deferred and listed there */
+	lrpc_rpc_call *peer_prev, *peer_next;
+	uint16_t peer_version;
+	int abandoned;     /* 0, -ECANCELED or -ENOTCONN */
+	bool in_handler;
+	bool deferred;
+	bool replied;
+	lrpc_rpc_abandon_fn abandon;
+	void *abandon_data;
+	char message[128];
+};
+
+#define MAX_FREE_CALLS 64
+
+/* rpc-server.c */
+rpc_service *lrpc__rpcs_svc_ref(rpc_service *svc);
+rpc_service *lrpc__rpcs_svc_unref(rpc_service *svc);
+/* The core handler of a served interface (selector entry). */
+int lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg,
+			  size_t size, void *userdata);
+/* The service serving @iface on @s, or NULL. */
+rpc_service *lrpc__rpcs_svc_lookup(lrpc_server *s,
+				   const lrpc_rpc_interface *iface);
+/* The negotiated state of @conn for @svc, or NULL before its hello. */
+rpc_peer *lrpc__rpcs_peer_find(rpc_service *svc, lrpc_conn *conn);
+/* Build and send one message (a response, or with @event an event). */
+int lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
+			const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+			const void *value, const char *message);
+/* An error reply with @status and an optional @message. */
+int lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn,
+			   uint64_t call_id, uint16_t method, int status,
+			   const char *message);
+
+/* rpc-call.c */
+void lrpc__rpcs_call_free(lrpc_rpc_call *call);
+/* Send the answer: results @rep when @status is 0, else an error. */
+int lrpc__rpcs_call_answer(lrpc_rpc_call *call, int status, const void *rep);
+/* A deferred call on / off its connection's list (for cancels). */
+void lrpc__rpcs_call_list(lrpc_rpc_call *call, rpc_peer *p);
+void lrpc__rpcs_call_unlist(lrpc_rpc_call *call);
+/* Nobody waits for the answer any more (-ECANCELED, -ENOTCONN). */
+void lrpc__rpcs_call_abandon(lrpc_rpc_call *call, int reason);
+/* The close hook of a deferred call's connection. */
+void lrpc__rpcs_call_on_close(void *object, void *data);
+
+#endif

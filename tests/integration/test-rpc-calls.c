@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * RPC calls that go wrong, through generated stubs (rpc-calls.idl), on
+ * every transport: nothing is lost without a word, and nobody waits for
+ * what will not come.
+ *
+ *  - results, deferred results and events too large for the connection:
+ *    the caller gets lrpc.MessageTooLarge at once, the code that produced
+ *    them gets -EMSGSIZE, the server counts them and logs the first;
+ *  - a request too large fails locally at once;
+ *  - deadlines: a sync call and an async call (pull and push style) end
+ *    with -ETIMEDOUT at their deadline, exactly once, and the server's
+ *    deferred call is told (abandoned with -ECANCELED);
+ *  - a cancel reaches the server's deferred call within 10 ms;
+ *  - the handler sees the time its caller has left;
+ *  - cancels for calls that are not the sender's are ignored.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "rpc-calls-client.h"
+#include "rpc-calls-server.h"
+#include "rpc/rpc-wire.h"
+
+#define TIMEOUT (20 * LRPC_USEC_PER_SEC)
+/* Above the default negotiated maximum of 1 MiB. */
+#define TOO_BIG (2u * 1024u * 1024u)
+
+/* --- The server ------------------------------------------------------------ */
+
+static lrpc_loop *srv_loop;
+static uint8_t *srv_blob;
+
+static const uint8_t *
+blob_of(uint32_t size)
+{
+	if (!srv_blob) {
+		srv_blob = calloc(1, TOO_BIG + 1);
+		assert_non_null(srv_blob);
+	}
+	return srv_blob;
+}
+
+static void
+srv_log(lrpc_log_level level, const char *msg, void *ud)
+{
+	if (level <= LRPC_LOG_WARNING)
+		th_report("log %s", msg);
+}
+
+static int
+h_big(lrpc_rpc_call *call, void *ud, uint32_t size, lrpc_bytes *ret_data)
+{
+	if (size > TOO_BIG)
+		return -EINVAL;
+	*ret_data = (lrpc_bytes){ blob_of(size), size };
+	return 0;
+}
+
+struct later {
+	lrpc_rpc_call *call;
+	uint32_t size;
+};
+
+static void
+big_later_fire(void *data)
+{
+	struct later *l = data;
+
+	th_report("big-later-reply %d",
+		  rc_calls_big_later_reply(l->call, (lrpc_bytes){
+							    blob_of(l->size),
+							    l->size }));
+	free(l);
+}
+
+static int
+h_big_later(lrpc_rpc_call *call, void *ud, uint32_t size,
+	    lrpc_bytes *ret_data)
+{
+	struct later *l = malloc(sizeof(*l));
+
+	if (!l || size > TOO_BIG) {
+		free(l);
+		return -EINVAL;
+	}
+	*l = (struct later){ .call = call, .size = size };
+	if (lrpc_loop_add_timer(srv_loop, 1000, big_later_fire, l, NULL) < 0) {
+		free(l);
+		return -ENOMEM;
+	}
+	return LRPC_RPC_LATER;
+}
+
+static int
+h_send_blob(lrpc_rpc_call *call, void *ud, uint32_t size, int32_t *ret_status)
+{
+	if (size > TOO_BIG)
+		return -EINVAL;
+	*ret_status = rc_calls_emit_blob(lrpc_rpc_call_get_conn(call),
+					 (lrpc_bytes){ blob_of(size), size });
+	return 0;
+}
+
+static int
+h_sink(lrpc_rpc_call *call, void *ud, lrpc_bytes data)
+{
+	return 0;
+}
+
+struct slow {
+	lrpc_rpc_call *call;
+	void *timer;
+};
+
+static uint64_t
+mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void
+slow_fire(void *data)
+{
+	struct slow *s = data;
+
+	th_report("slow-reply %d", rc_calls_slow_reply(s->call));
+	free(s);
+}
+
+static void
+slow_abandoned(lrpc_rpc_call *call, void *ud)
+{
+	struct slow *s = ud;
+
+	/* CLOCK_MONOTONIC is the same in every process of the machine: the
+	 * test compares it with when it cancelled. */
+	th_report("slow-abandoned reason=%d at=%llu",
+		  lrpc_rpc_call_get_abandon_reason(call),
+		  (unsigned long long)mono_usec());
+	lrpc_loop_del_timer(srv_loop, s->timer);
+	/* Answering an abandoned call frees it and says why it went
+	 * nowhere. */
+	th_report("slow-reply %d", rc_calls_slow_reply(call));
+	free(s);
+}
+
+static int
+h_slow(lrpc_rpc_call *call, void *ud, uint32_t delay_ms)
+{
+	struct slow *s = malloc(sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->call = call;
+	if (lrpc_loop_add_timer(srv_loop, (uint64_t)delay_ms * 1000 + 1,
+				slow_fire, s, &s->timer) < 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	lrpc_rpc_call_set_abandon_handler(call, slow_abandoned, s);
+	th_report("slow-started");
+	return LRPC_RPC_LATER;
+}
+
+static int
+h_time_left(lrpc_rpc_call *call, void *ud, uint64_t *ret_usec)
+{
+	return lrpc_rpc_call_get_time_left(call, ret_usec);
+}
+
+static int
+h_undelivered(lrpc_rpc_call *call, void *ud, uint64_t *ret_count)
+{
+	lrpc_conn_stats st;
+	int r = lrpc_conn_get_stats(lrpc_rpc_call_get_conn(call), &st,
+				    sizeof(st));
+
+	*ret_count = st.undelivered;
+	return r;
+}
+
+static const struct rc_calls_handlers handlers = {
+	.big = h_big,
+	.big_later = h_big_later,
+	.send_blob = h_send_blob,
+	.sink = h_sink,
+	.slow = h_slow,
+	.time_left = h_time_left,
+	.undelivered = h_undelivered,
+};
+
+static void
+calls_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	srv_loop = loop;
+	lrpc_set_log_hook(srv_log, LRPC_LOG_WARNING, NULL);
+	assert_int_equal(rc_calls_serve(s, &handlers, NULL), 0);
+}
+
+/* --- The client ------------------------------------------------------------ */
+
+typedef struct fixture {
+	th_server *server;
+	lrpc_client *c;
+	lrpc_rpc_client *rc;
+} fixture;
+
+static void
+fixture_start(void **state, fixture *f)
+{
+	f->server = th_server_spawn(*state, NULL, NULL, calls_setup, NULL);
+	assert_non_null(f->server);
+	assert_int_equal(th_connect(*state, &f->c, NULL), 0);
+	assert_int_equal(lrpc_rpc_client_new(&f->rc, f->c), 0);
+}
+
+static void
+fixture_stop(fixture *f)
+{
+	f->rc = lrpc_rpc_client_unref(f->rc);
+	f->c = lrpc_client_unref(f->c);
+	assert_int_equal(th_server_stop(f->server), 0);
+}
+
+static uint64_t
+undelivered(fixture *f)
+{
+	uint64_t n = UINT64_MAX;
+
+	assert_int_equal(rc_calls_undelivered(f->rc, &n, TIMEOUT, NULL), 0);
+	return n;
+}
+
+static void
+test_rpc_calls_results_too_large(void **state)
+{
+	fixture f;
+	lrpc_rpc_error err;
+	lrpc_bytes data;
+	lrpc_arena arena;
+
+	fixture_start(state, &f);
+	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
+	for (int i = 0; i < 2; i++) {
+		long t0 = th_now_ms();
+		assert_int_equal(rc_calls_big(f.rc, TOO_BIG, &data, &arena,
+					      TIMEOUT, &err),
+				 -EMSGSIZE);
+		/* At once, not at the end of the 20 s timeout. */
+		assert_true(th_now_ms() - t0 < 5000);
+		assert_string_equal(err.name, "lrpc.MessageTooLarge");
+		assert_non_null(strstr(err.message, "do not fit"));
+		assert_non_null(strstr(err.message, "big"));
+	}
+	/* Counted twice, logged once, and the connection is fine. */
+	assert_int_equal(undelivered(&f), 2);
+	assert_int_equal(rc_calls_big(f.rc, 1000, &data, &arena, TIMEOUT,
+				      NULL),
+			 0);
+	assert_int_equal(data.len, 1000);
+	assert_int_equal(th_server_count(f.server, "log ", 300), 1);
+	lrpc_arena_done(&arena);
+	fixture_stop(&f);
+}
+
+static void
+test_rpc_calls_deferred_results_too_large(void **state)
+{
+	char line[128], want[64];
+	lrpc_rpc_error err;
+	lrpc_bytes data;
+	lrpc_arena arena;
+	fixture f;
+
+	fixture_start(state, &f);
+	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
+	long t0 = th_now_ms();
+	assert_int_equal(rc_calls_big_later(f.rc, TOO_BIG, &data, &arena,
+					    TIMEOUT, &err),
+			 -EMSGSIZE);
+	assert_true(th_now_ms() - t0 < 5000);
+	assert_string_equal(err.name, "lrpc.MessageTooLarge");
+	/* The code that replied learnt it too. */
+	assert_true(th_server_expect(f.server, "big-later-reply", 5000, line,
+				     sizeof(line)));
+	snprintf(want, sizeof(want), "big-later-reply %d", -EMSGSIZE);
+	assert_string_equal(line, want);
+	assert_int_equal(undelivered(&f), 1);
+	lrpc_arena_done(&arena);
+	fixture_stop(&f);
+}
+
+struct blobs {
+	int n;
+	size_t len;
+};
+
+static void
+on_blob(void *ud, lrpc_bytes data)
+{
+	struct blobs *b = ud;
+
+	b->n++;
+	b->len = data.len;
+}
+
+static void
+test_rpc_calls_event_too_large(void **state)
+{
+	static const struct rc_calls_events events = { .blob = on_blob };
+	struct blobs b = { 0 };
+	int32_t status = 1;
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(rc_calls_listen(f.rc, &events, &b), 0);
+	/* The emit itself reports it to the code that emitted. */
+	assert_int_equal(rc_calls_send_blob(f.rc, TOO_BIG, &status, TIMEOUT,
+					    NULL),
+			 0);
+	assert_int_equal(status, -EMSGSIZE);
+	assert_int_equal(undelivered(&f), 1);
+	assert_int_equal(rc_calls_send_blob(f.rc, 100, &status, TIMEOUT,
+					    NULL),
+			 0);
+	assert_int_equal(status, 0);
+	for (int i = 0; i < 50 && b.n == 0; i++)
+		assert_true(lrpc_rpc_client_run_once(
+				    f.rc, 100 * LRPC_USEC_PER_MSEC) >= 0);
+	assert_int_equal(b.n, 1);
+	assert_int_equal(b.len, 100);
+	fixture_stop(&f);
+}
+
+static void
+test_rpc_calls_request_too_large(void **state)
+{
+	lrpc_rpc_error err;
+	fixture f;
+
+	fixture_start(state, &f);
+	uint8_t *big = calloc(1, TOO_BIG);
+	assert_non_null(big);
+	long t0 = th_now_ms();
+	assert_int_equal(rc_calls_sink(f.rc, (lrpc_bytes){ big, TOO_BIG },
+				       TIMEOUT, &err),
+			 -EMSGSIZE);
+	assert_true(th_now_ms() - t0 < 1000);
+	assert_string_equal(err.name, "lrpc.MessageTooLarge");
+	assert_int_equal(rc_calls_sink(f.rc, (lrpc_bytes){ big, 1000 },
+				       TIMEOUT, NULL),
+			 0);
+	free(big);
+	/* Nothing reached the server, so it lost nothing either. */
+	assert_int_equal(undelivered(&f), 0);
+	fixture_stop(&f);
+}
+
+/* Wait for the server to say the slow call was abandoned; its time. */
+static uint64_t
+expect_abandoned(th_server *s, int reason)
+{
+	char line[128], want[64];
+	unsigned long long at = 0;
+	int got = 0;
+
+	assert_true(th_server_expect(s, "slow-abandoned", 5000, line,
+				     sizeof(line)));
+	assert_int_equal(sscanf(line, "slow-abandoned reason=%d at=%llu",
+				&got, &at),
+			 2);
+	assert_int_equal(got, reason);
+	/* The late answer goes nowhere and says why. */
+	assert_true(th_server_expect(s, "slow-reply", 5000, line,
+				     sizeof(line)));
+	snprintf(want, sizeof(want), "slow-reply %d", reason);
+	assert_string_equal(line, want);
+	return at;
+}
+
+static void
+test_rpc_calls_sync_deadline(void **state)
+{
+	lrpc_rpc_error err;
+	fixture f;
+
+	fixture_start(state, &f);
+	long t0 = th_now_ms();
+	assert_int_equal(rc_calls_slow(f.rc, 5000, 100 * LRPC_USEC_PER_MSEC,
+				       &err),
+			 -ETIMEDOUT);
+	long took = th_now_ms() - t0;
+	assert_true(took >= 90 && took < 2000);
+	assert_string_equal(err.name, "lrpc.Timeout");
+	/* The server stops working on it. */
+	expect_abandoned(f.server, -ECANCELED);
+	fixture_stop(&f);
+}
+
+struct done {
+	int calls;
+	int status;
+	const char *name;
+};
+
+static void
+on_slow_done(lrpc_rpc_client *rc, int status, const lrpc_rpc_error *err,
+	     void *ud)
+{
+	struct done *d = ud;
+
+	d->calls++;
+	d->status = status;
+	d->name = err ? err->name : NULL;
+}
+
+/* An async deadline, pull style: run_once wakes up for it. */
+static void
+test_rpc_calls_async_deadline_pull(void **state)
+{
+	struct done d = { 0 };
+	uint64_t id = 0, t;
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(rc_calls_slow_async(f.rc, 5000, on_slow_done, &d,
+					     100 * LRPC_USEC_PER_MSEC, &id),
+			 0);
+	assert_int_equal(lrpc_rpc_client_get_timeout(f.rc, &t), 0);
+	assert_true(t <= 100 * LRPC_USEC_PER_MSEC);
+	long t0 = th_now_ms();
+	while (d.calls == 0 && th_now_ms() - t0 < 5000)
+		assert_true(lrpc_rpc_client_run_once(f.rc,
+						     LRPC_TIMEOUT_INFINITE) >=
+			    0);
+	long took = th_now_ms() - t0;
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, -ETIMEDOUT);
+	assert_string_equal(d.name, "lrpc.Timeout");
+	assert_true(took >= 80 && took < 2000);
+	assert_int_equal(lrpc_rpc_client_cancel(f.rc, id), -ENOENT);
+	expect_abandoned(f.server, -ECANCELED);
+	/* Exactly once: nothing more comes. */
+	for (int i = 0; i < 3; i++)
+		assert_true(lrpc_rpc_client_run_once(
+				    f.rc, 50 * LRPC_USEC_PER_MSEC) >= 0);
+	assert_int_equal(d.calls, 1);
+	fixture_stop(&f);
+}
+
+/* An async deadline, push style: the loop's timer ends it. */
+static void
+test_rpc_calls_async_deadline_push(void **state)
+{
+	struct done d = { 0 };
+	lrpc_loop *loop;
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(lrpc_loop_new(&loop), 0);
+	assert_int_equal(lrpc_rpc_client_attach_loop(f.rc, loop), 0);
+	assert_int_equal(rc_calls_slow_async(f.rc, 5000, on_slow_done, &d,
+					     100 * LRPC_USEC_PER_MSEC, NULL),
+			 0);
+	long t0 = th_now_ms();
+	while (d.calls == 0 && th_now_ms() - t0 < 5000)
+		assert_true(lrpc_loop_run_once(loop, 200 * LRPC_USEC_PER_MSEC) >=
+			    0);
+	long took = th_now_ms() - t0;
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, -ETIMEDOUT);
+	assert_true(took >= 80 && took < 2000);
+	expect_abandoned(f.server, -ECANCELED);
+	for (int i = 0; i < 3; i++)
+		assert_true(lrpc_loop_run_once(loop, 50 * LRPC_USEC_PER_MSEC) >=
+			    0);
+	assert_int_equal(d.calls, 1);
+	f.rc = lrpc_rpc_client_unref(f.rc);
+	f.c = lrpc_client_unref(f.c);
+	loop = lrpc_loop_unref(loop);
+	assert_int_equal(th_server_stop(f.server), 0);
+}
+
+static uint64_t
+mono_now(void)
+{
+	return mono_usec();
+}
+
+static void
+test_rpc_calls_cancel_reaches_server(void **state)
+{
+	struct done d = { 0 };
+	char line[64];
+	uint64_t id = 0;
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(rc_calls_slow_async(f.rc, 10000, on_slow_done, &d,
+					     TIMEOUT, &id),
+			 0);
+	assert_true(th_server_expect(f.server, "slow-started", 5000, line,
+				     sizeof(line)));
+	uint64_t t0 = mono_now();
+	assert_int_equal(lrpc_rpc_client_cancel(f.rc, id), 0);
+	uint64_t at = expect_abandoned(f.server, -ECANCELED);
+	print_message("cancel reached the deferred call after %llu us\n",
+		      (unsigned long long)(at - t0));
+	assert_true(at >= t0 && at - t0 < 10 * 1000);
+	/* The callback never runs after a successful cancel. */
+	assert_true(lrpc_rpc_client_run_once(f.rc, 50 * LRPC_USEC_PER_MSEC) >=
+		    0);
+	assert_int_equal(d.calls, 0);
+	fixture_stop(&f);
+}
+
+static void
+test_rpc_calls_time_left(void **state)
+{
+	uint64_t left = 0;
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(rc_calls_time_left(f.rc, &left,
+					    2 * LRPC_USEC_PER_SEC, NULL),
+			 0);
+	assert_true(left > LRPC_USEC_PER_SEC && left <= 2 * LRPC_USEC_PER_SEC);
+	assert_int_equal(rc_calls_time_left(f.rc, &left,
+					    LRPC_TIMEOUT_INFINITE, NULL),
+			 0);
+	assert_true(left == LRPC_TIMEOUT_INFINITE);
+	fixture_stop(&f);
+}
+
+/* Send a raw RPC message of @kind for @call_id with @extra payload bytes. */
+static void
+send_raw_rpc(lrpc_client *c, uint16_t kind, uint64_t call_id, size_t extra)
+{
+	uint8_t buf[LRPC__RPC_HDR_SIZE + 16] = { 0 };
+	lrpc_msg_header *h = (lrpc_msg_header *)buf;
+	lrpc__wr w = { .buf = buf + sizeof(*h),
+		       .cap = sizeof(buf) - sizeof(*h) };
+	lrpc__rpc_header rh = { .call_id = call_id, .method = 4,
+				.kind = kind, .version = 1 };
+
+	assert_true(extra <= 16);
+	lrpc__rpc_header_write(&w, &rh);
+	h->size = (uint32_t)(LRPC__RPC_HDR_SIZE + extra);
+	h->id = (int32_t)rc_calls__interface.id;
+	assert_int_equal(lrpc_client_send(c, buf, h->size), 0);
+}
+
+/*
+ * Cancels for call ids that are not deferred on this connection -- never
+ * sent, answered already, malformed -- are ignored: the deferred call that
+ * is there keeps going and the connection stays up.
+ */
+static void
+test_rpc_calls_stray_cancels_ignored(void **state)
+{
+	struct done d = { 0 };
+	char line[64];
+	uint64_t id = 0;
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(rc_calls_slow_async(f.rc, 300, on_slow_done, &d,
+					     TIMEOUT, &id),
+			 0);
+	assert_true(th_server_expect(f.server, "slow-started", 5000, line,
+				     sizeof(line)));
+	send_raw_rpc(f.c, LRPC__RPC_CANCEL, id + 1000, 0);
+	send_raw_rpc(f.c, LRPC__RPC_CANCEL, 0, 0);
+	/* A cancel with a payload is malformed: ignored too. */
+	send_raw_rpc(f.c, LRPC__RPC_CANCEL, id, 8);
+	while (d.calls == 0)
+		assert_true(lrpc_rpc_client_run_once(
+				    f.rc, 100 * LRPC_USEC_PER_MSEC) >= 0);
+	/* Answered at its time, not abandoned. */
+	assert_int_equal(d.status, 0);
+	assert_true(th_server_expect(f.server, "slow-reply", 5000, line,
+				     sizeof(line)));
+	assert_string_equal(line, "slow-reply 0");
+	assert_int_equal(th_server_count(f.server, "slow-abandoned", 100), 0);
+	uint64_t left;
+	assert_int_equal(rc_calls_time_left(f.rc, &left, TIMEOUT, NULL), 0);
+	fixture_stop(&f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TH_TEST(test_rpc_calls_results_too_large),
+		TH_TEST(test_rpc_calls_deferred_results_too_large),
+		TH_TEST(test_rpc_calls_event_too_large),
+		TH_TEST(test_rpc_calls_request_too_large),
+		TH_TEST(test_rpc_calls_sync_deadline),
+		TH_TEST(test_rpc_calls_async_deadline_pull),
+		TH_TEST(test_rpc_calls_async_deadline_push),
+		TH_TEST(test_rpc_calls_cancel_reaches_server),
+		TH_TEST(test_rpc_calls_time_left),
+		TH_TEST(test_rpc_calls_stray_cancels_ignored),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("rpc-calls", tests, NULL, NULL);
+}
