@@ -289,7 +289,7 @@ conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
 }
 
 static int
-conn_reserve(lrpc_conn *c, lrpc__chan chan, size_t size, void **ret_buf)
+conn_reserve_msg(lrpc_conn *c, lrpc__chan chan, size_t size, void **ret_buf)
 {
 	int r;
 
@@ -322,6 +322,18 @@ done:
 	c->resv_size = size;
 	*ret_buf = c->resv_buf;
 	return 0;
+}
+
+/* A reservation, and the count and log of what it could not deliver. */
+static int
+conn_reserve(lrpc_conn *c, lrpc__chan chan, size_t size, void **ret_buf)
+{
+	int r = conn_reserve_msg(c, chan, size, ret_buf);
+
+	if (r < 0 && r != -EINVAL && r != -EBUSY)
+		lrpc__conn_note_undelivered(c, chan == LRPC__CHAN_EVENT, r,
+					    size);
+	return r;
 }
 
 void

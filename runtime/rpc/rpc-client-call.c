@@ -72,13 +72,24 @@ send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	 const void *value)
 {
 	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
-	int n, r;
+	size_t size;
+	void *buf;
+	int r;
 
-	n = lrpc__rpc_build(&rc->sbuf, iface->id, h, type, value, NULL,
-			    max ? max : 1);
-	if (n < 0)
-		return max ? n : -ENOTCONN;
-	r = lrpc_client_send(rc->c, rc->sbuf.data, (size_t)n);
+	r = lrpc__rpc_measure(iface->id, h, type, value, NULL, max ? max : 1,
+			      &size);
+	if (r < 0)
+		return max ? r : -ENOTCONN;
+	/* Encoded straight into the transport (the ring, with shm): no
+	 * private copy of the request on its way out. */
+	r = lrpc_client_reserve(rc->c, size, &buf);
+	if (r == 0) {
+		r = lrpc__rpc_write(buf, size, iface->id, h, type, value, NULL);
+		if (r < 0)
+			lrpc_client_discard_reservation(rc->c);
+		else
+			r = lrpc_client_commit(rc->c, size);
+	}
 	if (r == -ENOTCONN)
 		lrpc__rpcc_fail_all(rc, -ENOTCONN);
 	return r;

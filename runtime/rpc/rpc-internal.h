@@ -23,6 +23,19 @@ int lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
 		    const void *value, const char *message, size_t max_size);
 
+/*
+ * The same message in two steps, to build it straight into memory the
+ * transport lends (lrpc_client_reserve(), lrpc_conn_reserve_response()):
+ * measure gives its size (errors as lrpc__rpc_build), write fills @buf of
+ * exactly that size.
+ */
+int lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
+		      const lrpc_rpc_type *type, const void *value,
+		      const char *message, size_t max_size, size_t *ret_size);
+int lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
+		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		    const void *value, const char *message);
+
 /* The method with @ordinal, or NULL. */
 const lrpc_rpc_method *lrpc__rpc_find_method(const lrpc_rpc_interface *iface,
 					     uint16_t ordinal);

@@ -78,23 +78,35 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
 		    const void *value, const char *message)
 {
-	int n = lrpc__rpc_build(&svc->sbuf, svc->table->iface->id, h, type,
-				value, message,
-				lrpc_conn_get_max_msg_size(conn));
+	size_t size;
+	void *buf;
+	int n = lrpc__rpc_measure(svc->table->iface->id, h, type, value,
+				  message, lrpc_conn_get_max_msg_size(conn),
+				  &size);
 	if (n < 0) {
 		/* An event that never reached the core is lost all the
 		 * same (results are handled by the call, which answers). */
 		if (event && (n == -EMSGSIZE || n == -EINVAL)) {
-			size_t size = 0;
-			(void)lrpc_rpc_encode(type, value, NULL, 0, &size);
+			size_t want = 0;
+			(void)lrpc_rpc_encode(type, value, NULL, 0, &want);
 			lrpc__conn_note_undelivered(conn, true, n,
-						    size + LRPC__RPC_HDR_SIZE);
+						    want + LRPC__RPC_HDR_SIZE);
 		}
 		return n;
 	}
-	return event ? lrpc_conn_send_event(conn, svc->sbuf.data, (size_t)n)
-		     : lrpc_conn_send_response(conn, svc->sbuf.data,
-					       (size_t)n);
+	/* Encoded straight into the client's ring where it has room (or a
+	 * queue entry): no private copy of the answer on its way out. */
+	n = event ? lrpc_conn_reserve_event(conn, size, &buf)
+		  : lrpc_conn_reserve_response(conn, size, &buf);
+	if (n < 0)
+		return n;
+	n = lrpc__rpc_write(buf, size, svc->table->iface->id, h, type, value,
+			    message);
+	if (n < 0) {
+		lrpc_conn_discard_reservation(conn);
+		return n;
+	}
+	return lrpc_conn_commit(conn, size);
 }
 
 int

@@ -135,6 +135,43 @@ lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 	return (int)size;
 }
 
+int
+lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
+		  const lrpc_rpc_type *type, const void *value,
+		  const char *message, size_t max_size, size_t *ret_size)
+{
+	lrpc__wr w = { .buf = NULL, .cap = 0 };
+	int err;
+
+	build_into(&w, iface_id, h, type, value, message, &err);
+	if (err < 0)
+		return err;
+	if (w.pos > max_size || w.pos > INT32_MAX)
+		return -EMSGSIZE;
+	*ret_size = w.pos;
+	return 0;
+}
+
+int
+lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
+		const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		const void *value, const char *message)
+{
+	lrpc__wr w = { .buf = buf, .cap = size };
+	uint32_t size32 = (uint32_t)size;
+	int err;
+
+	build_into(&w, iface_id, h, type, value, message, &err);
+	if (err < 0)
+		return err;
+	/* The value was measured a moment ago; anything else is a caller
+	 * that changed it meanwhile. */
+	if (w.pos != size)
+		return -EINVAL;
+	memcpy(buf, &size32, sizeof(size32));
+	return 0;
+}
+
 const lrpc_rpc_method *
 lrpc__rpc_find_method(const lrpc_rpc_interface *iface, uint16_t ordinal)
 {
