@@ -346,6 +346,10 @@ shm_recv_copy(lrpc__tconn *t, const lrpc_msg_header **ret_msg,
 	k = lrpc__ring_peek(r, &p, &len);
 	if (k <= 0)
 		return k < 0 ? -EBADMSG : 0;
+	/* Shorter than a header is broken whatever it says; refusing it
+	 * here also means the copy below always has a buffer. */
+	if (len < sizeof(lrpc_msg_header))
+		return -EBADMSG;
 	if (t->copy_cap < len) {
 		/* Grow to the maximum at once: at most one reallocation per
 		 * connection, whatever the client sends. */

@@ -741,6 +741,31 @@ test_shm_b17_bad_records(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * A zero-length data record as the very first request, before the server
+ * ever allocated its copy buffer: dropped like any short record (no copy
+ * of nothing into nowhere: UBSan checks that under the sanitizer build).
+ */
+static void
+test_shm_b17_zero_length_first_record(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	peer p;
+
+	peer_connect(state, &p);
+	lrpc__ring_rec_write(peer_rec(&p, p.prod), 0, LRPC__RING_REC_DATA);
+	peer_publish(&p, p.prod + lrpc__ring_rec_size(0));
+	peer_wake(&p);
+	if (!th_raw_expect_eof(p.fd, SOON_MS, NULL))
+		fail_msg("zero-length record: not dropped");
+	peer_assert_no_response(&p);
+	peer_close(&p);
+	th_echo(c, 200, 1, SOON_MS);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 /* --- 3. B18: a record that changes while the server reads it --- */
 
 /*
@@ -1998,6 +2023,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		TH_TEST(test_shm_b16_bad_producer_index),
 		TH_TEST(test_shm_b17_bad_records),
+		TH_TEST(test_shm_b17_zero_length_first_record),
 		TH_TEST(test_shm_b18_double_fetch),
 		TH_TEST(test_shm_b20_random_control_pages),
 		TH_TEST(test_shm_b21_seals),
