@@ -271,6 +271,34 @@ svc_finish(lrpc_conn *conn, lrpc_rpc_call *call, bool oneway, int status,
 	}
 }
 
+/*
+ * A request for a method this table does not serve as that kind.  A call
+ * gets "no such method"; a oneway message gets no answer -- unless it names
+ * a method that is a call here (a peer that disagrees on the method's
+ * kind): then, if it carries a call id, an error reply says so, rather than
+ * leave anyone waiting.
+ */
+static void
+svc_refuse(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *h,
+	   bool oneway)
+{
+	const lrpc_rpc_method *m =
+		lrpc__rpc_find_method(svc->table->iface, h->method);
+	char msg[128];
+
+	if (!oneway) {
+		(void)lrpc__rpcs_send_status(svc, conn, h->call_id, h->method,
+					     -EOPNOTSUPP, NULL);
+		return;
+	}
+	if (!m || m->kind != LRPC_RPC_CALL || h->call_id == 0)
+		return;
+	snprintf(msg, sizeof(msg), "%s.%s is a call, sent as oneway",
+		 svc->table->iface->name, m->name);
+	(void)lrpc__rpcs_send_status(svc, conn, h->call_id, h->method,
+				     -EBADMSG, msg);
+}
+
 int
 lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 	   void *userdata)
@@ -304,15 +332,14 @@ lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 	bool oneway = h.kind == LRPC__RPC_ONEWAY;
 	m = svc_method(svc->table, &h, oneway);
 	if (!m) {
-		if (!oneway)
-			(void)lrpc__rpcs_send_status(svc, conn, h.call_id, h.method,
-					  -EOPNOTSUPP, NULL);
+		svc_refuse(svc, conn, &h, oneway);
 		return 0;
 	}
 	call = call_new(svc);
 	if (!call)
-		return oneway ? 0 : lrpc__rpcs_send_status(svc, conn, h.call_id,
-						h.method, -ENOMEM, NULL);
+		return oneway ? 0
+			      : lrpc__rpcs_send_status(svc, conn, h.call_id,
+						       h.method, -ENOMEM, NULL);
 	call->conn = conn; /* borrowed while the handler runs */
 	call->method = m;
 	call->call_id = h.call_id;

@@ -25,7 +25,7 @@
 #include "harness.h"
 #include "rpc-calls-client.h"
 #include "rpc-calls-server.h"
-#include "rpc/rpc-wire.h"
+#include "rpc/rpc-internal.h"
 
 #define TIMEOUT (20 * LRPC_USEC_PER_SEC)
 /* Above the default negotiated maximum of 1 MiB. */
@@ -596,6 +596,56 @@ test_rpc_calls_stray_cancels_ignored(void **state)
 	fixture_stop(&f);
 }
 
+/*
+ * A peer that sends a call as oneway (it disagrees on the method's kind)
+ * gets an error reply for its call id at once, instead of waiting forever.
+ */
+static void
+test_rpc_calls_oneway_kind_for_a_call(void **state)
+{
+	uint8_t buf[LRPC__RPC_HDR_SIZE + 16], resp[512];
+	const lrpc_rpc_method *big = &rc_calls__methods[0];
+	uint32_t arg = 10;
+	lrpc__rpc_header rh = { .call_id = 77, .method = big->ordinal,
+				.kind = LRPC__RPC_ONEWAY, .version = 1 };
+	lrpc__rd rd;
+	lrpc__rpc_header got;
+	size_t size = 0;
+	lrpc_client *raw;
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(th_connect(*state, &raw, NULL), 0);
+	/* A request struct of one u32 has the layout of a u32. */
+	assert_int_equal(lrpc__rpc_measure(rc_calls__interface.id, &rh,
+					   big->request, &arg, NULL,
+					   sizeof(buf), &size),
+			 0);
+	assert_int_equal(lrpc__rpc_write(buf, size, rc_calls__interface.id,
+					 &rh, big->request, &arg, NULL),
+			 0);
+	assert_int_equal(th_call(raw, buf, size, resp, sizeof(resp), 5000) >
+				 (int)LRPC__RPC_HDR_SIZE,
+			 1);
+	rd = (lrpc__rd){ .p = resp + sizeof(lrpc_msg_header),
+			 .end = resp + sizeof(resp) };
+	assert_true(lrpc__rpc_header_read(&rd, &got));
+	assert_int_equal(got.kind, LRPC__RPC_ERROR);
+	assert_int_equal(got.call_id, 77);
+	assert_int_equal(got.status, -EBADMSG);
+	/* A oneway for an unknown method, or without a call id, gets none;
+	 * the next call is answered as usual. */
+	rh.call_id = 0;
+	assert_int_equal(lrpc__rpc_write(buf, size, rc_calls__interface.id,
+					 &rh, big->request, &arg, NULL),
+			 0);
+	assert_int_equal(lrpc_client_send(raw, buf, size), 0);
+	assert_int_equal(th_recv(raw, resp, sizeof(resp), 200), -ETIMEDOUT);
+	raw = lrpc_client_unref(raw);
+	assert_int_equal(undelivered(&f), 0);
+	fixture_stop(&f);
+}
+
 int
 main(void)
 {
@@ -610,6 +660,7 @@ main(void)
 		TH_TEST(test_rpc_calls_cancel_reaches_server),
 		TH_TEST(test_rpc_calls_time_left),
 		TH_TEST(test_rpc_calls_stray_cancels_ignored),
+		TH_TEST(test_rpc_calls_oneway_kind_for_a_call),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
