@@ -153,6 +153,48 @@ server_pause_accept(lrpc_server *s)
 			  s->name);
 }
 
+/*
+ * Fair admission.  The handshake slots (max_pending) are full: rather than
+ * refuse the newcomer -- which lets anyone who keeps re-opening silent
+ * connections lock everybody out -- close the oldest pending connection of
+ * the uid that holds the most slots.  A flood from one uid then only ever
+ * pushes out its own connections (the newest, honest client of any uid
+ * gets a slot and has the handshake timeout to finish), and a flooder's
+ * connections live just as long as the flood is slow.  Returns true if a
+ * slot was freed.
+ */
+static bool
+server_evict_pending(lrpc_server *s)
+{
+	lrpc_conn *victim = NULL;
+	uint32_t most = 0;
+
+	/* The list is newest first: the last one of a uid is its oldest.
+	 * At most max_pending entries, so counting per entry is cheap. */
+	for (lrpc_conn *c = s->pending; c; c = c->next) {
+		uint32_t n = 0;
+		lrpc_conn *oldest = c;
+
+		for (lrpc_conn *d = s->pending; d; d = d->next)
+			if (d->peer.uid == c->peer.uid) {
+				n++;
+				oldest = d;
+			}
+		if (n > most) {
+			most = n;
+			victim = oldest;
+		}
+	}
+	if (!victim)
+		return false;
+	lrpc__log_debug("lrpc server %s: handshake slots full: closing the "
+			"oldest pending connection of uid %u (%u pending)",
+			s->name, (unsigned)victim->peer.uid, most);
+	s->stats.refused_connections++;
+	lrpc__conn_teardown(victim);
+	return true;
+}
+
 static void
 server_on_listen(int fd, uint32_t revents, void *userdata)
 {
@@ -169,12 +211,10 @@ server_on_listen(int fd, uint32_t revents, void *userdata)
 				server_pause_accept(s);
 			return;
 		}
-		if (s->stats.pending_connections >= s->opts.max_pending) {
+		if (s->stats.pending_connections >= s->opts.max_pending &&
+		    !server_evict_pending(s)) {
 			s->stats.refused_connections++;
 			close(cfd);
-			lrpc__log_debug("lrpc server %s: too many pending "
-					"connections",
-					s->name);
 			continue;
 		}
 		r = lrpc__conn_new(s, cfd, &c);

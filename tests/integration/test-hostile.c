@@ -15,6 +15,7 @@
  * there, bytes on the main socket are ignored, which is tested too.
  */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
@@ -865,6 +866,12 @@ test_hostile_silent_client_timed_out(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * The handshake slots are full: a newcomer is let in, and the oldest
+ * pending connection of the uid holding the most slots is closed instead
+ * (fair admission, docs/api.md), so silent connections cannot lock anyone
+ * out.
+ */
 static void
 test_hostile_max_pending(void **state)
 {
@@ -875,38 +882,148 @@ test_hostile_max_pending(void **state)
 	lrpc_client *c = honest_connect(state), *c2 = NULL;
 	int silent[4], extra[3];
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		silent[i] = raw_connect_fd(*state);
+		/* In order: the oldest is the first one evicted. */
+		th_msleep(10);
+	}
 	long t0 = th_now_ms();
 	/* Let the server accept them before the extra ones come. */
 	th_echo(c, 100, 1, SOON_MS);
 	th_msleep(50);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		extra[i] = raw_connect_fd(*state);
-	/* Beyond the cap: closed at once. */
-	for (int i = 0; i < 3; i++)
-		assert_true(th_raw_expect_eof(extra[i], 300, NULL));
+		/* Each newcomer pushes out the oldest silent one. */
+		assert_true(th_raw_expect_eof(silent[i], 300, NULL));
+		assert_true(stays_quiet(extra[i], 20));
+	}
+	assert_true(stays_quiet(silent[3], 0));
 	/* An established connection is not affected... */
 	th_echo(c, 100, 2, SOON_MS);
-	/* ...but a new one is refused while the pre-auth slots are full. */
-	assert_true(lrpc_client_new(&c2, ((th_ctx *)*state)->name, NULL) <
-		    0);
-	assert_true(th_now_ms() - t0 < 550);
-	for (int i = 0; i < 4; i++)
-		assert_true(stays_quiet(silent[i], 0));
-	/* The silent ones time out, then new clients are let in again. */
-	for (int i = 0; i < 4; i++) {
-		assert_true(th_raw_expect_eof(silent[i], SOON_MS, NULL));
-		close(silent[i]);
-	}
-	assert_true(th_now_ms() - t0 >= 550);
-	for (int i = 0; i < 3; i++)
-		close(extra[i]);
+	/* ...and a new client gets in although the slots are full. */
 	assert_int_equal(th_connect(*state, &c2, NULL), 0);
 	th_echo(c2, 100, 3, SOON_MS);
+	assert_true(th_now_ms() - t0 < 550);
+	/* The silent ones still time out. */
+	assert_true(th_raw_expect_eof(silent[3], SOON_MS, NULL));
+	for (int i = 0; i < 3; i++)
+		assert_true(th_raw_expect_eof(extra[i], SOON_MS, NULL));
+	for (int i = 0; i < 4; i++)
+		close(silent[i]);
+	for (int i = 0; i < 3; i++)
+		close(extra[i]);
 	lrpc_client_unref(c2);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
+ * A flooder keeps FLOOD_N silent connections open, re-opening each one the
+ * server closes, as fast as it can, for @ms -- as uid @uid when that is not
+ * ours (the test then needs root).
+ */
+#define FLOOD_N 32
+struct flood {
+	const th_ctx *ctx;
+	int ms;
+	uid_t uid;
+};
+
+static int
+flood_run(void *arg)
+{
+	struct flood *f = arg;
+	int fds[FLOOD_N];
+	long end;
+
+	if (f->uid != geteuid() &&
+	    (setgroups(0, NULL) < 0 || setgid(f->uid) < 0 ||
+	     setuid(f->uid) < 0))
+		return 2;
+	for (int i = 0; i < FLOOD_N; i++)
+		fds[i] = -1;
+	end = th_now_ms() + f->ms;
+	while (th_now_ms() < end) {
+		for (int i = 0; i < FLOOD_N; i++) {
+			char b;
+			if (fds[i] >= 0 && recv(fds[i], &b, 1, MSG_DONTWAIT) ==
+						   -1 &&
+			    errno == EAGAIN)
+				continue;
+			if (fds[i] >= 0)
+				close(fds[i]);
+			fds[i] = -1;
+			(void)th_raw_connect(f->ctx, &fds[i]);
+		}
+		th_msleep(1);
+	}
+	for (int i = 0; i < FLOOD_N; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return 0;
+}
+
+/* Connect and make a call, retrying failed connects, within @limit_ms;
+ * returns how long it took, or -1. */
+static long
+honest_attempt(void **state, long limit_ms)
+{
+	long t0 = th_now_ms();
+	lrpc_client_opts o = { .struct_size = sizeof(o),
+			       .transport = ((th_ctx *)*state)->transport };
+
+	while (th_now_ms() - t0 < limit_ms) {
+		lrpc_client *c = NULL;
+		if (lrpc_client_new(&c, ((th_ctx *)*state)->name, &o) == 0) {
+			th_echo(c, 100, 7, SOON_MS);
+			lrpc_client_unref(c);
+			return th_now_ms() - t0;
+		}
+	}
+	return -1;
+}
+
+static void
+flood_and_connect(void **state, uid_t flooder, long limit_ms)
+{
+	lrpc_server_opts o = { .struct_size = sizeof(o), .max_pending = 8 };
+	th_server *s = spawn(state, &o);
+	struct flood f = { .ctx = *state, .ms = 1500, .uid = flooder };
+	pid_t pid = th_fork_helper(flood_run, &f);
+	long worst = 0;
+
+	/* Let the flood fill every slot first. */
+	th_msleep(200);
+	for (int i = 0; i < 5; i++) {
+		long took = honest_attempt(state, limit_ms);
+		assert_true(took >= 0);
+		if (took > worst)
+			worst = took;
+		th_msleep(50);
+	}
+	print_message("flood by uid %u: honest client of uid %u in at most "
+		      "%ld ms\n",
+		      (unsigned)flooder, (unsigned)geteuid(), worst);
+	assert_int_equal(th_wait_helper(pid), 0);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* HARDENING C27: another uid's flood does not delay an honest client. */
+static void
+test_hostile_flood_other_uid(void **state)
+{
+	if (geteuid() != 0) {
+		print_message("needs root to flood as another uid\n");
+		skip();
+	}
+	flood_and_connect(state, 65534, 100);
+}
+
+/* A flood from our own uid: honest clients still get through. */
+static void
+test_hostile_flood_same_uid(void **state)
+{
+	flood_and_connect(state, geteuid(), 1000);
 }
 
 /* --- Flow control --- */
@@ -1141,6 +1258,8 @@ main(void)
 		TH_TEST_ON(test_hostile_vanishing_clients, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_silent_client_timed_out, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_max_pending, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_flood_other_uid, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_flood_same_uid, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_never_reads_responses, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_stalled_reader_disconnected, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_main_socket_garbage, TH_ON_ALL),
