@@ -62,6 +62,46 @@ framer_reserve(lrpc__framer *f, size_t need)
 	return 0;
 }
 
+/*
+ * Read what the stream has.  Records never carry fds: a peer that attaches
+ * some breaks the protocol.  A plain recv() would let the kernel drop them
+ * silently; recvmsg() with room for a few sees them, closes every one it
+ * got, and reports the connection broken -- also when the kernel had to
+ * cut the list short (MSG_CTRUNC: it closed the rest itself).
+ */
+static ssize_t
+framer_recv(int fd, void *buf, size_t len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n;
+
+	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EINTR ? -EAGAIN : -errno;
+	if (mh.msg_controllen == 0 && !(mh.msg_flags & MSG_CTRUNC))
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
+	     c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int),
+			       sizeof(got));
+			close(got);
+		}
+	}
+	return -EBADMSG;
+}
+
 int
 lrpc__framer_fill(lrpc__framer *f, int fd)
 {
@@ -85,9 +125,9 @@ lrpc__framer_fill(lrpc__framer *f, int fd)
 		if (r < 0)
 			return r;
 	}
-	n = recv(fd, f->buf + f->tail, f->cap - f->tail, MSG_DONTWAIT);
+	n = framer_recv(fd, f->buf + f->tail, f->cap - f->tail);
 	if (n < 0)
-		return errno == EINTR ? -EAGAIN : -errno;
+		return (int)n;
 	if (n == 0)
 		return -ECONNRESET;
 	f->tail += (size_t)n;

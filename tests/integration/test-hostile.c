@@ -14,6 +14,7 @@
  * others (shared-memory rings have their own hostile tests, HARDENING B);
  * there, bytes on the main socket are ignored, which is tested too.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <fcntl.h>
@@ -1238,6 +1239,79 @@ test_hostile_main_socket_garbage(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+static int
+proc_fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * HARDENING A14/A15: a request with fds attached (a few, or more than the
+ * reader has room for) is a broken peer: its connection is dropped, every
+ * fd it sent is closed, and the server holds as many fds as before.
+ */
+static void
+test_hostile_fds_on_request(void **state)
+{
+	const unsigned counts[] = { 2, 40 };
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+
+	for (size_t k = 0; k < 2; k++) {
+		th_echo(c, 100, (unsigned)k, SOON_MS);
+		int before = proc_fd_count(th_server_pid(s));
+		raw r = raw_open(state);
+		uint8_t req[64];
+		int fds[40];
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(fds))];
+		} ctl;
+		struct iovec iov = { .iov_base = req, .iov_len = sizeof(req) };
+		struct msghdr mh = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl.buf,
+			.msg_controllen = CMSG_SPACE(counts[k] * sizeof(int)),
+		};
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+		th_fill(req, sizeof(req), TH_ECHO, 3);
+		((lrpc_msg_header *)req)->flags = LRPC__MSG_REQUEST;
+		for (unsigned i = 0; i < counts[k]; i++)
+			fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(counts[k] * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, counts[k] * sizeof(int));
+		assert_int_equal(sendmsg(r.fd, &mh, MSG_NOSIGNAL),
+				 (ssize_t)sizeof(req));
+		for (unsigned i = 0; i < counts[k]; i++)
+			close(fds[i]);
+		assert_true(th_raw_expect_eof(r.fd, SOON_MS, NULL));
+		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL,
+					     0));
+		raw_close(&r);
+		/* The connection's own fds are gone too, and nothing the
+		 * peer sent stayed behind. */
+		th_echo(c, 100, 9, SOON_MS);
+		assert_int_equal(proc_fd_count(th_server_pid(s)), before);
+	}
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
@@ -1263,6 +1337,7 @@ main(void)
 		TH_TEST_ON(test_hostile_never_reads_responses, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_stalled_reader_disconnected, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_main_socket_garbage, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_fds_on_request, TH_ON_SOCKET),
 	};
 	return th_run_group("hostile", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The stream framer: reassembly, validation and bounded buffering. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,6 +187,75 @@ test_framer_eof_is_connreset(void **state)
 	lrpc__framer_done(&f);
 }
 
+static int
+count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* A record sent with @n_fds fds (dups of stdin) attached. */
+static void
+put_record_with_fds(int fd, unsigned n_fds)
+{
+	uint8_t rec[32] = { 0 };
+	lrpc_msg_header *h = (lrpc_msg_header *)rec;
+	int fds[64];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(fds))];
+	} ctl;
+	struct iovec iov = { .iov_base = rec, .iov_len = sizeof(rec) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = CMSG_SPACE(n_fds * sizeof(int)) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	assert_true(n_fds <= 64);
+	h->size = sizeof(rec);
+	h->flags = LRPC__MSG_REQUEST;
+	for (unsigned i = 0; i < n_fds; i++)
+		fds[i] = dup(0);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
+	assert_int_equal(sendmsg(fd, &mh, 0), (ssize_t)sizeof(rec));
+	for (unsigned i = 0; i < n_fds; i++)
+		close(fds[i]);
+}
+
+/*
+ * HARDENING A14/A15: records never carry fds.  Fds attached to one are
+ * closed by the reader, which reports the stream broken (the connection is
+ * dropped); with more fds than the reader has room for (MSG_CTRUNC) the
+ * same.  Either way no fd is left behind.
+ */
+static void
+test_framer_refuses_attached_fds(void **state)
+{
+	const unsigned counts[] = { 1, 3, 8, 9, 40 };
+
+	for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+		lrpc__framer f;
+		int before, pair[2];
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+		before = count_fds();
+		put_record_with_fds(pair[0], counts[k]);
+		lrpc__framer_init(&f, 1024, LRPC__MSG_REQUEST);
+		assert_int_equal(lrpc__framer_fill(&f, pair[1]), -EBADMSG);
+		assert_int_equal(count_fds(), before);
+		lrpc__framer_done(&f);
+		close(pair[0]);
+		close(pair[1]);
+	}
+}
+
 int
 main(void)
 {
@@ -203,6 +273,7 @@ main(void)
 			test_framer_grows_for_large_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_framer_eof_is_connreset,
 						setup, teardown),
+		cmocka_unit_test(test_framer_refuses_attached_fds),
 	};
 	return cmocka_run_group_tests_name("framer", tests, NULL, NULL);
 }
