@@ -10,7 +10,7 @@
 #include "ipc-internal.h"
 
 static void conn_check_partial(lrpc_conn *c);
-static void conn_read(lrpc_conn *c, bool fill);
+static int conn_read(lrpc_conn *c, bool fill);
 static void conn_disarm(lrpc_conn *c);
 
 static bool
@@ -175,14 +175,19 @@ conn_check_partial(lrpc_conn *c)
 
 /* Longest a connection keeps the loop busy in one go, spinning included. */
 #define CONN_BUSY_USEC 1000u
+/* Empty doorbells in a row after which a connection gets no spinning... */
+#define CONN_IDLE_RINGS_NO_SPIN 16u
+/* ...and after which it is taken for a doorbell storm and dropped. */
+#define CONN_IDLE_RINGS_MAX 10000u
 
-static void
+/* Read and dispatch what is there; returns the number of requests. */
+static int
 conn_read(lrpc_conn *c, bool fill)
 {
 	const lrpc_msg_header *msg;
 	size_t size;
 	uint64_t limit = 0;
-	int r;
+	int r, n = 0;
 
 	while (c->state == CONN_ACTIVE && !c->flow_control) {
 		r = c->tops->t_recv(c->t, LRPC__CHAN_REQUEST, fill, &msg,
@@ -191,13 +196,16 @@ conn_read(lrpc_conn *c, bool fill)
 			if (fill)
 				c->stats.recv_retries++;
 			conn_check_partial(c);
+			/* A connection whose doorbell keeps ringing for
+			 * nothing costs no spinning. */
 			if (!(c->server->tr->caps & LRPC__TCAP_WAKEUPS) ||
-			    c->server->spin_usec == 0)
-				return;
+			    c->server->spin_usec == 0 ||
+			    c->idle_rings >= CONN_IDLE_RINGS_NO_SPIN)
+				return n;
 			if (limit == 0)
 				limit = lrpc__now_usec() + CONN_BUSY_USEC;
 			if (!conn_spin(c, limit))
-				return;
+				return n;
 			continue;
 		}
 		if (r < 0) {
@@ -208,15 +216,42 @@ conn_read(lrpc_conn *c, bool fill)
 						  c->server->name,
 						  (int)c->peer.pid);
 			lrpc__conn_teardown(c);
-			return;
+			return n;
 		}
 		/* One read per wake-up keeps one busy client from starving
 		 * the others; what is buffered is dispatched now. */
 		fill = false;
+		n++;
 		conn_dispatch(c, msg, size);
 		if (c->t)
 			c->tops->t_release(c->t, LRPC__CHAN_REQUEST);
 	}
+	return n;
+}
+
+/*
+ * HARDENING B25: a peer that rings the doorbell without data would keep
+ * the server waking (and spinning) for nothing.  Count empty rings in a
+ * row -- those no send of ours waited for (a client making room for our
+ * responses rings legitimately) -- stop spinning for such a connection,
+ * and drop it when the count shows a storm, not a race.
+ */
+static void
+conn_note_ring(lrpc_conn *c, int n_requests)
+{
+	if (n_requests > 0) {
+		c->idle_rings = 0;
+		return;
+	}
+	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++)
+		if (conn_wants_out(c, (lrpc__chan)ch))
+			return;
+	if (++c->idle_rings < CONN_IDLE_RINGS_MAX)
+		return;
+	lrpc__log_warning("lrpc server %s: pid %d rang %u times in a row "
+			  "without a request, disconnecting",
+			  c->server->name, (int)c->peer.pid, c->idle_rings);
+	lrpc__conn_teardown(c);
 }
 
 static void
@@ -304,8 +339,13 @@ lrpc__conn_on_main(int fd, uint32_t revents, void *userdata)
 				lrpc__conn_flush(c, (lrpc__chan)ch);
 		if (c->state == CONN_ACTIVE &&
 		    (fd == c->chan_fd[LRPC__CHAN_REQUEST] ||
-		     (revents & (LRPC_POLL_HUP | LRPC_POLL_ERR))))
-			conn_read(c, true);
+		     (revents & (LRPC_POLL_HUP | LRPC_POLL_ERR)))) {
+			int n = conn_read(c, true);
+			if (c->state == CONN_ACTIVE &&
+			    fd == c->chan_fd[LRPC__CHAN_REQUEST] &&
+			    (c->server->tr->caps & LRPC__TCAP_WAKEUPS))
+				conn_note_ring(c, n);
+		}
 		/*
 		 * A hang-up on an fd that carries no requests (the main
 		 * socket of the shm transport, the event socket) means the

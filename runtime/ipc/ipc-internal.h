@@ -59,6 +59,9 @@ struct lrpc_conn {
 	bool in_dispatch;
 	bool responded;
 	bool undelivered_logged;
+	/* Wake-ups on the request doorbell in a row that brought nothing
+	 * (and that no send of ours waited for): see conn_note_ring(). */
+	uint32_t idle_rings;
 	bool resume_job_pending;
 	bool flow_control;
 	int fd;

@@ -766,6 +766,40 @@ test_shm_b17_zero_length_first_record(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * HARDENING B25: a peer that rings the server's doorbell without ever
+ * sending a request stops being spun for at once and is dropped once the
+ * rings in a row can only be a storm; other clients carry on.
+ */
+static void
+test_shm_b25_doorbell_storm(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	long t0, took;
+	bool dropped = false;
+	peer p;
+
+	peer_connect(state, &p);
+	t0 = th_now_ms();
+	while (th_now_ms() - t0 < 5000) {
+		for (int i = 0; i < 64; i++)
+			peer_wake(&p);
+		if (th_wait_fd(p.fd, POLLIN | POLLRDHUP, 0)) {
+			dropped = true;
+			break;
+		}
+	}
+	took = th_now_ms() - t0;
+	print_message("doorbell storm dropped after %ld ms\n", took);
+	assert_true(dropped);
+	assert_true(th_raw_expect_eof(p.fd, SOON_MS, NULL));
+	peer_close(&p);
+	th_echo(c, 200, 3, SOON_MS);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 /* --- 3. B18: a record that changes while the server reads it --- */
 
 /*
@@ -2024,6 +2058,7 @@ main(void)
 		TH_TEST(test_shm_b16_bad_producer_index),
 		TH_TEST(test_shm_b17_bad_records),
 		TH_TEST(test_shm_b17_zero_length_first_record),
+		TH_TEST(test_shm_b25_doorbell_storm),
 		TH_TEST(test_shm_b18_double_fetch),
 		TH_TEST(test_shm_b20_random_control_pages),
 		TH_TEST(test_shm_b21_seals),
