@@ -121,8 +121,10 @@ class GoldenTest(unittest.TestCase):
     def test_generated_names_are_reserved(self) -> None:
         """Every identifier of the generated C that starts with a module's
         prefix is one the checker reserved (so it can never clash), or an
-        anonymous descriptor, whose pattern the checker refuses."""
+        anonymous descriptor, whose pattern the checker refuses.  Scope
+        reserves the names of declarations, check those of collections."""
         from lrpc_gen.__main__ import OsFileSystem
+        from lrpc_gen.check import check_decls
         from lrpc_gen.errors import Diagnostics
         from lrpc_gen.load import load
         from lrpc_gen.naming import ANON_DESC
@@ -140,6 +142,7 @@ class GoldenTest(unittest.TestCase):
                 finally:
                     os.chdir(cwd)
                 scope = declare(loaded.units, diags)
+                check_decls(scope, diags)
                 self.assertFalse(diags.has_errors, diags.render())
                 mods = "|".join(re.escape(mod.name) for mod in scope.order)
                 ident = re.compile(rf"\b(?:{mods})_\w*", re.I)

@@ -101,22 +101,61 @@ def decl(t: m.Type, name: str) -> str:
     if isinstance(t, m.Primitive):
         ct = _PRIM_C[t.name]
         return f"{ct}{name}" if ct.endswith("*") else f"{ct} {name}"
-    if isinstance(t, m.Ref):
+    if isinstance(t, (m.Ref, m.Array, m.Map)):
+        # Lists, maps and fixed arrays by their named C type.
         return f"{t.c_name} {name}"
-    if isinstance(t, m.Array):
-        if t.size is None:
-            return f"lrpc_list {name}"
-        return decl(t.element, f"{name}[{t.size}]")
-    if isinstance(t, m.Map):
-        return f"lrpc_map {name}"
     if isinstance(t, m.Optional_):
         inner = t.inner
         if isinstance(inner, m.Primitive) and inner.name == "string":
             return decl(inner, name)
-        if isinstance(inner, m.Array) and inner.size is not None:
-            return _const(decl(inner, f"(*{name})"))
         return _const(decl(inner, f"*{name}"))
     raise TypeError(t)
+
+
+def elements_decl(t: m.Type, name: str) -> str:
+    """``name`` as a pointer to const elements of type ``t``: the items,
+    keys or values of a list or map (``const char *const *keys``)."""
+    ct = c_type(t)
+    if ct.endswith("*"):
+        return f"{ct}const *{name}"
+    return f"{_const(ct)} *{name}"
+
+
+def collection_def(t: m.Collection) -> List[str]:
+    """The C definition of a collection's named type, as lines.  Lists and
+    maps have exactly the layout of lrpc_list and lrpc_map (the generated
+    descriptor file asserts it), which is what the runtime reads."""
+    if isinstance(t, m.Map):
+        return [f"typedef struct {t.c_name} {{",
+                f"\t{elements_decl(t.key, 'keys')};",
+                f"\t{elements_decl(t.value, 'values')};",
+                "\tsize_t count;",
+                f"}} {t.c_name};"]
+    if t.size is None:
+        return [f"typedef struct {t.c_name} {{",
+                f"\t{elements_decl(t.element, 'items')};",
+                "\tsize_t count;",
+                f"}} {t.c_name};"]
+    return [f"typedef {decl(t.element, f'{t.c_name}[{t.size}]')};"]
+
+
+def layout_asserts(t: m.Collection) -> List[str]:
+    """Static assertions that a list or map type has the layout of the
+    runtime's generic lrpc_list or lrpc_map (none for fixed arrays)."""
+    if isinstance(t, m.Array) and t.size is not None:
+        return []
+    generic, members = (("lrpc_map", ("keys", "values", "count"))
+                        if isinstance(t, m.Map)
+                        else ("lrpc_list", ("items", "count")))
+    checks = [f"sizeof({t.c_name}) == sizeof({generic})",
+              f"_Alignof({t.c_name}) == _Alignof({generic})"]
+    checks += [f"offsetof({t.c_name}, {f}) == offsetof({generic}, {f})"
+               for f in members]
+    lines = [f"_Static_assert({checks[0]} &&"]
+    lines += [f"\t       {c} &&" for c in checks[1:-1]]
+    lines += [f"\t       {checks[-1]},",
+              f'\t       "{t.c_name} must have the layout of {generic}");']
+    return lines
 
 
 def c_type(t: m.Type) -> str:
@@ -218,11 +257,23 @@ class CFacts:
         return "".join(", " + self.out_param(p.type, result_param(p.c_name))
                        for p in params)
 
-    def callback_decl(self, meth: m.Method, name: str) -> str:
-        """The user's completion callback of an async stub."""
-        return (f"void (*{name})(lrpc_rpc_client *, int"
-                f"{self.in_types(meth.results)}, "
-                f"const lrpc_rpc_error *, void *)")
+    def complete_fn_params(self, meth: m.Method) -> str:
+        """Parameters of an async stub's callback.  The results keep their
+        names; the status and the error detail get names starting with
+        ``lrpc_``, which no result can have."""
+        return (f"lrpc_rpc_client *client, int lrpc_status"
+                f"{self.in_params(meth.results)}, "
+                f"const lrpc_rpc_error *lrpc_error, void *userdata")
+
+    def handler_fn_params(self, meth: m.Method) -> str:
+        """Parameters of a handler: the IDL parameters in, the results as
+        ``ret_*`` out-parameters."""
+        return (f"lrpc_rpc_call *call, void *userdata"
+                f"{self.in_params(meth.params)}"
+                f"{self.out_params(meth.results)}")
+
+    def listener_fn_params(self, meth: m.Method) -> str:
+        return f"void *userdata{self.in_params(meth.params)}"
 
     def in_args(self, params: Tuple[m.Param, ...], var: str) -> str:
         return "".join(", " + self.in_expr(p.type, f"{var}->{p.c_name}")
@@ -335,6 +386,10 @@ class CFacts:
                 for p in meth.params + meth.results:
                     self.desc(p.type)
 
+    def layout_asserts(self, mod: m.Module) -> List[str]:
+        """The layout assertions of every list and map type of ``mod``."""
+        return [a for t in mod.collections for a in layout_asserts(t)]
+
     def case_macro(self, u: m.Union_, f: m.Field) -> str:
         return case_macro(u.c_name, f.name)
 
@@ -370,6 +425,8 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
     env = environment(filters={
         "c_decl": decl,
         "c_type": c_type,
+        "c_collection_def": collection_def,
+        "idl_type": m.type_text,
         "c_method_kind": method_kind,
         "c_array_len": array_len,
         "c_string": c_string_literal,
@@ -386,6 +443,7 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
         "method_index": method_index, "error_codes": error_codes,
         "hex8": lambda v: f"0x{v:08x}",
     }
+    env.tests["collection"] = lambda t: isinstance(t, (m.Array, m.Map))
     out = {}
     for fname, tmpl in templates.items():
         out[fname] = env.get_template(tmpl).render(**globals_)

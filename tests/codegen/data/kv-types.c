@@ -3,6 +3,16 @@
 
 #include "kv-types.h"
 
+/*
+ * The runtime reads every list as an lrpc_list and every map as an
+ * lrpc_map; the named types must not differ from them in layout.
+ */
+_Static_assert(sizeof(kv_entry_list) == sizeof(lrpc_list) &&
+	       _Alignof(kv_entry_list) == _Alignof(lrpc_list) &&
+	       offsetof(kv_entry_list, items) == offsetof(lrpc_list, items) &&
+	       offsetof(kv_entry_list, count) == offsetof(lrpc_list, count),
+	       "kv_entry_list must have the layout of lrpc_list");
+
 /* Types without a name of their own. */
 static const lrpc_rpc_type kv__t0;
 static const lrpc_rpc_type kv__t1;
@@ -58,8 +68,8 @@ static const lrpc_rpc_type kv__t6 = {
 };
 static const lrpc_rpc_type kv__t7 = {
 	.kind = LRPC_RPC_LIST,
-	.size = sizeof(lrpc_list),
-	.align = _Alignof(lrpc_list),
+	.size = sizeof(kv_entry_list),
+	.align = _Alignof(kv_entry_list),
 	.inner = &kv_entry__type,
 	.name = "kv.Entry[]",
 };

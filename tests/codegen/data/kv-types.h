@@ -49,6 +49,12 @@ struct kv_entry {
 	const common_stamp *modified;  /* since 2 */
 };
 
+/** IDL `Entry[]`. */
+typedef struct kv_entry_list {
+	const kv_entry *items;
+	size_t count;
+} kv_entry_list;
+
 /* --- Interface kv.Store --- */
 #define KV_STORE_INTERFACE_ID UINT32_C(0x15bd513f)
 #define KV_STORE_VERSION 2
@@ -88,7 +94,7 @@ struct kv_store_list__req {
 	uint32_t limit;
 };
 struct kv_store_list__rep {
-	lrpc_list items;
+	kv_entry_list items;
 };
 struct kv_store_changed__req {
 	const char *key;

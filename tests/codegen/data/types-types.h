@@ -84,26 +84,95 @@ struct types_shape {
 	} u;
 };
 
+/** IDL `u32[]`. */
+typedef struct types_u32_list {
+	const uint32_t *items;
+	size_t count;
+} types_u32_list;
+
+/** IDL `u8[16]`. */
+typedef uint8_t types_u8_array16[16];
+
+/** IDL `u16[4]`. */
+typedef uint16_t types_u16_array4[4];
+
+/** IDL `map<string, u64>`. */
+typedef struct types_string_u64_map {
+	const char *const *keys;
+	const uint64_t *values;
+	size_t count;
+} types_string_u64_map;
+
+/** IDL `map<u32, Scalars>`. */
+typedef struct types_u32_scalars_map {
+	const uint32_t *keys;
+	const types_scalars *values;
+	size_t count;
+} types_u32_scalars_map;
+
+/** IDL `map<Signed, bool>`. */
+typedef struct types_signed_bool_map {
+	const types_signed *keys;
+	const bool *values;
+	size_t count;
+} types_signed_bool_map;
+
+/** IDL `string[]`. */
+typedef struct types_string_list {
+	const char *const *items;
+	size_t count;
+} types_string_list;
+
+/** IDL `map<string, string>`. */
+typedef struct types_string_string_map {
+	const char *const *keys;
+	const char *const *values;
+	size_t count;
+} types_string_string_map;
+
+/** IDL `Scalars[2]`. */
+typedef types_scalars types_scalars_array2[2];
+
+/** IDL `Scalars[]`. */
+typedef struct types_scalars_list {
+	const types_scalars *items;
+	size_t count;
+} types_scalars_list;
+
+/** IDL `map<u8, string[]>`. */
+typedef struct types_u8_string_list_map {
+	const uint8_t *keys;
+	const types_string_list *values;
+	size_t count;
+} types_u8_string_list_map;
+
+/** IDL `map<string, map<u8, string[]>>`. */
+typedef struct types_string_u8_string_list_map_map {
+	const char *const *keys;
+	const types_u8_string_list_map *values;
+	size_t count;
+} types_string_u8_string_list_map_map;
+
 /**
  * Containers, bounds, named and imported types.
  */
 struct types_containers {
-	lrpc_list list;
-	uint8_t digest[16];
-	uint16_t quad[4];
+	types_u32_list list;
+	types_u8_array16 digest;
+	types_u16_array4 quad;
 	const char *note;
-	lrpc_map by_name;
-	lrpc_map by_id;
-	lrpc_map by_sign;
+	types_string_u64_map by_name;
+	types_u32_scalars_map by_id;
+	types_signed_bool_map by_sign;
 	const char *name;
 	lrpc_bytes small_blob;
-	lrpc_list tags;
-	lrpc_map labels;
-	types_scalars pair[2];
-	const lrpc_list *maybe_list;
+	types_string_list tags;
+	types_string_string_map labels;
+	types_scalars_array2 pair;
+	const types_scalars_list *maybe_list;
 	common_stamp stamp;
 	common_level level;
-	lrpc_map nested;
+	types_string_u8_string_list_map_map nested;
 	types_shape shape;
 };
 
