@@ -13,6 +13,7 @@ import os
 from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 from .. import model as m
+from ..hashing import fnv1a32
 from ..naming import (anon_desc, case_macro, result_param, snake,
                       type_desc, type_table)
 from . import Context, environment
@@ -47,12 +48,10 @@ def guard(stem: str, part: str) -> str:
     return f"LRPC_GEN_{s}_{part.upper()}_H"
 
 
-def import_stems(mod: m.Module) -> List[str]:
-    out = []
-    for f in mod.import_files:
-        base = os.path.basename(f)
-        out.append(base[:-4] if base.endswith(".idl") else base)
-    return out
+def module_guard(mod: m.Module) -> str:
+    """The macro that guards the types of ``mod`` in every header that
+    carries them (its own and its importers')."""
+    return f"LRPC_GEN_MODULE_{mod.name.upper()}"
 
 
 # --- C spelling of types ---------------------------------------------------
@@ -369,9 +368,16 @@ class CFacts:
         return {"name": name, "init": items}
 
     def collect(self) -> None:
-        """Register every anonymous type the module needs, up front, so
-        the descriptor file can declare them before any use."""
-        mod = self.mod
+        """Register every anonymous type the descriptor file needs, up
+        front, so that it can declare them before any use: the main
+        module's first, then those of the modules it imports, whose
+        descriptors it carries too (c_types_c.j2)."""
+        self._collect(self.mod)
+        for mod in self.model.modules:
+            if mod is not self.mod:
+                self._collect(mod, interfaces=False)
+
+    def _collect(self, mod: m.Module, interfaces: bool = True) -> None:
         for e in mod.enums:
             self.desc(e.base)
         for st in mod.structs:
@@ -381,14 +387,16 @@ class CFacts:
             self.desc(u.tag)
             for f in u.cases:
                 self.desc(f.type)
-        for i in mod.interfaces:
+        for i in mod.interfaces if interfaces else ():
             for meth in i.methods:
                 for p in meth.params + meth.results:
                     self.desc(p.type)
 
-    def layout_asserts(self, mod: m.Module) -> List[str]:
-        """The layout assertions of every list and map type of ``mod``."""
-        return [a for t in mod.collections for a in layout_asserts(t)]
+    def layout_asserts(self) -> List[str]:
+        """The layout assertions of every list and map type the descriptor
+        file describes: those of every module it carries."""
+        return [a for mod in self.model.modules for t in mod.collections
+                for a in layout_asserts(t)]
 
     def case_macro(self, u: m.Union_, f: m.Field) -> str:
         return case_macro(u.c_name, f.name)
@@ -439,11 +447,28 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
         "model": model, "mod": model.main, "facts": facts, "ctx": ctx,
         "abi_version": ABI_VERSION, "m": m,
         "header_name": header_name, "guard": guard,
-        "import_stems": import_stems(model.main),
         "method_index": method_index, "error_codes": error_codes,
         "hex8": lambda v: f"0x{v:08x}",
     }
     env.tests["collection"] = lambda t: isinstance(t, (m.Array, m.Map))
+    sections: Dict[str, str] = {}
+
+    def module_section(tm: m.Module) -> str:
+        """The types part of ``tm``'s header, the same text wherever it is
+        rendered (it must not depend on the main module)."""
+        if tm.name not in sections:
+            sections[tm.name] = env.get_template(
+                "_module_types_h.j2").render(globals_, tm=tm).rstrip("\n")
+        return sections[tm.name]
+
+    globals_.update({
+        "module_section": module_section,
+        "module_guard": module_guard,
+        # Headers carrying a module's section compare this in #if, so two
+        # different versions of one module cannot meet in one program.
+        "module_hash": lambda tm: f"0x{fnv1a32(module_section(tm)):08x}u",
+        "basename": os.path.basename,
+    })
     out = {}
     for fname, tmpl in templates.items():
         out[fname] = env.get_template(tmpl).render(**globals_)

@@ -111,6 +111,7 @@ static const lrpc_rpc_type coll__t23;
 static const lrpc_rpc_type coll__t24;
 static const lrpc_rpc_type coll__t25;
 static const lrpc_rpc_type coll__t26;
+static const lrpc_rpc_type coll__t27;
 static const lrpc_rpc_type coll__t0 = {
 	.kind = LRPC_RPC_U8,
 	.size = sizeof(uint8_t),
@@ -302,6 +303,49 @@ static const lrpc_rpc_type coll__t26 = {
 	.align = _Alignof(coll_value_list),
 	.inner = &coll_value__type,
 	.name = "coll.Value[]",
+};
+static const lrpc_rpc_type coll__t27 = {
+	.kind = LRPC_RPC_U64,
+	.size = sizeof(uint64_t),
+	.align = _Alignof(uint64_t),
+	.name = "u64",
+};
+
+/*
+ * The types of module common, imported, are defined here too, so that
+ * this file needs no other generated file.  The definitions are weak: any
+ * number of importers and common's own file (whose definitions are
+ * strong) link into one program with one copy of each descriptor.
+ */
+
+/* common.Level */
+static const int64_t common_level__values[] = {
+	INT64_C(0),
+	INT64_C(1),
+};
+__attribute__((weak)) const lrpc_rpc_type common_level__type = {
+	.kind = LRPC_RPC_ENUM,
+	.size = sizeof(common_level),
+	.align = _Alignof(common_level),
+	.inner = &coll__t0,
+	.values = common_level__values,
+	.n_values = 2,
+	.name = "common.Level",
+};
+
+/* common.Stamp */
+/* In wire order: by (since, ordinal). */
+static const lrpc_rpc_field common_stamp__fields[] = {
+	{ &coll__t27, offsetof(common_stamp, sec), 0, 1, "sec" },
+	{ &coll__t4, offsetof(common_stamp, nsec), 1, 1, "nsec" },
+};
+__attribute__((weak)) const lrpc_rpc_type common_stamp__type = {
+	.kind = LRPC_RPC_STRUCT,
+	.size = sizeof(common_stamp),
+	.align = _Alignof(common_stamp),
+	.fields = common_stamp__fields,
+	.n_fields = 2,
+	.name = "common.Stamp",
 };
 
 /* coll.Kind */

@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 #include <lrpc/rpc.h>
-#include "common-types.h"
 
 /* Generated for the runtime's generator ABI 1. */
 #if !defined(LRPC_RPC_ABI_VERSION) || LRPC_RPC_ABI_VERSION != 1
@@ -20,6 +19,49 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The constants, errors and types of each module are guarded by the
+ * module's name: the header of every module that imports one carries them
+ * too (one set of generated files per IDL file is all a program needs), and
+ * such headers can be included together.  Two different versions of one
+ * module in a program are an error.
+ */
+
+/* --- Module common (imported from common.idl) --- */
+#ifndef LRPC_GEN_MODULE_COMMON
+#define LRPC_GEN_MODULE_COMMON 0x2ddd9e5du
+
+/* --- Constants --- */
+#define COMMON_MAX_NAME UINT32_C(64)
+
+/* --- Errors (returned as positive values by stubs) --- */
+typedef int32_t common_io_error;
+#define COMMON_IO_ERROR_DISK_FULL 10
+#define COMMON_IO_ERROR_READ_ONLY 11
+
+/* --- Types --- */
+typedef struct common_stamp common_stamp;
+
+typedef uint8_t common_level;
+#define COMMON_LEVEL_LOW 0
+#define COMMON_LEVEL_HIGH 1
+
+struct common_stamp {
+	uint64_t sec;
+	uint32_t nsec;
+};
+
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type common_level__type;
+extern const lrpc_rpc_type common_stamp__type;
+#elif LRPC_GEN_MODULE_COMMON != 0x2ddd9e5du
+#error "collections.idl: module common differs from the one another header in this program was generated from"
+#endif
+
+/* --- Module coll --- */
+#ifndef LRPC_GEN_MODULE_COLL
+#define LRPC_GEN_MODULE_COLL 0x1e826c85u
 
 /* --- Types --- */
 typedef struct coll_point coll_point;
@@ -165,6 +207,15 @@ typedef struct coll_value_list {
 	size_t count;
 } coll_value_list;
 
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type coll_kind__type;
+extern const lrpc_rpc_type coll_point__type;
+extern const lrpc_rpc_type coll_shapes__type;
+extern const lrpc_rpc_type coll_value__type;
+#elif LRPC_GEN_MODULE_COLL != 0x1e826c85u
+#error "collections.idl: module coll differs from the one another header in this program was generated from"
+#endif
+
 /* --- Interface coll.Store --- */
 #define COLL_STORE_INTERFACE_ID UINT32_C(0xda5374a4)
 #define COLL_STORE_VERSION 1
@@ -201,11 +252,7 @@ struct coll_store_moved__req {
 	coll_string_list_array2 pairs;
 };
 
-/* Descriptor tables (in collections-types.c). */
-extern const lrpc_rpc_type coll_kind__type;
-extern const lrpc_rpc_type coll_point__type;
-extern const lrpc_rpc_type coll_shapes__type;
-extern const lrpc_rpc_type coll_value__type;
+/* Descriptor tables of the interfaces (in collections-types.c). */
 extern const lrpc_rpc_method coll_store__methods[4];
 extern const lrpc_rpc_interface coll_store__interface;
 

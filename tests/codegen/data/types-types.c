@@ -315,6 +315,43 @@ static const lrpc_rpc_type types__t31 = {
 	.name = "string @max(16)",
 };
 
+/*
+ * The types of module common, imported, are defined here too, so that
+ * this file needs no other generated file.  The definitions are weak: any
+ * number of importers and common's own file (whose definitions are
+ * strong) link into one program with one copy of each descriptor.
+ */
+
+/* common.Level */
+static const int64_t common_level__values[] = {
+	INT64_C(0),
+	INT64_C(1),
+};
+__attribute__((weak)) const lrpc_rpc_type common_level__type = {
+	.kind = LRPC_RPC_ENUM,
+	.size = sizeof(common_level),
+	.align = _Alignof(common_level),
+	.inner = &types__t6,
+	.values = common_level__values,
+	.n_values = 2,
+	.name = "common.Level",
+};
+
+/* common.Stamp */
+/* In wire order: by (since, ordinal). */
+static const lrpc_rpc_field common_stamp__fields[] = {
+	{ &types__t1, offsetof(common_stamp, sec), 0, 1, "sec" },
+	{ &types__t8, offsetof(common_stamp, nsec), 1, 1, "nsec" },
+};
+__attribute__((weak)) const lrpc_rpc_type common_stamp__type = {
+	.kind = LRPC_RPC_STRUCT,
+	.size = sizeof(common_stamp),
+	.align = _Alignof(common_stamp),
+	.fields = common_stamp__fields,
+	.n_fields = 2,
+	.name = "common.Stamp",
+};
+
 /* types.Signed */
 static const int64_t types_signed__values[] = {
 	INT64_C(-300),

@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include <lrpc/rpc.h>
-#include "common-types.h"
 
 /* Generated for the runtime's generator ABI 1. */
 #if !defined(LRPC_RPC_ABI_VERSION) || LRPC_RPC_ABI_VERSION != 1
@@ -16,6 +15,49 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The constants, errors and types of each module are guarded by the
+ * module's name: the header of every module that imports one carries them
+ * too (one set of generated files per IDL file is all a program needs), and
+ * such headers can be included together.  Two different versions of one
+ * module in a program are an error.
+ */
+
+/* --- Module common (imported from common.idl) --- */
+#ifndef LRPC_GEN_MODULE_COMMON
+#define LRPC_GEN_MODULE_COMMON 0x2ddd9e5du
+
+/* --- Constants --- */
+#define COMMON_MAX_NAME UINT32_C(64)
+
+/* --- Errors (returned as positive values by stubs) --- */
+typedef int32_t common_io_error;
+#define COMMON_IO_ERROR_DISK_FULL 10
+#define COMMON_IO_ERROR_READ_ONLY 11
+
+/* --- Types --- */
+typedef struct common_stamp common_stamp;
+
+typedef uint8_t common_level;
+#define COMMON_LEVEL_LOW 0
+#define COMMON_LEVEL_HIGH 1
+
+struct common_stamp {
+	uint64_t sec;
+	uint32_t nsec;
+};
+
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type common_level__type;
+extern const lrpc_rpc_type common_stamp__type;
+#elif LRPC_GEN_MODULE_COMMON != 0x2ddd9e5du
+#error "types.idl: module common differs from the one another header in this program was generated from"
+#endif
+
+/* --- Module types --- */
+#ifndef LRPC_GEN_MODULE_TYPES
+#define LRPC_GEN_MODULE_TYPES 0xad2ade5bu
 
 /* --- Constants --- */
 #define TYPES_SMALL 4
@@ -185,7 +227,7 @@ struct types_sparse {
 	uint8_t third;
 };
 
-/* Descriptor tables (in types-types.c). */
+/* Descriptors of the types (private to the generated code). */
 extern const lrpc_rpc_type types_signed__type;
 extern const lrpc_rpc_type types_wide__type;
 extern const lrpc_rpc_type types_scalars__type;
@@ -194,6 +236,11 @@ extern const lrpc_rpc_type types_empty__type;
 extern const lrpc_rpc_type types_shape__type;
 extern const lrpc_rpc_type types_containers__type;
 extern const lrpc_rpc_type types_sparse__type;
+#elif LRPC_GEN_MODULE_TYPES != 0xad2ade5bu
+#error "types.idl: module types differs from the one another header in this program was generated from"
+#endif
+
+/* Descriptor tables of the interfaces (in types-types.c). */
 
 #ifdef __cplusplus
 }
