@@ -8,7 +8,7 @@ interfaces whose ids collide.
 
 from __future__ import annotations
 
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Set, Tuple, Union
 
 from . import ast
 from . import model as m
@@ -54,11 +54,13 @@ class _Builder:
             else:
                 ifaces.append(self.interface(mod, d))
         assert mod.file.module is not None
+        collections = tuple(c.collections.get(mod.name, {}).values())
         return m.Module(
             mod.name, mod.unit.path, mod.namer.prefix, mod.file.module.doc,
             tuple(mod.imports), tuple(mod.import_files), tuple(consts),
             tuple(enums), tuple(structs), tuple(unions), tuple(errors),
-            tuple(ifaces), self.type_order(mod))
+            tuple(ifaces), self.type_order(mod), collections,
+            self.c_order(mod, structs + unions, enums, collections))
 
     def interface(self, mod: Mod, d: ast.Interface) -> m.Interface:
         k = (mod.name, d.name.text)
@@ -98,4 +100,58 @@ class _Builder:
         for d in mod.file.decls:
             if isinstance(d, (ast.Enum, ast.Struct, ast.Union_)):
                 visit(d.name.text)
+        return tuple(out)
+
+    def c_order(self, mod: Mod, aggregates: List[Union[m.Struct, m.Union_]],
+                enums: List[m.Enum], collections: Tuple[m.Collection, ...]
+                ) -> Tuple[str, ...]:
+        """C names of the module's types and collections, each after what
+        its C definition needs: a struct or union needs the complete types
+        of its members, a fixed array that of its element; lists, maps and
+        optional values hold pointers, for which the declaration of a
+        struct or union is enough (the header declares them all first)."""
+        home = mod.name
+        by_c: Dict[str, object] = {d.c_name: d for d in aggregates}
+        by_c.update((e.c_name, e) for e in enums)
+        by_c.update((t.c_name, t) for t in collections)
+        out: List[str] = []
+        done: Set[str] = set()
+
+        def needs(t: m.Type, complete: bool) -> List[str]:
+            if isinstance(t, m.Ref):
+                if t.module != home or (t.kind != "enum" and not complete):
+                    return []
+                return [t.c_name]
+            if isinstance(t, (m.Array, m.Map)):
+                return [t.c_name]
+            if isinstance(t, m.Optional_):
+                return needs(t.inner, False)
+            return []
+
+        def visit(c_name: str) -> None:
+            if c_name in done:
+                return
+            done.add(c_name)
+            d = by_c[c_name]
+            deps: List[str] = []
+            if isinstance(d, m.Struct):
+                for f in d.fields:
+                    deps += needs(f.type, True)
+            elif isinstance(d, m.Union_):
+                for f in d.cases:
+                    deps += needs(f.type, True)
+            elif isinstance(d, m.Array):
+                deps = needs(d.element, d.size is not None)
+            elif isinstance(d, m.Map):
+                deps = needs(d.key, False) + needs(d.value, False)
+            for dep in deps:
+                visit(dep)
+            out.append(c_name)
+
+        for name in self.type_order(mod):
+            decl = next(d for d in list(aggregates) + list(enums)
+                        if d.name == name)
+            visit(decl.c_name)
+        for t in collections:
+            visit(t.c_name)
         return tuple(out)

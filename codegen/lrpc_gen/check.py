@@ -49,6 +49,10 @@ class Checked:
     versions: Dict[Key, int] = field(default_factory=dict)
     depths: Dict[Key, int] = field(default_factory=dict)
     cyclic: Set[Key] = field(default_factory=set)
+    # Module -> C name -> the collection (bounds stripped) its
+    # declarations use, in first-use order, inner ones before outer ones.
+    collections: Dict[str, Dict[str, m.Collection]] = field(
+        default_factory=dict)
 
 
 def check_decls(scope: Scope, diags: Diagnostics) -> Checked:
@@ -65,6 +69,9 @@ class _Checker:
         self.names = scope.names
         self.checked = Checked()
         self.r = Resolver(diags, self.checked.consts)
+        # Fields and parameters as (name, what, C name): checked again at
+        # the end against the collection names claimed after them.
+        self.locals: List[Tuple[ast.Name, str, str]] = []
 
     def error(self, loc: Optional[Location], msg: str,
               notes: Tuple[Diagnostic, ...] = ()) -> None:
@@ -104,6 +111,44 @@ class _Checker:
                         mod.decls.get(d.name.text) is d:
                     self.check_interface(mod, d)
         self.check_method_depths()
+        self.check_locals_against_collections()
+
+    def check_locals_against_collections(self) -> None:
+        """A field or parameter named like a collection type would hide
+        it as it hides any other type (see Names.check_local); collection
+        names are claimed while checking, so compare once all are known."""
+        names = {c for table in self.checked.collections.values()
+                 for c in table}
+        for name, what, c_name in self.locals:
+            if c_name in names:
+                self.names.check_local(name, what, c_name)
+
+    def collect(self, mod: Mod, te: ast.TypeExpr, t: m.Type) -> None:
+        """Claim the C names of the collections in ``t`` (written as
+        ``te``), inner ones first: every use of a shape shares one C type,
+        and a C name that two shapes or a declaration would share is an
+        error at the use."""
+        while isinstance(te, ast.BoundedType):
+            te = te.inner
+        if isinstance(t, m.Optional_) and isinstance(te, ast.OptionalType):
+            self.collect(mod, te.inner, t.inner)
+            return
+        if isinstance(t, m.Array) and isinstance(te, ast.ArrayType):
+            self.collect(mod, te.element, t.element)
+        elif isinstance(t, m.Map) and isinstance(te, ast.MapType):
+            self.collect(mod, te.key, t.key)
+            self.collect(mod, te.value, t.value)
+        else:
+            return
+        shape = m.c_shape(t)
+        assert isinstance(shape, (m.Array, m.Map))
+        table = self.checked.collections.setdefault(mod.name, {})
+        if table.get(shape.c_name) == shape:
+            return
+        what = f"{m.collection_kind(shape)} type " \
+               f"'{m.type_text(shape, mod.name)}'"
+        if self.names.claim(shape.c_name, what, te.loc):
+            table[shape.c_name] = shape
 
     def check_cycles(self) -> None:
         state: Dict[Key, int] = {}      # 1: on the stack, 2: done
@@ -392,8 +437,12 @@ class _Checker:
             c_name = field_name(f.name.text)
             ok = self.names.check(f.name, what, top=False, c_name=c_name) \
                 and self.names.check_local(f.name, what, c_name)
+            if ok:
+                self.locals.append((f.name, what, c_name))
             attrs = self.attrs(mod, f.attrs, "since", f"a {what}")
             t = self.r.type(mod, f.type)
+            if t is not None:
+                self.collect(mod, f.type, t)
             if t is None or not ok:
                 continue
             for ref in _refs(t):
@@ -582,6 +631,8 @@ class _Checker:
                 ok = False
             elif not self.names.check_local(p.name, "parameter", c_name):
                 ok = False
+            else:
+                self.locals.append((p.name, "parameter", c_name))
             attrs = self.attrs(mod, p.attrs, "since", "a parameter")
             p_since = since
             if "since" in attrs:
@@ -609,6 +660,7 @@ class _Checker:
             if t is None:
                 ok = False
                 continue
+            self.collect(mod, p.type, t)
             out.append(m.Param(p.name.text, c_name, t, p_since, p.name.loc))
         return tuple(out) if ok else None
 

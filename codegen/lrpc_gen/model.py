@@ -65,6 +65,9 @@ class Array:
     element: "Type"
     size: Optional[int] = None   # T[N]; None for T[]
     max: Optional[int] = None    # @max(N) on T[]
+    # The named C type (naming.Namer.list_type/array_type) of the module
+    # where the type is written: kv_entry_list, kv_u8_array16.
+    c_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Map:
     key: "Type"
     value: "Type"
     max: Optional[int] = None
+    c_name: str = ""             # naming.Namer.map_type: kv_string_u32_map
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,28 @@ class Ref:
 
 
 Type = Union[Primitive, Array, Optional_, Map, Ref]
+Collection = Union[Array, Map]
+
+
+def c_shape(t: Type) -> Type:
+    """``t`` without its ``@max`` bounds, at every level: what decides its
+    C type, and so the one named C type every use of a collection shares."""
+    if isinstance(t, Primitive):
+        return Primitive(t.name)
+    if isinstance(t, Array):
+        return Array(c_shape(t.element), t.size, None, t.c_name)
+    if isinstance(t, Map):
+        return Map(c_shape(t.key), c_shape(t.value), None, t.c_name)
+    if isinstance(t, Optional_):
+        return Optional_(c_shape(t.inner))
+    return t
+
+
+def collection_kind(t: Collection) -> str:
+    """"list", "array" or "map": the word for a collection in messages."""
+    if isinstance(t, Map):
+        return "map"
+    return "list" if t.size is None else "array"
 
 
 def type_text(t: Type, home: str = "") -> str:
@@ -264,6 +290,12 @@ class Module:
     errors: Tuple[ErrorDecl, ...]
     interfaces: Tuple[Interface, ...]
     type_order: Tuple[str, ...]     # enums/structs/unions, dependencies first
+    # The named C types of the lists, maps and fixed arrays the module's
+    # declarations use (bounds stripped, see c_shape), in first-use order.
+    collections: Tuple[Collection, ...]
+    # C names of the named types and collections in the order a C header
+    # defines them, each after what it needs.
+    c_order: Tuple[str, ...]
 
     @property
     def ordered_types(self) -> Tuple[Union[Enum, Struct, Union_], ...]:
@@ -274,6 +306,16 @@ class Module:
             assert isinstance(d, (Enum, Struct, Union_))
             out.append(d)
         return tuple(out)
+
+    @property
+    def c_ordered(self) -> Tuple[Union[Enum, Struct, Union_, Collection],
+                                 ...]:
+        """The types named by ``c_order``, in that order."""
+        by_c: Dict[str, Union[Enum, Struct, Union_, Collection]] = {
+            t.c_name: t for t in self.collections}
+        for d in self.ordered_types:
+            by_c[d.c_name] = d
+        return tuple(by_c[c] for c in self.c_order)
 
     def decl(self, name: str) -> Optional[Decl]:
         for group in (self.consts, self.enums, self.structs, self.unions,

@@ -14,6 +14,17 @@ Rules:
 - Union tag macros: ``KV_<UNION>_<CASE>``.
 - Fields and parameters: snake_case, unprefixed (they live in a struct or
   a parameter list); a result is the out-parameter ``ret_<name>``.
+- Collections get one named C type per shape and module, made of the
+  element's *token* (a primitive's IDL name, a named type's C name without
+  the module's own prefix, a collection's name without it, ``opt_`` before
+  an optional's): ``Entry[]`` -> ``kv_entry_list``, ``map<string, u32>``
+  -> ``kv_string_u32_map``, ``u8[16]`` -> ``kv_u8_array16``,
+  ``u32[][]`` -> ``kv_u32_list_list``.  ``@max`` bounds do not change the
+  C type, so they do not change the name either.
+- Function pointer types of a method: ``kv_store_get_complete_fn`` (the
+  async stub's callback), ``kv_store_get_handler_fn`` (a member of the
+  handlers struct), ``kv_store_changed_listener_fn`` (a member of the
+  events struct).
 - Names the generator adds for itself (descriptor tables, request and
   reply layouts, static helpers) are an IDL-derived name plus a ``__``
   suffix; they are made here too and reserved like the others, since a
@@ -69,6 +80,9 @@ C_LIBRARY = frozenset("""
     size_t memset memcpy
 """.split())
 
+# The token of ``optional T`` inside a collection's name: ``opt_`` + T's.
+OPTIONAL_TOKEN = "opt_"
+
 # Descriptors of types without a name: ``<module>__t<N>``, numbered per run.
 ANON_DESC = re.compile(r"[a-z][a-z0-9_]*__t[0-9]+")
 
@@ -101,16 +115,21 @@ class MethodNames:
     since_macro: str       # KV_STORE_GET_SINCE_VERSION
     ordinal_macro: str     # KV_STORE_GET_ORDINAL
     member: str            # handler/listener struct member: get, delete_
+    complete_fn: str       # kv_store_get_complete_fn (async callback type)
+    handler_fn: str        # kv_store_get_handler_fn (handlers member type)
+    listener_fn: str       # kv_store_changed_listener_fn (events member)
 
     def all(self, kind: str) -> Tuple[str, ...]:
         """The public C names of a method of ``kind``."""
         if kind == "event":
             return (self.emit, self.broadcast, self.since_macro,
-                    self.ordinal_macro)
+                    self.ordinal_macro, self.listener_fn)
         if kind == "oneway":
-            return (self.function, self.since_macro, self.ordinal_macro)
+            return (self.function, self.since_macro, self.ordinal_macro,
+                    self.handler_fn)
         return (self.function, self.async_function, self.reply,
-                self.reply_error, self.since_macro, self.ordinal_macro)
+                self.reply_error, self.since_macro, self.ordinal_macro,
+                self.complete_fn, self.handler_fn)
 
     # Names private to the generated code.  ``part`` is "req" (request
     # layout, or an event's arguments) or "rep" (reply layout).
@@ -149,7 +168,10 @@ class MethodNames:
                 self.emit: "emit function",
                 self.broadcast: "broadcast function",
                 self.since_macro: "since-version macro",
-                self.ordinal_macro: "ordinal macro"}
+                self.ordinal_macro: "ordinal macro",
+                self.complete_fn: "callback type",
+                self.handler_fn: "handler type",
+                self.listener_fn: "listener type"}
         return tuple((c, what[c]) for c in self.all(kind)) + tuple(
             (c, "internal") for c in self.internal(kind))
 
@@ -247,6 +269,26 @@ class Namer:
     def type_name(self, name: str) -> str:
         return self._prefixed(name)
 
+    def token(self, c_name: str) -> str:
+        """A C name of this module without its prefix, the way it appears
+        inside a collection's name: ``kv_entry`` -> ``entry``.  Names of
+        other modules keep their prefix (``common_stamp``)."""
+        if c_name.startswith(self.prefix):
+            return c_name[len(self.prefix):]
+        return c_name
+
+    def list_type(self, element: str) -> str:
+        """``T[]`` by the token of T: ``kv_entry_list``."""
+        return f"{self.prefix}{element}_list"
+
+    def map_type(self, key: str, value: str) -> str:
+        """``map<K, V>`` by the tokens of K and V: ``kv_string_u32_map``."""
+        return f"{self.prefix}{key}_{value}_map"
+
+    def array_type(self, element: str, size: int) -> str:
+        """``T[N]`` by the token of T: ``kv_u8_array16``."""
+        return f"{self.prefix}{element}_array{size}"
+
     def const_name(self, name: str) -> str:
         return self._prefixed(name).upper()
 
@@ -273,7 +315,9 @@ class Namer:
             broadcast=f"{base}_broadcast_{m}",
             since_macro=fn.upper() + "_SINCE_VERSION",
             ordinal_macro=fn.upper() + "_ORDINAL",
-            member=method_member(method))
+            member=method_member(method), complete_fn=fn + "_complete_fn",
+            handler_fn=fn + "_handler_fn",
+            listener_fn=f"{base}_{m}_listener_fn")
 
 
 def type_desc(c_name: str) -> str:

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Tuple
 from . import ast
 from . import model as m
 from .errors import Diagnostics
+from .naming import OPTIONAL_TOKEN
 from .scope import Key, Mod, article, kind_of
 
 
@@ -114,7 +115,12 @@ class Resolver:
                                          f"the limit of "
                                          f"{m.MAX_FIXED_ARRAY}")
                 return None
-        return None if elem is None else m.Array(elem, size)
+        if elem is None:
+            return None
+        tok = self.token(mod, elem)
+        return m.Array(elem, size, None,
+                       mod.namer.list_type(tok) if size is None
+                       else mod.namer.array_type(tok, size))
 
     def map(self, mod: Mod, t: ast.MapType) -> Optional[m.Type]:
         key = self.type(mod, t.key)
@@ -126,7 +132,19 @@ class Resolver:
             return None
         if key is None or value is None:
             return None
-        return m.Map(key, value)
+        return m.Map(key, value, None, mod.namer.map_type(
+            self.token(mod, key), self.token(mod, value)))
+
+    def token(self, mod: Mod, t: m.Type) -> str:
+        """How ``t`` appears in the names of collections of ``mod``
+        (naming.py, "Collections")."""
+        if isinstance(t, m.Primitive):
+            return t.name
+        if isinstance(t, m.Optional_):
+            return OPTIONAL_TOKEN + self.token(mod, t.inner)
+        if isinstance(t, m.Ref) and t.module != mod.name:
+            return t.c_name
+        return mod.namer.token(t.c_name)
 
     def bounded(self, mod: Mod, t: ast.BoundedType) -> Optional[m.Type]:
         inner = self.type(mod, t.inner)

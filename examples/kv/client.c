@@ -160,7 +160,7 @@ main(int argc, char **argv)
 		else
 			printf("delete %s: done\n", argv[i]);
 	} else if (strcmp(cmd, "list") == 0 && argc - i <= 1) {
-		lrpc_list items;
+		kv_entry_list items;
 		r = kv_store_list(rc, argc - i ? argv[i] : "", &items, &arena,
 				  TIMEOUT_USEC, &err);
 		if (r != 0) {

@@ -116,7 +116,7 @@ on_delete(lrpc_rpc_call *call, void *ud, const char *key)
 
 static int
 on_list(lrpc_rpc_call *call, void *ud, const char *prefix,
-	lrpc_list *ret_items)
+	kv_entry_list *ret_items)
 {
 	lrpc_arena *arena = lrpc_rpc_call_get_arena(call);
 	size_t len = strlen(prefix), n = 0;
@@ -136,7 +136,7 @@ on_list(lrpc_rpc_call *call, void *ud, const char *prefix,
 			.version = items[i].version,
 		};
 	}
-	*ret_items = (lrpc_list){ out, n };
+	*ret_items = (kv_entry_list){ out, n };
 	return 0;
 }
 

@@ -72,6 +72,67 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(get.names.since_macro,
                          "KV_STORE_GET_SINCE_VERSION")
 
+    def test_collection_names(self) -> None:
+        """One named C type per collection shape and module; bounds do not
+        count, nested collections are named by their element's name."""
+        model, diags = check_text(
+            "module kv; import \"common.idl\";"
+            "enum Kind : u8 { A = 0 } struct Entry { }"
+            "struct S { Entry[] a @0; Entry[] @max(3) b @1; u32[][] c @2;"
+            " u8[16] d @3; map<string, optional u32> e @4;"
+            " map<Kind, Entry[]> f @5; common.Stamp[] g @6;"
+            " string @max(4)[2][] h @7; }"
+            "interface I { m(Entry[] x) -> (u32[][] y) @0; }",
+            extra={"common.idl": "module common; struct Stamp { }"})
+        assert model is not None, diags.render()
+        self.assertEqual(
+            [c.c_name for c in model.main.collections],
+            ["kv_entry_list", "kv_u32_list", "kv_u32_list_list",
+             "kv_u8_array16", "kv_string_opt_u32_map",
+             "kv_kind_entry_list_map", "kv_common_stamp_list",
+             "kv_string_array2", "kv_string_array2_list"])
+        s = model.main.structs[1]
+        self.assertEqual(s.fields[1].type,
+                         m.Array(s.fields[0].type.element, None, 3,
+                                 "kv_entry_list"))
+        self.assertEqual(model.main.interfaces[0].methods[0]
+                         .results[0].type.c_name, "kv_u32_list_list")
+        # Each after what its C definition needs: the list of arrays
+        # after the array, the struct after its member types.
+        order = model.main.c_order
+        self.assertLess(order.index("kv_string_array2"),
+                        order.index("kv_string_array2_list"))
+        self.assertLess(order.index("kv_kind"),
+                        order.index("kv_kind_entry_list_map"))
+        self.assertLess(order.index("kv_string_array2_list"),
+                        order.index("kv_s"))
+
+    def test_collection_names_are_reserved(self) -> None:
+        self.assertEqual(
+            message("module kv; struct U32List { } struct S { u32[] x @0; }"),
+            "list type 'u32[]' would be named 'kv_u32_list' in C, which is "
+            "already the C name of struct 'U32List'")
+        self.assertEqual(
+            message("module kv; struct S { u8[] kv_u8_list @0; }"),
+            "field name 'kv_u8_list' is also the C name of list type 'u8[]'")
+        self.assertEqual(
+            message("module kv; enum Foo : u8 { X = 0 }"
+                    "enum FooBar : u8 { X = 0 } struct Baz { }"
+                    "struct BarBaz { } struct S { map<Foo, BarBaz> a @0;"
+                    " map<FooBar, Baz> b @1; }"),
+            "map type 'map<FooBar, Baz>' would be named "
+            "'kv_foo_bar_baz_map' in C, which is already the C name of map "
+            "type 'map<Foo, BarBaz>'")
+        self.assertIn("the callback type of method 'Store.get'", message(
+            "module kv; interface Store { get() @0; }"
+            "struct StoreGetCompleteFn { }"))
+        self.assertIn("the handler type of method 'Store.put'", message(
+            "module kv; interface Store { oneway put() @0; }"
+            "struct StorePutHandlerFn { }"))
+        self.assertIn("the listener type of method 'Store.changed'", message(
+            "module kv; interface Store { event changed() @0; }"
+            "struct StoreChangedListenerFn { }"))
+
     def test_kinds_and_ordered_types(self) -> None:
         mod = self.mod
         self.assertEqual([d.kind for d in (mod.consts[0], mod.enums[0],

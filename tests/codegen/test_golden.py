@@ -121,8 +121,10 @@ class GoldenTest(unittest.TestCase):
     def test_generated_names_are_reserved(self) -> None:
         """Every identifier of the generated C that starts with a module's
         prefix is one the checker reserved (so it can never clash), or an
-        anonymous descriptor, whose pattern the checker refuses."""
+        anonymous descriptor, whose pattern the checker refuses.  Scope
+        reserves the names of declarations, check those of collections."""
         from lrpc_gen.__main__ import OsFileSystem
+        from lrpc_gen.check import check_decls
         from lrpc_gen.errors import Diagnostics
         from lrpc_gen.load import load
         from lrpc_gen.naming import ANON_DESC
@@ -140,6 +142,7 @@ class GoldenTest(unittest.TestCase):
                 finally:
                     os.chdir(cwd)
                 scope = declare(loaded.units, diags)
+                check_decls(scope, diags)
                 self.assertFalse(diags.has_errors, diags.render())
                 mods = "|".join(re.escape(mod.name) for mod in scope.order)
                 ident = re.compile(rf"\b(?:{mods})_\w*", re.I)
@@ -159,6 +162,108 @@ class GoldenTest(unittest.TestCase):
                                             f"{name}: '{c}' is not reserved")
                 if scope.order[-1].file.decls:
                     self.assertGreater(seen, 0)
+
+    def gen_types(self, idl: str, out: str, cwd: str = DATA) -> None:
+        r = run_gen([idl, "-I", "inc", "-o", out, "--backend", "c-types"],
+                    cwd=cwd)
+        self.assertEqual((r.returncode, r.stderr), (0, ""), idl)
+
+    def test_importers_link_into_one_program(self) -> None:
+        """kv.idl and interface.idl both import common.idl.  Their -types.c
+        carry common's descriptors (weak) and their headers its types
+        (guarded), so the two link into one program, with common-types.c
+        or without it, and every reference to a type of common reaches one
+        descriptor."""
+        cc = shutil.which("cc")
+        if not cc:
+            self.skipTest("no C compiler")
+        main = r"""
+#include <stdio.h>
+#include <string.h>
+#include "kv-types.h"
+#include "interface-types.h"
+
+static const lrpc_rpc_type *
+field(const lrpc_rpc_type *t, const char *name)
+{
+        for (uint32_t i = 0; i < t->n_fields; i++)
+                if (strcmp(t->fields[i].name, name) == 0)
+                        return t->fields[i].type;
+        return NULL;
+}
+
+int
+main(void)
+{
+        common_stamp s = { .sec = COMMON_LEVEL_HIGH, .nsec = 2 };
+        const lrpc_rpc_type *in_kv = field(&kv_entry__type, "modified");
+        const lrpc_rpc_type *in_iface =
+                field(iface_clock__methods[0].reply, "stamp");
+
+        if (!in_kv || in_kv->inner != &common_stamp__type ||
+            in_iface != &common_stamp__type || s.sec != 1 ||
+            common_stamp__type.size != sizeof(common_stamp)) {
+                puts("descriptors differ");
+                return 1;
+        }
+        puts("ok");
+        return 0;
+}
+"""
+        for with_common in (False, True):
+            with self.subTest(with_common=with_common), \
+                    tempfile.TemporaryDirectory() as out:
+                idls = ["kv.idl", "interface.idl"]
+                if with_common:
+                    idls.append(os.path.join("inc", "common.idl"))
+                for idl in idls:
+                    self.gen_types(idl, out)
+                with open(os.path.join(out, "main.c"), "w",
+                          encoding="utf-8") as f:
+                    f.write(main)
+                exe = os.path.join(out, "main")
+                srcs = sorted(n for n in os.listdir(out) if n.endswith(".c"))
+                r = subprocess.run(
+                    [cc, *C_FLAGS, "-Wno-missing-prototypes", "-I",
+                     os.path.join(SOURCE_ROOT, "include"), "-I", out,
+                     *srcs, "-o", exe],
+                    cwd=out, capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                r = subprocess.run([exe], capture_output=True, text=True,
+                                   timeout=60)
+                self.assertEqual((r.returncode, r.stdout), (0, "ok\n"))
+
+    def test_two_versions_of_an_import_do_not_compile(self) -> None:
+        """Two headers that carry different versions of one imported
+        module cannot be included together."""
+        cc = shutil.which("cc")
+        if not cc:
+            self.skipTest("no C compiler")
+        with tempfile.TemporaryDirectory() as src, \
+                tempfile.TemporaryDirectory() as out:
+            for sub, field in (("one", "u8 x @0;"), ("two", "u16 x @0;")):
+                os.mkdir(os.path.join(src, sub))
+                files = {"dep.idl": f"module dep; struct D {{ {field} }}",
+                         f"user_{sub}.idl": f"module user_{sub};"
+                                            f"import \"dep.idl\";"
+                                            f"struct U {{ dep.D d @0; }}"}
+                for name, text in files.items():
+                    with open(os.path.join(src, sub, name), "w",
+                              encoding="utf-8") as f:
+                        f.write(text)
+                self.gen_types(f"user_{sub}.idl", out,
+                               cwd=os.path.join(src, sub))
+            with open(os.path.join(out, "both.c"), "w",
+                      encoding="utf-8") as f:
+                f.write('#include "user_one-types.h"\n'
+                        '#include "user_two-types.h"\n')
+            r = subprocess.run(
+                [cc, *C_FLAGS, "-I", os.path.join(SOURCE_ROOT, "include"),
+                 "-I", out, "-c", "both.c", "-o", os.devnull],
+                cwd=out, capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("module dep differs from the one another header",
+                          r.stderr)
 
     def test_c_output_deterministic(self) -> None:
         with tempfile.TemporaryDirectory() as a, \

@@ -235,7 +235,7 @@ fixture_stop(fixture *f)
 static void
 fill_all(rt_all *a, rt_inner *inners, uint32_t *list, rt_inner *maybe,
 	 const char **keys, uint32_t *vals, rt_color *ncolors,
-	 lrpc_list *nlists)
+	 rt_inner_list *nlists)
 {
 	static const uint8_t blob[] = { 0, 1, 2, 0xff };
 	static uint32_t count = 77;
@@ -258,7 +258,7 @@ fill_all(rt_all *a, rt_inner *inners, uint32_t *list, rt_inner *maybe,
 	a->blob = (lrpc_bytes){ blob, sizeof(blob) };
 	for (uint32_t i = 0; i < 100; i++)
 		list[i] = i * 3;
-	a->list = (lrpc_list){ list, 100 };
+	a->list = (rt_u32_list){ list, 100 };
 	memcpy(a->quad, "\x01\x02\x03\x04", 4);
 	a->note = "a note";
 	maybe->name = "maybe";
@@ -272,16 +272,16 @@ fill_all(rt_all *a, rt_inner *inners, uint32_t *list, rt_inner *maybe,
 	keys[1] = "two";
 	vals[0] = 1;
 	vals[1] = 2;
-	a->counts = (lrpc_map){ keys, vals, 2 };
+	a->counts = (rt_string_u32_map){ keys, vals, 2 };
 	inners[0].name = "first";
 	inners[1].name = "second";
 	inners[1].count = &count;
-	a->inners = (lrpc_list){ inners, 2 };
+	a->inners = (rt_inner_list){ inners, 2 };
 	a->short_text = "12345678"; /* exactly @max(8) */
-	a->short_list = (lrpc_list){ list, 8 };
+	a->short_list = (rt_u32_list){ list, 8 };
 	ncolors[0] = RT_COLOR_BLUE;
-	nlists[0] = (lrpc_list){ inners, 2 };
-	a->nested = (lrpc_map){ ncolors, nlists, 1 };
+	nlists[0] = (rt_inner_list){ inners, 2 };
+	a->nested = (rt_color_inner_list_map){ ncolors, nlists, 1 };
 }
 
 static void
@@ -338,27 +338,22 @@ check_all(const rt_all *a, const rt_all *b)
 		assert_true(a->choice.u.num == b->choice.u.num);
 	assert_int_equal(a->counts.count, b->counts.count);
 	for (size_t i = 0; i < a->counts.count; i++) {
-		assert_string_equal(((const char *const *)a->counts.keys)[i],
-				    ((const char *const *)b->counts.keys)[i]);
-		assert_int_equal(((const uint32_t *)a->counts.values)[i],
-				 ((const uint32_t *)b->counts.values)[i]);
+		assert_string_equal(a->counts.keys[i], b->counts.keys[i]);
+		assert_int_equal(a->counts.values[i], b->counts.values[i]);
 	}
 	assert_int_equal(a->inners.count, b->inners.count);
 	for (size_t i = 0; i < a->inners.count; i++)
-		check_inner(&((const rt_inner *)a->inners.items)[i],
-			    &((const rt_inner *)b->inners.items)[i]);
+		check_inner(&a->inners.items[i], &b->inners.items[i]);
 	assert_string_equal(a->short_text ? a->short_text : "", b->short_text);
 	assert_int_equal(a->short_list.count, b->short_list.count);
 	assert_int_equal(a->nested.count, b->nested.count);
 	for (size_t i = 0; i < a->nested.count; i++) {
-		const lrpc_list *la = &((const lrpc_list *)a->nested.values)[i];
-		const lrpc_list *lb = &((const lrpc_list *)b->nested.values)[i];
-		assert_int_equal(((const rt_color *)a->nested.keys)[i],
-				 ((const rt_color *)b->nested.keys)[i]);
+		const rt_inner_list *la = &a->nested.values[i];
+		const rt_inner_list *lb = &b->nested.values[i];
+		assert_int_equal(a->nested.keys[i], b->nested.keys[i]);
 		assert_int_equal(la->count, lb->count);
 		for (size_t k = 0; k < la->count; k++)
-			check_inner(&((const rt_inner *)la->items)[k],
-				    &((const rt_inner *)lb->items)[k]);
+			check_inner(&la->items[k], &lb->items[k]);
 	}
 }
 
@@ -373,7 +368,7 @@ test_rpc_roundtrip_all_types(void **state)
 	uint32_t list[100], vals[2];
 	const char *keys[2];
 	rt_color ncolors[1];
-	lrpc_list nlists[1];
+	rt_inner_list nlists[1];
 	uint8_t buf[256];
 	lrpc_arena arena;
 

@@ -13,6 +13,7 @@ import os
 from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 from .. import model as m
+from ..hashing import fnv1a32
 from ..naming import (anon_desc, case_macro, result_param, snake,
                       type_desc, type_table)
 from . import Context, environment
@@ -47,12 +48,10 @@ def guard(stem: str, part: str) -> str:
     return f"LRPC_GEN_{s}_{part.upper()}_H"
 
 
-def import_stems(mod: m.Module) -> List[str]:
-    out = []
-    for f in mod.import_files:
-        base = os.path.basename(f)
-        out.append(base[:-4] if base.endswith(".idl") else base)
-    return out
+def module_guard(mod: m.Module) -> str:
+    """The macro that guards the types of ``mod`` in every header that
+    carries them (its own and its importers')."""
+    return f"LRPC_GEN_MODULE_{mod.name.upper()}"
 
 
 # --- C spelling of types ---------------------------------------------------
@@ -101,22 +100,61 @@ def decl(t: m.Type, name: str) -> str:
     if isinstance(t, m.Primitive):
         ct = _PRIM_C[t.name]
         return f"{ct}{name}" if ct.endswith("*") else f"{ct} {name}"
-    if isinstance(t, m.Ref):
+    if isinstance(t, (m.Ref, m.Array, m.Map)):
+        # Lists, maps and fixed arrays by their named C type.
         return f"{t.c_name} {name}"
-    if isinstance(t, m.Array):
-        if t.size is None:
-            return f"lrpc_list {name}"
-        return decl(t.element, f"{name}[{t.size}]")
-    if isinstance(t, m.Map):
-        return f"lrpc_map {name}"
     if isinstance(t, m.Optional_):
         inner = t.inner
         if isinstance(inner, m.Primitive) and inner.name == "string":
             return decl(inner, name)
-        if isinstance(inner, m.Array) and inner.size is not None:
-            return _const(decl(inner, f"(*{name})"))
         return _const(decl(inner, f"*{name}"))
     raise TypeError(t)
+
+
+def elements_decl(t: m.Type, name: str) -> str:
+    """``name`` as a pointer to const elements of type ``t``: the items,
+    keys or values of a list or map (``const char *const *keys``)."""
+    ct = c_type(t)
+    if ct.endswith("*"):
+        return f"{ct}const *{name}"
+    return f"{_const(ct)} *{name}"
+
+
+def collection_def(t: m.Collection) -> List[str]:
+    """The C definition of a collection's named type, as lines.  Lists and
+    maps have exactly the layout of lrpc_list and lrpc_map (the generated
+    descriptor file asserts it), which is what the runtime reads."""
+    if isinstance(t, m.Map):
+        return [f"typedef struct {t.c_name} {{",
+                f"\t{elements_decl(t.key, 'keys')};",
+                f"\t{elements_decl(t.value, 'values')};",
+                "\tsize_t count;",
+                f"}} {t.c_name};"]
+    if t.size is None:
+        return [f"typedef struct {t.c_name} {{",
+                f"\t{elements_decl(t.element, 'items')};",
+                "\tsize_t count;",
+                f"}} {t.c_name};"]
+    return [f"typedef {decl(t.element, f'{t.c_name}[{t.size}]')};"]
+
+
+def layout_asserts(t: m.Collection) -> List[str]:
+    """Static assertions that a list or map type has the layout of the
+    runtime's generic lrpc_list or lrpc_map (none for fixed arrays)."""
+    if isinstance(t, m.Array) and t.size is not None:
+        return []
+    generic, members = (("lrpc_map", ("keys", "values", "count"))
+                        if isinstance(t, m.Map)
+                        else ("lrpc_list", ("items", "count")))
+    checks = [f"sizeof({t.c_name}) == sizeof({generic})",
+              f"_Alignof({t.c_name}) == _Alignof({generic})"]
+    checks += [f"offsetof({t.c_name}, {f}) == offsetof({generic}, {f})"
+               for f in members]
+    lines = [f"_Static_assert({checks[0]} &&"]
+    lines += [f"\t       {c} &&" for c in checks[1:-1]]
+    lines += [f"\t       {checks[-1]},",
+              f'\t       "{t.c_name} must have the layout of {generic}");']
+    return lines
 
 
 def c_type(t: m.Type) -> str:
@@ -218,11 +256,23 @@ class CFacts:
         return "".join(", " + self.out_param(p.type, result_param(p.c_name))
                        for p in params)
 
-    def callback_decl(self, meth: m.Method, name: str) -> str:
-        """The user's completion callback of an async stub."""
-        return (f"void (*{name})(lrpc_rpc_client *, int"
-                f"{self.in_types(meth.results)}, "
-                f"const lrpc_rpc_error *, void *)")
+    def complete_fn_params(self, meth: m.Method) -> str:
+        """Parameters of an async stub's callback.  The results keep their
+        names; the status and the error detail get names starting with
+        ``lrpc_``, which no result can have."""
+        return (f"lrpc_rpc_client *client, int lrpc_status"
+                f"{self.in_params(meth.results)}, "
+                f"const lrpc_rpc_error *lrpc_error, void *userdata")
+
+    def handler_fn_params(self, meth: m.Method) -> str:
+        """Parameters of a handler: the IDL parameters in, the results as
+        ``ret_*`` out-parameters."""
+        return (f"lrpc_rpc_call *call, void *userdata"
+                f"{self.in_params(meth.params)}"
+                f"{self.out_params(meth.results)}")
+
+    def listener_fn_params(self, meth: m.Method) -> str:
+        return f"void *userdata{self.in_params(meth.params)}"
 
     def in_args(self, params: Tuple[m.Param, ...], var: str) -> str:
         return "".join(", " + self.in_expr(p.type, f"{var}->{p.c_name}")
@@ -318,9 +368,16 @@ class CFacts:
         return {"name": name, "init": items}
 
     def collect(self) -> None:
-        """Register every anonymous type the module needs, up front, so
-        the descriptor file can declare them before any use."""
-        mod = self.mod
+        """Register every anonymous type the descriptor file needs, up
+        front, so that it can declare them before any use: the main
+        module's first, then those of the modules it imports, whose
+        descriptors it carries too (c_types_c.j2)."""
+        self._collect(self.mod)
+        for mod in self.model.modules:
+            if mod is not self.mod:
+                self._collect(mod, interfaces=False)
+
+    def _collect(self, mod: m.Module, interfaces: bool = True) -> None:
         for e in mod.enums:
             self.desc(e.base)
         for st in mod.structs:
@@ -330,10 +387,16 @@ class CFacts:
             self.desc(u.tag)
             for f in u.cases:
                 self.desc(f.type)
-        for i in mod.interfaces:
+        for i in mod.interfaces if interfaces else ():
             for meth in i.methods:
                 for p in meth.params + meth.results:
                     self.desc(p.type)
+
+    def layout_asserts(self) -> List[str]:
+        """The layout assertions of every list and map type the descriptor
+        file describes: those of every module it carries."""
+        return [a for mod in self.model.modules for t in mod.collections
+                for a in layout_asserts(t)]
 
     def case_macro(self, u: m.Union_, f: m.Field) -> str:
         return case_macro(u.c_name, f.name)
@@ -370,6 +433,8 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
     env = environment(filters={
         "c_decl": decl,
         "c_type": c_type,
+        "c_collection_def": collection_def,
+        "idl_type": m.type_text,
         "c_method_kind": method_kind,
         "c_array_len": array_len,
         "c_string": c_string_literal,
@@ -382,10 +447,28 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
         "model": model, "mod": model.main, "facts": facts, "ctx": ctx,
         "abi_version": ABI_VERSION, "m": m,
         "header_name": header_name, "guard": guard,
-        "import_stems": import_stems(model.main),
         "method_index": method_index, "error_codes": error_codes,
         "hex8": lambda v: f"0x{v:08x}",
     }
+    env.tests["collection"] = lambda t: isinstance(t, (m.Array, m.Map))
+    sections: Dict[str, str] = {}
+
+    def module_section(tm: m.Module) -> str:
+        """The types part of ``tm``'s header, the same text wherever it is
+        rendered (it must not depend on the main module)."""
+        if tm.name not in sections:
+            sections[tm.name] = env.get_template(
+                "_module_types_h.j2").render(globals_, tm=tm).rstrip("\n")
+        return sections[tm.name]
+
+    globals_.update({
+        "module_section": module_section,
+        "module_guard": module_guard,
+        # Headers carrying a module's section compare this in #if, so two
+        # different versions of one module cannot meet in one program.
+        "module_hash": lambda tm: f"0x{fnv1a32(module_section(tm)):08x}u",
+        "basename": os.path.basename,
+    })
     out = {}
     for fname, tmpl in templates.items():
         out[fname] = env.get_template(tmpl).render(**globals_)

@@ -45,6 +45,10 @@ def dump_module(mod: m.Module) -> List[str]:
     for name, path in zip(mod.imports, mod.import_files):
         out.append(f"  import {name} file={path}")
     out.append(f"  type-order: {' '.join(mod.type_order) or '-'}")
+    out.append(f"  c-order: {' '.join(mod.c_order) or '-'}")
+    for t in mod.collections:
+        out.append(f"  collection {m.type_text(t, home)} "
+                   f"c={t.c_name}")
     for c in mod.consts:
         _doc(out, c.doc, "  ")
         value = json.dumps(c.value, ensure_ascii=False)

@@ -23,14 +23,14 @@ docs_i_m__complete(lrpc_rpc_client *client, int status, const void *rep_, const 
 {
 	static const struct docs_i_m__rep zero;
 	const struct docs_i_m__rep *rep = rep_ ? (const struct docs_i_m__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *))fn;
+	docs_i_m_complete_fn callback = (docs_i_m_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, error, userdata);
 }
 
 int
-docs_i_m_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+docs_i_m_async(lrpc_rpc_client *client, docs_i_m_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct docs_i_m__req lrpc_req;
 

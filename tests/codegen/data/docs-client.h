@@ -17,6 +17,13 @@ extern "C" {
 /* --- docs.I, version 1 --- */
 
 /**
+ * Callback of docs_i_m_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*docs_i_m_complete_fn)(lrpc_rpc_client *client, int lrpc_status, const lrpc_rpc_error *lrpc_error, void *userdata);
+
+/**
  * A method.
  * docs.I.m (since version 1), synchronous: waits up to
  * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
@@ -31,7 +38,7 @@ int docs_i_m(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_error *ret
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int docs_i_m_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int docs_i_m_async(lrpc_rpc_client *client, docs_i_m_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /** Events of docs.I; any member may be NULL. */
 struct docs_i_events {

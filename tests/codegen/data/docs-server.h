@@ -17,6 +17,9 @@ extern "C" {
 
 /* --- docs.I, version 1 --- */
 
+/** Handler of docs.I.m. */
+typedef int (*docs_i_m_handler_fn)(lrpc_rpc_call *call, void *userdata);
+
 /**
  * Handlers of docs.I; a NULL member answers "no such method"
  * (-EOPNOTSUPP at the caller).  Arguments are valid while the handler
@@ -27,7 +30,7 @@ struct docs_i_handlers {
 	/**
 	 * A method.
 	 */
-	int (*m)(lrpc_rpc_call *call, void *userdata);
+	docs_i_m_handler_fn m;
 	/** Unused: keeps the struct valid C when there are no methods. */
 	void *lrpc_reserved;
 };

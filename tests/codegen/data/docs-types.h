@@ -21,6 +21,18 @@
 extern "C" {
 #endif
 
+/*
+ * The constants, errors and types of each module are guarded by the
+ * module's name: the header of every module that imports one carries them
+ * too (one set of generated files per IDL file is all a program needs), and
+ * such headers can be included together.  Two different versions of one
+ * module in a program are an error.
+ */
+
+/* --- Module docs --- */
+#ifndef LRPC_GEN_MODULE_DOCS
+#define LRPC_GEN_MODULE_DOCS 0x25eca06du
+
 /* --- Constants --- */
 /**
  * A constant.
@@ -76,6 +88,14 @@ struct docs_u {
 	} u;
 };
 
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type docs_e__type;
+extern const lrpc_rpc_type docs_s__type;
+extern const lrpc_rpc_type docs_u__type;
+#elif LRPC_GEN_MODULE_DOCS != 0x25eca06du
+#error "docs.idl: module docs differs from the one another header in this program was generated from"
+#endif
+
 /* --- Interface docs.I --- */
 /**
  * An interface.
@@ -94,10 +114,7 @@ struct docs_i_m__rep {
 	uint8_t lrpc_unused;
 };
 
-/* Descriptor tables (in docs-types.c). */
-extern const lrpc_rpc_type docs_e__type;
-extern const lrpc_rpc_type docs_s__type;
-extern const lrpc_rpc_type docs_u__type;
+/* Descriptor tables of the interfaces (in docs-types.c). */
 extern const lrpc_rpc_method docs_i__methods[1];
 extern const lrpc_rpc_interface docs_i__interface;
 

@@ -16,7 +16,23 @@
 extern "C" {
 #endif
 
-/* Descriptor tables (in empty-types.c). */
+/*
+ * The constants, errors and types of each module are guarded by the
+ * module's name: the header of every module that imports one carries them
+ * too (one set of generated files per IDL file is all a program needs), and
+ * such headers can be included together.  Two different versions of one
+ * module in a program are an error.
+ */
+
+/* --- Module empty --- */
+#ifndef LRPC_GEN_MODULE_EMPTY
+#define LRPC_GEN_MODULE_EMPTY 0x811c9dc5u
+
+#elif LRPC_GEN_MODULE_EMPTY != 0x811c9dc5u
+#error "empty.idl: module empty differs from the one another header in this program was generated from"
+#endif
+
+/* Descriptor tables of the interfaces (in empty-types.c). */
 
 #ifdef __cplusplus
 }

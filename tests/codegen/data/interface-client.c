@@ -25,14 +25,14 @@ iface_clock_now__complete(lrpc_rpc_client *client, int status, const void *rep_,
 {
 	static const struct iface_clock_now__rep zero;
 	const struct iface_clock_now__rep *rep = rep_ ? (const struct iface_clock_now__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *))fn;
+	iface_clock_now_complete_fn callback = (iface_clock_now_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, &rep->stamp, error, userdata);
 }
 
 int
-iface_clock_now_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+iface_clock_now_async(lrpc_rpc_client *client, iface_clock_now_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_now__req lrpc_req;
 
@@ -63,14 +63,14 @@ iface_clock_set__complete(lrpc_rpc_client *client, int status, const void *rep_,
 {
 	static const struct iface_clock_set__rep zero;
 	const struct iface_clock_set__rep *rep = rep_ ? (const struct iface_clock_set__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *))fn;
+	iface_clock_set_complete_fn callback = (iface_clock_set_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, error, userdata);
 }
 
 int
-iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, iface_clock_set_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_set__req lrpc_req;
 
@@ -110,14 +110,14 @@ iface_clock_delete__complete(lrpc_rpc_client *client, int status, const void *re
 {
 	static const struct iface_clock_delete__rep zero;
 	const struct iface_clock_delete__rep *rep = rep_ ? (const struct iface_clock_delete__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *))fn;
+	iface_clock_delete_complete_fn callback = (iface_clock_delete_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, error, userdata);
 }
 
 int
-iface_clock_delete_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+iface_clock_delete_async(lrpc_rpc_client *client, iface_clock_delete_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_delete__req lrpc_req;
 
@@ -149,14 +149,14 @@ iface_clock_get_snake__complete(lrpc_rpc_client *client, int status, const void 
 {
 	static const struct iface_clock_get_snake__rep zero;
 	const struct iface_clock_get_snake__rep *rep = rep_ ? (const struct iface_clock_get_snake__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *))fn;
+	iface_clock_get_snake_complete_fn callback = (iface_clock_get_snake_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, rep->other_value, error, userdata);
 }
 
 int
-iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, iface_clock_get_snake_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_get_snake__req lrpc_req;
 
@@ -186,14 +186,14 @@ iface_clock_ticket__complete(lrpc_rpc_client *client, int status, const void *re
 {
 	static const struct iface_clock_ticket__rep zero;
 	const struct iface_clock_ticket__rep *rep = rep_ ? (const struct iface_clock_ticket__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *))fn;
+	iface_clock_ticket_complete_fn callback = (iface_clock_ticket_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, error, userdata);
 }
 
 int
-iface_clock_ticket_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+iface_clock_ticket_async(lrpc_rpc_client *client, iface_clock_ticket_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_clock_ticket__req lrpc_req;
 
@@ -258,14 +258,14 @@ iface_echo_echo__complete(lrpc_rpc_client *client, int status, const void *rep_,
 {
 	static const struct iface_echo_echo__rep zero;
 	const struct iface_echo_echo__rep *rep = rep_ ? (const struct iface_echo_echo__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *))fn;
+	iface_echo_echo_complete_fn callback = (iface_echo_echo_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, rep->data_out, error, userdata);
 }
 
 int
-iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, iface_echo_echo_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct iface_echo_echo__req lrpc_req;
 

@@ -17,6 +17,13 @@ extern "C" {
 /* --- iface.Clock, version 3 --- */
 
 /**
+ * Callback of iface_clock_now_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*iface_clock_now_complete_fn)(lrpc_rpc_client *client, int lrpc_status, const common_stamp *stamp, const lrpc_rpc_error *lrpc_error, void *userdata);
+
+/**
  * iface.Clock.now (since version 1), synchronous: waits up to
  * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
@@ -30,7 +37,14 @@ int iface_clock_now(lrpc_rpc_client *client, common_stamp *ret_stamp, uint64_t t
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_now_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const common_stamp *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int iface_clock_now_async(lrpc_rpc_client *client, iface_clock_now_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+
+/**
+ * Callback of iface_clock_set_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0, -errno or a positive typed error.
+ */
+typedef void (*iface_clock_set_complete_fn)(lrpc_rpc_client *client, int lrpc_status, const lrpc_rpc_error *lrpc_error, void *userdata);
 
 /**
  * iface.Clock.set (since version 1), synchronous: waits up to
@@ -46,13 +60,20 @@ int iface_clock_set(lrpc_rpc_client *client, const common_stamp *stamp, bool for
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int iface_clock_set_async(lrpc_rpc_client *client, const common_stamp *stamp, bool force, iface_clock_set_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * iface.Clock.ping (since version 3), oneway: returns once sent
  * (0 or -errno); there is no reply.
  */
 int iface_clock_ping(lrpc_rpc_client *client);
+
+/**
+ * Callback of iface_clock_delete_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*iface_clock_delete_complete_fn)(lrpc_rpc_client *client, int lrpc_status, const lrpc_rpc_error *lrpc_error, void *userdata);
 
 /**
  * Method names may be C or C++ keywords; the struct member becomes
@@ -70,7 +91,14 @@ int iface_clock_delete(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_delete_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int iface_clock_delete_async(lrpc_rpc_client *client, iface_clock_delete_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+
+/**
+ * Callback of iface_clock_get_snake_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*iface_clock_get_snake_complete_fn)(lrpc_rpc_client *client, int lrpc_status, uint8_t other_value, const lrpc_rpc_error *lrpc_error, void *userdata);
 
 /**
  * iface.Clock.getSnake (since version 1), synchronous: waits up to
@@ -86,7 +114,14 @@ int iface_clock_get_snake(lrpc_rpc_client *client, uint8_t some_value, uint8_t *
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, void (*callback)(lrpc_rpc_client *, int, uint8_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int iface_clock_get_snake_async(lrpc_rpc_client *client, uint8_t some_value, iface_clock_get_snake_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+
+/**
+ * Callback of iface_clock_ticket_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*iface_clock_ticket_complete_fn)(lrpc_rpc_client *client, int lrpc_status, const lrpc_rpc_error *lrpc_error, void *userdata);
 
 /**
  * iface.Clock.ticket (since version 1), synchronous: waits up to
@@ -102,11 +137,14 @@ int iface_clock_ticket(lrpc_rpc_client *client, uint64_t timeout_usec, lrpc_rpc_
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int iface_clock_ticket_async(lrpc_rpc_client *client, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int iface_clock_ticket_async(lrpc_rpc_client *client, iface_clock_ticket_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+
+/** Listener of event iface.Clock.tick: the arguments are valid until it returns. */
+typedef void (*iface_clock_tick_listener_fn)(void *userdata, const common_stamp *stamp, uint32_t drift);
 
 /** Events of iface.Clock; any member may be NULL. */
 struct iface_clock_events {
-	void (*tick)(void *userdata, const common_stamp *stamp, uint32_t drift);
+	iface_clock_tick_listener_fn tick;
 	/** Unused: keeps the struct valid C when there are no events. */
 	void *lrpc_reserved;
 };
@@ -119,6 +157,13 @@ struct iface_clock_events {
 int iface_clock_listen(lrpc_rpc_client *client, const struct iface_clock_events *events, void *userdata);
 
 /* --- iface.Echo, version 1 --- */
+
+/**
+ * Callback of iface_echo_echo_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*iface_echo_echo_complete_fn)(lrpc_rpc_client *client, int lrpc_status, lrpc_bytes data_out, const lrpc_rpc_error *lrpc_error, void *userdata);
 
 /**
  * iface.Echo.echo (since version 1), synchronous: waits up to
@@ -135,7 +180,7 @@ int iface_echo_echo(lrpc_rpc_client *client, lrpc_bytes data, lrpc_bytes *ret_da
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, void (*callback)(lrpc_rpc_client *, int, lrpc_bytes, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int iface_echo_echo_async(lrpc_rpc_client *client, lrpc_bytes data, iface_echo_echo_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /** Events of iface.Echo; any member may be NULL. */
 struct iface_echo_events {

@@ -17,6 +17,24 @@ extern "C" {
 
 /* --- iface.Clock, version 3 --- */
 
+/** Handler of iface.Clock.now. */
+typedef int (*iface_clock_now_handler_fn)(lrpc_rpc_call *call, void *userdata, common_stamp *ret_stamp);
+
+/** Handler of iface.Clock.set. */
+typedef int (*iface_clock_set_handler_fn)(lrpc_rpc_call *call, void *userdata, const common_stamp *stamp, bool force);
+
+/** Handler of iface.Clock.ping (oneway: nothing is sent back). */
+typedef int (*iface_clock_ping_handler_fn)(lrpc_rpc_call *call, void *userdata);
+
+/** Handler of iface.Clock.delete. */
+typedef int (*iface_clock_delete_handler_fn)(lrpc_rpc_call *call, void *userdata);
+
+/** Handler of iface.Clock.getSnake. */
+typedef int (*iface_clock_get_snake_handler_fn)(lrpc_rpc_call *call, void *userdata, uint8_t some_value, uint8_t *ret_other_value);
+
+/** Handler of iface.Clock.ticket. */
+typedef int (*iface_clock_ticket_handler_fn)(lrpc_rpc_call *call, void *userdata);
+
 /**
  * Handlers of iface.Clock; a NULL member answers "no such method"
  * (-EOPNOTSUPP at the caller).  Arguments are valid while the handler
@@ -24,16 +42,16 @@ extern "C" {
  * lrpc_rpc_call_get_arena(), is one place for it).
  */
 struct iface_clock_handlers {
-	int (*now)(lrpc_rpc_call *call, void *userdata, common_stamp *ret_stamp);
-	int (*set)(lrpc_rpc_call *call, void *userdata, const common_stamp *stamp, bool force);
-	int (*ping)(lrpc_rpc_call *call, void *userdata);
+	iface_clock_now_handler_fn now;
+	iface_clock_set_handler_fn set;
+	iface_clock_ping_handler_fn ping;
 	/**
 	 * Method names may be C or C++ keywords; the struct member becomes
 	 * "delete_".
 	 */
-	int (*delete_)(lrpc_rpc_call *call, void *userdata);
-	int (*get_snake)(lrpc_rpc_call *call, void *userdata, uint8_t some_value, uint8_t *ret_other_value);
-	int (*ticket)(lrpc_rpc_call *call, void *userdata);
+	iface_clock_delete_handler_fn delete_;
+	iface_clock_get_snake_handler_fn get_snake;
+	iface_clock_ticket_handler_fn ticket;
 	/** Unused: keeps the struct valid C when there are no methods. */
 	void *lrpc_reserved;
 };
@@ -95,6 +113,9 @@ int iface_clock_broadcast_tick(lrpc_server *server, const common_stamp *stamp, u
 
 /* --- iface.Echo, version 1 --- */
 
+/** Handler of iface.Echo.echo. */
+typedef int (*iface_echo_echo_handler_fn)(lrpc_rpc_call *call, void *userdata, lrpc_bytes data, lrpc_bytes *ret_data_out);
+
 /**
  * Handlers of iface.Echo; a NULL member answers "no such method"
  * (-EOPNOTSUPP at the caller).  Arguments are valid while the handler
@@ -102,7 +123,7 @@ int iface_clock_broadcast_tick(lrpc_server *server, const common_stamp *stamp, u
  * lrpc_rpc_call_get_arena(), is one place for it).
  */
 struct iface_echo_handlers {
-	int (*echo)(lrpc_rpc_call *call, void *userdata, lrpc_bytes data, lrpc_bytes *ret_data_out);
+	iface_echo_echo_handler_fn echo;
 	/** Unused: keeps the struct valid C when there are no methods. */
 	void *lrpc_reserved;
 };

@@ -8,6 +8,7 @@ static const lrpc_rpc_type iface__t0;
 static const lrpc_rpc_type iface__t1;
 static const lrpc_rpc_type iface__t2;
 static const lrpc_rpc_type iface__t3;
+static const lrpc_rpc_type iface__t4;
 static const lrpc_rpc_type iface__t0 = {
 	.kind = LRPC_RPC_BOOL,
 	.size = sizeof(bool),
@@ -31,6 +32,49 @@ static const lrpc_rpc_type iface__t3 = {
 	.size = sizeof(lrpc_bytes),
 	.align = _Alignof(lrpc_bytes),
 	.name = "bytes",
+};
+static const lrpc_rpc_type iface__t4 = {
+	.kind = LRPC_RPC_U64,
+	.size = sizeof(uint64_t),
+	.align = _Alignof(uint64_t),
+	.name = "u64",
+};
+
+/*
+ * The types of module common, imported, are defined here too, so that
+ * this file needs no other generated file.  The definitions are weak: any
+ * number of importers and common's own file (whose definitions are
+ * strong) link into one program with one copy of each descriptor.
+ */
+
+/* common.Level */
+static const int64_t common_level__values[] = {
+	INT64_C(0),
+	INT64_C(1),
+};
+__attribute__((weak)) const lrpc_rpc_type common_level__type = {
+	.kind = LRPC_RPC_ENUM,
+	.size = sizeof(common_level),
+	.align = _Alignof(common_level),
+	.inner = &iface__t2,
+	.values = common_level__values,
+	.n_values = 2,
+	.name = "common.Level",
+};
+
+/* common.Stamp */
+/* In wire order: by (since, ordinal). */
+static const lrpc_rpc_field common_stamp__fields[] = {
+	{ &iface__t4, offsetof(common_stamp, sec), 0, 1, "sec" },
+	{ &iface__t1, offsetof(common_stamp, nsec), 1, 1, "nsec" },
+};
+__attribute__((weak)) const lrpc_rpc_type common_stamp__type = {
+	.kind = LRPC_RPC_STRUCT,
+	.size = sizeof(common_stamp),
+	.align = _Alignof(common_stamp),
+	.fields = common_stamp__fields,
+	.n_fields = 2,
+	.name = "common.Stamp",
 };
 
 /* --- Interface iface.Clock --- */

@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include <lrpc/rpc.h>
-#include "common-types.h"
 
 /* Generated for the runtime's generator ABI 1. */
 #if !defined(LRPC_RPC_ABI_VERSION) || LRPC_RPC_ABI_VERSION != 1
@@ -17,10 +16,56 @@
 extern "C" {
 #endif
 
+/*
+ * The constants, errors and types of each module are guarded by the
+ * module's name: the header of every module that imports one carries them
+ * too (one set of generated files per IDL file is all a program needs), and
+ * such headers can be included together.  Two different versions of one
+ * module in a program are an error.
+ */
+
+/* --- Module common (imported from common.idl) --- */
+#ifndef LRPC_GEN_MODULE_COMMON
+#define LRPC_GEN_MODULE_COMMON 0x2ddd9e5du
+
+/* --- Constants --- */
+#define COMMON_MAX_NAME UINT32_C(64)
+
+/* --- Errors (returned as positive values by stubs) --- */
+typedef int32_t common_io_error;
+#define COMMON_IO_ERROR_DISK_FULL 10
+#define COMMON_IO_ERROR_READ_ONLY 11
+
+/* --- Types --- */
+typedef struct common_stamp common_stamp;
+
+typedef uint8_t common_level;
+#define COMMON_LEVEL_LOW 0
+#define COMMON_LEVEL_HIGH 1
+
+struct common_stamp {
+	uint64_t sec;
+	uint32_t nsec;
+};
+
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type common_level__type;
+extern const lrpc_rpc_type common_stamp__type;
+#elif LRPC_GEN_MODULE_COMMON != 0x2ddd9e5du
+#error "interface.idl: module common differs from the one another header in this program was generated from"
+#endif
+
+/* --- Module iface --- */
+#ifndef LRPC_GEN_MODULE_IFACE
+#define LRPC_GEN_MODULE_IFACE 0xbf76b320u
+
 /* --- Errors (returned as positive values by stubs) --- */
 typedef int32_t iface_oops;
 #define IFACE_OOPS_BAD 1
 #define IFACE_OOPS_WORSE 2
+#elif LRPC_GEN_MODULE_IFACE != 0xbf76b320u
+#error "interface.idl: module iface differs from the one another header in this program was generated from"
+#endif
 
 /* --- Interface iface.Clock --- */
 #define IFACE_CLOCK_INTERFACE_ID UINT32_C(0x83fb2c51)
@@ -99,7 +144,7 @@ struct iface_echo_echo__rep {
 	lrpc_bytes data_out;
 };
 
-/* Descriptor tables (in interface-types.c). */
+/* Descriptor tables of the interfaces (in interface-types.c). */
 extern const lrpc_rpc_method iface_clock__methods[7];
 extern const lrpc_rpc_interface iface_clock__interface;
 extern const lrpc_rpc_method iface_echo__methods[1];

@@ -26,14 +26,14 @@ kv_store_get__complete(lrpc_rpc_client *client, int status, const void *rep_, co
 {
 	static const struct kv_store_get__rep zero;
 	const struct kv_store_get__rep *rep = rep_ ? (const struct kv_store_get__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *))fn;
+	kv_store_get_complete_fn callback = (kv_store_get_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, &rep->entry, error, userdata);
 }
 
 int
-kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+kv_store_get_async(lrpc_rpc_client *client, const char *key, kv_store_get_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct kv_store_get__req lrpc_req;
 
@@ -67,14 +67,14 @@ kv_store_put__complete(lrpc_rpc_client *client, int status, const void *rep_, co
 {
 	static const struct kv_store_put__rep zero;
 	const struct kv_store_put__rep *rep = rep_ ? (const struct kv_store_put__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *))fn;
+	kv_store_put_complete_fn callback = (kv_store_put_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, rep->version, error, userdata);
 }
 
 int
-kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, kv_store_put_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct kv_store_put__req lrpc_req;
 
@@ -97,7 +97,7 @@ kv_store_touch(lrpc_rpc_client *client, const char *key)
 }
 
 int
-kv_store_list(lrpc_rpc_client *client, const char *prefix, uint32_t limit, lrpc_list *ret_items, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
+kv_store_list(lrpc_rpc_client *client, const char *prefix, uint32_t limit, kv_entry_list *ret_items, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error)
 {
 	struct kv_store_list__req lrpc_req;
 	struct kv_store_list__rep lrpc_rep;
@@ -119,14 +119,14 @@ kv_store_list__complete(lrpc_rpc_client *client, int status, const void *rep_, c
 {
 	static const struct kv_store_list__rep zero;
 	const struct kv_store_list__rep *rep = rep_ ? (const struct kv_store_list__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *))fn;
+	kv_store_list_complete_fn callback = (kv_store_list_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, rep->items, error, userdata);
 }
 
 int
-kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, kv_store_list_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct kv_store_list__req lrpc_req;
 
@@ -158,14 +158,14 @@ kv_store_delete__complete(lrpc_rpc_client *client, int status, const void *rep_,
 {
 	static const struct kv_store_delete__rep zero;
 	const struct kv_store_delete__rep *rep = rep_ ? (const struct kv_store_delete__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *))fn;
+	kv_store_delete_complete_fn callback = (kv_store_delete_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, error, userdata);
 }
 
 int
-kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+kv_store_delete_async(lrpc_rpc_client *client, const char *key, kv_store_delete_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct kv_store_delete__req lrpc_req;
 

@@ -17,6 +17,13 @@ extern "C" {
 /* --- kv.Store, version 2 --- */
 
 /**
+ * Callback of kv_store_get_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0, -errno or a positive typed error.
+ */
+typedef void (*kv_store_get_complete_fn)(lrpc_rpc_client *client, int lrpc_status, const kv_entry *entry, const lrpc_rpc_error *lrpc_error, void *userdata);
+
+/**
  * kv.Store.get (since version 1), synchronous: waits up to
  * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.  Variable-size
  * results live in @arena until it is reset.
@@ -31,7 +38,14 @@ int kv_store_get(lrpc_rpc_client *client, const char *key, kv_entry *ret_entry, 
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int kv_store_get_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const kv_entry *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int kv_store_get_async(lrpc_rpc_client *client, const char *key, kv_store_get_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+
+/**
+ * Callback of kv_store_put_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0, -errno or a positive typed error.
+ */
+typedef void (*kv_store_put_complete_fn)(lrpc_rpc_client *client, int lrpc_status, uint64_t version, const lrpc_rpc_error *lrpc_error, void *userdata);
 
 /**
  * kv.Store.put (since version 1), synchronous: waits up to
@@ -47,7 +61,7 @@ int kv_store_put(lrpc_rpc_client *client, const char *key, lrpc_bytes value, uin
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, void (*callback)(lrpc_rpc_client *, int, uint64_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes value, kv_store_put_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * kv.Store.touch (since version 2), oneway: returns once sent
@@ -56,12 +70,19 @@ int kv_store_put_async(lrpc_rpc_client *client, const char *key, lrpc_bytes valu
 int kv_store_touch(lrpc_rpc_client *client, const char *key);
 
 /**
+ * Callback of kv_store_list_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*kv_store_list_complete_fn)(lrpc_rpc_client *client, int lrpc_status, kv_entry_list items, const lrpc_rpc_error *lrpc_error, void *userdata);
+
+/**
  * kv.Store.list (since version 1), synchronous: waits up to
  * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.  Variable-size
  * results live in @arena until it is reset.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
  */
-int kv_store_list(lrpc_rpc_client *client, const char *prefix, uint32_t limit, lrpc_list *ret_items, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
+int kv_store_list(lrpc_rpc_client *client, const char *prefix, uint32_t limit, kv_entry_list *ret_items, lrpc_arena *arena, uint64_t timeout_usec, lrpc_rpc_error *ret_error);
 /**
  * kv.Store.list, asynchronous: @callback runs once from
  * lrpc_rpc_client_process() with the status and results (valid until it
@@ -70,7 +91,14 @@ int kv_store_list(lrpc_rpc_client *client, const char *prefix, uint32_t limit, l
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, void (*callback)(lrpc_rpc_client *, int, lrpc_list, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int kv_store_list_async(lrpc_rpc_client *client, const char *prefix, uint32_t limit, kv_store_list_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+
+/**
+ * Callback of kv_store_delete_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0, -errno or a positive typed error.
+ */
+typedef void (*kv_store_delete_complete_fn)(lrpc_rpc_client *client, int lrpc_status, const lrpc_rpc_error *lrpc_error, void *userdata);
 
 /**
  * kv.Store.delete (since version 1), synchronous: waits up to
@@ -86,14 +114,17 @@ int kv_store_delete(lrpc_rpc_client *client, const char *key, uint64_t timeout_u
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int kv_store_delete_async(lrpc_rpc_client *client, const char *key, void (*callback)(lrpc_rpc_client *, int, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int kv_store_delete_async(lrpc_rpc_client *client, const char *key, kv_store_delete_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+
+/** Listener of event kv.Store.changed: the arguments are valid until it returns. */
+typedef void (*kv_store_changed_listener_fn)(void *userdata, const char *key, uint64_t version);
 
 /** Events of kv.Store; any member may be NULL. */
 struct kv_store_events {
 	/**
 	 * Sent after every put and delete.
 	 */
-	void (*changed)(void *userdata, const char *key, uint64_t version);
+	kv_store_changed_listener_fn changed;
 	/** Unused: keeps the struct valid C when there are no events. */
 	void *lrpc_reserved;
 };

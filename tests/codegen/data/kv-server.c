@@ -130,7 +130,7 @@ kv_store_put_reply_error(lrpc_rpc_call *call, int code)
 }
 
 int
-kv_store_list_reply(lrpc_rpc_call *call, lrpc_list items)
+kv_store_list_reply(lrpc_rpc_call *call, kv_entry_list items)
 {
 	struct kv_store_list__rep lrpc_rep;
 

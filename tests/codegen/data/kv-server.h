@@ -17,6 +17,21 @@ extern "C" {
 
 /* --- kv.Store, version 2 --- */
 
+/** Handler of kv.Store.get. */
+typedef int (*kv_store_get_handler_fn)(lrpc_rpc_call *call, void *userdata, const char *key, kv_entry *ret_entry);
+
+/** Handler of kv.Store.put. */
+typedef int (*kv_store_put_handler_fn)(lrpc_rpc_call *call, void *userdata, const char *key, lrpc_bytes value, uint64_t *ret_version);
+
+/** Handler of kv.Store.touch (oneway: nothing is sent back). */
+typedef int (*kv_store_touch_handler_fn)(lrpc_rpc_call *call, void *userdata, const char *key);
+
+/** Handler of kv.Store.list. */
+typedef int (*kv_store_list_handler_fn)(lrpc_rpc_call *call, void *userdata, const char *prefix, uint32_t limit, kv_entry_list *ret_items);
+
+/** Handler of kv.Store.delete. */
+typedef int (*kv_store_delete_handler_fn)(lrpc_rpc_call *call, void *userdata, const char *key);
+
 /**
  * Handlers of kv.Store; a NULL member answers "no such method"
  * (-EOPNOTSUPP at the caller).  Arguments are valid while the handler
@@ -24,11 +39,11 @@ extern "C" {
  * lrpc_rpc_call_get_arena(), is one place for it).
  */
 struct kv_store_handlers {
-	int (*get)(lrpc_rpc_call *call, void *userdata, const char *key, kv_entry *ret_entry);
-	int (*put)(lrpc_rpc_call *call, void *userdata, const char *key, lrpc_bytes value, uint64_t *ret_version);
-	int (*touch)(lrpc_rpc_call *call, void *userdata, const char *key);
-	int (*list)(lrpc_rpc_call *call, void *userdata, const char *prefix, uint32_t limit, lrpc_list *ret_items);
-	int (*delete_)(lrpc_rpc_call *call, void *userdata, const char *key);
+	kv_store_get_handler_fn get;
+	kv_store_put_handler_fn put;
+	kv_store_touch_handler_fn touch;
+	kv_store_list_handler_fn list;
+	kv_store_delete_handler_fn delete_;
 	/** Unused: keeps the struct valid C when there are no methods. */
 	void *lrpc_reserved;
 };
@@ -61,7 +76,7 @@ int kv_store_put_reply_error(lrpc_rpc_call *call, int code);
  * (positive) / negative errno.  Either frees @call.  Returns 0, -ENOTCONN
  * (the client went away), or -errno.
  */
-int kv_store_list_reply(lrpc_rpc_call *call, lrpc_list items);
+int kv_store_list_reply(lrpc_rpc_call *call, kv_entry_list items);
 int kv_store_list_reply_error(lrpc_rpc_call *call, int code);
 
 /**

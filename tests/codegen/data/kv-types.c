@@ -3,6 +3,16 @@
 
 #include "kv-types.h"
 
+/*
+ * The runtime reads every list as an lrpc_list and every map as an
+ * lrpc_map; the named types must not differ from them in layout.
+ */
+_Static_assert(sizeof(kv_entry_list) == sizeof(lrpc_list) &&
+	       _Alignof(kv_entry_list) == _Alignof(lrpc_list) &&
+	       offsetof(kv_entry_list, items) == offsetof(lrpc_list, items) &&
+	       offsetof(kv_entry_list, count) == offsetof(lrpc_list, count),
+	       "kv_entry_list must have the layout of lrpc_list");
+
 /* Types without a name of their own. */
 static const lrpc_rpc_type kv__t0;
 static const lrpc_rpc_type kv__t1;
@@ -58,10 +68,47 @@ static const lrpc_rpc_type kv__t6 = {
 };
 static const lrpc_rpc_type kv__t7 = {
 	.kind = LRPC_RPC_LIST,
-	.size = sizeof(lrpc_list),
-	.align = _Alignof(lrpc_list),
+	.size = sizeof(kv_entry_list),
+	.align = _Alignof(kv_entry_list),
 	.inner = &kv_entry__type,
 	.name = "kv.Entry[]",
+};
+
+/*
+ * The types of module common, imported, are defined here too, so that
+ * this file needs no other generated file.  The definitions are weak: any
+ * number of importers and common's own file (whose definitions are
+ * strong) link into one program with one copy of each descriptor.
+ */
+
+/* common.Level */
+static const int64_t common_level__values[] = {
+	INT64_C(0),
+	INT64_C(1),
+};
+__attribute__((weak)) const lrpc_rpc_type common_level__type = {
+	.kind = LRPC_RPC_ENUM,
+	.size = sizeof(common_level),
+	.align = _Alignof(common_level),
+	.inner = &kv__t0,
+	.values = common_level__values,
+	.n_values = 2,
+	.name = "common.Level",
+};
+
+/* common.Stamp */
+/* In wire order: by (since, ordinal). */
+static const lrpc_rpc_field common_stamp__fields[] = {
+	{ &kv__t3, offsetof(common_stamp, sec), 0, 1, "sec" },
+	{ &kv__t6, offsetof(common_stamp, nsec), 1, 1, "nsec" },
+};
+__attribute__((weak)) const lrpc_rpc_type common_stamp__type = {
+	.kind = LRPC_RPC_STRUCT,
+	.size = sizeof(common_stamp),
+	.align = _Alignof(common_stamp),
+	.fields = common_stamp__fields,
+	.n_fields = 2,
+	.name = "common.Stamp",
 };
 
 /* kv.Kind */

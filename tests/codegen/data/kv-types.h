@@ -9,7 +9,6 @@
 #include <stdint.h>
 
 #include <lrpc/rpc.h>
-#include "common-types.h"
 
 /* Generated for the runtime's generator ABI 1. */
 #if !defined(LRPC_RPC_ABI_VERSION) || LRPC_RPC_ABI_VERSION != 1
@@ -19,6 +18,49 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The constants, errors and types of each module are guarded by the
+ * module's name: the header of every module that imports one carries them
+ * too (one set of generated files per IDL file is all a program needs), and
+ * such headers can be included together.  Two different versions of one
+ * module in a program are an error.
+ */
+
+/* --- Module common (imported from common.idl) --- */
+#ifndef LRPC_GEN_MODULE_COMMON
+#define LRPC_GEN_MODULE_COMMON 0x2ddd9e5du
+
+/* --- Constants --- */
+#define COMMON_MAX_NAME UINT32_C(64)
+
+/* --- Errors (returned as positive values by stubs) --- */
+typedef int32_t common_io_error;
+#define COMMON_IO_ERROR_DISK_FULL 10
+#define COMMON_IO_ERROR_READ_ONLY 11
+
+/* --- Types --- */
+typedef struct common_stamp common_stamp;
+
+typedef uint8_t common_level;
+#define COMMON_LEVEL_LOW 0
+#define COMMON_LEVEL_HIGH 1
+
+struct common_stamp {
+	uint64_t sec;
+	uint32_t nsec;
+};
+
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type common_level__type;
+extern const lrpc_rpc_type common_stamp__type;
+#elif LRPC_GEN_MODULE_COMMON != 0x2ddd9e5du
+#error "kv.idl: module common differs from the one another header in this program was generated from"
+#endif
+
+/* --- Module kv --- */
+#ifndef LRPC_GEN_MODULE_KV
+#define LRPC_GEN_MODULE_KV 0x38ac606bu
 
 /* --- Constants --- */
 #define KV_MAX_KEY UINT32_C(256)
@@ -48,6 +90,19 @@ struct kv_entry {
 	kv_kind kind;
 	const common_stamp *modified;  /* since 2 */
 };
+
+/** IDL `Entry[]`. */
+typedef struct kv_entry_list {
+	const kv_entry *items;
+	size_t count;
+} kv_entry_list;
+
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type kv_kind__type;
+extern const lrpc_rpc_type kv_entry__type;
+#elif LRPC_GEN_MODULE_KV != 0x38ac606bu
+#error "kv.idl: module kv differs from the one another header in this program was generated from"
+#endif
 
 /* --- Interface kv.Store --- */
 #define KV_STORE_INTERFACE_ID UINT32_C(0x15bd513f)
@@ -88,7 +143,7 @@ struct kv_store_list__req {
 	uint32_t limit;
 };
 struct kv_store_list__rep {
-	lrpc_list items;
+	kv_entry_list items;
 };
 struct kv_store_changed__req {
 	const char *key;
@@ -101,9 +156,7 @@ struct kv_store_delete__rep {
 	uint8_t lrpc_unused;
 };
 
-/* Descriptor tables (in kv-types.c). */
-extern const lrpc_rpc_type kv_kind__type;
-extern const lrpc_rpc_type kv_entry__type;
+/* Descriptor tables of the interfaces (in kv-types.c). */
 extern const lrpc_rpc_method kv_store__methods[6];
 extern const lrpc_rpc_interface kv_store__interface;
 

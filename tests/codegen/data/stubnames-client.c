@@ -30,14 +30,14 @@ stubnames_names_call__complete(lrpc_rpc_client *client, int status, const void *
 {
 	static const struct stubnames_names_call__rep zero;
 	const struct stubnames_names_call__rep *rep = rep_ ? (const struct stubnames_names_call__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *))fn;
+	stubnames_names_call_complete_fn callback = (stubnames_names_call_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, rep->args, &rep->item, error, userdata);
 }
 
 int
-stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, void (*callback)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, stubnames_names_call_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct stubnames_names_call__req lrpc_req;
 
@@ -73,14 +73,14 @@ stubnames_names_answer__complete(lrpc_rpc_client *client, int status, const void
 {
 	static const struct stubnames_names_answer__rep zero;
 	const struct stubnames_names_answer__rep *rep = rep_ ? (const struct stubnames_names_answer__rep *)rep_ : &zero;
-	void (*callback)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *) = (void (*)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *))fn;
+	stubnames_names_answer_complete_fn callback = (stubnames_names_answer_complete_fn)fn;
 
 	(void)rep;
 	callback(client, status, rep->h, error, userdata);
 }
 
 int
-stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, void (*callback)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id)
+stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, stubnames_names_answer_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id)
 {
 	struct stubnames_names_answer__req lrpc_req;
 

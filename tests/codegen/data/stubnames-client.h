@@ -17,6 +17,13 @@ extern "C" {
 /* --- stubnames.Names, version 1 --- */
 
 /**
+ * Callback of stubnames_names_call_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*stubnames_names_call_complete_fn)(lrpc_rpc_client *client, int lrpc_status, uint32_t args, const stubnames_item *item, const lrpc_rpc_error *lrpc_error, void *userdata);
+
+/**
  * stubnames.Names.call (since version 1), synchronous: waits up to
  * @timeout_usec (LRPC_TIMEOUT_DEFAULT: the client's default) for the reply.
  * Returns 0, -errno; @ret_error (may be NULL) gets the detail.
@@ -30,7 +37,14 @@ int stubnames_names_call(lrpc_rpc_client *client, uint32_t r, const char *req, c
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, void (*callback)(lrpc_rpc_client *, int, uint32_t, const stubnames_item *, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int stubnames_names_call_async(lrpc_rpc_client *client, uint32_t r, const char *req, const stubnames_item *rep, stubnames_names_call_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+
+/**
+ * Callback of stubnames_names_answer_async(): runs once with @lrpc_status, the results
+ * (zero unless @lrpc_status is 0; valid until it returns) and the detail in
+ * @lrpc_error (may be NULL).  @lrpc_status is 0 or -errno.
+ */
+typedef void (*stubnames_names_answer_complete_fn)(lrpc_rpc_client *client, int lrpc_status, uint32_t h, const lrpc_rpc_error *lrpc_error, void *userdata);
 
 /**
  * stubnames.Names.answer (since version 1), synchronous: waits up to
@@ -46,7 +60,7 @@ int stubnames_names_answer(lrpc_rpc_client *client, uint32_t status, uint32_t ze
  * after lrpc_rpc_client_cancel(*call_id) succeeded.  If this fails,
  * @callback never runs.  Returns 0 or -errno.
  */
-int stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, void (*callback)(lrpc_rpc_client *, int, uint32_t, const lrpc_rpc_error *, void *), void *userdata, uint64_t timeout_usec, uint64_t *call_id);
+int stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint32_t zero, stubnames_names_answer_complete_fn callback, void *userdata, uint64_t timeout_usec, uint64_t *call_id);
 
 /**
  * stubnames.Names.send (since version 1), oneway: returns once sent
@@ -54,9 +68,12 @@ int stubnames_names_answer_async(lrpc_rpc_client *client, uint32_t status, uint3
  */
 int stubnames_names_send(lrpc_rpc_client *client, uint32_t req, uint32_t rep);
 
+/** Listener of event stubnames.Names.changed: the arguments are valid until it returns. */
+typedef void (*stubnames_names_changed_listener_fn)(void *userdata, uint32_t args, const stubnames_item *req);
+
 /** Events of stubnames.Names; any member may be NULL. */
 struct stubnames_names_events {
-	void (*changed)(void *userdata, uint32_t args, const stubnames_item *req);
+	stubnames_names_changed_listener_fn changed;
 	/** Unused: keeps the struct valid C when there are no events. */
 	void *lrpc_reserved;
 };

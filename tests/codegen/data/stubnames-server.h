@@ -17,6 +17,15 @@ extern "C" {
 
 /* --- stubnames.Names, version 1 --- */
 
+/** Handler of stubnames.Names.call. */
+typedef int (*stubnames_names_call_handler_fn)(lrpc_rpc_call *call, void *userdata, uint32_t r, const char *req, const stubnames_item *rep, uint32_t *ret_args, stubnames_item *ret_item);
+
+/** Handler of stubnames.Names.answer. */
+typedef int (*stubnames_names_answer_handler_fn)(lrpc_rpc_call *call, void *userdata, uint32_t status, uint32_t zero, uint32_t *ret_h);
+
+/** Handler of stubnames.Names.send (oneway: nothing is sent back). */
+typedef int (*stubnames_names_send_handler_fn)(lrpc_rpc_call *call, void *userdata, uint32_t req, uint32_t rep);
+
 /**
  * Handlers of stubnames.Names; a NULL member answers "no such method"
  * (-EOPNOTSUPP at the caller).  Arguments are valid while the handler
@@ -24,9 +33,9 @@ extern "C" {
  * lrpc_rpc_call_get_arena(), is one place for it).
  */
 struct stubnames_names_handlers {
-	int (*call)(lrpc_rpc_call *call, void *userdata, uint32_t r, const char *req, const stubnames_item *rep, uint32_t *ret_args, stubnames_item *ret_item);
-	int (*answer)(lrpc_rpc_call *call, void *userdata, uint32_t status, uint32_t zero, uint32_t *ret_h);
-	int (*send)(lrpc_rpc_call *call, void *userdata, uint32_t req, uint32_t rep);
+	stubnames_names_call_handler_fn call;
+	stubnames_names_answer_handler_fn answer;
+	stubnames_names_send_handler_fn send;
 	/** Unused: keeps the struct valid C when there are no methods. */
 	void *lrpc_reserved;
 };

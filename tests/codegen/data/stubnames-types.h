@@ -20,6 +20,18 @@
 extern "C" {
 #endif
 
+/*
+ * The constants, errors and types of each module are guarded by the
+ * module's name: the header of every module that imports one carries them
+ * too (one set of generated files per IDL file is all a program needs), and
+ * such headers can be included together.  Two different versions of one
+ * module in a program are an error.
+ */
+
+/* --- Module stubnames --- */
+#ifndef LRPC_GEN_MODULE_STUBNAMES
+#define LRPC_GEN_MODULE_STUBNAMES 0xfd87fcc3u
+
 /* --- Types --- */
 typedef struct stubnames_item stubnames_item;
 
@@ -29,6 +41,12 @@ struct stubnames_item {
 	 */
 	uint32_t class_;
 };
+
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type stubnames_item__type;
+#elif LRPC_GEN_MODULE_STUBNAMES != 0xfd87fcc3u
+#error "stubnames.idl: module stubnames differs from the one another header in this program was generated from"
+#endif
 
 /* --- Interface stubnames.Names --- */
 #define STUBNAMES_NAMES_INTERFACE_ID UINT32_C(0x2d52aba1)
@@ -69,8 +87,7 @@ struct stubnames_names_changed__req {
 	stubnames_item req;
 };
 
-/* Descriptor tables (in stubnames-types.c). */
-extern const lrpc_rpc_type stubnames_item__type;
+/* Descriptor tables of the interfaces (in stubnames-types.c). */
 extern const lrpc_rpc_method stubnames_names__methods[4];
 extern const lrpc_rpc_interface stubnames_names__interface;
 

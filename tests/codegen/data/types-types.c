@@ -3,6 +3,62 @@
 
 #include "types-types.h"
 
+/*
+ * The runtime reads every list as an lrpc_list and every map as an
+ * lrpc_map; the named types must not differ from them in layout.
+ */
+_Static_assert(sizeof(types_u32_list) == sizeof(lrpc_list) &&
+	       _Alignof(types_u32_list) == _Alignof(lrpc_list) &&
+	       offsetof(types_u32_list, items) == offsetof(lrpc_list, items) &&
+	       offsetof(types_u32_list, count) == offsetof(lrpc_list, count),
+	       "types_u32_list must have the layout of lrpc_list");
+_Static_assert(sizeof(types_string_u64_map) == sizeof(lrpc_map) &&
+	       _Alignof(types_string_u64_map) == _Alignof(lrpc_map) &&
+	       offsetof(types_string_u64_map, keys) == offsetof(lrpc_map, keys) &&
+	       offsetof(types_string_u64_map, values) == offsetof(lrpc_map, values) &&
+	       offsetof(types_string_u64_map, count) == offsetof(lrpc_map, count),
+	       "types_string_u64_map must have the layout of lrpc_map");
+_Static_assert(sizeof(types_u32_scalars_map) == sizeof(lrpc_map) &&
+	       _Alignof(types_u32_scalars_map) == _Alignof(lrpc_map) &&
+	       offsetof(types_u32_scalars_map, keys) == offsetof(lrpc_map, keys) &&
+	       offsetof(types_u32_scalars_map, values) == offsetof(lrpc_map, values) &&
+	       offsetof(types_u32_scalars_map, count) == offsetof(lrpc_map, count),
+	       "types_u32_scalars_map must have the layout of lrpc_map");
+_Static_assert(sizeof(types_signed_bool_map) == sizeof(lrpc_map) &&
+	       _Alignof(types_signed_bool_map) == _Alignof(lrpc_map) &&
+	       offsetof(types_signed_bool_map, keys) == offsetof(lrpc_map, keys) &&
+	       offsetof(types_signed_bool_map, values) == offsetof(lrpc_map, values) &&
+	       offsetof(types_signed_bool_map, count) == offsetof(lrpc_map, count),
+	       "types_signed_bool_map must have the layout of lrpc_map");
+_Static_assert(sizeof(types_string_list) == sizeof(lrpc_list) &&
+	       _Alignof(types_string_list) == _Alignof(lrpc_list) &&
+	       offsetof(types_string_list, items) == offsetof(lrpc_list, items) &&
+	       offsetof(types_string_list, count) == offsetof(lrpc_list, count),
+	       "types_string_list must have the layout of lrpc_list");
+_Static_assert(sizeof(types_string_string_map) == sizeof(lrpc_map) &&
+	       _Alignof(types_string_string_map) == _Alignof(lrpc_map) &&
+	       offsetof(types_string_string_map, keys) == offsetof(lrpc_map, keys) &&
+	       offsetof(types_string_string_map, values) == offsetof(lrpc_map, values) &&
+	       offsetof(types_string_string_map, count) == offsetof(lrpc_map, count),
+	       "types_string_string_map must have the layout of lrpc_map");
+_Static_assert(sizeof(types_scalars_list) == sizeof(lrpc_list) &&
+	       _Alignof(types_scalars_list) == _Alignof(lrpc_list) &&
+	       offsetof(types_scalars_list, items) == offsetof(lrpc_list, items) &&
+	       offsetof(types_scalars_list, count) == offsetof(lrpc_list, count),
+	       "types_scalars_list must have the layout of lrpc_list");
+_Static_assert(sizeof(types_u8_string_list_map) == sizeof(lrpc_map) &&
+	       _Alignof(types_u8_string_list_map) == _Alignof(lrpc_map) &&
+	       offsetof(types_u8_string_list_map, keys) == offsetof(lrpc_map, keys) &&
+	       offsetof(types_u8_string_list_map, values) == offsetof(lrpc_map, values) &&
+	       offsetof(types_u8_string_list_map, count) == offsetof(lrpc_map, count),
+	       "types_u8_string_list_map must have the layout of lrpc_map");
+_Static_assert(sizeof(types_string_u8_string_list_map_map) == sizeof(lrpc_map) &&
+	       _Alignof(types_string_u8_string_list_map_map) == _Alignof(lrpc_map) &&
+	       offsetof(types_string_u8_string_list_map_map, keys) == offsetof(lrpc_map, keys) &&
+	       offsetof(types_string_u8_string_list_map_map, values) == offsetof(lrpc_map, values) &&
+	       offsetof(types_string_u8_string_list_map_map, count) == offsetof(lrpc_map, count),
+	       "types_string_u8_string_list_map_map must have the layout of lrpc_map");
+
 /* Types without a name of their own. */
 static const lrpc_rpc_type types__t0;
 static const lrpc_rpc_type types__t1;
@@ -116,23 +172,23 @@ static const lrpc_rpc_type types__t12 = {
 };
 static const lrpc_rpc_type types__t13 = {
 	.kind = LRPC_RPC_LIST,
-	.size = sizeof(lrpc_list),
-	.align = _Alignof(lrpc_list),
+	.size = sizeof(types_u32_list),
+	.align = _Alignof(types_u32_list),
 	.inner = &types__t8,
 	.name = "u32[]",
 };
 static const lrpc_rpc_type types__t14 = {
 	.kind = LRPC_RPC_ARRAY,
-	.size = sizeof(uint8_t [16]),
-	.align = _Alignof(uint8_t [16]),
+	.size = sizeof(types_u8_array16),
+	.align = _Alignof(types_u8_array16),
 	.max = 16u,
 	.inner = &types__t6,
 	.name = "u8[16]",
 };
 static const lrpc_rpc_type types__t15 = {
 	.kind = LRPC_RPC_ARRAY,
-	.size = sizeof(uint16_t [4]),
-	.align = _Alignof(uint16_t [4]),
+	.size = sizeof(types_u16_array4),
+	.align = _Alignof(types_u16_array4),
 	.max = 4u,
 	.inner = &types__t7,
 	.name = "u16[4]",
@@ -146,24 +202,24 @@ static const lrpc_rpc_type types__t16 = {
 };
 static const lrpc_rpc_type types__t17 = {
 	.kind = LRPC_RPC_MAP,
-	.size = sizeof(lrpc_map),
-	.align = _Alignof(lrpc_map),
+	.size = sizeof(types_string_u64_map),
+	.align = _Alignof(types_string_u64_map),
 	.inner = &types__t11,
 	.value = &types__t1,
 	.name = "map<string, u64>",
 };
 static const lrpc_rpc_type types__t18 = {
 	.kind = LRPC_RPC_MAP,
-	.size = sizeof(lrpc_map),
-	.align = _Alignof(lrpc_map),
+	.size = sizeof(types_u32_scalars_map),
+	.align = _Alignof(types_u32_scalars_map),
 	.inner = &types__t8,
 	.value = &types_scalars__type,
 	.name = "map<u32, types.Scalars>",
 };
 static const lrpc_rpc_type types__t19 = {
 	.kind = LRPC_RPC_MAP,
-	.size = sizeof(lrpc_map),
-	.align = _Alignof(lrpc_map),
+	.size = sizeof(types_signed_bool_map),
+	.align = _Alignof(types_signed_bool_map),
 	.inner = &types_signed__type,
 	.value = &types__t2,
 	.name = "map<types.Signed, bool>",
@@ -191,16 +247,16 @@ static const lrpc_rpc_type types__t22 = {
 };
 static const lrpc_rpc_type types__t23 = {
 	.kind = LRPC_RPC_LIST,
-	.size = sizeof(lrpc_list),
-	.align = _Alignof(lrpc_list),
+	.size = sizeof(types_string_list),
+	.align = _Alignof(types_string_list),
 	.max = 8u,
 	.inner = &types__t22,
 	.name = "string @max(32)[] @max(8)",
 };
 static const lrpc_rpc_type types__t24 = {
 	.kind = LRPC_RPC_MAP,
-	.size = sizeof(lrpc_map),
-	.align = _Alignof(lrpc_map),
+	.size = sizeof(types_string_string_map),
+	.align = _Alignof(types_string_string_map),
 	.inner = &types__t11,
 	.value = &types__t11,
 	.max = 100u,
@@ -208,45 +264,45 @@ static const lrpc_rpc_type types__t24 = {
 };
 static const lrpc_rpc_type types__t25 = {
 	.kind = LRPC_RPC_ARRAY,
-	.size = sizeof(types_scalars [2]),
-	.align = _Alignof(types_scalars [2]),
+	.size = sizeof(types_scalars_array2),
+	.align = _Alignof(types_scalars_array2),
 	.max = 2u,
 	.inner = &types_scalars__type,
 	.name = "types.Scalars[2]",
 };
 static const lrpc_rpc_type types__t26 = {
 	.kind = LRPC_RPC_LIST,
-	.size = sizeof(lrpc_list),
-	.align = _Alignof(lrpc_list),
+	.size = sizeof(types_scalars_list),
+	.align = _Alignof(types_scalars_list),
 	.inner = &types_scalars__type,
 	.name = "types.Scalars[]",
 };
 static const lrpc_rpc_type types__t27 = {
 	.kind = LRPC_RPC_OPTIONAL,
-	.size = sizeof(const lrpc_list *),
-	.align = _Alignof(const lrpc_list *),
+	.size = sizeof(const types_scalars_list *),
+	.align = _Alignof(const types_scalars_list *),
 	.inner = &types__t26,
 	.name = "optional types.Scalars[]",
 };
 static const lrpc_rpc_type types__t28 = {
 	.kind = LRPC_RPC_LIST,
-	.size = sizeof(lrpc_list),
-	.align = _Alignof(lrpc_list),
+	.size = sizeof(types_string_list),
+	.align = _Alignof(types_string_list),
 	.inner = &types__t11,
 	.name = "string[]",
 };
 static const lrpc_rpc_type types__t29 = {
 	.kind = LRPC_RPC_MAP,
-	.size = sizeof(lrpc_map),
-	.align = _Alignof(lrpc_map),
+	.size = sizeof(types_u8_string_list_map),
+	.align = _Alignof(types_u8_string_list_map),
 	.inner = &types__t6,
 	.value = &types__t28,
 	.name = "map<u8, string[]>",
 };
 static const lrpc_rpc_type types__t30 = {
 	.kind = LRPC_RPC_MAP,
-	.size = sizeof(lrpc_map),
-	.align = _Alignof(lrpc_map),
+	.size = sizeof(types_string_u8_string_list_map_map),
+	.align = _Alignof(types_string_u8_string_list_map_map),
 	.inner = &types__t11,
 	.value = &types__t29,
 	.name = "map<string, map<u8, string[]>>",
@@ -257,6 +313,43 @@ static const lrpc_rpc_type types__t31 = {
 	.align = _Alignof(const char *),
 	.max = 16u,
 	.name = "string @max(16)",
+};
+
+/*
+ * The types of module common, imported, are defined here too, so that
+ * this file needs no other generated file.  The definitions are weak: any
+ * number of importers and common's own file (whose definitions are
+ * strong) link into one program with one copy of each descriptor.
+ */
+
+/* common.Level */
+static const int64_t common_level__values[] = {
+	INT64_C(0),
+	INT64_C(1),
+};
+__attribute__((weak)) const lrpc_rpc_type common_level__type = {
+	.kind = LRPC_RPC_ENUM,
+	.size = sizeof(common_level),
+	.align = _Alignof(common_level),
+	.inner = &types__t6,
+	.values = common_level__values,
+	.n_values = 2,
+	.name = "common.Level",
+};
+
+/* common.Stamp */
+/* In wire order: by (since, ordinal). */
+static const lrpc_rpc_field common_stamp__fields[] = {
+	{ &types__t1, offsetof(common_stamp, sec), 0, 1, "sec" },
+	{ &types__t8, offsetof(common_stamp, nsec), 1, 1, "nsec" },
+};
+__attribute__((weak)) const lrpc_rpc_type common_stamp__type = {
+	.kind = LRPC_RPC_STRUCT,
+	.size = sizeof(common_stamp),
+	.align = _Alignof(common_stamp),
+	.fields = common_stamp__fields,
+	.n_fields = 2,
+	.name = "common.Stamp",
 };
 
 /* types.Signed */

@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include <lrpc/rpc.h>
-#include "common-types.h"
 
 /* Generated for the runtime's generator ABI 1. */
 #if !defined(LRPC_RPC_ABI_VERSION) || LRPC_RPC_ABI_VERSION != 1
@@ -16,6 +15,49 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The constants, errors and types of each module are guarded by the
+ * module's name: the header of every module that imports one carries them
+ * too (one set of generated files per IDL file is all a program needs), and
+ * such headers can be included together.  Two different versions of one
+ * module in a program are an error.
+ */
+
+/* --- Module common (imported from common.idl) --- */
+#ifndef LRPC_GEN_MODULE_COMMON
+#define LRPC_GEN_MODULE_COMMON 0x2ddd9e5du
+
+/* --- Constants --- */
+#define COMMON_MAX_NAME UINT32_C(64)
+
+/* --- Errors (returned as positive values by stubs) --- */
+typedef int32_t common_io_error;
+#define COMMON_IO_ERROR_DISK_FULL 10
+#define COMMON_IO_ERROR_READ_ONLY 11
+
+/* --- Types --- */
+typedef struct common_stamp common_stamp;
+
+typedef uint8_t common_level;
+#define COMMON_LEVEL_LOW 0
+#define COMMON_LEVEL_HIGH 1
+
+struct common_stamp {
+	uint64_t sec;
+	uint32_t nsec;
+};
+
+/* Descriptors of the types (private to the generated code). */
+extern const lrpc_rpc_type common_level__type;
+extern const lrpc_rpc_type common_stamp__type;
+#elif LRPC_GEN_MODULE_COMMON != 0x2ddd9e5du
+#error "types.idl: module common differs from the one another header in this program was generated from"
+#endif
+
+/* --- Module types --- */
+#ifndef LRPC_GEN_MODULE_TYPES
+#define LRPC_GEN_MODULE_TYPES 0xad2ade5bu
 
 /* --- Constants --- */
 #define TYPES_SMALL 4
@@ -84,26 +126,95 @@ struct types_shape {
 	} u;
 };
 
+/** IDL `u32[]`. */
+typedef struct types_u32_list {
+	const uint32_t *items;
+	size_t count;
+} types_u32_list;
+
+/** IDL `u8[16]`. */
+typedef uint8_t types_u8_array16[16];
+
+/** IDL `u16[4]`. */
+typedef uint16_t types_u16_array4[4];
+
+/** IDL `map<string, u64>`. */
+typedef struct types_string_u64_map {
+	const char *const *keys;
+	const uint64_t *values;
+	size_t count;
+} types_string_u64_map;
+
+/** IDL `map<u32, Scalars>`. */
+typedef struct types_u32_scalars_map {
+	const uint32_t *keys;
+	const types_scalars *values;
+	size_t count;
+} types_u32_scalars_map;
+
+/** IDL `map<Signed, bool>`. */
+typedef struct types_signed_bool_map {
+	const types_signed *keys;
+	const bool *values;
+	size_t count;
+} types_signed_bool_map;
+
+/** IDL `string[]`. */
+typedef struct types_string_list {
+	const char *const *items;
+	size_t count;
+} types_string_list;
+
+/** IDL `map<string, string>`. */
+typedef struct types_string_string_map {
+	const char *const *keys;
+	const char *const *values;
+	size_t count;
+} types_string_string_map;
+
+/** IDL `Scalars[2]`. */
+typedef types_scalars types_scalars_array2[2];
+
+/** IDL `Scalars[]`. */
+typedef struct types_scalars_list {
+	const types_scalars *items;
+	size_t count;
+} types_scalars_list;
+
+/** IDL `map<u8, string[]>`. */
+typedef struct types_u8_string_list_map {
+	const uint8_t *keys;
+	const types_string_list *values;
+	size_t count;
+} types_u8_string_list_map;
+
+/** IDL `map<string, map<u8, string[]>>`. */
+typedef struct types_string_u8_string_list_map_map {
+	const char *const *keys;
+	const types_u8_string_list_map *values;
+	size_t count;
+} types_string_u8_string_list_map_map;
+
 /**
  * Containers, bounds, named and imported types.
  */
 struct types_containers {
-	lrpc_list list;
-	uint8_t digest[16];
-	uint16_t quad[4];
+	types_u32_list list;
+	types_u8_array16 digest;
+	types_u16_array4 quad;
 	const char *note;
-	lrpc_map by_name;
-	lrpc_map by_id;
-	lrpc_map by_sign;
+	types_string_u64_map by_name;
+	types_u32_scalars_map by_id;
+	types_signed_bool_map by_sign;
 	const char *name;
 	lrpc_bytes small_blob;
-	lrpc_list tags;
-	lrpc_map labels;
-	types_scalars pair[2];
-	const lrpc_list *maybe_list;
+	types_string_list tags;
+	types_string_string_map labels;
+	types_scalars_array2 pair;
+	const types_scalars_list *maybe_list;
 	common_stamp stamp;
 	common_level level;
-	lrpc_map nested;
+	types_string_u8_string_list_map_map nested;
 	types_shape shape;
 };
 
@@ -116,7 +227,7 @@ struct types_sparse {
 	uint8_t third;
 };
 
-/* Descriptor tables (in types-types.c). */
+/* Descriptors of the types (private to the generated code). */
 extern const lrpc_rpc_type types_signed__type;
 extern const lrpc_rpc_type types_wide__type;
 extern const lrpc_rpc_type types_scalars__type;
@@ -125,6 +236,11 @@ extern const lrpc_rpc_type types_empty__type;
 extern const lrpc_rpc_type types_shape__type;
 extern const lrpc_rpc_type types_containers__type;
 extern const lrpc_rpc_type types_sparse__type;
+#elif LRPC_GEN_MODULE_TYPES != 0xad2ade5bu
+#error "types.idl: module types differs from the one another header in this program was generated from"
+#endif
+
+/* Descriptor tables of the interfaces (in types-types.c). */
 
 #ifdef __cplusplus
 }
