@@ -17,11 +17,14 @@ void lrpc__rpc_buf_done(lrpc__rpc_buf *b);
  * Build core header (id = @iface_id) + RPC header @h + the encoding of
  * @value as @type (nothing if @type is NULL) + the error message @message
  * (only for LRPC__RPC_ERROR) in @b.  Returns the message size, or -EINVAL
- * (value not encodable), -EMSGSIZE (above @max_size), -ENOMEM.
+ * (value not encodable), -EMSGSIZE (above @max_size), -ENOMEM; then
+ * @detail (may be NULL) says why, without the method (the caller's
+ * prefix, see lrpc__codec_err_format()).
  */
 int lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
-		    const void *value, const char *message, size_t max_size);
+		    const void *value, const char *message, size_t max_size,
+		    lrpc__codec_err *detail);
 
 /*
  * The same message in two steps, to build it straight into memory the
