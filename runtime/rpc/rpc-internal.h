@@ -17,24 +17,24 @@ void lrpc__rpc_buf_done(lrpc__rpc_buf *b);
  * Build core header (id = @iface_id) + RPC header @h + the encoding of
  * @value as @type (nothing if @type is NULL) + the error message @message
  * (only for LRPC__RPC_ERROR) in @b.  Returns the message size, or -EINVAL
- * (value not encodable), -EMSGSIZE (above @max_size), -ENOMEM; then
- * @detail (may be NULL) says why, without the method (the caller's
- * prefix, see lrpc__codec_err_format()).
+ * (value not encodable), -EMSGSIZE (above @max_size), -ENOMEM.
  */
 int lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
-		    const void *value, const char *message, size_t max_size,
-		    lrpc__codec_err *detail);
+		    const void *value, const char *message, size_t max_size);
 
 /*
  * The same message in two steps, to build it straight into memory the
  * transport lends (lrpc_client_reserve(), lrpc_conn_reserve_response()):
  * measure gives its size (errors as lrpc__rpc_build), write fills @buf of
- * exactly that size.
+ * exactly that size.  When measuring fails, @detail (may be NULL) says
+ * where and why, without the method: the caller adds that as the prefix
+ * (lrpc__codec_err_format(&detail, "kv.Store.put", ...)).
  */
 int lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
 		      const lrpc_rpc_type *type, const void *value,
-		      const char *message, size_t max_size, size_t *ret_size);
+		      const char *message, size_t max_size, size_t *ret_size,
+		      lrpc__codec_err *detail);
 int lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
 		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
 		    const void *value, const char *message);

@@ -108,32 +108,25 @@ build_into(lrpc__wr *w, uint32_t iface_id, const lrpc__rpc_header *h,
 int
 lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 		const lrpc__rpc_header *h, const lrpc_rpc_type *type,
-		const void *value, const char *message, size_t max_size,
-		lrpc__codec_err *detail)
+		const void *value, const char *message, size_t max_size)
 {
 	lrpc__wr w = { .buf = b->data, .cap = b->cap };
 	int err;
 
-	build_into(&w, iface_id, h, type, value, message, &err, detail);
+	build_into(&w, iface_id, h, type, value, message, &err, NULL);
 	if (err < 0)
 		return err;
 	if (w.pos > max_size || w.pos > INT32_MAX)
-		return lrpc__codec_fail(detail, -EMSGSIZE,
-					"message of %zu bytes, above the "
-					"limit of %zu",
-					w.pos, LRPC_MIN(max_size,
-							(size_t)INT32_MAX));
+		return -EMSGSIZE;
 	if (w.pos > b->cap) {
 		size_t cap = LRPC_MAX(w.pos, (size_t)256);
 		uint8_t *d = realloc(b->data, cap);
 		if (!d)
-			return lrpc__codec_fail(detail, -ENOMEM,
-						"out of memory");
+			return -ENOMEM;
 		b->data = d;
 		b->cap = cap;
 		w = (lrpc__wr){ .buf = b->data, .cap = b->cap };
-		build_into(&w, iface_id, h, type, value, message, &err,
-			   detail);
+		build_into(&w, iface_id, h, type, value, message, &err, NULL);
 		if (err < 0)
 			return err;
 	}
@@ -145,16 +138,21 @@ lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 int
 lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
 		  const lrpc_rpc_type *type, const void *value,
-		  const char *message, size_t max_size, size_t *ret_size)
+		  const char *message, size_t max_size, size_t *ret_size,
+		  lrpc__codec_err *detail)
 {
 	lrpc__wr w = { .buf = NULL, .cap = 0 };
 	int err;
 
-	build_into(&w, iface_id, h, type, value, message, &err);
+	build_into(&w, iface_id, h, type, value, message, &err, detail);
 	if (err < 0)
 		return err;
 	if (w.pos > max_size || w.pos > INT32_MAX)
-		return -EMSGSIZE;
+		return lrpc__codec_fail(detail, -EMSGSIZE,
+					"message of %zu bytes, above the "
+					"limit of %zu",
+					w.pos, LRPC_MIN(max_size,
+							(size_t)INT32_MAX));
 	*ret_size = w.pos;
 	return 0;
 }
@@ -168,7 +166,8 @@ lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
 	uint32_t size32 = (uint32_t)size;
 	int err;
 
-	build_into(&w, iface_id, h, type, value, message, &err);
+	/* Refusals were explained by lrpc__rpc_measure() already. */
+	build_into(&w, iface_id, h, type, value, message, &err, NULL);
 	if (err < 0)
 		return err;
 	/* The value was measured a moment ago; anything else is a caller
