@@ -149,3 +149,23 @@ lrpc__rpc_fail_tag(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 				" is not a case of %s",
 				tag, t->name ? t->name : "the union");
 }
+
+int
+lrpc__rpc_fail_max(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
+		   size_t n)
+{
+	const char *unit = t->kind == LRPC_RPC_LIST  ? "elements"
+			   : t->kind == LRPC_RPC_MAP ? "entries"
+						     : "bytes";
+
+	if (n > UINT32_MAX || !t->max)
+		return lrpc__codec_fail(e, code, "%zu %s, above 2^32-1", n,
+					unit);
+	return lrpc__codec_fail(e, code, "%zu %s, %s than @max(%" PRIu32 ")",
+				n, unit,
+				t->kind == LRPC_RPC_LIST ||
+						t->kind == LRPC_RPC_MAP
+					? "more"
+					: "longer",
+				t->max);
+}

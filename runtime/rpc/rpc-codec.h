@@ -96,6 +96,9 @@ int lrpc__rpc_fail_enum(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 			uint64_t raw) __attribute__((cold));
 int lrpc__rpc_fail_tag(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 		       uint64_t tag) __attribute__((cold));
+/* "300 bytes, longer than @max(256)", "9 elements, more than @max(8)". */
+int lrpc__rpc_fail_max(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
+		       size_t n) __attribute__((cold));
 
 /*
  * A struct from an older peer sent only @count of @t's fields: check that

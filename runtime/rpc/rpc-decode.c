@@ -107,8 +107,8 @@ static int
 fail_short(lrpc__codec_err *e, const lrpc__rd *r, size_t need)
 {
 	return lrpc__codec_fail(e, -EBADMSG,
-				"truncated (needs %zu bytes, %zu left)", need,
-				lrpc__rd_left(r));
+				"truncated (needs %zu byte%s, %zu left)", need,
+				need == 1 ? "" : "s", lrpc__rd_left(r));
 }
 
 /* The arena's own errors pass through, with what was asked of it. */
@@ -136,14 +136,7 @@ decode_len(lrpc__rd *r, const lrpc_rpc_type *t, uint32_t *len,
 	if (!lrpc__rd_u32(r, len))
 		return fail_short(e, r, 4);
 	if (t->max && *len > t->max)
-		return lrpc__codec_fail(e, -EBADMSG,
-					"%" PRIu32 " %s, more than @max(%" PRIu32
-					")",
-					*len,
-					t->kind == LRPC_RPC_LIST  ? "elements"
-					: t->kind == LRPC_RPC_MAP ? "entries"
-								  : "bytes",
-					t->max);
+		return lrpc__rpc_fail_max(e, -EBADMSG, t, *len);
 	return 0;
 }
 

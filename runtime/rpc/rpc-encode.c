@@ -81,31 +81,6 @@ wr_scalar(lrpc__wr *w, uint16_t kind, uint64_t v)
 static int encode(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 		  unsigned depth, lrpc__codec_err *e);
 
-/* What @max counts for a kind, for messages. */
-static const char *
-max_unit(const lrpc_rpc_type *t)
-{
-	switch (t->kind) {
-	case LRPC_RPC_LIST:
-		return "elements";
-	case LRPC_RPC_MAP:
-		return "entries";
-	default:
-		return "bytes";
-	}
-}
-
-/* "300 bytes, longer than @max(256)" and the like. */
-static int
-fail_count(lrpc__codec_err *e, const lrpc_rpc_type *t, size_t n)
-{
-	if (n > UINT32_MAX)
-		return lrpc__codec_fail(e, -EINVAL, "%zu %s, above 2^32-1", n,
-					max_unit(t));
-	return lrpc__codec_fail(e, -EINVAL, "%zu %s, more than @max(%" PRIu32
-				")", n, max_unit(t), t->max);
-}
-
 static int
 encode_bool(lrpc__wr *w, const void *v)
 {
@@ -145,7 +120,7 @@ encode_blob(lrpc__wr *w, const lrpc_rpc_type *t, const void *data, size_t len,
 	    lrpc__codec_err *e)
 {
 	if (len > UINT32_MAX || (t->max && len > t->max))
-		return fail_count(e, t, len);
+		return lrpc__rpc_fail_max(e, -EINVAL, t, len);
 	lrpc__wr_u32(w, (uint32_t)len);
 	lrpc__wr_bytes(w, data, len);
 	return 0;
@@ -202,7 +177,7 @@ encode_list(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 		return lrpc__codec_fail(e, -EINVAL, "NULL items, count %zu",
 					l->count);
 	if (l->count > UINT32_MAX || (t->max && l->count > t->max))
-		return fail_count(e, t, l->count);
+		return lrpc__rpc_fail_max(e, -EINVAL, t, l->count);
 	lrpc__wr_u32(w, (uint32_t)l->count);
 	return encode_elements(w, t->inner, l->items, l->count, depth + 1, e);
 }
@@ -304,7 +279,7 @@ encode_map(lrpc__wr *w, const lrpc_rpc_type *t, const void *v, unsigned depth,
 					"NULL keys or values, count %zu",
 					m->count);
 	if (m->count > UINT32_MAX || (t->max && m->count > t->max))
-		return fail_count(e, t, m->count);
+		return lrpc__rpc_fail_max(e, -EINVAL, t, m->count);
 	lrpc__wr_u32(w, (uint32_t)m->count);
 	for (size_t i = 0; i < m->count; i++) {
 		int r = encode(w, t->inner, keys + i * t->inner->size,
