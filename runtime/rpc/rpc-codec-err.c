@@ -98,9 +98,10 @@ lrpc__codec_finish(lrpc__codec_err *e)
 	path[0] = 0;
 	if (e->path_cut)
 		len = append(path, sizeof(path), len, "(...)");
-	for (unsigned i = e->n_path; i-- > 0;)
-		len = seg_format(&e->path[i], i + 1 == e->n_path && !e->path_cut,
-				 path, sizeof(path), len);
+	for (unsigned i = e->n_path; i-- > 0;) {
+		bool first = i + 1 == e->n_path && !e->path_cut;
+		len = seg_format(&e->path[i], first, path, sizeof(path), len);
+	}
 	memcpy(rule, e->text, sizeof(rule));
 	len = append(e->text, sizeof(e->text), 0, path);
 	len = append(e->text, sizeof(e->text), len, ": ");

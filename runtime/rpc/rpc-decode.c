@@ -377,7 +377,8 @@ decode_fields(lrpc__rd *sub, const lrpc_rpc_type *t, void *v,
 		x = decode(sub, f->type, (uint8_t *)v + f->offset, arena,
 			   depth + 1, e);
 		if (x < 0)
-			return lrpc__codec_up(e, x, LRPC__SEG_FIELD, f->name, 0);
+			return lrpc__codec_up(e, x, LRPC__SEG_FIELD, f->name,
+					      0);
 	}
 	if (count <= t->n_fields && lrpc__rd_left(sub) != 0)
 		return lrpc__codec_fail(e, -EBADMSG,

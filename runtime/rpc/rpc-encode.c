@@ -234,7 +234,8 @@ encode_struct(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 		r = encode(w, f->type, (const uint8_t *)v + f->offset,
 			   depth + 1, e);
 		if (r < 0)
-			return lrpc__codec_up(e, r, LRPC__SEG_FIELD, f->name, 0);
+			return lrpc__codec_up(e, r, LRPC__SEG_FIELD, f->name,
+					      0);
 	}
 	size_t body = w->pos - at - 4;
 	if (body > UINT32_MAX)

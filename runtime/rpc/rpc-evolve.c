@@ -25,7 +25,8 @@ fill_default(const lrpc_rpc_type *t, void *v)
 	switch (t->kind) {
 	case LRPC_RPC_ENUM:
 		if (t->n_values && !lrpc__rpc_enum_valid(t, 0))
-			lrpc__rpc_store_int(t->inner->kind, v, (uint64_t)t->values[0]);
+			lrpc__rpc_store_int(t->inner->kind, v,
+					    (uint64_t)t->values[0]);
 		break;
 	case LRPC_RPC_UNION:
 		if (t->n_fields) {
