@@ -231,7 +231,7 @@ decode_string(lrpc__rd *r, const lrpc_rpc_type *t, void *v,
 	      lrpc_arena *arena, lrpc__codec_err *e)
 {
 	const uint8_t *nul;
-	uint32_t len;
+	uint32_t len = 0;
 	size_t bad;
 	char *s;
 	int x;
@@ -265,7 +265,7 @@ decode_bytes(lrpc__rd *r, const lrpc_rpc_type *t, void *v, lrpc_arena *arena,
 {
 	lrpc_bytes *b = v;
 	uint8_t *d = NULL;
-	uint32_t len;
+	uint32_t len = 0;
 	int x;
 
 	x = decode_blob(r, t, &len, e);
@@ -289,7 +289,7 @@ decode_list(lrpc__rd *r, const lrpc_rpc_type *t, void *v, lrpc_arena *arena,
 {
 	lrpc_list *l = v;
 	void *items;
-	uint32_t len;
+	uint32_t len = 0;
 	int x;
 
 	x = decode_len(r, t, &len, e);
@@ -453,7 +453,7 @@ decode_map(lrpc__rd *r, const lrpc_rpc_type *t, void *v, lrpc_arena *arena,
 {
 	lrpc_map *m = v;
 	void *keys, *values;
-	uint32_t len;
+	uint32_t len = 0;
 	int x;
 
 	x = decode_len(r, t, &len, e);
