@@ -77,7 +77,7 @@ send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	int r;
 
 	r = lrpc__rpc_measure(iface->id, h, type, value, NULL, max ? max : 1,
-			      &size);
+			      &size, /* detail= */ NULL);
 	if (r < 0)
 		return max ? r : -ENOTCONN;
 	/* Encoded straight into the transport (the ring, with shm): no

@@ -111,7 +111,8 @@ lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
 	} else if (h->status != 0) {
 		status = -EBADMSG;
 	} else if (m->reply) {
-		status = rep ? lrpc__rpc_decode(r, m->reply, rep, arena) : 0;
+		status = rep ? lrpc__rpc_decode(r, m->reply, rep, arena,
+						/* err= */ NULL) : 0;
 		if (status == 0 && rep && lrpc__rd_left(r) != 0)
 			status = -EBADMSG;
 		if (status < 0 && rep)
@@ -254,7 +255,7 @@ on_event_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 	lrpc_arena_reset(&rc->arena);
 	if (!fn || lrpc_arena_alloc(&rc->arena, m->request->size, 16, &args) < 0)
 		return;
-	if (lrpc__rpc_decode(&r, m->request, args, &rc->arena) < 0 ||
+	if (lrpc__rpc_decode(&r, m->request, args, &rc->arena, NULL) < 0 ||
 	    lrpc__rd_left(&r) != 0) {
 		lrpc__log_debug("lrpc rpc: dropping a malformed event %s",
 				m->name);

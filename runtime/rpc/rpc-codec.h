@@ -40,6 +40,32 @@ lrpc__rpc_scalar_size(uint16_t kind)
 	}
 }
 
+/* Store the low bytes of @v, as many as a @kind takes in memory. */
+static inline void
+lrpc__rpc_store_int(uint16_t kind, void *p, uint64_t v)
+{
+	switch (lrpc__rpc_scalar_size(kind)) {
+	case 1: {
+		uint8_t x = (uint8_t)v;
+		memcpy(p, &x, 1);
+		break;
+	}
+	case 2: {
+		uint16_t x = (uint16_t)v;
+		memcpy(p, &x, 2);
+		break;
+	}
+	case 4: {
+		uint32_t x = (uint32_t)v;
+		memcpy(p, &x, 4);
+		break;
+	}
+	default:
+		memcpy(p, &v, 8);
+		break;
+	}
+}
+
 /* True if @raw (sign-extended to 64 bits) is one of the values of enum @t. */
 static inline bool
 lrpc__rpc_enum_valid(const lrpc_rpc_type *t, uint64_t raw)
@@ -60,6 +86,27 @@ lrpc__rpc_enum_valid(const lrpc_rpc_type *t, uint64_t raw)
 	}
 	return false;
 }
+
+/*
+ * "7 is not a value of kv.Kind" (@raw sign-extended for signed bases) and
+ * "union tag 9 is not a case of rt.Choice": the two rules both directions
+ * share.  Record the rule in @e and return @code (rpc-codec-err.c).
+ */
+int lrpc__rpc_fail_enum(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
+			uint64_t raw) __attribute__((cold));
+int lrpc__rpc_fail_tag(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
+		       uint64_t tag) __attribute__((cold));
+/* "300 bytes, longer than @max(256)", "9 elements, more than @max(8)". */
+int lrpc__rpc_fail_max(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
+		       size_t n) __attribute__((cold));
+
+/*
+ * A struct from an older peer sent only @count of @t's fields: check that
+ * it sent whole versions, then give the missing fields of @v their
+ * defaults (rpc-evolve.c).  Returns 0 or -EBADMSG.
+ */
+int lrpc__rpc_fields_missing(const lrpc_rpc_type *t, uint32_t count, void *v,
+			     lrpc__codec_err *e);
 
 /* The case of union @t with @tag, or NULL. */
 static inline const lrpc_rpc_field *

@@ -8,7 +8,14 @@
  * enum value or union tag the type does not have, a NULL where data is
  * required, nested too deep) is refused here first with -EINVAL, so a bad
  * argument fails in the caller's process instead of in the peer's.
+ *
+ * A refusal also says where and why in an lrpc__codec_err (may be NULL):
+ * the function that finds the fault calls lrpc__codec_fail() and each
+ * level it returns through adds its path segment with lrpc__codec_up().
+ * Both are cold calls on the failure branches only, so a value that
+ * encodes costs no formatting and no path building.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "rpc-codec.h"
@@ -72,7 +79,7 @@ wr_scalar(lrpc__wr *w, uint16_t kind, uint64_t v)
 }
 
 static int encode(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
-		  unsigned depth);
+		  unsigned depth, lrpc__codec_err *e);
 
 static int
 encode_bool(lrpc__wr *w, const void *v)
@@ -109,10 +116,11 @@ encode_float(lrpc__wr *w, uint16_t kind, const void *v)
 
 /* A u32 length, then the bytes: the shared form of strings and bytes. */
 static int
-encode_blob(lrpc__wr *w, const lrpc_rpc_type *t, const void *data, size_t len)
+encode_blob(lrpc__wr *w, const lrpc_rpc_type *t, const void *data, size_t len,
+	    lrpc__codec_err *e)
 {
 	if (len > UINT32_MAX || (t->max && len > t->max))
-		return -EINVAL;
+		return lrpc__rpc_fail_max(e, -EINVAL, t, len);
 	lrpc__wr_u32(w, (uint32_t)len);
 	lrpc__wr_bytes(w, data, len);
 	return 0;
@@ -120,63 +128,71 @@ encode_blob(lrpc__wr *w, const lrpc_rpc_type *t, const void *data, size_t len)
 
 /* A NULL string encodes as the empty one. */
 static int
-encode_string(lrpc__wr *w, const lrpc_rpc_type *t, const void *v)
+encode_string(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
+	      lrpc__codec_err *e)
 {
 	const char *s = *(const char *const *)v;
 	size_t len = s ? strlen(s) : 0;
+	size_t bad = s ? lrpc__utf8_check((const uint8_t *)s, len) : 0;
 
-	if (s && !lrpc__utf8_valid((const uint8_t *)s, len))
-		return -EINVAL;
-	return encode_blob(w, t, s, len);
+	if (bad != len)
+		return lrpc__codec_fail(e, -EINVAL, "invalid UTF-8 at byte %zu",
+					bad);
+	return encode_blob(w, t, s, len, e);
 }
 
 static int
-encode_bytes(lrpc__wr *w, const lrpc_rpc_type *t, const void *v)
+encode_bytes(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
+	     lrpc__codec_err *e)
 {
 	const lrpc_bytes *b = v;
 
 	if (!b->data && b->len)
-		return -EINVAL;
-	return encode_blob(w, t, b->data, b->len);
+		return lrpc__codec_fail(e, -EINVAL, "NULL data, length %zu",
+					b->len);
+	return encode_blob(w, t, b->data, b->len, e);
 }
 
 /* @count values of @t, each t->size bytes apart in @items. */
 static int
 encode_elements(lrpc__wr *w, const lrpc_rpc_type *t, const uint8_t *items,
-		size_t count, unsigned depth)
+		size_t count, unsigned depth, lrpc__codec_err *e)
 {
 	for (size_t i = 0; i < count; i++) {
-		int r = encode(w, t, items + i * t->size, depth);
+		int r = encode(w, t, items + i * t->size, depth, e);
 		if (r < 0)
-			return r;
+			return lrpc__codec_up(e, r, LRPC__SEG_INDEX, NULL,
+					      (uint32_t)i);
 	}
 	return 0;
 }
 
 static int
 encode_list(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
-	    unsigned depth)
+	    unsigned depth, lrpc__codec_err *e)
 {
 	const lrpc_list *l = v;
 
-	if ((!l->items && l->count) || l->count > UINT32_MAX ||
-	    (t->max && l->count > t->max))
-		return -EINVAL;
+	if (!l->items && l->count)
+		return lrpc__codec_fail(e, -EINVAL, "NULL items, count %zu",
+					l->count);
+	if (l->count > UINT32_MAX || (t->max && l->count > t->max))
+		return lrpc__rpc_fail_max(e, -EINVAL, t, l->count);
 	lrpc__wr_u32(w, (uint32_t)l->count);
-	return encode_elements(w, t->inner, l->items, l->count, depth + 1);
+	return encode_elements(w, t->inner, l->items, l->count, depth + 1, e);
 }
 
 /* An array's length is in its type, so only the elements travel. */
 static int
 encode_array(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
-	     unsigned depth)
+	     unsigned depth, lrpc__codec_err *e)
 {
-	return encode_elements(w, t->inner, v, t->max, depth + 1);
+	return encode_elements(w, t->inner, v, t->max, depth + 1, e);
 }
 
 static int
 encode_optional(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
-		unsigned depth)
+		unsigned depth, lrpc__codec_err *e)
 {
 	const void *p = *(const void *const *)v;
 
@@ -185,16 +201,17 @@ encode_optional(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 		return 0;
 	/* An optional string is its own pointer. */
 	return encode(w, t->inner, t->inner->kind == LRPC_RPC_STRING ? v : p,
-		      depth + 1);
+		      depth + 1, e);
 }
 
 static int
-encode_enum(lrpc__wr *w, const lrpc_rpc_type *t, const void *v)
+encode_enum(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
+	    lrpc__codec_err *e)
 {
 	uint64_t raw = load_int(t->inner->kind, v);
 
 	if (!lrpc__rpc_enum_valid(t, raw))
-		return -EINVAL;
+		return lrpc__rpc_fail_enum(e, -EINVAL, t, raw);
 	wr_scalar(w, t->inner->kind, raw);
 	return 0;
 }
@@ -205,7 +222,7 @@ encode_enum(lrpc__wr *w, const lrpc_rpc_type *t, const void *v)
  */
 static int
 encode_struct(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
-	      unsigned depth)
+	      unsigned depth, lrpc__codec_err *e)
 {
 	size_t at = w->pos;
 	int r;
@@ -215,54 +232,67 @@ encode_struct(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 	for (uint32_t i = 0; i < t->n_fields; i++) {
 		const lrpc_rpc_field *f = &t->fields[i];
 		r = encode(w, f->type, (const uint8_t *)v + f->offset,
-			   depth + 1);
+			   depth + 1, e);
 		if (r < 0)
-			return r;
+			return lrpc__codec_up(e, r, LRPC__SEG_FIELD, f->name,
+					      0);
 	}
 	size_t body = w->pos - at - 4;
 	if (body > UINT32_MAX)
-		return -EMSGSIZE;
+		return lrpc__codec_fail(e, -EMSGSIZE,
+					"struct body of %zu bytes, above "
+					"2^32-1",
+					body);
 	lrpc__wr_patch_u32(w, at, (uint32_t)body);
 	return 0;
 }
 
 static int
 encode_union(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
-	     unsigned depth)
+	     unsigned depth, lrpc__codec_err *e)
 {
 	const lrpc_rpc_field *c;
 	uint32_t tag;
+	int r;
 
 	memcpy(&tag, v, sizeof(tag));
 	c = lrpc__rpc_union_case(t, tag);
 	if (!c)
-		return -EINVAL;
+		return lrpc__rpc_fail_tag(e, -EINVAL, t, tag);
 	wr_scalar(w, t->inner->kind, tag);
-	return encode(w, c->type, (const uint8_t *)v + t->value_offset,
-		      depth + 1);
+	r = encode(w, c->type, (const uint8_t *)v + t->value_offset,
+		   depth + 1, e);
+	if (r < 0)
+		return lrpc__codec_up(e, r, LRPC__SEG_FIELD, c->name, 0);
+	return 0;
 }
 
 /* The count, then each key followed by its value. */
 static int
-encode_map(lrpc__wr *w, const lrpc_rpc_type *t, const void *v, unsigned depth)
+encode_map(lrpc__wr *w, const lrpc_rpc_type *t, const void *v, unsigned depth,
+	   lrpc__codec_err *e)
 {
 	const lrpc_map *m = v;
 	const uint8_t *keys = m->keys, *values = m->values;
 
 	if ((!keys || !values) && m->count)
-		return -EINVAL;
+		return lrpc__codec_fail(e, -EINVAL,
+					"NULL keys or values, count %zu",
+					m->count);
 	if (m->count > UINT32_MAX || (t->max && m->count > t->max))
-		return -EINVAL;
+		return lrpc__rpc_fail_max(e, -EINVAL, t, m->count);
 	lrpc__wr_u32(w, (uint32_t)m->count);
 	for (size_t i = 0; i < m->count; i++) {
 		int r = encode(w, t->inner, keys + i * t->inner->size,
-			       depth + 1);
+			       depth + 1, e);
 		if (r < 0)
-			return r;
+			return lrpc__codec_up(e, r, LRPC__SEG_KEY, NULL,
+					      (uint32_t)i);
 		r = encode(w, t->value, values + i * t->value->size,
-			   depth + 1);
+			   depth + 1, e);
 		if (r < 0)
-			return r;
+			return lrpc__codec_up(e, r, LRPC__SEG_VALUE, NULL,
+					      (uint32_t)i);
 	}
 	return 0;
 }
@@ -273,10 +303,12 @@ encode_map(lrpc__wr *w, const lrpc_rpc_type *t, const void *v, unsigned depth)
  * fields of a generated stub's request cost no indirect call.
  */
 static int
-encode(lrpc__wr *w, const lrpc_rpc_type *t, const void *v, unsigned depth)
+encode(lrpc__wr *w, const lrpc_rpc_type *t, const void *v, unsigned depth,
+       lrpc__codec_err *e)
 {
 	if (depth > LRPC_RPC_MAX_DEPTH)
-		return -EINVAL;
+		return lrpc__codec_fail(e, -EINVAL, "depth above %d",
+					LRPC_RPC_MAX_DEPTH);
 	switch (t->kind) {
 	case LRPC_RPC_BOOL:
 		return encode_bool(w, v);
@@ -293,34 +325,40 @@ encode(lrpc__wr *w, const lrpc_rpc_type *t, const void *v, unsigned depth)
 	case LRPC_RPC_F64:
 		return encode_float(w, t->kind, v);
 	case LRPC_RPC_STRING:
-		return encode_string(w, t, v);
+		return encode_string(w, t, v, e);
 	case LRPC_RPC_BYTES:
-		return encode_bytes(w, t, v);
+		return encode_bytes(w, t, v, e);
 	case LRPC_RPC_LIST:
-		return encode_list(w, t, v, depth);
+		return encode_list(w, t, v, depth, e);
 	case LRPC_RPC_ARRAY:
-		return encode_array(w, t, v, depth);
+		return encode_array(w, t, v, depth, e);
 	case LRPC_RPC_OPTIONAL:
-		return encode_optional(w, t, v, depth);
+		return encode_optional(w, t, v, depth, e);
 	case LRPC_RPC_ENUM:
-		return encode_enum(w, t, v);
+		return encode_enum(w, t, v, e);
 	case LRPC_RPC_STRUCT:
-		return encode_struct(w, t, v, depth);
+		return encode_struct(w, t, v, depth, e);
 	case LRPC_RPC_UNION:
-		return encode_union(w, t, v, depth);
+		return encode_union(w, t, v, depth, e);
 	case LRPC_RPC_MAP:
-		return encode_map(w, t, v, depth);
+		return encode_map(w, t, v, depth, e);
 	default:
-		return -EINVAL;
+		return lrpc__codec_fail(e, -EINVAL, "unknown type kind %u",
+					t->kind);
 	}
 }
 
 int
-lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type, const void *value)
+lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type, const void *value,
+		 lrpc__codec_err *err)
 {
-	int r = encode(w, type, value, 0);
+	int r = encode(w, type, value, 0, err);
 	if (r == 0 && w->pos > UINT32_MAX)
-		return -EMSGSIZE;
+		r = lrpc__codec_fail(err, -EMSGSIZE,
+				     "encoding of %zu bytes, above 2^32-1",
+				     w->pos);
+	if (r < 0)
+		lrpc__codec_finish(err);
 	return r;
 }
 
@@ -332,7 +370,7 @@ lrpc_rpc_encode(const lrpc_rpc_type *type, const void *value, void *buf,
 	int r;
 
 	lrpc_return_if_fail(type && value && ret_size, -EINVAL);
-	r = lrpc__rpc_encode(&w, type, value);
+	r = lrpc__rpc_encode(&w, type, value, /* err= */ NULL);
 	if (r < 0)
 		return r;
 	*ret_size = w.pos;

@@ -27,11 +27,14 @@ int lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
  * The same message in two steps, to build it straight into memory the
  * transport lends (lrpc_client_reserve(), lrpc_conn_reserve_response()):
  * measure gives its size (errors as lrpc__rpc_build), write fills @buf of
- * exactly that size.
+ * exactly that size.  When measuring fails, @detail (may be NULL) says
+ * where and why, without the method: the caller adds that as the prefix
+ * (lrpc__codec_err_format(&detail, "kv.Store.put", ...)).
  */
 int lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
 		      const lrpc_rpc_type *type, const void *value,
-		      const char *message, size_t max_size, size_t *ret_size);
+		      const char *message, size_t max_size, size_t *ret_size,
+		      lrpc__codec_err *detail);
 int lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
 		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
 		    const void *value, const char *message);

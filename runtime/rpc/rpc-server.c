@@ -82,7 +82,7 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 	void *buf;
 	int n = lrpc__rpc_measure(svc->table->iface->id, h, type, value,
 				  message, lrpc_conn_get_max_msg_size(conn),
-				  &size);
+				  &size, /* detail= */ NULL);
 	if (n < 0) {
 		/* An event that never reached the core is lost all the
 		 * same (results are handled by the call, which answers). */
@@ -225,7 +225,8 @@ svc_invoke(rpc_service *svc, lrpc_rpc_call *call, lrpc__rd *r,
 		status = lrpc_arena_alloc(&svc->arena, m->reply->size, 16,
 					  ret_rep);
 	if (status == 0) {
-		status = lrpc__rpc_decode(r, m->request, req, &svc->arena);
+		status = lrpc__rpc_decode(r, m->request, req, &svc->arena,
+					  /* err= */ NULL);
 		if (status == 0 && lrpc__rd_left(r) != 0)
 			status = -EBADMSG;
 		if (status == -ENOBUFS || status == -ENOMEM)

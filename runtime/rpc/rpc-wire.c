@@ -2,8 +2,8 @@
 /* The RPC header and UTF-8 validation. */
 #include "rpc-wire.h"
 
-bool
-lrpc__utf8_valid(const uint8_t *s, size_t len)
+size_t
+lrpc__utf8_check(const uint8_t *s, size_t len)
 {
 	size_t i = 0;
 
@@ -28,22 +28,22 @@ lrpc__utf8_valid(const uint8_t *s, size_t len)
 			cp = c & 0x07;
 			min = 0x10000;
 		} else {
-			return false;
+			return i;
 		}
 		if (len - i - 1 < n)
-			return false;
+			return i;
 		for (size_t k = 1; k <= n; k++) {
 			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
+				return i;
 			cp = cp << 6 | (s[i + k] & 0x3f);
 		}
 		/* Overlong forms, UTF-16 surrogates and values above the
 		 * Unicode range are all invalid UTF-8. */
 		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
+			return i;
 		i += n + 1;
 	}
-	return true;
+	return len;
 }
 
 bool
@@ -88,7 +88,7 @@ lrpc__rpc_buf_done(lrpc__rpc_buf *b)
 static void
 build_into(lrpc__wr *w, uint32_t iface_id, const lrpc__rpc_header *h,
 	   const lrpc_rpc_type *type, const void *value, const char *message,
-	   int *err)
+	   int *err, lrpc__codec_err *detail)
 {
 	lrpc_msg_header core = { .id = (int32_t)iface_id };
 
@@ -97,7 +97,7 @@ build_into(lrpc__wr *w, uint32_t iface_id, const lrpc__rpc_header *h,
 	lrpc__rpc_header_write(w, h);
 	*err = 0;
 	if (type)
-		*err = lrpc__rpc_encode(w, type, value);
+		*err = lrpc__rpc_encode(w, type, value, detail);
 	if (h->kind == LRPC__RPC_ERROR) {
 		size_t len = message ? strnlen(message, 127) : 0;
 		lrpc__wr_u32(w, (uint32_t)len);
@@ -113,7 +113,7 @@ lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 	lrpc__wr w = { .buf = b->data, .cap = b->cap };
 	int err;
 
-	build_into(&w, iface_id, h, type, value, message, &err);
+	build_into(&w, iface_id, h, type, value, message, &err, NULL);
 	if (err < 0)
 		return err;
 	if (w.pos > max_size || w.pos > INT32_MAX)
@@ -126,7 +126,7 @@ lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 		b->data = d;
 		b->cap = cap;
 		w = (lrpc__wr){ .buf = b->data, .cap = b->cap };
-		build_into(&w, iface_id, h, type, value, message, &err);
+		build_into(&w, iface_id, h, type, value, message, &err, NULL);
 		if (err < 0)
 			return err;
 	}
@@ -138,16 +138,21 @@ lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 int
 lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
 		  const lrpc_rpc_type *type, const void *value,
-		  const char *message, size_t max_size, size_t *ret_size)
+		  const char *message, size_t max_size, size_t *ret_size,
+		  lrpc__codec_err *detail)
 {
 	lrpc__wr w = { .buf = NULL, .cap = 0 };
 	int err;
 
-	build_into(&w, iface_id, h, type, value, message, &err);
+	build_into(&w, iface_id, h, type, value, message, &err, detail);
 	if (err < 0)
 		return err;
 	if (w.pos > max_size || w.pos > INT32_MAX)
-		return -EMSGSIZE;
+		return lrpc__codec_fail(detail, -EMSGSIZE,
+					"message of %zu bytes, above the "
+					"limit of %zu",
+					w.pos, LRPC_MIN(max_size,
+							(size_t)INT32_MAX));
 	*ret_size = w.pos;
 	return 0;
 }
@@ -161,7 +166,8 @@ lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
 	uint32_t size32 = (uint32_t)size;
 	int err;
 
-	build_into(&w, iface_id, h, type, value, message, &err);
+	/* Refusals were explained by lrpc__rpc_measure() already. */
+	build_into(&w, iface_id, h, type, value, message, &err, NULL);
 	if (err < 0)
 		return err;
 	/* The value was measured a moment ago; anything else is a caller

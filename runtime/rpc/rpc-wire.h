@@ -14,6 +14,8 @@
 
 #include <lrpc/rpc.h>
 
+#include "rpc-codec-err.h"
+
 /* Message kinds (lrpc__rpc_header.kind). */
 typedef enum lrpc__rpc_msg_kind {
 	LRPC__RPC_REQUEST = 1,    /* client -> server, expects a reply */
@@ -175,8 +177,17 @@ lrpc__wr_patch_u32(lrpc__wr *w, size_t at, uint32_t v)
 	}
 }
 
-/* True if @s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
-bool lrpc__utf8_valid(const uint8_t *s, size_t len);
+/*
+ * Offset of the first byte of @s[0..len) that does not start a valid UTF-8
+ * sequence (overlongs and surrogates are invalid), or @len if all is valid.
+ */
+size_t lrpc__utf8_check(const uint8_t *s, size_t len);
+
+static inline bool
+lrpc__utf8_valid(const uint8_t *s, size_t len)
+{
+	return lrpc__utf8_check(s, len) == len;
+}
 
 /* Read / write the RPC header (after the core header). */
 bool lrpc__rpc_header_read(lrpc__rd *r, lrpc__rpc_header *h);
@@ -184,11 +195,15 @@ void lrpc__rpc_header_write(lrpc__wr *w, const lrpc__rpc_header *h);
 
 /*
  * Encode / decode with a writer or reader (rpc-encode.c, rpc-decode.c); the
- * public lrpc_rpc_encode()/lrpc_rpc_decode() wrap these.
+ * public lrpc_rpc_encode()/lrpc_rpc_decode() wrap these.  Decoding consumes
+ * the reader to its end: bytes after the value are refused.  On failure
+ * @err (may be NULL) says where and why (rpc-codec-err.h); on success it is
+ * not touched.  Errors: encode -EINVAL, -EMSGSIZE; decode -EBADMSG,
+ * -ENOBUFS, -ENOMEM (arena).
  */
 int lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type,
-		     const void *value);
+		     const void *value, lrpc__codec_err *err);
 int lrpc__rpc_decode(lrpc__rd *r, const lrpc_rpc_type *type, void *value,
-		     lrpc_arena *arena);
+		     lrpc_arena *arena, lrpc__codec_err *err);
 
 #endif

@@ -619,7 +619,8 @@ test_rpc_calls_oneway_kind_for_a_call(void **state)
 	/* A request struct of one u32 has the layout of a u32. */
 	assert_int_equal(lrpc__rpc_measure(rc_calls__interface.id, &rh,
 					   big->request, &arg, NULL,
-					   sizeof(buf), &size),
+					   sizeof(buf), &size,
+					   /* detail= */ NULL),
 			 0);
 	assert_int_equal(lrpc__rpc_write(buf, size, rc_calls__interface.id,
 					 &rh, big->request, &arg, NULL),
