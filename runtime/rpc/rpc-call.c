@@ -80,6 +80,16 @@ call_results_failed(lrpc_rpc_call *call, int err, const void *rep)
 			 "negotiated maximum of %u bytes",
 			 call->method->name, size + LRPC__RPC_HDR_SIZE,
 			 lrpc_conn_get_max_msg_size(call->conn));
+	} else if (err == -EINVAL) {
+		/* Measure again, cold, for the field and the rule. */
+		lrpc__codec_err detail;
+		lrpc__wr w = { .buf = NULL, .cap = 0 };
+
+		if (lrpc__rpc_encode(&w, call->method->reply, rep, &detail) < 0)
+			(void)lrpc__codec_err_format(&detail,
+						     call->method->reply->name,
+						     call->message,
+						     sizeof(call->message));
 	}
 	lrpc__conn_note_undelivered(call->conn, false, err,
 				    size + LRPC__RPC_HDR_SIZE);

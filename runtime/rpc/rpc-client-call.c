@@ -69,17 +69,26 @@ wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 static int
 send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	 const lrpc__rpc_header *h, const lrpc_rpc_type *type,
-	 const void *value)
+	 const void *value, lrpc_rpc_error *ret_error)
 {
 	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
+	lrpc__codec_err detail;
 	size_t size;
 	void *buf;
 	int r;
 
 	r = lrpc__rpc_measure(iface->id, h, type, value, NULL, max ? max : 1,
-			      &size, /* detail= */ NULL);
-	if (r < 0)
-		return max ? r : -ENOTCONN;
+			      &size, ret_error ? &detail : NULL);
+	if (r < 0 && !max)
+		return -ENOTCONN;
+	if (r < 0) {
+		/* Say which field broke which rule, or how large it was. */
+		if (ret_error && (r == -EINVAL || r == -EMSGSIZE))
+			(void)lrpc__codec_err_format(&detail, type->name,
+						     ret_error->message,
+						     sizeof(ret_error->message));
+		return r;
+	}
 	/* Encoded straight into the transport (the ring, with shm): no
 	 * private copy of the request on its way out. */
 	r = lrpc_client_reserve(rc->c, size, &buf);
@@ -140,7 +149,7 @@ negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		.version = iface->version,
 		.hash = iface->hashes[iface->version - 1],
 	};
-	r = send_msg(rc, iface, &h, NULL, NULL);
+	r = send_msg(rc, iface, &h, NULL, NULL, NULL);
 	if (r < 0)
 		return r;
 	waiter w = { .id = h.call_id, .iface_id = iface->id, .hello = true };
@@ -192,14 +201,19 @@ prepare_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	return 0;
 }
 
+/* Fill @err for a call that failed here; a message already written (by
+ * send_msg) is kept. */
 static void
 set_error(lrpc_rpc_error *err, const lrpc_rpc_method *m, int status)
 {
 	if (!err)
 		return;
-	memset(err, 0, sizeof(*err));
 	err->code = status;
 	err->name = status ? lrpc__rpcc_error_name(m, status) : NULL;
+	if (status == -ETIMEDOUT && !err->message[0])
+		snprintf(err->message, sizeof(err->message),
+			 "%s: no reply within the call's timeout",
+			 m->request->name);
 }
 
 LRPC_EXPORT int
@@ -216,6 +230,8 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	lrpc_return_if_fail(method->kind == LRPC_RPC_CALL, -EINVAL);
 	if (rep)
 		memset(rep, 0, method->reply->size);
+	if (ret_error)
+		memset(ret_error, 0, sizeof(*ret_error));
 	deadline = deadline_of(rc, timeout_usec);
 	r = prepare_call(rc, iface, method, deadline);
 	if (r < 0)
@@ -227,7 +243,7 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		.version = iface->version,
 		.hash = lrpc__rpc_time_left_ms(deadline, lrpc__now_usec()),
 	};
-	r = send_msg(rc, iface, &h, method->request, req);
+	r = send_msg(rc, iface, &h, method->request, req, ret_error);
 	if (r < 0)
 		goto fail;
 	waiter w = { .id = h.call_id, .method = method, .rep = rep,
@@ -284,7 +300,7 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 				return r;
 		}
 	}
-	r = send_msg(rc, iface, &h, method->request, req);
+	r = send_msg(rc, iface, &h, method->request, req, NULL);
 	if (r < 0)
 		return r;
 	if (method->kind == LRPC_RPC_CALL) {

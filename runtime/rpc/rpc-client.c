@@ -97,32 +97,54 @@ lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
 	if (err) {
 		memset(err, 0, sizeof(*err));
 	}
+	const char *name = NULL;
+	lrpc__codec_err detail;
+
 	if (h->kind == LRPC__RPC_ERROR) {
 		uint32_t len;
 		status = h->status;
 		if (status == 0 || status < -4095 || !lrpc__rd_u32(r, &len) ||
-		    len > lrpc__rd_left(r) || len != lrpc__rd_left(r))
+		    len > lrpc__rd_left(r) || len != lrpc__rd_left(r)) {
 			status = -EBADMSG;
-		else if (err) {
-			size_t n = LRPC_MIN((size_t)len, sizeof(err->message) - 1);
-			memcpy(err->message, r->p, n);
-			err->message[n] = 0;
+			name = "lrpc.BadMessage";
+		} else {
+			/* The server could not decode what we sent. */
+			if (status == -EBADMSG)
+				name = "lrpc.InvalidArgument";
+			if (err) {
+				size_t n = LRPC_MIN((size_t)len,
+						    sizeof(err->message) - 1);
+				memcpy(err->message, r->p, n);
+				err->message[n] = 0;
+			}
 		}
 	} else if (h->status != 0) {
 		status = -EBADMSG;
+		name = "lrpc.BadMessage";
 	} else if (m->reply) {
 		status = rep ? lrpc__rpc_decode(r, m->reply, rep, arena,
-						/* err= */ NULL) : 0;
+						err ? &detail : NULL)
+			     : 0;
 		if (status == 0 && rep && lrpc__rd_left(r) != 0)
 			status = -EBADMSG;
-		if (status < 0 && rep)
+		if (status < 0 && rep) {
 			memset(rep, 0, m->reply->size);
+			/* What the server sent does not decode here. */
+			if (status == -EBADMSG)
+				name = "lrpc.BadMessage";
+			if (err)
+				(void)lrpc__codec_err_format(
+					&detail, m->reply->name, err->message,
+					sizeof(err->message));
+		}
 	} else {
 		status = 0;
 	}
 	if (err) {
 		err->code = status;
-		err->name = status ? lrpc__rpcc_error_name(m, status) : NULL;
+		err->name = status ? (name ? name
+					   : lrpc__rpcc_error_name(m, status))
+				   : NULL;
 	}
 	return status;
 }

@@ -225,14 +225,22 @@ svc_invoke(rpc_service *svc, lrpc_rpc_call *call, lrpc__rd *r,
 		status = lrpc_arena_alloc(&svc->arena, m->reply->size, 16,
 					  ret_rep);
 	if (status == 0) {
+		lrpc__codec_err detail;
+
 		status = lrpc__rpc_decode(r, m->request, req, &svc->arena,
-					  /* err= */ NULL);
+					  &detail);
 		if (status == 0 && lrpc__rd_left(r) != 0)
 			status = -EBADMSG;
 		if (status == -ENOBUFS || status == -ENOMEM)
 			status = -ENOMEM;
 		else if (status < 0)
 			status = -EBADMSG;
+		/* The caller learns which field broke which rule
+		 * (lrpc.InvalidArgument with this text). */
+		if (status < 0)
+			(void)lrpc__codec_err_format(&detail, m->request->name,
+						     call->message,
+						     sizeof(call->message));
 	}
 	if (status == 0) {
 		call->in_handler = true;

@@ -424,6 +424,14 @@ test_rpc_max_sizes(void **state)
 	assert_int_equal(rt_types_bounded(f.rc, "12345678", TIMEOUT, NULL), 0);
 	assert_int_equal(rt_types_bounded(f.rc, "123456789", TIMEOUT, NULL),
 			 -EINVAL);
+	/* And the error says which field broke which rule. */
+	lrpc_rpc_error err;
+	assert_int_equal(rt_types_bounded(f.rc, "123456789", TIMEOUT, &err),
+			 -EINVAL);
+	print_message("local refusal: %s\n", err.message);
+	assert_non_null(strstr(err.message, "rt.Types.bounded"));
+	assert_non_null(strstr(err.message, "s: "));
+	assert_non_null(strstr(err.message, "@max(8)"));
 	free(data);
 	lrpc_arena_done(&arena);
 	fixture_stop(&f);
@@ -714,6 +722,58 @@ test_rpc_server_gone_fails_pending(void **state)
 	f.c = lrpc_client_unref(f.c);
 }
 
+/*
+ * A peer whose IDL disagrees (here: no @max on `bounded`'s string) sends
+ * what the server cannot decode: the caller gets lrpc.InvalidArgument at
+ * once, with the field and the rule the server found broken.
+ */
+static void
+test_rpc_server_decode_error_says_where(void **state)
+{
+	const lrpc_rpc_interface *iface = &rt_types__interface;
+	lrpc_rpc_method methods[32];
+	lrpc_rpc_interface loose = *iface;
+	const lrpc_rpc_method *bounded = NULL;
+	lrpc_rpc_type req_type, str_type;
+	lrpc_rpc_field field;
+	lrpc_rpc_error err;
+	fixture f;
+
+	assert_true(iface->n_methods <= 32);
+	memcpy(methods, iface->methods,
+	       iface->n_methods * sizeof(methods[0]));
+	for (uint32_t i = 0; i < iface->n_methods; i++)
+		if (strcmp(methods[i].name, "bounded") == 0) {
+			/* The same request, its string without @max. */
+			req_type = *methods[i].request;
+			assert_int_equal(req_type.n_fields, 1);
+			field = req_type.fields[0];
+			str_type = *field.type;
+			str_type.max = 0;
+			field.type = &str_type;
+			req_type.fields = &field;
+			methods[i].request = &req_type;
+			bounded = &methods[i];
+		}
+	assert_non_null(bounded);
+	loose.methods = methods;
+
+	fixture_start(state, &f);
+	const char *arg = "123456789";
+	long t0 = th_now_ms();
+	assert_int_equal(lrpc_rpc_client_call(f.rc, &loose, bounded, &arg,
+					      NULL, NULL, TIMEOUT, &err),
+			 -EBADMSG);
+	assert_true(th_now_ms() - t0 < 5000);
+	print_message("server refusal: %s: %s\n", err.name, err.message);
+	assert_string_equal(err.name, "lrpc.InvalidArgument");
+	assert_non_null(strstr(err.message, "rt.Types.bounded"));
+	assert_non_null(strstr(err.message, "@max(8)"));
+	/* The connection is fine. */
+	assert_int_equal(rt_types_bounded(f.rc, "1234", TIMEOUT, NULL), 0);
+	fixture_stop(&f);
+}
+
 /* --- Push style: an RPC client driven by an lrpc_loop -------------------- */
 
 struct push_state {
@@ -953,6 +1013,7 @@ main(void)
 		TH_TEST(test_rpc_sync_while_async_pending),
 		TH_TEST(test_rpc_cancel_and_timeout),
 		TH_TEST(test_rpc_push_style_loop),
+		TH_TEST(test_rpc_server_decode_error_says_where),
 		TH_TEST(test_rpc_events_and_oneway),
 		TH_TEST(test_rpc_pipelined_100k),
 		TH_TEST(test_rpc_disconnect_while_deferred),
