@@ -239,22 +239,25 @@ decode_string(lrpc__rd *r, const lrpc_rpc_type *t, void *v,
 	x = decode_blob(r, t, &len, e);
 	if (x < 0)
 		return x;
-	bad = lrpc__utf8_check(r->p, len);
-	if (bad != len)
-		return lrpc__codec_fail(e, -EBADMSG,
-					"invalid UTF-8 at byte %zu", bad);
-	/* C strings end at the first NUL: refuse embedded ones rather than
-	 * silently truncating. */
-	nul = memchr(r->p, 0, len);
-	if (nul)
-		return lrpc__codec_fail(e, -EBADMSG, "NUL at byte %zu",
-					(size_t)(nul - r->p));
+	/* Copy first, then check the copy: the message may lie in memory
+	 * the peer can still write (a client decodes replies and events in
+	 * the shm ring), and what was checked must be what is kept. */
 	x = arena_alloc(arena, (size_t)len + 1, 1, (void **)&s, e);
 	if (x < 0)
 		return x;
 	memcpy(s, r->p, len);
 	s[len] = 0;
 	r->p += len;
+	bad = lrpc__utf8_check((const uint8_t *)s, len);
+	if (bad != len)
+		return lrpc__codec_fail(e, -EBADMSG,
+					"invalid UTF-8 at byte %zu", bad);
+	/* C strings end at the first NUL: refuse embedded ones rather than
+	 * silently truncating. */
+	nul = memchr(s, 0, len);
+	if (nul)
+		return lrpc__codec_fail(e, -EBADMSG, "NUL at byte %zu",
+					(size_t)(nul - (const uint8_t *)s));
 	*(const char **)v = s;
 	return 0;
 }

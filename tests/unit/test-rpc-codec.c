@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <stdatomic.h>
+#include <pthread.h>
 #include <cmocka.h>
 
 #include <lrpc/rpc.h>
@@ -477,6 +480,72 @@ test_rpc_codec_utf8(void **state)
 	assert_false(lrpc__utf8_valid((const uint8_t *)"\xf8\x88\x80\x80\x80", 5));
 }
 
+/*
+ * A client decodes replies and events where they lie in the shm ring, which
+ * the server can still write.  A string must be checked in the copy that is
+ * kept, not where it lies: with a thread flipping the bytes between valid
+ * and invalid UTF-8, every string that decodes is valid (and has no NUL).
+ */
+struct flipper {
+	volatile uint8_t *bytes;
+	size_t n;
+	atomic_bool stop;
+};
+
+static void *
+flip_run(void *arg)
+{
+	struct flipper *f = arg;
+
+	while (!atomic_load(&f->stop))
+		for (size_t i = 0; i < f->n; i++)
+			f->bytes[i] = f->bytes[i] == 'a' ? 0xff : 'a';
+	return NULL;
+}
+
+static void
+test_rpc_codec_string_checked_in_the_copy(void **state)
+{
+	uint8_t buf[4 + 64];
+	struct flipper f = { .bytes = buf + 4, .n = 64 };
+	uint64_t bad = 0, ok = 0;
+	pthread_t th;
+	uint32_t len = 64;
+
+	memcpy(buf, &len, 4);
+	memset(buf + 4, 'a', 64);
+	assert_int_equal(pthread_create(&th, NULL, flip_run, &f), 0);
+	uint64_t end = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 300;
+	for (;;) {
+		uint8_t abuf[256];
+		lrpc_arena ar;
+		const char *out = NULL;
+
+		lrpc_arena_init(&ar, abuf, sizeof(abuf), 0);
+		if (lrpc_rpc_decode(&t_string, buf, sizeof(buf), &out,
+				    &ar) == 0) {
+			ok++;
+			if (!lrpc__utf8_valid((const uint8_t *)out,
+					      strlen(out)) ||
+			    strlen(out) != 64)
+				bad++;
+		}
+		lrpc_arena_done(&ar);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 >
+		    end)
+			break;
+	}
+	atomic_store(&f.stop, true);
+	pthread_join(th, NULL);
+	print_message("%llu strings decoded, %llu of them invalid\n",
+		      (unsigned long long)ok, (unsigned long long)bad);
+	assert_int_equal(bad, 0);
+}
+
 int
 main(void)
 {
@@ -487,6 +556,7 @@ main(void)
 		cmocka_unit_test(test_rpc_codec_truncated_ebadmsg),
 		cmocka_unit_test(test_rpc_codec_trailing_garbage_ebadmsg),
 		cmocka_unit_test(test_rpc_codec_string_length_overflow_ebadmsg),
+		cmocka_unit_test(test_rpc_codec_string_checked_in_the_copy),
 		cmocka_unit_test(test_rpc_codec_invalid_utf8_ebadmsg),
 		cmocka_unit_test(test_rpc_codec_max_enforced),
 		cmocka_unit_test(test_rpc_codec_enum_out_of_range_ebadmsg),
