@@ -324,6 +324,20 @@ LRPC_EXPORT size_t lrpc_rpc_client_get_n_pending(lrpc_rpc_client *rc);
 LRPC_EXPORT int lrpc_rpc_client_set_poll(lrpc_rpc_client *rc,
 					 const lrpc_poll_ops *ops,
 					 void *loop_data);
+/**
+ * Let `bytes` results of synchronous calls point into the received reply
+ * instead of being copied into the caller's arena (no copy of large
+ * payloads).  Such bytes stay valid until the next call on this RPC client,
+ * lrpc_rpc_client_process() or lrpc_rpc_client_release_reply(); until then
+ * other replies wait.  With the shm transport they lie in memory the
+ * server can still write: read each byte once (strings are always copied
+ * and checked).  Off by default.  Errors: -EINVAL.
+ */
+LRPC_EXPORT int lrpc_rpc_client_set_borrow_bytes(lrpc_rpc_client *rc,
+						 bool borrow);
+/** Give back the reply whose bytes were borrowed (none: no-op). */
+LRPC_EXPORT int lrpc_rpc_client_release_reply(lrpc_rpc_client *rc);
+
 /** The connection ended (lrpc_rpc_client_set_closed_handler()). */
 typedef void (*lrpc_rpc_client_closed_fn)(lrpc_rpc_client *rc, int reason,
 					  void *userdata);

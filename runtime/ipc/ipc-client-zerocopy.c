@@ -89,8 +89,12 @@ client_recv_view(lrpc_client *c, lrpc__chan chan, uint64_t timeout_usec,
 	lrpc_return_if_fail(ret_msg && ret_size, -EINVAL);
 	if (c->viewing[chan])
 		return -EBUSY;
-	for (;;) {
-		r = c->tops->t_recv(c->t, chan, true, &msg, &size);
+	/* As client_recv(): right after a request its answer cannot be in
+	 * a socket yet, so poll before reading. */
+	bool fill = !(chan == LRPC__CHAN_RESPONSE && c->sent_since_recv &&
+		      !(c->tr->caps & LRPC__TCAP_WAKEUPS));
+	for (;; fill = true) {
+		r = c->tops->t_recv(c->t, chan, fill, &msg, &size);
 		if (r < 0)
 			return lrpc__client_broken(c, r);
 		if (r > 0)
@@ -102,6 +106,8 @@ client_recv_view(lrpc_client *c, lrpc__chan chan, uint64_t timeout_usec,
 			return lrpc__client_broken(c, r);
 	}
 	c->viewing[chan] = true;
+	if (chan == LRPC__CHAN_RESPONSE)
+		c->sent_since_recv = false;
 	*ret_msg = msg;
 	*ret_size = size;
 	return 0;

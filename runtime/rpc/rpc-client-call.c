@@ -17,7 +17,55 @@ deadline_of(lrpc_rpc_client *rc, uint64_t timeout_usec)
 	return lrpc__deadline_from_usec(timeout_usec, rc->timeout_usec);
 }
 
-/* Receive and handle responses until @w is done or the deadline passes. */
+void
+lrpc__rpcc_release_held(lrpc_rpc_client *rc)
+{
+	if (!rc->held)
+		return;
+	lrpc_client_release(rc->c, rc->held);
+	rc->held = NULL;
+}
+
+/* Is the response at @msg the answer a sync call waits for?  (The call id
+ * is read once; the decode reads the header again and decides for good.) */
+static bool
+awaited(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
+{
+	uint64_t id;
+
+	if (size < LRPC__RPC_HDR_SIZE)
+		return true; /* a core-level answer: nothing of it is kept */
+	memcpy(&id, (const uint8_t *)msg + sizeof(*msg), sizeof(id));
+	for (waiter *w = rc->waiters; w; w = w->prev)
+		if (!w->done && w->id == id)
+			return true;
+	return false;
+}
+
+/* A response for an async call, whose callback may make calls of its own:
+ * it is handled from a private copy, so the view can be given back. */
+static int
+on_response_copied(lrpc_rpc_client *rc, const lrpc_msg_header *view,
+		   size_t size)
+{
+	if (rc->rcap < size) {
+		uint8_t *b = realloc(rc->rbuf, size);
+		if (!b)
+			return -ENOMEM;
+		rc->rbuf = b;
+		rc->rcap = size;
+	}
+	memcpy(rc->rbuf, view, size);
+	lrpc_client_release(rc->c, view);
+	lrpc__rpcc_on_response(rc, (const lrpc_msg_header *)rc->rbuf, size);
+	return 0;
+}
+
+/*
+ * Receive and handle responses until @w is done or the deadline passes.
+ * The awaited reply is decoded where it lies (no copy of the message):
+ * the decoder reads every byte once and checks what it keeps.
+ */
 static int
 wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 {
@@ -27,36 +75,35 @@ wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 	rc->waiters = w;
 	while (!w->done) {
 		uint64_t left = lrpc__deadline_left_usec(deadline);
+		const lrpc_msg_header *view;
 		size_t size = 0;
 		if (left == 0) {
 			n = -ETIMEDOUT;
 			break;
 		}
-		if (!rc->rbuf) {
-			rc->rcap = 64 * 1024;
-			rc->rbuf = malloc(rc->rcap);
-			if (!rc->rbuf) {
-				n = -ENOMEM;
-				break;
-			}
-		}
-		n = lrpc_client_recv(rc->c, rc->rbuf, rc->rcap, left, &size);
-		if (n == -EMSGSIZE && rc->rcap < lrpc_client_get_max_msg_size(rc->c)) {
-			size_t cap = lrpc_client_get_max_msg_size(rc->c);
-			uint8_t *b = realloc(rc->rbuf, cap);
-			if (!b) {
-				n = -ENOMEM;
-				break;
-			}
-			rc->rbuf = b;
-			rc->rcap = cap;
-			continue;
-		}
+		n = lrpc_client_recv_view(rc->c, left, &view, &size);
 		if (n == -EAGAIN)
 			n = -ETIMEDOUT;
 		if (n < 0)
 			break;
-		lrpc__rpcc_on_response(rc, (const lrpc_msg_header *)rc->rbuf, size);
+		if (awaited(rc, view, size)) {
+			/* A sync reply may lend its bytes (when asked): then
+			 * the view stays until the next call or a release. */
+			bool lend = rc->borrow_bytes && w->rep && !w->hello;
+			rc->decode_borrow = lend;
+			lrpc__rpcc_on_response(rc, view, size);
+			rc->decode_borrow = false;
+			if (lend && w->done)
+				rc->held = view;
+			else
+				lrpc_client_release(rc->c, view);
+		} else {
+			n = on_response_copied(rc, view, size);
+			if (n < 0) {
+				lrpc_client_release(rc->c, view);
+				break;
+			}
+		}
 	}
 	rc->waiters = w->prev;
 	if (w->done)
@@ -228,6 +275,8 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	RPC_CHECK(rc);
 	lrpc_return_if_fail(iface && method && req, -EINVAL);
 	lrpc_return_if_fail(method->kind == LRPC_RPC_CALL, -EINVAL);
+	/* The previous reply's borrowed bytes end here. */
+	lrpc__rpcc_release_held(rc);
 	if (rep)
 		memset(rep, 0, method->reply->size);
 	if (ret_error)

@@ -69,6 +69,11 @@ struct lrpc_rpc_client {
 	void *loop_data;
 	void *timer;
 	uint64_t timer_at;
+	/* Borrowed replies (lrpc_rpc_client_set_borrow_bytes()): the view
+	 * the last sync reply's `bytes` point into, kept until released. */
+	bool borrow_bytes;
+	bool decode_borrow; /* the response being decoded may lend bytes */
+	const lrpc_msg_header *held;
 	lrpc_rpc_client_closed_fn closed_fn;
 	void *closed_data;
 	lrpc_arena arena; /* async replies and events */
@@ -90,6 +95,8 @@ int lrpc__rpcc_tab_grow(lrpc_rpc_client *rc);
 void lrpc__rpcc_tab_remove(lrpc_rpc_client *rc, pending *p);
 
 /* rpc-client-call.c */
+/* Give back the reply view held for borrowed bytes, if any. */
+void lrpc__rpcc_release_held(lrpc_rpc_client *rc);
 /* Tell the server to stop working on @p's call (best effort). */
 void lrpc__rpcc_send_cancel(lrpc_rpc_client *rc, const pending *p);
 
@@ -114,5 +121,11 @@ void lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
 iface_state *lrpc__rpcc_iface_find(lrpc_rpc_client *rc, uint32_t id);
 iface_state *lrpc__rpcc_iface_get(lrpc_rpc_client *rc,
 				  const lrpc_rpc_interface *iface);
+/* Complete @p (already out of the table) with the error @status. */
+void lrpc__rpcc_fail_one(lrpc_rpc_client *rc, const pending *p, int status);
+
+/* rpc-client-deadline.c */
+/* Arm the loop's timer for the earliest deadline (push style only). */
+void lrpc__rpcc_rpc_timer_arm(lrpc_rpc_client *rc);
 
 #endif

@@ -18,8 +18,8 @@ complete_call(lrpc_rpc_client *rc, const pending *p, int status,
 }
 
 /* Complete @p (already out of the table) with the error @status. */
-static void
-fail_one(lrpc_rpc_client *rc, const pending *p, int status)
+void
+lrpc__rpcc_fail_one(lrpc_rpc_client *rc, const pending *p, int status)
 {
 	lrpc_rpc_error err = {
 		.code = status,
@@ -48,7 +48,7 @@ lrpc__rpcc_fail_all(lrpc_rpc_client *rc, int status)
 		while (rc->tab && rc->tab[i].id) {
 			pending p = rc->tab[i];
 			lrpc__rpcc_tab_remove(rc, &rc->tab[i]);
-			fail_one(rc, &p, status);
+			lrpc__rpcc_fail_one(rc, &p, status);
 		}
 	}
 	for (waiter *w = rc->waiters; w; w = w->prev)
@@ -155,7 +155,8 @@ lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
 		       size_t size)
 {
 	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
-		       .end = (const uint8_t *)msg + size };
+		       .end = (const uint8_t *)msg + size,
+		       .borrow = rc->decode_borrow };
 	lrpc__rpc_header h;
 
 	if (size < LRPC__RPC_HDR_SIZE) {
@@ -287,94 +288,6 @@ on_event_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 	lrpc_arena_reset(&rc->arena);
 }
 
-/* --- Deadlines of async calls ------------------------------------------- */
-
-static void rpc_timer_arm(lrpc_rpc_client *rc);
-
-static void
-on_rpc_timer(void *userdata)
-{
-	lrpc_rpc_client *rc = lrpc_rpc_client_ref(userdata);
-
-	rc->timer = NULL;
-	lrpc__rpcc_expire(rc);
-	lrpc_rpc_client_unref(rc);
-}
-
-/* One loop timer, at the earliest deadline, when attached push style. */
-static void
-rpc_timer_arm(lrpc_rpc_client *rc)
-{
-	uint64_t now;
-
-	if (!rc->pops || rc->closing || rc->next_deadline == UINT64_MAX)
-		return;
-	if (rc->timer && rc->timer_at <= rc->next_deadline)
-		return;
-	if (rc->timer)
-		(void)rc->pops->timer_del(rc->loop_data, rc->timer);
-	rc->timer = NULL;
-	now = lrpc__now_usec();
-	if (rc->pops->timer_add(rc->loop_data,
-				rc->next_deadline > now ? rc->next_deadline -
-								  now
-							: 0,
-				on_rpc_timer, rc, &rc->timer) < 0) {
-		rc->timer = NULL;
-		return;
-	}
-	rc->timer_at = rc->next_deadline;
-}
-
-void
-lrpc__rpcc_note_deadline(lrpc_rpc_client *rc, uint64_t deadline)
-{
-	if (deadline < rc->next_deadline) {
-		rc->next_deadline = deadline;
-		rpc_timer_arm(rc);
-	}
-}
-
-/* The earliest deadline of a pending call, or one already passed. */
-static pending *
-find_due(lrpc_rpc_client *rc, uint64_t now, uint64_t *ret_next)
-{
-	uint64_t next = UINT64_MAX;
-
-	for (size_t i = 0; i < rc->tab_cap; i++) {
-		if (!rc->tab[i].id)
-			continue;
-		if (rc->tab[i].deadline <= now)
-			return &rc->tab[i];
-		if (rc->tab[i].deadline < next)
-			next = rc->tab[i].deadline;
-	}
-	*ret_next = next;
-	return NULL;
-}
-
-void
-lrpc__rpcc_expire(lrpc_rpc_client *rc)
-{
-	uint64_t now = lrpc__now_usec(), next;
-	pending *due;
-
-	if (now < rc->next_deadline)
-		return;
-	/* Rare (a deadline passed, or the remembered one was stale): a
-	 * scan of the table is cheaper than keeping a heap per call. */
-	lrpc_rpc_client_ref(rc);
-	while (!rc->closing && (due = find_due(rc, now, &next))) {
-		pending p = *due;
-		lrpc__rpcc_tab_remove(rc, due);
-		lrpc__rpcc_send_cancel(rc, &p);
-		fail_one(rc, &p, -ETIMEDOUT);
-	}
-	rc->next_deadline = rc->closing ? UINT64_MAX : next;
-	rpc_timer_arm(rc);
-	lrpc_rpc_client_unref(rc);
-}
-
 /* The connection ended (in push style nobody else would tell the calls). */
 static void
 on_closed_cb(lrpc_client *c, int reason, void *userdata)
@@ -385,6 +298,24 @@ on_closed_cb(lrpc_client *c, int reason, void *userdata)
 	if (rc->closed_fn)
 		rc->closed_fn(rc, reason, rc->closed_data);
 	lrpc_rpc_client_unref(rc);
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_set_borrow_bytes(lrpc_rpc_client *rc, bool borrow)
+{
+	RPC_CHECK(rc);
+	rc->borrow_bytes = borrow;
+	if (!borrow)
+		lrpc__rpcc_release_held(rc);
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_rpc_client_release_reply(lrpc_rpc_client *rc)
+{
+	RPC_CHECK(rc);
+	lrpc__rpcc_release_held(rc);
+	return 0;
 }
 
 LRPC_EXPORT void
@@ -428,6 +359,7 @@ static void
 rpc_client_free(lrpc_rpc_client *rc)
 {
 	rc->closing = true;
+	lrpc__rpcc_release_held(rc);
 	if (rc->timer)
 		(void)rc->pops->timer_del(rc->loop_data, rc->timer);
 	rc->timer = NULL;
@@ -483,7 +415,7 @@ lrpc_rpc_client_set_poll(lrpc_rpc_client *rc, const lrpc_poll_ops *ops,
 	/* The deadlines of async calls need a timer of the same loop. */
 	rc->pops = ops;
 	rc->loop_data = loop_data;
-	rpc_timer_arm(rc);
+	lrpc__rpcc_rpc_timer_arm(rc);
 	return 0;
 }
 
@@ -529,6 +461,8 @@ lrpc_rpc_client_process(lrpc_rpc_client *rc)
 	int r;
 
 	RPC_CHECK(rc);
+	/* A held reply view would keep the other replies queued. */
+	lrpc__rpcc_release_held(rc);
 	lrpc__rpcc_expire(rc);
 	r = lrpc_client_process(rc->c);
 	if (r == -ENOTCONN)

@@ -274,7 +274,10 @@ decode_bytes(lrpc__rd *r, const lrpc_rpc_type *t, void *v, lrpc_arena *arena,
 	x = decode_blob(r, t, &len, e);
 	if (x < 0)
 		return x;
-	if (len) {
+	if (len && r->borrow) {
+		d = (uint8_t *)r->p;
+		r->p += len;
+	} else if (len) {
 		x = arena_alloc(arena, len, 1, (void **)&d, e);
 		if (x < 0)
 			return x;
@@ -403,7 +406,7 @@ decode_struct(lrpc__rd *r, const lrpc_rpc_type *t, void *v, lrpc_arena *arena,
 					"truncated (struct body of %" PRIu32
 					" bytes, %zu left)",
 					body, lrpc__rd_left(r));
-	lrpc__rd sub = { .p = r->p, .end = r->p + body };
+	lrpc__rd sub = { .p = r->p, .end = r->p + body, .borrow = r->borrow };
 	r->p += body;
 	return decode_fields(&sub, t, v, arena, depth, e);
 }

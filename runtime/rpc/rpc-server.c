@@ -313,8 +313,12 @@ lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 	   void *userdata)
 {
 	rpc_service *svc = userdata;
+	/* The request is private memory (the core copied it out of shared
+	 * memory) valid while the handler runs, as long as the arena holding
+	 * the other arguments: `bytes` arguments point into it, uncopied. */
 	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
-		       .end = (const uint8_t *)msg + size };
+		       .end = (const uint8_t *)msg + size,
+		       .borrow = true };
 	lrpc__rpc_header h;
 	const lrpc_rpc_method *m;
 	lrpc_rpc_call *call;

@@ -61,10 +61,17 @@ _Static_assert(sizeof(lrpc__rpc_header) == 24, "RPC header layout");
 
 #define LRPC__RPC_HDR_SIZE (sizeof(lrpc_msg_header) + sizeof(lrpc__rpc_header))
 
-/* Bounded reader: every read checks the bytes left. */
+/*
+ * Bounded reader: every read checks the bytes left.  With @borrow, decoded
+ * `bytes` point into the message instead of being copied into the arena
+ * (the caller keeps the message as long as the values are used); strings
+ * are always copied, because they are checked, and the check must hold
+ * for what is kept.
+ */
 typedef struct lrpc__rd {
 	const uint8_t *p;
 	const uint8_t *end;
+	bool borrow;
 } lrpc__rd;
 
 static inline size_t

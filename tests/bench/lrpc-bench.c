@@ -118,7 +118,7 @@ static const size_t lat_sizes[] = { 16, KIB, 64 * KIB, MIB };
 static const size_t rate_sizes[] = { 16, 64 * KIB };
 static const size_t zc_sizes[] = { 16, 64 * KIB };
 /* rpc_sync sizes; rpc_add is always 16 B (two u64). */
-static const size_t rpc_sizes[] = { 16, 64 * KIB };
+static const size_t rpc_sizes[] = { 16, 64 * KIB, MIB };
 #define RPC_ADD_SIZE 16
 /* The rpc cases and the raw call take turns in blocks of this many calls;
  * the first call of a block is not timed (the server may still be spinning

@@ -774,6 +774,61 @@ test_rpc_server_decode_error_says_where(void **state)
 	fixture_stop(&f);
 }
 
+/*
+ * Borrowed bytes: a sync reply's bytes point into the received message, not
+ * the arena, until the next call or a release; async replies that came
+ * meanwhile are delivered after it.
+ */
+static void
+test_rpc_borrowed_bytes(void **state)
+{
+	struct async_state s = { 0 };
+	uint8_t data[40000];
+	lrpc_arena arena;
+	lrpc_bytes back;
+	fixture f;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13);
+	fixture_start(state, &f);
+	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
+	assert_int_equal(lrpc_rpc_client_set_borrow_bytes(f.rc, true), 0);
+	assert_int_equal(rt_types_blob(f.rc, (lrpc_bytes){ data, sizeof(data) },
+				       &back, &arena, TIMEOUT, NULL),
+			 0);
+	assert_int_equal(back.len, sizeof(data));
+	assert_memory_equal(back.data, data, sizeof(data));
+	/* Nothing of it was copied into the arena. */
+	assert_true(lrpc_arena_get_used(&arena) < 1024);
+	/* An async call answered while the reply is held is delivered once
+	 * it is released. */
+	assert_int_equal(rt_types_add_async(f.rc, 1, 2, on_add, &s,
+					    LRPC_TIMEOUT_DEFAULT, NULL),
+			 0);
+	assert_int_equal(lrpc_rpc_client_release_reply(f.rc), 0);
+	for (int i = 0; i < 50 && s.calls == 0; i++)
+		assert_true(lrpc_rpc_client_run_once(
+				    f.rc, 100 * LRPC_USEC_PER_MSEC) >= 0);
+	assert_int_equal(s.calls, 1);
+	/* The next call gives the held reply back by itself. */
+	assert_int_equal(rt_types_blob(f.rc, (lrpc_bytes){ data, 100 }, &back,
+				       &arena, TIMEOUT, NULL),
+			 0);
+	assert_int_equal(rt_types_blob(f.rc, (lrpc_bytes){ data, 200 }, &back,
+				       &arena, TIMEOUT, NULL),
+			 0);
+	assert_memory_equal(back.data, data, 200);
+	/* Off again: copies into the arena, nothing held. */
+	assert_int_equal(lrpc_rpc_client_set_borrow_bytes(f.rc, false), 0);
+	assert_int_equal(rt_types_blob(f.rc, (lrpc_bytes){ data, 3000 }, &back,
+				       &arena, TIMEOUT, NULL),
+			 0);
+	assert_true(lrpc_arena_get_used(&arena) >= 3000);
+	assert_memory_equal(back.data, data, 3000);
+	lrpc_arena_done(&arena);
+	fixture_stop(&f);
+}
+
 /* --- Push style: an RPC client driven by an lrpc_loop -------------------- */
 
 struct push_state {
@@ -1014,6 +1069,7 @@ main(void)
 		TH_TEST(test_rpc_cancel_and_timeout),
 		TH_TEST(test_rpc_push_style_loop),
 		TH_TEST(test_rpc_server_decode_error_says_where),
+		TH_TEST(test_rpc_borrowed_bytes),
 		TH_TEST(test_rpc_events_and_oneway),
 		TH_TEST(test_rpc_pipelined_100k),
 		TH_TEST(test_rpc_disconnect_while_deferred),
