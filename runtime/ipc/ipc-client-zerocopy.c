@@ -79,7 +79,7 @@ static int
 client_recv_view(lrpc_client *c, lrpc__chan chan, uint64_t timeout_usec,
 		 const lrpc_msg_header **ret_msg, size_t *ret_size)
 {
-	uint64_t deadline = lrpc__client_deadline(timeout_usec);
+	uint64_t deadline = 0;
 	const lrpc_msg_header *msg;
 	size_t size;
 	int r = lrpc__client_check_ready(c);
@@ -99,6 +99,10 @@ client_recv_view(lrpc_client *c, lrpc__chan chan, uint64_t timeout_usec,
 			return lrpc__client_broken(c, r);
 		if (r > 0)
 			break;
+		/* The clock is read only when there is something to wait
+		 * for: an answer already there costs no reading. */
+		if (deadline == 0)
+			deadline = lrpc__client_deadline(timeout_usec);
 		r = lrpc__client_wait(c, chan, false, deadline);
 		if (r == -ETIMEDOUT)
 			return timeout_usec == 0 ? -EAGAIN : -ETIMEDOUT;

@@ -186,10 +186,15 @@ lrpc_rpc_call_get_abandon_reason(lrpc_rpc_call *call)
 LRPC_EXPORT int
 lrpc_rpc_call_get_time_left(lrpc_rpc_call *call, uint64_t *ret_usec)
 {
+	uint64_t now;
+
 	lrpc_return_if_fail(call && ret_usec, -EINVAL);
-	*ret_usec = call->deadline == UINT64_MAX
-			    ? LRPC_TIMEOUT_INFINITE
-			    : lrpc__deadline_left_usec(call->deadline);
+	if (call->deadline == UINT64_MAX) {
+		*ret_usec = LRPC_TIMEOUT_INFINITE;
+		return 0;
+	}
+	now = lrpc__now_coarse_usec();
+	*ret_usec = call->deadline <= now ? 0 : call->deadline - now;
 	return 0;
 }
 
