@@ -150,13 +150,15 @@ send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	 const void *value, lrpc_rpc_error *ret_error)
 {
 	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
+	uint64_t small[LRPC__RPC_SMALL / 8];
 	lrpc__codec_err detail;
 	size_t size;
 	void *buf;
 	int r;
 
-	r = lrpc__rpc_measure(iface->id, h, type, value, NULL, max ? max : 1,
-			      &size, ret_error ? &detail : NULL);
+	r = lrpc__rpc_measure_into(small, sizeof(small), iface->id, h, type,
+				   value, NULL, max ? max : 1, &size,
+				   ret_error ? &detail : NULL);
 	if (r < 0 && !max)
 		return -ENOTCONN;
 	if (r < 0) {
@@ -171,7 +173,12 @@ send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	 * private copy of the request on its way out. */
 	r = lrpc_client_reserve(rc->c, size, &buf);
 	if (r == 0) {
-		r = lrpc__rpc_write(buf, size, iface->id, h, type, value, NULL);
+		if (size <= sizeof(small)) {
+			memcpy(buf, small, size);
+		} else {
+			r = lrpc__rpc_write(buf, size, iface->id, h, type,
+					    value, NULL);
+		}
 		if (r < 0)
 			lrpc_client_discard_reservation(rc->c);
 		else
@@ -212,6 +219,15 @@ negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	iface_state *st;
 	int r;
 
+	/* Every call comes here: a table already checked and negotiated is
+	 * not checked again. */
+	if (iface) {
+		st = lrpc__rpcc_iface_find(rc, iface->id);
+		if (st && st->iface == iface && st->common) {
+			*ret = st;
+			return st->common;
+		}
+	}
 	if (!lrpc__rpc_interface_valid(iface))
 		return -EINVAL;
 	st = lrpc__rpcc_iface_get(rc, iface);

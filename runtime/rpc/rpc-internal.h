@@ -35,6 +35,17 @@ int lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
 		      const lrpc_rpc_type *type, const void *value,
 		      const char *message, size_t max_size, size_t *ret_size,
 		      lrpc__codec_err *detail);
+/*
+ * Measure, writing the message into @buf on the way when it fits in @cap
+ * (then complete, size included): a small message is built in one pass
+ * and copied where it goes, a large one measured, then written in place.
+ */
+#define LRPC__RPC_SMALL 256
+int lrpc__rpc_measure_into(void *buf, size_t cap, uint32_t iface_id,
+			   const lrpc__rpc_header *h,
+			   const lrpc_rpc_type *type, const void *value,
+			   const char *message, size_t max_size,
+			   size_t *ret_size, lrpc__codec_err *detail);
 int lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
 		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
 		    const void *value, const char *message);

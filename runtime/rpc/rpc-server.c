@@ -78,11 +78,14 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
 		    const void *value, const char *message)
 {
+	uint64_t small[LRPC__RPC_SMALL / 8];
 	size_t size;
 	void *buf;
-	int n = lrpc__rpc_measure(svc->table->iface->id, h, type, value,
-				  message, lrpc_conn_get_max_msg_size(conn),
-				  &size, /* detail= */ NULL);
+	int n = lrpc__rpc_measure_into(small, sizeof(small),
+				       svc->table->iface->id, h, type, value,
+				       message,
+				       lrpc_conn_get_max_msg_size(conn), &size,
+				       /* detail= */ NULL);
 	if (n < 0) {
 		/* An event that never reached the core is lost all the
 		 * same (results are handled by the call, which answers). */
@@ -95,13 +98,17 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 		return n;
 	}
 	/* Encoded straight into the client's ring where it has room (or a
-	 * queue entry): no private copy of the answer on its way out. */
+	 * queue entry): no private copy of the answer on its way out (a
+	 * small one was built on the way and is copied). */
 	n = event ? lrpc_conn_reserve_event(conn, size, &buf)
 		  : lrpc_conn_reserve_response(conn, size, &buf);
 	if (n < 0)
 		return n;
-	n = lrpc__rpc_write(buf, size, svc->table->iface->id, h, type, value,
-			    message);
+	if (size <= sizeof(small))
+		memcpy(buf, small, size);
+	else
+		n = lrpc__rpc_write(buf, size, svc->table->iface->id, h, type,
+				    value, message);
 	if (n < 0) {
 		lrpc_conn_discard_reservation(conn);
 		return n;

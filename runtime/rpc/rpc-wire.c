@@ -46,10 +46,27 @@ lrpc__utf8_check(const uint8_t *s, size_t len)
 	return len;
 }
 
+/* On a little-endian host the header's C layout is its wire layout. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define RPC_HEADER_IS_WIRE 1
+_Static_assert(offsetof(lrpc__rpc_header, method) == 8 &&
+		       offsetof(lrpc__rpc_header, kind) == 10 &&
+		       offsetof(lrpc__rpc_header, version) == 12 &&
+		       offsetof(lrpc__rpc_header, reserved) == 14 &&
+		       offsetof(lrpc__rpc_header, status) == 16 &&
+		       offsetof(lrpc__rpc_header, hash) == 20,
+	       "RPC header is its wire layout");
+#else
+#define RPC_HEADER_IS_WIRE 0
+#endif
+
 bool
 lrpc__rpc_header_read(lrpc__rd *r, lrpc__rpc_header *h)
 {
 	uint32_t status;
+
+	if (RPC_HEADER_IS_WIRE)
+		return lrpc__rd_bytes(r, h, sizeof(*h));
 
 	if (!lrpc__rd_u64(r, &h->call_id) || !lrpc__rd_u16(r, &h->method) ||
 	    !lrpc__rd_u16(r, &h->kind) || !lrpc__rd_u16(r, &h->version) ||
@@ -63,6 +80,10 @@ lrpc__rpc_header_read(lrpc__rd *r, lrpc__rpc_header *h)
 void
 lrpc__rpc_header_write(lrpc__wr *w, const lrpc__rpc_header *h)
 {
+	if (RPC_HEADER_IS_WIRE) {
+		lrpc__wr_bytes(w, h, sizeof(*h));
+		return;
+	}
 	lrpc__wr_u64(w, h->call_id);
 	lrpc__wr_u16(w, h->method);
 	lrpc__wr_u16(w, h->kind);
@@ -136,12 +157,13 @@ lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 }
 
 int
-lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
-		  const lrpc_rpc_type *type, const void *value,
-		  const char *message, size_t max_size, size_t *ret_size,
-		  lrpc__codec_err *detail)
+lrpc__rpc_measure_into(void *buf, size_t cap, uint32_t iface_id,
+		       const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		       const void *value, const char *message,
+		       size_t max_size, size_t *ret_size,
+		       lrpc__codec_err *detail)
 {
-	lrpc__wr w = { .buf = NULL, .cap = 0 };
+	lrpc__wr w = { .buf = buf, .cap = buf ? cap : 0 };
 	int err;
 
 	build_into(&w, iface_id, h, type, value, message, &err, detail);
@@ -153,8 +175,22 @@ lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
 					"limit of %zu",
 					w.pos, LRPC_MIN(max_size,
 							(size_t)INT32_MAX));
+	if (w.pos <= w.cap) {
+		uint32_t size32 = (uint32_t)w.pos;
+		memcpy(buf, &size32, sizeof(size32));
+	}
 	*ret_size = w.pos;
 	return 0;
+}
+
+int
+lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
+		  const lrpc_rpc_type *type, const void *value,
+		  const char *message, size_t max_size, size_t *ret_size,
+		  lrpc__codec_err *detail)
+{
+	return lrpc__rpc_measure_into(NULL, 0, iface_id, h, type, value,
+				      message, max_size, ret_size, detail);
 }
 
 int
