@@ -1,6 +1,7 @@
 #!/bin/sh
 # Start the echo server, run the client against it, stop the server; then
-# the key-value store (examples/kv, typed stubs generated from kv.idl).
+# the key-value store (examples/kv, typed stubs generated from
+# idl/example/kv.idl).
 #   scripts/demo.sh [BUILD_DIR] [--transport socket|shm|best]
 # Without --transport the key-value store runs over shm, then sockets.
 set -eu
@@ -31,15 +32,20 @@ for transport in $transports; do
 		[ $i -lt 100 ] || { echo "demo: kv-server did not start"; exit 1; }
 		sleep 0.05
 	done
-	$kv watch 3 &
+	$kv watch 4 &
 	watcher=$!
 	sleep 0.2
 	$kv put greeting hello
-	$kv put counter 1
+	$kv put-counter hits 41
+	$kv touch hits
 	$kv get greeting
 	$kv list
-	$kv delete counter
-	$kv get counter || true
+	$kv stats
+	# Async gets of all three keys with a deadline: the first entry
+	# wins and the call still out is cancelled.
+	$kv get-first nosuch greeting hits
+	$kv delete hits
+	$kv get hits || true
 	wait $watcher
 	kill $server
 	wait $server || true
