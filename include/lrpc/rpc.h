@@ -318,8 +318,11 @@ LRPC_EXPORT int lrpc_rpc_client_set_default_timeout(lrpc_rpc_client *rc,
 /** Number of async calls waiting for their reply. */
 LRPC_EXPORT size_t lrpc_rpc_client_get_n_pending(lrpc_rpc_client *rc);
 /**
- * Push style: drive the RPC client (async replies, events) from a loop;
- * as lrpc_client_set_poll() on the wrapped client.
+ * Push style: drive the RPC client (async replies, events, the deadlines
+ * of async calls) from a loop; as lrpc_client_set_poll() on the wrapped
+ * client.  The RPC client keeps a timer in that loop while async calls
+ * are pending, so the loop must outlive the RPC client: free the RPC
+ * client first.
  */
 LRPC_EXPORT int lrpc_rpc_client_set_poll(lrpc_rpc_client *rc,
 					 const lrpc_poll_ops *ops,
