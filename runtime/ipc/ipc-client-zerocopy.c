@@ -62,6 +62,9 @@ lrpc_client_commit(lrpc_client *c, size_t size)
 		return lrpc__client_broken(c, r);
 	lrpc__client_watch_update(c);
 	c->sent_since_recv = true;
+	/* Its answer takes the server longer the larger it is: spin for it
+	 * a little longer (as a sync call does) rather than sleep. */
+	c->spin_extra = lrpc__spin_extra_usec(size);
 	return 0;
 }
 
@@ -110,8 +113,10 @@ client_recv_view(lrpc_client *c, lrpc__chan chan, uint64_t timeout_usec,
 			return lrpc__client_broken(c, r);
 	}
 	c->viewing[chan] = true;
-	if (chan == LRPC__CHAN_RESPONSE)
+	if (chan == LRPC__CHAN_RESPONSE) {
 		c->sent_since_recv = false;
+		c->spin_extra = 0;
+	}
 	*ret_msg = msg;
 	*ret_size = size;
 	return 0;

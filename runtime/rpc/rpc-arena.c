@@ -8,6 +8,7 @@
 
 #include <lrpc/rpc.h>
 
+#include "rpc-wire.h"
 #include "util.h"
 
 typedef struct arena_chunk {
@@ -85,9 +86,28 @@ lrpc_arena_get_used(const lrpc_arena *a)
 LRPC_EXPORT int
 lrpc_arena_alloc(lrpc_arena *a, size_t size, size_t align, void **ret)
 {
+	void *p;
+	int r;
+
 	lrpc_return_if_fail(a && ret, -EINVAL);
 	lrpc_return_if_fail(align && align <= 16 && !(align & (align - 1)),
 			    -EINVAL);
+	r = lrpc__arena_alloc_uninit(a, size, align, &p);
+	if (r < 0)
+		return r;
+	memset(p, 0, size ? size : 1);
+	*ret = p;
+	return 0;
+}
+
+/*
+ * As lrpc_arena_alloc(), without zeroing: for a decoder that overwrites
+ * every byte at once (a large bytes value would otherwise be written
+ * twice).  @align is valid (the callers' own constants).
+ */
+int
+lrpc__arena_alloc_uninit(lrpc_arena *a, size_t size, size_t align, void **ret)
+{
 	if (size == 0)
 		size = 1;
 	if (a->buf) {
@@ -96,7 +116,6 @@ lrpc_arena_alloc(lrpc_arena *a, size_t size, size_t align, void **ret)
 		if (a->cap - a->used >= pad && a->cap - a->used - pad >= size) {
 			uint8_t *p = a->buf + a->used + pad;
 			a->used += pad + size;
-			memset(p, 0, size);
 			*ret = p;
 			return 0;
 		}
@@ -122,7 +141,6 @@ lrpc_arena_alloc(lrpc_arena *a, size_t size, size_t align, void **ret)
 	a->buf = c->data;
 	a->cap = want;
 	a->used = size;
-	memset(c->data, 0, size);
 	*ret = c->data;
 	return 0;
 }

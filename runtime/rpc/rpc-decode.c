@@ -128,6 +128,16 @@ arena_alloc(lrpc_arena *arena, size_t size, size_t align, void **ret,
 	return r < 0 ? fail_arena(e, r, size) : 0;
 }
 
+/* For bytes and strings, which are copied over whole at once. */
+static int
+arena_alloc_uninit(lrpc_arena *arena, size_t size, void **ret,
+		   lrpc__codec_err *e)
+{
+	int r = arena ? lrpc__arena_alloc_uninit(arena, size, 1, ret)
+		      : -EINVAL;
+	return r < 0 ? fail_arena(e, r, size) : 0;
+}
+
 /* The u32 length or count in front of a string, bytes, list or map. */
 static int
 decode_len(lrpc__rd *r, const lrpc_rpc_type *t, uint32_t *len,
@@ -242,7 +252,7 @@ decode_string(lrpc__rd *r, const lrpc_rpc_type *t, void *v,
 	/* Copy first, then check the copy: the message may lie in memory
 	 * the peer can still write (a client decodes replies and events in
 	 * the shm ring), and what was checked must be what is kept. */
-	x = arena_alloc(arena, (size_t)len + 1, 1, (void **)&s, e);
+	x = arena_alloc_uninit(arena, (size_t)len + 1, (void **)&s, e);
 	if (x < 0)
 		return x;
 	memcpy(s, r->p, len);
@@ -278,7 +288,7 @@ decode_bytes(lrpc__rd *r, const lrpc_rpc_type *t, void *v, lrpc_arena *arena,
 		d = (uint8_t *)r->p;
 		r->p += len;
 	} else if (len) {
-		x = arena_alloc(arena, len, 1, (void **)&d, e);
+		x = arena_alloc_uninit(arena, len, (void **)&d, e);
 		if (x < 0)
 			return x;
 		memcpy(d, r->p, len);

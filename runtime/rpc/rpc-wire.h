@@ -210,6 +210,10 @@ void lrpc__rpc_header_write(lrpc__wr *w, const lrpc__rpc_header *h);
  */
 int lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type,
 		     const void *value, lrpc__codec_err *err);
+/* lrpc_arena_alloc() without zeroing (rpc-arena.c). */
+int lrpc__arena_alloc_uninit(lrpc_arena *a, size_t size, size_t align,
+			     void **ret);
+
 int lrpc__rpc_decode(lrpc__rd *r, const lrpc_rpc_type *type, void *value,
 		     lrpc_arena *arena, lrpc__codec_err *err);
 
