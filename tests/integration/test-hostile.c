@@ -1285,8 +1285,10 @@ test_hostile_fds_on_request(void **state)
 			.msg_control = ctl.buf,
 			.msg_controllen = CMSG_SPACE(counts[k] * sizeof(int)),
 		};
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		struct cmsghdr *cm;
 
+		memset(&ctl, 0, sizeof(ctl));
+		cm = CMSG_FIRSTHDR(&mh);
 		th_fill(req, sizeof(req), TH_ECHO, 3);
 		((lrpc_msg_header *)req)->flags = LRPC__MSG_REQUEST;
 		for (unsigned i = 0; i < counts[k]; i++)

@@ -216,6 +216,7 @@ put_record_with_fds(int fd, unsigned n_fds)
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
 	assert_true(n_fds <= 64);
+	memset(&ctl, 0, sizeof(ctl));
 	h->size = sizeof(rec);
 	h->flags = LRPC__MSG_REQUEST;
 	for (unsigned i = 0; i < n_fds; i++)
