@@ -207,6 +207,14 @@ decode_int(lrpc__rd *r, uint16_t kind, void *v, lrpc__codec_err *e)
 {
 	uint64_t raw;
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* The wire form is the memory form: one bounded copy. */
+	size_t n = lrpc__rpc_scalar_size(kind);
+	if (lrpc__rd_bytes(r, v, n))
+		return 0;
+	return fail_short(e, r, n);
+#endif
+
 	if (!rd_scalar(r, kind, &raw))
 		return fail_short(e, r, lrpc__rpc_scalar_size(kind));
 	lrpc__rpc_store_int(kind, v, raw);

@@ -91,7 +91,12 @@ encode_bool(lrpc__wr *w, const void *v)
 static int
 encode_int(lrpc__wr *w, uint16_t kind, const void *v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* In memory it is already its wire form: one copy, no shifts. */
+	lrpc__wr_bytes(w, v, lrpc__rpc_scalar_size(kind));
+#else
 	wr_scalar(w, kind, load_int(kind, v));
+#endif
 	return 0;
 }
 
