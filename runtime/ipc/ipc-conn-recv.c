@@ -239,8 +239,14 @@ conn_read(lrpc_conn *c, bool fill)
 static void
 conn_note_ring(lrpc_conn *c, int n_requests)
 {
-	if (n_requests > 0) {
+	uint64_t sent = c->stats.responses + c->stats.events;
+
+	/* A client reading what we send rings to make room, and a ring can
+	 * arrive after we found the room ourselves: any traffic since the
+	 * last ring makes the rings honest. */
+	if (n_requests > 0 || sent != c->sent_at_ring) {
 		c->idle_rings = 0;
+		c->sent_at_ring = sent;
 		return;
 	}
 	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++)

@@ -62,6 +62,7 @@ struct lrpc_conn {
 	/* Wake-ups on the request doorbell in a row that brought nothing
 	 * (and that no send of ours waited for): see conn_note_ring(). */
 	uint32_t idle_rings;
+	uint64_t sent_at_ring; /* responses + events sent at the last ring */
 	bool resume_job_pending;
 	bool flow_control;
 	int fd;
