@@ -15,6 +15,9 @@
  *                  figures taken in the same seconds
  *   rpc_add        a scalar-only stub call, bench_add(): two u64 (16 B)
  *                  in, one out; no arena, no malloc
+ *   rpc_borrow     rpc_sync with the bytes result borrowed from the
+ *                  received reply (lrpc_rpc_client_set_borrow_bytes()),
+ *                  read once and released: no copy into the arena
  *   sync_zerocopy  the same over lrpc shm with reserve/commit and
  *                  recv_view/release: the payload is written in place and
  *                  the response read once where it lies (libqb has no
@@ -97,6 +100,7 @@ enum case_id {
 	C_SYNC,
 	C_RPC_SYNC,
 	C_RPC_ADD,
+	C_RPC_BORROW,
 	C_SYNC_ZC,
 	C_ONEWAY,
 	C_EVENTS,
@@ -107,8 +111,8 @@ enum case_id {
 static const char *const sys_names[N_SYS] = { "lrpc", "libqb" };
 static const char *const tr_names[N_TR] = { "shm", "socket" };
 static const char *const case_names[N_CASES] = {
-	"sync", "rpc_sync", "rpc_add", "sync_zerocopy", "oneway", "events",
-	"connect"
+	"sync", "rpc_sync", "rpc_add", "rpc_borrow", "sync_zerocopy", "oneway",
+	"events", "connect"
 };
 static const bool case_is_rate[N_CASES] = {
 	[C_ONEWAY] = true, [C_EVENTS] = true
@@ -124,6 +128,8 @@ static const size_t rpc_sizes[] = { 16, 64 * KIB, MIB };
  * the first call of a block is not timed (the server may still be spinning
  * on the other connection). */
 #define TURN_CALLS 500
+/* The raw call and the three rpc cases. */
+#define MAX_TURN_OPS 4
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -870,6 +876,32 @@ op_rpc_add(bclient *b, size_t payload)
 /* Keeps the compiler from dropping the read of a zero-copy response. */
 static volatile uint64_t zc_sink;
 
+/* The echo with its result borrowed: read where it lies, then released. */
+static int
+op_rpc_borrow(bclient *b, size_t payload)
+{
+	lrpc_bytes back;
+	uint64_t first = 0, last = 0;
+	int r;
+
+	r = lrpc_rpc_client_set_borrow_bytes(b->rc, true);
+	if (r < 0)
+		return r;
+	lrpc_arena_reset(&b->arena);
+	r = bench_echo(b->rc, (lrpc_bytes){ b->req, payload }, &back,
+		       &b->arena, CALL_TIMEOUT_USEC, NULL);
+	if (r == 0 && back.len == payload && payload >= 16) {
+		memcpy(&first, back.data, 8);
+		memcpy(&last, (const uint8_t *)back.data + payload - 8, 8);
+		zc_sink = first ^ last;
+	}
+	lrpc_rpc_client_release_reply(b->rc);
+	lrpc_rpc_client_set_borrow_bytes(b->rc, false);
+	if (r != 0)
+		return rpc_status(r);
+	return back.len == payload ? 0 : -EBADMSG;
+}
+
 static int
 op_sync_zc(bclient *b, size_t payload)
 {
@@ -1020,7 +1052,7 @@ measure_latency(bclient *b, int (*op)(bclient *, size_t), size_t payload,
 }
 
 /*
- * Latency of @n ops (at most 3) that take turns: TURN_CALLS calls of one,
+ * Latency of @n ops (at most MAX_TURN_OPS) that take turns: TURN_CALLS calls of one,
  * then of the next, and so on, each op's samples kept apart, until each
  * had its share of (n + 1) / 2 case times.  What the machine does meanwhile
  * (the host moving vCPUs changes cross-CPU figures from one second to the
@@ -1031,11 +1063,13 @@ static int
 measure_turns(bclient *b, int (*const *ops)(bclient *, size_t), unsigned n,
 	      size_t payload, result *const *res)
 {
-	static uint32_t *turn_samples[3];
-	size_t count[3] = { 0 };
+	static uint32_t *turn_samples[MAX_TURN_OPS];
+	size_t count[MAX_TURN_OPS] = { 0 };
 	double warm = opt.secs * 0.2 / n, t0, end;
 	int r;
 
+	if (n > MAX_TURN_OPS)
+		return -EINVAL;
 	for (unsigned k = 0; k < n; k++) {
 		if (!turn_samples[k]) {
 			turn_samples[k] = malloc(MAX_SAMPLES *
@@ -1193,7 +1227,8 @@ report(bclient *b, result *r, int err)
 			r->one_cpu ? " (one CPU)" : "", extra);
 }
 
-#define RPC_CASES ((1u << C_RPC_SYNC) | (1u << C_RPC_ADD))
+#define RPC_CASES \
+	((1u << C_RPC_SYNC) | (1u << C_RPC_ADD) | (1u << C_RPC_BORROW))
 
 /*
  * The generated-stub cases of lrpc on a second connection, each size in
@@ -1206,8 +1241,8 @@ run_rpc(bclient *b, bool one_cpu)
 
 	for (size_t i = 0; i < sizeof(rpc_sizes) / sizeof(*rpc_sizes); i++) {
 		size_t size = rpc_sizes[i];
-		int (*ops[3])(bclient *, size_t);
-		result *res[3], raw = { .sys = b->sys, .tr = b->tr,
+		int (*ops[MAX_TURN_OPS])(bclient *, size_t);
+		result *res[MAX_TURN_OPS], raw = { .sys = b->sys, .tr = b->tr,
 					.cid = C_SYNC, .size = size,
 					.one_cpu = one_cpu };
 		unsigned n = 0, first;
@@ -1222,6 +1257,11 @@ run_rpc(bclient *b, bool one_cpu)
 		if (opt.cases & (1u << C_RPC_SYNC)) {
 			ops[n] = op_rpc_sync;
 			res[n++] = add_result(b->sys, b->tr, C_RPC_SYNC, size,
+					      one_cpu);
+		}
+		if (opt.cases & (1u << C_RPC_BORROW)) {
+			ops[n] = op_rpc_borrow;
+			res[n++] = add_result(b->sys, b->tr, C_RPC_BORROW, size,
 					      one_cpu);
 		}
 		if ((opt.cases & (1u << C_RPC_ADD)) && size == RPC_ADD_SIZE) {
@@ -1409,14 +1449,16 @@ ratio(char *buf, size_t cap, const result *a, const result *b)
 static bool
 vs_qb_sync(int cid)
 {
-	return cid == C_SYNC_ZC || cid == C_RPC_SYNC || cid == C_RPC_ADD;
+	return cid == C_SYNC_ZC || cid == C_RPC_SYNC || cid == C_RPC_ADD ||
+	       cid == C_RPC_BORROW;
 }
 
 static void
 print_table(bool one_cpu)
 {
-	static const int order[] = { C_SYNC, C_RPC_SYNC, C_RPC_ADD, C_SYNC_ZC,
-				     C_ONEWAY, C_EVENTS, C_CONNECT };
+	static const int order[] = { C_SYNC, C_RPC_SYNC, C_RPC_ADD,
+				     C_RPC_BORROW, C_SYNC_ZC, C_ONEWAY,
+				     C_EVENTS, C_CONNECT };
 	bool footnote = false;
 
 	printf("%-14s %7s | %-18s %-18s %7s | %-18s %-18s %7s\n", "case",
@@ -1495,18 +1537,22 @@ print_table(bool one_cpu)
 }
 
 /*
- * "stub overhead at 16 B: shm +x.x% (raw a µs, stub b µs), socket ..."
- * for @cid (rpc_sync or rpc_add), against the raw call measured in turns
- * with it (or, with --iters, the sync row).
+ * "<what> <size>: shm +x.x% (raw a µs, stub b µs), socket ..." for @cid (an
+ * rpc case) at @size, against the raw call measured in turns with it (or,
+ * with --iters, the sync row).  16 B as a percentage, larger sizes as a
+ * ratio.
  */
 static void
-print_overhead(int cid, const char *what, bool one_cpu)
+print_overhead(int cid, size_t size, const char *what, bool one_cpu)
 {
 	bool any = false;
+	char sz[32];
 
+	size_str(size, sz, sizeof(sz));
 	for (int t = 0; t < N_TR; t++) {
-		const result *rpc = find_result(SYS_LRPC, t, cid, 16, one_cpu);
-		const result *raw = find_result(SYS_LRPC, t, C_SYNC, 16,
+		const result *rpc = find_result(SYS_LRPC, t, cid, size,
+						one_cpu);
+		const result *raw = find_result(SYS_LRPC, t, C_SYNC, size,
 						one_cpu);
 		double raw_us;
 
@@ -1518,9 +1564,15 @@ print_overhead(int cid, const char *what, bool one_cpu)
 			raw_us = raw->median_us;
 		else
 			continue;
-		printf("%s%s %+.1f%% (raw %.2f µs, stub %.2f µs)",
-		       any ? ", " : what, tr_names[t],
-		       (rpc->median_us / raw_us - 1) * 100, raw_us,
+		if (!any)
+			printf("%s %s: ", what, sz);
+		if (size <= 16)
+			printf("%s%s %+.1f%%", any ? ", " : "", tr_names[t],
+			       (rpc->median_us / raw_us - 1) * 100);
+		else
+			printf("%s%s %.2fx", any ? ", " : "", tr_names[t],
+			       rpc->median_us / raw_us);
+		printf(" (raw %.2f µs, stub %.2f µs)", raw_us,
 		       rpc->median_us);
 		any = true;
 	}
@@ -1532,11 +1584,18 @@ static void
 print_overheads(bool one_cpu)
 {
 	printf("\n");
-	print_overhead(C_RPC_SYNC, "stub overhead at 16 B: ", one_cpu);
-	print_overhead(C_RPC_ADD, "scalar stub (add) at 16 B: ", one_cpu);
-	printf("Stub overhead: medians of the stub call and of the raw sync "
-	       "call, measured in turns\n(blocks of %d calls) on two "
-	       "connections to the same server.\n", TURN_CALLS);
+	for (size_t i = 0; i < sizeof(rpc_sizes) / sizeof(*rpc_sizes); i++)
+		print_overhead(C_RPC_SYNC, rpc_sizes[i], "stub echo at",
+			       one_cpu);
+	print_overhead(C_RPC_ADD, RPC_ADD_SIZE, "scalar stub (add) at",
+		       one_cpu);
+	for (size_t i = 0; i < sizeof(rpc_sizes) / sizeof(*rpc_sizes); i++)
+		print_overhead(C_RPC_BORROW, rpc_sizes[i],
+			       "stub echo, borrowed result, at", one_cpu);
+	printf("Stub against raw call: medians of the stub call and of the "
+	       "raw sync call of the same\npayload, measured in turns "
+	       "(blocks of %d calls) on two connections to the same "
+	       "server.\n", TURN_CALLS);
 }
 
 static void
@@ -1590,9 +1649,9 @@ usage(FILE *f)
 		"processes.\n\n"
 		"  --json FILE        also write one JSON object per result line\n"
 		"  --quick            short runs (smoke test)\n"
-		"  --cases LIST       sync,rpc_sync,rpc_add,zerocopy,oneway,"
-		"events,connect\n"
-		"                     (default: all; rpc: both rpc cases)\n"
+		"  --cases LIST       sync,rpc_sync,rpc_add,rpc_borrow,zerocopy,"
+		"oneway,events,connect\n"
+		"                     (default: all; rpc: the three rpc cases)\n"
 		"  --sizes LIST       payload sizes to run, e.g. 16,1K,64K,1M "
 		"(default: all)\n"
 		"  --systems LIST     lrpc,libqb (default: both when built "
@@ -1662,7 +1721,7 @@ parse_list(char *arg, const char *const *names, unsigned n_names,
 		if (strcmp(t, "zerocopy") == 0 && names == case_names)
 			t = "sync_zerocopy";
 		if (strcmp(t, "rpc") == 0 && names == case_names) {
-			*ret |= (1u << C_RPC_SYNC) | (1u << C_RPC_ADD);
+			*ret |= RPC_CASES;
 			continue;
 		}
 		for (i = 0; i < n_names; i++)
