@@ -144,8 +144,15 @@ struct flood {
 	lrpc_conn *conn;
 	lrpc_loop *loop;
 	uint32_t next, n, eagain, maxq;
+	uint32_t ev_size; /* 0: the 32-byte event */
+	bool by_job;      /* retry from a loop job, not a 1 ms timer */
 	int pid;
 };
+
+/* The largest event a flood sends (its bytes after the sequence number
+ * are zero). */
+#define FLOOD_MAX_EV (16u * 1024u)
+static uint8_t flood_ev[FLOOD_MAX_EV];
 
 static void
 flood_note_queue(struct flood *f)
@@ -163,19 +170,23 @@ flood_continue(void *ud)
 	struct flood *f = ud;
 
 	while (f->next < f->n && lrpc_conn_is_connected(f->conn)) {
-		struct {
-			lrpc_msg_header h;
-			uint32_t seq, pad;
-		} ev = { .h = { .size = sizeof(ev), .id = H_FLOOD },
-			 .seq = f->next };
-		int r = lrpc_conn_send_event(f->conn, &ev, sizeof(ev));
+		lrpc_msg_header *h = (lrpc_msg_header *)flood_ev;
+		uint32_t size = f->ev_size ? f->ev_size : 32u;
+
+		h->size = size;
+		h->id = H_FLOOD;
+		memcpy(h + 1, &f->next, sizeof(f->next));
+		int r = lrpc_conn_send_event(f->conn, flood_ev, size);
 		flood_note_queue(f);
 		if (r == -EAGAIN) {
 			if (f->eagain++ == 0)
 				th_report("flood-eagain %d %u", f->pid,
 					  f->maxq);
-			lrpc_loop_add_timer(f->loop, 1000, flood_continue, f,
-					    NULL);
+			if (f->by_job)
+				lrpc_loop_add_job(f->loop, flood_continue, f);
+			else
+				lrpc_loop_add_timer(f->loop, 1000,
+						    flood_continue, f, NULL);
 			return;
 		}
 		if (r < 0)
@@ -192,11 +203,17 @@ static int
 h_flood(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 {
 	struct flood *f;
-	uint32_t n;
+	uint32_t n, opt[2] = { 0, 0 };
 
 	if (size < sizeof(*m) + sizeof(n))
 		return -EINVAL;
 	memcpy(&n, m + 1, sizeof(n));
+	/* Optional: event size, retry by job. */
+	if (size >= sizeof(*m) + sizeof(n) + sizeof(opt))
+		memcpy(opt, (const uint8_t *)(m + 1) + sizeof(n), sizeof(opt));
+	if (opt[0] && (opt[0] < sizeof(*m) + sizeof(uint32_t) ||
+		       opt[0] > FLOOD_MAX_EV))
+		return -EINVAL;
 	int r = lrpc_conn_send_error(c, m->id, 0);
 	if (r < 0)
 		return r;
@@ -206,6 +223,8 @@ h_flood(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	f->conn = lrpc_conn_ref(c);
 	f->loop = ud;
 	f->n = n;
+	f->ev_size = opt[0];
+	f->by_job = opt[1] != 0;
 	f->pid = (int)th_conn_peer(c).pid;
 	lrpc_loop_add_job(f->loop, flood_continue, f);
 	return 0;
@@ -255,6 +274,7 @@ typedef struct peer {
 	uint8_t *data[LRPC__N_CHAN];
 	uint64_t prod;  /* request ring: our producer index */
 	uint64_t rcons; /* response ring: our consumer index */
+	uint64_t econs; /* event ring: our consumer index */
 	uint64_t seq;
 } peer;
 
@@ -434,38 +454,40 @@ peer_write_request(peer *p, uint32_t size, int32_t id, unsigned seed)
  * socket at end of stream), -ETIMEDOUT, -EPROTO for a bad record.
  */
 static int
-peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
+peer_recv_chan(peer *p, int chan, void *buf, size_t cap, int timeout_ms,
+	       unsigned spin)
 {
-	lrpc__ring_shared *sh = &p->sh[LRPC__CHAN_RESPONSE];
-	const uint8_t *data = p->data[LRPC__CHAN_RESPONSE];
+	lrpc__ring_shared *sh = &p->sh[chan];
+	const uint8_t *data = p->data[chan];
+	uint64_t *cons = chan == LRPC__CHAN_EVENT ? &p->econs : &p->rcons;
 	long deadline = th_now_ms() + timeout_ms;
 	unsigned spins = 0;
 
 	for (;;) {
 		uint64_t prod = atomic_load_explicit(&sh->prod,
 						     memory_order_acquire);
-		if (prod != p->rcons) {
-			if (prod < p->rcons || prod - p->rcons > p->cap)
+		if (prod != *cons) {
+			if (prod < *cons || prod - *cons > p->cap)
 				return -EPROTO;
-			uint64_t pos = p->rcons & (p->cap - 1);
+			uint64_t pos = *cons & (p->cap - 1);
 			uint64_t tail = p->cap - pos;
 			uint32_t len, type;
 			lrpc__ring_rec_read(data + pos, &len, &type);
 			if (type == LRPC__RING_REC_PAD) {
 				if (len != tail - LRPC__RING_REC_HDR)
 					return -EPROTO;
-				p->rcons += tail;
+				*cons += tail;
 				continue;
 			}
 			if (type != LRPC__RING_REC_DATA || len > p->max_msg ||
 			    lrpc__ring_rec_size(len) > tail ||
-			    lrpc__ring_rec_size(len) > prod - p->rcons)
+			    lrpc__ring_rec_size(len) > prod - *cons)
 				return -EPROTO;
 			if (len > cap)
 				return -EMSGSIZE;
 			memcpy(buf, data + pos + LRPC__RING_REC_HDR, len);
-			p->rcons += lrpc__ring_rec_size(len);
-			atomic_store_explicit(&sh->cons, p->rcons,
+			*cons += lrpc__ring_rec_size(len);
+			atomic_store_explicit(&sh->cons, *cons,
 					      memory_order_release);
 			atomic_thread_fence(memory_order_seq_cst);
 			if (atomic_load_explicit(&sh->prod_waiting,
@@ -482,7 +504,7 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 				      memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
 		if (atomic_load_explicit(&sh->prod, memory_order_relaxed) !=
-		    p->rcons) {
+		    *cons) {
 			atomic_store_explicit(&sh->cons_waiting, 0,
 					      memory_order_relaxed);
 			continue;
@@ -501,13 +523,20 @@ peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
 			 * have been published just before. */
 			if (atomic_load_explicit(&sh->prod,
 						 memory_order_acquire) !=
-			    p->rcons)
+			    *cons)
 				continue;
 			return -ECONNRESET;
 		}
 		if (n == 0 && th_now_ms() >= deadline)
 			return -ETIMEDOUT;
 	}
+}
+
+static int
+peer_recv(peer *p, void *buf, size_t cap, int timeout_ms, unsigned spin)
+{
+	return peer_recv_chan(p, LRPC__CHAN_RESPONSE, buf, cap, timeout_ms,
+			      spin);
 }
 
 /* A complete, valid echo round trip through the rings. */
@@ -1741,6 +1770,108 @@ test_shm_d37_killed_between_reserve_and_commit(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * B25, the other side: a client that only reads events rings the server
+ * each time it makes room, and some rings arrive after the server found
+ * the room on its own.  Such rings follow traffic the server sent, so they
+ * are honest however many come in a row: the stream must run to its end.
+ */
+static void
+test_shm_b25_event_reader_is_not_a_storm(void **state)
+{
+	/* A small queue: the server meets -EAGAIN and retries at once. */
+	lrpc_server_opts so = { .struct_size = sizeof(so),
+				.max_queued_bytes = 16 * 1024 };
+	th_server *s = spawn(state, &so);
+	lrpc_client *c = honest_connect(state);
+	struct {
+		lrpc_msg_header h;
+		uint32_t n, ev_size, by_job, pad;
+	} req = { .h = { .size = sizeof(req), .id = H_FLOOD }, .n = 20000,
+		  .ev_size = 8192, .by_job = 1 };
+	static uint8_t buf[FLOOD_MAX_EV];
+	char line[256], prefix[64];
+	uint32_t seq = 0;
+	long t0 = th_now_ms();
+
+	assert_int_equal(th_call(c, &req, sizeof(req), buf, sizeof(buf),
+				 SOON_MS),
+			 (int)sizeof(lrpc_msg_header));
+	while (seq < req.n && th_now_ms() - t0 < 20000) {
+		int r = lrpc_client_recv_event(c, buf, sizeof(buf),
+					       SOON_MS * LRPC_USEC_PER_MSEC,
+					       NULL);
+		uint32_t got;
+
+		if (r < 0)
+			fail_msg("event %u of %u: %s", seq, req.n,
+				 strerror(-r));
+		memcpy(&got, buf + sizeof(lrpc_msg_header), sizeof(got));
+		assert_int_equal(got, seq);
+		seq++;
+	}
+	assert_int_equal(seq, req.n);
+	snprintf(prefix, sizeof(prefix), "flood-end %d sent=%u", (int)getpid(),
+		 req.n);
+	assert_true(th_server_expect(s, prefix, SOON_MS, line, sizeof(line)));
+	print_message("%s\n", line);
+	assert_true(lrpc_client_is_connected(c));
+	th_echo(c, 100, 3, SOON_MS);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
+ * B25 once more, deterministic: a hand-made client that rings the server
+ * after every event it takes (more often than the library does) is still
+ * ringing for traffic the server sent, never a storm.
+ */
+static void
+test_shm_b25_ring_per_event_is_not_a_storm(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	static uint8_t resp[PEER_MAX_MSG];
+	const uint32_t n = 30000;
+	uint64_t at;
+	uint32_t req[2] = { n, 0 };
+	lrpc_msg_header *h;
+	char line[256], prefix[64];
+	peer p;
+
+	peer_connect(state, &p);
+	at = peer_place(&p, sizeof(*h) + sizeof(req));
+	assert_true(at != UINT64_MAX);
+	h = (lrpc_msg_header *)(void *)(peer_rec(&p, at) + LRPC__RING_REC_HDR);
+	*h = (lrpc_msg_header){ .size = sizeof(*h) + sizeof(req),
+				.id = H_FLOOD, .flags = LRPC__MSG_REQUEST,
+				.seq = ++p.seq };
+	memcpy(h + 1, req, sizeof(req));
+	lrpc__ring_rec_write(peer_rec(&p, at), h->size, LRPC__RING_REC_DATA);
+	p.prod = at + lrpc__ring_rec_size(h->size);
+	peer_publish(&p, p.prod);
+	peer_wake(&p);
+	assert_int_equal(peer_recv(&p, resp, sizeof(resp), SOON_MS, 1000),
+			 (int)sizeof(lrpc_msg_header));
+	for (uint32_t i = 0; i < n; i++) {
+		int r = peer_recv_chan(&p, LRPC__CHAN_EVENT, resp,
+				       sizeof(resp), SOON_MS, 1000);
+		uint32_t seq;
+
+		if (r < 0)
+			fail_msg("event %u of %u: %s", i, n, strerror(-r));
+		memcpy(&seq, resp + sizeof(lrpc_msg_header), sizeof(seq));
+		assert_int_equal(seq, i);
+		peer_wake(&p);
+	}
+	snprintf(prefix, sizeof(prefix), "flood-end %d sent=%u", (int)getpid(),
+		 n);
+	assert_true(th_server_expect(s, prefix, SOON_MS, line, sizeof(line)));
+	/* Still connected: an echo through the rings works. */
+	peer_echo(&p, 100, 4);
+	peer_close(&p);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 /* --- 8. B24: a peer that never consumes --- */
 
 static void
@@ -2059,6 +2190,8 @@ main(void)
 		TH_TEST(test_shm_b17_bad_records),
 		TH_TEST(test_shm_b17_zero_length_first_record),
 		TH_TEST(test_shm_b25_doorbell_storm),
+		TH_TEST(test_shm_b25_event_reader_is_not_a_storm),
+		TH_TEST(test_shm_b25_ring_per_event_is_not_a_storm),
 		TH_TEST(test_shm_b18_double_fetch),
 		TH_TEST(test_shm_b20_random_control_pages),
 		TH_TEST(test_shm_b21_seals),
