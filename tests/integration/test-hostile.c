@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -918,6 +919,162 @@ test_hostile_max_pending(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/* HARDENING C28: the server runs with only this many fds to spare. */
+#define C28_SPARE_FDS 24
+/* Payload u32: 1 = the server takes every fd it has left, 0 = gives them
+ * back; the response's payload is the number it held (u32). */
+#define H_HOG 101
+
+static int hog_fds[C28_SPARE_FDS * 2];
+static int n_hog;
+
+static int
+h_hog(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	uint32_t on;
+
+	if (size < sizeof(*m) + sizeof(on))
+		return -EINVAL;
+	memcpy(&on, m + 1, sizeof(on));
+	while (on && n_hog < (int)(sizeof(hog_fds) / sizeof(*hog_fds))) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		hog_fds[n_hog++] = fd;
+	}
+	struct {
+		lrpc_msg_header h;
+		uint32_t taken, pad;
+	} r = { .h = { .size = sizeof(r), .id = m->id },
+		.taken = (uint32_t)n_hog };
+	while (!on && n_hog > 0)
+		close(hog_fds[--n_hog]);
+	return lrpc_conn_send_response(c, &r, sizeof(r));
+}
+
+static void
+low_fds_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	struct rlimit rl;
+
+	hostile_setup(s, loop, arg);
+	lrpc_server_add_handler(s, H_HOG, h_hog, NULL);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = (rlim_t)th_count_fds() + C28_SPARE_FDS;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		th_report("setrlimit failed: %d", errno);
+}
+
+/* CPU time (user + system) of process @pid in ms, from /proc; -1 if
+ * unknown. */
+static long
+cpu_ms_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	/* The command name may hold spaces: fields count from its ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			 "%lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+/* H_HOG through @c: the number of fds the server took, or -errno. */
+static int
+hog(lrpc_client *c, uint32_t on)
+{
+	struct {
+		lrpc_msg_header h;
+		uint32_t on, pad;
+	} req = { .h = { .size = sizeof(req), .id = H_HOG }, .on = on };
+	struct {
+		lrpc_msg_header h;
+		uint32_t taken, pad;
+	} resp;
+	int r = th_call(c, &req, sizeof(req), &resp, sizeof(resp), SOON_MS);
+
+	if (r < 0)
+		return r;
+	if (r != (int)sizeof(resp))
+		return -EBADMSG;
+	return (int)resp.taken;
+}
+
+/*
+ * HARDENING C28: with the server's RLIMIT_NOFILE nearly used up by
+ * clients, connections beyond it fail on the client's side, the server
+ * does not spin on the accept that keeps failing (it pauses), serves the
+ * clients it has, and takes new ones again once fds are free.
+ */
+static void
+test_hostile_c28_out_of_fds(void **state)
+{
+	th_server *s = th_server_spawn(*state, NULL, NULL, low_fds_setup,
+				       NULL);
+	lrpc_client_opts co = { .struct_size = sizeof(co),
+				.connect_timeout_usec =
+					300 * LRPC_USEC_PER_MSEC };
+	lrpc_client *c[C28_SPARE_FDS + 1] = { NULL }, *late = NULL;
+	int n = 0, r = 0;
+	long cpu0, cpu1, t0;
+
+	assert_non_null(s);
+	raw_transport = ((const th_ctx *)*state)->transport;
+	/* Fill the server's fd table. */
+	while (n < C28_SPARE_FDS + 1) {
+		r = th_connect(*state, &c[n], &co);
+		if (r < 0)
+			break;
+		n++;
+	}
+	print_message("out of fds after %d clients: %s\n", n, strerror(-r));
+	assert_true(r < 0);
+	assert_true(n >= 1);
+	/* Now the server has no fd left at all, so accept() itself fails
+	 * with EMFILE... */
+	assert_true(hog(c[0], 1) >= 0);
+	/* ...while one more client waits in the backlog: the server must
+	 * not spin on it.  Without the pause this costs a whole CPU. */
+	co.connect_timeout_usec = 1000 * LRPC_USEC_PER_MSEC;
+	cpu0 = cpu_ms_of(th_server_pid(s));
+	t0 = th_now_ms();
+	r = th_connect(*state, &late, &co);
+	cpu1 = cpu_ms_of(th_server_pid(s));
+	print_message("server CPU while out of fds: %ld ms in %ld ms\n",
+		      cpu1 - cpu0, th_now_ms() - t0);
+	assert_true(r < 0);
+	assert_true(cpu0 >= 0 && cpu1 >= 0);
+	assert_true(cpu1 - cpu0 < 300);
+	/* The clients it has are served meanwhile. */
+	for (int i = 0; i < n; i++)
+		th_echo(c[i], 100, (unsigned)i, SOON_MS);
+	/* Free some fds: new clients get in again. */
+	assert_true(hog(c[0], 0) >= 0);
+	for (int i = 0; i < n / 2 + 1; i++)
+		c[i] = lrpc_client_unref(c[i]);
+	co.connect_timeout_usec = 2000 * LRPC_USEC_PER_MSEC;
+	assert_int_equal(th_connect(*state, &late, &co), 0);
+	th_echo(late, 100, 7, SOON_MS);
+	lrpc_client_unref(late);
+	for (int i = 0; i < n; i++)
+		lrpc_client_unref(c[i]);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 /*
  * A flooder keeps FLOOD_N silent connections open, re-opening each one the
  * server closes, as fast as it can, for @ms -- as uid @uid when that is not
@@ -1336,6 +1493,7 @@ main(void)
 		TH_TEST_ON(test_hostile_max_pending, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_flood_other_uid, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_flood_same_uid, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_c28_out_of_fds, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_never_reads_responses, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_stalled_reader_disconnected, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_main_socket_garbage, TH_ON_ALL),
