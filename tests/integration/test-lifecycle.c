@@ -659,6 +659,52 @@ test_lifecycle_server_killed_idle(void **state)
 	lrpc_client_unref(c3);
 }
 
+/*
+ * HARDENING D36: the server restarts under 100 connected clients.  Every
+ * client learns of it at once (its next call fails with -ENOTCONN instead
+ * of waiting for a timeout), and every one reconnects to the new server
+ * and completes a call.
+ */
+#define D36_CLIENTS 100
+
+static void
+test_lifecycle_d36_restart_with_100_clients(void **state)
+{
+	th_server *s = spawn_lc(state, NULL, NULL);
+	lrpc_client *c[D36_CLIENTS];
+	uint8_t req[64], resp[64];
+	long t0;
+
+	for (int i = 0; i < D36_CLIENTS; i++) {
+		assert_int_equal(th_connect(*state, &c[i], NULL), 0);
+		assert_int_equal(echo_ok(c[i], (unsigned)i), 0);
+	}
+	assert_int_equal(th_server_stop(s), 0);
+	s = spawn_lc(state, NULL, NULL);
+	th_fill(req, sizeof(req), TH_ECHO, 1);
+	t0 = th_now_ms();
+	for (int i = 0; i < D36_CLIENTS; i++) {
+		/* A long timeout: only the disconnect may end the call. */
+		assert_int_equal(th_call(c[i], req, sizeof(req), resp,
+					 sizeof(resp), 10000),
+				 -ENOTCONN);
+		assert_false(lrpc_client_is_connected(c[i]));
+	}
+	long seen = th_now_ms() - t0;
+	for (int i = 0; i < D36_CLIENTS; i++) {
+		lrpc_client_unref(c[i]);
+		assert_int_equal(th_connect(*state, &c[i], NULL), 0);
+		assert_int_equal(echo_ok(c[i], (unsigned)i + 1000u), 0);
+	}
+	print_message("restart: %d clients saw the disconnect in %ld ms, "
+		      "reconnected and called in %ld ms\n", D36_CLIENTS, seen,
+		      th_now_ms() - t0 - seen);
+	assert_true(seen < 2000);
+	for (int i = 0; i < D36_CLIENTS; i++)
+		lrpc_client_unref(c[i]);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 static int
 kill_after_100ms(void *arg)
 {
@@ -1685,6 +1731,7 @@ main(void)
 		TH_TEST(test_lifecycle_accept_refuses),
 		TH_TEST(test_lifecycle_accept_sees_credentials),
 		TH_TEST(test_lifecycle_server_killed_idle),
+		TH_TEST(test_lifecycle_d36_restart_with_100_clients),
 		TH_TEST(test_lifecycle_server_killed_during_call),
 		TH_TEST(test_lifecycle_server_killed_during_recv_event),
 		TH_TEST(test_lifecycle_client_killed_idle),
