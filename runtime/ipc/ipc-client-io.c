@@ -54,12 +54,15 @@ lrpc__client_wait(lrpc_client *c, lrpc__chan chan, bool out,
 	}
 	int ms = lrpc__timeout_poll_ms(lrpc__deadline_left_usec(deadline));
 	r = ms == 0 ? 0 : poll(p, (nfds_t)n, ms);
+	/* Taken before disarming: that reads the wake-up fd and may set
+	 * errno (a signal must stay an EINTR, not become an error). */
+	int err = r < 0 ? errno : 0;
 	c->tops->t_disarm(c->t, chan, out);
 	/* The wake-up fd is shared by all channels: process's announcement
 	 * may just have been withdrawn, or its wake-up consumed, here. */
 	lrpc__client_rearm(c);
 	if (r < 0)
-		return errno == EINTR ? 0 : -errno;
+		return err == EINTR ? 0 : -err;
 	if (r == 0)
 		return lrpc__deadline_left_usec(deadline) == 0 ? -ETIMEDOUT
 							       : 0;

@@ -301,6 +301,18 @@ server_child(const th_ctx *ctx, const lrpc_server_callbacks *cb,
 	_exit(r < 0 ? 1 : 0);
 }
 
+/* waitpid() that a signal does not cut short (tests run signal storms). */
+static pid_t
+wait_pid(pid_t pid, int *status)
+{
+	pid_t r;
+
+	do
+		r = waitpid(pid, status, 0);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
 th_server *
 th_server_spawn(const th_ctx *ctx, const lrpc_server_callbacks *cb,
 		const lrpc_server_opts *opts, th_setup_fn setup, void *arg)
@@ -339,7 +351,7 @@ th_server_spawn(const th_ctx *ctx, const lrpc_server_callbacks *cb,
 		fprintf(stderr, "server failed to start: %s\n", strerror(-r));
 		close(ready[0]);
 		kill(s->pid, SIGKILL);
-		waitpid(s->pid, NULL, 0);
+		wait_pid(s->pid, NULL);
 		close(s->report_fd);
 		free(s);
 		return NULL;
@@ -362,7 +374,7 @@ th_server_stop(th_server *s)
 	if (!s)
 		return -1;
 	kill(s->pid, SIGTERM);
-	if (waitpid(s->pid, &status, 0) == s->pid && WIFEXITED(status))
+	if (wait_pid(s->pid, &status) == s->pid && WIFEXITED(status))
 		r = WEXITSTATUS(status);
 	close(s->report_fd);
 	free(s);
@@ -375,7 +387,7 @@ th_server_kill(th_server *s)
 	if (!s)
 		return;
 	kill(s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
+	wait_pid(s->pid, NULL);
 	close(s->report_fd);
 	free(s);
 }

@@ -705,6 +705,93 @@ test_lifecycle_d36_restart_with_100_clients(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * HARDENING D40: signals.  While SIGALRM arrives every 100 µs (a handler
+ * installed without SA_RESTART, so every blocking system call of the
+ * library sees EINTR), calls complete with the right answers and a call
+ * that gets no reply times out on time, neither early nor late.  And
+ * writing to a dead server returns an error: SIGPIPE (left at its default,
+ * which kills) never fires.
+ */
+static volatile sig_atomic_t d40_signals;
+
+static void
+d40_on_alarm(int sig)
+{
+	(void)sig;
+	d40_signals++;
+}
+
+static int
+d40_storm(void *arg)
+{
+	pid_t target = *(pid_t *)arg;
+	long end = th_now_ms() + 10000;
+
+	/* Bounded: a failed assertion must not leave the next tests under
+	 * fire. */
+	while (th_now_ms() < end) {
+		if (kill(target, SIGALRM) < 0)
+			return 0;
+		usleep(100);
+	}
+	return 0;
+}
+
+static void
+test_lifecycle_d40_signal_storm(void **state)
+{
+	th_server *s = spawn_lc(state, NULL, NULL);
+	struct sigaction sa = { .sa_handler = d40_on_alarm }, old_alrm,
+			 old_pipe;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	lrpc_client *c;
+	uint8_t req[64], resp[64];
+	pid_t self = getpid(), storm;
+	long t0, took;
+
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGALRM, &sa, &old_alrm), 0);
+	assert_int_equal(sigaction(SIGPIPE, &dfl, &old_pipe), 0);
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	d40_signals = 0;
+	storm = th_fork_helper(d40_storm, &self);
+	assert_true(storm > 0);
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(echo_ok(c, (unsigned)i), 0);
+	/* No reply comes: the timeout, and nothing else, ends the call. */
+	th_fill(req, sizeof(req), TH_NO_REPLY, 1);
+	t0 = th_now_ms();
+	assert_int_equal(th_call(c, req, sizeof(req), resp, sizeof(resp),
+				 300),
+			 -ETIMEDOUT);
+	took = th_now_ms() - t0;
+	assert_int_equal(echo_ok(c, 5000), 0);
+	/* The server goes while the storm goes on: a send to it is an
+	 * error, not a SIGPIPE. */
+	th_server_kill(s);
+	th_fill(req, sizeof(req), TH_ECHO, 2);
+	for (int i = 0; i < 3; i++) {
+		int r = lrpc_client_send(c, req, sizeof(req));
+
+		/* Over shm a send only writes the ring: it may succeed
+		 * until the client looks at the socket. */
+		if (((const th_ctx *)*state)->transport == LRPC_TRANSPORT_SOCKET)
+			assert_true(r < 0);
+	}
+	assert_false(lrpc_client_is_connected(c));
+	assert_int_equal(lrpc_client_send(c, req, sizeof(req)), -ENOTCONN);
+	kill(storm, SIGKILL);
+	th_wait_helper(storm);
+	print_message("signal storm: %d signals; a 300 ms timeout took %ld "
+		      "ms\n", (int)d40_signals, took);
+	assert_true(d40_signals > 100);
+	assert_true(took >= 295 && took < 1500);
+	lrpc_client_unref(c);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	sigaction(SIGALRM, &old_alrm, NULL);
+}
+
 static int
 kill_after_100ms(void *arg)
 {
@@ -1732,6 +1819,7 @@ main(void)
 		TH_TEST(test_lifecycle_accept_sees_credentials),
 		TH_TEST(test_lifecycle_server_killed_idle),
 		TH_TEST(test_lifecycle_d36_restart_with_100_clients),
+		TH_TEST(test_lifecycle_d40_signal_storm),
 		TH_TEST(test_lifecycle_server_killed_during_call),
 		TH_TEST(test_lifecycle_server_killed_during_recv_event),
 		TH_TEST(test_lifecycle_client_killed_idle),
