@@ -1414,6 +1414,50 @@ proc_fd_count(pid_t pid)
 	return n;
 }
 
+/* The most fds one message can carry (the kernel's SCM_MAX_FD). */
+#define MAX_FDS_PER_MSG 253
+
+/*
+ * Send an echo request with @n fds of /dev/null attached on @fd; the
+ * result of sendmsg() (our copies of the fds are closed either way).
+ */
+static ssize_t
+send_request_with_fds(int fd, unsigned n)
+{
+	uint8_t req[64];
+	int fds[MAX_FDS_PER_MSG];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(fds))];
+	} ctl;
+	struct iovec iov = { .iov_base = req, .iov_len = sizeof(req) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = CMSG_SPACE(n * sizeof(int)),
+	};
+	struct cmsghdr *cm;
+	ssize_t r;
+
+	assert_true(n >= 1 && n <= MAX_FDS_PER_MSG);
+	memset(&ctl, 0, sizeof(ctl));
+	cm = CMSG_FIRSTHDR(&mh);
+	th_fill(req, sizeof(req), TH_ECHO, 3);
+	((lrpc_msg_header *)req)->flags = LRPC__MSG_REQUEST;
+	for (unsigned i = 0; i < n; i++) {
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		assert_true(fds[i] >= 0);
+	}
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+	r = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+	return r;
+}
+
 /*
  * HARDENING A14/A15: a request with fds attached (a few, or more than the
  * reader has room for) is a broken peer: its connection is dropped, every
@@ -1430,34 +1474,8 @@ test_hostile_fds_on_request(void **state)
 		th_echo(c, 100, (unsigned)k, SOON_MS);
 		int before = proc_fd_count(th_server_pid(s));
 		raw r = raw_open(state);
-		uint8_t req[64];
-		int fds[40];
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(fds))];
-		} ctl;
-		struct iovec iov = { .iov_base = req, .iov_len = sizeof(req) };
-		struct msghdr mh = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = ctl.buf,
-			.msg_controllen = CMSG_SPACE(counts[k] * sizeof(int)),
-		};
-		struct cmsghdr *cm;
 
-		memset(&ctl, 0, sizeof(ctl));
-		cm = CMSG_FIRSTHDR(&mh);
-		th_fill(req, sizeof(req), TH_ECHO, 3);
-		((lrpc_msg_header *)req)->flags = LRPC__MSG_REQUEST;
-		for (unsigned i = 0; i < counts[k]; i++)
-			fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(counts[k] * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, counts[k] * sizeof(int));
-		assert_int_equal(sendmsg(r.fd, &mh, MSG_NOSIGNAL),
-				 (ssize_t)sizeof(req));
-		for (unsigned i = 0; i < counts[k]; i++)
-			close(fds[i]);
+		assert_int_equal(send_request_with_fds(r.fd, counts[k]), 64);
 		assert_true(th_raw_expect_eof(r.fd, SOON_MS, NULL));
 		assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL,
 					     0));
@@ -1467,6 +1485,48 @@ test_hostile_fds_on_request(void **state)
 		th_echo(c, 100, 9, SOON_MS);
 		assert_int_equal(proc_fd_count(th_server_pid(s)), before);
 	}
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
+ * HARDENING C29: an fd flood.  Peer after peer sends requests carrying
+ * the most fds a message can hold, several in a row without waiting; each
+ * is dropped at its first, and afterwards the server holds exactly the fds
+ * it held before while an honest client was served throughout.
+ */
+#define C29_ROUNDS 50
+
+static void
+test_hostile_c29_fd_flood(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	int before = proc_fd_count(th_server_pid(s)), peak = before;
+
+	for (int k = 0; k < C29_ROUNDS; k++) {
+		raw r = raw_open(state);
+
+		assert_int_equal(send_request_with_fds(r.fd, MAX_FDS_PER_MSG),
+				 64);
+		/* More, until the server's drop shows (then these fail). */
+		for (int i = 0; i < 3; i++)
+			(void)send_request_with_fds(r.fd, MAX_FDS_PER_MSG);
+		int n = proc_fd_count(th_server_pid(s));
+		if (n > peak)
+			peak = n;
+		assert_true(th_raw_expect_eof(r.fd, SOON_MS, NULL));
+		raw_close(&r);
+		if (k % 10 == 0)
+			th_echo(c, 100, (unsigned)k, SOON_MS);
+	}
+	assert_int_equal(th_server_count(s, "destroyed", SOON_MS),
+			 C29_ROUNDS);
+	th_echo(c, 100, 1, SOON_MS);
+	print_message("fd flood: %d x %d fds; server fds %d before, %d at "
+		      "most, %d after\n", C29_ROUNDS, 4 * MAX_FDS_PER_MSG,
+		      before, peak, proc_fd_count(th_server_pid(s)));
+	assert_int_equal(proc_fd_count(th_server_pid(s)), before);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -1498,6 +1558,7 @@ main(void)
 		TH_TEST_ON(test_hostile_stalled_reader_disconnected, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_main_socket_garbage, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_fds_on_request, TH_ON_SOCKET),
+		TH_TEST_ON(test_hostile_c29_fd_flood, TH_ON_SOCKET),
 	};
 	return th_run_group("hostile", tests, sizeof(tests) / sizeof(tests[0]));
 }
