@@ -1459,6 +1459,31 @@ send_request_with_fds(int fd, unsigned n)
 }
 
 /*
+ * HARDENING A11: the padding after a record's payload is ignored
+ * (docs/wire.md): garbage there changes nothing, and the next record is
+ * read from the right place.
+ */
+static void
+test_hostile_padding_ignored(void **state)
+{
+	static uint8_t req[RAW_MAX_MSG];
+	th_server *s = spawn(state, NULL);
+	raw r = raw_open(state);
+	uint64_t seq = 1;
+
+	for (size_t size = 97; size <= 103; size++, seq++) {
+		size_t wire = make_req(req, size, TH_ECHO, seq, (unsigned)size);
+
+		assert_true(wire > size);
+		memset(req + size, 0xA5, wire - size);
+		th_raw_send_all(r.fd, req, wire);
+		raw_expect_echo(r.fd, size, seq, (unsigned)size);
+	}
+	raw_close(&r);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
  * HARDENING A14/A15: a request with fds attached (a few, or more than the
  * reader has room for) is a broken peer: its connection is dropped, every
  * fd it sent is closed, and the server holds as many fds as before.
@@ -1557,6 +1582,7 @@ main(void)
 		TH_TEST_ON(test_hostile_never_reads_responses, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_stalled_reader_disconnected, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_main_socket_garbage, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_padding_ignored, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_fds_on_request, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_c29_fd_flood, TH_ON_SOCKET),
 	};

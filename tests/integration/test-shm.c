@@ -796,6 +796,38 @@ test_shm_b17_zero_length_first_record(void **state)
 }
 
 /*
+ * HARDENING A11: the padding after a record's payload is ignored, as
+ * docs/shm.md says; garbage there changes nothing.
+ */
+static void
+test_shm_a11_padding_ignored(void **state)
+{
+	static uint8_t resp[PEER_MAX_MSG];
+	th_server *s = spawn(state, NULL);
+	peer p;
+
+	peer_connect(state, &p);
+	for (uint32_t size = 97; size <= 103; size++) {
+		uint64_t at = peer_write_request(&p, size, TH_ECHO, size);
+		uint8_t *rec = peer_rec(&p, at);
+		size_t pad = lrpc__ring_rec_size(size) - LRPC__RING_REC_HDR -
+			     size;
+
+		assert_true(pad > 0);
+		memset(rec + LRPC__RING_REC_HDR + size, 0xA5, pad);
+		p.prod = at + lrpc__ring_rec_size(size);
+		peer_publish(&p, p.prod);
+		peer_wake(&p);
+		assert_int_equal(peer_recv(&p, resp, sizeof(resp), SOON_MS,
+					   1000),
+				 (int)size);
+		assert_true(th_check(resp, size, size));
+	}
+	peer_close(&p);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
  * HARDENING B25: a peer that rings the server's doorbell without ever
  * sending a request stops being spun for at once and is dropped once the
  * rings in a row can only be a storm; other clients carry on.
@@ -2189,6 +2221,7 @@ main(void)
 		TH_TEST(test_shm_b16_bad_producer_index),
 		TH_TEST(test_shm_b17_bad_records),
 		TH_TEST(test_shm_b17_zero_length_first_record),
+		TH_TEST(test_shm_a11_padding_ignored),
 		TH_TEST(test_shm_b25_doorbell_storm),
 		TH_TEST(test_shm_b25_event_reader_is_not_a_storm),
 		TH_TEST(test_shm_b25_ring_per_event_is_not_a_storm),
