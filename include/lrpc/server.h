@@ -34,7 +34,11 @@ typedef struct lrpc_conn lrpc_conn;
 typedef enum lrpc_server_flags {
 	/** Refuse (-EPERM) every peer whose uid is not 0. */
 	LRPC_SERVER_ROOT_ONLY = 1 << 0,
-	/** Refuse (-EPERM) every peer whose uid differs from the server's. */
+	/**
+	 * Refuse (-EPERM) every peer whose uid differs from the server's,
+	 * and every peer whose uid is the overflow uid (an id not mapped
+	 * into the server's user namespace; "nobody", 65534, by default).
+	 */
 	LRPC_SERVER_SAME_UID = 1 << 1,
 } lrpc_server_flags;
 
@@ -52,7 +56,9 @@ typedef struct lrpc_server_callbacks {
 	size_t struct_size;
 	/**
 	 * A peer finished the handshake.  @peer holds the credentials the
-	 * kernel recorded when it connected.  Return 0 to accept or a
+	 * kernel recorded when it connected, as seen from the server's user
+	 * namespace: ids not mapped there show as the overflow uid and gid
+	 * (65534 by default), which are nobody's.  Return 0 to accept or a
 	 * negative errno to refuse; that errno is what the client's connect
 	 * returns.  Nothing is allocated for a refused peer and no other
 	 * callback runs for it.

@@ -7,8 +7,12 @@
  * or a refusal.  Calls go one way: the connection's reading side hands the
  * hello here; this file drives the connection (activate or tear down).
  */
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "ipc-internal.h"
 
@@ -84,6 +88,37 @@ lrpc__accept_uid_release(lrpc_server *s, uid_t uid)
 	}
 }
 
+/*
+ * The uid the kernel reports for an id not mapped into our user namespace
+ * (/proc/sys/kernel/overflowuid, 65534 unless changed).  Read once.
+ */
+static uid_t
+overflow_uid(void)
+{
+	static _Atomic long cached = -1;
+	long v = atomic_load_explicit(&cached, memory_order_relaxed);
+
+	if (v < 0) {
+		char buf[32];
+		int fd = open("/proc/sys/kernel/overflowuid",
+			      O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		char *end;
+
+		if (fd >= 0)
+			close(fd);
+		v = 65534;
+		if (n > 0) {
+			buf[n] = '\0';
+			long x = strtol(buf, &end, 10);
+			if (end != buf && x >= 0 && x <= 0x7fffffffL)
+				v = x;
+		}
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
+	}
+	return (uid_t)v;
+}
+
 /* The built-in policy, then the application's accept callback. */
 static int
 accept_decide(lrpc_server *s, lrpc_conn *c)
@@ -92,8 +127,11 @@ accept_decide(lrpc_server *s, lrpc_conn *c)
 
 	if ((s->opts.flags & LRPC_SERVER_ROOT_ONLY) && c->peer.uid != 0)
 		return -EPERM;
+	/* A server in a user namespace that does not map the peer's uid
+	 * sees the overflow uid -- and, if its own uid is unmapped too, has
+	 * it as its own: "same" would admit anybody. */
 	if ((s->opts.flags & LRPC_SERVER_SAME_UID) &&
-	    c->peer.uid != geteuid())
+	    (c->peer.uid != geteuid() || c->peer.uid == overflow_uid()))
 		return -EPERM;
 	if (s->stats.active_connections >= s->opts.max_connections)
 		return -EBUSY;

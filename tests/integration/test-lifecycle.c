@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -702,6 +703,67 @@ test_lifecycle_d36_restart_with_100_clients(void **state)
 	assert_true(seen < 2000);
 	for (int i = 0; i < D36_CLIENTS; i++)
 		lrpc_client_unref(c[i]);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
+ * HARDENING F53: a server in a user namespace that maps nobody (its own
+ * uid and every peer's show as the overflow uid there).  The accept
+ * callback sees the overflow uid, and LRPC_SERVER_SAME_UID, for which the
+ * server's own uid and the peer's are then equal, refuses such a peer.
+ */
+static void
+userns_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	lc_handlers(s, loop, arg);
+	if (unshare(CLONE_NEWUSER) < 0)
+		th_report("userns %d", errno);
+	else
+		th_report("userns 0 %u", (unsigned)geteuid());
+}
+
+static void
+test_lifecycle_f53_unmapped_peer(void **state)
+{
+	th_ctx *ctx = *state;
+	lrpc_server_opts so = { .struct_size = sizeof(so),
+				.flags = LRPC_SERVER_SAME_UID };
+	lrpc_client *c = NULL;
+	char line[256];
+	unsigned server_uid = 0, seen_uid = 0;
+	int err = -1, pid = 0;
+	th_server *s;
+
+	/* No policy: admitted, with the overflow uid for credentials. */
+	s = th_server_spawn(ctx, NULL, NULL, userns_setup, &the_service);
+	assert_non_null(s);
+	assert_true(th_server_expect(s, "userns", 2000, line, sizeof(line)));
+	sscanf(line, "userns %d %u", &err, &server_uid);
+	if (err != 0) {
+		th_server_stop(s);
+		print_message("no user namespace here (%s): skipped\n",
+			      strerror(err));
+		skip();
+	}
+	assert_int_equal(th_connect(ctx, &c, NULL), 0);
+	assert_true(th_server_expect(s, "accept", 2000, line, sizeof(line)));
+	assert_int_equal(sscanf(line, "accept %d %u", &pid, &seen_uid), 2);
+	print_message("server in a user namespace: its uid %u, the peer's "
+		      "%u (ours %u)\n", server_uid, seen_uid,
+		      (unsigned)geteuid());
+	if (geteuid() != seen_uid)
+		assert_int_equal(seen_uid, server_uid);
+	assert_int_equal(echo_ok(c, 1), 0);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+
+	/* "Same uid" must not mean "both unmapped". */
+	s = th_server_spawn(ctx, NULL, &so, userns_setup, &the_service);
+	assert_non_null(s);
+	assert_true(th_server_expect(s, "userns 0", 2000, line, sizeof(line)));
+	c = NULL;
+	assert_int_equal(th_connect(ctx, &c, NULL), -EPERM);
+	assert_null(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
 
@@ -1820,6 +1882,7 @@ main(void)
 		TH_TEST(test_lifecycle_server_killed_idle),
 		TH_TEST(test_lifecycle_d36_restart_with_100_clients),
 		TH_TEST(test_lifecycle_d40_signal_storm),
+		TH_TEST(test_lifecycle_f53_unmapped_peer),
 		TH_TEST(test_lifecycle_server_killed_during_call),
 		TH_TEST(test_lifecycle_server_killed_during_recv_event),
 		TH_TEST(test_lifecycle_client_killed_idle),
