@@ -19,6 +19,7 @@
 #include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1459,6 +1460,68 @@ send_request_with_fds(int fd, unsigned n)
 }
 
 /*
+ * HARDENING F48: the client is gone (exited and reaped) before the server
+ * looks at its connection, so the kernel has no live process behind the
+ * credentials any more.  The connection is refused or, if admitted, under
+ * the ids the client really had; never as root, never as pid 0.
+ */
+struct gone_client {
+	const th_ctx *ctx;
+	uid_t uid;
+};
+
+static int
+gone_client_main(void *arg)
+{
+	struct gone_client *g = arg;
+	lrpc__hello h;
+	int fd = -1;
+
+	if (getuid() == 0 && (setgid(g->uid) < 0 || setuid(g->uid) < 0))
+		return 2;
+	if (th_raw_connect(g->ctx, &fd) < 0)
+		return 3;
+	th_raw_hello_init(&h, raw_transport, RAW_MAX_MSG);
+	if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h))
+		return 4;
+	return 0; /* exits with the connection open, hello sent */
+}
+
+static void
+test_hostile_f48_client_gone_before_accept(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	struct gone_client g = { .ctx = *state,
+				 .uid = getuid() == 0 ? 4321 : getuid() };
+	char line[256];
+	int pid, seen_pid = -1;
+	unsigned seen_uid = 0;
+
+	/* The honest client's own accept line first. */
+	assert_true(th_server_expect(s, "accept", SOON_MS, line, sizeof(line)));
+	/* The server sleeps while the client connects and goes. */
+	assert_int_equal(kill(th_server_pid(s), SIGSTOP), 0);
+	pid = th_fork_helper(gone_client_main, &g);
+	assert_true(pid > 0);
+	assert_int_equal(th_wait_helper(pid), 0);
+	assert_int_equal(kill(th_server_pid(s), SIGCONT), 0);
+	if (th_server_expect(s, "accept", 1000, line, sizeof(line))) {
+		assert_int_equal(sscanf(line, "accept %d %u", &seen_pid,
+					&seen_uid),
+				 2);
+		assert_int_equal(seen_pid, pid);
+		assert_int_equal(seen_uid, g.uid);
+	}
+	print_message("client gone before accept: %s\n",
+		      seen_pid < 0 ? "refused" : line);
+	/* The server carries on. */
+	th_echo(c, 100, 4, SOON_MS);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
  * HARDENING A11: the padding after a record's payload is ignored
  * (docs/wire.md): garbage there changes nothing, and the next record is
  * read from the right place.
@@ -1579,6 +1642,7 @@ main(void)
 		TH_TEST_ON(test_hostile_flood_other_uid, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_flood_same_uid, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_c28_out_of_fds, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_f48_client_gone_before_accept, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_never_reads_responses, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_stalled_reader_disconnected, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_main_socket_garbage, TH_ON_ALL),
