@@ -795,6 +795,103 @@ test_shm_b17_zero_length_first_record(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/* Count the mappings of @pid whose path starts with @prefix. */
+static int
+count_maps(pid_t pid, const char *prefix)
+{
+	char path[64], line[512];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		if (p && strncmp(p, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Count the fds of @pid whose target starts with @prefix. */
+static int
+count_fds(pid_t pid, const char *prefix)
+{
+	char path[64], link[384], target[256];
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		ssize_t k = readlink(link, target, sizeof(target) - 1);
+		if (k <= 0)
+			continue;
+		target[k] = '\0';
+		if (strncmp(target, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * HARDENING B23: a peer hangs up but keeps its mapping of the rings (and
+ * the memfd) and goes on writing into it.  The server frees everything of
+ * that connection at the hang-up, and the next connection gets a fresh
+ * memfd with fresh rings.
+ */
+static void
+test_shm_b23_peer_keeps_mapping(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = honest_connect(state);
+	pid_t spid = th_server_pid(s);
+	int maps0 = count_maps(spid, "/memfd:lrpc");
+	int fds0 = count_fds(spid, "/memfd:lrpc");
+	struct stat st_old, st_new;
+	peer p, q;
+
+	peer_connect(state, &p);
+	peer_echo(&p, 100, 1);
+	assert_int_equal(count_maps(spid, "/memfd:lrpc"), maps0 + 1);
+	assert_int_equal(fstat(p.memfd, &st_old), 0);
+	/* Hang up, keeping the mapping and the memfd. */
+	close(p.fd);
+	close(p.s_efd);
+	close(p.c_efd);
+	p.fd = p.s_efd = p.c_efd = -1;
+	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
+	for (long t0 = th_now_ms(); th_now_ms() - t0 < SOON_MS;) {
+		if (count_maps(spid, "/memfd:lrpc") == maps0 &&
+		    count_fds(spid, "/memfd:lrpc") == fds0)
+			break;
+		th_msleep(5);
+	}
+	assert_int_equal(count_maps(spid, "/memfd:lrpc"), maps0);
+	assert_int_equal(count_fds(spid, "/memfd:lrpc"), fds0);
+	/* Scribbling over the old rings reaches nobody. */
+	memset(p.map, 0xA5, p.map_size);
+	peer_connect(state, &q);
+	assert_int_equal(fstat(q.memfd, &st_new), 0);
+	assert_true(st_new.st_ino != st_old.st_ino);
+	for (int ch = 0; ch < LRPC__N_CHAN; ch++) {
+		assert_int_equal(atomic_load(&q.sh[ch].prod), 0);
+		assert_int_equal(atomic_load(&q.sh[ch].cons), 0);
+	}
+	peer_echo(&q, 100, 2);
+	th_echo(c, 100, 3, SOON_MS);
+	peer_close(&q);
+	peer_close(&p);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 /*
  * HARDENING A11: the padding after a record's payload is ignored, as
  * docs/shm.md says; garbage there changes nothing.
@@ -1995,51 +2092,6 @@ list_dir(const char *dir, char *buf, size_t cap)
 	}
 }
 
-/* Count the mappings of @pid whose path starts with @prefix. */
-static int
-count_maps(pid_t pid, const char *prefix)
-{
-	char path[64], line[512];
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "re");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, '/');
-		if (p && strncmp(p, prefix, strlen(prefix)) == 0)
-			n++;
-	}
-	fclose(f);
-	return n;
-}
-
-/* Count the fds of @pid whose target starts with @prefix. */
-static int
-count_fds(pid_t pid, const char *prefix)
-{
-	char path[64], link[384], target[256];
-	struct dirent *e;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	assert_non_null(d);
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
-		ssize_t k = readlink(link, target, sizeof(target) - 1);
-		if (k <= 0)
-			continue;
-		target[k] = '\0';
-		if (strncmp(target, prefix, strlen(prefix)) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
 static void
 test_shm_nothing_in_dev_shm(void **state)
 {
@@ -2221,6 +2273,7 @@ main(void)
 		TH_TEST(test_shm_b16_bad_producer_index),
 		TH_TEST(test_shm_b17_bad_records),
 		TH_TEST(test_shm_b17_zero_length_first_record),
+		TH_TEST(test_shm_b23_peer_keeps_mapping),
 		TH_TEST(test_shm_a11_padding_ignored),
 		TH_TEST(test_shm_b25_doorbell_storm),
 		TH_TEST(test_shm_b25_event_reader_is_not_a_storm),
