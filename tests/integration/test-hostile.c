@@ -79,11 +79,35 @@ h_stats(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	return lrpc_conn_send_response(c, &r, sizeof(r));
 }
 
+/* Who the server thinks the asking connection's peer is. */
+#define H_WHO 102
+
+struct who_reply {
+	lrpc_msg_header hdr;
+	int32_t pid;
+	uint32_t uid, gid, pad;
+};
+
+static int
+h_who(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	struct who_reply r = { .hdr = { .size = sizeof(r), .id = m->id } };
+	lrpc_peer peer;
+
+	if (lrpc_conn_get_peer(c, &peer) < 0)
+		return -EIO;
+	r.pid = (int32_t)peer.pid;
+	r.uid = (uint32_t)peer.uid;
+	r.gid = (uint32_t)peer.gid;
+	return lrpc_conn_send_response(c, &r, sizeof(r));
+}
+
 static void
 hostile_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
 	th_standard_handlers(s, loop, arg);
 	lrpc_server_add_handler(s, H_STATS, h_stats, NULL);
+	lrpc_server_add_handler(s, H_WHO, h_who, NULL);
 }
 
 /* The transport of the running test: the raw clients ask for it. */
@@ -1460,6 +1484,163 @@ send_request_with_fds(int fd, unsigned n)
 }
 
 /*
+ * HARDENING F47: credentials are the connecting process's, fixed at
+ * connect.  A client of uid 4321 connects and hands its connection to a
+ * process of uid 0, which goes on calling: the server still sees uid 4321
+ * and the first process's pid.  And credentials the sender attaches to a
+ * request (SCM_CREDENTIALS, here claiming root) change nothing.  Needs root
+ * for the uid change; the SCM_CREDENTIALS half runs as anyone.
+ */
+struct handing_client {
+	const th_ctx *ctx;
+	int chan; /* where the connection goes */
+};
+
+static int
+handing_client_main(void *arg)
+{
+	struct handing_client *h = arg;
+	lrpc__welcome w;
+	int fds[1 + TH_RAW_MAX_FDS], fd = -1;
+	unsigned n_fds = 0;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(fds))];
+	} ctl;
+	char byte = 'x';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *cm;
+
+	if (getuid() == 0 && (setgid(4321) < 0 || setuid(4321) < 0))
+		return 2;
+	if (th_raw_connect(h->ctx, &fd) < 0)
+		return 3;
+	if (th_raw_handshake(fd, LRPC_TRANSPORT_SOCKET, RAW_MAX_MSG, &w,
+			     fds + 1, &n_fds, SOON_MS) != 1 || w.status != 0)
+		return 4;
+	/* The whole connection: the main socket and the welcome's fds. */
+	fds[0] = fd;
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_controllen = CMSG_SPACE((1 + n_fds) * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((1 + n_fds) * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (1 + n_fds) * sizeof(int));
+	return sendmsg(h->chan, &mh, 0) == 1 ? 0 : 5;
+}
+
+/* Receive the fds sent with SCM_RIGHTS on @chan into @fds (room for
+ * 1 + TH_RAW_MAX_FDS); returns how many. */
+static int
+recv_fds(int chan, int *fds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE((1 + TH_RAW_MAX_FDS) * sizeof(int))];
+	} ctl;
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *cm;
+	int n = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	if (recvmsg(chan, &mh, MSG_CMSG_CLOEXEC) != 1)
+		return 0;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS) {
+		n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(cm), (size_t)n * sizeof(int));
+	}
+	return n;
+}
+
+/* Ask H_WHO on a raw connection; @creds: attach SCM_CREDENTIALS claiming
+ * ours (as root: uid 0). */
+static struct who_reply
+raw_who(int fd, uint64_t seq, bool creds)
+{
+	static uint8_t buf[RAW_MAX_MSG];
+	uint8_t req[HDR_SIZE];
+	size_t wire = make_req(req, HDR_SIZE, H_WHO, seq, 0);
+	struct who_reply r;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} ctl;
+	struct iovec iov = { .iov_base = req, .iov_len = wire };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (creds) {
+		struct ucred uc = { .pid = getpid(), .uid = geteuid(),
+				    .gid = getegid() };
+		struct cmsghdr *cm;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_CREDENTIALS;
+		cm->cmsg_len = CMSG_LEN(sizeof(uc));
+		memcpy(CMSG_DATA(cm), &uc, sizeof(uc));
+	}
+	assert_int_equal(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)wire);
+	assert_int_equal(raw_read_msg(fd, buf, sizeof(buf), SOON_MS),
+			 (int)sizeof(r));
+	memcpy(&r, buf, sizeof(r));
+	assert_int_equal(r.hdr.error, 0);
+	return r;
+}
+
+static void
+test_hostile_f47_credentials_fixed_at_connect(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	int sp[2];
+	struct handing_client h = { .ctx = *state };
+	uid_t want = getuid() == 0 ? 4321 : getuid();
+	struct who_reply w;
+	pid_t pid;
+	int fds[1 + TH_RAW_MAX_FDS], n, fd;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp),
+			 0);
+	h.chan = sp[1];
+	pid = th_fork_helper(handing_client_main, &h);
+	assert_true(pid > 0);
+	n = recv_fds(sp[0], fds);
+	assert_int_equal(th_wait_helper(pid), 0);
+	close(sp[0]);
+	close(sp[1]);
+	assert_true(n >= 1);
+	fd = fds[0];
+	/* The connecting process is gone; we call on its connection. */
+	w = raw_who(fd, 1, false);
+	assert_int_equal(w.uid, want);
+	assert_int_equal(w.pid, pid);
+	/* Our own credentials attached to a request: ignored. */
+	w = raw_who(fd, 2, true);
+	assert_int_equal(w.uid, want);
+	assert_int_equal(w.pid, pid);
+	print_message("connection handed from pid %d (uid %u) to pid %d (uid "
+		      "%u): the server sees pid %d, uid %u\n", (int)pid,
+		      (unsigned)want, (int)getpid(), (unsigned)getuid(),
+		      (int)w.pid, (unsigned)w.uid);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
  * HARDENING F48: the client is gone (exited and reaped) before the server
  * looks at its connection, so the kernel has no live process behind the
  * credentials any more.  The connection is refused or, if admitted, under
@@ -1643,6 +1824,7 @@ main(void)
 		TH_TEST_ON(test_hostile_flood_same_uid, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_c28_out_of_fds, TH_ON_ALL),
 		TH_TEST_ON(test_hostile_f48_client_gone_before_accept, TH_ON_ALL),
+		TH_TEST_ON(test_hostile_f47_credentials_fixed_at_connect, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_never_reads_responses, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_stalled_reader_disconnected, TH_ON_SOCKET),
 		TH_TEST_ON(test_hostile_main_socket_garbage, TH_ON_ALL),
