@@ -9,6 +9,7 @@
 #include <poll.h>
 
 #include "ipc-client-internal.h"
+#include "ipc-seam.h"
 #include "poll/poll-internal.h"
 
 static int client_process(lrpc_client *c);
@@ -515,10 +516,23 @@ lrpc_client_process(lrpc_client *c)
 	return r;
 }
 
+int
+lrpc__client_wait_readable(lrpc_client *c, uint64_t timeout_usec)
+{
+	struct pollfd p = { .fd = lrpc_client_get_fd(c), .events = POLLIN };
+	int r;
+
+	if (p.fd < 0)
+		return p.fd;
+	r = poll(&p, 1, lrpc__timeout_poll_ms(timeout_usec));
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	return r > 0;
+}
+
 LRPC_EXPORT int
 lrpc_client_run_once(lrpc_client *c, uint64_t timeout_usec)
 {
-	struct pollfd p;
 	int r;
 
 	CLIENT_CHECK(c);
@@ -526,14 +540,9 @@ lrpc_client_run_once(lrpc_client *c, uint64_t timeout_usec)
 	r = lrpc_client_process(c);
 	if (r != 0)
 		return r;
-	p = (struct pollfd){ .fd = lrpc_client_get_fd(c), .events = POLLIN };
-	if (p.fd < 0)
-		return p.fd;
-	r = poll(&p, 1, lrpc__timeout_poll_ms(timeout_usec));
-	if (r < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (r == 0)
-		return 0;
+	r = lrpc__client_wait_readable(c, timeout_usec);
+	if (r <= 0)
+		return r;
 	return lrpc_client_process(c);
 }
 

@@ -13,6 +13,7 @@
 #ifndef LRPC_IPC_SEAM_H
 #define LRPC_IPC_SEAM_H
 
+#include <lrpc/client.h>
 #include <lrpc/server.h>
 
 /** A hook: @object is the connection or server it is attached to. */
@@ -56,5 +57,13 @@ void lrpc__conn_note_undelivered(lrpc_conn *c, bool event, int err,
  */
 int lrpc__server_find_handler(lrpc_server *s, int32_t id,
 			      lrpc_handler_fn *ret_fn, void **ret_userdata);
+
+/**
+ * Wait up to @timeout_usec for the client's fd (lrpc_client_get_fd()) to
+ * become readable: 1 if it did, 0 if the time ran out or a signal came,
+ * or a negative errno.  The pull-style run_once of the core client and of
+ * the RPC client both wait here.
+ */
+int lrpc__client_wait_readable(lrpc_client *c, uint64_t timeout_usec);
 
 #endif

@@ -9,6 +9,7 @@
 #ifndef LRPC_RPC_CLIENT_INTERNAL_H
 #define LRPC_RPC_CLIENT_INTERNAL_H
 
+#include "ipc/ipc-seam.h"
 #include "rpc-internal.h"
 #include "util.h"
 

@@ -3,7 +3,6 @@
  * The RPC client: the object and its loop integration, replies matched to
  * the calls waiting for them, and events delivered to listeners.
  */
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -473,7 +472,6 @@ lrpc_rpc_client_process(lrpc_rpc_client *rc)
 LRPC_EXPORT int
 lrpc_rpc_client_run_once(lrpc_rpc_client *rc, uint64_t timeout_usec)
 {
-	struct pollfd p;
 	int r;
 
 	RPC_CHECK(rc);
@@ -482,15 +480,11 @@ lrpc_rpc_client_run_once(lrpc_rpc_client *rc, uint64_t timeout_usec)
 	r = lrpc_rpc_client_process(rc);
 	if (r != 0)
 		return r;
-	p = (struct pollfd){ .fd = lrpc_client_get_fd(rc->c),
-			     .events = POLLIN };
-	if (p.fd < 0)
-		return p.fd;
 	/* Wake for the next deadline of an async call too. */
 	uint64_t due = lrpc__deadline_left_usec(rc->next_deadline);
-	r = poll(&p, 1, lrpc__timeout_poll_ms(LRPC_MIN(timeout_usec, due)));
+	r = lrpc__client_wait_readable(rc->c, LRPC_MIN(timeout_usec, due));
 	if (r < 0)
-		return errno == EINTR ? 0 : -errno;
+		return r;
 	if (r == 0) {
 		lrpc__rpcc_expire(rc);
 		return 0;
