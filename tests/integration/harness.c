@@ -89,17 +89,60 @@ th_echo(lrpc_client *c, size_t size, unsigned seed, int timeout_ms)
 int
 th_count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
+	int n = th_proc_count_fds(getpid(), NULL);
+
+	return n < 0 ? n : n - 1; /* the DIR's own fd */
+}
+
+int
+th_proc_count_fds(pid_t pid, const char *prefix)
+{
+	char path[64], link[384], target[256];
 	struct dirent *e;
 	int n = 0;
+	DIR *d;
 
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
 	if (!d)
 		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (!prefix) {
 			n++;
+			continue;
+		}
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		ssize_t k = readlink(link, target, sizeof(target) - 1);
+		if (k <= 0)
+			continue;
+		target[k] = '\0';
+		if (strncmp(target, prefix, strlen(prefix)) == 0)
+			n++;
+	}
 	closedir(d);
-	return n - 1; /* the DIR's own fd */
+	return n;
+}
+
+int
+th_proc_count_maps(pid_t pid, const char *prefix)
+{
+	char path[64], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		if (p && strncmp(p, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	fclose(f);
+	return n;
 }
 
 lrpc_transport

@@ -61,6 +61,11 @@ int th_run_group(const char *name, const th_test *tests, size_t n);
 int th_setup(void **state);
 int th_teardown(void **state);
 int th_count_fds(void);
+/* The fds of process @pid whose target starts with @prefix (NULL: all of
+ * them), and its mappings whose path starts with @prefix; -1 if /proc
+ * cannot tell. */
+int th_proc_count_fds(pid_t pid, const char *prefix);
+int th_proc_count_maps(pid_t pid, const char *prefix);
 
 /* --- Server processes --- */
 

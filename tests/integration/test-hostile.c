@@ -1421,24 +1421,6 @@ test_hostile_main_socket_garbage(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
-static int
-proc_fd_count(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* The most fds one message can carry (the kernel's SCM_MAX_FD). */
 #define MAX_FDS_PER_MSG 253
 
@@ -1741,7 +1723,8 @@ test_hostile_fds_on_request(void **state)
 
 	for (size_t k = 0; k < 2; k++) {
 		th_echo(c, 100, (unsigned)k, SOON_MS);
-		int before = proc_fd_count(th_server_pid(s));
+		int before = th_proc_count_fds(th_server_pid(s), NULL);
+		assert_true(before >= 0);
 		raw r = raw_open(state);
 
 		assert_int_equal(send_request_with_fds(r.fd, counts[k]), 64);
@@ -1752,7 +1735,7 @@ test_hostile_fds_on_request(void **state)
 		/* The connection's own fds are gone too, and nothing the
 		 * peer sent stayed behind. */
 		th_echo(c, 100, 9, SOON_MS);
-		assert_int_equal(proc_fd_count(th_server_pid(s)), before);
+		assert_int_equal(th_proc_count_fds(th_server_pid(s), NULL), before);
 	}
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
@@ -1771,7 +1754,8 @@ test_hostile_c29_fd_flood(void **state)
 {
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
-	int before = proc_fd_count(th_server_pid(s)), peak = before;
+	int before = th_proc_count_fds(th_server_pid(s), NULL), peak = before;
+	assert_true(before >= 0);
 
 	for (int k = 0; k < C29_ROUNDS; k++) {
 		raw r = raw_open(state);
@@ -1781,7 +1765,7 @@ test_hostile_c29_fd_flood(void **state)
 		/* More, until the server's drop shows (then these fail). */
 		for (int i = 0; i < 3; i++)
 			(void)send_request_with_fds(r.fd, MAX_FDS_PER_MSG);
-		int n = proc_fd_count(th_server_pid(s));
+		int n = th_proc_count_fds(th_server_pid(s), NULL);
 		if (n > peak)
 			peak = n;
 		assert_true(th_raw_expect_eof(r.fd, SOON_MS, NULL));
@@ -1794,8 +1778,8 @@ test_hostile_c29_fd_flood(void **state)
 	th_echo(c, 100, 1, SOON_MS);
 	print_message("fd flood: %d x %d fds; server fds %d before, %d at "
 		      "most, %d after\n", C29_ROUNDS, 4 * MAX_FDS_PER_MSG,
-		      before, peak, proc_fd_count(th_server_pid(s)));
-	assert_int_equal(proc_fd_count(th_server_pid(s)), before);
+		      before, peak, th_proc_count_fds(th_server_pid(s), NULL));
+	assert_int_equal(th_proc_count_fds(th_server_pid(s), NULL), before);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }

@@ -795,51 +795,6 @@ test_shm_b17_zero_length_first_record(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
-/* Count the mappings of @pid whose path starts with @prefix. */
-static int
-count_maps(pid_t pid, const char *prefix)
-{
-	char path[64], line[512];
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "re");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, '/');
-		if (p && strncmp(p, prefix, strlen(prefix)) == 0)
-			n++;
-	}
-	fclose(f);
-	return n;
-}
-
-/* Count the fds of @pid whose target starts with @prefix. */
-static int
-count_fds(pid_t pid, const char *prefix)
-{
-	char path[64], link[384], target[256];
-	struct dirent *e;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	assert_non_null(d);
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
-		ssize_t k = readlink(link, target, sizeof(target) - 1);
-		if (k <= 0)
-			continue;
-		target[k] = '\0';
-		if (strncmp(target, prefix, strlen(prefix)) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
 /*
  * HARDENING B23: a peer hangs up but keeps its mapping of the rings (and
  * the memfd) and goes on writing into it.  The server frees everything of
@@ -852,14 +807,15 @@ test_shm_b23_peer_keeps_mapping(void **state)
 	th_server *s = spawn(state, NULL);
 	lrpc_client *c = honest_connect(state);
 	pid_t spid = th_server_pid(s);
-	int maps0 = count_maps(spid, "/memfd:lrpc");
-	int fds0 = count_fds(spid, "/memfd:lrpc");
+	int maps0 = th_proc_count_maps(spid, "/memfd:lrpc");
+	int fds0 = th_proc_count_fds(spid, "/memfd:lrpc");
 	struct stat st_old, st_new;
 	peer p, q;
 
+	assert_true(maps0 >= 0 && fds0 >= 0);
 	peer_connect(state, &p);
 	peer_echo(&p, 100, 1);
-	assert_int_equal(count_maps(spid, "/memfd:lrpc"), maps0 + 1);
+	assert_int_equal(th_proc_count_maps(spid, "/memfd:lrpc"), maps0 + 1);
 	assert_int_equal(fstat(p.memfd, &st_old), 0);
 	/* Hang up, keeping the mapping and the memfd. */
 	close(p.fd);
@@ -868,13 +824,13 @@ test_shm_b23_peer_keeps_mapping(void **state)
 	p.fd = p.s_efd = p.c_efd = -1;
 	assert_true(th_server_expect(s, "destroyed", SOON_MS, NULL, 0));
 	for (long t0 = th_now_ms(); th_now_ms() - t0 < SOON_MS;) {
-		if (count_maps(spid, "/memfd:lrpc") == maps0 &&
-		    count_fds(spid, "/memfd:lrpc") == fds0)
+		if (th_proc_count_maps(spid, "/memfd:lrpc") == maps0 &&
+		    th_proc_count_fds(spid, "/memfd:lrpc") == fds0)
 			break;
 		th_msleep(5);
 	}
-	assert_int_equal(count_maps(spid, "/memfd:lrpc"), maps0);
-	assert_int_equal(count_fds(spid, "/memfd:lrpc"), fds0);
+	assert_int_equal(th_proc_count_maps(spid, "/memfd:lrpc"), maps0);
+	assert_int_equal(th_proc_count_fds(spid, "/memfd:lrpc"), fds0);
 	/* Scribbling over the old rings reaches nobody. */
 	memset(p.map, 0xA5, p.map_size);
 	peer_connect(state, &q);
@@ -2099,7 +2055,8 @@ test_shm_nothing_in_dev_shm(void **state)
 	lrpc_client *c[3];
 
 	list_dir("/dev/shm", before, sizeof(before));
-	int memfd_maps = count_maps(getpid(), "/memfd:lrpc");
+	int memfd_maps = th_proc_count_maps(getpid(), "/memfd:lrpc");
+	assert_true(memfd_maps >= 0);
 	th_server *s = spawn(state, NULL);
 	for (int i = 0; i < 3; i++) {
 		c[i] = honest_connect(state);
@@ -2109,15 +2066,15 @@ test_shm_nothing_in_dev_shm(void **state)
 	list_dir("/dev/shm", during, sizeof(during));
 	assert_string_equal(before, during);
 	/* The rings are memfds, mapped on both sides; nothing else. */
-	assert_int_equal(count_maps(th_server_pid(s), "/dev/shm/"), 0);
-	assert_int_equal(count_maps(getpid(), "/dev/shm/"), 0);
-	assert_int_equal(count_fds(th_server_pid(s), "/dev/shm/"), 0);
-	assert_int_equal(count_fds(getpid(), "/dev/shm/"), 0);
-	assert_true(count_maps(th_server_pid(s), "/memfd:") >= 3);
-	assert_true(count_maps(getpid(), "/memfd:") >= 3);
+	assert_int_equal(th_proc_count_maps(th_server_pid(s), "/dev/shm/"), 0);
+	assert_int_equal(th_proc_count_maps(getpid(), "/dev/shm/"), 0);
+	assert_int_equal(th_proc_count_fds(th_server_pid(s), "/dev/shm/"), 0);
+	assert_int_equal(th_proc_count_fds(getpid(), "/dev/shm/"), 0);
+	assert_true(th_proc_count_maps(th_server_pid(s), "/memfd:") >= 3);
+	assert_true(th_proc_count_maps(getpid(), "/memfd:") >= 3);
 	for (int i = 0; i < 3; i++)
 		lrpc_client_unref(c[i]);
-	assert_int_equal(count_maps(getpid(), "/memfd:lrpc"), memfd_maps);
+	assert_int_equal(th_proc_count_maps(getpid(), "/memfd:lrpc"), memfd_maps);
 	assert_int_equal(th_server_stop(s), 0);
 	list_dir("/dev/shm", after, sizeof(after));
 	assert_string_equal(before, after);
