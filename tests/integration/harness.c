@@ -1092,3 +1092,20 @@ th_raw_expect_eof(int fd, int timeout_ms, size_t *ret_bytes)
 	 * as much a drop as an orderly end. */
 	return r == 0 || r == -ECONNRESET;
 }
+
+void
+th_rpc_fixture_start(void **state, th_rpc_fixture *f, th_setup_fn setup)
+{
+	f->server = th_server_spawn(*state, NULL, NULL, setup, NULL);
+	assert_non_null(f->server);
+	assert_int_equal(th_connect(*state, &f->c, NULL), 0);
+	assert_int_equal(lrpc_rpc_client_new(&f->rc, f->c), 0);
+}
+
+void
+th_rpc_fixture_stop(th_rpc_fixture *f)
+{
+	f->rc = lrpc_rpc_client_unref(f->rc);
+	f->c = lrpc_client_unref(f->c);
+	assert_int_equal(th_server_stop(f->server), 0);
+}

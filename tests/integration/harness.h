@@ -109,6 +109,17 @@ extern const lrpc_server_callbacks th_reporting_callbacks;
 
 /* --- Client helpers --- */
 
+/* A server process serving @setup's handlers, and an RPC client on a
+ * connection to it. */
+typedef struct th_rpc_fixture {
+	th_server *server;
+	lrpc_client *c;
+	lrpc_rpc_client *rc;
+} th_rpc_fixture;
+void th_rpc_fixture_start(void **state, th_rpc_fixture *f, th_setup_fn setup);
+/* Unref the clients, stop the server and check it stopped cleanly. */
+void th_rpc_fixture_stop(th_rpc_fixture *f);
+
 /* Connect with ctx->transport, retrying briefly while the server starts. */
 int th_connect(const th_ctx *ctx, lrpc_client **ret, lrpc_client_opts *opts);
 

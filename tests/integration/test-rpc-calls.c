@@ -208,27 +208,12 @@ calls_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 
 /* --- The client ------------------------------------------------------------ */
 
-typedef struct fixture {
-	th_server *server;
-	lrpc_client *c;
-	lrpc_rpc_client *rc;
-} fixture;
+typedef th_rpc_fixture fixture;
 
 static void
 fixture_start(void **state, fixture *f)
 {
-	f->server = th_server_spawn(*state, NULL, NULL, calls_setup, NULL);
-	assert_non_null(f->server);
-	assert_int_equal(th_connect(*state, &f->c, NULL), 0);
-	assert_int_equal(lrpc_rpc_client_new(&f->rc, f->c), 0);
-}
-
-static void
-fixture_stop(fixture *f)
-{
-	f->rc = lrpc_rpc_client_unref(f->rc);
-	f->c = lrpc_client_unref(f->c);
-	assert_int_equal(th_server_stop(f->server), 0);
+	th_rpc_fixture_start(state, f, calls_setup);
 }
 
 static uint64_t
@@ -269,7 +254,7 @@ test_rpc_calls_results_too_large(void **state)
 	assert_int_equal(data.len, 1000);
 	assert_int_equal(th_server_count(f.server, "log ", 300), 1);
 	lrpc_arena_done(&arena);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -296,7 +281,7 @@ test_rpc_calls_deferred_results_too_large(void **state)
 	assert_string_equal(line, want);
 	assert_int_equal(undelivered(&f), 1);
 	lrpc_arena_done(&arena);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 struct blobs {
@@ -338,7 +323,7 @@ test_rpc_calls_event_too_large(void **state)
 				    f.rc, 100 * LRPC_USEC_PER_MSEC) >= 0);
 	assert_int_equal(b.n, 1);
 	assert_int_equal(b.len, 100);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -362,7 +347,7 @@ test_rpc_calls_request_too_large(void **state)
 	free(big);
 	/* Nothing reached the server, so it lost nothing either. */
 	assert_int_equal(undelivered(&f), 0);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 /* Wait for the server to say the slow call was abandoned; its time. */
@@ -403,7 +388,7 @@ test_rpc_calls_sync_deadline(void **state)
 	assert_string_equal(err.name, "lrpc.Timeout");
 	/* The server stops working on it. */
 	expect_abandoned(f.server, -ECANCELED);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 struct done {
@@ -454,7 +439,7 @@ test_rpc_calls_async_deadline_pull(void **state)
 		assert_true(lrpc_rpc_client_run_once(
 				    f.rc, 50 * LRPC_USEC_PER_MSEC) >= 0);
 	assert_int_equal(d.calls, 1);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 /* An async deadline, push style: the loop's timer ends it. */
@@ -522,7 +507,7 @@ test_rpc_calls_cancel_reaches_server(void **state)
 	assert_true(lrpc_rpc_client_run_once(f.rc, 50 * LRPC_USEC_PER_MSEC) >=
 		    0);
 	assert_int_equal(d.calls, 0);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -540,7 +525,7 @@ test_rpc_calls_time_left(void **state)
 					    LRPC_TIMEOUT_INFINITE, NULL),
 			 0);
 	assert_true(left == LRPC_TIMEOUT_INFINITE);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 /* Send a raw RPC message of @kind for @call_id with @extra payload bytes. */
@@ -595,7 +580,7 @@ test_rpc_calls_stray_cancels_ignored(void **state)
 	assert_int_equal(th_server_count(f.server, "slow-abandoned", 100), 0);
 	uint64_t left;
 	assert_int_equal(rc_calls_time_left(f.rc, &left, TIMEOUT, NULL), 0);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 /*
@@ -646,7 +631,7 @@ test_rpc_calls_oneway_kind_for_a_call(void **state)
 	assert_int_equal(th_recv(raw, resp, sizeof(resp), 200), -ETIMEDOUT);
 	raw = lrpc_client_unref(raw);
 	assert_int_equal(undelivered(&f), 0);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 int

@@ -209,27 +209,12 @@ rpc_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 
 /* --- Client helpers ------------------------------------------------------- */
 
-typedef struct fixture {
-	th_server *server;
-	lrpc_client *c;
-	lrpc_rpc_client *rc;
-} fixture;
+typedef th_rpc_fixture fixture;
 
 static void
 fixture_start(void **state, fixture *f)
 {
-	f->server = th_server_spawn(*state, NULL, NULL, rpc_setup, NULL);
-	assert_non_null(f->server);
-	assert_int_equal(th_connect(*state, &f->c, NULL), 0);
-	assert_int_equal(lrpc_rpc_client_new(&f->rc, f->c), 0);
-}
-
-static void
-fixture_stop(fixture *f)
-{
-	f->rc = lrpc_rpc_client_unref(f->rc);
-	f->c = lrpc_client_unref(f->c);
-	assert_int_equal(th_server_stop(f->server), 0);
+	th_rpc_fixture_start(state, f, rpc_setup);
 }
 
 static void
@@ -390,7 +375,7 @@ test_rpc_roundtrip_all_types(void **state)
 	check_all(&in, &out);
 	assert_string_equal(out.text, "");
 	lrpc_arena_done(&arena);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -434,7 +419,7 @@ test_rpc_max_sizes(void **state)
 	assert_non_null(strstr(err.message, "@max(8)"));
 	free(data);
 	lrpc_arena_done(&arena);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -451,7 +436,7 @@ test_rpc_typed_error(void **state)
 	assert_int_equal(err.code, RT_ERROR_WORSE);
 	assert_string_equal(err.name, "rt.RtError.WORSE");
 	assert_string_equal(err.message, "it failed on purpose");
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -489,7 +474,7 @@ test_rpc_no_such_method(void **state)
 	/* The connection is still up. */
 	assert_int_equal(rt_types_add(f.rc, 2, 3, &sum, TIMEOUT, NULL), 0);
 	assert_int_equal(sum, 5);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -502,7 +487,7 @@ test_rpc_deferred_reply(void **state)
 	assert_int_equal(rt_types_later(f.rc, 41, 20, &next, TIMEOUT, NULL),
 			 0);
 	assert_int_equal(next, 42);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 struct async_state {
@@ -554,7 +539,7 @@ test_rpc_sync_while_async_pending(void **state)
 	assert_int_equal(s.calls, 10);
 	assert_int_equal(s.last, 10);
 	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 0);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -581,7 +566,7 @@ test_rpc_cancel_and_timeout(void **state)
 	for (int i = 0; i < 5; i++)
 		lrpc_rpc_client_run_once(f.rc, 10 * LRPC_USEC_PER_MSEC);
 	assert_int_equal(s.calls, 0);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 struct ticks {
@@ -622,7 +607,7 @@ test_rpc_events_and_oneway(void **state)
 					   NULL),
 			 0);
 	assert_int_equal(pokes, 6);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -663,7 +648,7 @@ test_rpc_pipelined_100k(void **state)
 	assert_int_equal(lrpc_rpc_client_get_n_pending(f.rc), 0);
 	print_message("100000 pipelined async calls: %.1f ms (%.2f us/call)\n",
 		      (t1 - t0) / 1000.0, (double)(t1 - t0) / N);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -700,7 +685,7 @@ test_rpc_disconnect_while_deferred(void **state)
 					   NULL),
 			 0);
 	assert_int_equal(abandoned, 1);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 static void
@@ -771,7 +756,7 @@ test_rpc_server_decode_error_says_where(void **state)
 	assert_non_null(strstr(err.message, "@max(8)"));
 	/* The connection is fine. */
 	assert_int_equal(rt_types_bounded(f.rc, "1234", TIMEOUT, NULL), 0);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 /*
@@ -826,7 +811,7 @@ test_rpc_borrowed_bytes(void **state)
 	assert_true(lrpc_arena_get_used(&arena) >= 3000);
 	assert_memory_equal(back.data, data, 3000);
 	lrpc_arena_done(&arena);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 /* --- Push style: an RPC client driven by an lrpc_loop -------------------- */
@@ -1053,7 +1038,7 @@ test_rpc_skew_same_version(void **state)
 	assert_int_equal(n.note, 1);
 	assert_int_equal(n.loud, 1);
 	lrpc_arena_done(&arena);
-	fixture_stop(&f);
+	th_rpc_fixture_stop(&f);
 }
 
 int
