@@ -166,11 +166,12 @@ class Const:
 
 @dataclass(frozen=True)
 class Member:
-    """An enumerator or an error code: ``NAME = value``."""
+    """An enumerator or an error code: ``attrs NAME = value``."""
 
     name: Name
     value: Optional[IntLit]
     doc: Doc
+    attrs: Tuple["Attr", ...] = ()
 
 
 @dataclass(frozen=True)

@@ -362,6 +362,12 @@ class _Checker:
         ok = True
         for mem in decl.members:
             self.names.check(mem.name, what, top=False)
+            since = 1
+            if what == "enumerator":
+                attrs = self.attrs(mod, mem.attrs, "since", f"an {what}")
+                since = attrs.get("since", (1, None))[0]
+            else:
+                self.attrs(mod, mem.attrs, "", f"an {what}")
             if mem.value is None:
                 self.error(mem.name.loc, f"{what} '{mem.name.text}' needs an"
                                          f" explicit value ('"
@@ -389,7 +395,7 @@ class _Checker:
                 out.append(m.Member(
                     mem.name.text,
                     mod.namer.member_name(name, mem.name.text), v, mem.doc,
-                    mem.name.loc))
+                    mem.name.loc, since))
         return out if ok and len(out) == len(decl.members) else None
 
     def check_enum(self, mod: Mod, e: ast.Enum) -> None:
@@ -512,21 +518,28 @@ class _Checker:
         sent by that interface; that is a mistake in either number."""
         seen: Set[Key] = set()
         todo = [r for meth in methods for p in meth.params + meth.results
-                for r in _refs(p.type) if r.kind != "enum"]
+                for r in _refs(p.type)]
         while todo:
             ref = todo.pop(0)
             k = (ref.module, ref.name)
             if k in seen or k in self.checked.cyclic:
                 continue
             seen.add(k)
-            for f in self.checked.members.get(k, ()):
+            parts: Sequence[Union[m.Field, m.Member]] = ()
+            if ref.kind == "enum":
+                e = self.checked.enums.get(k)
+                parts = e.members if e is not None else ()
+            else:
+                parts = self.checked.members.get(k, ())
+            for f in parts:
                 if f.since > version:
                     self.error(f.loc, f"'{ref.name}.{f.name}' is "
                                       f"@since({f.since}) but interface "
                                       f"'{iname}', which uses "
                                       f"'{ref.name}', is at version "
                                       f"{version}")
-                todo.extend(r for r in _refs(f.type) if r.kind != "enum")
+                if isinstance(f, m.Field):
+                    todo.extend(_refs(f.type))
 
     def check_method(self, mod: Mod, iname: str, version: int,
                      meth: ast.Method) -> Optional[m.Method]:

@@ -1,11 +1,14 @@
 """Hashing: interface ids and the canonical text of each interface version.
 
-The canonical text holds only what matters on the wire (shapes, ordinals,
-bounds, enum values, error codes, what each version contains) and no name
-but the interface's own, so renaming a field, type or method keeps the
-hash.  Peers compare the hash of the lower of their two versions when they
-connect (docs/idl.md, "Interface id and hash").  Both numbers are 32-bit
-FNV-1a.
+The canonical text at version v is the wire at version v and nothing else:
+shapes, bounds, enum values and union cases present at v, struct fields and
+parameters in the order they travel (fields by (``@since``, ordinal)) with
+the version each appeared in -- that version decides which counts a
+decoder accepts from an older peer -- methods, and error codes.  It holds
+no name but the interface's own, so renaming a field, type or method keeps
+the hash.  Peers compare the hash at the version they negotiate (the lower
+of their two) when they connect (docs/idl.md, "Interface id and hash").
+Both numbers are 32-bit FNV-1a.
 """
 
 from __future__ import annotations
@@ -43,14 +46,26 @@ def canonical_type(t: m.Type, version: int, checked: Checked) -> str:
     key = (t.module, t.name)
     if t.kind == "enum":
         e = checked.enums[key]
-        values = ",".join(str(v) for v in e.values)
+        values = ",".join(str(v) for v in e.values_at(version))
         return f"enum:{e.base.name}{{{values}}}"
-    fields = ",".join(
-        f"@{f.ordinal}:{canonical_type(f.type, version, checked)}"
-        for f in checked.members[key] if f.since <= version)
+    members = [f for f in checked.members[key] if f.since <= version]
     if t.kind == "union":
-        return f"union:{checked.tags[key].name}{{{fields}}}"
+        # A tag selects its case, so only the set of cases matters.
+        cases = ",".join(
+            f"@{f.ordinal}:{canonical_type(f.type, version, checked)}"
+            for f in members)
+        return f"union:{checked.tags[key].name}{{{cases}}}"
+    fields = ",".join(
+        f"@{f.ordinal}v{f.since}:{canonical_type(f.type, version, checked)}"
+        for f in sorted(members, key=lambda f: (f.since, f.ordinal)))
     return f"struct{{{fields}}}"
+
+
+def canonical_params(params: Sequence[m.Param], version: int,
+                     checked: Checked) -> str:
+    """Parameters travel in source order, each with its version."""
+    return ",".join(f"v{p.since}:{canonical_type(p.type, version, checked)}"
+                    for p in params if p.since <= version)
 
 
 def canonical(mod: str, iname: str, version: int,
@@ -60,10 +75,8 @@ def canonical(mod: str, iname: str, version: int,
     for meth in methods:
         if meth.since > version:
             continue
-        params = ",".join(canonical_type(p.type, version, checked)
-                          for p in meth.params if p.since <= version)
-        results = ",".join(canonical_type(p.type, version, checked)
-                           for p in meth.results if p.since <= version)
+        params = canonical_params(meth.params, version, checked)
+        results = canonical_params(meth.results, version, checked)
         codes = sorted({c.value for r in meth.raises
                         for c in checked.errors[(r.module, r.name)].codes})
         lines.append(f"@{meth.ordinal} {meth.kind} ({params})->"

@@ -155,6 +155,7 @@ class Member:
     value: int
     doc: Doc
     loc: Location
+    since: int = 1                  # enumerators: the version that added it
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,16 @@ class Enum:
     @property
     def values(self) -> Tuple[int, ...]:
         return tuple(sorted(m.value for m in self.members))
+
+    def values_at(self, version: int) -> Tuple[int, ...]:
+        """The values a peer at ``version`` knows."""
+        return tuple(sorted(m.value for m in self.members
+                            if m.since <= version))
+
+    @property
+    def by_value(self) -> Tuple[Member, ...]:
+        """The enumerators sorted by value, as the descriptor lists them."""
+        return tuple(sorted(self.members, key=lambda m: m.value))
 
 
 @dataclass(frozen=True)

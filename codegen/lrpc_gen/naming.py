@@ -327,13 +327,15 @@ def type_desc(c_name: str) -> str:
 
 def type_table(c_name: str, kind: str) -> str:
     """The table behind a type's descriptor: enum values, struct fields or
-    union cases (``kind`` is "enum", "struct" or "union")."""
+    union cases (``kind`` is "enum", "struct" or "union"), or the versions
+    of an enum's values ("enum_since")."""
     return c_name + {"enum": "__values", "struct": "__fields",
-                     "union": "__cases"}[kind]
+                     "union": "__cases", "enum_since": "__since"}[kind]
 
 
 def type_internal(c_name: str, kind: str) -> Tuple[str, ...]:
-    return (type_desc(c_name), type_table(c_name, kind))
+    extra = (type_table(c_name, "enum_since"),) if kind == "enum" else ()
+    return (type_desc(c_name), type_table(c_name, kind)) + extra
 
 
 def case_macro(union_c_name: str, case: str) -> str:

@@ -189,12 +189,13 @@ class _Parser:
         members = []
         while not self.is_punct("}"):
             doc = self.docs()
+            attrs = self.attrs()
             name = self.expect_name(f"{what} name or '}}'")
             value = None
             if self.is_punct("="):
                 self.next()
                 value = self.signed_int("an integer value")
-            members.append(ast.Member(name, value, doc))
+            members.append(ast.Member(name, value, doc, attrs))
             if not self.is_punct(","):
                 self.no_docs()
                 break

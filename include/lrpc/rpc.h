@@ -22,8 +22,11 @@
  * Errors common to RPC calls, besides the client's (see client.h):
  *  -EOPNOTSUPP       the server has no such interface or method ("no such
  *                    method"); the connection stays up.
- *  -EPROTONOSUPPORT  the method is newer than the interface version the
- *                    server speaks; failed locally, nothing was sent.
+ *  -EPROTONOSUPPORT  the method, or a value in the call (an enum value,
+ *                    a union case, a parameter not at its default), is
+ *                    newer than the interface version negotiated with the
+ *                    peer: failed where it was found (locally, nothing
+ *                    sent; or by the server for results), with a message.
  *  -EPROTO           the peer's interface hash differs: built from a
  *                    diverging IDL file.
  *  -EBADMSG          a message failed to decode (bad data from the peer).
@@ -180,7 +183,12 @@ struct lrpc_rpc_type {
 	uint32_t max;    /**< @max (0: none); ARRAY: the element count */
 	const lrpc_rpc_type *inner; /**< element, key, enum base, union tag */
 	const lrpc_rpc_type *value; /**< MAP: the value type */
-	const lrpc_rpc_field *fields; /**< STRUCT fields, UNION cases (by tag) */
+	/**
+	 * STRUCT fields, UNION cases (by tag); ENUM: NULL (every value is
+	 * of version 1), or one entry per value in @values order giving its
+	 * @name and @since (other members 0).
+	 */
+	const lrpc_rpc_field *fields;
 	uint32_t n_fields;
 	uint32_t value_offset;        /**< UNION: offset of the case storage */
 	const int64_t *values;        /**< ENUM: the valid values, sorted */

@@ -80,10 +80,15 @@ call_results_failed(lrpc_rpc_call *call, int err, const void *rep)
 			 "negotiated maximum of %u bytes",
 			 call->method->name, size + LRPC__RPC_HDR_SIZE,
 			 lrpc_conn_get_max_msg_size(call->conn));
-	} else if (err == -EINVAL) {
+	} else if (err == -EINVAL || err == -EPROTONOSUPPORT) {
 		/* Measure again, cold, for the field and the rule. */
 		lrpc__codec_err detail;
-		lrpc__wr w = { .buf = NULL, .cap = 0 };
+		lrpc__wr w = {
+			.buf = NULL,
+			.cap = 0,
+			.peer = (uint16_t)LRPC_MIN(call->peer_version,
+						   svc->table->version),
+		};
 
 		if (lrpc__rpc_encode(&w, call->method->reply, rep, &detail) < 0)
 			(void)lrpc__codec_err_format(&detail,
@@ -119,11 +124,14 @@ lrpc__rpcs_call_answer(lrpc_rpc_call *call, int status, const void *rep)
 			.kind = LRPC__RPC_REPLY,
 			.version = svc->table->version,
 		};
-		r = lrpc__rpcs_svc_send(svc, call->conn, false, &h, call->method->reply,
-			     rep, NULL);
-		/* Results above a @max, invalid UTF-8 (-EINVAL), or too
-		 * large for this connection (-EMSGSIZE). */
-		if (r == -EINVAL || r == -EMSGSIZE)
+		r = lrpc__rpcs_svc_send(svc, call->conn, false, &h,
+					LRPC_MIN(call->peer_version,
+						 svc->table->version),
+					call->method->reply, rep, NULL);
+		/* Results above a @max, invalid UTF-8 (-EINVAL), too
+		 * large for this connection (-EMSGSIZE), or a value newer
+		 * than the caller's version (-EPROTONOSUPPORT). */
+		if (r == -EINVAL || r == -EMSGSIZE || r == -EPROTONOSUPPORT)
 			return call_results_failed(call, r, rep);
 		return r;
 	}

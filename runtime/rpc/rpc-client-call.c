@@ -146,7 +146,7 @@ wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 
 static int
 send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
-	 const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+	 const lrpc__rpc_header *h, unsigned peer, const lrpc_rpc_type *type,
 	 const void *value, lrpc_rpc_error *ret_error)
 {
 	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
@@ -156,14 +156,15 @@ send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	void *buf;
 	int r;
 
-	r = lrpc__rpc_measure_into(small, sizeof(small), iface->id, h, type,
-				   value, NULL, max ? max : 1, &size,
+	r = lrpc__rpc_measure_into(small, sizeof(small), iface->id, h, peer,
+				   type, value, NULL, max ? max : 1, &size,
 				   ret_error ? &detail : NULL);
 	if (r < 0 && !max)
 		return -ENOTCONN;
 	if (r < 0) {
 		/* Say which field broke which rule, or how large it was. */
-		if (ret_error && (r == -EINVAL || r == -EMSGSIZE))
+		if (ret_error && (r == -EINVAL || r == -EMSGSIZE ||
+				  r == -EPROTONOSUPPORT))
 			(void)lrpc__codec_err_format(&detail, type->name,
 						     ret_error->message,
 						     sizeof(ret_error->message));
@@ -176,8 +177,8 @@ send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		if (size <= sizeof(small)) {
 			memcpy(buf, small, size);
 		} else {
-			r = lrpc__rpc_write(buf, size, iface->id, h, type,
-					    value, NULL);
+			r = lrpc__rpc_write(buf, size, iface->id, h, peer,
+					    type, value, NULL);
 		}
 		if (r < 0)
 			lrpc_client_discard_reservation(rc->c);
@@ -206,7 +207,7 @@ lrpc__rpcc_send_cancel(lrpc_rpc_client *rc, const pending *p)
 	 * and its reply is dropped here as one for an unknown call.  A lost
 	 * connection is reported by the next call or process, not from
 	 * inside a cancel. */
-	n = lrpc__rpc_build(&rc->sbuf, p->iface->id, &h, NULL, NULL, NULL,
+	n = lrpc__rpc_build(&rc->sbuf, p->iface->id, &h, 0, NULL, NULL, NULL,
 			    max ? max : 1);
 	if (n > 0)
 		(void)lrpc_client_send(rc->c, rc->sbuf.data, (size_t)n);
@@ -243,7 +244,7 @@ negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		.version = iface->version,
 		.hash = iface->hashes[iface->version - 1],
 	};
-	r = send_msg(rc, iface, &h, NULL, NULL, NULL);
+	r = send_msg(rc, iface, &h, 0, NULL, NULL, NULL);
 	if (r < 0)
 		return r;
 	waiter w = { .id = h.call_id, .iface_id = iface->id, .hello = true };
@@ -292,7 +293,7 @@ prepare_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		return -EINVAL;
 	if (method->since > st->common)
 		return -EPROTONOSUPPORT;
-	return 0;
+	return st->common;
 }
 
 /* Fill @err for a call that failed here; a message already written (by
@@ -333,6 +334,7 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	r = prepare_call(rc, iface, method, deadline);
 	if (r < 0)
 		goto fail;
+	unsigned common = (unsigned)r;
 	lrpc__rpc_header h = {
 		.call_id = ++rc->next_call_id,
 		.method = method->ordinal,
@@ -340,7 +342,7 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		.version = iface->version,
 		.hash = left_ms,
 	};
-	r = send_msg(rc, iface, &h, method->request, req, ret_error);
+	r = send_msg(rc, iface, &h, common, method->request, req, ret_error);
 	if (r < 0)
 		goto fail;
 	waiter w = { .id = h.call_id, .method = method, .rep = rep,
@@ -380,6 +382,7 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	r = prepare_call(rc, iface, method, deadline);
 	if (r < 0)
 		return r;
+	unsigned common = (unsigned)r;
 	lrpc__rpc_header h = {
 		.call_id = ++rc->next_call_id,
 		.method = method->ordinal,
@@ -397,7 +400,7 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 				return r;
 		}
 	}
-	r = send_msg(rc, iface, &h, method->request, req, NULL);
+	r = send_msg(rc, iface, &h, common, method->request, req, NULL);
 	if (r < 0)
 		return r;
 	if (method->kind == LRPC_RPC_CALL) {

@@ -152,6 +152,17 @@ lrpc__rpc_fail_tag(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 }
 
 int
+lrpc__rpc_fail_newer(lrpc__codec_err *e, const lrpc_rpc_type *t,
+		     const char *what, unsigned since, unsigned peer)
+{
+	return lrpc__codec_fail(e, -EPROTONOSUPPORT,
+				"%s of %s is @since(%u), newer than the "
+				"receiver's version %u",
+				what ? what : "?", t->name ? t->name : "?",
+				since, peer);
+}
+
+int
 lrpc__rpc_fail_max(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 		   size_t n)
 {

@@ -66,17 +66,22 @@ lrpc__rpc_store_int(uint16_t kind, void *p, uint64_t v)
 	}
 }
 
-/* True if @raw (sign-extended to 64 bits) is one of the values of enum @t. */
+/*
+ * True if @raw (sign-extended to 64 bits) is one of the values of enum @t;
+ * its index in @t->values goes to @ret_at.
+ */
 static inline bool
-lrpc__rpc_enum_valid(const lrpc_rpc_type *t, uint64_t raw)
+lrpc__rpc_enum_find(const lrpc_rpc_type *t, uint64_t raw, uint32_t *ret_at)
 {
 	int64_t v = (int64_t)raw;
 	uint32_t lo = 0, hi = t->n_values;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (t->values[mid] == v)
+		if (t->values[mid] == v) {
+			*ret_at = mid;
 			return true;
+		}
 		/* u64 enums above INT64_MAX are stored as their bit pattern;
 		 * the generator sorts by that signed view too. */
 		if (t->values[mid] < v)
@@ -85,6 +90,14 @@ lrpc__rpc_enum_valid(const lrpc_rpc_type *t, uint64_t raw)
 			hi = mid;
 	}
 	return false;
+}
+
+static inline bool
+lrpc__rpc_enum_valid(const lrpc_rpc_type *t, uint64_t raw)
+{
+	uint32_t at;
+
+	return lrpc__rpc_enum_find(t, raw, &at);
 }
 
 /*
@@ -96,6 +109,13 @@ int lrpc__rpc_fail_enum(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 			uint64_t raw) __attribute__((cold));
 int lrpc__rpc_fail_tag(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 		       uint64_t tag) __attribute__((cold));
+/*
+ * "LOUD of kv.Kind is @since(2), newer than the receiver's version 1":
+ * a value the receiver could only reject.  Returns -EPROTONOSUPPORT.
+ */
+int lrpc__rpc_fail_newer(lrpc__codec_err *e, const lrpc_rpc_type *t,
+			 const char *what, unsigned since, unsigned peer)
+	__attribute__((cold));
 /* "300 bytes, longer than @max(256)", "9 elements, more than @max(8)". */
 int lrpc__rpc_fail_max(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 		       size_t n) __attribute__((cold));

@@ -20,7 +20,12 @@ emit_one(rpc_service *svc, lrpc_conn *conn, const lrpc_rpc_method *m,
 		.kind = LRPC__RPC_EVENT,
 		.version = svc->table->version,
 	};
-	return lrpc__rpcs_svc_send(svc, conn, true, &h, m->request, args, NULL);
+	/* Without a hello the peer's version is not known: nothing to
+	 * check against (a listener attached to the raw client). */
+	return lrpc__rpcs_svc_send(svc, conn, true, &h,
+				   p ? LRPC_MIN(p->version, svc->table->version)
+				     : 0,
+				   m->request, args, NULL);
 }
 
 static int

@@ -214,9 +214,16 @@ encode_enum(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 	    lrpc__codec_err *e)
 {
 	uint64_t raw = load_int(t->inner->kind, v);
+	uint32_t at;
 
-	if (!lrpc__rpc_enum_valid(t, raw))
+	if (!lrpc__rpc_enum_find(t, raw, &at))
 		return lrpc__rpc_fail_enum(e, -EINVAL, t, raw);
+	/* Values of a later version than the receiver's would be rejected
+	 * there: refuse them here, where the caller can be told. */
+	if (w->peer && t->fields && at < t->n_fields &&
+	    t->fields[at].since > w->peer)
+		return lrpc__rpc_fail_newer(e, t, t->fields[at].name,
+					    t->fields[at].since, w->peer);
 	wr_scalar(w, t->inner->kind, raw);
 	return 0;
 }
@@ -264,6 +271,8 @@ encode_union(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 	c = lrpc__rpc_union_case(t, tag);
 	if (!c)
 		return lrpc__rpc_fail_tag(e, -EINVAL, t, tag);
+	if (w->peer && c->since > w->peer)
+		return lrpc__rpc_fail_newer(e, t, c->name, c->since, w->peer);
 	wr_scalar(w, t->inner->kind, tag);
 	r = encode(w, c->type, (const uint8_t *)v + t->value_offset,
 		   depth + 1, e);

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "rpc-codec.h"
@@ -77,3 +79,96 @@ lrpc__rpc_fields_missing(const lrpc_rpc_type *t, uint32_t count, void *v,
 	return 0;
 }
 
+
+/*
+ * True if @v holds what fill_default() gives a field of type @t: what a
+ * receiver that does not know the field assumes.  A string may be NULL or
+ * "" (both travel as empty).
+ */
+static bool
+is_default(const lrpc_rpc_type *t, const void *v)
+{
+	const uint8_t *p = v;
+
+	switch (t->kind) {
+	case LRPC_RPC_STRING: {
+		const char *s = *(const char *const *)v;
+		return !s || !*s;
+	}
+	case LRPC_RPC_ENUM: {
+		uint64_t raw = 0;
+		uint64_t want = 0;
+		if (t->n_values && !lrpc__rpc_enum_valid(t, 0))
+			want = (uint64_t)t->values[0];
+		lrpc__rpc_store_int(t->inner->kind, &raw, want);
+		return memcmp(v, &raw, t->size) == 0;
+	}
+	case LRPC_RPC_UNION: {
+		uint32_t tag;
+		memcpy(&tag, v, sizeof(tag));
+		return t->n_fields && tag == t->fields[0].ordinal &&
+		       is_default(t->fields[0].type, p + t->value_offset);
+	}
+	case LRPC_RPC_STRUCT:
+		for (uint32_t i = 0; i < t->n_fields; i++)
+			if (!is_default(t->fields[i].type,
+					p + t->fields[i].offset))
+				return false;
+		return true;
+	case LRPC_RPC_ARRAY:
+		for (uint32_t i = 0; i < t->max; i++)
+			if (!is_default(t->inner,
+					p + (size_t)i * t->inner->size))
+				return false;
+		return true;
+	case LRPC_RPC_BYTES:
+		return ((const lrpc_bytes *)v)->len == 0;
+	case LRPC_RPC_LIST:
+		return ((const lrpc_list *)v)->count == 0;
+	case LRPC_RPC_MAP:
+		return ((const lrpc_map *)v)->count == 0;
+	case LRPC_RPC_OPTIONAL:
+		return *(const void *const *)v == NULL;
+	case LRPC_RPC_F32: {
+		float f;
+		memcpy(&f, v, sizeof(f));
+		return f == 0.0f && !signbit(f);
+	}
+	case LRPC_RPC_F64: {
+		double d;
+		memcpy(&d, v, sizeof(d));
+		return d == 0.0 && !signbit(d);
+	}
+	default: {
+		/* bool and integers: all bytes zero. */
+		for (uint32_t i = 0; i < t->size; i++)
+			if (p[i])
+				return false;
+		return true;
+	}
+	}
+}
+
+int
+lrpc__rpc_params_fit(const lrpc_rpc_type *type, const void *value,
+		     unsigned peer, lrpc__codec_err *err)
+{
+	/* Parameters of later versions come last (the generator checks). */
+	for (uint32_t i = type->n_fields; i-- > 0;) {
+		const lrpc_rpc_field *f = &type->fields[i];
+		if (f->since <= peer)
+			break;
+		if (!is_default(f->type, (const uint8_t *)value + f->offset)) {
+			lrpc__codec_fail(err, -EPROTONOSUPPORT,
+					 "%s is @since(%u), newer than the "
+					 "receiver's version %u, which would "
+					 "ignore it: only its default can be "
+					 "sent",
+					 f->name ? f->name : "?", f->since,
+					 peer);
+			lrpc__codec_finish(err);
+			return -EPROTONOSUPPORT;
+		}
+	}
+	return 0;
+}

@@ -20,7 +20,8 @@ void lrpc__rpc_buf_done(lrpc__rpc_buf *b);
  * (value not encodable), -EMSGSIZE (above @max_size), -ENOMEM.
  */
 int lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
-		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		    const lrpc__rpc_header *h, unsigned peer,
+		    const lrpc_rpc_type *type,
 		    const void *value, const char *message, size_t max_size);
 
 /*
@@ -30,9 +31,14 @@ int lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
  * exactly that size.  When measuring fails, @detail (may be NULL) says
  * where and why, without the method: the caller adds that as the prefix
  * (lrpc__codec_err_format(&detail, "kv.Store.put", ...)).
+ *
+ * @peer is the version the message is written for, the one negotiated
+ * with the receiver (0: unknown): a value newer than it is refused with
+ * -EPROTONOSUPPORT, and a request's parameters newer than it must hold
+ * their default (docs/wire.md, "Encoding").
  */
 int lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
-		      const lrpc_rpc_type *type, const void *value,
+		      unsigned peer, const lrpc_rpc_type *type, const void *value,
 		      const char *message, size_t max_size, size_t *ret_size,
 		      lrpc__codec_err *detail);
 /*
@@ -42,12 +48,13 @@ int lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
  */
 #define LRPC__RPC_SMALL 256
 int lrpc__rpc_measure_into(void *buf, size_t cap, uint32_t iface_id,
-			   const lrpc__rpc_header *h,
+			   const lrpc__rpc_header *h, unsigned peer,
 			   const lrpc_rpc_type *type, const void *value,
 			   const char *message, size_t max_size,
 			   size_t *ret_size, lrpc__codec_err *detail);
 int lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
-		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		    const lrpc__rpc_header *h, unsigned peer,
+		    const lrpc_rpc_type *type,
 		    const void *value, const char *message);
 
 /* The method with @ordinal, or NULL. */

@@ -71,9 +71,13 @@ rpc_service *lrpc__rpcs_svc_lookup(lrpc_server *s,
 				   const lrpc_rpc_interface *iface);
 /* The negotiated state of @conn for @svc, or NULL before its hello. */
 rpc_peer *lrpc__rpcs_peer_find(rpc_service *svc, lrpc_conn *conn);
-/* Build and send one message (a response, or with @event an event). */
+/*
+ * Build and send one message (a response, or with @event an event) for a
+ * peer at version @peer (0: not known).
+ */
 int lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
-			const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+			const lrpc__rpc_header *h, unsigned peer,
+			const lrpc_rpc_type *type,
 			const void *value, const char *message);
 /* An error reply with @status and an optional @message. */
 int lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn,

@@ -75,21 +75,24 @@ peer_on_close(void *object, void *data)
 
 int
 lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
-		    const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		    const lrpc__rpc_header *h, unsigned peer,
+		    const lrpc_rpc_type *type,
 		    const void *value, const char *message)
 {
 	uint64_t small[LRPC__RPC_SMALL / 8];
 	size_t size;
 	void *buf;
 	int n = lrpc__rpc_measure_into(small, sizeof(small),
-				       svc->table->iface->id, h, type, value,
+				       svc->table->iface->id, h, peer, type,
+				       value,
 				       message,
 				       lrpc_conn_get_max_msg_size(conn), &size,
 				       /* detail= */ NULL);
 	if (n < 0) {
 		/* An event that never reached the core is lost all the
 		 * same (results are handled by the call, which answers). */
-		if (event && (n == -EMSGSIZE || n == -EINVAL)) {
+		if (event && (n == -EMSGSIZE || n == -EINVAL ||
+			      n == -EPROTONOSUPPORT)) {
 			size_t want = 0;
 			(void)lrpc_rpc_encode(type, value, NULL, 0, &want);
 			lrpc__conn_note_undelivered(conn, true, n,
@@ -107,7 +110,8 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 	if (size <= sizeof(small))
 		memcpy(buf, small, size);
 	else
-		n = lrpc__rpc_write(buf, size, svc->table->iface->id, h, type,
+		n = lrpc__rpc_write(buf, size, svc->table->iface->id, h, peer,
+				    type,
 				    value, message);
 	if (n < 0) {
 		lrpc_conn_discard_reservation(conn);
@@ -127,7 +131,8 @@ lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn, uint64_t call_id,
 		.version = svc->table->version,
 		.status = status,
 	};
-	return lrpc__rpcs_svc_send(svc, conn, false, &h, NULL, NULL, message);
+	return lrpc__rpcs_svc_send(svc, conn, false, &h, 0, NULL, NULL,
+				   message);
 }
 
 static int
@@ -168,7 +173,7 @@ handle_hello(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *req)
 		.status = status,
 		.hash = common ? iface->hashes[common - 1] : 0,
 	};
-	return lrpc__rpcs_svc_send(svc, conn, false, &h, NULL, NULL, NULL);
+	return lrpc__rpcs_svc_send(svc, conn, false, &h, 0, NULL, NULL, NULL);
 }
 
 /*

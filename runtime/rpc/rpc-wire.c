@@ -108,16 +108,23 @@ lrpc__rpc_buf_done(lrpc__rpc_buf *b)
 
 static void
 build_into(lrpc__wr *w, uint32_t iface_id, const lrpc__rpc_header *h,
-	   const lrpc_rpc_type *type, const void *value, const char *message,
-	   int *err, lrpc__codec_err *detail)
+	   unsigned peer, const lrpc_rpc_type *type, const void *value,
+	   const char *message, int *err, lrpc__codec_err *detail)
 {
 	lrpc_msg_header core = { .id = (int32_t)iface_id };
 
 	/* The core header's size is patched in by the caller. */
 	lrpc__wr_bytes(w, &core, sizeof(core));
 	lrpc__rpc_header_write(w, h);
+	w->peer = (uint16_t)peer;
 	*err = 0;
-	if (type)
+	/* A parameter the receiver's version does not have is skipped
+	 * there: only its default may be sent, or the call would silently
+	 * mean something else. */
+	if (type && peer && (h->kind == LRPC__RPC_REQUEST ||
+			     h->kind == LRPC__RPC_ONEWAY))
+		*err = lrpc__rpc_params_fit(type, value, peer, detail);
+	if (type && *err == 0)
 		*err = lrpc__rpc_encode(w, type, value, detail);
 	if (h->kind == LRPC__RPC_ERROR) {
 		size_t len = message ? strnlen(message, 127) : 0;
@@ -128,13 +135,13 @@ build_into(lrpc__wr *w, uint32_t iface_id, const lrpc__rpc_header *h,
 
 int
 lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
-		const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		const lrpc__rpc_header *h, unsigned peer, const lrpc_rpc_type *type,
 		const void *value, const char *message, size_t max_size)
 {
 	lrpc__wr w = { .buf = b->data, .cap = b->cap };
 	int err;
 
-	build_into(&w, iface_id, h, type, value, message, &err, NULL);
+	build_into(&w, iface_id, h, peer, type, value, message, &err, NULL);
 	if (err < 0)
 		return err;
 	if (w.pos > max_size || w.pos > INT32_MAX)
@@ -147,7 +154,8 @@ lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 		b->data = d;
 		b->cap = cap;
 		w = (lrpc__wr){ .buf = b->data, .cap = b->cap };
-		build_into(&w, iface_id, h, type, value, message, &err, NULL);
+		build_into(&w, iface_id, h, peer, type, value, message, &err,
+			   NULL);
 		if (err < 0)
 			return err;
 	}
@@ -158,7 +166,8 @@ lrpc__rpc_build(lrpc__rpc_buf *b, uint32_t iface_id,
 
 int
 lrpc__rpc_measure_into(void *buf, size_t cap, uint32_t iface_id,
-		       const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		       const lrpc__rpc_header *h, unsigned peer,
+		       const lrpc_rpc_type *type,
 		       const void *value, const char *message,
 		       size_t max_size, size_t *ret_size,
 		       lrpc__codec_err *detail)
@@ -166,7 +175,7 @@ lrpc__rpc_measure_into(void *buf, size_t cap, uint32_t iface_id,
 	lrpc__wr w = { .buf = buf, .cap = buf ? cap : 0 };
 	int err;
 
-	build_into(&w, iface_id, h, type, value, message, &err, detail);
+	build_into(&w, iface_id, h, peer, type, value, message, &err, detail);
 	if (err < 0)
 		return err;
 	if (w.pos > max_size || w.pos > INT32_MAX)
@@ -185,17 +194,17 @@ lrpc__rpc_measure_into(void *buf, size_t cap, uint32_t iface_id,
 
 int
 lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
-		  const lrpc_rpc_type *type, const void *value,
+		  unsigned peer, const lrpc_rpc_type *type, const void *value,
 		  const char *message, size_t max_size, size_t *ret_size,
 		  lrpc__codec_err *detail)
 {
-	return lrpc__rpc_measure_into(NULL, 0, iface_id, h, type, value,
+	return lrpc__rpc_measure_into(NULL, 0, iface_id, h, peer, type, value,
 				      message, max_size, ret_size, detail);
 }
 
 int
 lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
-		const lrpc__rpc_header *h, const lrpc_rpc_type *type,
+		const lrpc__rpc_header *h, unsigned peer, const lrpc_rpc_type *type,
 		const void *value, const char *message)
 {
 	lrpc__wr w = { .buf = buf, .cap = size };
@@ -203,7 +212,7 @@ lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
 	int err;
 
 	/* Refusals were explained by lrpc__rpc_measure() already. */
-	build_into(&w, iface_id, h, type, value, message, &err, NULL);
+	build_into(&w, iface_id, h, peer, type, value, message, &err, NULL);
 	if (err < 0)
 		return err;
 	/* The value was measured a moment ago; anything else is a caller

@@ -135,6 +135,10 @@ typedef struct lrpc__wr {
 	uint8_t *buf;
 	size_t cap;
 	size_t pos;
+	/* The interface version the receiver speaks (0: not known, no
+	 * check): enum values and union cases newer than it are refused,
+	 * because the receiver would reject them (docs/wire.md). */
+	uint16_t peer;
 } lrpc__wr;
 
 static inline void
@@ -210,6 +214,14 @@ void lrpc__rpc_header_write(lrpc__wr *w, const lrpc__rpc_header *h);
  */
 int lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type,
 		     const void *value, lrpc__codec_err *err);
+/*
+ * A request's parameters (@type, a STRUCT) for a receiver at version
+ * @peer: every parameter newer than @peer must hold its default, since
+ * the receiver skips it.  0, or -EPROTONOSUPPORT with @err filled
+ * (rpc-evolve.c).
+ */
+int lrpc__rpc_params_fit(const lrpc_rpc_type *type, const void *value,
+			 unsigned peer, lrpc__codec_err *err);
 /* lrpc_arena_alloc() without zeroing (rpc-arena.c). */
 int lrpc__arena_alloc_uninit(lrpc_arena *a, size_t size, size_t align,
 			     void **ret);

@@ -32,7 +32,34 @@ h_put(lrpc_rpc_call *call, void *ud, const skew_item *item,
 	return 0;
 }
 
-static const struct skew_evolving_handlers handlers = { .put = h_put };
+static int
+h_find(lrpc_rpc_call *call, void *ud, const char *name, uint32_t *ret_count)
+{
+	*ret_count = 7;
+	return 0;
+}
+
+static int
+h_paint(lrpc_rpc_call *call, void *ud, skew_color color, skew_color *ret_was)
+{
+	*ret_was = color;
+	return 0;
+}
+
+static int
+h_draw(lrpc_rpc_call *call, void *ud, const skew_shape *shape,
+       skew_shape *ret_drawn)
+{
+	*ret_drawn = *shape;
+	return 0;
+}
+
+static const struct skew_evolving_handlers handlers = {
+	.put = h_put,
+	.find = h_find,
+	.paint = h_paint,
+	.draw = h_draw,
+};
 
 static void
 on_signal(lrpc_loop *loop, int signo, void *ud)
@@ -101,6 +128,24 @@ run_client(const char *name)
 	for (int i = 0; i < 50 && notes == 0; i++)
 		lrpc_rpc_client_run_once(rc, 100 * LRPC_USEC_PER_MSEC);
 	CHECK(notes == 1);
+
+	/* The v2 server answers BLUE, which this side would reject: the
+	 * server refuses to send it and says why, at once. */
+	lrpc_rpc_error err;
+	skew_color was = SKEW_COLOR_RED;
+	CHECK(skew_evolving_paint(rc, SKEW_COLOR_GREEN, &was,
+				  LRPC_TIMEOUT_DEFAULT,
+				  &err) == -EPROTONOSUPPORT);
+	CHECK(strstr(err.message, "was: BLUE of skew.Color is @since(2)"));
+	/* The server saw the default of the parameter this side lacks. */
+	uint32_t count = 0;
+	CHECK(skew_evolving_find(rc, "x", &count, LRPC_TIMEOUT_DEFAULT,
+				 NULL) == 0);
+	CHECK(count == 1);
+	skew_shape shape = { .tag = SKEW_SHAPE_CIRCLE, .u.circle = 3 }, drawn;
+	CHECK(skew_evolving_draw(rc, &shape, &drawn, LRPC_TIMEOUT_DEFAULT,
+				 NULL) == 0);
+	CHECK(drawn.tag == SKEW_SHAPE_CIRCLE && drawn.u.circle == 3);
 	lrpc_arena_done(&arena);
 	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);

@@ -604,13 +604,13 @@ test_rpc_calls_oneway_kind_for_a_call(void **state)
 	fixture_start(state, &f);
 	assert_int_equal(th_connect(*state, &raw, NULL), 0);
 	/* A request struct of one u32 has the layout of a u32. */
-	assert_int_equal(lrpc__rpc_measure(rc_calls__interface.id, &rh,
+	assert_int_equal(lrpc__rpc_measure(rc_calls__interface.id, &rh, 0,
 					   big->request, &arg, NULL,
 					   sizeof(buf), &size,
 					   /* detail= */ NULL),
 			 0);
 	assert_int_equal(lrpc__rpc_write(buf, size, rc_calls__interface.id,
-					 &rh, big->request, &arg, NULL),
+					 &rh, 0, big->request, &arg, NULL),
 			 0);
 	assert_int_equal(th_call(raw, buf, size, resp, sizeof(resp), 5000) >
 				 (int)LRPC__RPC_HDR_SIZE,
@@ -625,7 +625,7 @@ test_rpc_calls_oneway_kind_for_a_call(void **state)
 	 * the next call is answered as usual. */
 	rh.call_id = 0;
 	assert_int_equal(lrpc__rpc_write(buf, size, rc_calls__interface.id,
-					 &rh, big->request, &arg, NULL),
+					 &rh, 0, big->request, &arg, NULL),
 			 0);
 	assert_int_equal(lrpc_client_send(raw, buf, size), 0);
 	assert_int_equal(th_recv(raw, resp, sizeof(resp), 200), -ETIMEDOUT);

@@ -186,6 +186,32 @@ h_skew_put(lrpc_rpc_call *call, void *ud, const skew_item *item,
 	return 0;
 }
 
+/* 100 when asked for an exact match: a v1 caller cannot ask (1). */
+static int
+h_skew_find(lrpc_rpc_call *call, void *ud, const char *pattern, bool exact,
+	    uint32_t *ret_count)
+{
+	*ret_count = exact ? 100 : 1;
+	return 0;
+}
+
+/* Always answers BLUE (v2 only): a v1 caller gets an error reply. */
+static int
+h_skew_paint(lrpc_rpc_call *call, void *ud, skew_color color,
+	     skew_color *ret_was)
+{
+	*ret_was = SKEW_COLOR_BLUE;
+	return 0;
+}
+
+static int
+h_skew_draw(lrpc_rpc_call *call, void *ud, const skew_shape *shape,
+	    skew_shape *ret_drawn)
+{
+	*ret_drawn = *shape;
+	return 0;
+}
+
 static int
 h_skew_twice(lrpc_rpc_call *call, void *ud, uint32_t n, uint32_t *ret_doubled)
 {
@@ -196,6 +222,9 @@ h_skew_twice(lrpc_rpc_call *call, void *ud, uint32_t n, uint32_t *ret_doubled)
 static const struct skew_evolving_handlers skew_handlers = {
 	.put = h_skew_put,
 	.twice = h_skew_twice,
+	.find = h_skew_find,
+	.paint = h_skew_paint,
+	.draw = h_skew_draw,
 };
 
 static void
@@ -986,6 +1015,48 @@ test_rpc_skew_new_client_old_server(void **state)
 	/* A method the server's version does not have fails locally. */
 	assert_int_equal(skew_evolving_twice(rc, 3, &doubled, TIMEOUT, NULL),
 			 -EPROTONOSUPPORT);
+
+	/* Values of version 2 cannot reach a version-1 peer, which would
+	 * reject them: the call fails here, saying which and why. */
+	lrpc_rpc_error err;
+	skew_color was = SKEW_COLOR_RED;
+	item.color = SKEW_COLOR_BLUE;
+	assert_int_equal(skew_evolving_put(rc, &item, &back, &arena, TIMEOUT,
+					   &err),
+			 -EPROTONOSUPPORT);
+	assert_non_null(strstr(err.message, "item.color: BLUE of skew.Color "
+					    "is @since(2)"));
+	assert_non_null(strstr(err.message, "version 1"));
+	skew_shape shape = { .tag = SKEW_SHAPE_LABEL, .u.label = "x" }, drawn;
+	assert_int_equal(skew_evolving_draw(rc, &shape, &drawn, &arena,
+					    TIMEOUT, &err),
+			 -EPROTONOSUPPORT);
+	assert_non_null(strstr(err.message, "shape: label of skew.Shape is "
+					    "@since(2)"));
+	/* What version 1 has goes through, on the same connection. */
+	shape = (skew_shape){ .tag = SKEW_SHAPE_CIRCLE, .u.circle = 7 };
+	assert_int_equal(skew_evolving_draw(rc, &shape, &drawn, &arena,
+					    TIMEOUT, &err),
+			 0);
+	assert_int_equal(drawn.tag, SKEW_SHAPE_CIRCLE);
+	assert_int_equal(drawn.u.circle, 7);
+	assert_int_equal(skew_evolving_paint(rc, SKEW_COLOR_GREEN, &was,
+					     TIMEOUT, &err),
+			 0);
+	assert_int_equal(was, SKEW_COLOR_GREEN);
+
+	/* A parameter of version 2 is ignored by a version-1 server: its
+	 * default is what that server assumes anyway, anything else would
+	 * silently mean another call. */
+	uint32_t count = 0;
+	assert_int_equal(skew_evolving_find(rc, "a", false, &count, TIMEOUT,
+					    &err),
+			 0);
+	assert_int_equal(count, 7);
+	assert_int_equal(skew_evolving_find(rc, "a", true, &count, TIMEOUT,
+					    &err),
+			 -EPROTONOSUPPORT);
+	assert_non_null(strstr(err.message, "exact is @since(2)"));
 	lrpc_arena_done(&arena);
 	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
@@ -1033,10 +1104,32 @@ test_rpc_skew_same_version(void **state)
 	assert_int_equal(skew_evolving_twice(f.rc, 3, &doubled, TIMEOUT, NULL),
 			 0);
 	assert_int_equal(doubled, 6);
-	for (int i = 0; i < 50 && n.note + n.loud < 2; i++)
+	/* Everything of version 2 travels between two version-2 peers. */
+	skew_color was = SKEW_COLOR_RED;
+	uint32_t count = 0;
+	skew_shape shape = { .tag = SKEW_SHAPE_LABEL, .u.label = "hi" }, drawn;
+	item.color = SKEW_COLOR_BLUE;
+	assert_int_equal(skew_evolving_put(f.rc, &item, &back, &arena, TIMEOUT,
+					   NULL),
+			 0);
+	assert_int_equal(back.color, SKEW_COLOR_BLUE);
+	assert_int_equal(skew_evolving_paint(f.rc, SKEW_COLOR_RED, &was,
+					     TIMEOUT, NULL),
+			 0);
+	assert_int_equal(was, SKEW_COLOR_BLUE);
+	assert_int_equal(skew_evolving_draw(f.rc, &shape, &drawn, &arena,
+					    TIMEOUT, NULL),
+			 0);
+	assert_string_equal(drawn.u.label, "hi");
+	assert_int_equal(skew_evolving_find(f.rc, "a", true, &count, TIMEOUT,
+					    NULL),
+			 0);
+	assert_int_equal(count, 100);
+	/* Each put emitted both events. */
+	for (int i = 0; i < 50 && n.note + n.loud < 4; i++)
 		lrpc_rpc_client_run_once(f.rc, 100 * LRPC_USEC_PER_MSEC);
-	assert_int_equal(n.note, 1);
-	assert_int_equal(n.loud, 1);
+	assert_int_equal(n.note, 2);
+	assert_int_equal(n.loud, 2);
 	lrpc_arena_done(&arena);
 	th_rpc_fixture_stop(&f);
 }

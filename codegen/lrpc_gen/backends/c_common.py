@@ -401,10 +401,25 @@ class CFacts:
     def case_macro(self, u: m.Union_, f: m.Field) -> str:
         return case_macro(u.c_name, f.name)
 
+    @staticmethod
+    def _by_signed_value(e: m.Enum) -> List[m.Member]:
+        """The runtime's binary search sorts u64 values above INT64_MAX
+        by their signed view; both tables follow that order."""
+        return sorted(e.members, key=lambda x: x.value if x.value < (1 << 63)
+                      else x.value - (1 << 64))
+
     def enum_values(self, e: m.Enum) -> List[str]:
-        vals = sorted(v if v < (1 << 63) else v - (1 << 64)
-                      for v in e.values)
-        return [_c_int_literal(v, "i64") for v in vals]
+        return [_c_int_literal(x.value if x.value < (1 << 63)
+                               else x.value - (1 << 64), "i64")
+                for x in self._by_signed_value(e)]
+
+    def enum_versions(self, e: m.Enum) -> List[m.Member]:
+        """The enumerators in ``enum_values`` order when one of them is
+        newer than version 1 (the descriptor's per-value ``fields``), else
+        nothing: without the table every value is version 1."""
+        if all(x.since == 1 for x in e.members):
+            return []
+        return self._by_signed_value(e)
 
     def member_value(self, mem: m.Member, base: str) -> str:
         return _c_int_literal(mem.value, base)

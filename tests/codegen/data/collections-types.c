@@ -491,7 +491,7 @@ static const lrpc_rpc_type coll_store_moved__req__type = {
 };
 
 static const uint32_t coll_store__hashes[] = {
-	UINT32_C(0x868136d3),
+	UINT32_C(0x18ee1b50),
 };
 
 const lrpc_rpc_method coll_store__methods[4] = {

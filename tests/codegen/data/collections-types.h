@@ -219,7 +219,7 @@ extern const lrpc_rpc_type coll_value__type;
 /* --- Interface coll.Store --- */
 #define COLL_STORE_INTERFACE_ID UINT32_C(0xda5374a4)
 #define COLL_STORE_VERSION 1
-#define COLL_STORE_HASH UINT32_C(0x868136d3)
+#define COLL_STORE_HASH UINT32_C(0x18ee1b50)
 #define COLL_STORE_PUT_ORDINAL 0
 #define COLL_STORE_PUT_SINCE_VERSION 1
 #define COLL_STORE_GET_ORDINAL 1

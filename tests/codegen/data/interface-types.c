@@ -185,9 +185,9 @@ static const lrpc_rpc_type iface_clock_ticket__rep__type = {
 };
 
 static const uint32_t iface_clock__hashes[] = {
-	UINT32_C(0xebd1b364),
-	UINT32_C(0x73c29515),
-	UINT32_C(0x45a574db),
+	UINT32_C(0x46db6ae7),
+	UINT32_C(0xb69a5b5c),
+	UINT32_C(0x382f67c9),
 };
 
 const lrpc_rpc_method iface_clock__methods[7] = {
@@ -285,7 +285,7 @@ static const lrpc_rpc_type iface_echo_echo__rep__type = {
 };
 
 static const uint32_t iface_echo__hashes[] = {
-	UINT32_C(0x021a7da0),
+	UINT32_C(0x3dd2a5da),
 };
 
 const lrpc_rpc_method iface_echo__methods[1] = {

@@ -267,8 +267,8 @@ static const lrpc_rpc_error_code kv_store_delete__errors[] = {
 };
 
 static const uint32_t kv_store__hashes[] = {
-	UINT32_C(0xf9b90529),
-	UINT32_C(0x5b4808fe),
+	UINT32_C(0x1ad4fdb6),
+	UINT32_C(0x3e87cdb5),
 };
 
 const lrpc_rpc_method kv_store__methods[6] = {

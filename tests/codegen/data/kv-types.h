@@ -107,7 +107,7 @@ extern const lrpc_rpc_type kv_entry__type;
 /* --- Interface kv.Store --- */
 #define KV_STORE_INTERFACE_ID UINT32_C(0x15bd513f)
 #define KV_STORE_VERSION 2
-#define KV_STORE_HASH UINT32_C(0x5b4808fe)
+#define KV_STORE_HASH UINT32_C(0x3e87cdb5)
 #define KV_STORE_GET_ORDINAL 0
 #define KV_STORE_GET_SINCE_VERSION 1
 #define KV_STORE_PUT_ORDINAL 1

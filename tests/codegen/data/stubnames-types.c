@@ -108,7 +108,7 @@ static const lrpc_rpc_type stubnames_names_changed__req__type = {
 };
 
 static const uint32_t stubnames_names__hashes[] = {
-	UINT32_C(0x66b9acf6),
+	UINT32_C(0x9e10f287),
 };
 
 const lrpc_rpc_method stubnames_names__methods[4] = {

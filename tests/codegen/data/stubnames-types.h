@@ -51,7 +51,7 @@ extern const lrpc_rpc_type stubnames_item__type;
 /* --- Interface stubnames.Names --- */
 #define STUBNAMES_NAMES_INTERFACE_ID UINT32_C(0x2d52aba1)
 #define STUBNAMES_NAMES_VERSION 1
-#define STUBNAMES_NAMES_HASH UINT32_C(0x66b9acf6)
+#define STUBNAMES_NAMES_HASH UINT32_C(0x9e10f287)
 #define STUBNAMES_NAMES_CALL_ORDINAL 0
 #define STUBNAMES_NAMES_CALL_SINCE_VERSION 1
 #define STUBNAMES_NAMES_ANSWER_ORDINAL 1
