@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from . import backends
+from .compat import check_compat
 from .errors import Diagnostics
 from .frontend import check
 
@@ -159,8 +160,95 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="directory for the generated files (default: .)")
     p.add_argument("--depfile", metavar="FILE",
                    help="write a Makefile-style dependency file")
+    compat = p.add_mutually_exclusive_group()
+    compat.add_argument("--check-compat", metavar="OLD",
+                        help="generate nothing; check that the input is "
+                             "wire-compatible with OLD, an earlier "
+                             "version of the same module")
+    compat.add_argument("--freeze-api", metavar="DIR",
+                        help="generate nothing; record the input and its "
+                             "imports as the released API of its "
+                             "interface version, in DIR/<version>/")
+    compat.add_argument("--check-api", metavar="DIR",
+                        help="generate nothing; check the input against "
+                             "every version recorded in DIR by "
+                             "--freeze-api")
     p.add_argument("--version", action=_VersionAction)
     return p.parse_args(argv)
+
+
+def frozen_versions(api_dir: str) -> List[int]:
+    """The versions recorded in ``api_dir`` (its numeric subdirectories)."""
+    try:
+        names = os.listdir(api_dir)
+    except OSError:
+        return []
+    return sorted(int(n) for n in names
+                  if n.isdigit() and os.path.isdir(os.path.join(api_dir, n)))
+
+
+def frozen_copy_path(path: str, main: str,
+                     include_dirs: Sequence[str]) -> Optional[str]:
+    """Where ``path`` (the input or one of its imports) goes in a frozen
+    copy: relative to the input's directory or to the include directory
+    it was found in, so that the copy's imports resolve the same way."""
+    for base in [os.path.dirname(main) or "."] + list(include_dirs):
+        rel = os.path.relpath(path, base)
+        if not rel.startswith(os.pardir + os.sep) and rel != os.pardir:
+            return rel
+    return None
+
+
+def run_compat(args: argparse.Namespace) -> int:
+    """--check-compat, --freeze-api and --check-api."""
+    diags = Diagnostics()
+    fs = OsFileSystem()
+    new = check(args.input, args.include_dirs, fs, diags)
+    if new.model is None:
+        sys.stderr.write(diags.render(PROG))
+        return EXIT_INPUT
+    olds: List[str] = []
+    if args.check_compat:
+        olds = [args.check_compat]
+    else:
+        api_dir = args.check_api or args.freeze_api
+        olds = [os.path.join(api_dir, str(v), os.path.basename(args.input))
+                for v in frozen_versions(api_dir)]
+        if args.check_api and not olds:
+            sys.stderr.write(f"{PROG}: error: no frozen API in "
+                             f"'{api_dir}' (make one with --freeze-api)\n")
+            return EXIT_INPUT
+    for old_path in olds:
+        if not os.path.isfile(old_path):
+            sys.stderr.write(f"{PROG}: error: cannot read '{old_path}': "
+                             f"no such file\n")
+            return EXIT_INPUT
+        include = list(args.include_dirs)
+        if not args.check_compat:
+            include = [os.path.dirname(old_path)]
+        old = check(old_path, include, fs, diags)
+        if old.model is None:
+            break
+        check_compat(old.model, new.model, diags)
+    if diags.has_errors:
+        sys.stderr.write(diags.render(PROG))
+        return EXIT_INPUT
+    if args.freeze_api:
+        version = max((i.version for i in new.model.main.interfaces),
+                      default=1)
+        dest = os.path.join(args.freeze_api, str(version))
+        for path in new.files:
+            rel = frozen_copy_path(path, args.input, args.include_dirs)
+            if rel is None:
+                sys.stderr.write(f"{PROG}: error: cannot freeze '{path}': "
+                                 f"it is neither below the input's "
+                                 f"directory nor below an -I directory\n")
+                return EXIT_INPUT
+            target = os.path.join(dest, rel)
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            with open(path, encoding="utf-8") as f:
+                write_if_changed(target, f.read())
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{PROG}: error: cannot read '{args.input}': "
                          f"no such file\n")
         return EXIT_INPUT
+    if args.check_compat or args.freeze_api or args.check_api:
+        return run_compat(args)
     result = check(args.input, args.include_dirs, OsFileSystem(), diags)
     if result.model is None:
         sys.stderr.write(diags.render(PROG))

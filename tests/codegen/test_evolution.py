@@ -4,10 +4,15 @@ them, as documented."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import unittest
-from typing import Tuple
+from typing import List, Tuple
 
-from idltest import check_text, errors
+from idltest import check_text, errors, run_gen
+from lrpc_gen.compat import check_compat
+from lrpc_gen.errors import Diagnostics
 
 
 def hashes(text: str) -> Tuple[int, ...]:
@@ -85,6 +90,10 @@ class RulesTest(unittest.TestCase):
         self.same_v1(v2(V1).replace("find(string name)",
                                     "find(string name, @since(2) bool x)"))
 
+    def test_add_result_since(self) -> None:
+        self.same_v1(v2(V1).replace("-> (u32 count)",
+                                    "-> (u32 count, @since(2) u8 more)"))
+
     def test_add_method_since(self) -> None:
         self.same_v1(v2(V1).replace("event note",
                                     "@since(2) drop(u8 x) @9;\n"
@@ -120,6 +129,147 @@ class EnumSinceCheckTest(unittest.TestCase):
         self.assertEqual(len(errs), 1, errs)
         self.assertIn("'@since' is not allowed on an error code",
                       errs[0][2])
+
+
+def compat(old: str, new: str) -> List[Tuple[int, str]]:
+    """(line in new, message) of each incompatibility of ``new``."""
+    a, da = check_text(old)
+    b, db = check_text(new)
+    assert a is not None and b is not None, da.render() + db.render()
+    diags = Diagnostics()
+    check_compat(a, b, diags)
+    return [(d.loc.line if d.loc else 0, d.message) for d in diags.sorted()]
+
+
+class CompatTest(unittest.TestCase):
+    """--check-compat: one case per rule, compatible and not."""
+
+    def ok(self, new: str) -> None:
+        self.assertEqual(compat(V1, new), [])
+
+    def bad(self, new: str, line: int, *words: str) -> None:
+        found = compat(V1, new)
+        self.assertEqual(len(found), 1, found)
+        self.assertEqual(found[0][0], line, found)
+        for w in words:
+            self.assertIn(w, found[0][1])
+
+    def test_compatible_changes(self) -> None:
+        self.ok(V1)
+        self.ok(v2(V1).replace("u64 size @3;",
+                               "u64 size @3; @since(2) u8 extra @1;"))
+        self.ok(v2(V1).replace("GREEN = 1", "GREEN = 1, @since(2) BLUE = 2"))
+        self.ok(v2(V1).replace("u32 circle @1;",
+                               "u32 circle @1; @since(2) string t @2;"))
+        self.ok(v2(V1).replace("find(string name)",
+                               "find(string name, @since(2) bool x)"))
+        self.ok(v2(V1).replace("event note", "@since(2) drop(u8 x) @9;\n"
+                                             "    event note"))
+        self.ok(V1.replace("name", "title").replace("Item", "Thing"))
+
+    def test_field_added_without_since(self) -> None:
+        self.bad(V1.replace("u64 size @3;", "u64 size @3; u8 extra @4;"),
+                 4, "field 'Item.extra' (@4) was added to version 1")
+
+    def test_field_removed(self) -> None:
+        self.bad(V1.replace("u64 size @3;", ""), 4,
+                 "field 'Item.size' (@3) was removed")
+
+    def test_field_retyped(self) -> None:
+        self.bad(V1.replace("u64 size", "u32 size"), 4,
+                 "'Item.size' (@3) changed type from 'u64' to 'u32'")
+
+    def test_enum_value_added_without_since(self) -> None:
+        self.bad(V1.replace("GREEN = 1", "GREEN = 1, BLUE = 2"), 2,
+                 "value 'Color.BLUE' = 2 was added to version 1")
+
+    def test_enum_value_removed(self) -> None:
+        self.bad(V1.replace(", GREEN = 1", ""), 2,
+                 "value 1 ('GREEN') of 'Color' was removed")
+
+    def test_union_case_added_without_since(self) -> None:
+        self.bad(V1.replace("u32 circle @1;", "u32 circle @1; u8 dot @2;"),
+                 3, "case 'Shape.dot' (@2) was added to version 1")
+
+    def test_parameter_added_without_since(self) -> None:
+        self.bad(V1.replace("find(string name)", "find(string name, u8 x)"),
+                 7, "parameter 'x' of 'find' was added to version 1")
+
+    def test_method_removed_and_retyped(self) -> None:
+        self.bad(V1.replace("    draw(Shape s) @2;\n", ""), 5,
+                 "method 'draw' (@2) was removed")
+        self.bad(V1.replace("draw(Shape s) @2", "oneway draw(Shape s) @2"),
+                 8, "'draw' changed from call to oneway")
+
+    def test_version_went_down(self) -> None:
+        found = compat(v2(V1), V1)
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("went down from version 2 to 1", found[0][1])
+
+    def test_reordered_versions_of_fields(self) -> None:
+        # The arrangement that once agreed on a hash and swapped values.
+        a = ("module m; struct P { u32 x @1; @since(2) u32 y @2; }\n"
+             "interface I @version(2) { @since(2) f(P p) @0; }\n")
+        b = ("module m; struct P { @since(2) u32 x @1; u32 y @2; }\n"
+             "interface I @version(2) { @since(2) f(P p) @0; }\n")
+        found = compat(a, b)
+        self.assertEqual([line for line, _ in found], [1, 1], found)
+        self.assertIn("'P.x' (@1) moved from version 1 to 2", found[0][1]
+                      + found[1][1])
+
+
+class ApiFreezeTest(unittest.TestCase):
+    """--freeze-api and --check-api through the command line."""
+
+    def setUp(self) -> None:
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+        os.mkdir(os.path.join(self.dir, "common"))
+        self.write("common/base.idl", "module base; struct B { u8 x @0; }\n")
+        self.write("m.idl", V1.replace(
+            "module m;", 'module m; import "common/base.idl";').replace(
+            "u64 size @3;", "u64 size @3; base.B b @4;"))
+
+    def write(self, name: str, text: str) -> None:
+        with open(os.path.join(self.dir, name), "w") as f:
+            f.write(text)
+
+    def gen(self, *args: str):
+        return run_gen(list(args), cwd=self.dir)
+
+    def test_freeze_then_check(self) -> None:
+        r = self.gen("--freeze-api", "api", "m.idl")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.isfile(
+            os.path.join(self.dir, "api", "1", "common", "base.idl")))
+        self.assertEqual(self.gen("--check-api", "api", "m.idl").returncode,
+                         0)
+        # A compatible version 2 passes and can be frozen in turn.
+        with open(os.path.join(self.dir, "m.idl")) as f:
+            text = f.read()
+        self.write("m.idl", v2(text).replace(
+            "GREEN = 1", "GREEN = 1, @since(2) BLUE = 2"))
+        self.assertEqual(self.gen("--check-api", "api", "m.idl").returncode,
+                         0)
+        self.assertEqual(self.gen("--freeze-api", "api", "m.idl")
+                         .returncode, 0)
+        # Changing a frozen version fails, naming the place.
+        with open(os.path.join(self.dir, "common", "base.idl"), "w") as f:
+            f.write("module base; struct B { u16 x @0; }\n")
+        r = self.gen("--check-api", "api", "m.idl")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("common/base.idl:1:29: error: incompatible with "
+                      "version 1 of m.I: field 'B.x' (@0) changed type "
+                      "from 'u8' to 'u16'", r.stderr)
+        self.assertIn("api/1/common/base.idl:1:28: note", r.stderr)
+        # And freezing refuses what is incompatible.
+        self.assertEqual(self.gen("--freeze-api", "api", "m.idl")
+                         .returncode, 1)
+
+    def test_check_api_needs_a_frozen_version(self) -> None:
+        r = self.gen("--check-api", "api", "m.idl")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no frozen API", r.stderr)
 
 
 if __name__ == "__main__":
