@@ -218,6 +218,10 @@ class InterfaceNames:
         return self.base + "__hashes"
 
     @property
+    def canonical(self) -> str:
+        return self.base + "__canonical"
+
+    @property
     def invoke_table(self) -> str:
         return self.base + "__invoke"
 
@@ -246,8 +250,9 @@ class InterfaceNames:
             (c, "internal") for c in self.internal())
 
     def internal(self) -> Tuple[str, ...]:
-        return (self.desc, self.methods_desc, self.hashes, self.invoke_table,
-                self.dispatch, self.notify_table, self.listener)
+        return (self.desc, self.methods_desc, self.hashes, self.canonical,
+                self.invoke_table, self.dispatch, self.notify_table,
+                self.listener)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@
  *                    peer: failed where it was found (locally, nothing
  *                    sent; or by the server for results), with a message.
  *  -EPROTO           the peer's interface hash differs: built from a
- *                    diverging IDL file.
+ *                    diverging IDL file; the error message names the
+ *                    first difference (docs/wire.md).
  *  -EBADMSG          a message failed to decode (bad data from the peer).
  *  -ENOBUFS          the arena is full and may not grow.
  *
@@ -231,6 +232,13 @@ typedef struct lrpc_rpc_interface {
 	const char *name;         /**< "kv.Store" */
 	const lrpc_rpc_method *methods; /**< by ordinal */
 	uint32_t n_methods;
+	/**
+	 * The canonical form hashed for v = 1..version (docs/idl.md), for
+	 * naming the first difference when peers' hashes disagree; NULL in
+	 * tables from generators that did not emit it (read only when
+	 * @struct_size covers it).
+	 */
+	const char *const *canonical;
 } lrpc_rpc_interface;
 
 typedef struct lrpc_rpc_client lrpc_rpc_client;

@@ -213,6 +213,38 @@ lrpc__rpcc_send_cancel(lrpc_rpc_client *rc, const pending *p)
 		(void)lrpc_client_send(rc->c, rc->sbuf.data, (size_t)n);
 }
 
+/*
+ * The server's interface differs at @common: say where, here (the log and
+ * every call's error) and, when the server sent its form and so waits for
+ * ours, to the server, which logs the same difference.
+ */
+static void
+refused(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+	iface_state *st, unsigned common, const waiter *w)
+{
+	char detail[1024];
+
+	lrpc__rpc_form_diff(iface, common, w->form, "server", detail,
+			    sizeof(detail));
+	lrpc__log_warning("lrpc rpc: %s", detail);
+	st->refused = -EPROTO;
+	/* The start says which interface, version and line. */
+	size_t n = strnlen(detail, sizeof(st->refusal) - 1);
+	memcpy(st->refusal, detail, n);
+	st->refusal[n] = '\0';
+	const char *ours = lrpc__rpc_form(iface, common);
+	if (w->status == -EPROTO && ours) {
+		lrpc__rpc_header h = {
+			.call_id = ++rc->next_call_id,
+			.kind = LRPC__RPC_HELLO_DIFF,
+			.version = (uint16_t)common,
+		};
+		/* Best effort: only the server's log misses it. */
+		(void)send_msg(rc, iface, &h, 0, &lrpc__rpc_hello_form_type,
+			       &ours, NULL);
+	}
+}
+
 static int
 negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	  uint64_t deadline, iface_state **ret)
@@ -234,9 +266,9 @@ negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	st = lrpc__rpcc_iface_get(rc, iface);
 	if (!st)
 		return -ENOMEM;
-	if (st->common) {
+	if (st->common || st->refused) {
 		*ret = st;
-		return st->common;
+		return st->refused ? st->refused : st->common;
 	}
 	lrpc__rpc_header h = {
 		.call_id = ++rc->next_call_id,
@@ -244,26 +276,36 @@ negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		.version = iface->version,
 		.hash = iface->hashes[iface->version - 1],
 	};
-	r = send_msg(rc, iface, &h, 0, NULL, NULL, NULL);
+	/* Every version's hash, so that the server can compare at the
+	 * version both will speak even when ours is newer. */
+	lrpc_list hashes = { .items = iface->hashes, .count = iface->version };
+	r = send_msg(rc, iface, &h, 0, &lrpc__rpc_hello_hashes_type, &hashes,
+		     NULL);
 	if (r < 0)
 		return r;
 	waiter w = { .id = h.call_id, .iface_id = iface->id, .hello = true };
 	r = wait_for(rc, &w, deadline);
-	if (r < 0)
-		return r;
-	if (w.status < 0)
-		return w.status;
-	if (w.status > 0 || w.reply.version == 0)
+	if (r < 0 || (w.status < 0 && w.status != -EPROTO)) {
+		free(w.form);
+		return r < 0 ? r : w.status;
+	}
+	if (w.status > 0 || w.reply.version == 0) {
+		free(w.form);
 		return -EPROTO;
+	}
 	unsigned common = LRPC_MIN(w.reply.version, iface->version);
-	/* Both know the canonical hash at the lower version: equal hashes
-	 * mean the same IDL up to there. */
-	if (iface->hashes[common - 1] != w.reply.hash)
-		return -EPROTO;
 	/* lrpc__rpcc_iface_get may have moved the array during the wait. */
 	st = lrpc__rpcc_iface_find(rc, iface->id);
-	st->common = (uint16_t)common;
 	*ret = st;
+	/* Both know the canonical hash at the lower version: equal hashes
+	 * mean the same bytes on the wire at that version. */
+	if (w.status == -EPROTO || iface->hashes[common - 1] != w.reply.hash) {
+		refused(rc, iface, st, common, &w);
+		free(w.form);
+		return -EPROTO;
+	}
+	free(w.form);
+	st->common = (uint16_t)common;
 	return (int)common;
 }
 
@@ -279,12 +321,16 @@ lrpc_rpc_client_negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 
 static int
 prepare_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
-	     const lrpc_rpc_method *method, uint64_t deadline)
+	     const lrpc_rpc_method *method, uint64_t deadline,
+	     lrpc_rpc_error *ret_error)
 {
-	iface_state *st;
+	iface_state *st = NULL;
 	int r;
 
 	r = negotiate(rc, iface, deadline, &st);
+	if (r == -EPROTO && st && st->refused && ret_error)
+		snprintf(ret_error->message, sizeof(ret_error->message), "%s",
+			 st->refusal);
 	if (r < 0)
 		return r;
 	if (method < iface->methods ||
@@ -331,7 +377,7 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	if (ret_error)
 		memset(ret_error, 0, sizeof(*ret_error));
 	deadline = call_deadline(rc, timeout_usec, &left_ms, &timeout);
-	r = prepare_call(rc, iface, method, deadline);
+	r = prepare_call(rc, iface, method, deadline, ret_error);
 	if (r < 0)
 		goto fail;
 	unsigned common = (unsigned)r;
@@ -379,7 +425,7 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 				    (method->kind == LRPC_RPC_CALL && complete),
 			    -EINVAL);
 	deadline = deadline_of(rc, timeout_usec);
-	r = prepare_call(rc, iface, method, deadline);
+	r = prepare_call(rc, iface, method, deadline, NULL);
 	if (r < 0)
 		return r;
 	unsigned common = (unsigned)r;

@@ -10,6 +10,7 @@
 #define LRPC_RPC_CLIENT_INTERNAL_H
 
 #include "ipc/ipc-seam.h"
+#include "rpc-hello.h"
 #include "rpc-internal.h"
 #include "util.h"
 
@@ -26,6 +27,11 @@ typedef struct pending {
 typedef struct iface_state {
 	const lrpc_rpc_interface *iface;
 	uint16_t common; /* version both speak; 0: not negotiated */
+	/* -EPROTO once the server's interface proved to differ: every call
+	 * fails at once with @refusal (the first difference) as its
+	 * message; the IDL of a running peer does not change. */
+	int refused;
+	char refusal[128];
 	const lrpc_rpc_listener *listener;
 	const void *listener_obj;
 	void *listener_data;
@@ -45,6 +51,7 @@ typedef struct waiter {
 	lrpc_arena *arena;
 	lrpc_rpc_error *error;
 	lrpc__rpc_header reply; /* hello: the server's answer */
+	char *form;             /* hello refused: the server's form (malloc) */
 } waiter;
 
 struct lrpc_rpc_client {

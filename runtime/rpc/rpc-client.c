@@ -189,6 +189,9 @@ lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
 							       h.status < 0
 						       ? h.status
 						       : -EPROTO);
+			if (h.kind == LRPC__RPC_HELLO_REPLY &&
+			    h.status == -EPROTO && lrpc__rd_left(&r))
+				w->form = lrpc__rpc_read_form(&r);
 			return;
 		}
 		if (h.kind != LRPC__RPC_REPLY && h.kind != LRPC__RPC_ERROR) {

@@ -10,6 +10,7 @@
 #define LRPC_RPC_SERVER_INTERNAL_H
 
 #include "ipc/ipc-seam.h"
+#include "rpc-hello.h"
 #include "rpc-internal.h"
 #include "util.h"
 
@@ -17,6 +18,10 @@ typedef struct rpc_peer {
 	struct rpc_peer *next;
 	lrpc_conn *conn; /* no reference: removed by the close hook */
 	uint16_t version;
+	/* A hello refused for a different interface at this version: the
+	 * client may send its form once, to name the difference in our
+	 * log (0: nothing expected). */
+	uint16_t diff_version;
 	struct rpc_service *svc;
 	/* Deferred calls of this connection, for cancels by call id. */
 	struct lrpc_rpc_call *deferred;

@@ -135,36 +135,94 @@ lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn, uint64_t call_id,
 				   message);
 }
 
+/* The peer record of @conn, made at its first hello; NULL without memory. */
+static rpc_peer *
+peer_get(rpc_service *svc, lrpc_conn *conn)
+{
+	rpc_peer *p = lrpc__rpcs_peer_find(svc, conn);
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p || lrpc__conn_add_close_hook(conn, peer_on_close, p) < 0) {
+		free(p);
+		return NULL;
+	}
+	p->conn = conn;
+	p->svc = lrpc__rpcs_svc_ref(svc);
+	p->next = svc->peers;
+	svc->peers = p;
+	return p;
+}
+
+/*
+ * The client's hash at the version both will speak: from its list of
+ * every version's hash, or (a client that sent none) from the header when
+ * its version is not above ours.  False when neither says.
+ */
+static bool
+client_hash(const lrpc__rpc_header *req, lrpc__rd *r, unsigned common,
+	    unsigned mine, uint32_t *ret)
+{
+	uint8_t buf[512];
+	lrpc_arena arena;
+	lrpc_list hashes = { 0 };
+	bool found = false;
+
+	if (lrpc__rd_left(r)) {
+		lrpc_arena_init(&arena, buf, sizeof(buf), 65536u * 4u);
+		if (lrpc__rpc_decode(r, &lrpc__rpc_hello_hashes_type, &hashes,
+				     &arena, NULL) == 0 &&
+		    hashes.count >= common) {
+			memcpy(ret, (const uint32_t *)hashes.items + common - 1,
+			       sizeof(*ret));
+			found = true;
+		}
+		lrpc_arena_done(&arena);
+		if (found)
+			return true;
+	}
+	if (req->version <= mine) {
+		*ret = req->hash;
+		return true;
+	}
+	return false;
+}
+
 static int
-handle_hello(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *req)
+handle_hello(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *req,
+	     lrpc__rd *r)
 {
 	const lrpc_rpc_interface *iface = svc->table->iface;
 	unsigned mine = svc->table->version;
 	unsigned common = LRPC_MIN(mine, (unsigned)req->version);
+	const char *form = NULL;
+	uint32_t theirs = 0;
 	int status = 0;
 
 	if (req->version == 0)
 		status = -EPROTO;
-	else if (req->version <= mine &&
-		 iface->hashes[req->version - 1] != req->hash)
+	else if (client_hash(req, r, common, mine, &theirs) &&
+		 iface->hashes[common - 1] != theirs)
 		status = -EPROTO;
-	if (status == 0) {
-		rpc_peer *p = lrpc__rpcs_peer_find(svc, conn);
-		if (!p) {
-			p = calloc(1, sizeof(*p));
-			if (p && lrpc__conn_add_close_hook(conn, peer_on_close,
-							   p) == 0) {
-				p->conn = conn;
-				p->svc = lrpc__rpcs_svc_ref(svc);
-				p->next = svc->peers;
-				svc->peers = p;
-			} else {
-				free(p);
-				p = NULL;
-			}
-		}
-		if (p)
-			p->version = req->version;
+	rpc_peer *p = req->version ? peer_get(svc, conn) : NULL;
+	if (p && status == 0) {
+		p->version = req->version;
+		p->diff_version = 0;
+	} else if (status == -EPROTO && req->version) {
+		lrpc_peer who = { 0 };
+		(void)lrpc_conn_get_peer(conn, &who);
+		lrpc__log_warning("lrpc rpc: %s: refused a client (pid %d, uid "
+				  "%u) at version %u: its interface differs "
+				  "(hash %08x, ours %08x)",
+				  iface->name, (int)who.pid,
+				  (unsigned)who.uid, common, theirs,
+				  iface->hashes[common - 1]);
+		/* Our form lets the client name the first difference; it
+		 * answers with its own, for our log. */
+		form = lrpc__rpc_form(iface, common);
+		if (p && form)
+			p->diff_version = (uint16_t)common;
 	}
 	lrpc__rpc_header h = {
 		.call_id = req->call_id,
@@ -173,7 +231,43 @@ handle_hello(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *req)
 		.status = status,
 		.hash = common ? iface->hashes[common - 1] : 0,
 	};
-	return lrpc__rpcs_svc_send(svc, conn, false, &h, 0, NULL, NULL, NULL);
+	int n = -EMSGSIZE;
+	if (form)
+		n = lrpc__rpcs_svc_send(svc, conn, false, &h, 0,
+					&lrpc__rpc_hello_form_type, &form,
+					NULL);
+	/* Without the form (too large for the connection) the refusal
+	 * still goes out, and the client explains it with less. */
+	if (n == -EMSGSIZE)
+		n = lrpc__rpcs_svc_send(svc, conn, false, &h, 0, NULL, NULL,
+					NULL);
+	return n;
+}
+
+/*
+ * The client's canonical form after we refused its hello: log the first
+ * difference, once per refusal (a client cannot fill the log with them).
+ */
+static void
+handle_hello_diff(rpc_service *svc, lrpc_conn *conn,
+		  const lrpc__rpc_header *h, lrpc__rd *r)
+{
+	rpc_peer *p = lrpc__rpcs_peer_find(svc, conn);
+	char detail[1024];
+	lrpc_peer who = { 0 };
+
+	if (!p || !p->diff_version || h->version != p->diff_version) {
+		lrpc__log_debug("lrpc rpc: unexpected hello diff: ignored");
+		return;
+	}
+	p->diff_version = 0;
+	char *theirs = lrpc__rpc_read_form(r);
+	(void)lrpc_conn_get_peer(conn, &who);
+	lrpc__rpc_form_diff(svc->table->iface, h->version, theirs, "client",
+			    detail, sizeof(detail));
+	lrpc__log_warning("lrpc rpc: client pid %d, uid %u: %s",
+			  (int)who.pid, (unsigned)who.uid, detail);
+	free(theirs);
 }
 
 /*
@@ -340,7 +434,11 @@ lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 	if (!lrpc__rpc_header_read(&r, &h))
 		return -EBADMSG; /* no call id to answer: a core error */
 	if (h.kind == LRPC__RPC_HELLO) {
-		(void)handle_hello(svc, conn, &h);
+		(void)handle_hello(svc, conn, &h, &r);
+		return 0;
+	}
+	if (h.kind == LRPC__RPC_HELLO_DIFF) {
+		handle_hello_diff(svc, conn, &h, &r);
 		return 0;
 	}
 	if (h.kind == LRPC__RPC_CANCEL) {

@@ -244,7 +244,9 @@ lrpc__rpc_find_method(const lrpc_rpc_interface *iface, uint16_t ordinal)
 bool
 lrpc__rpc_interface_valid(const lrpc_rpc_interface *iface)
 {
-	if (!iface || iface->struct_size < sizeof(*iface) ||
+	/* Tables from a 1.0 generator end before @canonical. */
+	if (!iface ||
+	    iface->struct_size < offsetof(lrpc_rpc_interface, canonical) ||
 	    iface->abi_version != LRPC_RPC_ABI_VERSION || iface->version == 0 ||
 	    !iface->hashes || (iface->n_methods && !iface->methods))
 		return false;

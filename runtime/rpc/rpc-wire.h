@@ -26,6 +26,8 @@ typedef enum lrpc__rpc_msg_kind {
 	LRPC__RPC_HELLO = 6,      /* version negotiation request */
 	LRPC__RPC_HELLO_REPLY = 7,
 	LRPC__RPC_CANCEL = 8,     /* client -> server: stop work on call_id */
+	LRPC__RPC_HELLO_DIFF = 9, /* client -> server, after a refused hello:
+				   * the client's canonical form */
 } lrpc__rpc_msg_kind;
 
 /*

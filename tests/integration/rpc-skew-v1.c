@@ -3,7 +3,9 @@
  * The version-1 peer of test-rpc.c's skew tests, built from
  * skew-v1/rpc-skew.idl.  "server NAME TRANSPORT" serves version 1 until SIGTERM;
  * "client NAME TRANSPORT" checks a version-2 server from the old side and exits 0
- * when everything held.
+ * when everything held.  Built from skew-bad/rpc-skew.idl, a diverging fork,
+ * "diverging-client NAME TRANSPORT" checks that its calls are refused with
+ * the first difference named.
  */
 #include <errno.h>
 #include <signal.h>
@@ -152,6 +154,42 @@ run_client(const char *name)
 	return 0;
 }
 
+static int
+run_diverging_client(const char *name)
+{
+	lrpc_client_opts opts = { .struct_size = sizeof(opts),
+				  .transport = transport };
+	lrpc_client *c = NULL;
+	lrpc_rpc_client *rc;
+	skew_item item = { .name = "fork" }, back;
+	lrpc_rpc_error err;
+	lrpc_arena arena;
+	int r = -1;
+
+	for (int i = 0; i < 200 && r < 0; i++) {
+		r = lrpc_client_new(&c, name, &opts);
+		if (r < 0)
+			usleep(10000);
+	}
+	CHECK(r == 0);
+	CHECK(lrpc_rpc_client_new(&rc, c) == 0);
+	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
+	/* Refused at the negotiation, with the place of the difference;
+	 * and again, at once, by every later call. */
+	for (int i = 0; i < 2; i++) {
+		CHECK(skew_evolving_put(rc, &item, &back, &arena,
+					LRPC_TIMEOUT_DEFAULT,
+					&err) == -EPROTO);
+		CHECK(strstr(err.message, "skew.Evolving version 1 differs "
+					  "from the server's at line 2 "
+					  "(method put)"));
+	}
+	lrpc_arena_done(&arena);
+	lrpc_rpc_client_unref(rc);
+	lrpc_client_unref(c);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -163,5 +201,7 @@ main(int argc, char **argv)
 		return run_server(argv[2]);
 	if (strcmp(argv[1], "client") == 0)
 		return run_client(argv[2]);
+	if (strcmp(argv[1], "diverging-client") == 0)
+		return run_diverging_client(argv[2]);
 	return 2;
 }

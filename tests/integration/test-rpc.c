@@ -950,9 +950,9 @@ test_rpc_push_style_loop(void **state)
 /* --- Version skew ---------------------------------------------------------- */
 
 static pid_t
-spawn_v1(const char *mode, const th_ctx *ctx)
+spawn_peer(const char *env, const char *mode, const th_ctx *ctx)
 {
-	const char *helper = getenv("RPC_SKEW_V1");
+	const char *helper = getenv(env);
 	char transport[16];
 	pid_t pid;
 
@@ -964,6 +964,12 @@ spawn_v1(const char *mode, const th_ctx *ctx)
 	pid = th_spawn_exec(argv, /* quiet_stdout= */ false);
 	assert_true(pid > 0);
 	return pid;
+}
+
+static pid_t
+spawn_v1(const char *mode, const th_ctx *ctx)
+{
+	return spawn_peer("RPC_SKEW_V1", mode, ctx);
 }
 
 struct notes {
@@ -1134,6 +1140,84 @@ test_rpc_skew_same_version(void **state)
 	th_rpc_fixture_stop(&f);
 }
 
+/* The server's log lines about negotiation, for the test to read. */
+static void
+report_rpc_log(lrpc_log_level level, const char *msg, void *ud)
+{
+	if (strncmp(msg, "lrpc rpc: ", 10) == 0)
+		th_report("%s", msg);
+}
+
+static void
+rpc_setup_logged(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	lrpc_set_log_hook(report_rpc_log, LRPC_LOG_WARNING, NULL);
+	rpc_setup(s, loop, arg);
+}
+
+/* A client built from a diverging fork of version 1: both sides name the
+ * first difference, the client in its calls' error, the server in its
+ * log. */
+static void
+test_rpc_skew_diverging_client(void **state)
+{
+	th_server *s = th_server_spawn(*state, NULL, NULL, rpc_setup_logged,
+				       NULL);
+	char line[256];
+
+	assert_non_null(s);
+	assert_int_equal(th_wait_helper(spawn_peer("RPC_SKEW_BAD",
+						   "diverging-client",
+						   *state)),
+			 0);
+	assert_true(th_server_expect(s, "lrpc rpc: skew.Evolving: refused a "
+					"client",
+				     5000, line, sizeof(line)));
+	assert_non_null(strstr(line, "at version 1: its interface differs"));
+	assert_true(th_server_expect(s, "lrpc rpc: client pid", 5000, line,
+				     sizeof(line)));
+	assert_non_null(strstr(line, "skew.Evolving version 1 differs from "
+				     "the client's at line 2 (method put)"));
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* The same against a server built from the fork. */
+static void
+test_rpc_skew_diverging_server(void **state)
+{
+	th_ctx *ctx = *state;
+	pid_t pid = spawn_peer("RPC_SKEW_BAD", "server", ctx);
+	lrpc_client *c = NULL;
+	lrpc_rpc_client *rc;
+	skew_item item = { .name = "apple" }, back;
+	lrpc_rpc_error err;
+	lrpc_arena arena;
+	int r = -1;
+
+	for (int i = 0; i < 200 && r < 0; i++) {
+		r = th_connect(ctx, &c, NULL);
+		if (r < 0)
+			th_msleep(10);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(lrpc_rpc_client_new(&rc, c), 0);
+	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
+	assert_int_equal(lrpc_rpc_client_negotiate(rc, &skew_evolving__interface,
+						   TIMEOUT),
+			 -EPROTO);
+	assert_int_equal(skew_evolving_put(rc, &item, &back, &arena, TIMEOUT,
+					   &err),
+			 -EPROTO);
+	assert_non_null(strstr(err.message, "skew.Evolving version 1 differs "
+					    "from the server's at line 2 "
+					    "(method put): ours"));
+	lrpc_arena_done(&arena);
+	lrpc_rpc_client_unref(rc);
+	lrpc_client_unref(c);
+	kill(pid, SIGTERM);
+	assert_int_equal(th_wait_helper(pid), 0);
+}
+
 int
 main(void)
 {
@@ -1155,6 +1239,8 @@ main(void)
 		TH_TEST(test_rpc_skew_new_client_old_server),
 		TH_TEST(test_rpc_skew_old_client_new_server),
 		TH_TEST(test_rpc_skew_same_version),
+		TH_TEST(test_rpc_skew_diverging_client),
+		TH_TEST(test_rpc_skew_diverging_server),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);

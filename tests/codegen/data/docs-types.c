@@ -74,6 +74,13 @@ static const uint32_t docs_i__hashes[] = {
 	UINT32_C(0x06f7f6ff),
 };
 
+/* The forms hashed above, to name the first difference when a peer's
+ * hash disagrees. */
+static const char *const docs_i__canonical[] = {
+	"interface docs.I 1\012"
+	"@0 call ()->() raises{}\012",
+};
+
 const lrpc_rpc_method docs_i__methods[1] = {
 	{
 		.ordinal = 0,
@@ -94,4 +101,5 @@ const lrpc_rpc_interface docs_i__interface = {
 	.name = "docs.I",
 	.methods = docs_i__methods,
 	.n_methods = 1,
+	.canonical = docs_i__canonical,
 };

@@ -190,6 +190,33 @@ static const uint32_t iface_clock__hashes[] = {
 	UINT32_C(0x382f67c9),
 };
 
+/* The forms hashed above, to name the first difference when a peer's
+ * hash disagrees. */
+static const char *const iface_clock__canonical[] = {
+	"interface iface.Clock 1\012"
+	"@0 call ()->(v1:struct{@0v1:u64,@1v1:u32}) raises{}\012"
+	"@1 call (v1:struct{@0v1:u64,@1v1:u32})->() raises{1,2,10,11}\012"
+	"@3 event (v1:struct{@0v1:u64,@1v1:u32})->() raises{}\012"
+	"@4 call ()->() raises{}\012"
+	"@5 call (v1:u8)->(v1:u8) raises{}\012"
+	"@10 call ()->() raises{}\012",
+	"interface iface.Clock 2\012"
+	"@0 call ()->(v1:struct{@0v1:u64,@1v1:u32}) raises{}\012"
+	"@1 call (v1:struct{@0v1:u64,@1v1:u32},v2:bool)->() raises{1,2,10,11}\012"
+	"@3 event (v1:struct{@0v1:u64,@1v1:u32})->() raises{}\012"
+	"@4 call ()->() raises{}\012"
+	"@5 call (v1:u8)->(v1:u8) raises{}\012"
+	"@10 call ()->() raises{}\012",
+	"interface iface.Clock 3\012"
+	"@0 call ()->(v1:struct{@0v1:u64,@1v1:u32}) raises{}\012"
+	"@1 call (v1:struct{@0v1:u64,@1v1:u32},v2:bool)->() raises{1,2,10,11}\012"
+	"@2 oneway ()->() raises{}\012"
+	"@3 event (v1:struct{@0v1:u64,@1v1:u32},v3:u32)->() raises{}\012"
+	"@4 call ()->() raises{}\012"
+	"@5 call (v1:u8)->(v1:u8) raises{}\012"
+	"@10 call ()->() raises{}\012",
+};
+
 const lrpc_rpc_method iface_clock__methods[7] = {
 	{
 		.ordinal = 0,
@@ -258,6 +285,7 @@ const lrpc_rpc_interface iface_clock__interface = {
 	.name = "iface.Clock",
 	.methods = iface_clock__methods,
 	.n_methods = 7,
+	.canonical = iface_clock__canonical,
 };
 
 /* --- Interface iface.Echo --- */
@@ -288,6 +316,13 @@ static const uint32_t iface_echo__hashes[] = {
 	UINT32_C(0x3dd2a5da),
 };
 
+/* The forms hashed above, to name the first difference when a peer's
+ * hash disagrees. */
+static const char *const iface_echo__canonical[] = {
+	"interface iface.Echo 1\012"
+	"@0 call (v1:bytes)->(v1:bytes) raises{}\012",
+};
+
 const lrpc_rpc_method iface_echo__methods[1] = {
 	{
 		.ordinal = 0,
@@ -308,4 +343,5 @@ const lrpc_rpc_interface iface_echo__interface = {
 	.name = "iface.Echo",
 	.methods = iface_echo__methods,
 	.n_methods = 1,
+	.canonical = iface_echo__canonical,
 };

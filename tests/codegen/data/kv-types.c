@@ -271,6 +271,24 @@ static const uint32_t kv_store__hashes[] = {
 	UINT32_C(0x3e87cdb5),
 };
 
+/* The forms hashed above, to name the first difference when a peer's
+ * hash disagrees. */
+static const char *const kv_store__canonical[] = {
+	"interface kv.Store 1\012"
+	"@0 call (v1:string)->(v1:struct{@0v1:string@max(256),@1v1:bytes,@2v1:u64,@3v1:enum:u8{0,1}}) raises{1,2}\012"
+	"@1 call (v1:string,v1:bytes)->(v1:u64) raises{1,2}\012"
+	"@3 call (v1:string,v1:u32)->(v1:struct{@0v1:string@max(256),@1v1:bytes,@2v1:u64,@3v1:enum:u8{0,1}}[]) raises{}\012"
+	"@4 event (v1:string,v1:u64)->() raises{}\012"
+	"@5 call (v1:string)->() raises{1,2}\012",
+	"interface kv.Store 2\012"
+	"@0 call (v1:string)->(v1:struct{@0v1:string@max(256),@1v1:bytes,@2v1:u64,@3v1:enum:u8{0,1},@4v2:\077struct{@0v1:u64,@1v1:u32}}) raises{1,2}\012"
+	"@1 call (v1:string,v1:bytes)->(v1:u64) raises{1,2}\012"
+	"@2 oneway (v2:string)->() raises{}\012"
+	"@3 call (v1:string,v1:u32)->(v1:struct{@0v1:string@max(256),@1v1:bytes,@2v1:u64,@3v1:enum:u8{0,1},@4v2:\077struct{@0v1:u64,@1v1:u32}}[]) raises{}\012"
+	"@4 event (v1:string,v1:u64)->() raises{}\012"
+	"@5 call (v1:string)->() raises{1,2}\012",
+};
+
 const lrpc_rpc_method kv_store__methods[6] = {
 	{
 		.ordinal = 0,
@@ -335,4 +353,5 @@ const lrpc_rpc_interface kv_store__interface = {
 	.name = "kv.Store",
 	.methods = kv_store__methods,
 	.n_methods = 6,
+	.canonical = kv_store__canonical,
 };

@@ -111,6 +111,16 @@ static const uint32_t stubnames_names__hashes[] = {
 	UINT32_C(0x9e10f287),
 };
 
+/* The forms hashed above, to name the first difference when a peer's
+ * hash disagrees. */
+static const char *const stubnames_names__canonical[] = {
+	"interface stubnames.Names 1\012"
+	"@0 call (v1:u32,v1:string,v1:struct{@0v1:u32})->(v1:u32,v1:struct{@0v1:u32}) raises{}\012"
+	"@1 call (v1:u32,v1:u32)->(v1:u32) raises{}\012"
+	"@2 oneway (v1:u32,v1:u32)->() raises{}\012"
+	"@3 event (v1:u32,v1:struct{@0v1:u32})->() raises{}\012",
+};
+
 const lrpc_rpc_method stubnames_names__methods[4] = {
 	{
 		.ordinal = 0,
@@ -153,4 +163,5 @@ const lrpc_rpc_interface stubnames_names__interface = {
 	.name = "stubnames.Names",
 	.methods = stubnames_names__methods,
 	.n_methods = 4,
+	.canonical = stubnames_names__canonical,
 };
