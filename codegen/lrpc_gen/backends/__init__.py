@@ -27,6 +27,7 @@ BACKENDS: Dict[str, str] = {
     "c-types": "c_types",
     "c-client": "c_client",
     "c-server": "c_server",
+    "c-fuzz": "c_fuzz",
 }
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(
