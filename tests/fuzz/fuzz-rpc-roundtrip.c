@@ -8,7 +8,7 @@
  *
  * Built with -fsanitize=fuzzer when meson's `fuzz` option is on and the
  * compiler is clang; fuzz-replay.c runs the same function over the corpus
- * (tests/fuzz/corpus/) as an ordinary test.
+ * (tests/fuzz/corpus/rpc-roundtrip/) as an ordinary test.
  */
 #include <errno.h>
 #include <stdint.h>

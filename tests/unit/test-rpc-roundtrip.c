@@ -14,7 +14,7 @@
  *
  * Seeded and repeatable: the seed is printed, LRPC_TEST_SEED replays it.
  * LRPC_TEST_CORPUS_OUT=DIR writes one valid input per type for the fuzz
- * target's corpus (tests/fuzz/corpus/).
+ * target's corpus (tests/fuzz/corpus/rpc-roundtrip/).
  */
 #include <errno.h>
 #include <setjmp.h>
