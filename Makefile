@@ -4,10 +4,15 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-bench
+FUZZ_BUILD ?= build-fuzz
+# Seconds per fuzz target: `make fuzz` (FUZZ_TIME) and the short run of
+# every target in `make test` (FUZZ_TEST_TIME).
+FUZZ_TIME ?= 180
+FUZZ_TEST_TIME ?= 10
 MESON_TEST_ARGS ?= --print-errorlogs --num-processes 2
 
 .PHONY: all deps build demo test test-normal test-asan test-valgrind bench \
-	abi-baseline clean
+	abi-baseline clean fuzz test-fuzz
 
 # The tests valgrind runs (each on every transport); the rest run under
 # ASan+UBSan, which is faster.
@@ -30,7 +35,7 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	scripts/demo.sh $(BUILD)
 
-test: deps test-normal test-asan test-valgrind
+test: deps test-normal test-asan test-valgrind test-fuzz
 
 test-normal: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -50,6 +55,43 @@ test-valgrind: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 	meson test -C $(BUILD) $(MESON_TEST_ARGS) --timeout-multiplier 4 \
 		--wrapper '$(VALGRIND)' $(VALGRIND_TESTS)
+
+# libFuzzer build (docs/security.md, "Fuzzing"): clang, the library
+# instrumented for coverage, ASan+UBSan.  Only the fuzz targets are built.
+FUZZ_CLANG := $(shell command -v clang 2>/dev/null)
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dexamples=false \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fsanitize=fuzzer-no-link
+
+FUZZ_ENV = ASAN_OPTIONS=detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# Each target for FUZZ_TIME seconds, two at a time; crashing inputs are
+# saved in tests/fuzz/crashers/<target>/, new inputs in
+# $(FUZZ_BUILD)/tests/fuzz/fuzz-work/<target>/corpus.
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) $$(ninja -C $(FUZZ_BUILD) -t targets all | \
+		sed -n 's|^\(tests/fuzz/fuzz-[a-z-]*\): .*|\1|p' | sort -u)
+	$(FUZZ_ENV) FUZZ_TIME=$(FUZZ_TIME) FUZZ_SAVE_CRASHERS=1 \
+	meson test -C $(FUZZ_BUILD) --no-rebuild --suite fuzz-run \
+		--print-errorlogs --num-processes 2
+
+# The short run of `make test`: skipped without clang's libFuzzer.
+test-fuzz:
+	@if [ -z "$(FUZZ_CLANG)" ] || ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+		clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then \
+		echo "test-fuzz: no clang with -fsanitize=fuzzer, skipped"; \
+	else \
+		$(MAKE) --no-print-directory fuzz-short; \
+	fi
+
+fuzz-short: $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) $$(ninja -C $(FUZZ_BUILD) -t targets all | \
+		sed -n 's|^\(tests/fuzz/fuzz-[a-z-]*\): .*|\1|p' | sort -u)
+	$(FUZZ_ENV) FUZZ_TIME=$(FUZZ_TEST_TIME) \
+	meson test -C $(FUZZ_BUILD) --no-rebuild --suite fuzz-run \
+		--print-errorlogs --num-processes 2
 
 # Record the ABI of $(BUILD)'s liblrpc.so as the baseline the abi test
 # compares later builds with (README.md, "Versions and ABI").
@@ -73,4 +115,4 @@ bench:
 	$(BENCH_BUILD)/tests/bench/lrpc-bench --json $(BENCH_BUILD)/bench.json $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

@@ -16,7 +16,7 @@ else
 fi
 # -timeout: one input may take at most 10 s; a hang is a finding too.
 set +e
-timeout $((time * 2 + 120)) "$bin" -max_total_time="$time" -timeout=10 \
+timeout $((time * 2 + 120)) "$bin" -max_total_time="$time" -timeout=10 -error_exitcode=1 -timeout_exitcode=1 \
 	-rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix="$artifacts" "$work/corpus" "$corpus" "$crashers" \
 	>"$work/log" 2>&1
