@@ -288,8 +288,9 @@ typedef struct lrpc_rpc_error {
 	int code;
 	/**
 	 * "kv.KvError.NOT_FOUND" for a typed error, "lrpc.NoSuchMethod" for
-	 * -EOPNOTSUPP from the server, "lrpc.Errno" for other errors; NULL on
-	 * success.
+	 * -EOPNOTSUPP from the server, "lrpc.InterfaceMismatch" (-EPROTO),
+	 * "lrpc.NewerThanPeer" (-EPROTONOSUPPORT), "lrpc.Errno" for other
+	 * errors; NULL on success.
 	 */
 	const char *name;
 	/** The server's message (lrpc_rpc_call_set_error_message), or "". */

@@ -77,6 +77,10 @@ lrpc__rpcc_error_name(const lrpc_rpc_method *m, int status)
 		return "lrpc.Timeout";
 	case -ECANCELED:
 		return "lrpc.Cancelled";
+	case -EPROTO:
+		return "lrpc.InterfaceMismatch";
+	case -EPROTONOSUPPORT:
+		return "lrpc.NewerThanPeer";
 	default:
 		return "lrpc.Errno";
 	}

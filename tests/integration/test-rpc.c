@@ -1032,6 +1032,7 @@ test_rpc_skew_new_client_old_server(void **state)
 			 -EPROTONOSUPPORT);
 	assert_non_null(strstr(err.message, "item.color: BLUE of skew.Color "
 					    "is @since(2)"));
+	assert_string_equal(err.name, "lrpc.NewerThanPeer");
 	assert_non_null(strstr(err.message, "version 1"));
 	skew_shape shape = { .tag = SKEW_SHAPE_LABEL, .u.label = "x" }, drawn;
 	assert_int_equal(skew_evolving_draw(rc, &shape, &drawn, &arena,
@@ -1211,6 +1212,7 @@ test_rpc_skew_diverging_server(void **state)
 	assert_non_null(strstr(err.message, "skew.Evolving version 1 differs "
 					    "from the server's at line 2 "
 					    "(method put): ours"));
+	assert_string_equal(err.name, "lrpc.InterfaceMismatch");
 	lrpc_arena_done(&arena);
 	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
