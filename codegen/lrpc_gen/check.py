@@ -55,6 +55,10 @@ class Checked:
         default_factory=dict)
 
 
+# Attributes without a value: a retired struct field, a deprecated method.
+FLAG_ATTRS = ("removed", "deprecated")
+
+
 def check_decls(scope: Scope, diags: Diagnostics) -> Checked:
     """Check every declaration of every module in ``scope``."""
     checker = _Checker(scope, diags)
@@ -225,18 +229,29 @@ class _Checker:
 
     # --- attributes and ordinals ------------------------------------------
 
-    def attrs(self, mod: Mod, attrs: Iterable[ast.Attr], allowed: str,
+    def attrs(self, mod: Mod, attrs: Iterable[ast.Attr],
+              allowed: Union[str, Tuple[str, ...]],
               where: str) -> Dict[str, Tuple[int, Location]]:
+        """The attributes of one declaration, each checked: ``allowed``
+        names the ones it may carry.  Flags (``FLAG_ATTRS``) take no value
+        and map to 1."""
+        permitted = (allowed,) if isinstance(allowed, str) else allowed
         out: Dict[str, Tuple[int, Location]] = {}
         seen: Set[str] = set()
         for a in attrs:
             n = a.name.text
-            if n not in ("since", "version", "max"):
+            if n not in ("since", "version", "max") + FLAG_ATTRS:
                 self.error(a.loc, f"unknown attribute '@{n}'")
-            elif n != allowed:
+            elif n not in permitted:
                 self.error(a.loc, f"'@{n}' is not allowed on {where}")
             elif n in seen:
                 self.error(a.loc, f"duplicate attribute '@{n}'")
+            elif n in FLAG_ATTRS:
+                seen.add(n)
+                if a.arg is not None:
+                    self.error(a.loc, f"'@{n}' takes no value")
+                else:
+                    out[n] = (1, a.loc)
             elif a.arg is None:
                 self.error(a.loc, f"'@{n}' needs a value, as in '@{n}(2)'")
             else:
@@ -445,7 +460,9 @@ class _Checker:
                 and self.names.check_local(f.name, what, c_name)
             if ok:
                 self.locals.append((f.name, what, c_name))
-            attrs = self.attrs(mod, f.attrs, "since", f"a {what}")
+            attrs = self.attrs(mod, f.attrs,
+                               ("since", "removed") if what == "field"
+                               else "since", f"a {what}")
             t = self.r.type(mod, f.type)
             if t is not None:
                 self.collect(mod, f.type, t)
@@ -459,7 +476,7 @@ class _Checker:
                 since = attrs.get("since", (1, None))[0]
                 out.append(m.Field(f.name.text, c_name, t,
                                    ords[f.name.text], since, f.doc,
-                                   f.name.loc))
+                                   f.name.loc, "removed" in attrs))
         out.sort(key=lambda x: x.ordinal)
         self.checked.members[key] = tuple(out)
         self.checked.member_edges[key] = edges
@@ -548,7 +565,8 @@ class _Checker:
                               keywords_ok=True)
         kind_text = {"call": "method", "oneway": "oneway method",
                      "event": "event"}[meth.kind]
-        attrs = self.attrs(mod, meth.attrs, "since", f"a {kind_text}")
+        attrs = self.attrs(mod, meth.attrs, ("since", "deprecated"),
+                           f"a {kind_text}")
         since = version
         if "since" in attrs:
             since, loc = attrs["since"]
@@ -583,7 +601,7 @@ class _Checker:
                          for p in params + results), default=0)
         return m.Method(name, meth.kind, 0, since, params, results, raises,
                         depth, mod.namer.method(iname, name), meth.doc,
-                        meth.name.loc)
+                        meth.name.loc, "deprecated" in attrs)
 
     def check_stub_parameters(self, iname: str, meth: ast.Method,
                               params: Sequence[m.Param],

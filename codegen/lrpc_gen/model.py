@@ -204,6 +204,9 @@ class Field:
     since: int
     doc: Doc
     loc: Location
+    # @removed: the field keeps its place on the wire (encoded as its
+    # type's default, skipped when decoded) but has no C member.
+    removed: bool = False
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,7 @@ class Method:
     names: MethodNames
     doc: Doc
     loc: Location
+    deprecated: bool = False        # @deprecated: stubs warn when used
 
 
 @dataclass(frozen=True)

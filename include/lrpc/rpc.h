@@ -163,10 +163,23 @@ typedef enum lrpc_rpc_kind {
 
 typedef struct lrpc_rpc_type lrpc_rpc_type;
 
+/**
+ * lrpc_rpc_field.offset of a retired struct field (IDL `@removed`): it
+ * keeps its place on the wire, encoded as its type's default and decoded
+ * (checked) and dropped, and has no member in the C struct.
+ */
+#define LRPC_RPC_FIELD_RETIRED UINT32_MAX
+
+/**
+ * Marks a generated function of a `@deprecated` method or event: using it
+ * makes the compiler warn.
+ */
+#define LRPC_DEPRECATED(msg) __attribute__((deprecated(msg)))
+
 /** A struct field, a union case or a parameter. */
 typedef struct lrpc_rpc_field {
 	const lrpc_rpc_type *type;
-	uint32_t offset;  /**< in the C struct */
+	uint32_t offset;  /**< in the C struct, or LRPC_RPC_FIELD_RETIRED */
 	uint16_t ordinal; /**< field ordinal or union tag */
 	uint16_t since;   /**< interface version that added it */
 	const char *name; /**< IDL name, for messages */

@@ -128,6 +128,12 @@ int lrpc__rpc_fail_max(lrpc__codec_err *e, int code, const lrpc_rpc_type *t,
 int lrpc__rpc_fields_missing(const lrpc_rpc_type *t, uint32_t count, void *v,
 			     lrpc__codec_err *e);
 
+/*
+ * Store in @v (@t->size bytes, zeroed by the caller) the value a field an
+ * older peer did not send gets (rpc-evolve.c).
+ */
+void lrpc__rpc_fill_default(const lrpc_rpc_type *t, void *v);
+
 /* The case of union @t with @tag, or NULL. */
 static inline const lrpc_rpc_field *
 lrpc__rpc_union_case(const lrpc_rpc_type *t, uint32_t tag)

@@ -398,8 +398,22 @@ decode_fields(lrpc__rd *sub, const lrpc_rpc_type *t, void *v,
 	uint32_t n = LRPC_MIN((uint32_t)count, t->n_fields);
 	for (uint32_t i = 0; i < n; i++) {
 		const lrpc_rpc_field *f = &t->fields[i];
-		x = decode(sub, f->type, (uint8_t *)v + f->offset, arena,
-			   depth + 1, e);
+		void *at = (uint8_t *)v + f->offset;
+		/* A retired field is checked like any other (an older peer
+		 * still sends it) and dropped: decoded into the arena. */
+		if (f->offset == LRPC_RPC_FIELD_RETIRED) {
+			x = arena ? lrpc__arena_alloc_uninit(arena,
+							     f->type->size,
+							     f->type->align,
+							     &at)
+				  : -EINVAL;
+			if (x < 0)
+				return lrpc__codec_up(e, fail_arena(e, x,
+								    f->type->size),
+						      LRPC__SEG_FIELD, f->name,
+						      0);
+		}
+		x = decode(sub, f->type, at, arena, depth + 1, e);
 		if (x < 0)
 			return lrpc__codec_up(e, x, LRPC__SEG_FIELD, f->name,
 					      0);

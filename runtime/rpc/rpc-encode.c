@@ -16,6 +16,7 @@
  * encodes costs no formatting and no path building.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rpc-codec.h"
@@ -229,6 +230,34 @@ encode_enum(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 }
 
 /*
+ * A retired field still takes its place on the wire: its type's default,
+ * built where it has room (on the stack for small types).
+ */
+static int
+encode_retired(lrpc__wr *w, const lrpc_rpc_type *t, unsigned depth,
+	       lrpc__codec_err *e)
+{
+	_Alignas(16) uint8_t small[256];
+	void *v = small;
+	int r;
+
+	if (t->size > sizeof(small)) {
+		v = calloc(1, t->size);
+		if (!v)
+			return lrpc__codec_fail(e, -ENOMEM, "no memory for the "
+							     "default of a "
+							     "retired field");
+	} else {
+		memset(small, 0, sizeof(small));
+	}
+	lrpc__rpc_fill_default(t, v);
+	r = encode(w, t, v, depth, e);
+	if (v != small)
+		free(v);
+	return r;
+}
+
+/*
  * The body size (patched in at the end, once known), the field count,
  * then the fields in wire order.
  */
@@ -243,8 +272,11 @@ encode_struct(lrpc__wr *w, const lrpc_rpc_type *t, const void *v,
 	lrpc__wr_u16(w, (uint16_t)t->n_fields);
 	for (uint32_t i = 0; i < t->n_fields; i++) {
 		const lrpc_rpc_field *f = &t->fields[i];
-		r = encode(w, f->type, (const uint8_t *)v + f->offset,
-			   depth + 1, e);
+		if (f->offset == LRPC_RPC_FIELD_RETIRED)
+			r = encode_retired(w, f->type, depth + 1, e);
+		else
+			r = encode(w, f->type, (const uint8_t *)v + f->offset,
+				   depth + 1, e);
 		if (r < 0)
 			return lrpc__codec_up(e, r, LRPC__SEG_FIELD, f->name,
 					      0);

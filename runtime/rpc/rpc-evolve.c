@@ -21,8 +21,8 @@
  * struct would fail far from its cause.  Types have no cycles and bounded
  * depth (the generator checks), so the recursion ends.
  */
-static void
-fill_default(const lrpc_rpc_type *t, void *v)
+void
+lrpc__rpc_fill_default(const lrpc_rpc_type *t, void *v)
 {
 	switch (t->kind) {
 	case LRPC_RPC_ENUM:
@@ -34,18 +34,21 @@ fill_default(const lrpc_rpc_type *t, void *v)
 		if (t->n_fields) {
 			uint32_t tag = t->fields[0].ordinal;
 			memcpy(v, &tag, sizeof(tag));
-			fill_default(t->fields[0].type,
+			lrpc__rpc_fill_default(t->fields[0].type,
 				     (uint8_t *)v + t->value_offset);
 		}
 		break;
 	case LRPC_RPC_STRUCT:
 		for (uint32_t i = 0; i < t->n_fields; i++)
-			fill_default(t->fields[i].type,
-				     (uint8_t *)v + t->fields[i].offset);
+			if (t->fields[i].offset != LRPC_RPC_FIELD_RETIRED)
+				lrpc__rpc_fill_default(t->fields[i].type,
+						       (uint8_t *)v +
+							       t->fields[i]
+								       .offset);
 		break;
 	case LRPC_RPC_ARRAY:
 		for (uint32_t i = 0; i < t->max; i++)
-			fill_default(t->inner,
+			lrpc__rpc_fill_default(t->inner,
 				     (uint8_t *)v + (size_t)i * t->inner->size);
 		break;
 	default:
@@ -73,8 +76,10 @@ lrpc__rpc_fields_missing(const lrpc_rpc_type *t, uint32_t count, void *v,
 					f->name ? f->name : "?", f->since);
 	for (uint32_t i = count; i < t->n_fields; i++) {
 		f = &t->fields[i];
+		if (f->offset == LRPC_RPC_FIELD_RETIRED)
+			continue;
 		memset((uint8_t *)v + f->offset, 0, f->type->size);
-		fill_default(f->type, (uint8_t *)v + f->offset);
+		lrpc__rpc_fill_default(f->type, (uint8_t *)v + f->offset);
 	}
 	return 0;
 }
@@ -111,7 +116,8 @@ is_default(const lrpc_rpc_type *t, const void *v)
 	}
 	case LRPC_RPC_STRUCT:
 		for (uint32_t i = 0; i < t->n_fields; i++)
-			if (!is_default(t->fields[i].type,
+			if (t->fields[i].offset != LRPC_RPC_FIELD_RETIRED &&
+			    !is_default(t->fields[i].type,
 					p + t->fields[i].offset))
 				return false;
 		return true;

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import unittest
 from typing import List, Tuple
 
-from idltest import check_text, errors, run_gen
+from idltest import SOURCE_ROOT, check_text, errors, run_gen
 from lrpc_gen.compat import check_compat
 from lrpc_gen.errors import Diagnostics
 
@@ -104,6 +105,15 @@ class RulesTest(unittest.TestCase):
                .replace("GREEN", "LIME").replace("find", "search"))
         self.assertEqual(hashes(V1), hashes(new))
 
+    def test_remove_field_keeps_hash(self) -> None:
+        # A retired field keeps its place on the wire.
+        self.assertEqual(hashes(V1), hashes(V1.replace(
+            "u64 size @3;", "@removed u64 size @3;")))
+
+    def test_deprecate_keeps_hash(self) -> None:
+        self.assertEqual(hashes(V1), hashes(V1.replace(
+            "find(string name)", "@deprecated find(string name)")))
+
     def test_enum_value_without_since_breaks(self) -> None:
         self.assertNotEqual(hashes(V1)[0], hashes(v2(V1).replace(
             "GREEN = 1", "GREEN = 1, BLUE = 2"))[0])
@@ -115,6 +125,59 @@ class RulesTest(unittest.TestCase):
     def test_retyped_field_breaks(self) -> None:
         self.assertNotEqual(hashes(V1)[0],
                             hashes(V1.replace("u64 size", "u32 size"))[0])
+
+
+class FlagAttributeTest(unittest.TestCase):
+    def test_removed_only_on_struct_fields(self) -> None:
+        self.assertIn("'@removed' is not allowed on a union case",
+                      errors("module m; union U : u8 { @removed u8 a @1; "
+                             "u8 b @2; }\n")[0][2])
+        self.assertIn("'@removed' is not allowed on a parameter",
+                      errors("module m; interface I { "
+                             "f(@removed u8 a) @0; }\n")[0][2])
+        self.assertIn("'@removed' takes no value",
+                      errors("module m; struct S { @removed(2) u8 a @0; }"
+                             "\n")[0][2])
+
+    def test_removed_field_has_no_c_member(self) -> None:
+        model, diags = check_text("module m; struct S { u8 a @0; "
+                                  "@removed u32 b @1; }\n")
+        assert model is not None, diags.render()
+        self.assertEqual([f.removed for f in model.main.structs[0].fields],
+                         [False, True])
+
+    def test_deprecated_warns_callers(self) -> None:
+        cc = shutil.which("cc")
+        if not cc:
+            self.skipTest("no C compiler")
+        idl = ("module m;\ninterface I {\n    f(u32 x) @0;\n"
+               "    @deprecated g(u32 x) @1;\n"
+               "    @deprecated event e(u32 x) @2;\n}\n")
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "m.idl"), "w") as f:
+                f.write(idl)
+            r = run_gen(["m.idl", "--backend", "c-types", "--backend",
+                         "c-client", "--backend", "c-server", "-o", d],
+                        cwd=d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+            def compile_call(call: str) -> subprocess.CompletedProcess:
+                with open(os.path.join(d, "use.c"), "w") as f:
+                    f.write('#include "m-client.h"\n#include "m-server.h"\n'
+                            "int use(lrpc_rpc_client *c, lrpc_conn *k);\n"
+                            "int use(lrpc_rpc_client *c, lrpc_conn *k)\n"
+                            "{ (void)c; (void)k; return " + call + "; }\n")
+                return subprocess.run(
+                    [cc, "-std=gnu11", "-Wall", "-Werror", "-fsyntax-only",
+                     "-I", os.path.join(SOURCE_ROOT, "include"), "-I", d,
+                     os.path.join(d, "use.c")],
+                    capture_output=True, text=True, timeout=60)
+            self.assertEqual(compile_call("m_i_f(c, 1, 0, 0)").returncode,
+                             0)
+            for call in ("m_i_g(c, 1, 0, 0)", "m_i_emit_e(k, 1)"):
+                r = compile_call(call)
+                self.assertNotEqual(r.returncode, 0, call)
+                self.assertIn("is deprecated", r.stderr)
 
 
 class EnumSinceCheckTest(unittest.TestCase):
@@ -166,6 +229,8 @@ class CompatTest(unittest.TestCase):
         self.ok(v2(V1).replace("event note", "@since(2) drop(u8 x) @9;\n"
                                              "    event note"))
         self.ok(V1.replace("name", "title").replace("Item", "Thing"))
+        self.ok(V1.replace("u64 size @3;", "@removed u64 size @3;"))
+        self.ok(V1.replace("draw(Shape s)", "@deprecated draw(Shape s)"))
 
     def test_field_added_without_since(self) -> None:
         self.bad(V1.replace("u64 size @3;", "u64 size @3; u8 extra @4;"),

@@ -35,6 +35,13 @@ h_put(lrpc_rpc_call *call, void *ud, const skew_item *item,
 }
 
 static int
+h_old(lrpc_rpc_call *call, void *ud, uint32_t x, uint32_t *ret_y)
+{
+	*ret_y = x + 1;
+	return 0;
+}
+
+static int
 h_find(lrpc_rpc_call *call, void *ud, const char *name, uint32_t *ret_count)
 {
 	*ret_count = 7;
@@ -61,6 +68,7 @@ static const struct skew_evolving_handlers handlers = {
 	.find = h_find,
 	.paint = h_paint,
 	.draw = h_draw,
+	.old = h_old,
 };
 
 static void
@@ -107,7 +115,7 @@ run_client(const char *name)
 				  .transport = transport };
 	lrpc_client *c = NULL;
 	lrpc_rpc_client *rc;
-	skew_item item = { .name = "old" }, back;
+	skew_item item = { .name = "old", .legacy = 99 }, back;
 	lrpc_arena arena;
 	int r = -1;
 
@@ -127,6 +135,12 @@ run_client(const char *name)
 	CHECK(skew_evolving_put(rc, &item, &back, &arena, LRPC_TIMEOUT_DEFAULT,
 				NULL) == 0);
 	CHECK(strcmp(back.name, "old") == 0);
+	/* The v2 server retired "legacy": it reads it, drops it, and sends
+	 * the default back. */
+	CHECK(back.legacy == 0);
+	uint32_t y = 0;
+	CHECK(skew_evolving_old(rc, 1, &y, LRPC_TIMEOUT_DEFAULT, NULL) == 0);
+	CHECK(y == 101); /* the v2 server answers x + 100 */
 	for (int i = 0; i < 50 && notes == 0; i++)
 		lrpc_rpc_client_run_once(rc, 100 * LRPC_USEC_PER_MSEC);
 	CHECK(notes == 1);

@@ -195,6 +195,13 @@ h_skew_find(lrpc_rpc_call *call, void *ud, const char *pattern, bool exact,
 	return 0;
 }
 
+static int
+h_skew_old(lrpc_rpc_call *call, void *ud, uint32_t x, uint32_t *ret_y)
+{
+	*ret_y = x + 100;
+	return 0;
+}
+
 /* Always answers BLUE (v2 only): a v1 caller gets an error reply. */
 static int
 h_skew_paint(lrpc_rpc_call *call, void *ud, skew_color color,
@@ -225,6 +232,7 @@ static const struct skew_evolving_handlers skew_handlers = {
 	.find = h_skew_find,
 	.paint = h_skew_paint,
 	.draw = h_skew_draw,
+	.old = h_skew_old,
 };
 
 static void
@@ -1018,6 +1026,13 @@ test_rpc_skew_new_client_old_server(void **state)
 			 0);
 	assert_string_equal(back.name, "apple");
 	assert_int_equal(back.weight, 0);
+	/* A deprecated method still works; only its callers are warned. */
+	uint32_t y = 0;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	assert_int_equal(skew_evolving_old(rc, 5, &y, TIMEOUT, NULL), 0);
+#pragma GCC diagnostic pop
+	assert_int_equal(y, 6);
 	/* A method the server's version does not have fails locally. */
 	assert_int_equal(skew_evolving_twice(rc, 3, &doubled, TIMEOUT, NULL),
 			 -EPROTONOSUPPORT);

@@ -424,6 +424,20 @@ class CFacts:
     def member_value(self, mem: m.Member, base: str) -> str:
         return _c_int_literal(mem.value, base)
 
+    @staticmethod
+    def deprecated(mod: m.Module, iface: m.Interface, meth: m.Method) -> str:
+        """The attribute that makes a compiler warn where a @deprecated
+        method or event is used (nothing changes on the wire)."""
+        if not meth.deprecated:
+            return ""
+        return (f'LRPC_DEPRECATED("{mod.name}.{iface.name}.{meth.name} is '
+                f'deprecated") ')
+
+    @staticmethod
+    def live_fields(fields: Tuple[m.Field, ...]) -> List[m.Field]:
+        """The fields with a C member: all but the @removed ones."""
+        return [f for f in fields if not f.removed]
+
     def wire_fields(self, fields: Tuple[m.Field, ...]) -> List[m.Field]:
         return sorted(fields, key=lambda f: (f.since, f.ordinal))
 
