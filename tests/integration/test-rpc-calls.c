@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "rpc-calls-client.h"
@@ -188,6 +189,58 @@ h_undelivered(lrpc_rpc_call *call, void *ud, uint64_t *ret_count)
 	return r;
 }
 
+/* The one uid guarded() lets in (set by the test before the server forks). */
+static uid_t guard_uid;
+
+/*
+ * Authorization by the handler, until the IDL has an access policy: the
+ * connection carries the credentials the kernel recorded at connect, and
+ * the handler denies with a typed error and a message saying why.
+ */
+static int
+h_guarded(lrpc_rpc_call *call, void *ud, uint32_t *ret_uid)
+{
+	lrpc_peer peer;
+	char msg[64];
+	int r = lrpc_conn_get_peer(lrpc_rpc_call_get_conn(call), &peer);
+
+	if (r < 0)
+		return r;
+	if (peer.uid != guard_uid) {
+		snprintf(msg, sizeof(msg), "uid %u may not call guarded",
+			 (unsigned)peer.uid);
+		lrpc_rpc_call_set_error_message(call, msg);
+		return RC_ACCESS_DENIED;
+	}
+	*ret_uid = peer.uid;
+	return 0;
+}
+
+/* Calls parked by park(): answered only once abandoned. */
+static uint32_t n_parked;
+
+static void
+park_abandoned(lrpc_rpc_call *call, void *ud)
+{
+	n_parked--;
+	(void)rc_calls_park_reply(call);
+}
+
+static int
+h_park(lrpc_rpc_call *call, void *ud)
+{
+	lrpc_rpc_call_set_abandon_handler(call, park_abandoned, NULL);
+	n_parked++;
+	return LRPC_RPC_LATER;
+}
+
+static int
+h_parked(lrpc_rpc_call *call, void *ud, uint32_t *ret_n)
+{
+	*ret_n = n_parked;
+	return 0;
+}
+
 static const struct rc_calls_handlers handlers = {
 	.big = h_big,
 	.big_later = h_big_later,
@@ -196,6 +249,9 @@ static const struct rc_calls_handlers handlers = {
 	.slow = h_slow,
 	.time_left = h_time_left,
 	.undelivered = h_undelivered,
+	.guarded = h_guarded,
+	.park = h_park,
+	.parked = h_parked,
 };
 
 static void
@@ -634,6 +690,68 @@ test_rpc_calls_oneway_kind_for_a_call(void **state)
 	th_rpc_fixture_stop(&f);
 }
 
+/* A client of uid 4321 (the test runs as root) calls guarded(). */
+static int
+guarded_as_other_uid(void *arg)
+{
+	lrpc_rpc_client *rc = NULL;
+	lrpc_client *c = NULL;
+	uint32_t uid = 0;
+	int r;
+
+	if (setgid(4321) < 0 || setuid(4321) < 0)
+		return 10;
+	if (th_connect(arg, &c, NULL) < 0 || lrpc_rpc_client_new(&rc, c) < 0)
+		return 11;
+	r = rc_calls_guarded(rc, &uid, TIMEOUT, NULL);
+	lrpc_rpc_client_unref(rc);
+	lrpc_client_unref(c);
+	return r == 0 && uid == 4321 ? 0 : 12;
+}
+
+/*
+ * HARDENING F54, until the IDL has a per-method access policy: a handler
+ * sees the caller's credentials (those of its connection) and denies a
+ * caller with a typed error, which reaches the caller with its name and
+ * message; the connection stays up and an allowed uid gets through.
+ */
+static void
+test_rpc_calls_f54_handler_denies_by_credentials(void **state)
+{
+	lrpc_rpc_error err;
+	uint32_t uid = 0;
+	char want[64];
+	fixture f;
+
+	/* As root a client of another uid is the one let in; otherwise the
+	 * test's own uid is let in by a second server. */
+	guard_uid = getuid() == 0 ? 4321 : getuid() + 1;
+	fixture_start(state, &f);
+	assert_int_equal(rc_calls_guarded(f.rc, &uid, TIMEOUT, &err),
+			 RC_ACCESS_DENIED);
+	assert_int_equal(err.code, RC_ACCESS_DENIED);
+	assert_string_equal(err.name, "rc.Access.DENIED");
+	snprintf(want, sizeof(want), "uid %u may not call guarded",
+		 (unsigned)getuid());
+	assert_string_equal(err.message, want);
+	assert_int_equal(uid, 0);
+	/* Denied, not dropped: the next call on the connection works. */
+	assert_int_equal(undelivered(&f), 0);
+	if (getuid() == 0) {
+		pid_t pid = th_fork_helper(guarded_as_other_uid, *state);
+		assert_int_equal(th_wait_helper(pid), 0);
+		th_rpc_fixture_stop(&f);
+	} else {
+		th_rpc_fixture_stop(&f);
+		guard_uid = getuid();
+		fixture_start(state, &f);
+		assert_int_equal(rc_calls_guarded(f.rc, &uid, TIMEOUT, NULL),
+				 0);
+		assert_int_equal(uid, getuid());
+		th_rpc_fixture_stop(&f);
+	}
+}
+
 int
 main(void)
 {
@@ -649,6 +767,7 @@ main(void)
 		TH_TEST(test_rpc_calls_time_left),
 		TH_TEST(test_rpc_calls_stray_cancels_ignored),
 		TH_TEST(test_rpc_calls_oneway_kind_for_a_call),
+		TH_TEST(test_rpc_calls_f54_handler_denies_by_credentials),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
