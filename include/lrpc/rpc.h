@@ -302,8 +302,9 @@ typedef struct lrpc_rpc_error {
 	/**
 	 * "kv.KvError.NOT_FOUND" for a typed error, "lrpc.NoSuchMethod" for
 	 * -EOPNOTSUPP from the server, "lrpc.InterfaceMismatch" (-EPROTO),
-	 * "lrpc.NewerThanPeer" (-EPROTONOSUPPORT), "lrpc.Errno" for other
-	 * errors; NULL on success.
+	 * "lrpc.NewerThanPeer" (-EPROTONOSUPPORT), "lrpc.Busy" for -EBUSY
+	 * from the server (the connection has max_deferred_calls waiting,
+	 * server.h), "lrpc.Errno" for other errors; NULL on success.
 	 */
 	const char *name;
 	/** The server's message (lrpc_rpc_call_set_error_message), or "". */

@@ -134,6 +134,15 @@ typedef struct lrpc_server_opts {
 	 * memory); 0: 10 s, LRPC_TIMEOUT_INFINITE: never.
 	 */
 	uint64_t read_timeout_usec;
+	/**
+	 * Most RPC calls of one connection answered later (deferred by
+	 * their handler, LRPC_RPC_LATER) and not answered yet, over every
+	 * interface; 0: 1024.  While a connection has that many, each call
+	 * it sends is answered at once with -EBUSY ("lrpc.Busy") before any
+	 * handler runs, so that a client cannot pin server memory with calls
+	 * it never lets finish.
+	 */
+	uint32_t max_deferred_calls;
 } lrpc_server_opts;
 
 /**

@@ -64,6 +64,16 @@ lrpc__conn_remove_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data)
 	return lrpc__hook_remove(&c->close_hooks, fn, data);
 }
 
+int
+lrpc__conn_count_deferred(lrpc_conn *c, int delta)
+{
+	if (delta > 0 && c->n_deferred >= c->server->opts.max_deferred_calls)
+		return -EBUSY;
+	assert(delta > 0 || c->n_deferred > 0);
+	c->n_deferred += (uint32_t)delta;
+	return 0;
+}
+
 void
 lrpc__conn_list_add(lrpc_conn *c, lrpc_conn **head)
 {

@@ -103,6 +103,7 @@ struct lrpc_conn {
 	lrpc__queue q[LRPC__N_CHAN];
 	lrpc_conn_stats stats;
 	lrpc__hook *close_hooks;
+	uint32_t n_deferred; /* RPC calls answered later (ipc-seam.h) */
 };
 
 struct lrpc_server {

@@ -33,6 +33,14 @@ int lrpc__conn_add_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
 int lrpc__conn_remove_close_hook(lrpc_conn *c, lrpc__hook_fn fn, void *data);
 
 /**
+ * Count an RPC call of @c that may be answered later (@delta 1: before
+ * its handler runs) or that is done (@delta -1), against the server's
+ * max_deferred_calls.  Returns 0, or -EBUSY (nothing counted) when @delta
+ * is 1 and @c has that many already.
+ */
+int lrpc__conn_count_deferred(lrpc_conn *c, int delta);
+
+/**
  * Run @fn(@s, @data) once when @s is freed (after every connection is
  * gone): the place for a layer to free what it attached to the server.
  * Returns 0, -EINVAL, or -ENOMEM.

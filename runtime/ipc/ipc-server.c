@@ -37,6 +37,8 @@ server_apply_defaults(lrpc_server_opts *o)
 	if (o->read_timeout_usec == 0 ||
 	    o->read_timeout_usec == LRPC_TIMEOUT_DEFAULT)
 		o->read_timeout_usec = 10 * LRPC_USEC_PER_SEC;
+	if (o->max_deferred_calls == 0)
+		o->max_deferred_calls = 1024;
 }
 
 LRPC_EXPORT int

@@ -9,7 +9,60 @@
 
 #include "rpc-server-internal.h"
 
-/* Take a deferred call off its connection's list. */
+static size_t
+call_bucket(const rpc_peer *p, uint64_t call_id)
+{
+	uint64_t x = call_id ^ p->hash_key;
+
+	/* splitmix64's finalizer: every bit of the id reaches the bucket
+	 * bits, so ids that differ only high up still spread. */
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return (size_t)x & (p->n_buckets - 1);
+}
+
+static void
+bucket_push(rpc_peer *p, lrpc_rpc_call *call)
+{
+	lrpc_rpc_call **head = &p->buckets[call_bucket(p, call->call_id)];
+
+	call->peer_prev = NULL;
+	call->peer_next = *head;
+	if (*head)
+		(*head)->peer_prev = call;
+	*head = call;
+}
+
+/* Twice the buckets once there are as many calls as buckets; without
+ * memory for it the chains just grow longer. */
+static void
+peer_grow(rpc_peer *p)
+{
+	uint32_t old_n = p->n_buckets;
+	lrpc_rpc_call **old = p->buckets;
+	lrpc_rpc_call **b;
+
+	if (old_n > UINT32_MAX / 2)
+		return;
+	b = calloc((size_t)old_n * 2, sizeof(*b));
+	if (!b)
+		return;
+	p->buckets = b;
+	p->n_buckets = old_n * 2;
+	for (uint32_t i = 0; i < old_n; i++)
+		while (old[i]) {
+			lrpc_rpc_call *call = old[i];
+			old[i] = call->peer_next;
+			bucket_push(p, call);
+		}
+	if (old != p->inline_buckets)
+		free(old);
+}
+
+/* Take a deferred call off its connection's table. */
 void
 lrpc__rpcs_call_unlist(lrpc_rpc_call *call)
 {
@@ -20,25 +73,44 @@ lrpc__rpcs_call_unlist(lrpc_rpc_call *call)
 	if (call->peer_prev)
 		call->peer_prev->peer_next = call->peer_next;
 	else
-		p->deferred = call->peer_next;
+		p->buckets[call_bucket(p, call->call_id)] = call->peer_next;
 	if (call->peer_next)
 		call->peer_next->peer_prev = call->peer_prev;
+	p->n_deferred--;
 	call->peer = NULL;
 	call->peer_prev = call->peer_next = NULL;
 }
 
-/* Put a deferred call on its connection's list (if it has a peer). */
+/* Put a deferred call in its connection's table (if it has a peer). */
 void
 lrpc__rpcs_call_list(lrpc_rpc_call *call, rpc_peer *p)
 {
 	if (!p)
 		return;
+	if (p->n_deferred >= p->n_buckets)
+		peer_grow(p);
 	call->peer = p;
-	call->peer_prev = NULL;
-	call->peer_next = p->deferred;
-	if (p->deferred)
-		p->deferred->peer_prev = call;
-	p->deferred = call;
+	bucket_push(p, call);
+	p->n_deferred++;
+}
+
+lrpc_rpc_call *
+lrpc__rpcs_call_find(rpc_peer *p, uint64_t call_id)
+{
+	for (lrpc_rpc_call *call = p->buckets[call_bucket(p, call_id)]; call;
+	     call = call->peer_next)
+		if (call->call_id == call_id)
+			return call;
+	return NULL;
+}
+
+void
+lrpc__rpcs_call_uncount(lrpc_rpc_call *call)
+{
+	if (!call->counted)
+		return;
+	call->counted = false;
+	(void)lrpc__conn_count_deferred(call->conn, -1);
 }
 
 void
@@ -49,6 +121,7 @@ lrpc__rpcs_call_free(lrpc_rpc_call *call)
 	lrpc__rpcs_call_unlist(call);
 	if (call->conn) {
 		lrpc_conn *conn = call->conn;
+		lrpc__rpcs_call_uncount(call);
 		call->conn = NULL;
 		lrpc_conn_unref(conn);
 	}
@@ -152,14 +225,14 @@ lrpc__rpcs_call_abandon(lrpc_rpc_call *call, int reason)
 }
 
 void
-lrpc__rpcs_call_on_close(void *object, void *data)
+lrpc__rpcs_call_on_close(lrpc_rpc_call *call)
 {
-	lrpc_rpc_call *call = data;
 	lrpc_conn *conn = call->conn;
 
 	/* The client is gone: drop the connection now (its memory must not
 	 * wait for a reply that may never come) and tell the owner. */
 	lrpc__rpcs_call_unlist(call);
+	lrpc__rpcs_call_uncount(call);
 	call->conn = NULL;
 	lrpc_conn_unref(conn);
 	lrpc__rpcs_call_abandon(call, -ENOTCONN);
@@ -235,9 +308,6 @@ call_finish(lrpc_rpc_call *call, int status, const void *rep)
 	call->replied = true;
 	if (call->in_handler)
 		return r; /* lrpc__rpcs_svc_handle frees it after the handler */
-	if (call->deferred && call->conn)
-		(void)lrpc__conn_remove_close_hook(call->conn, lrpc__rpcs_call_on_close,
-						   call);
 	lrpc__rpcs_call_free(call);
 	return r;
 }

@@ -23,8 +23,18 @@ typedef struct rpc_peer {
 	 * log (0: nothing expected). */
 	uint16_t diff_version;
 	struct rpc_service *svc;
-	/* Deferred calls of this connection, for cancels by call id. */
-	struct lrpc_rpc_call *deferred;
+	/*
+	 * Deferred calls of this connection, hashed by call id for cancels
+	 * (chains through peer_prev/peer_next): @n_buckets, a power of two,
+	 * grows with them; the first buckets are inline, so that a call can
+	 * always be listed.  The key keeps a client from aiming its call ids
+	 * at one chain; max_deferred_calls bounds a chain anyway.
+	 */
+	struct lrpc_rpc_call **buckets;
+	uint32_t n_buckets;
+	uint32_t n_deferred;
+	uint64_t hash_key;
+	struct lrpc_rpc_call *inline_buckets[8];
 	/* Cancels for a call id that is not deferred here: ignored. */
 	uint64_t stray_cancels;
 } rpc_peer;
@@ -56,6 +66,7 @@ struct lrpc_rpc_call {
 	uint16_t peer_version;
 	int abandoned;     /* 0, -ECANCELED or -ENOTCONN */
 	bool in_handler;
+	bool counted;      /* in its connection's deferred count */
 	bool deferred;
 	bool replied;
 	lrpc_rpc_abandon_fn abandon;
@@ -93,12 +104,16 @@ int lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn,
 void lrpc__rpcs_call_free(lrpc_rpc_call *call);
 /* Send the answer: results @rep when @status is 0, else an error. */
 int lrpc__rpcs_call_answer(lrpc_rpc_call *call, int status, const void *rep);
-/* A deferred call on / off its connection's list (for cancels). */
+/* A deferred call on / off its connection's table (for cancels). */
 void lrpc__rpcs_call_list(lrpc_rpc_call *call, rpc_peer *p);
 void lrpc__rpcs_call_unlist(lrpc_rpc_call *call);
+/* The deferred call @call_id of @p, or NULL. */
+lrpc_rpc_call *lrpc__rpcs_call_find(rpc_peer *p, uint64_t call_id);
+/* Leave its connection's count of calls that may be answered later. */
+void lrpc__rpcs_call_uncount(lrpc_rpc_call *call);
 /* Nobody waits for the answer any more (-ECANCELED, -ENOTCONN). */
 void lrpc__rpcs_call_abandon(lrpc_rpc_call *call, int reason);
-/* The close hook of a deferred call's connection. */
-void lrpc__rpcs_call_on_close(void *object, void *data);
+/* A deferred call's connection is closing. */
+void lrpc__rpcs_call_on_close(lrpc_rpc_call *call);
 
 #endif

@@ -9,7 +9,9 @@
 
 #include "rpc-server-internal.h"
 
-#define MAX_FREE_CALLS 64
+#define BUSY_MESSAGE                                                        \
+	"too many calls of this connection wait to be answered later "     \
+	"(the server's max_deferred_calls)"
 
 static void
 svc_free(rpc_service *svc)
@@ -65,12 +67,41 @@ peer_on_close(void *object, void *data)
 			*p = peer->next;
 			break;
 		}
-	/* Its deferred calls ran their own close hooks first (hooks run in
-	 * reverse order of adding, and the peer's came at the hello). */
-	while (peer->deferred)
-		lrpc__rpcs_call_unlist(peer->deferred);
+	/* Its deferred calls learn it here, one by one (an abandon handler
+	 * may answer others of them: each is taken off as it goes). */
+	for (uint32_t i = 0; i < peer->n_buckets; i++)
+		while (peer->buckets[i])
+			lrpc__rpcs_call_on_close(peer->buckets[i]);
+	if (peer->buckets != peer->inline_buckets)
+		free(peer->buckets);
 	free(peer);
 	lrpc__rpcs_svc_unref(svc);
+}
+
+/* The peer record of @conn, made at its first hello or its first call
+ * answered later (unnegotiated, version 0); NULL without memory. */
+static rpc_peer *
+peer_get(rpc_service *svc, lrpc_conn *conn)
+{
+	rpc_peer *p = lrpc__rpcs_peer_find(svc, conn);
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p || lrpc__conn_add_close_hook(conn, peer_on_close, p) < 0) {
+		free(p);
+		return NULL;
+	}
+	p->conn = conn;
+	p->svc = lrpc__rpcs_svc_ref(svc);
+	p->buckets = p->inline_buckets;
+	p->n_buckets = sizeof(p->inline_buckets) / sizeof(p->inline_buckets[0]);
+	/* Not secret, but not known to the client either. */
+	p->hash_key = (uint64_t)(uintptr_t)p * UINT64_C(0x9e3779b97f4a7c15) ^
+		      lrpc__now_coarse_usec();
+	p->next = svc->peers;
+	svc->peers = p;
+	return p;
 }
 
 int
@@ -133,26 +164,6 @@ lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn, uint64_t call_id,
 	};
 	return lrpc__rpcs_svc_send(svc, conn, false, &h, 0, NULL, NULL,
 				   message);
-}
-
-/* The peer record of @conn, made at its first hello; NULL without memory. */
-static rpc_peer *
-peer_get(rpc_service *svc, lrpc_conn *conn)
-{
-	rpc_peer *p = lrpc__rpcs_peer_find(svc, conn);
-
-	if (p)
-		return p;
-	p = calloc(1, sizeof(*p));
-	if (!p || lrpc__conn_add_close_hook(conn, peer_on_close, p) < 0) {
-		free(p);
-		return NULL;
-	}
-	p->conn = conn;
-	p->svc = lrpc__rpcs_svc_ref(svc);
-	p->next = svc->peers;
-	svc->peers = p;
-	return p;
 }
 
 /*
@@ -281,15 +292,16 @@ static void
 handle_cancel(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *h)
 {
 	rpc_peer *p = lrpc__rpcs_peer_find(svc, conn);
+	lrpc_rpc_call *call;
 
 	if (!p)
 		return;
-	for (lrpc_rpc_call *call = p->deferred; call; call = call->peer_next)
-		if (call->call_id == h->call_id) {
-			if (!call->abandoned)
-				lrpc__rpcs_call_abandon(call, -ECANCELED);
-			return;
-		}
+	call = lrpc__rpcs_call_find(p, h->call_id);
+	if (call) {
+		if (!call->abandoned)
+			lrpc__rpcs_call_abandon(call, -ECANCELED);
+		return;
+	}
 	p->stray_cancels++;
 	lrpc__log_debug("lrpc rpc: cancel of call %llu, not deferred on this "
 			"connection: ignored",
@@ -366,21 +378,24 @@ svc_finish(lrpc_conn *conn, lrpc_rpc_call *call, bool oneway, int status,
 		call->conn = NULL;
 		lrpc__rpcs_call_free(call);
 	} else if (status == LRPC_RPC_LATER && !call->replied) {
-		/* Deferred: the call now holds the connection, and learns
-		 * through a close hook if the client goes away. */
-		if (lrpc__conn_add_close_hook(conn, lrpc__rpcs_call_on_close, call) < 0) {
-			call->conn = NULL;
-			lrpc__rpcs_call_free(call);
-		} else {
-			call->conn = lrpc_conn_ref(conn);
-			call->deferred = true;
-			lrpc__rpcs_call_list(call, lrpc__rpcs_peer_find(call->svc, conn));
-		}
+		/* Deferred: the call now holds the connection and stays in
+		 * its peer's table, for cancels and for the close of the
+		 * connection.  The handler holds the call, so it is kept even
+		 * without a peer (no memory for one): its answer then finds
+		 * the connection gone, and nothing else reaches it. */
+		call->conn = lrpc_conn_ref(conn);
+		call->deferred = true;
+		rpc_peer *p = lrpc__rpcs_peer_find(call->svc, conn);
+		if (!p && (p = peer_get(call->svc, conn)))
+			/* No hello: not held to a version (for events). */
+			p->version = call->svc->table->version;
+		lrpc__rpcs_call_list(call, p);
 	} else {
 		if (!call->replied)
 			(void)lrpc__rpcs_call_answer(call,
 					  status == LRPC_RPC_LATER ? 0 : status,
 					  rep);
+		lrpc__rpcs_call_uncount(call);
 		call->conn = NULL;
 		lrpc__rpcs_call_free(call);
 	}
@@ -458,11 +473,20 @@ lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 		svc_refuse(svc, conn, &h, oneway);
 		return 0;
 	}
+	/* Each call may be answered later: past the connection's share of
+	 * those, it is refused before its handler runs, at once. */
+	if (!oneway && lrpc__conn_count_deferred(conn, 1) < 0)
+		return lrpc__rpcs_send_status(svc, conn, h.call_id, h.method,
+					      -EBUSY, BUSY_MESSAGE);
 	call = call_new(svc);
-	if (!call)
-		return oneway ? 0
-			      : lrpc__rpcs_send_status(svc, conn, h.call_id,
-						       h.method, -ENOMEM, NULL);
+	if (!call) {
+		if (oneway)
+			return 0;
+		(void)lrpc__conn_count_deferred(conn, -1);
+		return lrpc__rpcs_send_status(svc, conn, h.call_id, h.method,
+					      -ENOMEM, NULL);
+	}
+	call->counted = !oneway;
 	call->conn = conn; /* borrowed while the handler runs */
 	call->method = m;
 	call->call_id = h.call_id;
