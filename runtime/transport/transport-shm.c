@@ -30,6 +30,23 @@
 #include "transport.h"
 #include "util.h"
 
+/*
+ * HARDENING B19: in an ASan build, the server's request ring is poisoned
+ * from the copy-in of a request until it is released, that is while its
+ * handler runs: a handler (or anything the library does for it) that
+ * reads the request where the client can still change it is reported.
+ * Elsewhere the macros are no-ops.
+ */
+#if defined(__has_include)
+#if __has_include(<sanitizer/asan_interface.h>)
+#include <sanitizer/asan_interface.h>
+#endif
+#endif
+#ifndef ASAN_POISON_MEMORY_REGION
+#define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#endif
+
 struct lrpc__tconn {
 	lrpc__role role;
 	int my_efd;   /* we sleep on it, the peer writes it */
@@ -76,11 +93,26 @@ shm_attach(lrpc__tconn *t, uint64_t cap, bool init)
 	t->cpus = (_Atomic uint32_t *)(void *)(t->map + LRPC__SHM_CPUS_OFF);
 }
 
+/* The request ring's data area, poisoned while a handler runs (B19). */
+static void
+shm_poison_requests(lrpc__tconn *t, bool poison)
+{
+	lrpc__ring *r = &t->ring[LRPC__CHAN_REQUEST];
+
+	if (poison)
+		ASAN_POISON_MEMORY_REGION(r->data, r->cap);
+	else
+		ASAN_UNPOISON_MEMORY_REGION(r->data, r->cap);
+}
+
 static void
 shm_free(lrpc__tconn *t)
 {
 	if (!t)
 		return;
+	/* The address range may be mapped again later, by anyone. */
+	if (t->have_copy)
+		shm_poison_requests(t, false);
 	if (t->map)
 		munmap(t->map, t->map_size);
 	lrpc__safe_close(t->my_efd);
@@ -369,6 +401,7 @@ shm_recv_copy(lrpc__tconn *t, const lrpc_msg_header **ret_msg,
 			     LRPC__MSG_REQUEST) < 0)
 		return -EBADMSG;
 	t->have_copy = true;
+	shm_poison_requests(t, true);
 done:
 	*ret_msg = (const lrpc_msg_header *)(void *)t->copy;
 	*ret_size = ((const lrpc_msg_header *)(void *)t->copy)->size;
@@ -415,6 +448,8 @@ static void
 shm_release(lrpc__tconn *t, lrpc__chan chan)
 {
 	if (t->role == LRPC__ROLE_SERVER) {
+		if (t->have_copy)
+			shm_poison_requests(t, false);
 		t->have_copy = false;
 		return;
 	}

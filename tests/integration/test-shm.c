@@ -37,6 +37,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -2223,6 +2224,183 @@ test_shm_no_spin_calls(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/* --- B19: the request ring is poisoned while handlers run (ASan) --- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TH_ASAN 1
+#endif
+#endif
+
+#ifdef TH_ASAN
+#include <sanitizer/asan_interface.h>
+
+#define H_B19_PROBE 110 /* report what is poisoned, now and after */
+#define H_B19_READ 111  /* a child reads the request ring: its fate */
+
+/* The request and response data areas of the server's one connection,
+ * found through its mapping of the memfd. */
+static bool
+b19_areas(lrpc_conn *c, uint8_t **ret_req, uint8_t **ret_resp,
+	  uint64_t *ret_cap)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	unsigned long start = 0;
+	int n = 0;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "/memfd:lrpc-shm") &&
+		    sscanf(line, "%lx-", &start) == 1)
+			n++;
+	fclose(f);
+	if (n != 1)
+		return false;
+	*ret_cap = lrpc__ring_capacity(lrpc_conn_get_max_msg_size(c));
+	*ret_req = (uint8_t *)start + LRPC__SHM_DATA_OFF +
+		   LRPC__CHAN_REQUEST * *ret_cap;
+	*ret_resp = (uint8_t *)start + LRPC__SHM_DATA_OFF +
+		    LRPC__CHAN_RESPONSE * *ret_cap;
+	return true;
+}
+
+/* Every byte of [p, p + n) poisoned: 1; none: 0; some: -1. */
+static int
+b19_poisoned(const uint8_t *p, uint64_t n)
+{
+	bool first = __asan_address_is_poisoned(p);
+
+	if (first && __asan_address_is_poisoned(p + n - 1) &&
+	    __asan_address_is_poisoned(p + n / 2))
+		return 1;
+	if (!first && __asan_region_is_poisoned((void *)p, n) == NULL)
+		return 0;
+	return -1;
+}
+
+static lrpc_conn *b19_conn;
+
+static void
+b19_after(void *data)
+{
+	uint8_t *req, *resp;
+	uint64_t cap;
+
+	if (b19_areas(b19_conn, &req, &resp, &cap))
+		th_report("b19-after req=%d", b19_poisoned(req, cap));
+	else
+		th_report("b19-after no mapping");
+	lrpc_conn_unref(b19_conn);
+}
+
+static int
+h_b19_probe(lrpc_conn *c, const lrpc_msg_header *msg, size_t size,
+	    void *loop)
+{
+	uint8_t *req, *resp;
+	uint64_t cap;
+
+	if (!b19_areas(c, &req, &resp, &cap)) {
+		th_report("b19-during no mapping");
+		return -ENOENT;
+	}
+	/* The handler's own copy of the request is private memory. */
+	th_report("b19-during req=%d resp=%d copy=%d", b19_poisoned(req, cap),
+		  b19_poisoned(resp, cap), b19_poisoned((const void *)msg, size));
+	b19_conn = lrpc_conn_ref(c);
+	(void)lrpc_loop_add_timer(loop, 1000, b19_after, NULL, NULL);
+	return lrpc_conn_send_response(c, msg, size);
+}
+
+static int
+h_b19_read(lrpc_conn *c, const lrpc_msg_header *msg, size_t size,
+	   void *loop)
+{
+	uint8_t *req, *resp;
+	uint64_t cap;
+	int status;
+
+	if (!b19_areas(c, &req, &resp, &cap))
+		return -ENOENT;
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* What a handler reading the client's memory would do (the
+		 * report it makes is expected: out of the test's log). */
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 2);
+		volatile uint8_t b = req[0];
+		(void)b;
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -ECHILD;
+	th_report("b19-read exited=%d code=%d", WIFEXITED(status),
+		  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	return lrpc_conn_send_response(c, msg, size);
+}
+
+static void
+b19_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	shm_setup(s, loop, arg);
+	lrpc_server_add_handler(s, H_B19_PROBE, h_b19_probe, loop);
+	lrpc_server_add_handler(s, H_B19_READ, h_b19_read, loop);
+}
+#endif
+
+/*
+ * HARDENING B19: in the ASan build the server poisons the request ring
+ * of a connection from the copy-in of a request until its handler is
+ * done: a handler touching shared memory after the copy-in is reported.
+ * The test sees the ring poisoned from inside a handler (and the response
+ * ring, where a handler may reserve room and write, not poisoned), not
+ * poisoned once the handler is done, and a read of it from a handler
+ * (in a forked child, so that the report does not end the server) stops
+ * with an ASan report.  Every other shm test of the ASan build runs its
+ * handlers with the ring poisoned.  Skipped in builds without ASan.
+ */
+static void
+test_shm_b19_ring_poisoned_in_handlers(void **state)
+{
+#ifdef TH_ASAN
+	th_server *s = th_server_spawn(*state, NULL, NULL, b19_setup, NULL);
+	lrpc_msg_header h = { .size = sizeof(h), .id = H_B19_PROBE };
+	uint8_t resp[64];
+	char line[128];
+	lrpc_client *c;
+
+	assert_non_null(s);
+	c = honest_connect(state);
+	assert_int_equal(th_call(c, &h, sizeof(h), resp, sizeof(resp),
+				 SOON_MS),
+			 (int)sizeof(h));
+	assert_true(th_server_expect(s, "b19-during", SOON_MS, line,
+				     sizeof(line)));
+	assert_string_equal(line, "b19-during req=1 resp=0 copy=0");
+	assert_true(th_server_expect(s, "b19-after", SOON_MS, line,
+				     sizeof(line)));
+	assert_string_equal(line, "b19-after req=0");
+	h.id = H_B19_READ;
+	assert_int_equal(th_call(c, &h, sizeof(h), resp, sizeof(resp),
+				 5 * SOON_MS),
+			 (int)sizeof(h));
+	assert_true(th_server_expect(s, "b19-read", 5 * SOON_MS, line,
+				     sizeof(line)));
+	/* ASan ends the reader with a non-zero code (or by abort). */
+	assert_string_not_equal(line, "b19-read exited=1 code=0");
+	th_echo(c, 100, 2, SOON_MS);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+#else
+	skip();
+#endif
+}
+
 int
 main(void)
 {
@@ -2246,6 +2424,7 @@ main(void)
 		TH_TEST(test_shm_max_size_back_to_back),
 		TH_TEST(test_shm_64mib_message),
 		TH_TEST(test_shm_no_spin_calls),
+		TH_TEST(test_shm_b19_ring_poisoned_in_handlers),
 	};
 	/* Every test here is about the shm transport itself: meson runs this
 	 * file once, on shm, and so does a run by hand. */
