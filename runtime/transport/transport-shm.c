@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "shm-layout.h"
@@ -139,6 +140,7 @@ shm_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
 {
 	_lrpc_cleanup_close_ int memfd = -1, s_efd = -1, c_efd = -1;
 	uint64_t cap, total = shm_total(max_msg, &cap);
+	struct rlimit fsize;
 	lrpc__tconn *t;
 	void *map;
 	int r;
@@ -146,6 +148,14 @@ shm_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
 	t = shm_alloc(LRPC__ROLE_SERVER, max_msg);
 	if (!t)
 		return -ENOMEM;
+	/* Past RLIMIT_FSIZE, ftruncate() fails with EFBIG -- after the
+	 * kernel sent this process SIGXFSZ, which ends it unless ignored:
+	 * refuse this connection instead (HARDENING C31). */
+	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 &&
+	    fsize.rlim_cur != RLIM_INFINITY && total > fsize.rlim_cur) {
+		shm_free(t);
+		return -EFBIG;
+	}
 	memfd = memfd_create("lrpc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (memfd < 0)
 		goto fail_errno;

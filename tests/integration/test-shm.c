@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2401,6 +2402,114 @@ test_shm_b19_ring_poisoned_in_handlers(void **state)
 #endif
 }
 
+/* --- C31: no room for the rings --- */
+
+#define C31_FSIZE (1024u * 1024u)
+
+static void
+c31_fsize_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	struct rlimit rl = { C31_FSIZE, C31_FSIZE };
+
+	shm_setup(s, loop, arg);
+	/* SIGXFSZ keeps its default action: it would end the server. */
+	signal(SIGXFSZ, SIG_DFL);
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		th_report("c31 setrlimit %d", errno);
+}
+
+/*
+ * HARDENING C31: the rings of a connection need a memfd of 12 MiB (1 MiB
+ * messages); a server whose RLIMIT_FSIZE is 1 MiB cannot size one.  The
+ * client's connect fails at once with -EFBIG, the server carries on (the
+ * kernel answers a ftruncate() past the limit with SIGXFSZ, which would
+ * have ended it: the server checks the limit first), and a client asking
+ * for small messages, whose rings fit, connects and calls.
+ */
+static void
+test_shm_c31_file_size_limit(void **state)
+{
+	th_server *s = th_server_spawn(*state, NULL, NULL, c31_fsize_setup,
+				       NULL);
+	lrpc_client_opts o = { .struct_size = sizeof(o),
+			       .max_msg_size = 16 * 1024 };
+	lrpc_client *c = NULL;
+	long t0 = th_now_ms();
+
+	assert_non_null(s);
+	assert_int_equal(th_connect(*state, &c, NULL), -EFBIG);
+	assert_null(c);
+	assert_true(th_now_ms() - t0 < SOON_MS);
+	assert_int_equal(th_connect(*state, &c, &o), 0);
+	th_echo(c, 4000, 3, SOON_MS);
+	lrpc_client_unref(c);
+	assert_int_equal(th_connect(*state, &c, NULL), -EFBIG);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+static void
+c31_full_shm_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	static char block[4096];
+	int fd;
+
+	shm_setup(s, loop, arg);
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=64k") < 0) {
+		th_report("c31 no mount namespace: %d", errno);
+		return;
+	}
+	fd = open("/dev/shm/filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	while (fd >= 0 && write(fd, block, sizeof(block)) > 0)
+		;
+	th_report("c31 /dev/shm full: %d", errno);
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * HARDENING C31, /dev/shm: the rings are memfds on the kernel's own shmem
+ * mount, not files of /dev/shm, so a full /dev/shm (a 64 KiB tmpfs, full,
+ * in the server's own mount namespace) changes nothing: clients connect
+ * and send messages of 512 KiB, whose ring pages are allocated as they
+ * are written.  Skipped where mount namespaces cannot be made.
+ */
+static void
+test_shm_c31_full_dev_shm(void **state)
+{
+	th_server *s = th_server_spawn(*state, NULL, NULL, c31_full_shm_setup,
+				       NULL);
+	const size_t size = 512 * 1024;
+	uint8_t *req = malloc(size), *resp = malloc(size);
+	char line[128];
+	lrpc_client *c = NULL;
+
+	assert_non_null(s);
+	assert_non_null(req);
+	assert_non_null(resp);
+	assert_true(th_server_expect(s, "c31 ", SOON_MS, line, sizeof(line)));
+	if (strncmp(line, "c31 /dev/shm full: ", 19) != 0) {
+		print_message("%s\n", line);
+		free(req);
+		free(resp);
+		assert_int_equal(th_server_stop(s), 0);
+		skip();
+	}
+	assert_string_equal(line, "c31 /dev/shm full: 28"); /* ENOSPC */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(th_connect(*state, &c, NULL), 0);
+		th_fill(req, size, TH_ECHO, (unsigned)i);
+		assert_int_equal(th_call(c, req, size, resp, size, SOON_MS),
+				 (int)size);
+		assert_true(th_check(resp, size, (unsigned)i));
+		lrpc_client_unref(c);
+	}
+	free(req);
+	free(resp);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
@@ -2425,6 +2534,8 @@ main(void)
 		TH_TEST(test_shm_64mib_message),
 		TH_TEST(test_shm_no_spin_calls),
 		TH_TEST(test_shm_b19_ring_poisoned_in_handlers),
+		TH_TEST(test_shm_c31_file_size_limit),
+		TH_TEST(test_shm_c31_full_dev_shm),
 	};
 	/* Every test here is about the shm transport itself: meson runs this
 	 * file once, on shm, and so does a run by hand. */
