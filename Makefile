@@ -3,6 +3,7 @@
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 BENCH_BUILD ?= build-bench
 FUZZ_BUILD ?= build-fuzz
 # Seconds per fuzz target: `make fuzz` (FUZZ_TIME) and the short run of
@@ -11,8 +12,8 @@ FUZZ_TIME ?= 180
 FUZZ_TEST_TIME ?= 10
 MESON_TEST_ARGS ?= --print-errorlogs --num-processes 2
 
-.PHONY: all deps build demo test test-normal test-asan test-valgrind bench \
-	abi-baseline clean fuzz test-fuzz
+.PHONY: all deps build demo test test-normal test-asan test-valgrind test-tsan \
+	bench abi-baseline clean fuzz test-fuzz
 
 # The tests valgrind runs (each on every transport); the rest run under
 # ASan+UBSan, which is faster.
@@ -35,7 +36,7 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	scripts/demo.sh $(BUILD)
 
-test: deps test-normal test-asan test-valgrind test-fuzz
+test: deps test-normal test-asan test-valgrind test-tsan test-fuzz
 
 test-normal: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -93,6 +94,18 @@ fuzz-short: $(FUZZ_BUILD)/build.ninja
 	meson test -C $(FUZZ_BUILD) --no-rebuild --suite fuzz-run \
 		--print-errorlogs --num-processes 2
 
+# ThreadSanitizer on the thread tests only (tests/integration/test-threads.c,
+# suite threads): only what they need is built, and nothing else runs.
+$(TSAN_BUILD)/build.ninja:
+	meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false \
+		-Dexamples=false
+
+test-tsan: $(TSAN_BUILD)/build.ninja
+	ninja -C $(TSAN_BUILD) tests/integration/test-threads
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	meson test -C $(TSAN_BUILD) $(MESON_TEST_ARGS) --no-rebuild \
+		--suite threads
+
 # Record the ABI of $(BUILD)'s liblrpc.so as the baseline the abi test
 # compares later builds with (README.md, "Versions and ABI").
 abi-baseline: build
@@ -115,4 +128,4 @@ bench:
 	$(BENCH_BUILD)/tests/bench/lrpc-bench --json $(BENCH_BUILD)/bench.json $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)
