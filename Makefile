@@ -18,7 +18,8 @@ MESON_TEST_ARGS ?= --print-errorlogs --num-processes 2
 # The tests valgrind runs (each on every transport); the rest run under
 # ASan+UBSan, which is faster.
 VALGRIND_TESTS ?= loop framer selector transport core-socket core-shm \
-	events-socket events-shm client-loop-socket client-loop-shm
+	events-socket events-shm client-loop-socket client-loop-shm \
+	faults-socket faults-shm
 VALGRIND ?= valgrind -q --error-exitcode=9 --leak-check=full \
 	--errors-for-leak-kinds=definite
 
