@@ -50,7 +50,13 @@ check_answer(const uint8_t *rec, size_t size, void *userdata)
 	FZ_CHECK(lrpc__rpc_header_read(&r, &h));
 	FZ_CHECK(h.reserved == 0);
 	if (h.kind == LRPC__RPC_HELLO_REPLY) {
-		FZ_CHECK(lrpc__rd_left(&r) == 0);
+		/* Empty, or with a refusal the server's canonical form. */
+		if (lrpc__rd_left(&r) != 0) {
+			FZ_CHECK(h.status == -EPROTO);
+			char *form = lrpc__rpc_read_form(&r);
+			FZ_CHECK(form != NULL && lrpc__rd_left(&r) == 0);
+			free(form);
+		}
 		return;
 	}
 	FZ_CHECK(h.kind == LRPC__RPC_REPLY || h.kind == LRPC__RPC_ERROR);
