@@ -9,7 +9,7 @@ FUZZ_BUILD ?= build-fuzz
 # Seconds per fuzz target: `make fuzz` (FUZZ_TIME) and the short run of
 # every target in `make test` (FUZZ_TEST_TIME).
 FUZZ_TIME ?= 180
-FUZZ_TEST_TIME ?= 10
+FUZZ_TEST_TIME ?= 15
 MESON_TEST_ARGS ?= --print-errorlogs --num-processes 2
 
 .PHONY: all deps build demo test test-normal test-asan test-valgrind test-tsan \
