@@ -40,6 +40,15 @@ typedef enum lrpc_server_flags {
 	 * into the server's user namespace; "nobody", 65534, by default).
 	 */
 	LRPC_SERVER_SAME_UID = 1 << 1,
+	/**
+	 * Always bind a socket of our own.  Without this flag,
+	 * lrpc_server_start() first looks for a listening socket a service
+	 * manager passed to the process (systemd socket activation:
+	 * LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES) that is bound to the
+	 * service's abstract or filesystem address or named after the
+	 * service, and serves that one (docs/api.md, "Socket activation").
+	 */
+	LRPC_SERVER_NO_ACTIVATION = 1 << 2,
 } lrpc_server_flags;
 
 /**

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -219,4 +221,135 @@ lrpc__naming_connect(const char *name, int *ret_fd)
 		return -errno;
 	*ret_fd = LRPC_TAKE_FD(fd);
 	return 0;
+}
+
+/* --- Sockets handed over by a service manager ------------------------- */
+
+/*
+ * The protocol of sd_listen_fds(3), without libsystemd: LISTEN_PID is our
+ * pid, LISTEN_FDS the number of sockets from fd 3 on, LISTEN_FDNAMES
+ * their names separated by ':'.  The variables stay in the environment,
+ * so that each server of the process can find its own socket; a socket
+ * taken once is never handed out again.
+ */
+#define ACTIVATION_FD_START 3
+#define ACTIVATION_FDS_MAX 64
+
+static pthread_mutex_t activation_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t activation_taken; /* bit i: fd 3 + i */
+
+/* LISTEN_FDS if the sockets are for this process, else 0. */
+static unsigned
+activation_count(void)
+{
+	const char *pid = secure_getenv("LISTEN_PID");
+	const char *fds = secure_getenv("LISTEN_FDS");
+	char *end;
+
+	if (!pid || !fds)
+		return 0;
+	errno = 0;
+	unsigned long p = strtoul(pid, &end, 10);
+	if (errno || *end || end == pid || p != (unsigned long)getpid())
+		return 0;
+	unsigned long n = strtoul(fds, &end, 10);
+	if (errno || *end || end == fds)
+		return 0;
+	return (unsigned)LRPC_MIN(n, (unsigned long)ACTIVATION_FDS_MAX);
+}
+
+/* Entry @i of LISTEN_FDNAMES is @name. */
+static bool
+activation_named(unsigned i, const char *name)
+{
+	const char *names = secure_getenv("LISTEN_FDNAMES");
+	size_t len = strlen(name);
+
+	for (const char *p = names; p && i < ACTIVATION_FDS_MAX; i--) {
+		const char *end = strchr(p, ':');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (i == 0)
+			return n == len && memcmp(p, name, len) == 0;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+/* A listening AF_UNIX stream socket, and where it is bound. */
+static bool
+activation_socket(int fd, struct sockaddr_un *sa, socklen_t *len)
+{
+	int v;
+	socklen_t vl = sizeof(v);
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &vl) < 0 ||
+	    v != AF_UNIX)
+		return false;
+	vl = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) < 0 ||
+	    v != SOCK_STREAM)
+		return false;
+	vl = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || !v)
+		return false;
+	*len = sizeof(*sa);
+	memset(sa, 0, sizeof(*sa));
+	return getsockname(fd, (struct sockaddr *)sa, len) == 0;
+}
+
+static bool
+address_is(const struct sockaddr_un *sa, socklen_t len, const char *name,
+	   bool fs)
+{
+	struct sockaddr_un want;
+	socklen_t want_len;
+
+	if (naming_address(name, fs, &want, &want_len) < 0)
+		return false;
+	/* A filesystem address may come back with or without its NUL. */
+	if (fs && len == want_len - 1)
+		len = want_len;
+	return len == want_len && memcmp(sa, &want, (size_t)len) == 0;
+}
+
+int
+lrpc__naming_adopt(const char *name, lrpc__bound *ret)
+{
+	unsigned n = activation_count();
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&activation_lock);
+	for (unsigned i = 0; i < n && r == 0; i++) {
+		int fd = ACTIVATION_FD_START + (int)i;
+		struct sockaddr_un sa;
+		socklen_t len;
+
+		if (activation_taken & (UINT64_C(1) << i))
+			continue;
+		if (!activation_socket(fd, &sa, &len))
+			continue;
+		if (!activation_named(i, name) &&
+		    !address_is(&sa, len, name, false) &&
+		    !address_is(&sa, len, name, true))
+			continue;
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+			r = -errno;
+			break;
+		}
+		activation_taken |= UINT64_C(1) << i;
+		/* The manager owns the socket's path: never unlinked here. */
+		*ret = (lrpc__bound){ .fd = fd };
+		r = 1;
+	}
+	pthread_mutex_unlock(&activation_lock);
+	return r;
 }

@@ -27,6 +27,14 @@ typedef struct lrpc__bound {
 } lrpc__bound;
 
 int lrpc__naming_listen(const char *name, mode_t mode, lrpc__bound *ret);
+/*
+ * Take the listening socket for @name a service manager passed to this
+ * process (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES: sd_listen_fds(3)), if
+ * there is one: bound to @name's abstract or filesystem address, or named
+ * @name in LISTEN_FDNAMES.  1 and *ret filled (no path: the manager owns
+ * it), 0 if none, or -errno.
+ */
+int lrpc__naming_adopt(const char *name, lrpc__bound *ret);
 void lrpc__naming_unlisten(lrpc__bound *b);
 
 /*

@@ -238,7 +238,12 @@ lrpc_server_start(lrpc_server *s)
 	r = server_ensure_poll(s);
 	if (r < 0)
 		return r;
-	r = lrpc__naming_listen(s->name, s->opts.socket_mode, &s->bound);
+	r = 0;
+	if (!(s->opts.flags & LRPC_SERVER_NO_ACTIVATION))
+		r = lrpc__naming_adopt(s->name, &s->bound);
+	if (r == 0)
+		r = lrpc__naming_listen(s->name, s->opts.socket_mode,
+					&s->bound);
 	if (r < 0)
 		return r;
 	r = s->pops->fd_add(s->loop_data, s->bound.fd, LRPC_POLL_IN,
