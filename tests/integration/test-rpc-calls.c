@@ -807,8 +807,10 @@ test_rpc_calls_c32_cancels_not_quadratic(void **state)
 	print_message("%u calls waiting: %.2f us per call; %u: %.2f us\n",
 		      small, per_small, large, per_large);
 	/* Measured: 1-3 us per call either way; with the scan, 59 us per
-	 * call at 32000 against 3 at 1000 (shm), 67 against 8 (socket). */
-	assert_true(per_large < 5 * per_small + 5);
+	 * call at 32000 against 3 at 1000 (shm), 67 against 8 (socket).
+	 * The bound leaves room for a busy machine (up to 10 us seen with
+	 * the hash) and still catches the scan. */
+	assert_true(per_large < 4 * per_small + 25);
 	th_rpc_fixture_stop(&f);
 	assert_int_equal(p.done, 100 + small + large);
 }
