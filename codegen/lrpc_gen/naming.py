@@ -222,6 +222,10 @@ class InterfaceNames:
         return self.base + "__canonical"
 
     @property
+    def idl(self) -> str:
+        return self.base + "__idl"             # the IDL text (idl_text.py)
+
+    @property
     def invoke_table(self) -> str:
         return self.base + "__invoke"
 
@@ -251,7 +255,7 @@ class InterfaceNames:
 
     def internal(self) -> Tuple[str, ...]:
         return (self.desc, self.methods_desc, self.hashes, self.canonical,
-                self.invoke_table, self.dispatch, self.notify_table,
+                self.idl, self.invoke_table, self.dispatch, self.notify_table,
                 self.listener)
 
 

@@ -61,6 +61,10 @@ class Claim(NamedTuple):
     role: Optional[str]     # what the name is for ``what``; None: its own
 
 
+# The module of lrpc.Service, served by every lrpc server.
+BUILTIN_MODULE = "lrpc"
+
+
 class Names:
     """The rules every IDL name follows, and every global C name claimed
     so far with what claimed it."""
@@ -231,6 +235,10 @@ class _Declarer:
                                    f"letters, digits and single "
                                    f"underscores (it becomes the C prefix)")
             return False
+        # The one module the generator's own names may use: lrpc's built-in
+        # interface (idl/lrpc-service.idl), whose C names are lrpc's.
+        if t == BUILTIN_MODULE:
+            return True
         return self.names.check(name, "module", top=True)
 
     def declare(self, mod: Mod) -> None:

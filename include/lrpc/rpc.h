@@ -252,6 +252,13 @@ typedef struct lrpc_rpc_interface {
 	 * @struct_size covers it).
 	 */
 	const char *const *canonical;
+	/**
+	 * The interface as a self-contained IDL file (imported types copied
+	 * in, constants replaced by their values), handed out by
+	 * lrpc.Service.describe; NULL in tables from generators that did
+	 * not emit it (read only when @struct_size covers it).
+	 */
+	const char *idl;
 } lrpc_rpc_interface;
 
 typedef struct lrpc_rpc_client lrpc_rpc_client;

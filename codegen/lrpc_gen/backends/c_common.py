@@ -14,6 +14,7 @@ from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 from .. import model as m
 from ..hashing import fnv1a32
+from ..idl_text import interface_idl
 from ..naming import (anon_desc, case_macro, result_param, snake,
                       type_desc, type_table)
 from . import Context, environment
@@ -478,6 +479,7 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
         "header_name": header_name, "guard": guard,
         "method_index": method_index, "error_codes": error_codes,
         "hex8": lambda v: f"0x{v:08x}",
+        "interface_idl": lambda i: interface_idl(model, model.main, i),
     }
     env.tests["collection"] = lambda t: isinstance(t, (m.Array, m.Map))
     sections: Dict[str, str] = {}

@@ -504,6 +504,33 @@ static const char *const coll_store__canonical[] = {
 	"@3 event (v1:struct{@0v1:i32,@1v1:i32}[],v1:string[][2])->() raises{}\012",
 };
 
+/* The interface as one IDL file of its own, for lrpc.Service.describe. */
+static const char coll_store__idl[] =
+	"/// coll.Store, as its server was built with it.\012"
+	"module coll;\012"
+	"\012"
+	"struct Point {\012"
+	"    i32 x @0;\012"
+	"    i32 y @1;\012"
+	"}\012"
+	"\012"
+	"enum Kind : u8 {\012"
+	"    A = 0,\012"
+	"    B = 1,\012"
+	"}\012"
+	"\012"
+	"union Value : u8 {\012"
+	"    u32[] numbers @1;\012"
+	"    Point[2] line @2;\012"
+	"}\012"
+	"\012"
+	"interface Store {\012"
+	"    put(Point[] points, map<string, Point[]> named) -> (u32[][] grid) @0;\012"
+	"    get(Kind[] kinds) -> (optional Point[] points, Value[] values) @1;\012"
+	"    oneway push(u8[4][] quads) @2;\012"
+	"    event moved(Point[] points, string[][2] pairs) @3;\012"
+	"}\012";
+
 const lrpc_rpc_method coll_store__methods[4] = {
 	{
 		.ordinal = 0,
@@ -547,4 +574,5 @@ const lrpc_rpc_interface coll_store__interface = {
 	.methods = coll_store__methods,
 	.n_methods = 4,
 	.canonical = coll_store__canonical,
+	.idl = coll_store__idl,
 };

@@ -81,6 +81,17 @@ static const char *const docs_i__canonical[] = {
 	"@0 call ()->() raises{}\012",
 };
 
+/* The interface as one IDL file of its own, for lrpc.Service.describe. */
+static const char docs_i__idl[] =
+	"/// docs.I, as its server was built with it.\012"
+	"module docs;\012"
+	"\012"
+	"/// An interface.\012"
+	"interface I {\012"
+	"    /// A method.\012"
+	"    m() @0;\012"
+	"}\012";
+
 const lrpc_rpc_method docs_i__methods[1] = {
 	{
 		.ordinal = 0,
@@ -102,4 +113,5 @@ const lrpc_rpc_interface docs_i__interface = {
 	.methods = docs_i__methods,
 	.n_methods = 1,
 	.canonical = docs_i__canonical,
+	.idl = docs_i__idl,
 };

@@ -217,6 +217,38 @@ static const char *const iface_clock__canonical[] = {
 	"@10 call ()->() raises{}\012",
 };
 
+/* The interface as one IDL file of its own, for lrpc.Service.describe. */
+static const char iface_clock__idl[] =
+	"/// iface.Clock, as its server was built with it.\012"
+	"module iface;\012"
+	"\012"
+	"struct Stamp {\012"
+	"    u64 sec @0;\012"
+	"    u32 nsec @1;\012"
+	"}\012"
+	"\012"
+	"error Oops {\012"
+	"    BAD = 1,\012"
+	"    WORSE = 2,\012"
+	"}\012"
+	"\012"
+	"error IoError {\012"
+	"    DISK_FULL = 10,\012"
+	"    READ_ONLY = 11,\012"
+	"}\012"
+	"\012"
+	"interface Clock @version(3) {\012"
+	"    now() -> (Stamp stamp) @0;\012"
+	"    set(Stamp stamp, @since(2) bool force) raises Oops, IoError @1;\012"
+	"    @since(3) oneway ping() @2;\012"
+	"    event tick(Stamp stamp, @since(3) u32 drift) @3;\012"
+	"    /// Method names may be C or C++ keywords; the struct member becomes\012"
+	"    /// \"delete_\".\012"
+	"    delete() @4;\012"
+	"    getSnake(u8 someValue) -> (u8 otherValue) @5;\012"
+	"    ticket() @10;\012"
+	"}\012";
+
 const lrpc_rpc_method iface_clock__methods[7] = {
 	{
 		.ordinal = 0,
@@ -286,6 +318,7 @@ const lrpc_rpc_interface iface_clock__interface = {
 	.methods = iface_clock__methods,
 	.n_methods = 7,
 	.canonical = iface_clock__canonical,
+	.idl = iface_clock__idl,
 };
 
 /* --- Interface iface.Echo --- */
@@ -323,6 +356,16 @@ static const char *const iface_echo__canonical[] = {
 	"@0 call (v1:bytes)->(v1:bytes) raises{}\012",
 };
 
+/* The interface as one IDL file of its own, for lrpc.Service.describe. */
+static const char iface_echo__idl[] =
+	"/// iface.Echo, as its server was built with it.\012"
+	"module iface;\012"
+	"\012"
+	"/// A second interface in the same module, version 1 by default.\012"
+	"interface Echo {\012"
+	"    echo(bytes data) -> (bytes data_out) @0;\012"
+	"}\012";
+
 const lrpc_rpc_method iface_echo__methods[1] = {
 	{
 		.ordinal = 0,
@@ -344,4 +387,5 @@ const lrpc_rpc_interface iface_echo__interface = {
 	.methods = iface_echo__methods,
 	.n_methods = 1,
 	.canonical = iface_echo__canonical,
+	.idl = iface_echo__idl,
 };

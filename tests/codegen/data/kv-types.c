@@ -289,6 +289,46 @@ static const char *const kv_store__canonical[] = {
 	"@5 call (v1:string)->() raises{1,2}\012",
 };
 
+/* The interface as one IDL file of its own, for lrpc.Service.describe. */
+static const char kv_store__idl[] =
+	"/// kv.Store, as its server was built with it.\012"
+	"module kv;\012"
+	"\012"
+	"enum Kind : u8 {\012"
+	"    PLAIN = 0,\012"
+	"    COUNTER = 1,\012"
+	"}\012"
+	"\012"
+	"struct Stamp {\012"
+	"    u64 sec @0;\012"
+	"    u32 nsec @1;\012"
+	"}\012"
+	"\012"
+	"/// A stored value with its metadata.\012"
+	"struct Entry {\012"
+	"    string @max(256) key @0;\012"
+	"    bytes value @1;\012"
+	"    u64 version @2;\012"
+	"    Kind kind @3;\012"
+	"    @since(2) optional Stamp modified @4;\012"
+	"}\012"
+	"\012"
+	"error KvError {\012"
+	"    /// No entry has that key.\012"
+	"    NOT_FOUND = 1,\012"
+	"    TOO_LARGE = 2,\012"
+	"}\012"
+	"\012"
+	"interface Store @version(2) {\012"
+	"    get(string key) -> (Entry entry) raises KvError @0;\012"
+	"    put(string key, bytes value) -> (u64 version) raises KvError @1;\012"
+	"    @since(2) oneway touch(string key) @2;\012"
+	"    list(string prefix, u32 limit) -> (Entry[] items) @3;\012"
+	"    /// Sent after every put and delete.\012"
+	"    event changed(string key, u64 version) @4;\012"
+	"    delete(string key) raises KvError @5;\012"
+	"}\012";
+
 const lrpc_rpc_method kv_store__methods[6] = {
 	{
 		.ordinal = 0,
@@ -354,4 +394,5 @@ const lrpc_rpc_interface kv_store__interface = {
 	.methods = kv_store__methods,
 	.n_methods = 6,
 	.canonical = kv_store__canonical,
+	.idl = kv_store__idl,
 };

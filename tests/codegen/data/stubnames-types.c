@@ -121,6 +121,23 @@ static const char *const stubnames_names__canonical[] = {
 	"@3 event (v1:u32,v1:struct{@0v1:u32})->() raises{}\012",
 };
 
+/* The interface as one IDL file of its own, for lrpc.Service.describe. */
+static const char stubnames_names__idl[] =
+	"/// stubnames.Names, as its server was built with it.\012"
+	"module stubnames;\012"
+	"\012"
+	"struct Item {\012"
+	"    /// A trailing '_' is the usual way around a keyword.\012"
+	"    u32 class_ @0;\012"
+	"}\012"
+	"\012"
+	"interface Names {\012"
+	"    call(u32 r, string req, Item rep) -> (u32 args, Item item) @0;\012"
+	"    answer(u32 status, u32 zero) -> (u32 h) @1;\012"
+	"    oneway send(u32 req, u32 rep) @2;\012"
+	"    event changed(u32 args, Item req) @3;\012"
+	"}\012";
+
 const lrpc_rpc_method stubnames_names__methods[4] = {
 	{
 		.ordinal = 0,
@@ -164,4 +181,5 @@ const lrpc_rpc_interface stubnames_names__interface = {
 	.methods = stubnames_names__methods,
 	.n_methods = 4,
 	.canonical = stubnames_names__canonical,
+	.idl = stubnames_names__idl,
 };
