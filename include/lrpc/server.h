@@ -49,6 +49,19 @@ typedef enum lrpc_server_flags {
 	 * service, and serves that one (docs/api.md, "Socket activation").
 	 */
 	LRPC_SERVER_NO_ACTIVATION = 1 << 2,
+	/**
+	 * Do not serve the built-in interface lrpc.Service (ping, info,
+	 * describe, stats; idl/lrpc-service.idl, docs/tools.md) that every
+	 * server with an RPC interface answers otherwise: its calls then
+	 * get "no such interface" (-EOPNOTSUPP on the client).
+	 */
+	LRPC_SERVER_NO_INTROSPECTION = 1 << 3,
+	/**
+	 * Answer lrpc.Service.describe and .stats only to peers with the
+	 * server's uid or uid 0; others get -EPERM (ping and info stay
+	 * open to every accepted peer).
+	 */
+	LRPC_SERVER_INTROSPECTION_SAME_UID = 1 << 4,
 } lrpc_server_flags;
 
 /**

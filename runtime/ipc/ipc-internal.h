@@ -132,6 +132,7 @@ struct lrpc_server {
 	lrpc_server_stats stats;
 	lrpc__hook *free_hooks;
 	uint32_t spin_usec;
+	uint64_t start_usec; /* monotonic, at lrpc_server_new() */
 };
 
 /* Hook lists (the seam's hooks are kept in these). */

@@ -66,6 +66,12 @@ void lrpc__conn_note_undelivered(lrpc_conn *c, bool event, int err,
 int lrpc__server_find_handler(lrpc_server *s, int32_t id,
 			      lrpc_handler_fn *ret_fn, void **ret_userdata);
 
+/** The server's lrpc_server_flags (lrpc_server_opts.flags); 0 for NULL. */
+uint32_t lrpc__server_get_flags(lrpc_server *s);
+
+/** Microseconds since lrpc_server_new() created @s; 0 for NULL. */
+uint64_t lrpc__server_get_uptime_usec(lrpc_server *s);
+
 /**
  * Wait up to @timeout_usec for the client's fd (lrpc_client_get_fd()) to
  * become readable: 1 if it did, 0 if the time ran out or a signal came,

@@ -81,6 +81,7 @@ lrpc_server_new(lrpc_server **ret, const char *name,
 	s->userdata = userdata;
 	s->bound.fd = -1;
 	s->spin_usec = LRPC__DEFAULT_SPIN_USEC;
+	s->start_usec = lrpc__now_usec();
 	if (s->opts.min_msg_size > s->opts.max_msg_size ||
 	    s->opts.max_msg_size > LRPC_MAX_MSG_SIZE_LIMIT ||
 	    s->opts.min_msg_size < LRPC__MIN_MSG_SIZE) {
@@ -290,6 +291,18 @@ lrpc__server_find_handler(lrpc_server *s, int32_t id, lrpc_handler_fn *ret_fn,
 {
 	lrpc_return_if_fail(s, -EINVAL);
 	return lrpc__selector_find(&s->sel, id, ret_fn, ret_userdata);
+}
+
+uint32_t
+lrpc__server_get_flags(lrpc_server *s)
+{
+	return s ? s->opts.flags : 0;
+}
+
+uint64_t
+lrpc__server_get_uptime_usec(lrpc_server *s)
+{
+	return s && s->start_usec ? lrpc__now_usec() - s->start_usec : 0;
 }
 
 int

@@ -177,9 +177,8 @@ call_results_failed(lrpc_rpc_call *call, int err, const void *rep)
 	return err;
 }
 
-/* Send the answer to @call: results @rep when @status is 0. */
-int
-lrpc__rpcs_call_answer(lrpc_rpc_call *call, int status, const void *rep)
+static int
+call_answer(lrpc_rpc_call *call, int status, const void *rep)
 {
 	rpc_service *svc = call->svc;
 	int r;
@@ -211,6 +210,18 @@ lrpc__rpcs_call_answer(lrpc_rpc_call *call, int status, const void *rep)
 	return lrpc__rpcs_send_status(svc, call->conn, call->call_id,
 			   call->method->ordinal, status,
 			   call->message[0] ? call->message : NULL);
+}
+
+/* Send the answer to @call: results @rep when @status is 0. */
+int
+lrpc__rpcs_call_answer(lrpc_rpc_call *call, int status, const void *rep)
+{
+	int r;
+
+	call->svc->sent = 0;
+	r = call_answer(call, status, rep);
+	lrpc__rpcs_stats_answer(call, status, r);
+	return r;
 }
 
 /* Nobody waits for @call's answer any more: say why, once. */

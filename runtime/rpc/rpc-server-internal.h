@@ -5,6 +5,7 @@
  *   rpc-server.c  serving an interface: dispatch, negotiation, cancels
  *   rpc-call.c    a call being served: answers now or later, abandon
  *   rpc-emit.c    events to one connection or all
+ *   rpc-introspect.c  the built-in lrpc.Service and the call statistics
  */
 #ifndef LRPC_RPC_SERVER_INTERNAL_H
 #define LRPC_RPC_SERVER_INTERNAL_H
@@ -39,6 +40,23 @@ typedef struct rpc_peer {
 	uint64_t stray_cancels;
 } rpc_peer;
 
+/* Latency buckets of the statistics (lrpc.HISTOGRAM_BUCKETS). */
+#define RPC_STATS_BUCKETS 24
+/* Distinct error statuses counted per method; the rest go in "other". */
+#define RPC_STATS_STATUSES 8
+
+/* Counters of one method, read by lrpc.Service.stats. */
+typedef struct rpc_method_stats {
+	uint64_t calls;
+	uint64_t errors;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	int32_t status[RPC_STATS_STATUSES]; /* 0: free slot */
+	uint64_t by_status[RPC_STATS_STATUSES];
+	uint64_t other_errors;
+	uint64_t latency[RPC_STATS_BUCKETS];
+} rpc_method_stats;
+
 typedef struct rpc_service {
 	unsigned n_ref;
 	lrpc_server *server; /* NULL once the server is freed */
@@ -50,6 +68,13 @@ typedef struct rpc_service {
 	unsigned n_free_calls;
 	lrpc__rpc_buf sbuf;
 	lrpc_arena arena;
+	/* Per method (by index), when the built-in lrpc.Service serves
+	 * this server (NULL otherwise: nobody could read them). */
+	rpc_method_stats *stats;
+	/* Size of the last message lrpc__rpcs_svc_send() committed. */
+	size_t sent;
+	/* The next interface of the same server, for lrpc.Service. */
+	struct rpc_service *intro_next;
 	uint8_t arena_buf[4096];
 } rpc_service;
 
@@ -61,6 +86,7 @@ struct lrpc_rpc_call {
 	const lrpc_rpc_method *method;
 	uint64_t call_id;
 	uint64_t deadline; /* the caller's, monotonic µs; UINT64_MAX: none */
+	uint64_t start;    /* arrival, monotonic µs (statistics only) */
 	rpc_peer *peer;    /* while deferred and listed there */
 	lrpc_rpc_call *peer_prev, *peer_next;
 	uint16_t peer_version;
@@ -99,6 +125,27 @@ int lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 int lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn,
 			   uint64_t call_id, uint16_t method, int status,
 			   const char *message);
+
+/* rpc-introspect.c */
+/*
+ * @svc was added to its server: serve lrpc.Service there too (unless the
+ * server's flags say not to) and count @svc's calls for it.
+ */
+int lrpc__rpcs_introspect_add(rpc_service *svc);
+/* A request of method @m of @size bytes arrived for @call. */
+static inline void
+lrpc__rpcs_stats_request(rpc_service *svc, lrpc_rpc_call *call,
+			 const lrpc_rpc_method *m, size_t size)
+{
+	if (svc->stats) {
+		rpc_method_stats *st = &svc->stats[m - svc->table->iface->methods];
+		st->calls++;
+		st->bytes_in += size;
+		call->start = lrpc__now_usec();
+	}
+}
+/* @call was answered with @status; sending it returned @r. */
+void lrpc__rpcs_stats_answer(lrpc_rpc_call *call, int status, int r);
 
 /* rpc-call.c */
 void lrpc__rpcs_call_free(lrpc_rpc_call *call);

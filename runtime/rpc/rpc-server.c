@@ -23,6 +23,7 @@ svc_free(rpc_service *svc)
 	}
 	lrpc__rpc_buf_done(&svc->sbuf);
 	lrpc_arena_done(&svc->arena);
+	free(svc->stats);
 	free(svc);
 }
 
@@ -138,6 +139,7 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 		  : lrpc_conn_reserve_response(conn, size, &buf);
 	if (n < 0)
 		return n;
+	svc->sent = size;
 	if (size <= sizeof(small))
 		memcpy(buf, small, size);
 	else
@@ -496,6 +498,7 @@ lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 	call->deadline = h.hash ? lrpc__now_coarse_usec() +
 					  (uint64_t)h.hash * 1000u
 				: UINT64_MAX;
+	lrpc__rpcs_stats_request(svc, call, m, size);
 	status = svc_invoke(svc, call, &r, &rep);
 	svc_finish(conn, call, oneway, status, rep);
 	lrpc_arena_reset(&svc->arena);
@@ -546,6 +549,9 @@ lrpc_server_add_interface(lrpc_server *s, const lrpc_rpc_dispatch *table,
 		lrpc__rpcs_svc_unref(svc);
 		return r;
 	}
+	/* Served from here on; without memory for lrpc.Service the server
+	 * goes without it (logged), rather than fail what was asked. */
+	(void)lrpc__rpcs_introspect_add(svc);
 	return 0;
 }
 
