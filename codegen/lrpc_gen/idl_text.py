@@ -123,8 +123,10 @@ class _Printer:
                 members = d.cases
             for f in members:
                 out += _doc(f.doc, "    ")
-                out.append(f"    {self._since(f.since)}{self.type(f.type)} "
-                           f"{f.name} @{f.ordinal};")
+                removed = "@removed " if getattr(f, "removed", False) \
+                    else ""
+                out.append(f"    {self._since(f.since)}{removed}"
+                           f"{self.type(f.type)} {f.name} @{f.ordinal};")
         out.append("}")
         return out
 
@@ -148,6 +150,8 @@ class _Printer:
         for meth in i.methods:
             out += _doc(meth.doc, "    ")
             head = self._since(meth.since)
+            if meth.deprecated:
+                head += "@deprecated "
             if meth.kind != "call":
                 head += meth.kind + " "
             line = f"    {head}{meth.name}({self.params(meth.params, meth.since)})"

@@ -196,6 +196,9 @@ describe_type(lrpc_rpc_call *call, const graph *g, const lrpc_rpc_type *t,
 				.ordinal = f->ordinal,
 				.since = f->since,
 				.name = f->name ? f->name : "",
+				.retired = t->kind == LRPC_RPC_STRUCT &&
+					   f->offset ==
+						   LRPC_RPC_FIELD_RETIRED,
 			};
 		}
 		d->fields.items = fields;

@@ -81,6 +81,17 @@ class IdlTextTest(unittest.TestCase):
         self.assertNotIn("import \"", out)
         self.assert_same(model, "")
 
+    def test_retired_and_deprecated(self) -> None:
+        model, diags = check_text("""module m;
+            struct S { u32 a @0; @removed u32 old @1; }
+            interface I { @deprecated f(S s) @0; }
+        """)
+        self.assertIsNotNone(model, [d.message for d in diags.sorted()])
+        out = interface_idl(model, model.main, model.main.interfaces[0])
+        self.assertIn("    @removed u32 old @1;", out)
+        self.assertIn("    @deprecated f(S s) @0;", out)
+        self.assert_same(model, "")
+
     def test_builtin_module_name(self) -> None:
         # lrpc.Service's own module is the one name of lrpc's allowed.
         model, diags = check_text("module lrpc; interface Service { "
