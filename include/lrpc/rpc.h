@@ -199,8 +199,9 @@ struct lrpc_rpc_type {
 	const lrpc_rpc_type *value; /**< MAP: the value type */
 	/**
 	 * STRUCT fields, UNION cases (by tag); ENUM: NULL (every value is
-	 * of version 1), or one entry per value in @values order giving its
-	 * @name and @since (other members 0).
+	 * of version 1, names unknown; older generators), or one entry per
+	 * value in @values order giving its @name and @since (other members
+	 * 0).
 	 */
 	const lrpc_rpc_field *fields;
 	uint32_t n_fields;

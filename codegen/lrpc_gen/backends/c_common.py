@@ -415,11 +415,9 @@ class CFacts:
                 for x in self._by_signed_value(e)]
 
     def enum_versions(self, e: m.Enum) -> List[m.Member]:
-        """The enumerators in ``enum_values`` order when one of them is
-        newer than version 1 (the descriptor's per-value ``fields``), else
-        nothing: without the table every value is version 1."""
-        if all(x.since == 1 for x in e.members):
-            return []
+        """The enumerators in ``enum_values`` order (the descriptor's
+        per-value ``fields``): their versions, and their names, which
+        lrpc.Service.describe hands to clients without generated code."""
         return self._by_signed_value(e)
 
     def member_value(self, mem: m.Member, base: str) -> str:

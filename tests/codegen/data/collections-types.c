@@ -323,11 +323,18 @@ static const int64_t common_level__values[] = {
 	INT64_C(0),
 	INT64_C(1),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field common_level__since[] = {
+	{ NULL, 0, 0, 1, "LOW" },
+	{ NULL, 0, 0, 1, "HIGH" },
+};
 __attribute__((weak)) const lrpc_rpc_type common_level__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(common_level),
 	.align = _Alignof(common_level),
 	.inner = &coll__t0,
+	.fields = common_level__since,
+	.n_fields = 2,
 	.values = common_level__values,
 	.n_values = 2,
 	.name = "common.Level",
@@ -353,11 +360,18 @@ static const int64_t coll_kind__values[] = {
 	INT64_C(0),
 	INT64_C(1),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field coll_kind__since[] = {
+	{ NULL, 0, 0, 1, "A" },
+	{ NULL, 0, 0, 1, "B" },
+};
 const lrpc_rpc_type coll_kind__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(coll_kind),
 	.align = _Alignof(coll_kind),
 	.inner = &coll__t0,
+	.fields = coll_kind__since,
+	.n_fields = 2,
 	.values = coll_kind__values,
 	.n_values = 2,
 	.name = "coll.Kind",

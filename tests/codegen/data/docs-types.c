@@ -17,11 +17,18 @@ static const int64_t docs_e__values[] = {
 	INT64_C(1),
 	INT64_C(2),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field docs_e__since[] = {
+	{ NULL, 0, 0, 1, "A" },
+	{ NULL, 0, 0, 1, "B" },
+};
 const lrpc_rpc_type docs_e__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(docs_e),
 	.align = _Alignof(docs_e),
 	.inner = &docs__t0,
+	.fields = docs_e__since,
+	.n_fields = 2,
 	.values = docs_e__values,
 	.n_values = 2,
 	.name = "docs.E",

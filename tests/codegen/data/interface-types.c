@@ -52,11 +52,18 @@ static const int64_t common_level__values[] = {
 	INT64_C(0),
 	INT64_C(1),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field common_level__since[] = {
+	{ NULL, 0, 0, 1, "LOW" },
+	{ NULL, 0, 0, 1, "HIGH" },
+};
 __attribute__((weak)) const lrpc_rpc_type common_level__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(common_level),
 	.align = _Alignof(common_level),
 	.inner = &iface__t2,
+	.fields = common_level__since,
+	.n_fields = 2,
 	.values = common_level__values,
 	.n_values = 2,
 	.name = "common.Level",

@@ -86,11 +86,18 @@ static const int64_t common_level__values[] = {
 	INT64_C(0),
 	INT64_C(1),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field common_level__since[] = {
+	{ NULL, 0, 0, 1, "LOW" },
+	{ NULL, 0, 0, 1, "HIGH" },
+};
 __attribute__((weak)) const lrpc_rpc_type common_level__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(common_level),
 	.align = _Alignof(common_level),
 	.inner = &kv__t0,
+	.fields = common_level__since,
+	.n_fields = 2,
 	.values = common_level__values,
 	.n_values = 2,
 	.name = "common.Level",
@@ -116,11 +123,18 @@ static const int64_t kv_kind__values[] = {
 	INT64_C(0),
 	INT64_C(1),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field kv_kind__since[] = {
+	{ NULL, 0, 0, 1, "PLAIN" },
+	{ NULL, 0, 0, 1, "COUNTER" },
+};
 const lrpc_rpc_type kv_kind__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(kv_kind),
 	.align = _Alignof(kv_kind),
 	.inner = &kv__t0,
+	.fields = kv_kind__since,
+	.n_fields = 2,
 	.values = kv_kind__values,
 	.n_values = 2,
 	.name = "kv.Kind",

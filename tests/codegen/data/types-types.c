@@ -327,11 +327,18 @@ static const int64_t common_level__values[] = {
 	INT64_C(0),
 	INT64_C(1),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field common_level__since[] = {
+	{ NULL, 0, 0, 1, "LOW" },
+	{ NULL, 0, 0, 1, "HIGH" },
+};
 __attribute__((weak)) const lrpc_rpc_type common_level__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(common_level),
 	.align = _Alignof(common_level),
 	.inner = &types__t6,
+	.fields = common_level__since,
+	.n_fields = 2,
 	.values = common_level__values,
 	.n_values = 2,
 	.name = "common.Level",
@@ -358,11 +365,19 @@ static const int64_t types_signed__values[] = {
 	INT64_C(0),
 	INT64_C(300),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field types_signed__since[] = {
+	{ NULL, 0, 0, 1, "NEG" },
+	{ NULL, 0, 0, 1, "ZERO" },
+	{ NULL, 0, 0, 1, "POS" },
+};
 const lrpc_rpc_type types_signed__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(types_signed),
 	.align = _Alignof(types_signed),
 	.inner = &types__t0,
+	.fields = types_signed__since,
+	.n_fields = 3,
 	.values = types_signed__values,
 	.n_values = 3,
 	.name = "types.Signed",
@@ -372,11 +387,17 @@ const lrpc_rpc_type types_signed__type = {
 static const int64_t types_wide__values[] = {
 	INT64_C(-1),
 };
+/* The name and version of each value, in the order of the values. */
+static const lrpc_rpc_field types_wide__since[] = {
+	{ NULL, 0, 0, 1, "TOP" },
+};
 const lrpc_rpc_type types_wide__type = {
 	.kind = LRPC_RPC_ENUM,
 	.size = sizeof(types_wide),
 	.align = _Alignof(types_wide),
 	.inner = &types__t1,
+	.fields = types_wide__since,
+	.n_fields = 1,
 	.values = types_wide__values,
 	.n_values = 1,
 	.name = "types.Wide",
