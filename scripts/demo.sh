@@ -46,6 +46,14 @@ for transport in $transports; do
 	$kv get-first nosuch greeting hits
 	$kv delete hits
 	$kv get hits || true
+	# The same service through the lrpc command and lrpc.Service.
+	lrpc="$build/tools/lrpc --transport $transport"
+	echo "demo: lrpc list"
+	$lrpc list
+	echo "demo: lrpc introspect lrpc.example.kv"
+	$lrpc introspect lrpc.example.kv
+	echo "demo: lrpc call lrpc.example.kv kv.Store.get '{\"key\": \"greeting\"}'"
+	$lrpc call lrpc.example.kv kv.Store.get '{"key": "greeting"}'
 	wait $watcher
 	kill $server
 	wait $server || true
