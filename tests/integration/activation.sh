@@ -17,6 +17,8 @@ fail() { echo "activation: FAIL: $*"; exit 1; }
 
 # Start "$@" in the background; wait until it listens.
 launch() {
+	# A new file: the previous launcher's "listening" must not count.
+	rm -f "$tmp/launcher.out"
 	"$@" >"$tmp/launcher.out" 2>&1 &
 	launcher=$!
 	i=0
@@ -80,6 +82,7 @@ echo "activation: foreign sockets left alone ok"
 
 # systemd's own launcher, where it is installed.
 if command -v systemd-socket-activate >/dev/null 2>&1; then
+	rm -f "$tmp/launcher.out"
 	systemd-socket-activate -l @lrpc/lrpc.example.kv "$server" \
 		>"$tmp/launcher.out" 2>&1 &
 	launcher=$!
