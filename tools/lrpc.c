@@ -247,7 +247,9 @@ cmd_list(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		peer_of(&list[i]);
 	list_filesystem(&list, &n);
-	qsort(list, n, sizeof(*list), cmp_entry);
+	/* qsort(NULL, 0, ...) is undefined, even with nothing to sort. */
+	if (n > 1)
+		qsort(list, n, sizeof(*list), cmp_entry);
 	if (opt.json) {
 		json_object *a = json_object_new_array();
 		for (size_t i = 0; i < n; i++) {
