@@ -68,6 +68,18 @@ typedef struct lrpc_client_opts {
 	 */
 	bool require_server_uid;
 	uid_t server_uid;
+	/**
+	 * Memory give-back (since 1.1): once the client that moved large
+	 * messages has been idle this long (µs), the memory it only needed
+	 * for them is given back: the pages of the request ring beyond the
+	 * first 16 KiB, its mapping of the server's rings, and private
+	 * receive buffers beyond 16 KiB (docs/shm.md).  A client attached
+	 * to a loop (lrpc_client_set_poll() or lrpc_client_get_fd()) does
+	 * it from a timer of that loop; any other client only at the start
+	 * of its next call after that much idle time, since it never runs
+	 * in between.  0: 750 ms, LRPC_TIMEOUT_INFINITE: never.
+	 */
+	uint64_t idle_trim_usec;
 } lrpc_client_opts;
 
 /** Completion of lrpc_client_new_async(): @status is 0 or -errno. */

@@ -165,6 +165,18 @@ typedef struct lrpc_server_opts {
 	 * it never lets finish.
 	 */
 	uint32_t max_deferred_calls;
+	/**
+	 * Memory give-back (since 1.1): once a connection that moved large
+	 * messages has been idle this long (µs), the memory it only needed
+	 * for them is given back: the pages of its shared-memory rings
+	 * beyond the first 16 KiB, and the server's private copy and
+	 * receive buffers beyond as many (docs/shm.md).  Nothing is given
+	 * back while the connection is busy.  The check runs on a timer of
+	 * the server's loop every quarter of this time, so memory goes back
+	 * between 1 and 1.25 times it after the last message.  0: 750 ms
+	 * (back within 1 s), LRPC_TIMEOUT_INFINITE: never.
+	 */
+	uint64_t idle_trim_usec;
 } lrpc_server_opts;
 
 /**
@@ -223,6 +235,18 @@ typedef struct lrpc_conn_stats {
 	 * the first one per connection is also logged (warning).
 	 */
 	uint64_t undelivered;
+	/**
+	 * Bytes of shared memory this connection's rings hold now (shm
+	 * transport; 0 with sockets): the pages allocated in its memfd,
+	 * which both processes map (since 1.1).
+	 */
+	uint64_t ring_bytes;
+	/**
+	 * Bytes of private memory the server holds for this connection
+	 * now: resident pages of its copy, receive and send buffers, and
+	 * the responses and events queued (since 1.1).
+	 */
+	uint64_t buffer_bytes;
 } lrpc_conn_stats;
 
 /**

@@ -88,7 +88,30 @@ struct lrpc_client {
 	bool reserved;       /* lrpc_client_reserve() not committed yet */
 	size_t reserved_size;
 	void *reserved_buf;
+
+	/* Memory give-back (ipc-client-trim.c). */
+	uint64_t trim_bytes; /* bytes moved since the last trim */
+	bool trim_pending;   /* moved enough of them to trim when idle */
+	uint64_t trim_last;  /* coarse clock at the last operation since */
+	void *trim_timer;    /* attached clients: fires when idle enough */
 };
+
+/* ipc-client-trim.c */
+void lrpc__client_trim_start(lrpc_client *c);
+void lrpc__client_trim_op(lrpc_client *c);
+void lrpc__client_trim_attach(lrpc_client *c);
+void lrpc__client_trim_detach(lrpc_client *c);
+
+/* Count @size bytes moved: below LRPC__TRIM_KEEP since the last trim, that
+ * addition is all it costs. */
+static inline void
+lrpc__client_note_bytes(lrpc_client *c, size_t size)
+{
+	c->trim_bytes += size;
+	if (_lrpc_unlikely_(c->trim_bytes >= LRPC__TRIM_KEEP) &&
+	    !c->trim_pending)
+		lrpc__client_trim_start(c);
+}
 
 #define CLIENT_CHECK(c)                                                     \
 	do {                                                                \

@@ -119,6 +119,7 @@ client_send(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 		return lrpc__client_broken(c, r);
 	lrpc__client_watch_update(c);
 	c->sent_since_recv = true;
+	lrpc__client_note_bytes(c, size);
 	if (ret_seq)
 		*ret_seq = hdr.seq;
 	return 0;
@@ -179,6 +180,7 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 				return -EMSGSIZE;
 			memcpy(buf, msg, size);
 			c->tops->t_release(c->t, chan);
+			lrpc__client_note_bytes(c, size);
 			if (chan == LRPC__CHAN_RESPONSE)
 				c->sent_since_recv = false;
 			if (ret_size)

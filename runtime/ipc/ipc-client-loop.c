@@ -199,6 +199,7 @@ lrpc__client_watch_clear(lrpc_client *c)
 		(void)c->pops->timer_del(c->loop_data, c->connect_timer);
 		c->connect_timer = NULL;
 	}
+	lrpc__client_trim_detach(c);
 }
 
 static void
@@ -264,6 +265,7 @@ client_attach(lrpc_client *c, const lrpc_poll_ops *ops, void *loop_data)
 		return r;
 	}
 	lrpc__client_rearm(c);
+	lrpc__client_trim_attach(c);
 	/* Whatever the transport already holds would not wake the loop. */
 	lrpc__client_schedule(c);
 	return 0;
@@ -359,6 +361,7 @@ client_deliver(lrpc_client *c, lrpc__chan chan, lrpc_client_msg_fn fn,
 		if (r < 0)
 			return lrpc__client_broken(c, r);
 		fill = false;
+		lrpc__client_note_bytes(c, size);
 		lrpc_client_ref(c);
 		fn(c, msg, size, data);
 		if (c->t)
@@ -456,6 +459,8 @@ client_process_connected(lrpc_client *c)
 	 * nothing is ever read from the socket that would tell us). */
 	if (n == 0 && lrpc__client_main_hung_up(c))
 		return lrpc__client_broken(c, -ECONNRESET);
+	if (n > 0 && c->trim_pending)
+		c->trim_last = lrpc__now_coarse_usec();
 	lrpc__client_watch_update(c);
 	return n;
 }

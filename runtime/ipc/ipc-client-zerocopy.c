@@ -62,6 +62,7 @@ lrpc_client_commit(lrpc_client *c, size_t size)
 		return lrpc__client_broken(c, r);
 	lrpc__client_watch_update(c);
 	c->sent_since_recv = true;
+	lrpc__client_note_bytes(c, size);
 	/* Its answer takes the server longer the larger it is: spin for it
 	 * a little longer (as a sync call does) rather than sleep. */
 	c->spin_extra = lrpc__spin_extra_usec(size);
@@ -113,6 +114,7 @@ client_recv_view(lrpc_client *c, lrpc__chan chan, uint64_t timeout_usec,
 			return lrpc__client_broken(c, r);
 	}
 	c->viewing[chan] = true;
+	lrpc__client_note_bytes(c, size);
 	if (chan == LRPC__CHAN_RESPONSE) {
 		c->sent_since_recv = false;
 		c->spin_extra = 0;

@@ -70,6 +70,8 @@ lrpc__client_check_ready(lrpc_client *c)
 	CLIENT_CHECK(c);
 	if (c->state != CLIENT_CONNECTED)
 		return -ENOTCONN;
+	if (c->trim_pending)
+		lrpc__client_trim_op(c);
 	return 0;
 }
 
@@ -113,6 +115,9 @@ client_opts_init(lrpc_client *c, const lrpc_client_opts *opts)
 	if (c->opts.send_timeout_usec == 0 ||
 	    c->opts.send_timeout_usec == LRPC_TIMEOUT_DEFAULT)
 		c->opts.send_timeout_usec = 5 * LRPC_USEC_PER_SEC;
+	if (c->opts.idle_trim_usec == 0 ||
+	    c->opts.idle_trim_usec == LRPC_TIMEOUT_DEFAULT)
+		c->opts.idle_trim_usec = 750 * LRPC_USEC_PER_MSEC;
 	return 0;
 }
 

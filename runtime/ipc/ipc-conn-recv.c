@@ -100,6 +100,7 @@ conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
 	int r;
 
 	c->stats.requests++;
+	lrpc__conn_note_bytes(c, size);
 	c->in_dispatch = true;
 	c->responded = false;
 	c->cur_seq = msg->seq;

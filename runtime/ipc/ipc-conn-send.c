@@ -133,6 +133,7 @@ conn_sent(lrpc_conn *c, lrpc__chan chan, size_t size)
 	 * out: wait for it a little longer the larger the answer. */
 	if (chan == LRPC__CHAN_RESPONSE)
 		c->spin_extra = lrpc__spin_extra_usec(size);
+	lrpc__conn_note_bytes(c, size);
 	if (chan == LRPC__CHAN_EVENT) {
 		c->stats.events++;
 	} else {

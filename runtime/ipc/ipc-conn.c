@@ -236,6 +236,7 @@ lrpc__conn_teardown(lrpc_conn *c)
 		s->pops->timer_del(s->loop_data, c->read_timer);
 		c->read_timer = NULL;
 	}
+	lrpc__conn_trim_unlist(c);
 	for (unsigned i = 0; i < c->n_wfd; i++)
 		s->pops->fd_del(s->loop_data, c->wfd[i]);
 	c->n_wfd = 0;
@@ -366,6 +367,16 @@ lrpc_conn_get_stats(lrpc_conn *c, lrpc_conn_stats *ret, size_t size)
 	c->stats.bytes_queued = (uint32_t)LRPC_MIN(
 		c->q[LRPC__CHAN_EVENT].bytes + c->q[LRPC__CHAN_RESPONSE].bytes,
 		(size_t)UINT32_MAX);
+	c->stats.ring_bytes = 0;
+	c->stats.buffer_bytes = c->q[LRPC__CHAN_EVENT].bytes +
+				c->q[LRPC__CHAN_RESPONSE].bytes;
+	if (c->t) {
+		uint64_t ring, buf;
+
+		c->tops->t_held(c->t, &ring, &buf);
+		c->stats.ring_bytes = ring;
+		c->stats.buffer_bytes += buf;
+	}
 	memcpy(ret, &c->stats, LRPC_MIN(size, sizeof(c->stats)));
 	return 0;
 }

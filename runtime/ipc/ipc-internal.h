@@ -104,6 +104,13 @@ struct lrpc_conn {
 	lrpc_conn_stats stats;
 	lrpc__hook *close_hooks;
 	uint32_t n_deferred; /* RPC calls answered later (ipc-seam.h) */
+	/* Memory give-back (ipc-conn-trim.c): on the server's trim list
+	 * once it moved LRPC__TRIM_KEEP bytes since its last trim. */
+	lrpc_conn *trim_prev, *trim_next;
+	bool trim_listed;
+	uint64_t trim_bytes;  /* bytes moved since the last trim */
+	uint64_t trim_seen;   /* messages counted at the last check */
+	uint64_t trim_active; /* when the last check found it busy */
 };
 
 struct lrpc_server {
@@ -133,6 +140,10 @@ struct lrpc_server {
 	lrpc__hook *free_hooks;
 	uint32_t spin_usec;
 	uint64_t start_usec; /* monotonic, at lrpc_server_new() */
+	/* Connections that may have memory to give back, and the timer
+	 * that checks them while there are any (ipc-conn-trim.c). */
+	lrpc_conn *trims;
+	void *trim_timer;
 };
 
 /* Hook lists (the seam's hooks are kept in these). */
@@ -155,6 +166,24 @@ void lrpc__conn_on_resume_job(void *userdata);
 void lrpc__conn_queue_clear(lrpc__queue *q);
 void lrpc__conn_sleep(lrpc_conn *c);
 void lrpc__conn_update_events(lrpc_conn *c);
+
+/* ipc-conn-trim.c */
+void lrpc__conn_trim_list(lrpc_conn *c);
+void lrpc__conn_trim_unlist(lrpc_conn *c);
+void lrpc__server_trim_stop(lrpc_server *s);
+
+/*
+ * Count @size bytes moved by @c: the first LRPC__TRIM_KEEP bytes since
+ * its last trim cost nothing more than this addition.
+ */
+static inline void
+lrpc__conn_note_bytes(lrpc_conn *c, size_t size)
+{
+	c->trim_bytes += size;
+	if (_lrpc_unlikely_(c->trim_bytes >= LRPC__TRIM_KEEP) &&
+	    !c->trim_listed)
+		lrpc__conn_trim_list(c);
+}
 
 /* ipc-accept.c */
 void lrpc__accept_hello(lrpc_conn *c);

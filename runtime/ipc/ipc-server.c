@@ -39,6 +39,12 @@ server_apply_defaults(lrpc_server_opts *o)
 		o->read_timeout_usec = 10 * LRPC_USEC_PER_SEC;
 	if (o->max_deferred_calls == 0)
 		o->max_deferred_calls = 1024;
+	if (o->idle_trim_usec == 0 ||
+	    o->idle_trim_usec == LRPC_TIMEOUT_DEFAULT)
+		o->idle_trim_usec = 750 * LRPC_USEC_PER_MSEC;
+	/* The check runs every quarter of it: at least 1 ms apart. */
+	if (o->idle_trim_usec < 4000)
+		o->idle_trim_usec = 4000;
 }
 
 LRPC_EXPORT int
@@ -277,6 +283,7 @@ lrpc_server_close(lrpc_server *s)
 		lrpc__conn_teardown(s->pending);
 	while (s->conns)
 		lrpc__conn_teardown(s->conns);
+	lrpc__server_trim_stop(s);
 	/* With our own loop nobody else would run the jobs that still hold
 	 * connection references: drain them here. */
 	if (s->own_loop)

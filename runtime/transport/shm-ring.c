@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "shm-ring.h"
 #include "util.h"
@@ -283,4 +284,31 @@ void
 lrpc__ring_disarm_write(lrpc__ring *r)
 {
 	atomic_store_explicit(&r->sh->prod_waiting, 0, memory_order_relaxed);
+}
+
+bool
+lrpc__ring_prod_idle(lrpc__ring *r)
+{
+	if (r->broken || r->res_pos != UINT64_MAX || !ring_load_cons(r))
+		return false;
+	return r->cons_seen == r->prod;
+}
+
+bool
+lrpc__ring_cons_idle(lrpc__ring *r)
+{
+	if (r->broken || r->cur != 0 || r->prod_seen != r->cons)
+		return false;
+	return atomic_load_explicit(&r->sh->prod, memory_order_acquire) ==
+	       r->cons;
+}
+
+void
+lrpc__ring_trim(lrpc__ring *r, bool ours)
+{
+	if (ours && lrpc__ring_prod_idle(r))
+		(void)madvise(r->data + LRPC__RING_TRIM_KEEP,
+			      r->cap - LRPC__RING_TRIM_KEEP, MADV_REMOVE);
+	else if (!ours && lrpc__ring_cons_idle(r))
+		(void)madvise(r->data, r->cap, MADV_DONTNEED);
 }

@@ -40,6 +40,9 @@ typedef struct lrpc__ring_shared {
 #define LRPC__RING_REC_HDR 8u
 /* Records from this size on are placed at the start of an empty ring. */
 #define LRPC__RING_REWIND_MIN (16u * 1024u)
+/* What a producer's trim keeps of its ring: where small records and large
+ * ones placed at the start go. */
+#define LRPC__RING_TRIM_KEEP (16u * 1024u)
 
 /*
  * The record layout, here and not in shm-ring.c so that tests writing
@@ -137,5 +140,28 @@ bool lrpc__ring_arm_read(lrpc__ring *r);
 bool lrpc__ring_arm_write(lrpc__ring *r, uint32_t len);
 void lrpc__ring_disarm_read(lrpc__ring *r);
 void lrpc__ring_disarm_write(lrpc__ring *r);
+
+/*
+ * Giving memory back (docs/shm.md, "Giving memory back").  The producer
+ * may free the pages of its data area (for both mappings: the consumer
+ * then reads zeros there) only when nothing it published is still unread
+ * and no reservation is open: the consumer reads only between its index
+ * and ours.  lrpc__ring_prod_idle() refreshes the consumer's index to
+ * decide.  The consumer may always drop its own mapping of the pages (the
+ * data stays in the memfd); lrpc__ring_cons_idle() says whether it has
+ * read everything, so that it does not fault the pages straight back.
+ */
+bool lrpc__ring_prod_idle(lrpc__ring *r);
+bool lrpc__ring_cons_idle(lrpc__ring *r);
+/*
+ * Give back the data pages of @r: as its producer (@ours), those beyond
+ * the first LRPC__RING_TRIM_KEEP bytes when it is idle, punched out of the
+ * memfd (MADV_REMOVE); as its consumer, only our own mapping of them
+ * (MADV_DONTNEED) once we read everything: the peer may be writing a
+ * record into its ring this very moment, and punching would lose its
+ * bytes, while dropping our mapping loses nothing (the pages stay in the
+ * memfd until the peer's own trim).
+ */
+void lrpc__ring_trim(lrpc__ring *r, bool ours);
 
 #endif

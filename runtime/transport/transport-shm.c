@@ -195,27 +195,6 @@ fail_errno:
 	return r;
 }
 
-/* An fd is an eventfd if the kernel says so; a hostile server could pass a
- * file instead, and we would write into it. */
-static int
-shm_check_eventfd(int fd)
-{
-	char path[64], target[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = '\0';
-	if (strcmp(target, "anon_inode:[eventfd]") != 0)
-		return -EBADF;
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || !(fl & O_NONBLOCK))
-		return -EBADF;
-	return 0;
-}
-
 static int
 shm_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
 {
@@ -231,10 +210,10 @@ shm_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
 	r = lrpc__memfd_check(fds->fds[0], total);
 	if (r < 0)
 		goto fail;
-	r = shm_check_eventfd(fds->fds[1]);
+	r = lrpc__eventfd_check(fds->fds[1]);
 	if (r < 0)
 		goto fail;
-	r = shm_check_eventfd(fds->fds[2]);
+	r = lrpc__eventfd_check(fds->fds[2]);
 	if (r < 0)
 		goto fail;
 	t = shm_alloc(LRPC__ROLE_CLIENT, max_msg);
@@ -544,6 +523,26 @@ shm_kick(lrpc__tconn *t)
 	(void)!write(t->my_efd, &one, sizeof(one));
 }
 
+/* Give back what only large messages needed (docs/shm.md). */
+static void
+shm_trim(lrpc__tconn *t)
+{
+	for (int i = 0; i < LRPC__N_CHAN; i++)
+		if (!t->peeked[i])
+			lrpc__ring_trim(&t->ring[i], (t->role == LRPC__ROLE_CLIENT) ==
+							     (i == LRPC__CHAN_REQUEST));
+	if (!t->have_copy)
+		lrpc__mem_discard(t->copy, t->copy_cap, LRPC__TRIM_KEEP);
+}
+
+/* mincore() of a shared mapping tells the pages the memfd holds. */
+static void
+shm_held(lrpc__tconn *t, uint64_t *ret_ring, uint64_t *ret_buf)
+{
+	*ret_ring = lrpc__mem_resident(t->map, t->map_size);
+	*ret_buf = lrpc__mem_resident(t->copy, t->copy_cap);
+}
+
 static const lrpc__listener_ops shm_listener_ops = {
 	.struct_size = sizeof(lrpc__listener_ops),
 	.l_accept = shm_accept,
@@ -573,6 +572,8 @@ static const lrpc__tconn_ops shm_conn_ops = {
 	.t_reserve = shm_reserve,
 	.t_commit = shm_commit,
 	.t_cancel = shm_cancel,
+	.t_trim = shm_trim,
+	.t_held = shm_held,
 };
 
 const lrpc__transport lrpc__shm_transport = {

@@ -394,6 +394,46 @@ sock_shared_page(lrpc__tconn *t)
 	return NULL;
 }
 
+/*
+ * Give back what only large messages needed: the receive buffers beyond
+ * their first LRPC__TRIM_KEEP bytes when they hold nothing, a send tail
+ * buffer once it is sent, the reservation buffers (the IPC core never
+ * trims while a reservation is open).  What the kernel buffers in the
+ * sockets is not ours to give back: it is freed as soon as it is read.
+ */
+static void
+sock_trim(lrpc__tconn *t)
+{
+	for (int i = 0; i < LRPC__N_CHAN; i++) {
+		lrpc__framer *f = &t->in[i];
+		struct sock_out *o = &t->out[i];
+
+		if (f->cur == 0 && lrpc__framer_buffered(f) == 0)
+			lrpc__mem_discard(f->buf, f->cap, LRPC__TRIM_KEEP);
+		if (o->len == 0) {
+			free(o->buf);
+			o->buf = NULL;
+			o->cap = 0;
+		}
+		lrpc__mem_discard(t->resv[i], t->resv_cap[i],
+				  LRPC__TRIM_KEEP);
+	}
+}
+
+static void
+sock_held(lrpc__tconn *t, uint64_t *ret_ring, uint64_t *ret_buf)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < LRPC__N_CHAN; i++) {
+		n += lrpc__mem_resident(t->in[i].buf, t->in[i].cap);
+		n += lrpc__mem_resident(t->out[i].buf, t->out[i].cap);
+		n += lrpc__mem_resident(t->resv[i], t->resv_cap[i]);
+	}
+	*ret_ring = 0;
+	*ret_buf = n;
+}
+
 static const lrpc__listener_ops socket_listener_ops = {
 	.struct_size = sizeof(lrpc__listener_ops),
 	.l_accept = sock_accept,
@@ -423,6 +463,8 @@ static const lrpc__tconn_ops socket_conn_ops = {
 	.t_reserve = sock_reserve,
 	.t_commit = sock_commit,
 	.t_cancel = sock_cancel,
+	.t_trim = sock_trim,
+	.t_held = sock_held,
 };
 
 const lrpc__transport lrpc__socket_transport = {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Transport registry and helpers shared by every transport. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -30,7 +31,7 @@ transport_check(const lrpc__transport *tr)
 	       o->t_recv && o->t_release && o->t_partial && o->t_wait_fd &&
 	       o->t_shared_page && o->t_ready && o->t_spin_ok && o->t_arm &&
 	       o->t_disarm && o->t_kick && o->t_reserve && o->t_commit &&
-	       o->t_cancel);
+	       o->t_cancel && o->t_trim && o->t_held);
 	(void)l;
 	(void)c;
 	(void)o;
@@ -78,6 +79,27 @@ lrpc__iov_length(const struct iovec *iov, size_t n)
 	return total;
 }
 
+/* An fd is an eventfd if the kernel says so; a hostile server could pass a
+ * file instead, and we would write into it. */
+int
+lrpc__eventfd_check(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	if (strcmp(target, "anon_inode:[eventfd]") != 0)
+		return -EBADF;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return -EBADF;
+	return 0;
+}
+
 int
 lrpc__memfd_check(int fd, uint64_t size)
 {
@@ -99,4 +121,54 @@ lrpc__memfd_check(int fd, uint64_t size)
 	if ((uint64_t)st.st_size < size)
 		return -EBADF;
 	return 0;
+}
+
+static size_t
+page_size(void)
+{
+	static size_t ps;
+
+	if (!ps) {
+		long v = sysconf(_SC_PAGESIZE);
+		ps = v > 0 ? (size_t)v : 4096;
+	}
+	return ps;
+}
+
+void
+lrpc__mem_discard(void *p, size_t len, size_t keep)
+{
+	size_t ps = page_size();
+	uintptr_t start, end;
+
+	if (!p || len <= keep)
+		return;
+	start = ((uintptr_t)p + keep + ps - 1) & ~(uintptr_t)(ps - 1);
+	end = ((uintptr_t)p + len) & ~(uintptr_t)(ps - 1);
+	if (end > start)
+		(void)madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+uint64_t
+lrpc__mem_resident(const void *p, size_t len)
+{
+	size_t ps = page_size();
+	unsigned char vec[1024];
+	uintptr_t start, end;
+	uint64_t n = 0;
+
+	if (!p || len == 0)
+		return 0;
+	start = (uintptr_t)p & ~(uintptr_t)(ps - 1);
+	end = ((uintptr_t)p + len + ps - 1) & ~(uintptr_t)(ps - 1);
+	while (start < end) {
+		size_t pages = LRPC_MIN((end - start) / ps, sizeof(vec));
+
+		if (mincore((void *)start, pages * ps, vec) < 0)
+			break;
+		for (size_t i = 0; i < pages; i++)
+			n += vec[i] & 1;
+		start += pages * ps;
+	}
+	return n * ps;
 }

@@ -190,6 +190,22 @@ typedef struct lrpc__tconn_ops {
 			 void **ret_buf);
 	int (*t_commit)(lrpc__tconn *t, lrpc__chan chan, size_t size);
 	void (*t_cancel)(lrpc__tconn *t, lrpc__chan chan);
+
+	/*
+	 * Give back the memory only large messages needed (docs/shm.md,
+	 * "Giving memory back"): ring pages beyond the first
+	 * LRPC__TRIM_KEEP bytes, private buffers beyond as many.  Only what
+	 * is not in use: unread data, an open reservation or a view keep
+	 * theirs.  Called by the IPC core once the connection was idle for a
+	 * while; cheap to call again (a few system calls), never fails.
+	 */
+	void (*t_trim)(lrpc__tconn *t);
+	/*
+	 * What the connection holds now, in bytes: pages of shared memory
+	 * allocated for its rings (both sides see the same), and resident
+	 * pages of its private buffers on this side.
+	 */
+	void (*t_held)(lrpc__tconn *t, uint64_t *ret_ring, uint64_t *ret_buf);
 } lrpc__tconn_ops;
 
 /*
@@ -216,6 +232,23 @@ extern const lrpc__transport lrpc__shm_transport;
 
 /* Total length of an iovec, or SIZE_MAX on overflow. */
 size_t lrpc__iov_length(const struct iovec *iov, size_t n);
+
+/* Bytes of a ring and of a private buffer that a trim keeps: what small
+ * messages use, and where large records start (LRPC__RING_REWIND_MIN). */
+#define LRPC__TRIM_KEEP (16u * 1024u)
+
+/*
+ * Give the whole pages inside [@p + @keep, @p + @len) back to the kernel:
+ * private memory of ours (malloc'd, with nothing in it we still need),
+ * which reads as zeros afterwards.  The allocation itself stays.
+ */
+void lrpc__mem_discard(void *p, size_t len, size_t keep);
+/* Resident bytes of the pages [@p, @p + @len) touches (mincore(2)). */
+uint64_t lrpc__mem_resident(const void *p, size_t len);
+
+/* Check that @fd is a non-blocking eventfd: a hostile server could pass
+ * a file instead, and we would write into it.  0, -EBADF or -errno. */
+int lrpc__eventfd_check(int fd);
 
 /* Check that @fd is a memfd sealed against resizing, of @size bytes or more. */
 int lrpc__memfd_check(int fd, uint64_t size);

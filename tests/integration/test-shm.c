@@ -2510,6 +2510,127 @@ test_shm_c31_full_dev_shm(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/* --- Memory give-back with a hostile peer (issue 16, docs/shm.md) --- */
+
+typedef struct gb_scribbler {
+	peer *p;
+	atomic_bool stop;
+	uint64_t rounds;
+} gb_scribbler;
+
+/* Write garbage, without pause, where the server gives pages back: the
+ * whole event ring and the back half of the response ring (the responses
+ * of this test live in the front half). */
+static void *
+gb_scribble(void *arg)
+{
+	gb_scribbler *sc = arg;
+	peer *p = sc->p;
+	unsigned x = 12345;
+
+	while (!atomic_load(&sc->stop)) {
+		for (uint64_t off = 0; off < p->cap; off += 512) {
+			x = x * 1103515245u + 12345u;
+			memset(p->data[LRPC__CHAN_EVENT] + off, (int)(x >> 16),
+			       64);
+			if (off >= p->cap / 2)
+				memset(p->data[LRPC__CHAN_RESPONSE] + off,
+				       (int)(x >> 8), 64);
+		}
+		sc->rounds++;
+	}
+	return NULL;
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * The server gives back the pages of the rings it produces (punching them
+ * out of the memfd) while the hostile peer writes all over them: the seals
+ * keep the memfd's size, so nobody gets SIGBUS, and the server never reads
+ * what it produces.  The ring the peer produces is never punched: a
+ * request the peer writes slowly, across several give-backs, arrives
+ * intact.  The honest client is served throughout, and the hostile
+ * connection, which broke no rule the server checks, stays up.
+ */
+static void
+test_shm_giveback_hostile_peer(void **state)
+{
+	lrpc_server_opts so = { .struct_size = sizeof(so),
+				.idle_trim_usec = 4000 };
+	th_server *s = spawn(state, &so);
+	lrpc_client *honest = honest_connect(state);
+	static uint8_t resp[PEER_MAX_MSG];
+	const uint32_t big = PEER_MAX_MSG - 64;
+	gb_scribbler sc = { .stop = false };
+	pthread_t th;
+	peer p;
+
+	peer_connect(state, &p);
+	/* A large call puts the connection on the server's give-back list;
+	 * its response lies in the front of the response ring. */
+	peer_echo(&p, big, 11);
+	assert_false(all_zero(p.data[LRPC__CHAN_RESPONSE] + LRPC__TRIM_KEEP,
+			      big - LRPC__TRIM_KEEP));
+	/* Idle: the server punches its rings beyond the first 16 KiB, which
+	 * then read as zeros in our mapping too. */
+	long deadline = th_now_ms() + SOON_MS;
+	while (!all_zero(p.data[LRPC__CHAN_RESPONSE] + LRPC__TRIM_KEEP,
+			 big - LRPC__TRIM_KEEP)) {
+		assert_true(th_now_ms() < deadline);
+		th_msleep(1);
+	}
+	assert_true(all_zero(p.data[LRPC__CHAN_RESPONSE],
+			     LRPC__TRIM_KEEP) == false);
+
+	sc.p = &p;
+	assert_int_equal(pthread_create(&th, NULL, gb_scribble, &sc), 0);
+	for (int round = 0; round < 5; round++) {
+		/* Another large call lists the connection again... */
+		peer_echo(&p, big, 20 + (unsigned)round);
+		/* ...and the next request is written slowly while the
+		 * server gives back (every 4 ms idle, checked each ms). */
+		uint64_t at = peer_place(&p, big);
+		uint8_t *rec = peer_rec(&p, at);
+		lrpc_msg_header *h;
+
+		assert_true(at != UINT64_MAX);
+		th_fill(rec + LRPC__RING_REC_HDR, big, TH_ECHO,
+			30 + (unsigned)round);
+		h = (lrpc_msg_header *)(void *)(rec + LRPC__RING_REC_HDR);
+		h->flags = LRPC__MSG_REQUEST;
+		h->seq = ++p.seq;
+		th_msleep(30);
+		th_echo(honest, 100, (unsigned)round, SOON_MS);
+		lrpc__ring_rec_write(rec, big, LRPC__RING_REC_DATA);
+		p.prod = at + lrpc__ring_rec_size(big);
+		peer_publish(&p, p.prod);
+		peer_wake(&p);
+		assert_int_equal(peer_recv(&p, resp, sizeof(resp), SOON_MS, 1000),
+				 (int)big);
+		assert_int_equal(((const lrpc_msg_header *)(void *)resp)->error,
+				 0);
+		assert_true(th_check(resp, big, 30 + (unsigned)round));
+		th_msleep(10);
+	}
+	atomic_store(&sc.stop, true);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(sc.rounds > 0);
+
+	th_echo(honest, 4000, 99, SOON_MS);
+	peer_echo(&p, 100, 98);
+	peer_close(&p);
+	lrpc_client_unref(honest);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
@@ -2536,6 +2657,7 @@ main(void)
 		TH_TEST(test_shm_b19_ring_poisoned_in_handlers),
 		TH_TEST(test_shm_c31_file_size_limit),
 		TH_TEST(test_shm_c31_full_dev_shm),
+		TH_TEST(test_shm_giveback_hostile_peer),
 	};
 	/* Every test here is about the shm transport itself: meson runs this
 	 * file once, on shm, and so does a run by hand. */
