@@ -105,6 +105,7 @@ enum case_id {
 	C_ONEWAY,
 	C_EVENTS,
 	C_CONNECT,
+	C_MEMORY,
 	N_CASES
 };
 
@@ -112,7 +113,7 @@ static const char *const sys_names[N_SYS] = { "lrpc", "libqb" };
 static const char *const tr_names[N_TR] = { "shm", "socket" };
 static const char *const case_names[N_CASES] = {
 	"sync", "rpc_sync", "rpc_add", "rpc_borrow", "sync_zerocopy", "oneway",
-	"events", "connect"
+	"events", "connect", "memory"
 };
 static const bool case_is_rate[N_CASES] = {
 	[C_ONEWAY] = true, [C_EVENTS] = true
@@ -130,6 +131,11 @@ static const size_t rpc_sizes[] = { 16, 64 * KIB, MIB };
 #define TURN_CALLS 500
 /* The raw call and the three rpc cases. */
 #define MAX_TURN_OPS 4
+
+/* The memory case: this many connections to one server, each idle, then
+ * after one 16 B call, then 1 s after one 1 MiB call. */
+#define MEM_CONNS 1000
+#define MEM_BIG MIB
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -1638,6 +1644,202 @@ write_json(const char *path)
 	return 0;
 }
 
+/* ---- the memory case ---------------------------------------------------- */
+
+/* Resident memory of @pid (0: this process) in kB, from smaps_rollup. */
+static long
+rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/smaps_rollup");
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Rss: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+enum { MEM_IDLE, MEM_SMALL, MEM_BIG_IDLE, N_MEM };
+static const char *const mem_names[N_MEM] = {
+	"idle", "after one 16 B call", "1 s after one 1 MiB call"
+};
+
+typedef struct mem_result {
+	int sys, tr;
+	bool ok;
+	unsigned conns;
+	double server_kb[N_MEM], client_kb[N_MEM]; /* per connection */
+} mem_result;
+
+static mem_result mem_results[N_SYS * N_TR];
+static unsigned n_mem_results;
+
+/* Let a loop of lrpc clients (or, with libqb, time) run for @secs. */
+static void
+mem_idle(lrpc_loop *loop, double secs)
+{
+	double end = now_s() + secs;
+
+	while (now_s() < end) {
+		if (loop)
+			(void)lrpc_loop_run_once(
+				loop, (uint64_t)((end - now_s()) * 1e6) + 1);
+		else
+			usleep(10000);
+	}
+}
+
+static int
+mem_call(int sys, void *conn, uint8_t *req, uint8_t *resp, size_t payload)
+{
+	bclient b = { .sys = sys, .req = req, .resp = resp };
+	size_t size;
+
+	if (sys == SYS_LRPC)
+		b.lc = conn;
+#ifdef HAVE_LIBQB
+	else
+		b.qc = conn;
+#endif
+	size = bc_build(&b, MSG_ECHO, payload);
+	int r = bc_call_raw(&b, size);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Resident memory per connection on each side, from /proc/PID/smaps_rollup
+ * before and after: MEM_CONNS connections to one server, idle; after one
+ * 16 B call each; 1 s after one 1 MiB call each (the lrpc clients sit in
+ * an lrpc_loop meanwhile, which runs their give-back timers; a plain
+ * synchronous client gives back at its next call instead).  The buffers
+ * the calls use are shared and touched before the baseline.
+ */
+static void
+run_memory(int sys, int tr)
+{
+	mem_result *m = &mem_results[n_mem_results++];
+	void **conns = calloc(MEM_CONNS, sizeof(*conns));
+	uint8_t *req = malloc(BUF_CAP), *resp = malloc(BUF_CAP);
+	lrpc_loop *loop = NULL;
+	char name[64];
+	long s0, c0;
+	unsigned n = 0;
+	pid_t pid;
+	int r = 0;
+
+	*m = (mem_result){ .sys = sys, .tr = tr };
+	snprintf(name, sizeof(name), "lrpc-bench-mem-%d", (int)getpid());
+	if (!conns || !req || !resp)
+		goto out;
+	memset(req, 0x5a, BUF_CAP);
+	memset(resp, 0, BUF_CAP);
+	if (sys == SYS_LRPC && lrpc_loop_new(&loop) < 0)
+		goto out;
+	pid = server_start(sys, tr, name, -1);
+	if (pid < 0)
+		goto out;
+	fprintf(stderr, "lrpc-bench: memory, %s %s, %u connections\n",
+		sys_names[sys], tr_names[tr], MEM_CONNS);
+	mem_idle(NULL, 0.2);
+	s0 = rss_kb(pid);
+	c0 = rss_kb(0);
+	for (; n < MEM_CONNS && r == 0; n++) {
+		bclient b = { .sys = sys, .tr = tr, .name = name };
+
+		r = bc_connect(&b, MAX_MSG);
+		if (sys == SYS_LRPC) {
+			conns[n] = b.lc;
+			if (r == 0)
+				r = lrpc_client_attach_loop(b.lc, loop);
+		}
+#ifdef HAVE_LIBQB
+		else
+			conns[n] = b.qc;
+#endif
+		if (r < 0 || !conns[n])
+			break;
+	}
+	if (r < 0 || n < MEM_CONNS) {
+		fprintf(stderr, "lrpc-bench: memory: connection %u: %s\n", n,
+			strerror(-r));
+		goto stop;
+	}
+	for (int phase = 0; phase < N_MEM && r == 0; phase++) {
+		if (phase == MEM_SMALL)
+			for (unsigned i = 0; i < n && r == 0; i++)
+				r = mem_call(sys, conns[i], req, resp, 16);
+		if (phase == MEM_BIG_IDLE)
+			for (unsigned i = 0; i < n && r == 0; i++)
+				r = mem_call(sys, conns[i], req, resp,
+					     MEM_BIG - bc_resp_hdr(
+						&(bclient){ .sys = sys }));
+		mem_idle(loop, phase == MEM_BIG_IDLE ? 1.0 : 0.2);
+		m->server_kb[phase] = (double)(rss_kb(pid) - s0) / n;
+		m->client_kb[phase] = (double)(rss_kb(0) - c0) / n;
+	}
+	m->ok = r == 0;
+	m->conns = n;
+	if (r < 0)
+		fprintf(stderr, "lrpc-bench: memory: call: %s\n", strerror(-r));
+stop:
+	for (unsigned i = 0; i < n; i++) {
+		bclient b = { .sys = sys };
+
+		if (sys == SYS_LRPC)
+			b.lc = conns[i];
+#ifdef HAVE_LIBQB
+		else
+			b.qc = conns[i];
+#endif
+		bc_disconnect(&b);
+	}
+	server_stop(pid);
+out:
+	if (!m->ok)
+		any_failed = true;
+	lrpc_loop_unref(loop);
+	free(conns);
+	free(req);
+	free(resp);
+}
+
+static void
+print_memory(void)
+{
+	if (n_mem_results == 0)
+		return;
+	printf("\nResident memory per connection (kB, smaps_rollup; %u "
+	       "connections to one server; targets: idle <= 16, 1 s after "
+	       "a 1 MiB call <= 64, each side):\n\n",
+	       MEM_CONNS);
+	printf("| transport | system | state | server | client |\n");
+	printf("|---|---|---|---|---|\n");
+	for (unsigned i = 0; i < n_mem_results; i++) {
+		const mem_result *m = &mem_results[i];
+
+		for (int p = 0; p < N_MEM; p++) {
+			if (!m->ok) {
+				printf("| %s | %s | %s | failed | failed |\n",
+				       tr_names[m->tr], sys_names[m->sys],
+				       mem_names[p]);
+				continue;
+			}
+			printf("| %s | %s | %s | %.1f | %.1f |\n",
+			       tr_names[m->tr], sys_names[m->sys],
+			       mem_names[p], m->server_kb[p], m->client_kb[p]);
+		}
+	}
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void
@@ -1905,6 +2107,12 @@ main(int argc, char **argv)
 				if ((opt.transports & (1u << t)) &&
 				    (opt.systems & (1u << s)))
 					run_pair(s, t, false);
+	if (opt.cases & (1u << C_MEMORY))
+		for (int t = 0; t < N_TR; t++)
+			for (int s = 0; s < N_SYS; s++)
+				if ((opt.transports & (1u << t)) &&
+				    (opt.systems & (1u << s)))
+					run_memory(s, t);
 	if ((opt.pin & PIN_SAME) &&
 	    (opt.cases & ((1u << C_SYNC) | (1u << C_SYNC_ZC) | RPC_CASES))) {
 		fprintf(stderr, "lrpc-bench: sync cases with both processes "
@@ -1940,6 +2148,7 @@ main(int argc, char **argv)
 		if (stubs)
 			print_overheads(true);
 	}
+	print_memory();
 	if (opt.json && write_json(opt.json) < 0)
 		return 1;
 	return any_failed ? 1 : 0;
