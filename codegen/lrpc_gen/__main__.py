@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import tempfile
 import traceback
@@ -45,8 +46,32 @@ class OsFileSystem:
     def exists(self, path: str) -> bool:
         return os.path.isfile(path)
 
+    def kind(self, path: str) -> Optional[str]:
+        return file_kind(path)
+
     def canonical(self, path: str) -> str:
         return os.path.realpath(path)
+
+
+def file_kind(path: str) -> Optional[str]:
+    """None if nothing is at ``path``, "file" for a regular file (after
+    symbolic links), else what it is: never opened, since reading a FIFO
+    or a device could block or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
 
 
 def generator_files() -> List[str]:

@@ -155,14 +155,26 @@ class _Checker:
             table[shape.c_name] = shape
 
     def check_cycles(self) -> None:
+        # Depth first, with an explicit stack: a chain of thousands of
+        # types must not reach Python's recursion limit.
         state: Dict[Key, int] = {}      # 1: on the stack, 2: done
         stack: List[Key] = []
         reported: Set[frozenset] = set()
+        edges = self.checked.member_edges
 
-        def visit(k: Key) -> None:
-            state[k] = 1
-            stack.append(k)
-            for target, loc in self.checked.member_edges.get(k, ()):
+        for root in edges:
+            if root in state:
+                continue
+            state[root] = 1
+            stack.append(root)
+            todo = [iter(edges.get(root, ()))]
+            while todo:
+                step = next(todo[-1], None)
+                if step is None:
+                    todo.pop()
+                    state[stack.pop()] = 2
+                    continue
+                target, loc = step
                 if state.get(target) == 1:
                     cycle = stack[stack.index(target):]
                     self.checked.cyclic.update(cycle)
@@ -173,13 +185,9 @@ class _Checker:
                                         f"cannot contain itself, not even "
                                         f"through optional, arrays or maps")
                 elif target not in state:
-                    visit(target)
-            stack.pop()
-            state[k] = 2
-
-        for k in self.checked.member_edges:
-            if k not in state:
-                visit(k)
+                    state[target] = 1
+                    stack.append(target)
+                    todo.append(iter(edges.get(target, ())))
 
     def check_depths(self) -> None:
         for k in self.checked.member_edges:
@@ -191,8 +199,11 @@ class _Checker:
                 if k not in depths or k in self.checked.cyclic:
                     continue
                 depth = depths[k]
+                # A union whose tag type is wrong has no members (and no
+                # edges) but may be used, so it has a depth.
                 inner = max((depths.get(t, 0)
-                             for t, _ in self.checked.member_edges[k]),
+                             for t, _ in self.checked.member_edges.get(k,
+                                                                       ())),
                             default=0)
                 if depth > m.MAX_DEPTH and inner <= m.MAX_DEPTH:
                     self.error(d.name.loc, f"{kind_of(d)} '{d.name.text}' "
@@ -200,19 +211,32 @@ class _Checker:
                                            f" limit is {m.MAX_DEPTH}")
 
     def decl_depth(self, k: Key) -> int:
-        if k in self.checked.depths:
-            return self.checked.depths[k]
-        if k in self.checked.cyclic or k not in self.checked.members:
-            self.checked.depths[k] = 0
-            return 0
-        # Guards against cycles still in the graph.
-        self.checked.depths[k] = 0
-        for t, _ in self.checked.member_edges.get(k, ()):
-            self.decl_depth(t)
-        depth = 1 + max((_type_depth(f.type, self.checked.depths)
-                         for f in self.checked.members[k]), default=0)
-        self.checked.depths[k] = depth
-        return depth
+        """The depth of struct or union ``k``, after those of the types it
+        contains (in post-order, without recursion)."""
+        depths = self.checked.depths
+        todo = [k]
+        while todo:
+            cur = todo[-1]
+            if cur in depths and depths[cur] >= 0:
+                todo.pop()
+                continue
+            if cur in self.checked.cyclic or cur not in self.checked.members:
+                depths[cur] = 0
+                todo.pop()
+                continue
+            if cur not in depths:
+                # -1: its members are being measured; a cycle still in
+                # the graph counts as 0 when met again.
+                depths[cur] = -1
+                todo.extend(t for t, _ in reversed(
+                    self.checked.member_edges.get(cur, ()))
+                    if t not in depths)
+                continue
+            depths[cur] = 1 + max((_type_depth(f.type, depths)
+                                   for f in self.checked.members[cur]),
+                                  default=0)
+            todo.pop()
+        return depths[k]
 
     def check_method_depths(self) -> None:
         for (mname, iname), methods in self.checked.methods.items():
@@ -751,7 +775,9 @@ def _type_depth(t: m.Type, depths: Dict[Key, int]) -> int:
     if isinstance(t, m.Primitive):
         return 0
     if isinstance(t, m.Ref):
-        return depths.get((t.module, t.name), 0) if t.kind != "enum" else 0
+        # -1 marks a type still being measured (check.decl_depth).
+        return max(depths.get((t.module, t.name), 0), 0) \
+            if t.kind != "enum" else 0
     if isinstance(t, m.Array):
         return 1 + _type_depth(t.element, depths)
     if isinstance(t, m.Optional_):

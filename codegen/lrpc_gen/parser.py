@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 from . import ast
 from .errors import Diagnostics, Location
 from .lexer import Token, TokenKind, tokenize
+from .model import MAX_DEPTH
 
 PRIMITIVES = frozenset([
     "bool", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64",
@@ -28,6 +29,13 @@ KEYWORDS = frozenset([
 
 _DECL_WORDS = ("const", "enum", "struct", "union", "error", "interface")
 
+# Levels of optional, map and array a type may spell out.  Each level adds
+# one to the nesting depth the checker limits to model.MAX_DEPTH, so a type
+# this deep can never be valid; it is refused here already, before any
+# stage recurses through it (docs/idl.md, "Limits").  Types between the two
+# limits get the checker's message, which says where the depth comes from.
+MAX_TYPE_NESTING = 100
+
 
 class _SyntaxError(Exception):
     def __init__(self, loc: Location, message: str) -> None:
@@ -41,6 +49,7 @@ class _Parser:
         self.toks = tokens
         self.i = 0
         self.path = path
+        self.nesting = 0        # type levels open (see MAX_TYPE_NESTING)
 
     # --- token helpers ----------------------------------------------------
 
@@ -336,14 +345,31 @@ class _Parser:
             return ast.QName(first, second)
         return ast.QName(None, first)
 
+    def nest(self, tok: Token) -> None:
+        """Enter one more level of a type at ``tok``."""
+        self.nesting += 1
+        if self.nesting > MAX_TYPE_NESTING:
+            raise self.fail(tok, f"type nests more than "
+                                 f"{MAX_TYPE_NESTING} levels deep; the "
+                                 f"limit is {MAX_DEPTH}")
+
     def type_expr(self) -> ast.TypeExpr:
+        outer = self.nesting
+        try:
+            return self.type_levels()
+        finally:
+            self.nesting = outer
+
+    def type_levels(self) -> ast.TypeExpr:
         if self.is_word("optional") and (
                 self.peek(1).kind is TokenKind.IDENT):
+            self.nest(self.peek())
             loc = self.next().loc
             return ast.OptionalType(self.type_expr(), loc)
         t = self.base_type()
         while True:
             if self.is_punct("["):
+                self.nest(self.peek())
                 loc = self.next().loc
                 size: Optional[ast.SizeExpr] = None
                 if not self.is_punct("]"):
@@ -373,6 +399,7 @@ class _Parser:
             self.next()
             return ast.PrimType(tok.text, tok.loc)
         if tok.text == "map" and self.is_punct("<", 1):
+            self.nest(tok)
             self.next()
             self.next()
             key = self.type_expr()

@@ -34,6 +34,14 @@ class MemoryFileSystem:
     def exists(self, path: str) -> bool:
         return posixpath.normpath(path) in self.files
 
+    def kind(self, path: str) -> Optional[str]:
+        path = posixpath.normpath(path)
+        if path in self.files:
+            return "file"
+        if any(f.startswith(path + "/") for f in self.files):
+            return "directory"
+        return None
+
     def canonical(self, path: str) -> str:
         return posixpath.normpath(path)
 
