@@ -148,10 +148,9 @@ class _Builder:
                 visit(dep)
             out.append(c_name)
 
+        by_name = {d.name: d for d in list(aggregates) + list(enums)}
         for name in self.type_order(mod):
-            decl = next(d for d in list(aggregates) + list(enums)
-                        if d.name == name)
-            visit(decl.c_name)
+            visit(by_name[name].c_name)
         for t in collections:
             visit(t.c_name)
         return tuple(out)

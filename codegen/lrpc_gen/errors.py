@@ -11,8 +11,14 @@ compiler convention::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
+
+
+# The same as lexer.LINE_BREAK (which cannot be imported here: the lexer
+# imports this module).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, order=True)
@@ -54,7 +60,10 @@ class SourceMap:
     def add(self, file: str, text: str) -> None:
         if file not in self._order:
             self._order[file] = len(self._order)
-        self._lines[file] = text.splitlines()
+        # Only what the lexer counts as a line break (lexer.LINE_BREAK);
+        # str.splitlines() also splits at form feeds and U+2028, which
+        # showed the wrong line for positions after them.
+        self._lines[file] = _LINE_BREAK.split(text)
 
     def line(self, file: str, line: int) -> Optional[str]:
         lines = self._lines.get(file)

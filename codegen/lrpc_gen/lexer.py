@@ -11,6 +11,7 @@ several bad characters reports all of them.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import List, Union
 
@@ -24,6 +25,16 @@ MAX_LITERAL = (1 << 64) - 1
 PUNCTUATION = frozenset(";,{}()[]<>=:.@-")
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+
+# Line breaks: LF, CR LF and a lone CR, as C compilers count lines.  Form
+# feeds, vertical tabs and Unicode separators (U+2028) are not: they are
+# blanks in code and ordinary characters in comments, for positions too.
+LINE_BREAK = r"\r\n|\r|\n"
+_LINE_BREAK = re.compile(LINE_BREAK)
+
+_COMMON = re.compile(r"(?P<newline>\r\n|\r|\n)|[ \t\f\v]+"
+                     r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
+                     r"|(?P<punct>->|[;,{}()\[\]<>=:.@-])")
 
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
 
@@ -91,33 +102,35 @@ class _Lexer:
     def run(self) -> List[Token]:
         text = self.text
         n = len(text)
+        tokens = self.tokens
+        file = self.file
         while self.pos < n:
+            # The common tokens in one regular expression: a large input
+            # is mostly words, punctuation and blanks.
+            match = _COMMON.match(text, self.pos)
+            if match is not None:
+                group = match.lastgroup
+                if group == "word":
+                    word = match.group()
+                    tokens.append(Token(TokenKind.IDENT, word, word,
+                                        Location(file, self.line,
+                                                 self.pos - self.line_start
+                                                 + 1)))
+                elif group == "punct":
+                    self.add(TokenKind.PUNCT, self.pos, match.group())
+                elif group == "newline":
+                    self.newline(match.end() - 1)
+                self.pos = match.end()
+                continue
             c = text[self.pos]
-            if c == "\n":
-                self.newline(self.pos)
-                self.pos += 1
-            elif c in " \t\r\f\v":
-                self.pos += 1
-            elif text.startswith("//", self.pos):
+            if text.startswith("//", self.pos):
                 self.line_comment()
             elif text.startswith("/*", self.pos):
                 self.block_comment()
-            elif _is_word_start(c):
-                start = self.pos
-                while self.pos < n and _is_word_char(text[self.pos]):
-                    self.pos += 1
-                word = text[start:self.pos]
-                self.add(TokenKind.IDENT, start, word, word)
             elif "0" <= c <= "9":
                 self.number()
             elif c == '"':
                 self.string()
-            elif text.startswith("->", self.pos):
-                self.add(TokenKind.PUNCT, self.pos, "->")
-                self.pos += 2
-            elif c in PUNCTUATION:
-                self.add(TokenKind.PUNCT, self.pos, c)
-                self.pos += 1
             else:
                 shown = c if c.isprintable() else f"\\u{ord(c):04x}"
                 self.error(self.pos, f"unexpected character '{shown}'")
@@ -127,9 +140,8 @@ class _Lexer:
 
     def line_comment(self) -> None:
         start = self.pos
-        end = self.text.find("\n", start)
-        if end < 0:
-            end = len(self.text)
+        brk = _LINE_BREAK.search(self.text, start)
+        end = brk.start() if brk else len(self.text)
         body = self.text[start:end]
         self.pos = end
         # "///" starts a doc comment, "////..." is an ordinary comment
@@ -149,9 +161,9 @@ class _Lexer:
             stop = end
         else:
             stop = end + 2
-        for i in range(start, min(stop, len(self.text))):
-            if self.text[i] == "\n":
-                self.newline(i)
+        for brk in _LINE_BREAK.finditer(self.text, start,
+                                        min(stop, len(self.text))):
+            self.newline(brk.end() - 1)
         self.pos = stop
 
     def number(self) -> None:
@@ -189,7 +201,7 @@ class _Lexer:
         self.pos += 1
         out = []
         while True:
-            if self.pos >= len(text) or text[self.pos] == "\n":
+            if self.pos >= len(text) or text[self.pos] in "\r\n":
                 self.error(start, "unterminated string literal")
                 break
             c = text[self.pos]
@@ -224,9 +236,9 @@ class _Lexer:
                            "(write other characters as UTF-8 text)")
             self.pos += 2
             return
-        shown = nxt if nxt and nxt != "\n" else ""
+        shown = nxt if nxt and nxt not in "\r\n" else ""
         self.error(at, f"unknown escape sequence '\\{shown}'")
-        self.pos += 1 if nxt in ("", "\n") else 2
+        self.pos += 1 if nxt in ("", "\r", "\n") else 2
 
 
 def tokenize(text: str, file: str, diags: Diagnostics) -> List[Token]:

@@ -9,11 +9,13 @@ missing file or bytes that are not UTF-8 become diagnostics.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
 from . import ast
 from .errors import Diagnostics, Location
+from .lexer import LINE_BREAK
 from .parser import parse
 
 
@@ -187,10 +189,9 @@ class _Loader:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            head = data[:e.start]
-            line = head.count(b"\n") + 1
-            col = len(head[head.rfind(b"\n") + 1:].decode("utf-8",
-                                                           "replace")) + 1
+            head = data[:e.start].decode("utf-8", "replace")
+            lines = re.split(LINE_BREAK, head)
+            line, col = len(lines), len(lines[-1]) + 1
             self.diags.sources.add(path, data.decode("utf-8", "replace"))
             self.diags.error(Location(path, line, col),
                              "file is not valid UTF-8")

@@ -16,6 +16,7 @@ ordinal, and ``Module.type_order`` in dependency order for C headers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Dict, Optional, Tuple, Union
 
 from .errors import Location
@@ -333,12 +334,18 @@ class Module:
         return tuple(by_c[c] for c in self.c_order)
 
     def decl(self, name: str) -> Optional[Decl]:
+        return self._decls.get(name)
+
+    @cached_property
+    def _decls(self) -> Dict[str, Decl]:
+        """Declarations by name, built once: looking each one up by a scan
+        made generation quadratic in the number of declarations."""
+        out: Dict[str, Decl] = {}
         for group in (self.consts, self.enums, self.structs, self.unions,
                       self.errors, self.interfaces):
             for d in group:
-                if d.name == name:
-                    return d
-        return None
+                out.setdefault(d.name, d)
+        return out
 
 
 @dataclass(frozen=True)
@@ -347,10 +354,11 @@ class Model:
     modules: Tuple[Module, ...]     # dependencies first; main is last
 
     def module(self, name: str) -> Module:
-        for m in self.modules:
-            if m.name == name:
-                return m
-        raise KeyError(name)
+        return self._modules[name]
+
+    @cached_property
+    def _modules(self) -> Dict[str, Module]:
+        return {m.name: m for m in self.modules}
 
     def lookup(self, ref: Union[Ref, ErrorRef]) -> Decl:
         d = self.module(ref.module).decl(ref.name)

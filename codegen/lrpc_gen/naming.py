@@ -34,6 +34,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
@@ -90,9 +91,13 @@ _BOUNDARY_1 = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _BOUNDARY_2 = re.compile(r"([a-z0-9])([A-Z])")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def snake(name: str) -> str:
     """``KvError`` -> ``kv_error``, ``HTTPServer`` -> ``http_server``,
-    ``getValue`` -> ``get_value``, ``NOT_FOUND`` -> ``not_found``."""
+    ``getValue`` -> ``get_value``, ``NOT_FOUND`` -> ``not_found``.
+
+    Cached: every name is converted several times (once per C name made
+    from it), and the regular expressions dominate a large input's time."""
     s = _BOUNDARY_1.sub(r"\1_\2", name)
     s = _BOUNDARY_2.sub(r"\1_\2", s)
     return s.lower()

@@ -54,7 +54,8 @@ class _Parser:
     # --- token helpers ----------------------------------------------------
 
     def peek(self, k: int = 0) -> Token:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
+        j = self.i + k
+        return self.toks[j] if j < len(self.toks) else self.toks[-1]
 
     def next(self) -> Token:
         tok = self.peek()

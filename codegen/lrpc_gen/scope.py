@@ -137,7 +137,8 @@ class Names:
             head = f"{what} needs '{c_name}' inside the generated C code"
         else:
             head = f"{what} needs '{c_name}' in C for its {role}"
-        if prev is None and ANON_DESC.fullmatch(c_name):
+        if prev is None and "__t" in c_name \
+                and ANON_DESC.fullmatch(c_name):
             self.d.error(loc, f"{head}, which is reserved for the "
                               f"descriptors of types without a name")
             return False

@@ -79,11 +79,60 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("cannot read", err)
 
-    def test_missing_output_directory(self) -> None:
+    def test_missing_output_directory_is_created(self) -> None:
         idl = self.write("kv.idl", GOOD)
-        rc, _, err = self.main(idl, "-o", os.path.join(self.dir, "nope"))
+        out = os.path.join(self.dir, "new", "deeper")
+        rc, _, err = self.main(idl, "-o", out)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(os.listdir(out), ["kv.model"])
+
+    def test_output_directory_not_created_on_error(self) -> None:
+        idl = self.write("kv.idl", BAD)
+        out = os.path.join(self.dir, "new")
+        self.assertEqual(self.main(idl, "-o", out)[0], 1)
+        self.assertFalse(os.path.exists(out))
+
+    def test_output_directory_that_cannot_be_made(self) -> None:
+        idl = self.write("kv.idl", GOOD)
+        self.write("file", "")
+        rc, _, err = self.main(idl, "-o", os.path.join(self.dir, "file"))
         self.assertEqual(rc, 1)
-        self.assertIn("does not exist", err)
+        self.assertIn("cannot create output directory", err)
+        self.assertNotIn("Traceback", err)
+
+    def test_input_must_end_in_idl(self) -> None:
+        for name in ("kv.txt", "kv.idl.bak", "kv"):
+            with self.subTest(name=name):
+                path = self.write(name, GOOD)
+                rc, _, err = self.main(path, "-o", self.out)
+                self.assertEqual(rc, 1)
+                self.assertEqual(err, f"lrpc-gen: error: input file "
+                                      f"'{path}' must end in '.idl'\n")
+                self.assertEqual(os.listdir(self.out), [])
+
+    def test_input_that_is_not_a_file(self) -> None:
+        os.mkdir(os.path.join(self.dir, "dir.idl"))
+        os.mkfifo(os.path.join(self.dir, "fifo.idl"))
+        for name, kind in (("dir.idl", "directory"), ("fifo.idl", "FIFO")):
+            with self.subTest(name=name):
+                rc, _, err = self.main(os.path.join(self.dir, name))
+                self.assertEqual(rc, 1)
+                self.assertIn(f"it is a {kind}", err)
+
+    def test_import_that_is_a_directory_or_fifo(self) -> None:
+        """Named as what it is, not "cannot find"; a FIFO is never
+        opened (that would block)."""
+        os.mkdir(os.path.join(self.dir, "dir.idl"))
+        os.mkfifo(os.path.join(self.dir, "fifo.idl"))
+        for name, kind in (("dir.idl", "directory"), ("fifo.idl", "FIFO")):
+            with self.subTest(name=name):
+                self.write("kv.idl", f'module kv;\nimport "{name}";\n')
+                r = run_gen(["kv.idl", "-o", self.out], cwd=self.dir)
+                self.assertEqual(r.returncode, 1)
+                self.assertEqual(r.stderr.splitlines()[0],
+                                 f"kv.idl:2:8: error: imported file "
+                                 f"'{name}' is a {kind}, not a file: "
+                                 f"'{name}'")
 
     def test_usage_errors_exit_2(self) -> None:
         rc, _, err = self.main("--backend", "nonsense", "x.idl")

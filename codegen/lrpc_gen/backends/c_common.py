@@ -442,7 +442,17 @@ class CFacts:
 
 
 def method_index(iface: m.Interface, meth: m.Method) -> int:
-    return list(iface.methods).index(meth)
+    """The index of ``meth`` in the descriptor table of ``iface``."""
+    index = _method_indexes.get(id(iface))
+    if index is None or index[0] is not iface:
+        index = (iface, {id(x): i for i, x in enumerate(iface.methods)})
+        _method_indexes[id(iface)] = index
+    return index[1][id(meth)]
+
+
+# Interface (by id, kept alive with it) -> method (by id) -> index, so
+# that finding every method's index is linear, not quadratic.
+_method_indexes: Dict[int, Tuple[m.Interface, Dict[int, int]]] = {}
 
 
 def error_codes(model: m.Model, meth: m.Method) -> List[Tuple[str, str]]:
@@ -490,12 +500,19 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
                 "_module_types_h.j2").render(globals_, tm=tm).rstrip("\n")
         return sections[tm.name]
 
+    hashes: Dict[str, str] = {}
+
+    def module_hash(tm: m.Module) -> str:
+        """Headers carrying a module's section compare this in #if, so two
+        different versions of one module cannot meet in one program."""
+        if tm.name not in hashes:
+            hashes[tm.name] = f"0x{fnv1a32(module_section(tm)):08x}u"
+        return hashes[tm.name]
+
     globals_.update({
         "module_section": module_section,
         "module_guard": module_guard,
-        # Headers carrying a module's section compare this in #if, so two
-        # different versions of one module cannot meet in one program.
-        "module_hash": lambda tm: f"0x{fnv1a32(module_section(tm)):08x}u",
+        "module_hash": module_hash,
         "basename": os.path.basename,
     })
     out = {}
