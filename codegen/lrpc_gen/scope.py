@@ -16,6 +16,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, \
 
 from . import ast
 from .errors import Diagnostics, Location
+from .creserved import C_RESERVED
 from .load import Unit
 from .naming import (ANON_DESC, C_KEYWORDS, C_LIBRARY, C_MACROS,
                      CXX_KEYWORDS, Namer, case_macro, type_internal)
@@ -137,6 +138,9 @@ class Names:
             head = f"{what} needs '{c_name}' inside the generated C code"
         else:
             head = f"{what} needs '{c_name}' in C for its {role}"
+        if prev is None and c_name in C_RESERVED:
+            self.d.error(loc, f"{head}, {_library(c_name)}")
+            return False
         if prev is None and "__t" in c_name \
                 and ANON_DESC.fullmatch(c_name):
             self.d.error(loc, f"{head}, which is reserved for the "
@@ -165,6 +169,14 @@ class Names:
                      (Diagnostics.note(prev.loc, f"{prev.what} is declared "
                                                  f"here"),))
         return False
+
+
+def _library(c_name: str) -> str:
+    """Why a C library name may not be generated, for messages."""
+    where = C_RESERVED[c_name]
+    if where == "the compiler":
+        return "a name the compiler predefines"
+    return f"a name {where} already declares"
 
 
 @dataclass
