@@ -292,7 +292,8 @@ class _Checker:
 
     def ordinals(self, items: Sequence[Tuple[ast.Name,
                                              Optional[ast.IntLit]]],
-                 what: str, hi: int) -> Dict[str, int]:
+                 what: str, hi: int, why: str = "") -> Dict[str, int]:
+        """``why`` explains the range when it is not obvious."""
         out: Dict[str, int] = {}
         seen: Dict[int, ast.Name] = {}
         for name, lit in items:
@@ -302,7 +303,7 @@ class _Checker:
             elif lit.value > hi:
                 self.error(lit.loc, f"ordinal @{lit.value} of {what} "
                                     f"'{name.text}' is out of range "
-                                    f"(0..{hi})")
+                                    f"(0..{hi}{why})")
             elif lit.value in seen:
                 prev = seen[lit.value]
                 self.error(lit.loc, f"duplicate ordinal @{lit.value}: "
@@ -472,9 +473,10 @@ class _Checker:
 
     def check_fields(self, mod: Mod, key: Key,
                      fields: Sequence[ast.Field], what: str,
-                     hi: int) -> None:
+                     hi: int, why: str = "") -> None:
         good = self.unique([f.name for f in fields], what)
-        ords = self.ordinals([(f.name, f.ordinal) for f in fields], what, hi)
+        ords = self.ordinals([(f.name, f.ordinal) for f in fields], what, hi,
+                             why)
         out = []
         edges: List[Tuple[Key, Location]] = []
         uses: List[Key] = []
@@ -530,7 +532,14 @@ class _Checker:
             self.error(u.name.loc, f"union '{name}' has no cases")
             return
         self.checked.tags[key] = tag
-        self.check_fields(mod, key, u.cases, "union case", tag.range[1])
+        hi, why = tag.range[1], ""
+        if hi > m.MAX_ORDINAL:
+            # lrpc_rpc_field.ordinal, the tag of a case in the descriptor,
+            # is 16 bits wide and public ABI; a wider tag would be cut.
+            hi = m.MAX_ORDINAL
+            why = "; the descriptors hold case tags in 16 bits, whatever " \
+                  "the tag type"
+        self.check_fields(mod, key, u.cases, "union case", hi, why)
 
     def check_interface(self, mod: Mod, i: ast.Interface) -> None:
         iname = i.name.text
