@@ -283,6 +283,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{PROG}: error: input file '{args.input}' must "
                          f"end in '.idl'\n")
         return EXIT_INPUT
+    base = os.path.basename(args.input)
+    if not all(c.isalnum() or c in "._+- " for c in base):
+        # The name is pasted into the generated code: #include lines,
+        # string literals, comments.  Characters that would need escaping
+        # there (quotes, backslashes, '%', "??", controls) cannot have it
+        # in an #include.
+        sys.stderr.write(f"{PROG}: error: input file name '{base}' may "
+                         f"only have letters, digits, spaces and '.-_+' "
+                         f"(the generated files and their code use it)\n")
+        return EXIT_INPUT
     kind = file_kind(args.input)
     if kind != "file":
         reason = "no such file" if kind is None else f"it is a {kind}"

@@ -110,6 +110,22 @@ class CliTest(unittest.TestCase):
                                       f"'{path}' must end in '.idl'\n")
                 self.assertEqual(os.listdir(self.out), [])
 
+    def test_input_file_name_must_be_safe_in_c(self) -> None:
+        """The name appears in #include lines, strings and comments of the
+        generated code, where some characters cannot be escaped."""
+        for name in ('a"b.idl', "a\\b.idl", "a%d.idl", "a??-.idl",
+                     "a\nb.idl", "a*b.idl"):
+            with self.subTest(name=name):
+                path = self.write(name, GOOD)
+                rc, _, err = self.main(path, "-o", self.out)
+                self.assertEqual(rc, 1)
+                self.assertIn("may only have letters, digits", err)
+                self.assertEqual(os.listdir(self.out), [])
+        for name in ("my kv.idl", "kv-2.0_b+c.idl", "d\u00e9j\u00e0.idl"):
+            with self.subTest(name=name):
+                path = self.write(name, GOOD)
+                self.assertEqual(self.main(path, "-o", self.out)[0], 0)
+
     def test_input_that_is_not_a_file(self) -> None:
         os.mkdir(os.path.join(self.dir, "dir.idl"))
         os.mkfifo(os.path.join(self.dir, "fifo.idl"))
