@@ -56,7 +56,8 @@ class _Builder:
         assert mod.file.module is not None
         collections = tuple(c.collections.get(mod.name, {}).values())
         return m.Module(
-            mod.name, mod.unit.path, mod.namer.prefix, mod.file.module.doc,
+            mod.name, mod.unit.shown or mod.unit.path, mod.namer.prefix,
+            mod.file.module.doc,
             tuple(mod.imports), tuple(mod.import_files), tuple(consts),
             tuple(enums), tuple(structs), tuple(unions), tuple(errors),
             tuple(ifaces), self.type_order(mod), collections,

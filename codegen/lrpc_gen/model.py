@@ -298,7 +298,10 @@ class Module:
     c_prefix: str
     doc: Doc
     imports: Tuple[str, ...]        # module names, source order
-    import_files: Tuple[str, ...]   # the files they came from
+    # The files they came from, as the import statements spell them (and
+    # ``file``: the main file's base name, or how the first import of the
+    # module spells it), so that no output depends on where files are.
+    import_files: Tuple[str, ...]
     consts: Tuple[Const, ...]
     enums: Tuple[Enum, ...]
     structs: Tuple[Struct, ...]

@@ -214,9 +214,11 @@ class _Declarer:
                 if target is None:
                     mod.broken_import = True
                 else:
+                    # As the import spells it: outputs never depend on
+                    # where the files are (-I, an absolute input path).
+                    if target.name not in mod.imports:
+                        mod.import_files.append(imp.path)
                     mod.imports[target.name] = target
-                    if target.unit.path not in mod.import_files:
-                        mod.import_files.append(target.unit.path)
             self.declare(mod)
 
     def add_unit(self, unit: Unit) -> Optional[Mod]:

@@ -77,3 +77,45 @@ class LineBreakTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PathsInOutputsTest(unittest.TestCase):
+    """Outputs name files as the input spells them: the main file by its
+    base name, imports as the import statements do, never by the -I
+    directory or an absolute path."""
+
+    def test_model_and_c_have_no_absolute_paths(self) -> None:
+        import os
+        import tempfile
+        from idltest import run_gen
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(os.path.join(d, "src"))
+            os.makedirs(os.path.join(d, "inc", "sub"))
+            with open(os.path.join(d, "src", "kv.idl"), "w") as f:
+                f.write('module kv;\nimport "sub/common.idl";\n'
+                        'struct E { common.T t @0; }\n'
+                        'interface I { f(E e) @0; }\n')
+            with open(os.path.join(d, "inc", "sub", "common.idl"), "w") as f:
+                f.write("module common;\nstruct T { u8 x @0; }\n")
+            outs = []
+            for idl, inc in ((os.path.join(d, "src", "kv.idl"),
+                              os.path.join(d, "inc")),
+                             ("kv.idl", os.path.join("..", "inc"))):
+                out = os.path.join(d, f"out{len(outs)}")
+                args = [idl, "-I", inc, "-o", out]
+                for b in ("model", "c-types", "c-client", "c-server"):
+                    args += ["--backend", b]
+                r = run_gen(args, cwd=os.path.join(d, "src"))
+                self.assertEqual((r.returncode, r.stderr), (0, ""))
+                texts = {}
+                for name in sorted(os.listdir(out)):
+                    with open(os.path.join(out, name)) as f:
+                        texts[name] = f.read()
+                    self.assertNotIn(d, texts[name], name)
+                outs.append(texts)
+            self.assertEqual(outs[0], outs[1])
+            self.assertIn("import common file=sub/common.idl\n",
+                          outs[0]["kv.model"])
+            self.assertIn("module common file=sub/common.idl ",
+                          outs[0]["kv.model"])
+            self.assertIn("module kv file=kv.idl ", outs[0]["kv.model"])
