@@ -23,6 +23,8 @@ from .naming import STUB_ARGS, field_name, method_member, stub_parameters, \
     upper
 from .resolve import Resolver
 from .scope import Key, Mod, Scope, article, kind_of
+from .suggest import hint
+
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Checked:
 
 # Attributes without a value: a retired struct field, a deprecated method.
 FLAG_ATTRS = ("removed", "deprecated")
+# The attributes there are (where each may go is checked in attrs()).
+ATTRIBUTES = ("since", "version", "max") + FLAG_ATTRS
 
 
 def check_decls(scope: Scope, diags: Diagnostics) -> Checked:
@@ -264,8 +268,9 @@ class _Checker:
         seen: Set[str] = set()
         for a in attrs:
             n = a.name.text
-            if n not in ("since", "version", "max") + FLAG_ATTRS:
-                self.error(a.loc, f"unknown attribute '@{n}'")
+            if n not in ATTRIBUTES:
+                self.error(a.loc, f"unknown attribute '@{n}'"
+                           + hint(n, ATTRIBUTES, prefix="@"))
             elif n not in permitted:
                 self.error(a.loc, f"'@{n}' is not allowed on {where}")
             elif n in seen:

@@ -13,6 +13,7 @@ from . import ast
 from .errors import Diagnostics, Location
 from .lexer import Token, TokenKind, tokenize
 from .model import MAX_DEPTH
+from .suggest import hint
 
 PRIMITIVES = frozenset([
     "bool", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64",
@@ -162,8 +163,11 @@ class _Parser:
         if tok.kind is TokenKind.IDENT and tok.text in _DECL_WORDS:
             self.next()
             return getattr(self, "decl_" + tok.text)(doc, tok.loc)
-        raise self.expected("a declaration (const, enum, struct, union, "
-                            "error or interface)")
+        e = self.expected("a declaration (const, enum, struct, union, "
+                          "error or interface)")
+        if tok.kind is TokenKind.IDENT:
+            e.message += hint(tok.text, _DECL_WORDS)
+        raise e
 
     def decl_const(self, doc: ast.Doc, loc: Location) -> ast.Const:
         type_ = self.type_expr()

@@ -15,6 +15,8 @@ from . import ast
 from . import model as m
 from .errors import Diagnostics
 from .naming import OPTIONAL_TOKEN
+from .parser import PRIMITIVES
+from .suggest import closest, hint
 from .scope import Key, Mod, article, kind_of
 
 
@@ -34,12 +36,15 @@ class Resolver:
             if imported is None:
                 if not mod.broken_import:
                     self.d.error(q.loc, f"unknown module '{q.module.text}' "
-                                        f"(is it imported?)")
+                                        f"(is it imported?)"
+                                 + hint(q.module.text,
+                                        list(mod.imports) + [mod.name]))
                 return None
             target = imported
         decl = target.decls.get(q.name.text)
         if decl is None:
-            self.d.error(q.loc, f"undefined {what} '{q}'")
+            self.d.error(q.loc, f"undefined {what} '{q}'"
+                         + undefined_hint(mod, target, q, what))
             return None
         return target, decl
 
@@ -175,6 +180,33 @@ class Resolver:
         self.d.error(t.attr.loc, f"'@max' applies to string, bytes, T[] "
                                  f"and map, not '{shown}'")
         return None
+
+
+# What each kind of use can name, for "did you mean".
+_ANY = (ast.Const, ast.Enum, ast.ErrorDecl, ast.Struct, ast.Union_,
+        ast.Interface)
+_USABLE = {"type": (ast.Struct, ast.Union_, ast.Enum),
+           "constant": (ast.Const,), "error": (ast.ErrorDecl,)}
+
+
+def undefined_hint(mod: Mod, target: Mod, q: ast.QName, what: str) -> str:
+    """"; did you mean ..." for an undefined name: a declaration of the
+    right kind spelt alike, a built-in type, or the same name in an
+    imported module (which must be qualified)."""
+    if q.module is None:
+        for name in sorted(mod.imports):
+            decl = mod.imports[name].decls.get(q.name.text)
+            if isinstance(decl, _USABLE.get(what, _ANY)):
+                return f"; did you mean '{name}.{q.name.text}'?"
+    kinds = _USABLE.get(what, _ANY)
+    names = [n for n, d in target.decls.items() if isinstance(d, kinds)]
+    if what == "type" and q.module is None:
+        names += sorted(PRIMITIVES)
+    c = closest(q.name.text, names)
+    if c is None:
+        return ""
+    return f"; did you mean '{c}'?" if q.module is None \
+        else f"; did you mean '{q.module.text}.{c}'?"
 
 
 def is_map_key(t: m.Type) -> bool:

@@ -298,7 +298,7 @@ class RuleTest(unittest.TestCase):
         self.assertEqual(
             message(struct("T e @0;", 'import "b.idl";'),
                     extra={"b.idl": "module b; struct T { u8 x @0; }"}),
-            "undefined type 'T'")
+            "undefined type 'T'; did you mean 'b.T'?")
 
     def test_own_module_may_qualify(self) -> None:
         model, _ = check_text("module m; struct T { u8 x @0; }"

@@ -119,3 +119,83 @@ class PathsInOutputsTest(unittest.TestCase):
             self.assertIn("module common file=sub/common.idl ",
                           outs[0]["kv.model"])
             self.assertIn("module kv file=kv.idl ", outs[0]["kv.model"])
+
+
+class DidYouMeanTest(unittest.TestCase):
+    def msg(self, text: str, **kw) -> str:
+        from idltest import errors
+        errs = errors(text, **kw)
+        self.assertEqual(len(errs), 1, errs)
+        return errs[0][2]
+
+    def test_types(self) -> None:
+        base = "module m;\nstruct Entry { u8 x @0; }\nenum Kind : u8 { A = 0 }\n"
+        for wrong, right in (("Entri", "Entry"), ("entry", "Entry"),
+                             ("Etnry", "Entry"), ("Kidn", "Kind"),
+                             ("u23", "u32"), ("strng", "string"),
+                             ("boool", "bool"), ("byts", "bytes")):
+            with self.subTest(wrong=wrong):
+                self.assertEqual(
+                    self.msg(base + f"struct S {{ {wrong} f @0; }}"),
+                    f"undefined type '{wrong}'; did you mean '{right}'?")
+
+    def test_too_far_or_wrong_kind_gets_no_hint(self) -> None:
+        base = "module m;\nstruct Entry { u8 x @0; }\nconst u8 KIND = 1;\n"
+        for wrong in ("Entrees", "x", "KINDS", "Kind"):
+            with self.subTest(wrong=wrong):
+                self.assertEqual(
+                    self.msg(base + f"struct S {{ {wrong} f @0; }}"),
+                    f"undefined type '{wrong}'")
+
+    def test_constants_errors_and_modules(self) -> None:
+        base = ("module m;\nimport \"common.idl\";\nconst u32 SIZE = 4;\n"
+                "error Oops { BAD = 1 }\n")
+        extra = {"common.idl": "module common;\nstruct Stamp { u8 x @0; }\n"
+                               "const u8 LIMIT = 3;\n"}
+        for body, expected in (
+                ("struct S { u8[SIEZ] a @0; }",
+                 "undefined constant 'SIEZ'; did you mean 'SIZE'?"),
+                ("struct S { u8[common.LIMT] a @0; }",
+                 "undefined constant 'common.LIMT'; did you mean "
+                 "'common.LIMIT'?"),
+                ("struct S { comon.Stamp a @0; }",
+                 "unknown module 'comon' (is it imported?); did you mean "
+                 "'common'?"),
+                ("struct S { Stamp a @0; }",
+                 "undefined type 'Stamp'; did you mean 'common.Stamp'?"),
+                ("interface I { f() raises Oopss @0; }",
+                 "undefined error 'Oopss'; did you mean 'Oops'?")):
+            with self.subTest(body=body):
+                self.assertEqual(self.msg(base + body, extra=extra),
+                                 expected)
+
+    def test_attributes(self) -> None:
+        self.assertEqual(
+            self.msg("module m;\ninterface I @vesion(2) { f() @0; }"),
+            "unknown attribute '@vesion'; did you mean '@version'?")
+        self.assertEqual(
+            self.msg("module m;\nstruct S { @sinse(1) u8 x @0; }"),
+            "unknown attribute '@sinse'; did you mean '@since'?")
+        self.assertEqual(
+            self.msg("module m;\nstruct S { @frobnicate(1) u8 x @0; }"),
+            "unknown attribute '@frobnicate'")
+
+    def test_declaration_keywords(self) -> None:
+        self.assertEqual(
+            self.msg("module m;\nstrcut S { u8 x @0; }"),
+            "expected a declaration (const, enum, struct, union, error or "
+            "interface) but found 'strcut'; did you mean 'struct'?")
+        self.assertEqual(
+            self.msg("module m;\ninterfce I { }"),
+            "expected a declaration (const, enum, struct, union, error or "
+            "interface) but found 'interfce'; did you mean 'interface'?")
+
+    def test_distance(self) -> None:
+        from lrpc_gen.suggest import closest, distance
+        self.assertEqual(distance("ab", "ba"), 1)
+        self.assertEqual(distance("kitten", "sitting"), 3)
+        self.assertEqual(distance("abc", "abc"), 0)
+        self.assertEqual(closest("Entyr", ["Entries", "Entry"]), "Entry")
+        # Ties go to the alphabetically first, whatever the order given.
+        self.assertEqual(closest("ab", ["ac", "aa"]), "aa")
+        self.assertEqual(closest("ab", ["aa", "ac"]), "aa")
