@@ -51,6 +51,9 @@ class _Parser:
         self.i = 0
         self.path = path
         self.nesting = 0        # type levels open (see MAX_TYPE_NESTING)
+        # Syntax errors of earlier declarations (file() goes on after
+        # each, at the next declaration).
+        self.errors: List[_SyntaxError] = []
 
     # --- token helpers ----------------------------------------------------
 
@@ -140,23 +143,64 @@ class _Parser:
             imports.append(ast.Import(tok.value, tok.loc))
         decls = []
         while self.peek().kind is not TokenKind.EOF:
-            doc_tok = self.peek()
-            if not doc:
-                doc = self.docs()
-            tok = self.peek()
-            if tok.kind is TokenKind.EOF:
-                raise self.fail(doc_tok, "doc comment is not followed by a "
-                                         "declaration it could document")
-            if self.is_word("module"):
-                raise self.fail(tok, "the module declaration must come "
-                                     "first, and only once")
-            if self.is_word("import"):
-                raise self.fail(tok, "imports must come before all "
-                                     "declarations")
-            decls.append(self.decl(doc))
+            begin = self.i
+            try:
+                decls.append(self.top_decl(doc))
+            except _SyntaxError as e:
+                self.errors.append(e)
+                self.skip_declaration(begin)
             doc = ()
+        if self.errors:
+            raise self.errors.pop(0)
         return ast.File(self.path, module, tuple(imports), tuple(decls),
                         start)
+
+    def top_decl(self, doc: ast.Doc) -> ast.Decl:
+        doc_tok = self.peek()
+        if not doc:
+            doc = self.docs()
+        tok = self.peek()
+        if tok.kind is TokenKind.EOF:
+            raise self.fail(doc_tok, "doc comment is not followed by a "
+                                     "declaration it could document")
+        if self.is_word("module"):
+            raise self.fail(tok, "the module declaration must come "
+                                 "first, and only once")
+        if self.is_word("import"):
+            raise self.fail(tok, "imports must come before all "
+                                 "declarations")
+        return self.decl(doc)
+
+    def skip_declaration(self, begin: int) -> None:
+        """After a syntax error in the declaration that starts at token
+        ``begin``, move to the start of the next one, so that the errors
+        of later declarations are reported too: past the ';' or '}' at
+        which the declaration's braces close (at or after the error), then
+        to a declaration keyword or a doc comment.  A file whose braces do
+        not balance again is not read further: what follows would only
+        give errors caused by the first."""
+        toks = self.toks
+        failed_at = max(self.i, begin)
+        depth = 0
+        i = begin
+        while toks[i].kind is not TokenKind.EOF:
+            t = toks[i]
+            i += 1
+            if t.kind is not TokenKind.PUNCT:
+                continue
+            if t.text == "{":
+                depth += 1
+            elif t.text == "}":
+                depth -= 1
+            if t.text in ";}" and depth <= 0 and i > failed_at:
+                break
+        while toks[i].kind is TokenKind.PUNCT and toks[i].text in ";}":
+            i += 1
+        if depth > 0 or not (toks[i].kind is TokenKind.DOC or (
+                toks[i].kind is TokenKind.IDENT
+                and toks[i].text in _DECL_WORDS)):
+            i = len(toks) - 1       # the EOF token
+        self.i = i
 
     def decl(self, doc: ast.Doc) -> ast.Decl:
         tok = self.peek()
@@ -422,8 +466,10 @@ def parse(text: str, path: str, diags: Diagnostics) -> Optional[ast.File]:
     tokens = tokenize(text, path, diags)
     if len(diags.items) > before:
         return None
+    parser = _Parser(tokens, path)
     try:
-        return _Parser(tokens, path).file()
+        return parser.file()
     except _SyntaxError as e:
-        diags.error(e.loc, e.message)
+        for err in [e] + parser.errors:
+            diags.error(err.loc, err.message)
         return None
