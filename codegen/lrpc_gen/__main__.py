@@ -345,6 +345,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # The generator is a short-lived process whose data has next to no
     # reference cycles; the cycle collector's passes over every object cost
     # up to 40% of the time of a large input, and growing with it.
+    collecting = gc.isenabled()
     gc.disable()
     try:
         return run(args)
@@ -359,6 +360,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.stderr.write(f"{PROG}: set LRPC_GEN_DEBUG=1 for details "
                              f"and please report this\n")
         return EXIT_INTERNAL
+    finally:
+        if collecting:
+            gc.enable()
 
 
 if __name__ == "__main__":
