@@ -6,7 +6,7 @@ from __future__ import annotations
 import unittest
 from typing import Dict
 
-from idltest import check_text, errors
+from idltest import errors
 from lrpc_gen.errors import Diagnostics
 from lrpc_gen.frontend import check
 from lrpc_gen.load import MAX_CHAIN_NOTES
