@@ -129,7 +129,8 @@ class DidYouMeanTest(unittest.TestCase):
         return errs[0][2]
 
     def test_types(self) -> None:
-        base = "module m;\nstruct Entry { u8 x @0; }\nenum Kind : u8 { A = 0 }\n"
+        base = ("module m;\nstruct Entry { u8 x @0; }\n"
+                "enum Kind : u8 { A = 0 }\n")
         for wrong, right in (("Entri", "Entry"), ("entry", "Entry"),
                              ("Etnry", "Entry"), ("Kidn", "Kind"),
                              ("u23", "u32"), ("strng", "string"),

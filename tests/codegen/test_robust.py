@@ -87,6 +87,27 @@ class LongImportChainTest(unittest.TestCase):
         self.assertEqual(len(result.model.modules), 500)
         self.assertEqual(result.model.main.name, "c0")
 
+    def test_chain_of_500_imports_through_the_c_back_ends(self) -> None:
+        """Each module uses the next one's struct in an interface, so
+        every back end walks the whole chain of modules."""
+        from lrpc_gen import backends
+        files = {}
+        for i in range(500):
+            nxt = (f'import "c{i + 1}.idl";\n'
+                   f"interface I{i} {{ f(c{i + 1}.S s) @0; }}\n"
+                   if i < 499 else "")
+            files[f"c{i}.idl"] = (f"module c{i};\n{nxt}"
+                                  f"struct S {{ u8 x @0; }}\n")
+        result, diags = self.run_chain(files)
+        self.assertEqual(diags.render(), "")
+        ctx = backends.Context(source="c0.idl", stem="c0")
+        out = {}
+        for b in ("c-types", "c-client", "c-server", "c-fuzz", "model"):
+            out.update(backends.load(b).generate(result.model, ctx))
+        self.assertIn("c0-types.h", out)
+        self.assertIn("/* --- Module c499 (imported from c499.idl) --- */",
+                      out["c0-types.h"])
+
     def test_error_at_the_end_of_the_chain_names_the_chain(self) -> None:
         result, diags = self.run_chain(_chain(500, "struct S { u8 x @0 }\n"))
         self.assertIsNone(result.model)
