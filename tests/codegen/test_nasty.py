@@ -87,6 +87,25 @@ class NastyCorpusTest(unittest.TestCase):
                                        text=True, timeout=300)
                     self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_embedded_idl_text_stands_alone(self) -> None:
+        """The IDL text each interface's tables carry (idl_text.py) checks
+        on its own and hashes like the original, nasty docs and names
+        included."""
+        from lrpc_gen.idl_text import interface_idl
+        for idl in corpus():
+            with open(os.path.join(NASTY, idl), encoding="utf-8",
+                      newline="") as f:
+                model, diags = check_text(f.read())
+            self.assertIsNotNone(model, diags.render())
+            for iface in model.main.interfaces:
+                with self.subTest(idl=idl, interface=iface.name):
+                    text = interface_idl(model, model.main, iface)
+                    copy, diags = check_text(text)
+                    self.assertIsNotNone(copy, text + diags.render())
+                    twin = [i for i in copy.main.interfaces
+                            if i.name == iface.name][0]
+                    self.assertEqual(twin.hashes, iface.hashes)
+
     def test_fixed_string_arrays_round_trip(self) -> None:
         """string[N] (and string[N][M], optional string[N], bytes[N]) as
         parameters, results and event arguments: the C the stubs build
