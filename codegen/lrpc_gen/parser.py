@@ -43,6 +43,8 @@ class _SyntaxError(Exception):
         super().__init__(message)
         self.loc = loc
         self.message = message
+        # Where the declaration with the error starts (None: the file).
+        self.begin: Optional[Location] = None
 
 
 class _Parser:
@@ -147,6 +149,7 @@ class _Parser:
             try:
                 decls.append(self.top_decl(doc))
             except _SyntaxError as e:
+                e.begin = self.toks[begin].loc
                 self.errors.append(e)
                 self.skip_declaration(begin)
             doc = ()
@@ -464,12 +467,19 @@ def parse(text: str, path: str, diags: Diagnostics) -> Optional[ast.File]:
     """Parse one file; returns None (with errors in ``diags``) on failure."""
     before = len(diags.items)
     tokens = tokenize(text, path, diags)
-    if len(diags.items) > before:
-        return None
+    lexed = [d.loc for d in diags.items[before:] if d.loc is not None]
     parser = _Parser(tokens, path)
     try:
-        return parser.file()
+        parsed = parser.file()
+        errors = []
     except _SyntaxError as e:
-        for err in [e] + parser.errors:
+        parsed = None
+        errors = [e] + parser.errors
+    for err in errors:
+        # Next to errors of the lexer, a syntax error is reported only when
+        # its declaration has none (from its start to the error): where it
+        # has one, the syntax error is most likely its consequence.
+        start = err.begin or tokens[0].loc
+        if not any(start <= loc <= err.loc for loc in lexed):
             diags.error(err.loc, err.message)
-        return None
+    return None if lexed else parsed
