@@ -523,15 +523,18 @@ class _Checker:
         if u.tag is None:
             self.error(u.name.loc, f"union '{name}' needs a tag type, as in "
                                    f"'union {name} : u8'")
+            self.check_cases_without_tag(mod, key, u)
             return
         tag = self.r.type(mod, u.tag)
         if tag is None:
+            self.check_cases_without_tag(mod, key, u)
             return
         if not isinstance(tag, m.Primitive) or not tag.is_integer or \
                 tag.is_signed or tag.name == "u64":
             self.error(u.tag.loc, f"the tag type of union '{name}' must be "
                                   f"u8, u16 or u32, not "
                                   f"'{m.type_text(tag, mod.name)}'")
+            self.check_cases_without_tag(mod, key, u)
             return
         if not u.cases:
             self.error(u.name.loc, f"union '{name}' has no cases")
@@ -545,6 +548,15 @@ class _Checker:
             why = "; the descriptors hold case tags in 16 bits, whatever " \
                   "the tag type"
         self.check_fields(mod, key, u.cases, "union case", hi, why)
+
+    def check_cases_without_tag(self, mod: Mod, key: Key,
+                                u: ast.Union_) -> None:
+        """The cases of a union whose tag type is missing or wrong: their
+        own errors (names, types, ordinals) do not depend on it, so they
+        are reported in the same run."""
+        if u.cases:
+            self.check_fields(mod, key, u.cases, "union case",
+                              m.MAX_ORDINAL)
 
     def check_interface(self, mod: Mod, i: ast.Interface) -> None:
         iname = i.name.text

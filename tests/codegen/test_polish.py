@@ -200,3 +200,28 @@ class DidYouMeanTest(unittest.TestCase):
         # Ties go to the alphabetically first, whatever the order given.
         self.assertEqual(closest("ab", ["ac", "aa"]), "aa")
         self.assertEqual(closest("ab", ["aa", "ac"]), "aa")
+
+
+class IndependentErrorsTest(unittest.TestCase):
+    def test_union_cases_are_checked_whatever_the_tag(self) -> None:
+        from idltest import errors
+        self.assertEqual(
+            errors("module m;\nunion U { Nope a @0; u8 a @1; }\n"
+                   "union V : i8 { Nop b @0; }\n"
+                   "union W : Zz { u8 c @0; u8 d @0; }\n"),
+            [(2, 7, "union 'U' needs a tag type, as in 'union U : u8'"),
+             (2, 11, "undefined type 'Nope'"),
+             (2, 25, "duplicate union case name 'a'"),
+             (3, 11, "the tag type of union 'V' must be u8, u16 or u32, "
+                     "not 'i8'"),
+             (3, 16, "undefined type 'Nop'"),
+             (4, 11, "undefined type 'Zz'"),
+             (4, 31, "duplicate ordinal @0: union case 'd' and 'c'")])
+
+    def test_syntax_errors_of_every_declaration(self) -> None:
+        from idltest import errors
+        self.assertEqual(
+            [e[:2] for e in errors("module m;\nstruct A { u8 x @0 }\n"
+                                   "struct B { u8 $y @0; }\n"
+                                   "const u8 C = ;\n")],
+            [(2, 20), (3, 15), (4, 14)])
