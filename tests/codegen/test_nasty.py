@@ -2,8 +2,9 @@
 comments full of comment markers and trigraphs, names next to the C
 library's, string[N] everywhere, the widest union tags, the deepest
 nesting and the extreme values, CR and CRLF line ends).  The generated C
-of each file compiles with -Wall -Wextra -Werror -pedantic as C11 (its
-headers also as C++11), links against liblrpc and runs."""
+of each file, fuzz harness included, compiles with -Wall -Wextra -Werror
+-pedantic as C11 (its headers also as C++11), links against liblrpc and
+runs."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class NastyCorpusTest(unittest.TestCase):
         for idl in corpus():
             stem = idl[:-4]
             with self.subTest(idl=idl), tempfile.TemporaryDirectory() as out:
-                args = [idl, "-o", out]
+                args = [idl, "-o", out, "--backend", "c-fuzz"]
                 for b in C_BACKENDS:
                     args += ["--backend", b]
                 r = run_gen(args, cwd=NASTY)

@@ -24,15 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const lrpc_rpc_type *kv__fuzz_decoder(size_t i);
 
 /* Decoded variable-size data is bounded like a server's arena. */
-#define FUZZ_ARENA_LIMIT (64u << 20)
+#define LRPC_FUZZ_ARENA_LIMIT (64u << 20)
 
-struct fuzz_decoder {
+struct lrpc_fuzz_decoder {
 	const lrpc_rpc_type *type;         /* a named type, or NULL: */
 	const lrpc_rpc_method *method;     /* a method's */
 	bool reply;                        /* request or reply */
 };
 
-static const struct fuzz_decoder fuzz_decoders[] = {
+static const struct lrpc_fuzz_decoder lrpc_fuzz_decoders[] = {
 	{ &kv_kind__type, NULL, false }, /* 0: kv.Kind */
 	{ &kv_entry__type, NULL, false }, /* 1: kv.Entry */
 	{ NULL, &kv_store__methods[0], false }, /* 2: kv.Store.get() */
@@ -47,9 +47,10 @@ static const struct fuzz_decoder fuzz_decoders[] = {
 	{ NULL, &kv_store__methods[5], true }, /* 11: kv.Store.delete->() */
 };
 
-#define FUZZ_N_DECODERS 12u
+#define LRPC_FUZZ_N_DECODERS 12u
 /* Never 0, so that an input byte can always be reduced by it. */
-#define FUZZ_TABLE_SIZE (sizeof(fuzz_decoders) / sizeof(fuzz_decoders[0]))
+#define LRPC_FUZZ_TABLE_SIZE \
+	(sizeof(lrpc_fuzz_decoders) / sizeof(lrpc_fuzz_decoders[0]))
 
 /*
  * The decoders by index, in input-byte order (NULL past the end): for
@@ -58,17 +59,17 @@ static const struct fuzz_decoder fuzz_decoders[] = {
 const lrpc_rpc_type *
 kv__fuzz_decoder(size_t i)
 {
-	const struct fuzz_decoder *d;
+	const struct lrpc_fuzz_decoder *d;
 
-	if (i >= FUZZ_N_DECODERS)
+	if (i >= LRPC_FUZZ_N_DECODERS)
 		return NULL;
-	d = &fuzz_decoders[i];
+	d = &lrpc_fuzz_decoders[i];
 	if (d->type)
 		return d->type;
 	return d->reply ? d->method->reply : d->method->request;
 }
 
-#define FUZZ_CHECK(x)                                                        \
+#define LRPC_FUZZ_CHECK(x)                                                   \
 	do {                                                                 \
 		if (!(x)) {                                                  \
 			fprintf(stderr, "kv-fuzz: %s:%d: %s\n",          \
@@ -77,23 +78,24 @@ kv__fuzz_decoder(size_t i)
 		}                                                            \
 	} while (0)
 
-static bool fuzz_equal(const lrpc_rpc_type *t, const void *a, const void *b);
+static bool lrpc_fuzz_equal(const lrpc_rpc_type *t, const void *a,
+			    const void *b);
 
 static bool
-fuzz_elements_equal(const lrpc_rpc_type *t, const void *a, const void *b,
-		    size_t n)
+lrpc_fuzz_elements_equal(const lrpc_rpc_type *t, const void *a,
+			 const void *b, size_t n)
 {
 	const unsigned char *x = a, *y = b;
 
 	for (size_t i = 0; i < n; i++)
-		if (!fuzz_equal(t, x + i * t->size, y + i * t->size))
+		if (!lrpc_fuzz_equal(t, x + i * t->size, y + i * t->size))
 			return false;
 	return true;
 }
 
 /* Equal C values of @t (what the encoder reads, nothing else). */
 static bool
-fuzz_equal(const lrpc_rpc_type *t, const void *a, const void *b)
+lrpc_fuzz_equal(const lrpc_rpc_type *t, const void *a, const void *b)
 {
 	const unsigned char *x = a, *y = b;
 
@@ -115,32 +117,32 @@ fuzz_equal(const lrpc_rpc_type *t, const void *a, const void *b)
 	case LRPC_RPC_LIST: {
 		const lrpc_list *p = a, *q = b;
 		return p->count == q->count &&
-		       fuzz_elements_equal(t->inner, p->items, q->items,
+		       lrpc_fuzz_elements_equal(t->inner, p->items, q->items,
 					   p->count);
 	}
 	case LRPC_RPC_MAP: {
 		const lrpc_map *p = a, *q = b;
 		return p->count == q->count &&
-		       fuzz_elements_equal(t->inner, p->keys, q->keys,
+		       lrpc_fuzz_elements_equal(t->inner, p->keys, q->keys,
 					   p->count) &&
-		       fuzz_elements_equal(t->value, p->values, q->values,
+		       lrpc_fuzz_elements_equal(t->value, p->values, q->values,
 					   p->count);
 	}
 	case LRPC_RPC_ARRAY:
-		return fuzz_elements_equal(t->inner, a, b, t->max);
+		return lrpc_fuzz_elements_equal(t->inner, a, b, t->max);
 	case LRPC_RPC_OPTIONAL: {
 		const void *p = *(const void *const *)a;
 		const void *q = *(const void *const *)b;
 		if (!p || !q)
 			return !p && !q;
 		if (t->inner->kind == LRPC_RPC_STRING)
-			return fuzz_equal(t->inner, a, b);
-		return fuzz_equal(t->inner, p, q);
+			return lrpc_fuzz_equal(t->inner, a, b);
+		return lrpc_fuzz_equal(t->inner, p, q);
 	}
 	case LRPC_RPC_STRUCT:
 		for (uint32_t i = 0; i < t->n_fields; i++) {
 			uint32_t o = t->fields[i].offset;
-			if (!fuzz_equal(t->fields[i].type, x + o, y + o))
+			if (!lrpc_fuzz_equal(t->fields[i].type, x + o, y + o))
 				return false;
 		}
 		return true;
@@ -152,9 +154,9 @@ fuzz_equal(const lrpc_rpc_type *t, const void *a, const void *b)
 			return false;
 		for (uint32_t i = 0; i < t->n_fields; i++)
 			if (t->fields[i].ordinal == ta)
-				return fuzz_equal(t->fields[i].type,
-						  x + t->value_offset,
-						  y + t->value_offset);
+				return lrpc_fuzz_equal(t->fields[i].type,
+						       x + t->value_offset,
+						       y + t->value_offset);
 		return false;
 	}
 	default:
@@ -164,16 +166,16 @@ fuzz_equal(const lrpc_rpc_type *t, const void *a, const void *b)
 }
 
 static unsigned char *
-fuzz_encode(const lrpc_rpc_type *t, const void *v, size_t *ret_size)
+lrpc_fuzz_encode(const lrpc_rpc_type *t, const void *v, size_t *ret_size)
 {
 	unsigned char *buf;
 	size_t size, n;
 
 	/* Encode must take whatever decode produced. */
-	FUZZ_CHECK(lrpc_rpc_encode(t, v, NULL, 0, &size) == 0);
+	LRPC_FUZZ_CHECK(lrpc_rpc_encode(t, v, NULL, 0, &size) == 0);
 	buf = malloc(size ? size : 1);
-	FUZZ_CHECK(buf);
-	FUZZ_CHECK(lrpc_rpc_encode(t, v, buf, size, &n) == 0 && n == size);
+	LRPC_FUZZ_CHECK(buf);
+	LRPC_FUZZ_CHECK(lrpc_rpc_encode(t, v, buf, size, &n) == 0 && n == size);
 	*ret_size = size;
 	return buf;
 }
@@ -190,22 +192,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	t = kv__fuzz_decoder(data[0] % FUZZ_TABLE_SIZE);
+	t = kv__fuzz_decoder(data[0] % LRPC_FUZZ_TABLE_SIZE);
 	if (!t)
 		return 0;
 	x = calloc(1, t->size);
 	y = calloc(1, t->size);
-	FUZZ_CHECK(x && y);
-	lrpc_arena_init(&arena, NULL, 0, FUZZ_ARENA_LIMIT);
+	LRPC_FUZZ_CHECK(x && y);
+	lrpc_arena_init(&arena, NULL, 0, LRPC_FUZZ_ARENA_LIMIT);
 	r = lrpc_rpc_decode(t, data + 1, size - 1, x, &arena);
-	FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -ENOBUFS);
+	LRPC_FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -ENOBUFS);
 	if (r == 0) {
-		e1 = fuzz_encode(t, x, &n1);
+		e1 = lrpc_fuzz_encode(t, x, &n1);
 		/* ...and decode must take what encode produced. */
-		FUZZ_CHECK(lrpc_rpc_decode(t, e1, n1, y, &arena) == 0);
-		FUZZ_CHECK(fuzz_equal(t, x, y));
-		e2 = fuzz_encode(t, y, &n2);
-		FUZZ_CHECK(n1 == n2 && memcmp(e1, e2, n1) == 0);
+		LRPC_FUZZ_CHECK(lrpc_rpc_decode(t, e1, n1, y, &arena) == 0);
+		LRPC_FUZZ_CHECK(lrpc_fuzz_equal(t, x, y));
+		e2 = lrpc_fuzz_encode(t, y, &n2);
+		LRPC_FUZZ_CHECK(n1 == n2 && memcmp(e1, e2, n1) == 0);
 		free(e1);
 		free(e2);
 	}
