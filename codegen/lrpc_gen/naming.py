@@ -347,6 +347,18 @@ def type_table(c_name: str, kind: str) -> str:
                      "union": "__cases", "enum_since": "__since"}[kind]
 
 
+def fuzz_decoder(module: str) -> str:
+    """The decoder table function of a module's fuzz harness (c-fuzz):
+    ``kv__fuzz_decoder``.  An IDL name ending in '_' can reach it
+    (interface ``Kv_``, method ``fuzzDecoder``), so it is reserved."""
+    return f"{module}__fuzz_decoder"
+
+
+def module_internal(module: str) -> Tuple[str, ...]:
+    """The C names generated code has per module, reserved with it."""
+    return (fuzz_decoder(module),)
+
+
 def type_internal(c_name: str, kind: str) -> Tuple[str, ...]:
     extra = (type_table(c_name, "enum_since"),) if kind == "enum" else ()
     return (type_desc(c_name), type_table(c_name, kind)) + extra

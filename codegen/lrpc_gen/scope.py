@@ -19,7 +19,8 @@ from .errors import Diagnostics, Location
 from .creserved import C_RESERVED
 from .load import Unit
 from .naming import (ANON_DESC, C_KEYWORDS, C_LIBRARY, C_MACROS,
-                     CXX_KEYWORDS, Namer, case_macro, type_internal)
+                     CXX_KEYWORDS, Namer, case_macro, module_internal,
+                     type_internal)
 from .parser import KEYWORDS, PRIMITIVES
 
 Key = Tuple[str, str]        # (module, name)
@@ -240,6 +241,8 @@ class _Declarer:
         mod = Mod(name.text, unit, f, Namer(name.text))
         self.scope.mods[name.text] = mod
         self.scope.order.append(mod)
+        for c in module_internal(name.text):
+            self.names.claim(c, f"module '{name.text}'", name.loc, INTERNAL)
         return mod
 
     def check_module_name(self, name: ast.Name) -> bool:

@@ -84,6 +84,15 @@ class LibraryNamesTest(unittest.TestCase):
             [(3, 10, "constant 'MIN' would be named 'INT8_MIN' in C, a "
                      "name <stdint.h> already declares")])
 
+    def test_fuzz_decoder_name_is_reserved(self) -> None:
+        """<module>__fuzz_decoder, the fuzz harness's table function, is
+        reachable through a name ending in '_'."""
+        self.assertEqual(
+            errors("module kv;\ninterface Kv_ { fuzzDecoder() @0; }\n"),
+            [(2, 17, "method 'Kv_.fuzzDecoder' would be named "
+                     "'kv__fuzz_decoder' in C, which is already used inside "
+                     "the generated code of module 'kv'")])
+
     def test_case_matters(self) -> None:
         self.assertEqual(errors("module uint32;\nstruct Max { u8 x @0; }\n"
                                 "const u8 T = 1;\n"), [])

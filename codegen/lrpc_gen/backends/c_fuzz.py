@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Dict, List, NamedTuple, Optional
 
 from .. import model as m
+from ..naming import fuzz_decoder
 from . import Context
 from . import environment
 from .c_common import c_string_literal, header_name
@@ -56,6 +57,6 @@ def generate(model: m.Model, ctx: Context) -> Dict[str, str]:
     env = environment(filters={"c_string": c_string_literal})
     text = env.get_template("c_fuzz_c.j2").render(
         ctx=ctx, mod=mod, decoders=decoders(model),
-        decoder_fn=mod.c_prefix + "_fuzz_decoder",
+        decoder_fn=fuzz_decoder(mod.name),
         types_header=header_name(ctx.stem, "types"))
     return {f"{ctx.stem}-fuzz.c": text}
