@@ -93,6 +93,44 @@ class LibraryNamesTest(unittest.TestCase):
                      "'kv__fuzz_decoder' in C, which is already used inside "
                      "the generated code of module 'kv'")])
 
+    def test_fuzz_harness_names_are_reserved(self) -> None:
+        """Every identifier of a c-fuzz harness that starts with a module's
+        prefix is one the checker reserved (test_golden checks the other
+        back ends the same way); the rest start with lrpc_ or LRPC_."""
+        import tempfile
+        from idltest import DATA, run_gen
+        from lrpc_gen.__main__ import OsFileSystem
+        from lrpc_gen.check import check_decls
+        from lrpc_gen.errors import Diagnostics
+        from lrpc_gen.load import load
+        from lrpc_gen.naming import ANON_DESC
+        from lrpc_gen.scope import declare
+        noise = re.compile(r'/\*.*?\*/|"(?:\\.|[^"\\])*"', re.S)
+        for case in ("kv", "types", "collections", "interface"):
+            with self.subTest(case=case), \
+                    tempfile.TemporaryDirectory() as out:
+                diags = Diagnostics()
+                cwd = os.getcwd()
+                os.chdir(DATA)
+                try:
+                    loaded = load(f"{case}.idl", ["inc"], OsFileSystem(),
+                                  diags)
+                finally:
+                    os.chdir(cwd)
+                scope = declare(loaded.units, diags)
+                check_decls(scope, diags)
+                self.assertFalse(diags.has_errors, diags.render())
+                r = run_gen([f"{case}.idl", "-I", "inc", "-o", out,
+                             "--backend", "c-fuzz"], cwd=DATA)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(os.path.join(out, f"{case}-fuzz.c"),
+                          encoding="utf-8") as f:
+                    code = noise.sub(" ", f.read())
+                mods = "|".join(re.escape(mod.name) for mod in scope.order)
+                for c in set(re.findall(rf"\b(?:{mods})_\w*", code, re.I)):
+                    if not ANON_DESC.fullmatch(c):
+                        self.assertIn(c, scope.names.claimed)
+
     def test_case_matters(self) -> None:
         self.assertEqual(errors("module uint32;\nstruct Max { u8 x @0; }\n"
                                 "const u8 T = 1;\n"), [])
