@@ -22,6 +22,7 @@ from . import backends
 from .compat import check_compat
 from .errors import Diagnostics
 from .frontend import check
+from .load import load
 
 PROG = "lrpc-gen"
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -213,16 +214,37 @@ def frozen_versions(api_dir: str) -> List[int]:
                   if n.isdigit() and os.path.isdir(os.path.join(api_dir, n)))
 
 
-def frozen_copy_path(path: str, main: str,
-                     include_dirs: Sequence[str]) -> Optional[str]:
-    """Where ``path`` (the input or one of its imports) goes in a frozen
-    copy: relative to the input's directory or to the include directory
-    it was found in, so that the copy's imports resolve the same way."""
-    for base in [os.path.dirname(main) or "."] + list(include_dirs):
-        rel = os.path.relpath(path, base)
-        if not rel.startswith(os.pardir + os.sep) and rel != os.pardir:
-            return rel
-    return None
+def frozen_copies(input_path: str, include_dirs: Sequence[str],
+                  fs: OsFileSystem) -> Optional[Dict[str, str]]:
+    """Where each file read for ``input_path`` goes in a frozen copy
+    (path read -> path in the copy), or None if one cannot go anywhere.
+
+    The input goes at the top; each import goes where its import statement
+    finds it from its importer's copy (next to the importer, the first
+    place the loader looks), so the copy resolves exactly as the original
+    did, whether the original found the file next to its importer or in
+    an -I directory."""
+    loaded = load(input_path, include_dirs, fs, Diagnostics())
+    if loaded.main is None:
+        return None
+    out = {loaded.main.path: os.path.basename(input_path)}
+    todo = [loaded.main]
+    while todo:
+        unit = todo.pop()
+        for imp, dep in unit.imports:
+            if dep is None:
+                return None
+            rel = os.path.normpath(os.path.join(
+                os.path.dirname(out[unit.path]), imp.path))
+            if rel.startswith(os.pardir + os.sep) or rel == os.pardir:
+                sys.stderr.write(f"{PROG}: error: cannot freeze "
+                                 f"'{dep.path}': '{imp.path}' leads out of "
+                                 f"the frozen directory\n")
+                return None
+            if dep.path not in out:
+                out[dep.path] = rel
+                todo.append(dep)
+    return out
 
 
 def run_compat(args: argparse.Namespace) -> int:
@@ -263,13 +285,10 @@ def run_compat(args: argparse.Namespace) -> int:
         version = max((i.version for i in new.model.main.interfaces),
                       default=1)
         dest = os.path.join(args.freeze_api, str(version))
-        for path in new.files:
-            rel = frozen_copy_path(path, args.input, args.include_dirs)
-            if rel is None:
-                sys.stderr.write(f"{PROG}: error: cannot freeze '{path}': "
-                                 f"it is neither below the input's "
-                                 f"directory nor below an -I directory\n")
-                return EXIT_INPUT
+        copies = frozen_copies(args.input, args.include_dirs, fs)
+        if copies is None:
+            return EXIT_INPUT
+        for path, rel in sorted(copies.items()):
             target = os.path.join(dest, rel)
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
             with open(path, encoding="utf-8") as f:

@@ -331,6 +331,18 @@ class ApiFreezeTest(unittest.TestCase):
         self.assertEqual(self.gen("--freeze-api", "api", "m.idl")
                          .returncode, 1)
 
+    def test_freeze_with_an_include_dir_inside(self) -> None:
+        # The import is spelled as found through -I: the frozen copy must
+        # resolve it the same way.
+        os.mkdir(os.path.join(self.dir, "inc"))
+        self.write("inc/dep.idl", "module dep; struct D { u8 x @0; }\n")
+        self.write("n.idl", 'module n; import "dep.idl";\n'
+                            "interface I { f(dep.D d) @0; }\n")
+        r = self.gen("--freeze-api", "api", "-I", "inc", "n.idl")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.gen("--check-api", "api", "-I", "inc", "n.idl")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+
     def test_check_api_needs_a_frozen_version(self) -> None:
         r = self.gen("--check-api", "api", "m.idl")
         self.assertEqual(r.returncode, 1)
