@@ -227,6 +227,10 @@ class InterfaceNames:
         return self.base + "__canonical"
 
     @property
+    def forms(self) -> str:
+        return self.base + "__forms"
+
+    @property
     def idl(self) -> str:
         return self.base + "__idl"             # the IDL text (idl_text.py)
 
@@ -260,6 +264,7 @@ class InterfaceNames:
 
     def internal(self) -> Tuple[str, ...]:
         return (self.desc, self.methods_desc, self.hashes, self.canonical,
+                self.forms,
                 self.idl, self.invoke_table, self.dispatch, self.notify_table,
                 self.listener)
 

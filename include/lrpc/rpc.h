@@ -247,9 +247,10 @@ typedef struct lrpc_rpc_interface {
 	const lrpc_rpc_method *methods; /**< by ordinal */
 	uint32_t n_methods;
 	/**
-	 * The canonical form hashed for v = 1..version (docs/idl.md), for
-	 * naming the first difference when peers' hashes disagree; NULL in
-	 * tables from generators that did not emit it (read only when
+	 * The canonical form hashed for v = 1..version (docs/idl.md) without
+	 * its first line ("interface <name> <v>", which @name and v give),
+	 * for naming the first difference when peers' hashes disagree; NULL
+	 * in tables from generators that did not emit it (read only when
 	 * @struct_size covers it).
 	 */
 	const char *const *canonical;

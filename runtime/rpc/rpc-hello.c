@@ -5,7 +5,9 @@
  *
  *   hello        the client's hashes for versions 1..v_c (list<u32>)
  *   hello reply  on -EPROTO: the server's canonical form at the version
- *                both would speak (string), when its table has it
+ *                both would speak (string), when its table has it;
+ *                forms travel without their first line, "interface
+ *                <name> <version>", which both sides know
  *   hello diff   after such a refusal, once: the client's form at that
  *                version (string), so that the server can name the first
  *                difference in its log as the client does in its error
@@ -137,7 +139,7 @@ lrpc__rpc_form_diff(const lrpc_rpc_interface *iface, unsigned version,
 		return snprintf(out, cap,
 				"%s version %u differs from the %s's at line "
 				"%u%s%s%s: ours \"%.*s\", the %s's \"%.*s\"",
-				iface->name, version, peer, n + 1,
+				iface->name, version, peer, n + 2,
 				name ? " (method " : "", name ? name : "",
 				name ? ")" : "", ha ? (int)LRPC_MIN(al, 400) : 0,
 				ha ? a : "", peer,

@@ -180,6 +180,25 @@ class FlagAttributeTest(unittest.TestCase):
                 self.assertIn("is deprecated", r.stderr)
 
 
+class EmbeddedFormsTest(unittest.TestCase):
+    def test_versions_that_add_nothing_share_their_form(self) -> None:
+        # Every version's form is embedded for the negotiation's
+        # diagnostics; a high version number must not copy it each time.
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "m.idl"), "w") as f:
+                f.write("module m;\ninterface I @version(4000) {\n"
+                        "    f(u32 x, string y) -> (u64 z) @0;\n"
+                        "    @since(4000) g(u8 x) @1;\n}\n")
+            r = run_gen(["m.idl", "--backend", "c-types", "-o", d], cwd=d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(d, "m-types.c")) as f:
+                text = f.read()
+        # Two distinct forms (before and at version 4000), each once.
+        self.assertEqual(text.count('"@0 call (v1:u32,v1:string)->(v1:u64)'
+                                    ' raises{}'), 2)
+        self.assertLess(len(text), 400_000)
+
+
 class EnumSinceCheckTest(unittest.TestCase):
     def test_value_newer_than_interface(self) -> None:
         errs = errors("module m; enum E : u8 { A = 0, @since(3) B = 1 }\n"

@@ -31,9 +31,10 @@ static const lrpc_rpc_method methods[] = {
 };
 
 static const uint32_t hashes[] = { 1, 2 };
+/* Without their first line, "interface t.I <v>", as generated. */
 static const char *const forms[] = {
-	"interface t.I 1\n@0 oneway (v1:u32)->() raises{}\n",
-	"interface t.I 2\n@0 oneway (v1:u32)->() raises{}\n"
+	"@0 oneway (v1:u32)->() raises{}\n",
+	"@0 oneway (v1:u32)->() raises{}\n"
 	"@3 oneway (v2:string)->() raises{}\n",
 };
 
@@ -79,7 +80,7 @@ test_first_difference_names_line_and_method(void **state)
 	char out[512];
 
 	lrpc__rpc_form_diff(&cur, 2,
-			    "interface t.I 2\n@0 oneway (v1:u32)->() raises{}\n"
+			    "@0 oneway (v1:u32)->() raises{}\n"
 			    "@3 oneway (v2:bytes)->() raises{}\n",
 			    "server", out, sizeof(out));
 	assert_string_equal(out,
@@ -88,8 +89,7 @@ test_first_difference_names_line_and_method(void **state)
 			    "raises{}\", the server's \"@3 oneway (v2:bytes)->"
 			    "() raises{}\"");
 	/* A line the peer lacks, and a peer that sent nothing. */
-	lrpc__rpc_form_diff(&cur, 2,
-			    "interface t.I 2\n@0 oneway (v1:u32)->() raises{}\n",
+	lrpc__rpc_form_diff(&cur, 2, "@0 oneway (v1:u32)->() raises{}\n",
 			    "client", out, sizeof(out));
 	assert_non_null(strstr(out, "at line 3 (method put)"));
 	assert_non_null(strstr(out, "the client's \"\""));

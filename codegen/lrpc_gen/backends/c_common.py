@@ -10,6 +10,7 @@ templates never build one.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 from .. import model as m
@@ -424,6 +425,33 @@ class CFacts:
         return _c_int_literal(mem.value, base)
 
     @staticmethod
+    def form_bodies(iface: m.Interface) -> "FormBodies":
+        """The canonical forms of ``iface`` without their first line, each
+        distinct body once in one NUL-separated text: versions that added
+        nothing share one, so a high version number costs a pointer per
+        version, not a copy of the form."""
+        offsets: List[int] = []
+        at: Dict[str, int] = {}
+        parts: List[str] = []
+        size = 0
+        for text in iface.canonical:
+            body = text.split("\n", 1)[1] if "\n" in text else ""
+            if body not in at:
+                at[body] = size
+                parts.append(body)
+                size += len(body.encode("utf-8")) + 1
+            offsets.append(at[body])
+        lines: List[str] = []
+        for body in parts:
+            chunk = body.splitlines(keepends=True) or [""]
+            chunk[-1] += "\0"
+            lines.extend(chunk)
+        # The array's own terminating NUL ends the last body.
+        if lines:
+            lines[-1] = lines[-1][:-1]
+        return FormBodies(tuple(lines), tuple(offsets))
+
+    @staticmethod
     def deprecated(mod: m.Module, iface: m.Interface, meth: m.Method) -> str:
         """The attribute that makes a compiler warn where a @deprecated
         method or event is used (nothing changes on the wire)."""
@@ -439,6 +467,12 @@ class CFacts:
 
     def wire_fields(self, fields: Tuple[m.Field, ...]) -> List[m.Field]:
         return sorted(fields, key=lambda f: (f.since, f.ordinal))
+
+
+@dataclass(frozen=True)
+class FormBodies:
+    text_lines: Tuple[str, ...]     # C string pieces, NUL-separated bodies
+    offsets: Tuple[int, ...]        # per version: where its body starts
 
 
 def method_index(iface: m.Interface, meth: m.Method) -> int:

@@ -508,14 +508,16 @@ static const uint32_t coll_store__hashes[] = {
 	UINT32_C(0x18ee1b50),
 };
 
-/* The forms hashed above, to name the first difference when a peer's
- * hash disagrees. */
-static const char *const coll_store__canonical[] = {
-	"interface coll.Store 1\012"
+/* The forms hashed above without their first line ("interface <name>
+ * <version>"), each distinct one once, to name the first difference when
+ * a peer's hash disagrees. */
+static const char coll_store__forms[] =
 	"@0 call (v1:struct{@0v1:i32,@1v1:i32}[],v1:map<string,struct{@0v1:i32,@1v1:i32}[]>)->(v1:u32[][]) raises{}\012"
 	"@1 call (v1:enum:u8{0,1}[])->(v1:\077struct{@0v1:i32,@1v1:i32}[],v1:union:u8{@1:u32[],@2:struct{@0v1:i32,@1v1:i32}[2]}[]) raises{}\012"
 	"@2 oneway (v1:u8[4][])->() raises{}\012"
-	"@3 event (v1:struct{@0v1:i32,@1v1:i32}[],v1:string[][2])->() raises{}\012",
+	"@3 event (v1:struct{@0v1:i32,@1v1:i32}[],v1:string[][2])->() raises{}\012";
+static const char *const coll_store__canonical[] = {
+	coll_store__forms + 0,
 };
 
 /* The interface as one IDL file of its own, for lrpc.Service.describe. */

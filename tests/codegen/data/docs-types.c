@@ -81,11 +81,13 @@ static const uint32_t docs_i__hashes[] = {
 	UINT32_C(0x06f7f6ff),
 };
 
-/* The forms hashed above, to name the first difference when a peer's
- * hash disagrees. */
+/* The forms hashed above without their first line ("interface <name>
+ * <version>"), each distinct one once, to name the first difference when
+ * a peer's hash disagrees. */
+static const char docs_i__forms[] =
+	"@0 call ()->() raises{}\012";
 static const char *const docs_i__canonical[] = {
-	"interface docs.I 1\012"
-	"@0 call ()->() raises{}\012",
+	docs_i__forms + 0,
 };
 
 /* The interface as one IDL file of its own, for lrpc.Service.describe. */

@@ -197,31 +197,33 @@ static const uint32_t iface_clock__hashes[] = {
 	UINT32_C(0x382f67c9),
 };
 
-/* The forms hashed above, to name the first difference when a peer's
- * hash disagrees. */
-static const char *const iface_clock__canonical[] = {
-	"interface iface.Clock 1\012"
+/* The forms hashed above without their first line ("interface <name>
+ * <version>"), each distinct one once, to name the first difference when
+ * a peer's hash disagrees. */
+static const char iface_clock__forms[] =
 	"@0 call ()->(v1:struct{@0v1:u64,@1v1:u32}) raises{}\012"
 	"@1 call (v1:struct{@0v1:u64,@1v1:u32})->() raises{1,2,10,11}\012"
 	"@3 event (v1:struct{@0v1:u64,@1v1:u32})->() raises{}\012"
 	"@4 call ()->() raises{}\012"
 	"@5 call (v1:u8)->(v1:u8) raises{}\012"
-	"@10 call ()->() raises{}\012",
-	"interface iface.Clock 2\012"
+	"@10 call ()->() raises{}\012\000"
 	"@0 call ()->(v1:struct{@0v1:u64,@1v1:u32}) raises{}\012"
 	"@1 call (v1:struct{@0v1:u64,@1v1:u32},v2:bool)->() raises{1,2,10,11}\012"
 	"@3 event (v1:struct{@0v1:u64,@1v1:u32})->() raises{}\012"
 	"@4 call ()->() raises{}\012"
 	"@5 call (v1:u8)->(v1:u8) raises{}\012"
-	"@10 call ()->() raises{}\012",
-	"interface iface.Clock 3\012"
+	"@10 call ()->() raises{}\012\000"
 	"@0 call ()->(v1:struct{@0v1:u64,@1v1:u32}) raises{}\012"
 	"@1 call (v1:struct{@0v1:u64,@1v1:u32},v2:bool)->() raises{1,2,10,11}\012"
 	"@2 oneway ()->() raises{}\012"
 	"@3 event (v1:struct{@0v1:u64,@1v1:u32},v3:u32)->() raises{}\012"
 	"@4 call ()->() raises{}\012"
 	"@5 call (v1:u8)->(v1:u8) raises{}\012"
-	"@10 call ()->() raises{}\012",
+	"@10 call ()->() raises{}\012";
+static const char *const iface_clock__canonical[] = {
+	iface_clock__forms + 0,
+	iface_clock__forms + 250,
+	iface_clock__forms + 508,
 };
 
 /* The interface as one IDL file of its own, for lrpc.Service.describe. */
@@ -356,11 +358,13 @@ static const uint32_t iface_echo__hashes[] = {
 	UINT32_C(0x3dd2a5da),
 };
 
-/* The forms hashed above, to name the first difference when a peer's
- * hash disagrees. */
+/* The forms hashed above without their first line ("interface <name>
+ * <version>"), each distinct one once, to name the first difference when
+ * a peer's hash disagrees. */
+static const char iface_echo__forms[] =
+	"@0 call (v1:bytes)->(v1:bytes) raises{}\012";
 static const char *const iface_echo__canonical[] = {
-	"interface iface.Echo 1\012"
-	"@0 call (v1:bytes)->(v1:bytes) raises{}\012",
+	iface_echo__forms + 0,
 };
 
 /* The interface as one IDL file of its own, for lrpc.Service.describe. */

@@ -285,22 +285,24 @@ static const uint32_t kv_store__hashes[] = {
 	UINT32_C(0x3e87cdb5),
 };
 
-/* The forms hashed above, to name the first difference when a peer's
- * hash disagrees. */
-static const char *const kv_store__canonical[] = {
-	"interface kv.Store 1\012"
+/* The forms hashed above without their first line ("interface <name>
+ * <version>"), each distinct one once, to name the first difference when
+ * a peer's hash disagrees. */
+static const char kv_store__forms[] =
 	"@0 call (v1:string)->(v1:struct{@0v1:string@max(256),@1v1:bytes,@2v1:u64,@3v1:enum:u8{0,1}}) raises{1,2}\012"
 	"@1 call (v1:string,v1:bytes)->(v1:u64) raises{1,2}\012"
 	"@3 call (v1:string,v1:u32)->(v1:struct{@0v1:string@max(256),@1v1:bytes,@2v1:u64,@3v1:enum:u8{0,1}}[]) raises{}\012"
 	"@4 event (v1:string,v1:u64)->() raises{}\012"
-	"@5 call (v1:string)->() raises{1,2}\012",
-	"interface kv.Store 2\012"
+	"@5 call (v1:string)->() raises{1,2}\012\000"
 	"@0 call (v1:string)->(v1:struct{@0v1:string@max(256),@1v1:bytes,@2v1:u64,@3v1:enum:u8{0,1},@4v2:\077struct{@0v1:u64,@1v1:u32}}) raises{1,2}\012"
 	"@1 call (v1:string,v1:bytes)->(v1:u64) raises{1,2}\012"
 	"@2 oneway (v2:string)->() raises{}\012"
 	"@3 call (v1:string,v1:u32)->(v1:struct{@0v1:string@max(256),@1v1:bytes,@2v1:u64,@3v1:enum:u8{0,1},@4v2:\077struct{@0v1:u64,@1v1:u32}}[]) raises{}\012"
 	"@4 event (v1:string,v1:u64)->() raises{}\012"
-	"@5 call (v1:string)->() raises{1,2}\012",
+	"@5 call (v1:string)->() raises{1,2}\012";
+static const char *const kv_store__canonical[] = {
+	kv_store__forms + 0,
+	kv_store__forms + 345,
 };
 
 /* The interface as one IDL file of its own, for lrpc.Service.describe. */

@@ -111,14 +111,16 @@ static const uint32_t stubnames_names__hashes[] = {
 	UINT32_C(0x9e10f287),
 };
 
-/* The forms hashed above, to name the first difference when a peer's
- * hash disagrees. */
-static const char *const stubnames_names__canonical[] = {
-	"interface stubnames.Names 1\012"
+/* The forms hashed above without their first line ("interface <name>
+ * <version>"), each distinct one once, to name the first difference when
+ * a peer's hash disagrees. */
+static const char stubnames_names__forms[] =
 	"@0 call (v1:u32,v1:string,v1:struct{@0v1:u32})->(v1:u32,v1:struct{@0v1:u32}) raises{}\012"
 	"@1 call (v1:u32,v1:u32)->(v1:u32) raises{}\012"
 	"@2 oneway (v1:u32,v1:u32)->() raises{}\012"
-	"@3 event (v1:u32,v1:struct{@0v1:u32})->() raises{}\012",
+	"@3 event (v1:u32,v1:struct{@0v1:u32})->() raises{}\012";
+static const char *const stubnames_names__canonical[] = {
+	stubnames_names__forms + 0,
 };
 
 /* The interface as one IDL file of its own, for lrpc.Service.describe. */
