@@ -153,6 +153,7 @@ static struct {
 	unsigned batch;       /* messages per one-way/events batch; 0: auto */
 	unsigned iters;       /* fixed count per case (syscall counting) */
 	long spin_usec;       /* lrpc spin budget for both sides; <0: default */
+	unsigned repeat;      /* runs of everything; each figure their median */
 } opt;
 
 /* ---- results ----------------------------------------------------------- */
@@ -169,7 +170,7 @@ typedef struct result {
 	double raw_us;
 } result;
 
-static result results[512];
+static result results[4096];
 static unsigned n_results;
 static bool any_failed;
 
@@ -183,6 +184,64 @@ find_result(int sys, int tr, int cid, size_t size, bool one_cpu)
 			return r;
 	}
 	return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median of @n values (sorted in place). */
+static double
+median_of(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * --repeat: every case ran opt.repeat times, each run adding its own
+ * result; keep one per case whose figures are the medians of its runs, so
+ * that a ratio is not one noisy run.
+ */
+static void
+reduce_repeats(void)
+{
+	static result out[sizeof(results) / sizeof(*results)];
+	double med[64], p99[64], ops[64], raw[64];
+	unsigned n_out = 0;
+	bool used[sizeof(results) / sizeof(*results)] = { false };
+
+	for (unsigned i = 0; i < n_results; i++) {
+		if (used[i])
+			continue;
+		result r = results[i];
+		unsigned n = 0;
+		for (unsigned j = i; j < n_results && n < 64; j++) {
+			const result *o = &results[j];
+			if (used[j] || o->sys != r.sys || o->tr != r.tr ||
+			    o->cid != r.cid || o->size != r.size ||
+			    o->one_cpu != r.one_cpu)
+				continue;
+			used[j] = true;
+			r.ok = r.ok && o->ok;
+			med[n] = o->median_us;
+			p99[n] = o->p99_us;
+			ops[n] = o->ops;
+			raw[n] = o->raw_us;
+			n++;
+		}
+		r.median_us = median_of(med, n);
+		r.p99_us = median_of(p99, n);
+		r.ops = median_of(ops, n);
+		r.raw_us = median_of(raw, n);
+		out[n_out++] = r;
+	}
+	memcpy(results, out, n_out * sizeof(*out));
+	n_results = n_out;
 }
 
 static result *
@@ -1878,6 +1937,9 @@ usage(FILE *f)
 		"                     both (default): split, then the sync "
 		"cases again\n"
 		"                     with both on CPU 0, as a separate note\n"
+		"  --repeat N         run everything N times and report the "
+		"median of the\n"
+		"                     N figures of each case (default 1)\n"
 		"  -h, --help         this text\n");
 }
 
@@ -1943,7 +2005,7 @@ main(int argc, char **argv)
 {
 	enum { O_JSON = 256, O_QUICK, O_CASES, O_SIZES, O_SYSTEMS,
 	       O_TRANSPORTS, O_TIME, O_PIN, O_BATCH,
-	       O_ITERS, O_SPIN };
+	       O_ITERS, O_SPIN, O_REPEAT };
 	static const struct option longopts[] = {
 		{ "json", required_argument, NULL, O_JSON },
 		{ "quick", no_argument, NULL, O_QUICK },
@@ -1956,6 +2018,7 @@ main(int argc, char **argv)
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "iters", required_argument, NULL, O_ITERS },
 		{ "spin", required_argument, NULL, O_SPIN },
+		{ "repeat", required_argument, NULL, O_REPEAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -1969,6 +2032,7 @@ main(int argc, char **argv)
 	opt.transports = (1u << N_TR) - 1;
 	opt.connect_cycles = 200;
 	opt.spin_usec = -1;
+	opt.repeat = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_JSON:
@@ -2049,6 +2113,14 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case O_REPEAT:
+			opt.repeat = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt.repeat == 0 || opt.repeat > 64) {
+				fprintf(stderr, "lrpc-bench: --repeat needs "
+						"1..64\n");
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -2101,35 +2173,45 @@ main(int argc, char **argv)
 #endif
 		sysconf(_SC_NPROCESSORS_ONLN), opt.secs,
 		opt.pin ? ", pinned" : "");
-	if (opt.pin != PIN_SAME)
-		for (int t = 0; t < N_TR; t++)
-			for (int s = 0; s < N_SYS; s++)
-				if ((opt.transports & (1u << t)) &&
-				    (opt.systems & (1u << s)))
-					run_pair(s, t, false);
+	for (unsigned rep = 0; rep < opt.repeat; rep++) {
+		if (opt.repeat > 1)
+			fprintf(stderr, "lrpc-bench: run %u of %u\n", rep + 1,
+				opt.repeat);
+		if (opt.pin != PIN_SAME)
+			for (int t = 0; t < N_TR; t++)
+				for (int s = 0; s < N_SYS; s++)
+					if ((opt.transports & (1u << t)) &&
+					    (opt.systems & (1u << s)))
+						run_pair(s, t, false);
+		if ((opt.pin & PIN_SAME) &&
+		    (opt.cases & ((1u << C_SYNC) | (1u << C_SYNC_ZC) |
+				  RPC_CASES))) {
+			fprintf(stderr, "lrpc-bench: sync cases with both "
+					"processes on CPU 0\n");
+			for (int t = 0; t < N_TR; t++)
+				for (int s = 0; s < N_SYS; s++)
+					if ((opt.transports & (1u << t)) &&
+					    (opt.systems & (1u << s)))
+						run_pair(s, t, true);
+		}
+	}
+	if (opt.repeat > 1)
+		reduce_repeats();
 	if (opt.cases & (1u << C_MEMORY))
 		for (int t = 0; t < N_TR; t++)
 			for (int s = 0; s < N_SYS; s++)
 				if ((opt.transports & (1u << t)) &&
 				    (opt.systems & (1u << s)))
 					run_memory(s, t);
-	if ((opt.pin & PIN_SAME) &&
-	    (opt.cases & ((1u << C_SYNC) | (1u << C_SYNC_ZC) | RPC_CASES))) {
-		fprintf(stderr, "lrpc-bench: sync cases with both processes "
-				"on CPU 0\n");
-		for (int t = 0; t < N_TR; t++)
-			for (int s = 0; s < N_SYS; s++)
-				if ((opt.transports & (1u << t)) &&
-				    (opt.systems & (1u << s)))
-					run_pair(s, t, true);
-	}
 
-	printf("\nlrpc-bench: %ld CPUs, %s, %.2f s per case, total %.0f s\n\n",
+	printf("\nlrpc-bench: %ld CPUs, %s, %.2f s per case%s, total %.0f s\n\n",
 	       sysconf(_SC_NPROCESSORS_ONLN),
 	       opt.pin & PIN_SPLIT ? "client pinned to CPU 0, server to CPU 1"
 	       : opt.pin ? "both processes pinned to CPU 0"
 			 : "not pinned",
-	       opt.secs, now_s() - t_start);
+	       opt.secs,
+	       opt.repeat > 1 ? ", each figure the median of the runs" : "",
+	       now_s() - t_start);
 	bool stubs = (opt.cases & RPC_CASES) && (opt.systems & 1u << SYS_LRPC);
 
 	if (opt.pin != PIN_SAME) {
