@@ -51,7 +51,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,6 +108,7 @@ enum case_id {
 	C_EVENTS,
 	C_CONNECT,
 	C_MEMORY,
+	C_SCALE,
 	N_CASES
 };
 
@@ -113,7 +116,7 @@ static const char *const sys_names[N_SYS] = { "lrpc", "libqb" };
 static const char *const tr_names[N_TR] = { "shm", "socket" };
 static const char *const case_names[N_CASES] = {
 	"sync", "rpc_sync", "rpc_add", "rpc_borrow", "sync_zerocopy", "oneway",
-	"events", "connect", "memory"
+	"events", "connect", "memory", "scale"
 };
 static const bool case_is_rate[N_CASES] = {
 	[C_ONEWAY] = true, [C_EVENTS] = true
@@ -1899,6 +1902,287 @@ print_memory(void)
 	}
 }
 
+/* ---- scale: many clients of one server -------------------------------- */
+
+/*
+ * (a) 1, 8 and 64 client processes doing 16 B sync calls against one
+ * server, all at once for opt.secs: aggregate calls per second and the
+ * p99 of every call.  (c) One client's 16 B call latency alone, then with
+ * SCALE_IDLE idle connections open to the same server: the loop must not
+ * pay for connections that do nothing.
+ */
+static const unsigned scale_clients[] = { 1, 8, 64 };
+#define N_SCALE (sizeof(scale_clients) / sizeof(*scale_clients))
+#define SCALE_SAMPLES 200000u
+#define SCALE_IDLE 1000u
+
+typedef struct scale_result {
+	int sys, tr;
+	bool ok;
+	double calls_per_s[N_SCALE], p99_us[N_SCALE];
+	double busy_alone_us, busy_idle_us; /* medians, (c) */
+} scale_result;
+
+static scale_result scale_results[2 * N_TR];
+static unsigned n_scale_results;
+
+/* One client process of (a): calls until @secs pass, then its count. */
+static void
+scale_child(int sys, int tr, const char *name, int ready_fd, int go_fd,
+	    uint32_t *lat, uint64_t *count)
+{
+	bclient b = { .sys = sys, .tr = tr, .name = name,
+		      .req = malloc(BUF_CAP), .resp = malloc(BUF_CAP) };
+	char c;
+	uint64_t n = 0;
+
+	if (!b.req || !b.resp || bc_connect(&b, MAX_MSG) < 0)
+		_exit(1);
+	memset(b.req, 0x5a, BUF_CAP);
+	(void)!write(ready_fd, "r", 1);
+	/* Everyone starts when the parent closes the pipe. */
+	(void)!read(go_fd, &c, 1);
+	double end = now_s() + opt.secs;
+	while (now_s() < end) {
+		uint64_t t0 = now_ns();
+		if (op_sync(&b, 16) < 0)
+			_exit(1);
+		uint64_t dt = now_ns() - t0;
+		if (n < SCALE_SAMPLES)
+			lat[n] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+		n++;
+	}
+	*count = n;
+	bc_disconnect(&b);
+	_exit(0);
+}
+
+static int
+scale_run(int sys, int tr, const char *name, unsigned n, double *ret_rate,
+	  double *ret_p99)
+{
+	size_t per = sizeof(uint64_t) + SCALE_SAMPLES * sizeof(uint32_t);
+	uint8_t *shared = mmap(NULL, per * n, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int ready[2], go[2], r = 0;
+	pid_t pids[64];
+	char c;
+
+	if (shared == MAP_FAILED)
+		return -errno;
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(stdout);
+	fflush(stderr);
+	for (unsigned i = 0; i < n; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			close(ready[0]);
+			close(go[1]);
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			scale_child(sys, tr, name, ready[1], go[0],
+				    (uint32_t *)(void *)(shared + i * per +
+							 sizeof(uint64_t)),
+				    (uint64_t *)(void *)(shared + i * per));
+		}
+	}
+	close(ready[1]);
+	close(go[0]);
+	for (unsigned i = 0; i < n; i++)
+		if (read(ready[0], &c, 1) != 1)
+			r = -EIO;
+	close(ready[0]);
+	close(go[1]); /* go */
+	uint64_t total = 0, kept = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int st;
+		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			r = -EIO;
+		uint64_t cnt;
+		memcpy(&cnt, shared + i * per, sizeof(cnt));
+		total += cnt;
+		kept += min_u64(cnt, SCALE_SAMPLES);
+	}
+	uint32_t *all = malloc(kept * sizeof(*all) + 1);
+	if (r == 0 && all && kept) {
+		uint64_t k = 0;
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t cnt;
+			memcpy(&cnt, shared + i * per, sizeof(cnt));
+			cnt = min_u64(cnt, SCALE_SAMPLES);
+			memcpy(all + k, shared + i * per + sizeof(uint64_t),
+			       cnt * sizeof(*all));
+			k += cnt;
+		}
+		qsort(all, kept, sizeof(*all), cmp_u32);
+		*ret_p99 = all[kept * 99 / 100] / 1000.0;
+		*ret_rate = (double)total / opt.secs;
+	} else if (r == 0) {
+		r = -ENOMEM;
+	}
+	free(all);
+	munmap(shared, per * n);
+	return r;
+}
+
+/* (c): the median of @b's 16 B calls for opt.secs. */
+static int
+scale_busy(bclient *b, double *ret_median)
+{
+	unsigned n = 0;
+	double end = now_s() + opt.secs;
+
+	while (now_s() < end && n < MAX_SAMPLES) {
+		uint64_t t0 = now_ns();
+		int r = op_sync(b, 16);
+		if (r < 0)
+			return r;
+		samples[n++] = (uint32_t)min_u64(now_ns() - t0, UINT32_MAX);
+	}
+	if (n == 0)
+		return -EIO;
+	qsort(samples, n, sizeof(*samples), cmp_u32);
+	*ret_median = samples[n / 2] / 1000.0;
+	return 0;
+}
+
+static int
+scale_idle(int sys, int tr, const char *name, scale_result *sr)
+{
+	bclient busy = { .sys = sys, .tr = tr, .name = name,
+			 .req = malloc(BUF_CAP), .resp = malloc(BUF_CAP) };
+	bclient *idle = calloc(SCALE_IDLE, sizeof(*idle));
+	unsigned n = 0;
+	int r = -ENOMEM;
+
+	if (!busy.req || !busy.resp || !idle)
+		goto out;
+	memset(busy.req, 0x5a, BUF_CAP);
+	r = bc_connect(&busy, MAX_MSG);
+	if (r == 0)
+		r = scale_busy(&busy, &sr->busy_alone_us);
+	for (; r == 0 && n < SCALE_IDLE; n++) {
+		idle[n] = (bclient){ .sys = sys, .tr = tr, .name = name };
+		r = bc_connect(&idle[n], 64 * KIB);
+	}
+	if (r == 0)
+		r = scale_busy(&busy, &sr->busy_idle_us);
+	for (unsigned i = 0; i < n; i++)
+		bc_disconnect(&idle[i]);
+	bc_disconnect(&busy);
+out:
+	free(idle);
+	free(busy.req);
+	free(busy.resp);
+	return r;
+}
+
+static void
+run_scale(int sys, int tr)
+{
+	scale_result *sr = &scale_results[n_scale_results++];
+	struct rlimit rl;
+	char name[64];
+	pid_t pid;
+	int r = 0;
+
+	*sr = (scale_result){ .sys = sys, .tr = tr };
+	/* A few fds per idle connection, on both sides. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	snprintf(name, sizeof(name), "lrpc-bench-scale-%d", (int)getpid());
+	pid = server_start(sys, tr, name, -1);
+	if (pid < 0) {
+		any_failed = true;
+		return;
+	}
+	for (unsigned i = 0; i < N_SCALE && r == 0; i++) {
+		fprintf(stderr, "lrpc-bench: scale, %s %s, %u clients\n",
+			sys_names[sys], tr_names[tr], scale_clients[i]);
+		r = scale_run(sys, tr, name, scale_clients[i],
+			      &sr->calls_per_s[i], &sr->p99_us[i]);
+	}
+	if (r == 0) {
+		fprintf(stderr, "lrpc-bench: scale, %s %s, one busy client "
+				"and %u idle\n",
+			sys_names[sys], tr_names[tr], SCALE_IDLE);
+		r = scale_idle(sys, tr, name, sr);
+	}
+	server_stop(pid);
+	sr->ok = r == 0;
+	if (r < 0) {
+		fprintf(stderr, "lrpc-bench: scale, %s %s: %s\n",
+			sys_names[sys], tr_names[tr], strerror(-r));
+		any_failed = true;
+	}
+}
+
+static const scale_result *
+find_scale(int sys, int tr)
+{
+	for (unsigned i = 0; i < n_scale_results; i++)
+		if (scale_results[i].sys == sys && scale_results[i].tr == tr &&
+		    scale_results[i].ok)
+			return &scale_results[i];
+	return NULL;
+}
+
+static void
+print_scale(void)
+{
+	if (n_scale_results == 0)
+		return;
+	printf("\nMany clients of one server (16 B sync calls; aggregate "
+	       "calls/s and p99 of every call in us; ratio of calls/s, "
+	       "target >= 3x libqb at 8 and 64 clients):\n\n");
+	printf("| transport | clients | lrpc calls/s | lrpc p99 | libqb "
+	       "calls/s | libqb p99 | ratio |\n|---|---|---|---|---|---|---|\n");
+	for (int t = 0; t < N_TR; t++) {
+		const scale_result *l = find_scale(SYS_LRPC, t);
+		const scale_result *q = find_scale(SYS_LIBQB, t);
+		if (!l && !q)
+			continue;
+		for (unsigned i = 0; i < N_SCALE; i++) {
+			printf("| %s | %u |", tr_names[t], scale_clients[i]);
+			if (l)
+				printf(" %.0f | %.1f |", l->calls_per_s[i],
+				       l->p99_us[i]);
+			else
+				printf(" - | - |");
+			if (q)
+				printf(" %.0f | %.1f |", q->calls_per_s[i],
+				       q->p99_us[i]);
+			else
+				printf(" - | - |");
+			if (l && q && q->calls_per_s[i] > 0)
+				printf(" %.2fx |\n",
+				       l->calls_per_s[i] / q->calls_per_s[i]);
+			else
+				printf(" - |\n");
+		}
+	}
+	printf("\nOne busy client with %u idle connections to the same "
+	       "server (median 16 B call in us; target: within 10 %%):\n\n",
+	       SCALE_IDLE);
+	printf("| transport | system | alone | with idle | change |\n"
+	       "|---|---|---|---|---|\n");
+	for (unsigned i = 0; i < n_scale_results; i++) {
+		const scale_result *s = &scale_results[i];
+		if (!s->ok) {
+			printf("| %s | %s | failed | failed | - |\n",
+			       tr_names[s->tr], sys_names[s->sys]);
+			continue;
+		}
+		printf("| %s | %s | %.2f | %.2f | %+.1f %% |\n",
+		       tr_names[s->tr], sys_names[s->sys], s->busy_alone_us,
+		       s->busy_idle_us,
+		       100.0 * (s->busy_idle_us / s->busy_alone_us - 1.0));
+	}
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void
@@ -1911,8 +2195,9 @@ usage(FILE *f)
 		"  --json FILE        also write one JSON object per result line\n"
 		"  --quick            short runs (smoke test)\n"
 		"  --cases LIST       sync,rpc_sync,rpc_add,rpc_borrow,zerocopy,"
-		"oneway,events,connect\n"
-		"                     (default: all; rpc: the three rpc cases)\n"
+		"oneway,events,connect,\n"
+		"                     memory,scale (default: all; rpc: the "
+		"three rpc cases)\n"
 		"  --sizes LIST       payload sizes to run, e.g. 16,1K,64K,1M "
 		"(default: all)\n"
 		"  --systems LIST     lrpc,libqb (default: both when built "
@@ -2197,6 +2482,12 @@ main(int argc, char **argv)
 	}
 	if (opt.repeat > 1)
 		reduce_repeats();
+	if (opt.cases & (1u << C_SCALE))
+		for (int t = 0; t < N_TR; t++)
+			for (int s = 0; s < N_SYS; s++)
+				if ((opt.transports & (1u << t)) &&
+				    (opt.systems & (1u << s)))
+					run_scale(s, t);
 	if (opt.cases & (1u << C_MEMORY))
 		for (int t = 0; t < N_TR; t++)
 			for (int s = 0; s < N_SYS; s++)
@@ -2231,6 +2522,7 @@ main(int argc, char **argv)
 			print_overheads(true);
 	}
 	print_memory();
+	print_scale();
 	if (opt.json && write_json(opt.json) < 0)
 		return 1;
 	return any_failed ? 1 : 0;
