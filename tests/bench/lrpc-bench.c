@@ -86,7 +86,17 @@
 #define EVENT_TIMEOUT_MS 3000
 #define MAX_SAMPLES (1u << 20)
 
-enum { MSG_ECHO = 1, MSG_ONEWAY = 2, MSG_FLUSH = 3, MSG_EVENTS = 4 };
+enum { MSG_ECHO = 1, MSG_ONEWAY = 2, MSG_FLUSH = 3, MSG_EVENTS = 4,
+       MSG_FANOUT = 5 };
+
+/* The scale case's fan-out: rounds of one FANOUT_SIZE-byte event to every
+ * other connection; the reply carries the server's time and failures. */
+#define FANOUT_SIZE 64
+struct fanout_reply {
+	uint64_t ns;
+	uint32_t failed;
+	uint32_t pad_;
+};
 
 /* Payload of MSG_EVENTS: send @count events of @size payload bytes. */
 struct events_req {
@@ -365,6 +375,32 @@ l_on_echo(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
 }
 
 static int
+l_on_fanout(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
+{
+	uint8_t ev[sizeof(lrpc_msg_header) + FANOUT_SIZE] = { 0 };
+	struct {
+		lrpc_msg_header h;
+		struct fanout_reply r;
+	} rep = { .h = { .size = sizeof(rep), .id = msg->id } };
+	lrpc_server *s = lrpc_conn_get_server(c);
+	uint32_t rounds;
+
+	if (size < sizeof(*msg) + sizeof(rounds))
+		return -EINVAL;
+	memcpy(&rounds, (const uint8_t *)msg + sizeof(*msg), sizeof(rounds));
+	*(lrpc_msg_header *)(void *)ev = (lrpc_msg_header){
+		.size = sizeof(ev), .id = MSG_FANOUT };
+	uint64_t t0 = now_ns();
+	for (uint32_t i = 0; i < rounds; i++)
+		for (lrpc_conn *k = lrpc_server_get_first_conn(s); k;
+		     k = lrpc_conn_get_next(k))
+			if (k != c && lrpc_conn_send_event(k, ev, sizeof(ev)) < 0)
+				rep.r.failed++;
+	rep.r.ns = now_ns() - t0;
+	return lrpc_conn_send_response(c, &rep, sizeof(rep));
+}
+
+static int
 l_on_oneway(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
 {
 	return 0;
@@ -474,6 +510,7 @@ lrpc_serve(const char *name, int tr, int ready_fd)
 	    (r = lrpc_server_add_handler(s, MSG_ONEWAY, l_on_oneway, NULL)) < 0 ||
 	    (r = lrpc_server_add_handler(s, MSG_FLUSH, l_on_flush, NULL)) < 0 ||
 	    (r = lrpc_server_add_handler(s, MSG_EVENTS, l_on_events, NULL)) < 0 ||
+	    (r = lrpc_server_add_handler(s, MSG_FANOUT, l_on_fanout, NULL)) < 0 ||
 	    (r = bench_serve(s, &l_rpc_handlers, NULL)) < 0 ||
 	    (opt.spin_usec >= 0 &&
 	     (r = lrpc_server_set_spin(s, (uint32_t)opt.spin_usec)) < 0) ||
@@ -495,6 +532,7 @@ out:
 
 #ifdef HAVE_LIBQB
 static qb_loop_t *q_loop;
+static qb_ipcs_service_t *q_service;
 
 static struct {
 	qb_ipcs_connection_t *conn;
@@ -588,6 +626,40 @@ q_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 					 size - sizeof(*req) };
 		qb_ipcs_response_sendv(c, iov, 2);
 		break;
+	case MSG_FANOUT: {
+		uint8_t fev[sizeof(struct qb_ipc_response_header) +
+			   FANOUT_SIZE] = { 0 };
+		struct {
+			struct qb_ipc_response_header h;
+			struct fanout_reply r;
+		} rep = { .h = { .id = req->id, .size = sizeof(rep) } };
+		uint32_t rounds = 0;
+
+		if (size >= sizeof(*req) + sizeof(rounds))
+			memcpy(&rounds, (uint8_t *)data + sizeof(*req),
+			       sizeof(rounds));
+		*(struct qb_ipc_response_header *)(void *)fev =
+			(struct qb_ipc_response_header){ .id = MSG_FANOUT,
+							 .size = sizeof(fev) };
+		uint64_t t0 = now_ns();
+		for (uint32_t i = 0; i < rounds; i++) {
+			qb_ipcs_connection_t *k =
+				qb_ipcs_connection_first_get(q_service);
+			while (k) {
+				if (k != c &&
+				    qb_ipcs_event_send(k, fev, sizeof(fev)) < 0)
+					rep.r.failed++;
+				qb_ipcs_connection_t *next =
+					qb_ipcs_connection_next_get(q_service,
+								    k);
+				qb_ipcs_connection_unref(k);
+				k = next;
+			}
+		}
+		rep.r.ns = now_ns() - t0;
+		qb_ipcs_response_send(c, &rep, sizeof(rep));
+		break;
+	}
 	case MSG_ONEWAY:
 		break;
 	case MSG_FLUSH:
@@ -658,6 +730,7 @@ libqb_serve(const char *name, int tr, int ready_fd)
 		return 1;
 	}
 	qb_ipcs_enforce_buffer_size(s, MAX_MSG);
+	q_service = s;
 	qb_ipcs_poll_handlers_set(s, &ph);
 	qb_loop_signal_add(q_loop, QB_LOOP_HIGH, SIGTERM, NULL, q_on_signal,
 			   &sig);
@@ -1921,7 +1994,14 @@ typedef struct scale_result {
 	bool ok;
 	double calls_per_s[N_SCALE], p99_us[N_SCALE];
 	double busy_alone_us, busy_idle_us; /* medians, (c) */
+	/* (b): the server's time to send every round, events per second
+	 * until the last client had all, and events lost */
+	double fanout_send_us, fanout_rate;
+	uint64_t fanout_lost;
 } scale_result;
+
+#define FANOUT_CLIENTS 100u
+#define FANOUT_ROUNDS 100u
 
 static scale_result scale_results[2 * N_TR];
 static unsigned n_scale_results;
@@ -2026,6 +2106,127 @@ scale_run(int sys, int tr, const char *name, unsigned n, double *ret_rate,
 	return r;
 }
 
+/* A client of (b): count the fan-out's events, then say when it was done. */
+static void
+fanout_child(int sys, int tr, const char *name, int ready_fd,
+	     uint64_t *done_ns, uint64_t *got)
+{
+	bclient b = { .sys = sys, .tr = tr, .name = name,
+		      .resp = malloc(BUF_CAP) };
+	double deadline;
+	uint64_t n = 0;
+
+	if (!b.resp || bc_connect(&b, 64 * KIB) < 0)
+		_exit(1);
+	(void)!write(ready_fd, "r", 1);
+	deadline = now_s() + 20;
+	while (n < FANOUT_ROUNDS && now_s() < deadline) {
+		int r;
+		if (sys == SYS_LRPC) {
+			size_t size;
+			r = lrpc_client_recv_event(b.lc, b.resp, BUF_CAP,
+						   100 * 1000, &size);
+		} else {
+#ifdef HAVE_LIBQB
+			ssize_t m = qb_ipcc_event_recv(b.qc, b.resp, BUF_CAP,
+						       100);
+			r = m > 0 ? 0 : m == -EAGAIN ? -ETIMEDOUT : (int)m;
+#else
+			r = -ENOTSUP;
+#endif
+		}
+		if (r == 0)
+			n++;
+		else if (r != -ETIMEDOUT)
+			break;
+	}
+	*done_ns = now_ns();
+	*got = n;
+	bc_disconnect(&b);
+	_exit(0);
+}
+
+/* (b): one 64 B event to FANOUT_CLIENTS clients, FANOUT_ROUNDS times. */
+static int
+fanout_run(int sys, int tr, const char *name, scale_result *sr)
+{
+	size_t per = 2 * sizeof(uint64_t);
+	uint8_t *shared = mmap(NULL, per * FANOUT_CLIENTS,
+			       PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	bclient t = { .sys = sys, .tr = tr, .name = name,
+		      .req = malloc(BUF_CAP), .resp = malloc(BUF_CAP) };
+	pid_t pids[FANOUT_CLIENTS];
+	int ready[2], r = 0;
+	char c;
+
+	if (shared == MAP_FAILED || !t.req || !t.resp ||
+	    pipe2(ready, O_CLOEXEC) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	for (unsigned i = 0; i < FANOUT_CLIENTS; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			close(ready[0]);
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			fanout_child(sys, tr, name, ready[1],
+				     (uint64_t *)(void *)(shared + i * per),
+				     (uint64_t *)(void *)(shared + i * per +
+							  8));
+		}
+	}
+	close(ready[1]);
+	for (unsigned i = 0; i < FANOUT_CLIENTS; i++)
+		if (read(ready[0], &c, 1) != 1)
+			r = -EIO;
+	close(ready[0]);
+	if (r == 0)
+		r = bc_connect(&t, MAX_MSG);
+	uint64_t t0 = now_ns();
+	if (r == 0) {
+		uint32_t rounds = FANOUT_ROUNDS;
+		size_t size = bc_build(&t, MSG_FANOUT, sizeof(rounds));
+		memcpy(t.req + size - sizeof(rounds), &rounds,
+		       sizeof(rounds));
+		r = bc_call_raw(&t, size);
+		if (r >= 0 && (size_t)r >= bc_resp_hdr(&t) +
+					      sizeof(struct fanout_reply)) {
+			struct fanout_reply rep;
+			memcpy(&rep, t.resp + bc_resp_hdr(&t), sizeof(rep));
+			sr->fanout_send_us = (double)rep.ns / 1000.0;
+			r = 0;
+		} else if (r >= 0) {
+			r = -EBADMSG;
+		}
+	}
+	uint64_t got = 0, last = t0;
+	for (unsigned i = 0; i < FANOUT_CLIENTS; i++) {
+		int st;
+		uint64_t done, n;
+		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			r = r ? r : -EIO;
+		memcpy(&done, shared + i * per, sizeof(done));
+		memcpy(&n, shared + i * per + 8, sizeof(n));
+		got += n;
+		if (n && done > last)
+			last = done;
+	}
+	sr->fanout_lost = (uint64_t)FANOUT_CLIENTS * FANOUT_ROUNDS - got;
+	if (last > t0)
+		sr->fanout_rate = (double)got / ((double)(last - t0) * 1e-9);
+	bc_disconnect(&t);
+out:
+	if (shared != MAP_FAILED)
+		munmap(shared, per * FANOUT_CLIENTS);
+	free(t.req);
+	free(t.resp);
+	return r;
+}
+
 /* (c): the median of @b's 16 B calls for opt.secs. */
 static int
 scale_busy(bclient *b, double *ret_median)
@@ -2106,6 +2307,13 @@ run_scale(int sys, int tr)
 			      &sr->calls_per_s[i], &sr->p99_us[i]);
 	}
 	if (r == 0) {
+		fprintf(stderr, "lrpc-bench: scale, %s %s, one event to %u "
+				"clients, %u times\n",
+			sys_names[sys], tr_names[tr], FANOUT_CLIENTS,
+			FANOUT_ROUNDS);
+		r = fanout_run(sys, tr, name, sr);
+	}
+	if (r == 0) {
 		fprintf(stderr, "lrpc-bench: scale, %s %s, one busy client "
 				"and %u idle\n",
 			sys_names[sys], tr_names[tr], SCALE_IDLE);
@@ -2163,6 +2371,23 @@ print_scale(void)
 			else
 				printf(" - |\n");
 		}
+	}
+	printf("\nOne 64 B event to %u clients, %u times (server's time to "
+	       "send them all in us; events per second until the last client "
+	       "had all; events lost; target: >= 3x libqb):\n\n",
+	       FANOUT_CLIENTS, FANOUT_ROUNDS);
+	printf("| transport | system | send us | events/s | lost |\n"
+	       "|---|---|---|---|---|\n");
+	for (unsigned i = 0; i < n_scale_results; i++) {
+		const scale_result *s = &scale_results[i];
+		if (!s->ok) {
+			printf("| %s | %s | failed | failed | - |\n",
+			       tr_names[s->tr], sys_names[s->sys]);
+			continue;
+		}
+		printf("| %s | %s | %.0f | %.0f | %llu |\n", tr_names[s->tr],
+		       sys_names[s->sys], s->fanout_send_us, s->fanout_rate,
+		       (unsigned long long)s->fanout_lost);
 	}
 	printf("\nOne busy client with %u idle connections to the same "
 	       "server (median 16 B call in us; target: within 10 %%):\n\n",
