@@ -99,6 +99,23 @@ run_server(const char *name)
 	return 0;
 }
 
+/* Connect to @name, retrying while the server starts; NULL on failure. */
+static lrpc_client *
+connect_retry(const char *name)
+{
+	lrpc_client_opts opts = { .struct_size = sizeof(opts),
+				  .transport = transport };
+	lrpc_client *c = NULL;
+	int r = -1;
+
+	for (int i = 0; i < 200 && r < 0; i++) {
+		r = lrpc_client_new(&c, name, &opts);
+		if (r < 0)
+			usleep(10000);
+	}
+	return r == 0 ? c : NULL;
+}
+
 static unsigned notes;
 
 static void
@@ -111,20 +128,13 @@ static int
 run_client(const char *name)
 {
 	static const struct skew_evolving_events ev = { .note = on_note };
-	lrpc_client_opts opts = { .struct_size = sizeof(opts),
-				  .transport = transport };
 	lrpc_client *c = NULL;
 	lrpc_rpc_client *rc;
 	skew_item item = { .name = "old", .legacy = 99 }, back;
 	lrpc_arena arena;
-	int r = -1;
 
-	for (int i = 0; i < 200 && r < 0; i++) {
-		r = lrpc_client_new(&c, name, &opts);
-		if (r < 0)
-			usleep(10000);
-	}
-	CHECK(r == 0);
+	c = connect_retry(name);
+	CHECK(c);
 	CHECK(lrpc_rpc_client_new(&rc, c) == 0);
 	CHECK(skew_evolving_listen(rc, &ev, NULL) == 0);
 	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
@@ -171,21 +181,14 @@ run_client(const char *name)
 static int
 run_diverging_client(const char *name)
 {
-	lrpc_client_opts opts = { .struct_size = sizeof(opts),
-				  .transport = transport };
 	lrpc_client *c = NULL;
 	lrpc_rpc_client *rc;
 	skew_item item = { .name = "fork" }, back;
 	lrpc_rpc_error err;
 	lrpc_arena arena;
-	int r = -1;
 
-	for (int i = 0; i < 200 && r < 0; i++) {
-		r = lrpc_client_new(&c, name, &opts);
-		if (r < 0)
-			usleep(10000);
-	}
-	CHECK(r == 0);
+	c = connect_retry(name);
+	CHECK(c);
 	CHECK(lrpc_rpc_client_new(&rc, c) == 0);
 	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
 	/* Refused at the negotiation, with the place of the difference;

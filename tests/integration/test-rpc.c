@@ -980,6 +980,24 @@ spawn_v1(const char *mode, const th_ctx *ctx)
 	return spawn_peer("RPC_SKEW_V1", mode, ctx);
 }
 
+/* An RPC client of a server a peer program just started (it may still be
+ * starting). */
+static lrpc_client *
+connect_to_peer(const th_ctx *ctx, lrpc_rpc_client **ret_rc)
+{
+	lrpc_client *c = NULL;
+	int r = -1;
+
+	for (int i = 0; i < 200 && r < 0; i++) {
+		r = th_connect(ctx, &c, NULL);
+		if (r < 0)
+			th_msleep(10);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(lrpc_rpc_client_new(ret_rc, c), 0);
+	return c;
+}
+
 struct notes {
 	unsigned note, loud;
 };
@@ -1002,20 +1020,13 @@ test_rpc_skew_new_client_old_server(void **state)
 {
 	th_ctx *ctx = *state;
 	pid_t pid = spawn_v1("server", ctx);
-	lrpc_client *c = NULL;
+	lrpc_client *c;
 	lrpc_rpc_client *rc;
 	skew_item item = { .name = "apple", .weight = 5 }, back;
 	lrpc_arena arena;
 	uint32_t doubled = 0;
-	int r = -1;
 
-	for (int i = 0; i < 200 && r < 0; i++) {
-		r = th_connect(ctx, &c, NULL);
-		if (r < 0)
-			th_msleep(10);
-	}
-	assert_int_equal(r, 0);
-	assert_int_equal(lrpc_rpc_client_new(&rc, c), 0);
+	c = connect_to_peer(ctx, &rc);
 	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
 	assert_int_equal(lrpc_rpc_client_negotiate(rc, &skew_evolving__interface,
 						   TIMEOUT),
@@ -1203,20 +1214,13 @@ test_rpc_skew_diverging_server(void **state)
 {
 	th_ctx *ctx = *state;
 	pid_t pid = spawn_peer("RPC_SKEW_BAD", "server", ctx);
-	lrpc_client *c = NULL;
+	lrpc_client *c;
 	lrpc_rpc_client *rc;
 	skew_item item = { .name = "apple" }, back;
 	lrpc_rpc_error err;
 	lrpc_arena arena;
-	int r = -1;
 
-	for (int i = 0; i < 200 && r < 0; i++) {
-		r = th_connect(ctx, &c, NULL);
-		if (r < 0)
-			th_msleep(10);
-	}
-	assert_int_equal(r, 0);
-	assert_int_equal(lrpc_rpc_client_new(&rc, c), 0);
+	c = connect_to_peer(ctx, &rc);
 	lrpc_arena_init(&arena, NULL, 0, LRPC_ARENA_UNLIMITED);
 	assert_int_equal(lrpc_rpc_client_negotiate(rc, &skew_evolving__interface,
 						   TIMEOUT),
