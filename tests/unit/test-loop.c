@@ -781,16 +781,16 @@ test_loop_timer_heap_order_after_deletes(void **state)
 	 * Scrambled deadlines, every third one cancelled: the survivors must
 	 * all fire in one iteration, in non-decreasing order.  Deadlines are
 	 * taken from one base so that slow adds (valgrind) cannot reorder
-	 * them; the 1 ms steps dwarf the drift between our clock read and
-	 * the loop's.
+	 * them; the 10 ms steps dwarf the drift between our clock read and
+	 * the loop's (1 ms steps did not, under valgrind on a busy machine).
 	 */
-	uint64_t base = lrpc__now_usec() + 20000;
+	uint64_t base = lrpc__now_usec() + 50000;
 
 	for (int i = 0; i < 100; i++) {
 		uint64_t at;
 
 		items[i] = (heap_item){ &ctx, i * 37 % 100 };
-		at = base + (uint64_t)items[i].deadline * 1000;
+		at = base + (uint64_t)items[i].deadline * 10000;
 		assert_int_equal(lrpc_loop_add_timer(loop,
 						     at - lrpc__now_usec(),
 						     heap_record_cb, &items[i],
@@ -807,7 +807,7 @@ test_loop_timer_heap_order_after_deletes(void **state)
 		else
 			kept++;
 	}
-	usleep(150 * 1000);
+	usleep(1100 * 1000);
 	assert_int_equal(lrpc_loop_run_once(loop, 0), kept);
 	assert_int_equal(ctx.n, kept);
 	for (int i = 1; i < ctx.n; i++)
