@@ -33,6 +33,17 @@ svc_introspect(rpc_service *svc)
 	return svc->handlers == NULL ? NULL : svc->userdata;
 }
 
+/*
+ * Whether @svc is still served: an interface taken off with
+ * lrpc_server_remove_handler() stays on the list (the server holds it
+ * until it is freed) but is no longer what its id routes to.
+ */
+static bool
+served(const introspect *in, rpc_service *svc)
+{
+	return lrpc__rpcs_svc_lookup(in->server, svc->table->iface) == svc;
+}
+
 /* Peers may read describe and stats unless the server restricts them. */
 static int
 check_reader(lrpc_rpc_call *call, introspect *in)
@@ -90,7 +101,7 @@ on_info(lrpc_rpc_call *call, void *userdata, lrpc_info *ret)
 	int r;
 
 	for (rpc_service *s = in->first; s; s = s->intro_next)
-		n++;
+		n += served(in, s);
 	r = alloc(call, n * sizeof(*ifs), &ifs);
 	if (r == 0)
 		r = alloc(call, sizeof(*tr), &tr);
@@ -98,7 +109,8 @@ on_info(lrpc_rpc_call *call, void *userdata, lrpc_info *ret)
 		return r;
 	n = 0;
 	for (rpc_service *s = in->first; s; s = s->intro_next)
-		fill_iface(s->table, &ifs[n++]);
+		if (served(in, s))
+			fill_iface(s->table, &ifs[n++]);
 	tr[0] = transport_name(lrpc_server_get_transport(in->server));
 	ret->service = lrpc_server_get_name(in->server);
 	ret->pid = (int32_t)getpid();
@@ -265,7 +277,7 @@ on_describe(lrpc_rpc_call *call, void *userdata, const char *name,
 	if (r < 0)
 		return r;
 	for (rpc_service *s = in->first; s; s = s->intro_next)
-		if (strcmp(s->table->iface->name, name) == 0) {
+		if (served(in, s) && strcmp(s->table->iface->name, name) == 0) {
 			table = s->table;
 			iface = table->iface;
 		}
@@ -396,13 +408,15 @@ on_stats(lrpc_rpc_call *call, void *userdata, lrpc_stats *ret)
 	if (r < 0)
 		return r;
 	for (rpc_service *s = in->first; s; s = s->intro_next)
-		n += s->stats ? s->table->iface->n_methods : 0;
+		n += s->stats && served(in, s) ? s->table->iface->n_methods
+					       : 0;
 	r = alloc(call, n * sizeof(*ms), &ms);
 	if (r < 0)
 		return r;
 	n = 0;
 	for (rpc_service *s = in->first; s; s = s->intro_next)
-		for (uint32_t i = 0; s->stats && i < s->table->iface->n_methods;
+		for (uint32_t i = 0; s->stats && served(in, s) &&
+				     i < s->table->iface->n_methods;
 		     i++) {
 			if (s->table->iface->methods[i].kind ==
 			    LRPC_RPC_EVENT)

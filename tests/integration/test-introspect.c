@@ -11,6 +11,8 @@
  *    interface is the typed error NO_SUCH_INTERFACE;
  *  - stats: calls, errors by status, bytes and latency buckets that match
  *    the calls made, and the asking connection;
+ *  - an interface taken off with lrpc_server_remove_handler() is gone
+ *    from info, describe and stats;
  *  - LRPC_SERVER_NO_INTROSPECTION: not served at all;
  *  - LRPC_SERVER_INTROSPECTION_SAME_UID: describe and stats refused
  *    (-EPERM) to a peer of another uid, ping and info still answered.
@@ -245,6 +247,47 @@ test_introspect_stats(void **state)
 }
 
 static void
+types_setup_removed(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	assert_int_equal(rt_types_serve(s, &handlers, NULL), 0);
+	assert_int_equal(lrpc_server_remove_handler(s, RT_TYPES_INTERFACE_ID),
+			 0);
+}
+
+static void
+test_introspect_removed(void **state)
+{
+	fixture x;
+	lrpc_info info;
+	lrpc_description d;
+	lrpc_stats st;
+	int32_t sum;
+
+	x.f.server = th_server_spawn(*state, NULL, NULL, types_setup_removed,
+				     NULL);
+	assert_non_null(x.f.server);
+	assert_int_equal(th_connect(*state, &x.f.c, NULL), 0);
+	assert_int_equal(lrpc_rpc_client_new(&x.f.rc, x.f.c), 0);
+	lrpc_arena_init(&x.arena, x.buf, sizeof(x.buf), LRPC_ARENA_UNLIMITED);
+	assert_int_not_equal(rt_types_add(x.f.rc, 1, 2, &sum, TIMEOUT, NULL),
+			     0);
+	assert_int_equal(lrpc_service_info(x.f.rc, &info, &x.arena, TIMEOUT,
+					   NULL),
+			 0);
+	assert_int_equal(info.interfaces.count, 1);
+	assert_string_equal(info.interfaces.items[0].name, "lrpc.Service");
+	assert_int_equal(lrpc_service_describe(x.f.rc, "rt.Types", &d,
+					       &x.arena, TIMEOUT, NULL),
+			 LRPC_SERVICE_ERROR_NO_SUCH_INTERFACE);
+	assert_int_equal(lrpc_service_stats(x.f.rc, &st, &x.arena, TIMEOUT,
+					    NULL),
+			 0);
+	assert_null(find_method(&st, "rt.Types", "add"));
+	assert_non_null(find_method(&st, "lrpc.Service", "stats"));
+	stop(&x);
+}
+
+static void
 test_introspect_off(void **state)
 {
 	fixture x;
@@ -317,6 +360,7 @@ main(void)
 		TH_TEST(test_introspect_ping_info),
 		TH_TEST(test_introspect_describe),
 		TH_TEST(test_introspect_stats),
+		TH_TEST(test_introspect_removed),
 		TH_TEST(test_introspect_off),
 		TH_TEST(test_introspect_same_uid),
 	};
