@@ -520,7 +520,10 @@ LRPC_EXPORT int lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id);
  * core handler for the interface id is added to the selector.  @handlers
  * (the generated `struct <iface>_handlers`) is not copied and must outlive
  * the server; @userdata is passed to every handler.  Errors: -EINVAL (bad
- * table or ABI mismatch), -EEXIST (interface already served), -ENOMEM.
+ * table or ABI mismatch), -EEXIST (interface already served), -ENOMEM
+ * (also when lrpc.Service, which the server answers about every interface
+ * it serves, could not be set up for this one; the interface is then not
+ * served).
  */
 LRPC_EXPORT int lrpc_server_add_interface(lrpc_server *s,
 					  const lrpc_rpc_dispatch *table,

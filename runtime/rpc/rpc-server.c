@@ -549,9 +549,14 @@ lrpc_server_add_interface(lrpc_server *s, const lrpc_rpc_dispatch *table,
 		lrpc__rpcs_svc_unref(svc);
 		return r;
 	}
-	/* Served from here on; without memory for lrpc.Service the server
-	 * goes without it (logged), rather than fail what was asked. */
-	(void)lrpc__rpcs_introspect_add(svc);
+	/* A server that answers lrpc.Service must answer it about every
+	 * interface it serves: without memory for that, the interface is
+	 * not served either (the free hook drops @svc with the server). */
+	r = lrpc__rpcs_introspect_add(svc);
+	if (r < 0) {
+		(void)lrpc_server_remove_handler(s, (int32_t)table->iface->id);
+		return r;
+	}
 	return 0;
 }
 

@@ -10,6 +10,10 @@
  * serving and its fds come back too, and in the ASan build LeakSanitizer
  * checks both processes for leaks at exit (the server's exit status is
  * checked).
+ *
+ * lrpc_server_add_interface() fails each of its allocations in turn
+ * (lrpc.Service's included): it returns the error and serves nothing, or
+ * returns 0 and the interface and lrpc.Service are both served.
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,6 +23,9 @@
 
 #include "fault.h"
 #include "harness.h"
+#include "ipc/ipc-seam.h"
+#include "lrpc-service-types.h"
+#include "rpc-types-server.h"
 
 #define TIMEOUT_USEC (2 * LRPC_USEC_PER_SEC)
 #define MAX_RUNS 5000
@@ -223,12 +230,62 @@ test_faults_d39_server(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+static int
+h_add(lrpc_rpc_call *call, void *ud, int32_t a, int32_t b, int32_t *ret_sum)
+{
+	*ret_sum = a + b;
+	return 0;
+}
+
+static const struct rt_types_handlers types_handlers = { .add = h_add };
+
+static void
+test_faults_add_interface(void **state)
+{
+	const th_ctx *ctx = *state;
+	unsigned long n, calls = 0;
+	unsigned errors = 0;
+
+	for (n = 1; n < MAX_RUNS; n++) {
+		lrpc_server *s;
+		bool fired;
+		int r;
+
+		assert_int_equal(lrpc_server_new(&s, ctx->name, NULL, NULL,
+						 NULL),
+				 0);
+		fault_arm(n);
+		r = rt_types_serve(s, &types_handlers, NULL);
+		fired = fault_disarm(&calls);
+		int types = lrpc__server_find_handler(s, RT_TYPES_INTERFACE_ID,
+						      NULL, NULL);
+		int svc = lrpc__server_find_handler(s, LRPC_SERVICE_INTERFACE_ID,
+						    NULL, NULL);
+		if (r < 0) {
+			assert_int_equal(r, -ENOMEM);
+			assert_int_equal(types, 0);
+			errors++;
+		} else {
+			assert_int_equal(r, 0);
+			assert_int_equal(types, 1);
+			assert_int_equal(svc, 1);
+		}
+		lrpc_server_unref(s);
+		if (!fired)
+			break;
+	}
+	assert_true(n < MAX_RUNS);
+	print_message("add_interface: %lu runs, %u ended in -ENOMEM\n", n,
+		      errors);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TH_TEST(test_faults_d39_client),
 		TH_TEST(test_faults_d39_server),
+		TH_TEST(test_faults_add_interface),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
