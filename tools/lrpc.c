@@ -717,6 +717,7 @@ stats_json(const lrpc_stats *st)
 					     m->errors_by_status.values)[k]));
 		}
 		json_object_object_add(x, "errors_by_status", e);
+		json_object_object_add(x, "other_errors", u64(m->other_errors));
 		json_object_object_add(x, "bytes_in", u64(m->bytes_in));
 		json_object_object_add(x, "bytes_out", u64(m->bytes_out));
 		for (unsigned k = 0; k < LRPC_HISTOGRAM_BUCKETS; k++)
@@ -737,6 +738,7 @@ stats_json(const lrpc_stats *st)
 		json_object_object_add(x, "events", u64(c->events));
 		json_object_object_add(x, "undelivered", u64(c->undelivered));
 		json_object_object_add(x, "bytes_queued", u64(c->bytes_queued));
+		json_object_object_add(x, "id", u64(c->id));
 		json_object_array_add(cs, x);
 	}
 	json_object_object_add(o, "connections", cs);

@@ -230,6 +230,7 @@ accept_admit(lrpc_server *s, lrpc_conn *c, uint32_t *cnt)
 	s->stats.active_connections++;
 	lrpc__conn_list_remove(c);
 	c->state = CONN_ACTIVE;
+	c->id = ++s->last_conn_id;
 	lrpc__conn_list_add(c, &s->conns);
 	if (c->timer) {
 		s->pops->timer_del(s->loop_data, c->timer);

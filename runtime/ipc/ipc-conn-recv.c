@@ -101,6 +101,10 @@ conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
 
 	c->stats.requests++;
 	lrpc__conn_note_bytes(c, size);
+	LRPC__CONN_TAP(c, LRPC__TAP_REQUEST,
+		       (&(struct iovec){ .iov_base = (void *)msg,
+					 .iov_len = size }),
+		       1, size);
 	c->in_dispatch = true;
 	c->responded = false;
 	c->cur_seq = msg->seq;

@@ -251,6 +251,8 @@ conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 	if (c->q[chan].count == 0) {
 		r = c->tops->t_send(c->t, chan, out, (size_t)n_out, size);
 		if (r == 0) {
+			LRPC__CONN_TAP(c, (lrpc__tap_dir)chan, out,
+				       (size_t)n_out, size);
 			conn_sent(c, chan, size);
 			return 0;
 		}
@@ -272,6 +274,9 @@ conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 		p += out[i].iov_len;
 	}
 	conn_queue_push(c, chan, m);
+	LRPC__CONN_TAP(c, (lrpc__tap_dir)chan,
+		       (&(struct iovec){ .iov_base = m->data, .iov_len = size }),
+		       1, size);
 	conn_sent(c, chan, size);
 	return 0;
 }
@@ -429,6 +434,11 @@ lrpc_conn_commit(lrpc_conn *c, size_t size)
 	h = c->resv_buf;
 	h->size = (uint32_t)size;
 	conn_fill_header(c, chan, h);
+	/* Copied before the transport has it: after the commit the buffer
+	 * may be the client's to read and ours to reuse. */
+	LRPC__CONN_TAP(c, (lrpc__tap_dir)chan,
+		       (&(struct iovec){ .iov_base = h, .iov_len = size }), 1,
+		       size);
 	if (c->resv_q) {
 		lrpc__qmsg *m = c->resv_q;
 		c->resv_q = NULL;

@@ -111,6 +111,7 @@ struct lrpc_conn {
 	uint64_t trim_bytes;  /* bytes moved since the last trim */
 	uint64_t trim_seen;   /* messages counted at the last check */
 	uint64_t trim_active; /* when the last check found it busy */
+	uint64_t id; /* lrpc__conn_get_id() */
 };
 
 struct lrpc_server {
@@ -144,6 +145,11 @@ struct lrpc_server {
 	 * that checks them while there are any (ipc-conn-trim.c). */
 	lrpc_conn *trims;
 	void *trim_timer;
+	uint64_t last_conn_id;
+	/* The tap (ipc-seam.h): NULL while off; in_tap while it runs. */
+	lrpc__tap_fn tap;
+	void *tap_data;
+	bool in_tap;
 };
 
 /* Hook lists (the seam's hooks are kept in these). */
@@ -166,6 +172,16 @@ void lrpc__conn_on_resume_job(void *userdata);
 void lrpc__conn_queue_clear(lrpc__queue *q);
 void lrpc__conn_sleep(lrpc_conn *c);
 void lrpc__conn_update_events(lrpc_conn *c);
+
+/* Hand a message of @c to the server's tap, which is on. */
+void lrpc__conn_run_tap(lrpc_conn *c, lrpc__tap_dir dir,
+			const struct iovec *iov, size_t n_iov, size_t size);
+/* The one branch the message paths pay for the tap. */
+#define LRPC__CONN_TAP(c, dir, iov, n_iov, size)                            \
+	do {                                                                \
+		if (_lrpc_unlikely_((c)->server->tap != NULL))              \
+			lrpc__conn_run_tap(c, dir, iov, n_iov, size);       \
+	} while (0)
 
 /* ipc-conn-trim.c */
 void lrpc__conn_trim_list(lrpc_conn *c);

@@ -13,6 +13,8 @@
 #ifndef LRPC_IPC_SEAM_H
 #define LRPC_IPC_SEAM_H
 
+#include <sys/uio.h>
+
 #include <lrpc/client.h>
 #include <lrpc/server.h>
 
@@ -65,6 +67,36 @@ void lrpc__conn_note_undelivered(lrpc_conn *c, bool event, int err,
  */
 int lrpc__server_find_handler(lrpc_server *s, int32_t id,
 			      lrpc_handler_fn *ret_fn, void **ret_userdata);
+
+/** Which way a tapped message went (lrpc.Direction). */
+typedef enum lrpc__tap_dir {
+	LRPC__TAP_REQUEST = 0,
+	LRPC__TAP_RESPONSE = 1,
+	LRPC__TAP_EVENT = 2,
+} lrpc__tap_dir;
+
+/**
+ * A tap: sees a copy of each message of @c, in @n_iov pieces of @size
+ * bytes in all (core header first, padding excluded): requests as they
+ * are dispatched, responses and events as they are handed to the
+ * transport or queued.  Messages sent from inside the tap are not tapped.
+ * The pieces are valid only during the call.
+ */
+typedef void (*lrpc__tap_fn)(lrpc_conn *c, lrpc__tap_dir dir,
+			     const struct iovec *iov, size_t n_iov,
+			     size_t size, void *data);
+
+/**
+ * Turn the server's tap on (@fn) or off (@fn NULL).  While it is off the
+ * message paths pay one predictable branch.  Returns 0, or -EINVAL.
+ */
+int lrpc__server_set_tap(lrpc_server *s, lrpc__tap_fn fn, void *data);
+
+/**
+ * The connection's id: unique among the connections of its server for
+ * the server's life, counting from 1 in order of acceptance; 0 for NULL.
+ */
+uint64_t lrpc__conn_get_id(lrpc_conn *c);
 
 /** The server's lrpc_server_flags (lrpc_server_opts.flags); 0 for NULL. */
 uint32_t lrpc__server_get_flags(lrpc_server *s);

@@ -306,6 +306,36 @@ lrpc__server_get_flags(lrpc_server *s)
 	return s ? s->opts.flags : 0;
 }
 
+int
+lrpc__server_set_tap(lrpc_server *s, lrpc__tap_fn fn, void *data)
+{
+	if (!s)
+		return -EINVAL;
+	s->tap = fn;
+	s->tap_data = data;
+	return 0;
+}
+
+void
+lrpc__conn_run_tap(lrpc_conn *c, lrpc__tap_dir dir, const struct iovec *iov,
+		   size_t n_iov, size_t size)
+{
+	lrpc_server *s = c->server;
+
+	/* What the tap sends (to its monitors) is not tapped again. */
+	if (s->in_tap)
+		return;
+	s->in_tap = true;
+	s->tap(c, dir, iov, n_iov, size, s->tap_data);
+	s->in_tap = false;
+}
+
+uint64_t
+lrpc__conn_get_id(lrpc_conn *c)
+{
+	return c ? c->id : 0;
+}
+
 uint64_t
 lrpc__server_get_uptime_usec(lrpc_server *s)
 {

@@ -25,6 +25,7 @@
 typedef struct introspect {
 	lrpc_server *server;
 	rpc_service *first; /* every served interface, lrpc.Service first */
+	rpc_tap *tap;       /* NULL until the first tap() */
 } introspect;
 
 static introspect *
@@ -338,17 +339,12 @@ method_stats(lrpc_rpc_call *call, rpc_service *s, uint32_t i,
 		keys[n] = st->status[k];
 		values[n++] = st->by_status[k];
 	}
-	/* Statuses beyond the slots are counted under 0, which no error
-	 * has. */
-	if (st->other_errors) {
-		keys[n] = 0;
-		values[n++] = st->other_errors;
-	}
 	ms->interface_name = s->table->iface->name;
 	ms->method = s->table->iface->methods[i].name;
 	ms->calls = st->calls;
 	ms->errors = st->errors;
 	ms->errors_by_status = (lrpc_i32_u64_map){ keys, values, n };
+	ms->other_errors = st->other_errors;
 	ms->bytes_in = st->bytes_in;
 	ms->bytes_out = st->bytes_out;
 	memcpy(ms->latency_us_log2, st->latency, sizeof(st->latency));
@@ -389,6 +385,7 @@ conn_stats(lrpc_rpc_call *call, introspect *in, lrpc_stats *ret)
 			.events = st.events,
 			.undelivered = st.undelivered,
 			.bytes_queued = st.bytes_queued,
+			.id = lrpc__conn_get_id(c),
 		};
 	}
 	ret->connections.items = cs;
@@ -435,11 +432,33 @@ on_stats(lrpc_rpc_call *call, void *userdata, lrpc_stats *ret)
 	return conn_stats(call, in, ret);
 }
 
+/* --- tap ------------------------------------------------------------------ */
+
+static int
+on_tap(lrpc_rpc_call *call, void *userdata, uint32_t max_message,
+       uint32_t *ret_snap)
+{
+	introspect *in = userdata;
+	lrpc_conn *conn = lrpc_rpc_call_get_conn(call);
+	lrpc_peer who;
+
+	/* Whatever the flags: a monitor sees every client's data. */
+	if (lrpc_conn_get_peer(conn, &who) < 0 ||
+	    (who.uid != 0 && who.uid != geteuid())) {
+		(void)lrpc_rpc_call_set_error_message(
+			call, "tapping is for the server's user and root");
+		return -EPERM;
+	}
+	return lrpc__rpcs_tap_add(&in->tap, in->first, conn, max_message,
+				  ret_snap);
+}
+
 static const struct lrpc_service_handlers handlers = {
 	.ping = on_ping,
 	.info = on_info,
 	.describe = on_describe,
 	.stats = on_stats,
+	.tap = on_tap,
 };
 
 void
@@ -482,7 +501,10 @@ lrpc__rpcs_stats_answer(lrpc_rpc_call *call, int status, int r)
 static void
 introspect_on_server_free(void *object, void *data)
 {
-	free(data);
+	introspect *in = data;
+
+	lrpc__rpcs_tap_free(in->tap);
+	free(in);
 }
 
 int

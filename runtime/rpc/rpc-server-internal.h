@@ -6,6 +6,7 @@
  *   rpc-call.c    a call being served: answers now or later, abandon
  *   rpc-emit.c    events to one connection or all
  *   rpc-introspect.c  the built-in lrpc.Service and the call statistics
+ *   rpc-tap.c     lrpc.Service.tap: copies of every message to monitors
  */
 #ifndef LRPC_RPC_SERVER_INTERNAL_H
 #define LRPC_RPC_SERVER_INTERNAL_H
@@ -146,6 +147,19 @@ lrpc__rpcs_stats_request(rpc_service *svc, lrpc_rpc_call *call,
 }
 /* @call was answered with @status; sending it returned @r. */
 void lrpc__rpcs_stats_answer(lrpc_rpc_call *call, int status, int r);
+
+/* rpc-tap.c */
+typedef struct rpc_tap rpc_tap;
+/*
+ * Make @conn a monitor of its server (creating *@tapp at the first),
+ * copying up to @want bytes of each message (0: what fits); *ret_snap is
+ * the size granted.  @builtin is lrpc.Service, which sends the events.
+ * Returns 0 or -ENOMEM.
+ */
+int lrpc__rpcs_tap_add(rpc_tap **tapp, rpc_service *builtin, lrpc_conn *conn,
+		       uint32_t want, uint32_t *ret_snap);
+/* The server is being freed (every connection is gone). */
+void lrpc__rpcs_tap_free(rpc_tap *tap);
 
 /* rpc-call.c */
 void lrpc__rpcs_call_free(lrpc_rpc_call *call);
