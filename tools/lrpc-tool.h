@@ -7,6 +7,8 @@
 #ifndef LRPC_TOOL_H
 #define LRPC_TOOL_H
 
+#include <stdio.h>
+
 #include <json-c/json.h>
 #include <lrpc/rpc.h>
 
@@ -47,5 +49,28 @@ int tool_from_json(const tool_iface *t, const lrpc_rpc_type *type,
 /* A new JSON object for @value; NULL without memory. */
 json_object *tool_to_json(const tool_iface *t, const lrpc_rpc_type *type,
 			  const void *value);
+
+/* The interfaces a tapped service serves, for method names (tap.c). */
+typedef struct tool_tap_iface {
+	uint32_t id;
+	lrpc_description d; /* from describe(), untrusted but bounded */
+} tool_tap_iface;
+
+typedef struct tool_tap_names {
+	tool_tap_iface *ifaces;
+	size_t n;
+} tool_tap_names;
+
+/*
+ * Tap the service on @rc and write what comes to @out: one line per
+ * message, or with @capture a pcapng file.  Stops after @count messages
+ * (0: no limit), @seconds (0: no limit), SIGINT or SIGTERM, or when the
+ * service goes away.  Returns 0, or a negative errno with the reason in
+ * @err.
+ */
+int tool_tap_run(lrpc_rpc_client *rc, const tool_tap_names *names,
+		 const char *service, FILE *out, bool capture, uint64_t count,
+		 double seconds, uint64_t timeout_usec, char *err,
+		 size_t err_size);
 
 #endif

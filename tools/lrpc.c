@@ -36,6 +36,9 @@ static struct {
 	lrpc_transport transport;
 	bool json;
 	double watch; /* seconds; 0: once */
+	const char *write; /* capture: the file */
+	uint64_t count;    /* monitor, capture: stop after so many */
+	double duration;   /* monitor, capture: stop after so long */
 } opt = { .timeout_usec = 10 * LRPC_USEC_PER_SEC };
 
 static void
@@ -51,6 +54,9 @@ usage(FILE *f)
 		"  call SERVICE IFACE.METHOD JSON|-\n"
 		"                               call a method, results as JSON\n"
 		"  stats SERVICE                call statistics\n"
+		"  monitor SERVICE              every message, one line each\n"
+		"  capture SERVICE -w FILE      every message, to a pcapng "
+		"file\n"
 		"\n"
 		"Options:\n"
 		"  --json               machine-readable output (list, info, "
@@ -58,6 +64,11 @@ usage(FILE *f)
 		"  --timeout SECONDS    per call (default 10)\n"
 		"  --transport socket|shm\n"
 		"  --watch[=SECONDS]    stats: again every SECONDS (1)\n"
+		"  -w, --write FILE     capture: the pcapng file (- for "
+		"stdout)\n"
+		"  -c, --count N        monitor, capture: stop after N "
+		"messages\n"
+		"  --duration SECONDS   monitor, capture: stop after so long\n"
 		"  -h, --help           this text\n"
 		"  --version            lrpc's version\n");
 }
@@ -815,6 +826,81 @@ cmd_stats(int argc, char **argv)
 	return EXIT_SUCCESS;
 }
 
+/* --- monitor and capture -------------------------------------------------- */
+
+static int
+tap_command(int argc, char **argv, bool capture)
+{
+	session s;
+	lrpc_info info;
+	lrpc_rpc_error err;
+	tool_tap_names names = { 0 };
+	char why[256] = "";
+	FILE *out = stdout;
+	int r;
+
+	if (argc != 1 || (capture && !opt.write) || (!capture && opt.write)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (session_open(&s, argv[0]))
+		return EXIT_FAILURE;
+	r = lrpc_service_info(s.rc, &info, &s.arena, opt.timeout_usec, &err);
+	if (r != 0) {
+		session_close(&s);
+		return call_failed("lrpc.Service.info", r, &err);
+	}
+	names.ifaces = calloc(info.interfaces.count ? info.interfaces.count : 1,
+			      sizeof(*names.ifaces));
+	if (!names.ifaces) {
+		session_close(&s);
+		return failf("out of memory");
+	}
+	/* Names of what the service serves now; one it refuses to
+	 * describe shows as its id. */
+	for (size_t i = 0; i < info.interfaces.count; i++) {
+		tool_tap_iface *f = &names.ifaces[names.n];
+		if (lrpc_service_describe(s.rc, info.interfaces.items[i].name,
+					  &f->d, &s.arena, opt.timeout_usec,
+					  &err) == 0) {
+			f->id = f->d.iface.id;
+			names.n++;
+		}
+	}
+	if (capture && strcmp(opt.write, "-") != 0) {
+		out = fopen(opt.write, "wb");
+		if (!out) {
+			r = failf("%s: %s", opt.write, strerror(errno));
+			free(names.ifaces);
+			session_close(&s);
+			return r;
+		}
+	}
+	r = tool_tap_run(s.rc, &names, argv[0], out, capture, opt.count,
+			 opt.duration, opt.timeout_usec, why, sizeof(why));
+	if (out != stdout && fclose(out) != 0 && r == 0) {
+		snprintf(why, sizeof(why), "%s: %s", opt.write, strerror(errno));
+		r = -EIO;
+	}
+	free(names.ifaces);
+	session_close(&s);
+	if (r < 0)
+		return failf("%s: %s", argv[0], why);
+	return EXIT_SUCCESS;
+}
+
+static int
+cmd_monitor(int argc, char **argv)
+{
+	return tap_command(argc, argv, false);
+}
+
+static int
+cmd_capture(int argc, char **argv)
+{
+	return tap_command(argc, argv, true);
+}
+
 /* --- main ----------------------------------------------------------------- */
 
 static bool
@@ -835,12 +921,15 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_TRANSPORT, OPT_WATCH,
-	       OPT_VERSION };
+	       OPT_VERSION, OPT_DURATION };
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "transport", required_argument, NULL, OPT_TRANSPORT },
 		{ "watch", optional_argument, NULL, OPT_WATCH },
+		{ "write", required_argument, NULL, 'w' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, OPT_DURATION },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -854,11 +943,13 @@ main(int argc, char **argv)
 		{ "introspect", cmd_introspect },
 		{ "call", cmd_call },
 		{ "stats", cmd_stats },
+		{ "monitor", cmd_monitor },
+		{ "capture", cmd_capture },
 	};
 	double secs;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hw:c:", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON:
 			opt.json = true;
@@ -889,6 +980,30 @@ main(int argc, char **argv)
 			if (optarg && (!parse_seconds(optarg, &opt.watch) ||
 				       opt.watch < 0.01)) {
 				fprintf(stderr, "lrpc: --watch: \"%s\" is "
+						"not a number of seconds\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'w':
+			opt.write = optarg;
+			break;
+		case 'c': {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-') {
+				fprintf(stderr, "lrpc: --count: \"%s\" is not "
+						"a number\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			opt.count = n;
+			break;
+		}
+		case OPT_DURATION:
+			if (!parse_seconds(optarg, &opt.duration)) {
+				fprintf(stderr, "lrpc: --duration: \"%s\" is "
 						"not a number of seconds\n",
 					optarg);
 				return EXIT_USAGE;

@@ -2,7 +2,10 @@
 (tests/integration/rpc-types.idl), once per transport: list, info,
 introspect (IDL that lrpc-gen accepts, with the served hash), call (every
 type of rpc-types.idl through JSON and back), stats (counts that match the
-calls made), and bad input: exit 1 with a message naming the field, or 2
+calls made), monitor (a line per message with the method's name), capture
+(a pcapng file that tshark decodes with share/lrpc/lrpc.lua: method names;
+skipped without tshark), a tap refused to another uid, bash completion of
+subcommands and service names, and bad input: exit 1 with a message naming the field, or 2
 for bad usage."""
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import time
 import tempfile
 import unittest
 
 LRPC = os.environ.get("LRPC_TOOL", "")
+LUA = os.environ.get("LRPC_LUA", "")
+COMPLETION = os.environ.get("LRPC_COMPLETION", "")
 LRPC_GEN = os.environ.get("LRPC_GEN", "")
 SERVER = os.environ.get("RPC_TYPES_SERVER", "")
 
@@ -228,6 +235,106 @@ class LrpcTest:
             with self.subTest(args=args):
                 r = run(*args)
                 self.assertEqual(r.returncode, 2, r.stderr)
+
+
+    def tap(self, *args):
+        """Run lrpc monitor/capture ARGS while making calls, until it has
+        the messages it counts (the calls before its tap are not seen)."""
+        p = subprocess.Popen([LRPC, *self.tr, *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        end = time.monotonic() + 20
+        while p.poll() is None and time.monotonic() < end:
+            r = self.call("rt.Types.add", {"a": 1, "b": 2})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            time.sleep(0.05)
+        out, err = p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 0, err)
+        return out, err
+
+    def test_monitor(self) -> None:
+        out, _ = self.tap("monitor", self.name, "-c", "60")
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 60)
+        line = re.compile(r"^\d\d:\d\d:\d\d\.\d{6}  conn \d+ +(->|<-|<=) "
+                          r"(\S+) +\d+ B  (\S.*)$")
+        seen = set()
+        for ln in lines:
+            m = line.match(ln)
+            self.assertIsNotNone(m, ln)
+            seen.add((m.group(1), m.group(2), m.group(3)))
+        self.assertIn(("->", "rt.Types.add", "call"), seen)
+        self.assertIn(("<-", "rt.Types.add", "reply"), seen)
+        self.assertIn(("->", "lrpc.Service.describe", "call"), seen)
+
+    def test_capture_and_tshark(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "c.pcapng")
+            _, err = self.tap("capture", self.name, "-w", path, "-c", "40")
+            self.assertIn("40 messages captured", err)
+            with open(path, "rb") as f:
+                data = f.read()
+            # Section header, then an interface of LINKTYPE_USER0.
+            self.assertEqual(data[:4], b"\x0a\x0d\x0d\x0a")
+            self.assertEqual(data[8:12], b"\x4d\x3c\x2b\x1a")
+            shb_len = int.from_bytes(data[4:8], "little")
+            self.assertEqual(int.from_bytes(data[shb_len:shb_len + 4],
+                                            "little"), 1)
+            self.assertEqual(int.from_bytes(data[shb_len + 8:shb_len + 10],
+                                            "little"), 147)
+            tshark = shutil.which("tshark")
+            if not tshark:
+                self.skipTest("tshark is not installed: the dissector "
+                              "was not run")
+            r = subprocess.run(
+                [tshark, "-X", "lua_script:" + LUA, "-r", path, "-T",
+                 "fields", "-e", "lrpc.method", "-e", "lrpc.rpc.kind",
+                 "-e", "lrpc.direction"],
+                capture_output=True, text=True, timeout=60,
+                env={**os.environ, "HOME": d})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rows = [ln.split("\t") for ln in r.stdout.splitlines()]
+            self.assertEqual(len(rows), 40, r.stdout + r.stderr)
+            self.assertIn(["rt.Types.add", "1", "0"], rows)
+            self.assertIn(["rt.Types.add", "2", "1"], rows)
+            self.assertIn(["lrpc.Service.describe", "2", "1"], rows)
+            self.assertIn(["rt.Types", "6", "0"], rows)
+
+    def test_tap_refused_to_another_uid(self) -> None:
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch to uid 65534")
+
+        def drop():
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+        r = subprocess.run([LRPC, *self.tr, "monitor", self.name, "-c", "1"],
+                           capture_output=True, text=True, timeout=30,
+                           preexec_fn=drop)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("Operation not permitted", r.stderr)
+        self.assertIn("server's user and root", r.stderr)
+
+    def complete(self, *words) -> list[str]:
+        script = (f"source {COMPLETION}; COMP_WORDS=({' '.join(words)} '');"
+                  f" COMP_CWORD={len(words)}; _lrpc;"
+                  " printf '%s\\n' \"${COMPREPLY[@]}\"")
+        env = {**os.environ,
+               "PATH": os.path.dirname(LRPC) + ":" + os.environ["PATH"]}
+        r = subprocess.run(["bash", "-c", script], capture_output=True,
+                           text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def test_bash_completion(self) -> None:
+        self.assertEqual(self.complete("lrpc"), [
+            "list", "info", "introspect", "call", "stats", "monitor",
+            "capture"])
+        self.assertEqual(self.complete("lrpc", "--json"), [
+            "list", "info", "introspect", "call", "stats", "monitor",
+            "capture"])
+        self.assertIn(self.name, self.complete("lrpc", "monitor"))
+        self.assertIn(self.name, self.complete("lrpc", "--transport",
+                                               "shm", "info"))
+        self.assertEqual(self.complete("lrpc", "info", self.name), [])
 
 
 class SocketTest(LrpcTest, unittest.TestCase):
