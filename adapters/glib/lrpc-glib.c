@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * lrpc_poll_ops on a GLib main context.
+ * lrpc-glib: lrpc_poll_ops on a GLib main context.
  *
  * fds: one custom GSource per fd with g_source_add_unix_fd(), so that the
  * watched events can be changed in place (g_source_modify_unix_fd()); the
@@ -23,9 +23,10 @@
  */
 #include <errno.h>
 
-#include "glib-adapter.h"
+#include <lrpc/glib.h>
 
 struct lrpc_glib {
+	unsigned n_ref;
 	GMainContext *context;
 	GHashTable *fds;    /* fd -> fd_source (holds a reference) */
 	GHashTable *timers; /* id -> timer_entry (owned by its GSource) */
@@ -278,23 +279,38 @@ static const lrpc_poll_ops glib_poll_ops = {
 	.timer_del = glib_timer_del,
 };
 
-const lrpc_poll_ops *
+LRPC_EXPORT const lrpc_poll_ops *
 lrpc_glib_get_poll_ops(void)
 {
 	return &glib_poll_ops;
 }
 
-lrpc_glib *
-lrpc_glib_new(GMainContext *context)
+LRPC_EXPORT int
+lrpc_glib_new(lrpc_glib **ret, GMainContext *context)
 {
-	lrpc_glib *a = g_new0(lrpc_glib, 1);
+	lrpc_glib *a;
 
+	if (!ret)
+		return -EINVAL;
+	a = g_try_new0(lrpc_glib, 1);
+	if (!a)
+		return -ENOMEM;
+	a->n_ref = 1;
 	a->context = context ? g_main_context_ref(context)
 			     : g_main_context_ref(g_main_context_default());
 	a->fds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
 				       fd_source_release);
 	a->timers = g_hash_table_new(g_direct_hash, g_direct_equal);
 	a->jobs = g_hash_table_new(g_direct_hash, g_direct_equal);
+	*ret = a;
+	return 0;
+}
+
+LRPC_EXPORT lrpc_glib *
+lrpc_glib_ref(lrpc_glib *a)
+{
+	if (a)
+		a->n_ref++;
 	return a;
 }
 
@@ -318,11 +334,11 @@ destroy_sources(GHashTable *table, gboolean keys)
 	g_list_free(list);
 }
 
-void
-lrpc_glib_free(lrpc_glib *a)
+LRPC_EXPORT lrpc_glib *
+lrpc_glib_unref(lrpc_glib *a)
 {
-	if (!a)
-		return;
+	if (!a || --a->n_ref > 0)
+		return NULL;
 	g_hash_table_remove_all(a->fds);
 	destroy_sources(a->timers, FALSE);
 	destroy_sources(a->jobs, TRUE);
@@ -331,29 +347,17 @@ lrpc_glib_free(lrpc_glib *a)
 	g_hash_table_unref(a->jobs);
 	g_main_context_unref(a->context);
 	g_free(a);
+	return NULL;
 }
 
-unsigned
-lrpc_glib_drain(lrpc_glib *a, int timeout_ms)
-{
-	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-
-	/* Jobs are always ready, so a non-blocking iteration runs them; a
-	 * job may queue another, hence the loop. */
-	while (g_hash_table_size(a->jobs) > 0 &&
-	       g_get_monotonic_time() < deadline)
-		g_main_context_iteration(a->context, FALSE);
-	return g_hash_table_size(a->jobs);
-}
-
-void
+LRPC_EXPORT void
 lrpc_glib_get_counts(lrpc_glib *a, unsigned *ret_fds, unsigned *ret_jobs,
 		     unsigned *ret_timers)
 {
 	if (ret_fds)
-		*ret_fds = g_hash_table_size(a->fds);
+		*ret_fds = a ? g_hash_table_size(a->fds) : 0;
 	if (ret_jobs)
-		*ret_jobs = g_hash_table_size(a->jobs);
+		*ret_jobs = a ? g_hash_table_size(a->jobs) : 0;
 	if (ret_timers)
-		*ret_timers = g_hash_table_size(a->timers);
+		*ret_timers = a ? g_hash_table_size(a->timers) : 0;
 }
