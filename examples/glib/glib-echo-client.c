@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * An echo client (examples/echo/echo.h) under a GLib main loop, through the
- * adapter in glib-adapter.c: it connects without blocking, subscribes to a
+ * installed adapter lrpc-glib (lrpc/glib.h): it connects without blocking, subscribes to a
  * burst of events, checks an echo, and stops -- every step driven by the
  * loop (the connect callback, the response and event handlers, the closed
  * handler); nothing here blocks.
@@ -19,7 +19,7 @@
 #include <glib.h>
 
 #include "../echo/echo.h"
-#include "glib-adapter.h"
+#include <lrpc/glib.h>
 
 typedef enum step {
 	STEP_CONNECTING,
@@ -38,6 +38,24 @@ typedef struct app {
 } app;
 
 static const char echo_text[] = "hello from GLib";
+
+
+/* Iterate the default context until no job queued through @a is left (lrpc
+ * keeps objects alive until their jobs ran), or @timeout_ms passed.
+ * Returns the number of jobs still queued. */
+static unsigned
+drain(lrpc_glib *a, int timeout_ms)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	unsigned n_jobs;
+
+	for (;;) {
+		lrpc_glib_get_counts(a, NULL, &n_jobs, NULL);
+		if (n_jobs == 0 || g_get_monotonic_time() >= deadline)
+			return n_jobs;
+		g_main_context_iteration(NULL, FALSE);
+	}
+}
 
 static void
 app_fail(app *a, const char *what, int error)
@@ -186,7 +204,8 @@ main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	a.main_loop = g_main_loop_new(NULL, FALSE);
-	ad = lrpc_glib_new(NULL);
+	if (lrpc_glib_new(&ad, NULL) < 0)
+		return 1;
 	r = lrpc_client_new_async(&c, name, &opts, on_connected, &a);
 	if (r < 0) {
 		fprintf(stderr, "glib-echo-client: connect: %s\n",
@@ -210,9 +229,9 @@ out:
 	 * jobs it queued hold references until they ran. */
 	lrpc_client_close(c);
 	c = lrpc_client_unref(c);
-	lrpc_glib_drain(ad, 1000);
+	drain(ad, 1000);
 	lrpc_glib_get_counts(ad, &n_fds, &n_jobs, &n_timers);
-	lrpc_glib_free(ad);
+	ad = lrpc_glib_unref(ad);
 	g_main_loop_unref(a.main_loop);
 	if (n_fds || n_jobs || n_timers)
 		fprintf(stderr, "glib-echo-client: left in the loop: %u fds, "

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The echo service (examples/echo/echo.h) under a GLib main loop, through
- * the adapter in glib-adapter.c: ECHO answers with the same bytes,
+ * the installed adapter lrpc-glib (lrpc/glib.h): ECHO answers with the same bytes,
  * SUBSCRIBE with an empty response and a burst of events, QUIT stops.
  *
  * Usage: glib-echo-server [NAME [TRANSPORT [HANDSHAKE_TIMEOUT_MS]]]
@@ -20,11 +20,29 @@
 #include <glib.h>
 
 #include "../echo/echo.h"
-#include "glib-adapter.h"
+#include <lrpc/glib.h>
 
 static GMainLoop *main_loop;
 /* Connections created and not destroyed yet; event bursts in progress. */
 static unsigned live_conns, live_bursts;
+
+
+/* Iterate the default context until no job queued through @a is left (lrpc
+ * keeps objects alive until their jobs ran), or @timeout_ms passed.
+ * Returns the number of jobs still queued. */
+static unsigned
+drain(lrpc_glib *a, int timeout_ms)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	unsigned n_jobs;
+
+	for (;;) {
+		lrpc_glib_get_counts(a, NULL, &n_jobs, NULL);
+		if (n_jobs == 0 || g_get_monotonic_time() >= deadline)
+			return n_jobs;
+		g_main_context_iteration(NULL, FALSE);
+	}
+}
 
 static void
 on_created(lrpc_conn *c, void *userdata)
@@ -154,7 +172,8 @@ main(int argc, char **argv)
 			(uint64_t)strtoul(argv[3], NULL, 10) * LRPC_USEC_PER_MSEC;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	main_loop = g_main_loop_new(NULL, FALSE);
-	a = lrpc_glib_new(NULL);
+	if (lrpc_glib_new(&a, NULL) < 0)
+		return 1;
 	g_unix_signal_add(SIGTERM, on_signal, NULL);
 	g_unix_signal_add(SIGINT, on_signal, NULL);
 
@@ -176,14 +195,14 @@ main(int argc, char **argv)
 	/* Close, then let the jobs and bursts that still hold connections
 	 * run, so that every connection is destroyed before we check. */
 	lrpc_server_close(s);
-	for (int i = 0; i < 100 && (lrpc_glib_drain(a, 10) > 0 || live_bursts);
+	for (int i = 0; i < 100 && (drain(a, 10) > 0 || live_bursts);
 	     i++)
 		g_main_context_iteration(NULL, FALSE);
 	s = lrpc_server_unref(s);
-	lrpc_glib_drain(a, 1000);
+	drain(a, 1000);
 	unsigned n_fds, n_jobs, n_timers;
 	lrpc_glib_get_counts(a, &n_fds, &n_jobs, &n_timers);
-	lrpc_glib_free(a);
+	a = lrpc_glib_unref(a);
 	g_main_loop_unref(main_loop);
 	printf("glib-echo-server: stopped (%u connections, %u fds, %u jobs, "
 	       "%u timers left)\n",
@@ -194,7 +213,7 @@ main(int argc, char **argv)
 fail:
 	fprintf(stderr, "glib-echo-server: %s\n", strerror(-r));
 	lrpc_server_unref(s);
-	lrpc_glib_free(a);
+	a = lrpc_glib_unref(a);
 	g_main_loop_unref(main_loop);
 	return 1;
 }

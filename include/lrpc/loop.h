@@ -9,8 +9,8 @@
  *  - push style: lrpc_x_set_poll(x, ops, loop_data) with an lrpc_poll_ops
  *    table and a pointer to your loop (or lrpc_x_attach_loop(x, loop) for an
  *    lrpc_loop); lrpc registers its fds, jobs and timers through the table.
- *    Adapters for GLib, libuv, libevent or sd-event are a page each
- *    (examples/glib).
+ *    Installed adapters give the table for GLib, libuv, libevent and
+ *    sd-event (lrpc/glib.h, lrpc/uv.h, lrpc/event.h, lrpc/sdevent.h).
  *  - pull style: ask for one fd (lrpc_x_get_fd()) and its events
  *    (lrpc_x_get_events()), poll it in your loop and call lrpc_x_process()
  *    when it is ready or the timeout from lrpc_x_get_timeout() expires.
