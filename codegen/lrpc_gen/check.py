@@ -59,8 +59,10 @@ class Checked:
 
 # Attributes without a value: a retired struct field, a deprecated method.
 FLAG_ATTRS = ("removed", "deprecated")
+# Attributes whose value is a word: who may call a method.
+WORD_ATTRS = {"access": ("owner", "root")}
 # The attributes there are (where each may go is checked in attrs()).
-ATTRIBUTES = ("since", "version", "max") + FLAG_ATTRS
+ATTRIBUTES = ("since", "version", "max") + FLAG_ATTRS + tuple(WORD_ATTRS)
 
 
 def check_decls(scope: Scope, diags: Diagnostics) -> Checked:
@@ -281,6 +283,18 @@ class _Checker:
                     self.error(a.loc, f"'@{n}' takes no value")
                 else:
                     out[n] = (1, a.loc)
+            elif n in WORD_ATTRS:
+                seen.add(n)
+                words = WORD_ATTRS[n]
+                word = (a.arg.name.text if isinstance(a.arg, ast.QName)
+                        and a.arg.module is None else None)
+                if word not in words:
+                    self.error(a.loc, f"'@{n}' takes one of "
+                                      + ", ".join(words) + ", as in "
+                                      f"'@{n}({words[0]})'")
+                else:
+                    # The word's position: 1 for the first.
+                    out[n] = (words.index(word) + 1, a.loc)
             elif a.arg is None:
                 self.error(a.loc, f"'@{n}' needs a value, as in '@{n}(2)'")
             else:
@@ -615,8 +629,12 @@ class _Checker:
                               keywords_ok=True)
         kind_text = {"call": "method", "oneway": "oneway method",
                      "event": "event"}[meth.kind]
-        attrs = self.attrs(mod, meth.attrs, ("since", "deprecated"),
-                           f"a {kind_text}")
+        attrs = self.attrs(mod, meth.attrs,
+                           ("since", "deprecated") +
+                           (("access",) if meth.kind != "event" else ()),
+                           # "a oneway method": it starts with a "w" sound.
+                           "a " + kind_text if meth.kind == "oneway"
+                           else article(kind_text))
         since = version
         if "since" in attrs:
             since, loc = attrs["since"]
@@ -651,7 +669,9 @@ class _Checker:
                          for p in params + results), default=0)
         return m.Method(name, meth.kind, 0, since, params, results, raises,
                         depth, mod.namer.method(iname, name), meth.doc,
-                        meth.name.loc, "deprecated" in attrs)
+                        meth.name.loc, "deprecated" in attrs,
+                        WORD_ATTRS["access"][attrs["access"][0] - 1]
+                        if "access" in attrs else "")
 
     def check_stub_parameters(self, iname: str, meth: ast.Method,
                               params: Sequence[m.Param],

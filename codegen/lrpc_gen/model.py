@@ -263,6 +263,10 @@ class Method:
     doc: Doc
     loc: Location
     deprecated: bool = False        # @deprecated: stubs warn when used
+    # @access: who may call it ("owner": the server's uid and root,
+    # "root"), checked by the server before the handler; "": anyone the
+    # service admits.
+    access: str = ""
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,10 @@ class InterfaceNames:
         return self.base + "__forms"
 
     @property
+    def access(self) -> str:
+        return self.base + "__access"
+
+    @property
     def idl(self) -> str:
         return self.base + "__idl"             # the IDL text (idl_text.py)
 
@@ -264,7 +268,7 @@ class InterfaceNames:
 
     def internal(self) -> Tuple[str, ...]:
         return (self.desc, self.methods_desc, self.hashes, self.canonical,
-                self.forms,
+                self.forms, self.access,
                 self.idl, self.invoke_table, self.dispatch, self.notify_table,
                 self.listener)
 

@@ -261,7 +261,23 @@ typedef struct lrpc_rpc_interface {
 	 * not emit it (read only when @struct_size covers it).
 	 */
 	const char *idl;
+	/**
+	 * Who may call each method (an lrpc_rpc_access per entry of
+	 * @methods), from the IDL's `@access`; the server refuses anyone
+	 * else with -EPERM before the handler runs.  NULL: every method is
+	 * open to whoever the service admits (also in tables from
+	 * generators that did not emit it; read only when @struct_size
+	 * covers it).
+	 */
+	const uint8_t *access;
 } lrpc_rpc_interface;
+
+/** Values of lrpc_rpc_interface.access. */
+typedef enum lrpc_rpc_access {
+	LRPC_RPC_ACCESS_ANY = 0,   /**< whoever the service admits */
+	LRPC_RPC_ACCESS_OWNER = 1, /**< the server's effective uid, and root */
+	LRPC_RPC_ACCESS_ROOT = 2,  /**< uid 0 only */
+} lrpc_rpc_access;
 
 typedef struct lrpc_rpc_client lrpc_rpc_client;
 typedef struct lrpc_rpc_call lrpc_rpc_call;
@@ -313,7 +329,8 @@ typedef struct lrpc_rpc_error {
 	 * -EOPNOTSUPP from the server, "lrpc.InterfaceMismatch" (-EPROTO),
 	 * "lrpc.NewerThanPeer" (-EPROTONOSUPPORT), "lrpc.Busy" for -EBUSY
 	 * from the server (the connection has max_deferred_calls waiting,
-	 * server.h), "lrpc.Errno" for other errors; NULL on success.
+	 * server.h), "lrpc.PermissionDenied" for -EPERM (e.g. a method's
+	 * @access), "lrpc.Errno" for other errors; NULL on success.
 	 */
 	const char *name;
 	/** The server's message (lrpc_rpc_call_set_error_message), or "". */

@@ -81,6 +81,8 @@ lrpc__rpcc_error_name(const lrpc_rpc_method *m, int status)
 		return "lrpc.InterfaceMismatch";
 	case -EPROTONOSUPPORT:
 		return "lrpc.NewerThanPeer";
+	case -EPERM:
+		return "lrpc.PermissionDenied";
 	case -EBUSY:
 		return "lrpc.Busy";
 	default:

@@ -74,6 +74,8 @@ typedef struct rpc_service {
 	rpc_method_stats *stats;
 	/* Size of the last message lrpc__rpcs_svc_send() committed. */
 	size_t sent;
+	/* Calls refused by the IDL's @access. */
+	uint64_t access_denied;
 	/* The next interface of the same server, for lrpc.Service. */
 	struct rpc_service *intro_next;
 	uint8_t arena_buf[4096];

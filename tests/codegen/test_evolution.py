@@ -199,6 +199,31 @@ class EmbeddedFormsTest(unittest.TestCase):
         self.assertLess(len(text), 400_000)
 
 
+class AccessAttributeTest(unittest.TestCase):
+    def test_access_words(self) -> None:
+        model, diags = check_text(
+            "module m; interface I { @access(owner) f() @0;\n"
+            "@access(root) oneway g() @1; h() @2; }\n")
+        assert model is not None, diags.render()
+        self.assertEqual([x.access for x in model.main.interfaces[0].methods],
+                         ["owner", "root", ""])
+
+    def test_access_refused_where_it_means_nothing(self) -> None:
+        self.assertIn("'@access' takes one of owner, root",
+                      errors("module m; interface I { @access(anyone) f() "
+                             "@0; }\n")[0][2])
+        self.assertIn("'@access' is not allowed on an event",
+                      errors("module m; interface I { @access(root) event "
+                             "e() @0; }\n")[0][2])
+        self.assertIn("'@access' is not allowed on a field",
+                      errors("module m; struct S { @access(root) u8 a @0; }"
+                             "\n")[0][2])
+
+    def test_access_keeps_the_hash(self) -> None:
+        self.assertEqual(hashes(V1), hashes(V1.replace(
+            "find(string name)", "@access(owner) find(string name)")))
+
+
 class EnumSinceCheckTest(unittest.TestCase):
     def test_value_newer_than_interface(self) -> None:
         errs = errors("module m; enum E : u8 { A = 0, @since(3) B = 1 }\n"

@@ -189,6 +189,19 @@ h_undelivered(lrpc_rpc_call *call, void *ud, uint64_t *ret_count)
 	return r;
 }
 
+/* owner_only() and root_only(): reached only when @access let the caller
+ * in; the answer is who that was. */
+static int
+h_caller_uid(lrpc_rpc_call *call, void *ud, uint32_t *ret_uid)
+{
+	lrpc_peer who;
+
+	if (lrpc_conn_get_peer(lrpc_rpc_call_get_conn(call), &who) < 0)
+		return -EIO;
+	*ret_uid = (uint32_t)who.uid;
+	return 0;
+}
+
 /* The one uid guarded() lets in (set by the test before the server forks). */
 static uid_t guard_uid;
 
@@ -250,6 +263,8 @@ static const struct rc_calls_handlers handlers = {
 	.time_left = h_time_left,
 	.undelivered = h_undelivered,
 	.guarded = h_guarded,
+	.owner_only = h_caller_uid,
+	.root_only = h_caller_uid,
 	.park = h_park,
 	.parked = h_parked,
 };
@@ -892,6 +907,67 @@ guarded_as_other_uid(void *arg)
 	return r == 0 && uid == 4321 ? 0 : 12;
 }
 
+/* A client of uid 4321 against @access(owner) and @access(root). */
+static int
+access_as_other_uid(void *arg)
+{
+	lrpc_rpc_client *rc = NULL;
+	lrpc_client *c = NULL;
+	lrpc_rpc_error err;
+	uint32_t uid = 7;
+	uint64_t n;
+
+	if (setgid(4321) < 0 || setuid(4321) < 0)
+		return 10;
+	if (th_connect(arg, &c, NULL) < 0 || lrpc_rpc_client_new(&rc, c) < 0)
+		return 11;
+	if (rc_calls_owner_only(rc, &uid, TIMEOUT, &err) != -EPERM ||
+	    strcmp(err.name, "lrpc.PermissionDenied") != 0 ||
+	    !strstr(err.message, "rc.Calls.owner_only is @access(owner): "
+				 "uid 4321 may not call it") ||
+	    uid != 7) /* results are written only on success */
+		return 12;
+	if (rc_calls_root_only(rc, &uid, TIMEOUT, &err) != -EPERM ||
+	    !strstr(err.message, "@access(root)"))
+		return 13;
+	/* Refused, not dropped: an open method still works. */
+	if (rc_calls_undelivered(rc, &n, TIMEOUT, NULL) != 0)
+		return 14;
+	lrpc_rpc_client_unref(rc);
+	lrpc_client_unref(c);
+	return 0;
+}
+
+/*
+ * The IDL's per-method access policy (HARDENING F54): the server checks
+ * @access against the caller's credentials before anything of the
+ * request is decoded or the handler runs, and refuses with -EPERM and a
+ * message; the connection stays up.
+ */
+static void
+test_rpc_calls_f54_access_policy(void **state)
+{
+	lrpc_rpc_error err;
+	uint32_t uid = 1;
+	fixture f;
+
+	fixture_start(state, &f);
+	/* The server runs as the test's uid: its owner passes. */
+	assert_int_equal(rc_calls_owner_only(f.rc, &uid, TIMEOUT, NULL), 0);
+	assert_int_equal(uid, getuid());
+	if (getuid() == 0) {
+		assert_int_equal(rc_calls_root_only(f.rc, &uid, TIMEOUT, NULL),
+				 0);
+		pid_t pid = th_fork_helper(access_as_other_uid, *state);
+		assert_int_equal(th_wait_helper(pid), 0);
+	} else {
+		assert_int_equal(rc_calls_root_only(f.rc, &uid, TIMEOUT, &err),
+				 -EPERM);
+		assert_string_equal(err.name, "lrpc.PermissionDenied");
+	}
+	th_rpc_fixture_stop(&f);
+}
+
 /*
  * HARDENING F54, until the IDL has a per-method access policy: a handler
  * sees the caller's credentials (those of its connection) and denies a
@@ -951,6 +1027,7 @@ main(void)
 		TH_TEST(test_rpc_calls_stray_cancels_ignored),
 		TH_TEST(test_rpc_calls_oneway_kind_for_a_call),
 		TH_TEST(test_rpc_calls_f54_handler_denies_by_credentials),
+		TH_TEST(test_rpc_calls_f54_access_policy),
 		TH_TEST(test_rpc_calls_c32_deferred_calls_capped),
 		TH_TEST(test_rpc_calls_c32_cancels_not_quadratic),
 	};
