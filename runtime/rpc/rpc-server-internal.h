@@ -124,6 +124,14 @@ int lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 			const lrpc__rpc_header *h, unsigned peer,
 			const lrpc_rpc_type *type,
 			const void *value, const char *message);
+/*
+ * The IDL's @access for @m and the caller on @conn (rpc-access.c): false
+ * if the call may go on; true if it was refused (-EPERM answered, or a
+ * oneway dropped) and counted.
+ */
+bool lrpc__rpcs_access_refused(rpc_service *svc, lrpc_conn *conn,
+			       const lrpc_rpc_method *m,
+			       const lrpc__rpc_header *h, bool oneway);
 /* An error reply with @status and an optional @message. */
 int lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn,
 			   uint64_t call_id, uint16_t method, int status,

@@ -431,37 +431,6 @@ svc_refuse(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *h,
 				     -EBADMSG, msg);
 }
 
-/*
- * The IDL's @access for @m: 0 if the caller on @conn may call it, else
- * -EPERM with the reason in @msg.  The credentials are the kernel's, taken
- * at connect; the check runs before anything of the request is decoded.
- */
-static int
-svc_access(rpc_service *svc, lrpc_conn *conn, const lrpc_rpc_method *m,
-	   char *msg, size_t cap)
-{
-	const lrpc_rpc_interface *iface = svc->table->iface;
-	lrpc_peer who = { .uid = (uid_t)-1 };
-	uint8_t need;
-
-	if (iface->struct_size < offsetof(lrpc_rpc_interface, access) +
-					 sizeof(iface->access) ||
-	    !iface->access)
-		return 0;
-	need = iface->access[m - iface->methods];
-	if (need == LRPC_RPC_ACCESS_ANY)
-		return 0;
-	(void)lrpc_conn_get_peer(conn, &who);
-	if (who.uid == 0 ||
-	    (need == LRPC_RPC_ACCESS_OWNER && who.uid == geteuid()))
-		return 0;
-	snprintf(msg, cap, "%s.%s is @access(%s): uid %u may not call it",
-		 iface->name, m->name,
-		 need == LRPC_RPC_ACCESS_OWNER ? "owner" : "root",
-		 (unsigned)who.uid);
-	return -EPERM;
-}
-
 int
 lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 	   void *userdata)
@@ -506,15 +475,8 @@ lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 		svc_refuse(svc, conn, &h, oneway);
 		return 0;
 	}
-	char denied[128];
-	if (svc_access(svc, conn, m, denied, sizeof(denied)) < 0) {
-		svc->access_denied++;
-		lrpc__log_debug("lrpc rpc: %s", denied);
-		if (oneway)
-			return 0;
-		return lrpc__rpcs_send_status(svc, conn, h.call_id, h.method,
-					      -EPERM, denied);
-	}
+	if (lrpc__rpcs_access_refused(svc, conn, m, &h, oneway))
+		return 0;
 	/* Each call may be answered later: past the connection's share of
 	 * those, it is refused before its handler runs, at once. */
 	if (!oneway && lrpc__conn_count_deferred(conn, 1) < 0)
