@@ -3,6 +3,7 @@
  * The RPC client: the object and its loop integration, replies matched to
  * the calls waiting for them, and events delivered to listeners.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,9 +91,52 @@ lrpc__rpcc_error_name(const lrpc_rpc_method *m, int status)
 	}
 }
 
+/* An answer that breaks the protocol: lrpc.BadMessage, saying how. */
+static int __attribute__((format(printf, 3, 4)))
+malformed(lrpc_rpc_error *err, const char **name, const char *fmt, ...)
+{
+	va_list ap;
+
+	*name = "lrpc.BadMessage";
+	if (err) {
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return -EBADMSG;
+}
+
+/* An ERROR's status, and its message into @err. */
+static int
+decode_error(const lrpc__rpc_header *h, lrpc__rd *r, lrpc_rpc_error *err,
+	     const char **name)
+{
+	uint32_t len;
+
+	if (h->status == 0 || h->status < -4095)
+		return malformed(err, name,
+				 "an error reply with status %d, neither an "
+				 "errno nor a typed error",
+				 (int)h->status);
+	if (!lrpc__rd_u32(r, &len) || len != lrpc__rd_left(r))
+		return malformed(err, name,
+				 "an error reply whose message length does "
+				 "not match its size");
+	/* The server could not decode what we sent. */
+	if (h->status == -EBADMSG)
+		*name = "lrpc.InvalidArgument";
+	if (err) {
+		size_t n = LRPC_MIN((size_t)len, sizeof(err->message) - 1);
+		memcpy(err->message, r->p, n);
+		err->message[n] = 0;
+	}
+	return h->status;
+}
+
 /*
  * Decode a REPLY or ERROR for @m into @rep (zeroed) / @err; returns the
- * call's status.
+ * call's status (-EBADMSG, saying why in @err, for any other kind: the
+ * call id of our call on something else is a broken or hostile server).
  */
 int
 lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
@@ -107,27 +151,16 @@ lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
 	const char *name = NULL;
 	lrpc__codec_err detail;
 
-	if (h->kind == LRPC__RPC_ERROR) {
-		uint32_t len;
-		status = h->status;
-		if (status == 0 || status < -4095 || !lrpc__rd_u32(r, &len) ||
-		    len > lrpc__rd_left(r) || len != lrpc__rd_left(r)) {
-			status = -EBADMSG;
-			name = "lrpc.BadMessage";
-		} else {
-			/* The server could not decode what we sent. */
-			if (status == -EBADMSG)
-				name = "lrpc.InvalidArgument";
-			if (err) {
-				size_t n = LRPC_MIN((size_t)len,
-						    sizeof(err->message) - 1);
-				memcpy(err->message, r->p, n);
-				err->message[n] = 0;
-			}
-		}
+	if (h->kind != LRPC__RPC_REPLY && h->kind != LRPC__RPC_ERROR) {
+		status = malformed(err, &name, "an answer of kind %u, not a "
+					       "reply",
+				   (unsigned)h->kind);
+	} else if (h->kind == LRPC__RPC_ERROR) {
+		status = decode_error(h, r, err, &name);
 	} else if (h->status != 0) {
-		status = -EBADMSG;
-		name = "lrpc.BadMessage";
+		status = malformed(err, &name, "a reply with status %d (only "
+					       "an error reply has one)",
+				   (int)h->status);
 	} else if (m->reply) {
 		status = rep ? lrpc__rpc_decode(r, m->reply, rep, arena,
 						err ? &detail : NULL)
@@ -202,10 +235,7 @@ lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
 				w->form = lrpc__rpc_read_form(&r);
 			return;
 		}
-		if (h.kind != LRPC__RPC_REPLY && h.kind != LRPC__RPC_ERROR) {
-			w->status = -EBADMSG;
-			return;
-		}
+		/* Any other kind fails the call, with a message. */
 		w->status = lrpc__rpcc_decode_reply(&h, &r, w->method, w->rep, w->arena,
 					 w->error);
 		return;

@@ -21,6 +21,7 @@
  *   trailing   three bytes follow the reply
  *   kind       an event (kind 5) comes instead of the reply
  *   status     an error reply whose status is no errno (-70000)
+ *   errlen     an error reply (-EIO) whose message length says 50, of 0
  *   huge       the reply's last list count is 0xffffffff
  *   utf8       a string of the reply is invalid UTF-8
  *   index      describe: a field's type index is out of range
@@ -266,6 +267,12 @@ on_message(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
 			put16(hdr + 10, KIND_ERROR);
 			put32(hdr + 16, (uint32_t)-70000);
 			put32(payload, 0);
+			n = 4;
+		}
+		if (spoil && is("errlen")) {
+			put16(hdr + 10, KIND_ERROR);
+			put32(hdr + 16, (uint32_t)-EIO);
+			put32(payload, 50);
 			n = 4;
 		}
 		if (last_empty)

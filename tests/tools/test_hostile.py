@@ -55,6 +55,14 @@ GARBAGE = {
         "stats": "stats.methods[0].interface_name: invalid UTF-8 at byte 0",
         "call": "t.S: names[0]: invalid UTF-8 at byte 0",
     },
+    "kind": dict.fromkeys(
+        BY_TARGET, "lrpc.BadMessage: Bad message: an answer of kind 5"),
+    "status": dict.fromkeys(
+        BY_TARGET, "lrpc.BadMessage: Bad message: an error reply with "
+                   "status -70000"),
+    "errlen": dict.fromkeys(
+        BY_TARGET, "lrpc.BadMessage: Bad message: an error reply whose "
+                   "message length does not match its size"),
 }
 
 
