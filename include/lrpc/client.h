@@ -80,6 +80,18 @@ typedef struct lrpc_client_opts {
 	 * in between.  0: 750 ms, LRPC_TIMEOUT_INFINITE: never.
 	 */
 	uint64_t idle_trim_usec;
+	/**
+	 * Wait for the service (since 1.2): while nobody serves the name,
+	 * lrpc_client_new() keeps trying for up to this long (µs) and then
+	 * fails with -ETIMEDOUT, instead of failing at once with -ENOENT or
+	 * -ECONNREFUSED.  In filesystem-socket mode it watches the runtime
+	 * directory (inotify), so the server is reached as soon as it
+	 * listens; abstract names are retried with a backoff that grows to
+	 * 50 ms.  The connect timeout covers the handshake from the moment
+	 * the server answered.  lrpc_client_new_async() does not wait.
+	 * 0: do not wait, LRPC_TIMEOUT_INFINITE: no limit.
+	 */
+	uint64_t wait_usec;
 } lrpc_client_opts;
 
 /** Completion of lrpc_client_new_async(): @status is 0 or -errno. */

@@ -11,7 +11,7 @@
  * server's credentials passed the check.
  */
 static int
-client_start(lrpc_client *c, const char *name)
+client_start(lrpc_client *c, const char *name, bool wait)
 {
 	lrpc__hello h = { .magic = LRPC__HELLO_MAGIC,
 			  .version = LRPC_PROTOCOL_VERSION };
@@ -20,7 +20,17 @@ client_start(lrpc_client *c, const char *name)
 	ssize_t n;
 	int r;
 
-	for (;;) {
+	if (wait) {
+		r = lrpc__naming_connect_wait(
+			name, lrpc__deadline_from_usec(c->opts.wait_usec, 0),
+			&c->fd);
+		if (r < 0)
+			return r;
+		/* The handshake gets the whole connect timeout. */
+		c->connect_deadline =
+			lrpc__deadline_from_usec(c->opts.connect_timeout_usec, 0);
+	}
+	while (!wait) {
 		r = lrpc__naming_connect(name, &c->fd);
 		if (r != -EAGAIN)
 			break;
@@ -106,7 +116,7 @@ lrpc_client_new(lrpc_client **ret, const char *name,
 	r = lrpc__client_alloc(&c, name, opts);
 	if (r < 0)
 		return r;
-	r = client_start(c, name);
+	r = client_start(c, name, c->opts.wait_usec != 0);
 	while (r == 0) {
 		r = lrpc__client_handshake_step(c);
 		if (r != 0)
@@ -141,7 +151,7 @@ lrpc_client_new_async(lrpc_client **ret, const char *name,
 	r = lrpc__client_alloc(&c, name, opts);
 	if (r < 0)
 		return r;
-	r = client_start(c, name);
+	r = client_start(c, name, false);
 	if (r < 0) {
 		lrpc_client_unref(c);
 		return r;

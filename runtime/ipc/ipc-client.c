@@ -118,6 +118,8 @@ client_opts_init(lrpc_client *c, const lrpc_client_opts *opts)
 	if (c->opts.idle_trim_usec == 0 ||
 	    c->opts.idle_trim_usec == LRPC_TIMEOUT_DEFAULT)
 		c->opts.idle_trim_usec = 750 * LRPC_USEC_PER_MSEC;
+	if (c->opts.wait_usec == LRPC_TIMEOUT_DEFAULT)
+		c->opts.wait_usec = 0;
 	return 0;
 }
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -221,6 +223,76 @@ lrpc__naming_connect(const char *name, int *ret_fd)
 		return -errno;
 	*ret_fd = LRPC_TAKE_FD(fd);
 	return 0;
+}
+
+/* --- Waiting for a service ------------------------------------------- */
+
+/*
+ * Backoff between attempts: from 1 ms, doubling, to a cap.  With inotify a
+ * change in the runtime directory wakes us at once and the timed retry only
+ * covers the moment between a server's bind and its listen (refused, and
+ * nothing more to see in the directory), so it may be slow; an abstract
+ * name has no such signal and is retried more often.
+ */
+#define WAIT_BACKOFF_MIN_USEC 1000
+#define WAIT_BACKOFF_ABSTRACT_USEC 50000
+#define WAIT_BACKOFF_FS_USEC 250000
+
+static bool
+naming_absent(int r)
+{
+	/* -EAGAIN: the backlog is full, the server is there but busy. */
+	return r == -ENOENT || r == -ECONNREFUSED || r == -EAGAIN;
+}
+
+/* Read and drop what inotify queued: only "something changed" matters. */
+static void
+inotify_drain(int fd)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+int
+lrpc__naming_connect_wait(const char *name, uint64_t deadline, int *ret_fd)
+{
+	_lrpc_cleanup_close_ int ino = -1;
+	uint64_t backoff = WAIT_BACKOFF_MIN_USEC, cap = WAIT_BACKOFF_ABSTRACT_USEC;
+	int r;
+
+	if (lrpc__naming_force_fs()) {
+		/* Watch before the first attempt, so that a server binding
+		 * in between is not missed.  A runtime directory that does
+		 * not exist yet cannot be watched: timed retries then. */
+		ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		if (ino >= 0 &&
+		    inotify_add_watch(ino, naming_runtime_dir(),
+				      IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0)
+			ino = lrpc__safe_close(ino);
+		if (ino >= 0)
+			cap = WAIT_BACKOFF_FS_USEC;
+	}
+	for (;;) {
+		r = lrpc__naming_connect(name, ret_fd);
+		if (!naming_absent(r))
+			return r;
+		uint64_t left = lrpc__deadline_left_usec(deadline);
+		if (left == 0)
+			return -ETIMEDOUT;
+		uint64_t t = LRPC_MIN(backoff, left);
+		struct pollfd p = { .fd = ino, .events = POLLIN };
+		int n = poll(&p, 1, lrpc__timeout_poll_ms(t));
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0) {
+			inotify_drain(ino);
+			backoff = WAIT_BACKOFF_MIN_USEC;
+		} else {
+			backoff = LRPC_MIN(backoff * 2, cap);
+		}
+	}
 }
 
 /* --- Sockets handed over by a service manager ------------------------- */

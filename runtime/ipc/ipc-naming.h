@@ -7,6 +7,7 @@
 #define LRPC_IPC_NAMING_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* 0 if @name is a valid service name, else -EINVAL. */
@@ -43,5 +44,14 @@ void lrpc__naming_unlisten(lrpc__bound *b);
  * serves the name.
  */
 int lrpc__naming_connect(const char *name, int *ret_fd);
+
+/*
+ * As lrpc__naming_connect(), but while nobody serves @name (or the backlog
+ * is full) keep trying until @deadline (UINT64_MAX: none), then
+ * -ETIMEDOUT.  Filesystem sockets: woken by inotify on the runtime
+ * directory; abstract names: retried with a growing backoff.
+ */
+int lrpc__naming_connect_wait(const char *name, uint64_t deadline,
+			      int *ret_fd);
 
 #endif
