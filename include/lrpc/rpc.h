@@ -410,6 +410,51 @@ typedef void (*lrpc_rpc_client_closed_fn)(lrpc_rpc_client *rc, int reason,
  */
 LRPC_EXPORT void lrpc_rpc_client_set_closed_handler(
 	lrpc_rpc_client *rc, lrpc_rpc_client_closed_fn fn, void *userdata);
+/**
+ * A reconnect ended (lrpc_rpc_reconnect_opts.fn): @status is 0 once the
+ * RPC client is connected again, or -ETIMEDOUT when the reconnect gave up
+ * at its deadline (the RPC client then stays disconnected).
+ */
+typedef void (*lrpc_rpc_client_reconnect_fn)(lrpc_rpc_client *rc,
+					     int status, void *userdata);
+
+/** The reconnect policy of lrpc_rpc_client_set_reconnect(). */
+typedef struct lrpc_rpc_reconnect_opts {
+	/** Set to sizeof(lrpc_rpc_reconnect_opts); grows at its end. */
+	size_t struct_size;
+	/**
+	 * How long to keep trying after the connection ended (µs); 0: 30 s,
+	 * LRPC_TIMEOUT_INFINITE: no limit.
+	 */
+	uint64_t deadline_usec;
+	/** First wait between attempts (µs), doubled after each; 0: 10 ms. */
+	uint64_t backoff_min_usec;
+	/** Longest wait between attempts (µs); 0: 1 s. */
+	uint64_t backoff_max_usec;
+	/** Told when the reconnect ended (NULL: not told). */
+	lrpc_rpc_client_reconnect_fn fn;
+	void *userdata;
+} lrpc_rpc_reconnect_opts;
+
+/**
+ * Opt in to reconnecting (since 1.2): when the server goes away (not on
+ * lrpc_client_close()), the closed handler runs as always, calls fail at
+ * once with -ENOTCONN, and the loop the RPC client is attached to
+ * (lrpc_rpc_client_set_poll(): push style only) tries to connect to the
+ * same name with the same lrpc_client_opts again, waiting between attempts
+ * from @opts->backoff_min_usec doubling up to @opts->backoff_max_usec.  On
+ * success the RPC client wraps the new lrpc_client (the old one is
+ * released: lrpc_rpc_client_get_client() changes), negotiates again every
+ * interface it used or listens to -- the new server may speak another
+ * version -- keeps its listeners, and then runs @opts->fn with 0.  At the
+ * deadline it gives up and runs @opts->fn with -ETIMEDOUT.  NULL @opts
+ * turns reconnecting off (and stops one under way).
+ * Errors: -EINVAL, -E2BIG (@opts from a newer header with members set),
+ * -ENOTCONN after the RPC client was released.
+ */
+LRPC_EXPORT int lrpc_rpc_client_set_reconnect(
+	lrpc_rpc_client *rc, const lrpc_rpc_reconnect_opts *opts);
+
 /** Shorthand for lrpc_rpc_client_set_poll() with an lrpc_loop. */
 LRPC_EXPORT int lrpc_rpc_client_attach_loop(lrpc_rpc_client *rc,
 					    lrpc_loop *loop);

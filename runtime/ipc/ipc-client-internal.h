@@ -35,6 +35,7 @@ struct lrpc_client {
 	client_state state;
 	int fd; /* main socket */
 	lrpc_client_opts opts;
+	char name[LRPC_NAME_MAX + 1];
 	const lrpc__transport *tr;   /* NULL until the transport is known */
 	const lrpc__tconn_ops *tops; /* tr->conn */
 	lrpc__tconn *t;

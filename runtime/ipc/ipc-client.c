@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The client object: lifetime, options and state. */
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ipc-client-internal.h"
 #include "ipc-naming.h"
+#include "ipc-seam.h"
 
 /*
  * End the connection: leave the loop, close every fd.  @notify: tell the
@@ -139,6 +141,8 @@ lrpc__client_alloc(lrpc_client **ret, const char *name,
 	c->origin_pid = lrpc__getpid();
 	c->fd = -1;
 	c->state = CLIENT_CONNECTING;
+	/* Validated above: it fits. */
+	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->spin_usec = LRPC__DEFAULT_SPIN_USEC;
 	r = client_opts_init(c, opts);
 	if (r < 0) {
@@ -149,6 +153,18 @@ lrpc__client_alloc(lrpc_client **ret, const char *name,
 		lrpc__deadline_from_usec(c->opts.connect_timeout_usec, 0);
 	*ret = c;
 	return 0;
+}
+
+const char *
+lrpc__client_get_name(lrpc_client *c)
+{
+	return c->name;
+}
+
+const lrpc_client_opts *
+lrpc__client_get_opts(lrpc_client *c)
+{
+	return &c->opts;
 }
 
 LRPC_EXPORT int

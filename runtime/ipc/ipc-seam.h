@@ -112,4 +112,9 @@ uint64_t lrpc__server_get_uptime_usec(lrpc_server *s);
  */
 int lrpc__client_wait_readable(lrpc_client *c, uint64_t timeout_usec);
 
+/** The service name @c was created for, and its options (after defaults):
+ * what a reconnect needs to connect the same way again. */
+const char *lrpc__client_get_name(lrpc_client *c);
+const lrpc_client_opts *lrpc__client_get_opts(lrpc_client *c);
+
 #endif

@@ -84,6 +84,16 @@ struct lrpc_rpc_client {
 	const lrpc_msg_header *held;
 	lrpc_rpc_client_closed_fn closed_fn;
 	void *closed_data;
+	/* Reconnect (rpc-client-reconnect.c): the policy, and while one is
+	 * under way its deadline, next backoff, timer and connecting
+	 * client. */
+	bool rec_on;
+	bool rec_active;
+	lrpc_rpc_reconnect_opts rec;
+	uint64_t rec_deadline;
+	uint64_t rec_backoff;
+	void *rec_timer;
+	lrpc_client *rec_c;
 	lrpc_arena arena; /* async replies and events */
 	uint8_t arena_buf[2048];
 };
@@ -131,6 +141,15 @@ iface_state *lrpc__rpcc_iface_get(lrpc_rpc_client *rc,
 				  const lrpc_rpc_interface *iface);
 /* Complete @p (already out of the table) with the error @status. */
 void lrpc__rpcc_fail_one(lrpc_rpc_client *rc, const pending *p, int status);
+
+/* Point the wrapped client's handlers at @rc. */
+void lrpc__rpcc_set_handlers(lrpc_rpc_client *rc);
+
+/* rpc-client-reconnect.c */
+/* The connection ended with @reason: reconnect if the policy says so. */
+void lrpc__rpcc_reconnect_start(lrpc_rpc_client *rc, int reason);
+/* Stop a reconnect under way (timer, connecting client). */
+void lrpc__rpcc_reconnect_stop(lrpc_rpc_client *rc);
 
 /* rpc-client-deadline.c */
 /* Arm the loop's timer for the earliest deadline (push style only). */

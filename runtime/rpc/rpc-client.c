@@ -337,6 +337,7 @@ on_closed_cb(lrpc_client *c, int reason, void *userdata)
 	lrpc__rpcc_fail_all(rc, -ENOTCONN);
 	if (rc->closed_fn)
 		rc->closed_fn(rc, reason, rc->closed_data);
+	lrpc__rpcc_reconnect_start(rc, reason);
 	lrpc_rpc_client_unref(rc);
 }
 
@@ -371,6 +372,14 @@ lrpc_rpc_client_set_closed_handler(lrpc_rpc_client *rc,
 
 /* --- Object -------------------------------------------------------------- */
 
+void
+lrpc__rpcc_set_handlers(lrpc_rpc_client *rc)
+{
+	lrpc_client_set_response_handler(rc->c, on_response_cb, rc);
+	lrpc_client_set_event_handler(rc->c, on_event_cb, rc);
+	lrpc_client_set_closed_handler(rc->c, on_closed_cb, rc);
+}
+
 LRPC_EXPORT int
 lrpc_rpc_client_new(lrpc_rpc_client **ret, lrpc_client *c)
 {
@@ -388,9 +397,7 @@ lrpc_rpc_client_new(lrpc_rpc_client **ret, lrpc_client *c)
 	rc->c = lrpc_client_ref(c);
 	lrpc_arena_init(&rc->arena, rc->arena_buf, sizeof(rc->arena_buf),
 			LRPC_ARENA_UNLIMITED);
-	lrpc_client_set_response_handler(c, on_response_cb, rc);
-	lrpc_client_set_event_handler(c, on_event_cb, rc);
-	lrpc_client_set_closed_handler(c, on_closed_cb, rc);
+	lrpc__rpcc_set_handlers(rc);
 	*ret = rc;
 	return 0;
 }
@@ -399,6 +406,7 @@ static void
 rpc_client_free(lrpc_rpc_client *rc)
 {
 	rc->closing = true;
+	lrpc__rpcc_reconnect_stop(rc);
 	lrpc__rpcc_release_held(rc);
 	if (rc->timer)
 		(void)rc->pops->timer_del(rc->loop_data, rc->timer);
