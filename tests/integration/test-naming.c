@@ -13,7 +13,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -217,8 +219,9 @@ static void
 test_naming_in_use_no_takeover(void **state)
 {
 	const th_ctx *ctx = *state;
-	th_server *s = th_server_spawn(ctx, NULL, NULL, th_standard_handlers,
-				       NULL);
+	/* umask 0: the socket file's default mode, 0666, lets 4321 in. */
+	th_server *s = th_server_spawn(ctx, NULL, NULL, umask_setup,
+				       (void *)(uintptr_t)0);
 	lrpc_client *c, *c2;
 
 	assert_non_null(s);
@@ -244,8 +247,9 @@ static void
 test_naming_require_server_uid(void **state)
 {
 	const th_ctx *ctx = *state;
-	th_server *s = th_server_spawn(ctx, NULL, NULL, th_standard_handlers,
-				       NULL);
+	/* umask 0: the socket file's default mode, 0666, lets 4321 in. */
+	th_server *s = th_server_spawn(ctx, NULL, NULL, umask_setup,
+				       (void *)(uintptr_t)0);
 	lrpc_client_opts o = { .struct_size = sizeof(o),
 			       .require_server_uid = true,
 			       .server_uid = geteuid() };
@@ -361,8 +365,9 @@ test_naming_fs_socket_mode_and_switch(void **state)
 	}
 
 	/* A server in fs mode; then the force file goes away. */
-	th_server *s = th_server_spawn(ctx, NULL, NULL, th_standard_handlers,
-				       NULL);
+	/* umask 0: the socket file's default mode, 0666, lets 4321 in. */
+	th_server *s = th_server_spawn(ctx, NULL, NULL, umask_setup,
+				       (void *)(uintptr_t)0);
 	lrpc_client *c, *c2;
 	assert_non_null(s);
 	assert_int_equal(th_connect(ctx, &c, NULL), 0);
@@ -428,8 +433,9 @@ test_naming_fs_stale_socket_replaced(void **state)
 	assert_int_equal(lstat(sa.sun_path, &st0), 0);
 	assert_true(S_ISSOCK(st0.st_mode));
 
-	th_server *s = th_server_spawn(ctx, NULL, NULL, th_standard_handlers,
-				       NULL);
+	/* umask 0: the socket file's default mode, 0666, lets 4321 in. */
+	th_server *s = th_server_spawn(ctx, NULL, NULL, umask_setup,
+				       (void *)(uintptr_t)0);
 	assert_non_null(s);
 	assert_int_equal(lstat(sa.sun_path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
@@ -532,8 +538,9 @@ test_naming_fs_symlink_not_followed(void **state)
 	assert_int_equal(unlink(path), 0);
 
 	/* With the path clear the same name starts. */
-	th_server *s = th_server_spawn(ctx, NULL, NULL, th_standard_handlers,
-				       NULL);
+	/* umask 0: the socket file's default mode, 0666, lets 4321 in. */
+	th_server *s = th_server_spawn(ctx, NULL, NULL, umask_setup,
+				       (void *)(uintptr_t)0);
 	lrpc_client *c;
 	assert_non_null(s);
 	assert_int_equal(th_connect(ctx, &c, NULL), 0);
@@ -591,6 +598,116 @@ group_teardown(void **state)
 	return 0;
 }
 
+/*
+ * Containers (docs/api.md, "Containers"): a client in its own user and
+ * mount namespaces, where the runtime directory is bind-mounted at
+ * another path and uid 0 maps to uid 4321 outside, connects to a server
+ * outside through the filesystem socket (the handshake completes), and the
+ * server authenticates it as 4321: the uid the kernel maps, not the one
+ * the client believes in.
+ */
+struct container {
+	const th_ctx *ctx;
+	int ready[2], mapped[2];
+	char mnt[64];
+};
+
+static int
+container_client(void *arg)
+{
+	struct container *k = arg;
+	lrpc_client *c = NULL;
+	char ch = 0;
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		return 77;
+	/* The parent, still outside, writes our maps. */
+	if (write(k->ready[1], "u", 1) != 1 || read(k->mapped[0], &ch, 1) != 1 ||
+	    ch != 'm')
+		return 10;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(fs.run_dir, k->mnt, NULL, MS_BIND, NULL) < 0)
+		return 11;
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		return 12;
+	if (setenv("LRPC_RUNTIME_DIR", k->mnt, 1) < 0)
+		return 13;
+	if (th_connect(k->ctx, &c, NULL) < 0)
+		return 14;
+	lrpc_client_unref(c);
+	return 0;
+}
+
+static bool
+proc_write(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, text, strlen(text)) ==
+				     (ssize_t)strlen(text);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static void
+test_naming_fs_container(void **state)
+{
+	const th_ctx *ctx = *state;
+	struct container k = { .ctx = ctx };
+	char line[128], path[64];
+	unsigned pid = 0, uid = 0;
+	char ch;
+
+	if (geteuid() != 0) {
+		print_message("needs root to map uid 4321: skipped\n");
+		skip();
+	}
+	fs_begin();
+	/* Reachable by uid 4321: the runtime directory and the force file's
+	 * directory searchable by others. */
+	assert_int_equal(chmod(fs.run_dir, 0755), 0);
+	assert_int_equal(chmod(fs.other_dir, 0755), 0);
+	snprintf(k.mnt, sizeof(k.mnt), "/tmp/lrpc-mnt-XXXXXX");
+	assert_non_null(mkdtemp(k.mnt));
+	/* umask 0: the socket file's default mode, 0666, lets 4321 in. */
+	th_server *s = th_server_spawn(ctx, NULL, NULL, umask_setup,
+				       (void *)(uintptr_t)0);
+	assert_non_null(s);
+	assert_int_equal(pipe2(k.ready, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(k.mapped, O_CLOEXEC), 0);
+	pid_t child = th_fork_helper(container_client, &k);
+	assert_true(child > 0);
+	if (read(k.ready[0], &ch, 1) != 1) {
+		/* unshare failed: no user namespaces here. */
+		int st = th_wait_helper(child);
+		th_server_stop(s);
+		rmdir(k.mnt);
+		fs_end();
+		print_message("no user namespace here (%d): skipped\n", st);
+		skip();
+	}
+	snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)child);
+	assert_true(proc_write(path, "deny"));
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)child);
+	assert_true(proc_write(path, "0 4321 1"));
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)child);
+	assert_true(proc_write(path, "0 4321 1"));
+	assert_int_equal(write(k.mapped[1], "m", 1), 1);
+	assert_int_equal(th_wait_helper(child), 0);
+	assert_true(th_server_expect(s, "accept", 2000, line, sizeof(line)));
+	assert_int_equal(sscanf(line, "accept %u %u", &pid, &uid), 2);
+	assert_int_equal(pid, (unsigned)child);
+	assert_int_equal(uid, 4321);
+	assert_int_equal(th_server_stop(s), 0);
+	for (int i = 0; i < 2; i++) {
+		close(k.ready[i]);
+		close(k.mapped[i]);
+	}
+	rmdir(k.mnt);
+	fs_end();
+}
+
 int
 main(void)
 {
@@ -605,6 +722,7 @@ main(void)
 		TH_TEST(test_naming_fs_live_squatter),
 		TH_TEST(test_naming_fs_symlink_not_followed),
 		TH_TEST(test_naming_fs_unsafe_runtime_dir),
+		TH_TEST(test_naming_fs_container),
 	};
 	return cmocka_run_group_tests_name("naming", tests, NULL,
 					   group_teardown);
