@@ -52,6 +52,7 @@ typedef struct ev_once {
 	unsigned *count;
 	lrpc_poll_fn cb;
 	void *cb_data;
+	uint64_t due; /* timers: CLOCK_MONOTONIC µs, never fire before */
 } ev_once;
 
 struct lrpc_event {
@@ -252,12 +253,33 @@ once_unlink(ev_once *o)
 	event_free(o->ev);
 }
 
+static uint64_t
+mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void
 once_cb(evutil_socket_t fd, short what, void *arg)
 {
 	ev_once *o = arg;
 	lrpc_poll_fn cb = o->cb;
 	void *cb_data = o->cb_data;
+	uint64_t now = o->due ? mono_usec() : 0;
+
+	/* libevent's cached, possibly coarse clock can still fire a little
+	 * early: wait out the rest rather than break loop.h's promise. */
+	if (now < o->due) {
+		uint64_t left = o->due - now + o->a->coarse_usec;
+		struct timeval tv = { .tv_sec = (time_t)(left / 1000000),
+				      .tv_usec = (suseconds_t)(left % 1000000) };
+		event_base_update_cache_time(o->a->base);
+		if (event_add(o->ev, &tv) == 0)
+			return;
+	}
 
 	/* Gone before the callback runs, which may drop the adapter. */
 	once_unlink(o);
@@ -281,6 +303,7 @@ once_add(lrpc_event *a, ev_once **head, unsigned *count, uint64_t usec,
 	 * on a clock that may be CLOCK_MONOTONIC_COARSE: refresh the cache
 	 * and add the coarse clock's resolution, so as never to fire early. */
 	if (usec > 0) {
+		o->due = mono_usec() + usec;
 		event_base_update_cache_time(a->base);
 		usec += a->coarse_usec;
 	}

@@ -63,6 +63,7 @@ typedef struct uv_tmr {
 	struct uv_tmr *prev, *next;
 	lrpc_poll_fn cb;
 	void *cb_data;
+	uint64_t due; /* CLOCK_MONOTONIC µs: never fire before */
 } uv_tmr;
 
 struct lrpc_uv {
@@ -325,10 +326,32 @@ tmr_unlink(uv_tmr *t)
 	a->n_timers--;
 }
 
+static uint64_t
+mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void
 tmr_cb(uv_timer_t *timer)
 {
 	uv_tmr *t = timer->data;
+	uint64_t now = mono_usec();
+
+	/* libuv's millisecond clock can still fire a little early: wait out
+	 * the rest rather than break loop.h's promise. */
+	if (now < t->due) {
+		uint64_t left = t->due - now;
+		uv_update_time(t->a->loop);
+		if (uv_timer_start(&t->timer, tmr_cb,
+				   left / 1000 + (left % 1000 != 0) +
+					   t->a->slack_ms,
+				   0) == 0)
+			return;
+	}
 
 	/* The handle is dead from now on, also inside the callback. */
 	tmr_unlink(t);
@@ -359,6 +382,7 @@ uv_timer_add_(void *loop_data, uint64_t usec, lrpc_poll_fn cb,
 	t->a = a;
 	t->cb = cb;
 	t->cb_data = cb_data;
+	t->due = mono_usec() + usec;
 	uv_update_time(a->loop);
 	r = uv_timer_start(&t->timer, tmr_cb, ms, 0);
 	if (r < 0) {
