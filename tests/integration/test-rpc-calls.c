@@ -935,6 +935,34 @@ access_as_other_uid(void *arg)
 		return 14;
 	lrpc_rpc_client_unref(rc);
 	lrpc_client_unref(c);
+
+	/* A request built by hand, without a hello, for owner_only: the
+	 * same refusal, and the handler (which would answer a reply) never
+	 * runs. */
+	uint8_t buf[LRPC__RPC_HDR_SIZE + 6] = { 0 }, resp[256];
+	lrpc_msg_header *h = (lrpc_msg_header *)buf;
+	lrpc__wr w = { .buf = buf + sizeof(*h), .cap = sizeof(buf) - sizeof(*h) };
+	lrpc__rpc_header rh = { .call_id = 1, .method = 11,
+				.kind = LRPC__RPC_REQUEST, .version = 1 };
+	lrpc__rpc_header got;
+
+	if (th_connect(arg, &c, NULL) < 0)
+		return 15;
+	lrpc__rpc_header_write(&w, &rh);
+	/* No parameters: body size 2, field count 0. */
+	lrpc__wr_u32(&w, 2);
+	lrpc__wr_u16(&w, 0);
+	h->size = (uint32_t)sizeof(buf);
+	h->id = (int32_t)rc_calls__interface.id;
+	int size = th_call(c, buf, sizeof(buf), resp, sizeof(resp), 5000);
+	lrpc__rd rd = { .p = resp + sizeof(lrpc_msg_header),
+			.end = resp + (size > 0 ? size : 0) };
+	if (size < (int)LRPC__RPC_HDR_SIZE ||
+	    !lrpc__rpc_header_read(&rd, &got) ||
+	    got.kind != LRPC__RPC_ERROR || got.status != -EPERM ||
+	    got.call_id != 1)
+		return 16;
+	lrpc_client_unref(c);
 	return 0;
 }
 
