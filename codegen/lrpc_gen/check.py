@@ -575,8 +575,12 @@ class _Checker:
     def check_interface(self, mod: Mod, i: ast.Interface) -> None:
         iname = i.name.text
         key = (mod.name, iname)
-        attrs = self.attrs(mod, i.attrs, "version", "an interface")
+        attrs = self.attrs(mod, i.attrs, ("version", "access"),
+                           "an interface")
         version = attrs.get("version", (1, None))[0]
+        # @access on the interface: every method's, unless it has its own.
+        iface_access = (WORD_ATTRS["access"][attrs["access"][0] - 1]
+                        if "access" in attrs else "")
         self.checked.versions[key] = version
         good = self.unique([x.name for x in i.methods], "method",
                            c_name=method_member)
@@ -585,6 +589,9 @@ class _Checker:
         methods = []
         for meth in i.methods:
             built = self.check_method(mod, iname, version, meth)
+            if built is not None and not built.access and \
+                    built.kind != "event":
+                built = replace(built, access=iface_access)
             if built is not None and meth.name.text in good \
                     and meth.name.text in ords:
                 methods.append(replace(built,

@@ -219,6 +219,15 @@ class AccessAttributeTest(unittest.TestCase):
                       errors("module m; struct S { @access(root) u8 a @0; }"
                              "\n")[0][2])
 
+    def test_access_on_the_interface(self) -> None:
+        # The interface's word is every method's, unless a method has one.
+        model, diags = check_text(
+            "module m; interface I @access(owner) { f() @0;\n"
+            "@access(root) g() @1; event e() @2; }\n")
+        assert model is not None, diags.render()
+        self.assertEqual([x.access for x in model.main.interfaces[0].methods],
+                         ["owner", "root", ""])
+
     def test_access_keeps_the_hash(self) -> None:
         self.assertEqual(hashes(V1), hashes(V1.replace(
             "find(string name)", "@access(owner) find(string name)")))
