@@ -152,6 +152,10 @@ class _Printer:
             head = self._since(meth.since)
             if meth.deprecated:
                 head += "@deprecated "
+            # Each method's own policy, the interface's folded in: what
+            # the server checks, shown to whoever introspects it.
+            if meth.access:
+                head += f"@access({meth.access}) "
             if meth.kind != "call":
                 head += meth.kind + " "
             line = f"    {head}{meth.name}({self.params(meth.params, meth.since)})"

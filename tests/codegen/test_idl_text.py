@@ -92,6 +92,20 @@ class IdlTextTest(unittest.TestCase):
         self.assertIn("    @deprecated f(S s) @0;", out)
         self.assert_same(model, "")
 
+    def test_access_shown(self) -> None:
+        # Introspection shows who may call what, the interface's default
+        # folded into each method.
+        model, diags = check_text("""module m;
+            interface I @access(owner) { f() @0; @access(root) g() @1;
+                                         event e() @2; }
+        """)
+        self.assertIsNotNone(model, [d.message for d in diags.sorted()])
+        out = interface_idl(model, model.main, model.main.interfaces[0])
+        self.assertIn("    @access(owner) f() @0;", out)
+        self.assertIn("    @access(root) g() @1;", out)
+        self.assertIn("    event e() @2;", out)
+        self.assert_same(model, "")
+
     def test_builtin_module_name(self) -> None:
         # lrpc.Service's own module is the one name of lrpc's allowed.
         model, diags = check_text("module lrpc; interface Service { "
