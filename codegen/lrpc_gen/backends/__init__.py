@@ -29,6 +29,7 @@ BACKENDS: Dict[str, str] = {
     "c-client": "c_client",
     "c-server": "c_server",
     "c-fuzz": "c_fuzz",
+    "proto": "proto",
 }
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(
