@@ -2,8 +2,8 @@
 
 Golden output for every good case, deterministic output, the mapping rules
 of docs/idl.md ("gRPC (.proto)") on small modules, and protoc accepting
-every generated file with the files of the modules it imports (skipped
-when protoc is not installed).  Run with --update-golden (or
+every generated file with the files of the modules it imports, the kv
+example and the nasty/ corpus (skipped when protoc is not installed).  Run with --update-golden (or
 LRPC_UPDATE_GOLDEN=1) to rewrite the expected files after an intended
 change; review the diff before committing it.
 """
@@ -130,6 +130,20 @@ class ProtocTest(unittest.TestCase):
                 self.assertEqual((r.returncode, r.stderr), (0, ""))
             self.assertEqual(sorted(os.listdir(out)),
                              ["common.proto", "kv.proto"])
+            _protoc(self, out)
+
+    def test_nasty_corpus_compiles(self) -> None:
+        """The edges of the language (test_nasty.py): doc comments with
+        comment markers, names beside the C library's, 32 levels of
+        nesting, extreme enum values and union tags."""
+        nasty = os.path.join(os.path.dirname(DATA), "nasty")
+        with tempfile.TemporaryDirectory() as out:
+            for name in sorted(os.listdir(nasty)):
+                if name.endswith(".idl"):
+                    r = run_gen([name, "-o", out, "--backend", "proto"],
+                                cwd=nasty)
+                    self.assertEqual((r.returncode, r.stderr), (0, ""),
+                                     name)
             _protoc(self, out)
 
     def test_rules_compile(self) -> None:
