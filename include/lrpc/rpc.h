@@ -329,7 +329,7 @@ typedef struct lrpc_rpc_error {
 	 * -EOPNOTSUPP from the server, "lrpc.InterfaceMismatch" (-EPROTO),
 	 * "lrpc.NewerThanPeer" (-EPROTONOSUPPORT), "lrpc.Busy" for -EBUSY
 	 * from the server (the connection has max_deferred_calls waiting,
-	 * server.h), "lrpc.PermissionDenied" for -EPERM (e.g. a method's
+	 * server.h), "lrpc.AccessDenied" for -EPERM (e.g. a method's
 	 * @access), "lrpc.Errno" for other errors; NULL on success.
 	 */
 	const char *name;

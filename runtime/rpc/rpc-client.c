@@ -83,7 +83,7 @@ lrpc__rpcc_error_name(const lrpc_rpc_method *m, int status)
 	case -EPROTONOSUPPORT:
 		return "lrpc.NewerThanPeer";
 	case -EPERM:
-		return "lrpc.PermissionDenied";
+		return "lrpc.AccessDenied";
 	case -EBUSY:
 		return "lrpc.Busy";
 	default:

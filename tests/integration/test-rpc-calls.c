@@ -922,7 +922,7 @@ access_as_other_uid(void *arg)
 	if (th_connect(arg, &c, NULL) < 0 || lrpc_rpc_client_new(&rc, c) < 0)
 		return 11;
 	if (rc_calls_owner_only(rc, &uid, TIMEOUT, &err) != -EPERM ||
-	    strcmp(err.name, "lrpc.PermissionDenied") != 0 ||
+	    strcmp(err.name, "lrpc.AccessDenied") != 0 ||
 	    !strstr(err.message, "rc.Calls.owner_only is @access(owner): "
 				 "uid 4321 may not call it") ||
 	    uid != 7) /* results are written only on success */
@@ -991,7 +991,7 @@ test_rpc_calls_f54_access_policy(void **state)
 	} else {
 		assert_int_equal(rc_calls_root_only(f.rc, &uid, TIMEOUT, &err),
 				 -EPERM);
-		assert_string_equal(err.name, "lrpc.PermissionDenied");
+		assert_string_equal(err.name, "lrpc.AccessDenied");
 	}
 	th_rpc_fixture_stop(&f);
 }

@@ -421,7 +421,7 @@ ERROR_RULES = [
     "//     lrpc.InterfaceMismatch               UNIMPLEMENTED",
     "//   lrpc.Timeout                         DEADLINE_EXCEEDED",
     "//   lrpc.Cancelled                       CANCELLED",
-    "//   lrpc.PermissionDenied                PERMISSION_DENIED",
+    "//   lrpc.AccessDenied                    PERMISSION_DENIED",
     "//   lrpc.MessageTooLarge                 RESOURCE_EXHAUSTED",
     "//   lrpc.Busy, the service not reachable UNAVAILABLE",
     "//   lrpc.BadMessage                      INTERNAL",
