@@ -32,6 +32,7 @@
 #include <lrpc/event.h>
 
 #include "../errset.h"
+#include "../fdtable.h"
 
 typedef struct ev_watch {
 	struct event *ev;
@@ -58,8 +59,7 @@ typedef struct ev_once {
 struct lrpc_event {
 	unsigned n_ref;
 	struct event_base *base;
-	ev_watch **watches; /* indexed by fd */
-	size_t n_watches_cap;
+	fdtable watches; /* ev_watch * by fd */
 	unsigned n_fds;
 	uint32_t next_id;
 	int errset;                /* epoll set of the watches for errors only */
@@ -120,6 +120,12 @@ watch_apply(lrpc_event *a, ev_watch *w, uint32_t events)
 	return r;
 }
 
+static ev_watch *
+watch_find(lrpc_event *a, int fd)
+{
+	return fdtable_get(&a->watches, fd);
+}
+
 static void
 errset_cb(evutil_socket_t fd_, short what, void *arg)
 {
@@ -129,41 +135,13 @@ errset_cb(evutil_socket_t fd_, short what, void *arg)
 
 	for (int i = 0; i < n; i++) {
 		int fd = errset_fd(&evs[i]);
-		ev_watch *w = fd < (int)a->n_watches_cap ? a->watches[fd]
-							 : NULL;
+		ev_watch *w = watch_find(a, fd);
 
 		/* Deleted, replaced or moved out since it was collected. */
 		if (!w || w->id != errset_id(&evs[i]) || !w->in_errset)
 			continue;
 		w->cb(fd, errset_revents(&evs[i]), w->cb_data);
 	}
-}
-
-static ev_watch *
-watch_find(lrpc_event *a, int fd)
-{
-	if (fd < 0 || (size_t)fd >= a->n_watches_cap)
-		return NULL;
-	return a->watches[fd];
-}
-
-static int
-watch_grow(lrpc_event *a, int fd)
-{
-	size_t cap = a->n_watches_cap ? a->n_watches_cap : 64;
-	ev_watch **p;
-
-	if ((size_t)fd < a->n_watches_cap)
-		return 0;
-	while (cap <= (size_t)fd)
-		cap *= 2;
-	p = realloc(a->watches, cap * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	memset(p + a->n_watches_cap, 0, (cap - a->n_watches_cap) * sizeof(*p));
-	a->watches = p;
-	a->n_watches_cap = cap;
-	return 0;
 }
 
 static int
@@ -178,7 +156,7 @@ event_fd_add(void *loop_data, int fd, uint32_t events, lrpc_poll_fd_fn cb,
 		return -EINVAL;
 	if (watch_find(a, fd))
 		return -EEXIST;
-	r = watch_grow(a, fd);
+	r = fdtable_reserve(&a->watches, fd);
 	if (r < 0)
 		return r;
 	w = calloc(1, sizeof(*w));
@@ -200,7 +178,7 @@ event_fd_add(void *loop_data, int fd, uint32_t events, lrpc_poll_fd_fn cb,
 		free(w);
 		return r;
 	}
-	a->watches[fd] = w;
+	a->watches.slot[fd] = w;
 	a->n_fds++;
 	return 0;
 }
@@ -220,7 +198,7 @@ event_fd_mod(void *loop_data, int fd, uint32_t events)
 static void
 watch_drop(lrpc_event *a, ev_watch *w)
 {
-	a->watches[w->fd] = NULL;
+	a->watches.slot[w->fd] = NULL;
 	a->n_fds--;
 	if (w->in_errset)
 		errset_del(a->errset, w->fd);
@@ -426,10 +404,10 @@ lrpc_event_unref(lrpc_event *a)
 {
 	if (!a || --a->n_ref > 0)
 		return NULL;
-	for (size_t fd = 0; fd < a->n_watches_cap; fd++)
-		if (a->watches[fd])
-			watch_drop(a, a->watches[fd]);
-	free(a->watches);
+	for (size_t fd = 0; fd < a->watches.cap; fd++)
+		if (a->watches.slot[fd])
+			watch_drop(a, a->watches.slot[fd]);
+	free(a->watches.slot);
 	while (a->timers)
 		event_timer_del(a, a->timers);
 	while (a->jobs) {

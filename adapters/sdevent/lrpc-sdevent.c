@@ -23,6 +23,8 @@
 
 #include <lrpc/sdevent.h>
 
+#include "../fdtable.h"
+
 typedef struct sd_watch {
 	sd_event_source *src;
 	int fd;
@@ -44,8 +46,7 @@ typedef struct sd_once {
 struct lrpc_sdevent {
 	unsigned n_ref;
 	sd_event *event;
-	sd_watch **watches; /* indexed by fd */
-	size_t n_watches_cap;
+	fdtable watches; /* sd_watch * by fd */
 	unsigned n_fds;
 	sd_once *jobs, *timers;
 	unsigned n_jobs, n_timers;
@@ -86,28 +87,7 @@ watch_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 static sd_watch *
 watch_find(lrpc_sdevent *a, int fd)
 {
-	if (fd < 0 || (size_t)fd >= a->n_watches_cap)
-		return NULL;
-	return a->watches[fd];
-}
-
-static int
-watch_grow(lrpc_sdevent *a, int fd)
-{
-	size_t cap = a->n_watches_cap ? a->n_watches_cap : 64;
-	sd_watch **p;
-
-	if ((size_t)fd < a->n_watches_cap)
-		return 0;
-	while (cap <= (size_t)fd)
-		cap *= 2;
-	p = realloc(a->watches, cap * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	memset(p + a->n_watches_cap, 0, (cap - a->n_watches_cap) * sizeof(*p));
-	a->watches = p;
-	a->n_watches_cap = cap;
-	return 0;
+	return fdtable_get(&a->watches, fd);
 }
 
 static int
@@ -122,7 +102,7 @@ sd_fd_add(void *loop_data, int fd, uint32_t events, lrpc_poll_fd_fn cb,
 		return -EINVAL;
 	if (watch_find(a, fd))
 		return -EEXIST;
-	r = watch_grow(a, fd);
+	r = fdtable_reserve(&a->watches, fd);
 	if (r < 0)
 		return r;
 	w = calloc(1, sizeof(*w));
@@ -137,7 +117,7 @@ sd_fd_add(void *loop_data, int fd, uint32_t events, lrpc_poll_fd_fn cb,
 		free(w);
 		return r;
 	}
-	a->watches[fd] = w;
+	a->watches.slot[fd] = w;
 	a->n_fds++;
 	return 0;
 }
@@ -155,7 +135,7 @@ sd_fd_mod(void *loop_data, int fd, uint32_t events)
 static void
 watch_drop(lrpc_sdevent *a, sd_watch *w)
 {
-	a->watches[w->fd] = NULL;
+	a->watches.slot[w->fd] = NULL;
 	a->n_fds--;
 	sd_event_source_disable_unref(w->src);
 	free(w);
@@ -343,10 +323,10 @@ lrpc_sdevent_unref(lrpc_sdevent *a)
 {
 	if (!a || --a->n_ref > 0)
 		return NULL;
-	for (size_t fd = 0; fd < a->n_watches_cap; fd++)
-		if (a->watches[fd])
-			watch_drop(a, a->watches[fd]);
-	free(a->watches);
+	for (size_t fd = 0; fd < a->watches.cap; fd++)
+		if (a->watches.slot[fd])
+			watch_drop(a, a->watches.slot[fd]);
+	free(a->watches.slot);
 	while (a->timers)
 		once_drop(a->timers);
 	while (a->jobs)

@@ -39,6 +39,7 @@
 #include <lrpc/uv.h>
 
 #include "../errset.h"
+#include "../fdtable.h"
 
 typedef struct uv_watch {
 	uv_poll_t poll;
@@ -69,8 +70,7 @@ typedef struct uv_tmr {
 struct lrpc_uv {
 	unsigned n_ref;
 	uv_loop_t *loop;
-	uv_watch **watches; /* indexed by fd */
-	size_t n_watches_cap;
+	fdtable watches; /* uv_watch * by fd */
 	unsigned n_fds;
 	uint32_t next_id;
 	int errset;            /* epoll set of the watches for errors only */
@@ -156,6 +156,12 @@ watch_apply(lrpc_uv *a, uv_watch *w, uint32_t events)
 	return 0;
 }
 
+static uv_watch *
+watch_find(lrpc_uv *a, int fd)
+{
+	return fdtable_get(&a->watches, fd);
+}
+
 static void
 errset_cb(uv_poll_t *handle, int status, int uv_events)
 {
@@ -165,22 +171,13 @@ errset_cb(uv_poll_t *handle, int status, int uv_events)
 
 	for (int i = 0; i < n; i++) {
 		int fd = errset_fd(&evs[i]);
-		uv_watch *w = fd < (int)a->n_watches_cap ? a->watches[fd]
-							 : NULL;
+		uv_watch *w = watch_find(a, fd);
 
 		/* Deleted, replaced or moved out since it was collected. */
 		if (!w || w->id != errset_id(&evs[i]) || !w->in_errset)
 			continue;
 		w->cb(fd, errset_revents(&evs[i]), w->cb_data);
 	}
-}
-
-static uv_watch *
-watch_find(lrpc_uv *a, int fd)
-{
-	if (fd < 0 || (size_t)fd >= a->n_watches_cap)
-		return NULL;
-	return a->watches[fd];
 }
 
 static int
@@ -195,20 +192,9 @@ uv_fd_add(void *loop_data, int fd, uint32_t events, lrpc_poll_fd_fn cb,
 		return -EINVAL;
 	if (watch_find(a, fd))
 		return -EEXIST;
-	if ((size_t)fd >= a->n_watches_cap) {
-		size_t cap = a->n_watches_cap ? a->n_watches_cap : 64;
-		uv_watch **p;
-
-		while (cap <= (size_t)fd)
-			cap *= 2;
-		p = realloc(a->watches, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		memset(p + a->n_watches_cap, 0,
-		       (cap - a->n_watches_cap) * sizeof(*p));
-		a->watches = p;
-		a->n_watches_cap = cap;
-	}
+	r = fdtable_reserve(&a->watches, fd);
+	if (r < 0)
+		return r;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -228,7 +214,7 @@ uv_fd_add(void *loop_data, int fd, uint32_t events, lrpc_poll_fd_fn cb,
 		uv_close((uv_handle_t *)&w->poll, handle_free);
 		return r;
 	}
-	a->watches[fd] = w;
+	a->watches.slot[fd] = w;
 	a->n_fds++;
 	return 0;
 }
@@ -246,7 +232,7 @@ uv_fd_mod(void *loop_data, int fd, uint32_t events)
 static void
 watch_drop(lrpc_uv *a, uv_watch *w)
 {
-	a->watches[w->fd] = NULL;
+	a->watches.slot[w->fd] = NULL;
 	a->n_fds--;
 	if (w->in_errset)
 		errset_leave(a, w);
@@ -491,10 +477,10 @@ lrpc_uv_unref(lrpc_uv *a)
 {
 	if (!a || --a->n_ref > 0)
 		return NULL;
-	for (size_t fd = 0; fd < a->n_watches_cap; fd++)
-		if (a->watches[fd])
-			watch_drop(a, a->watches[fd]);
-	free(a->watches);
+	for (size_t fd = 0; fd < a->watches.cap; fd++)
+		if (a->watches.slot[fd])
+			watch_drop(a, a->watches.slot[fd]);
+	free(a->watches.slot);
 	while (a->timers)
 		uv_timer_del(a, a->timers);
 	while (a->jobs) {
