@@ -33,6 +33,7 @@
 
 #include "../errset.h"
 #include "../fdtable.h"
+#include "../monotonic.h"
 
 typedef struct ev_watch {
 	struct event *ev;
@@ -229,15 +230,6 @@ once_unlink(ev_once *o)
 		o->next->prev = o->prev;
 	(*o->count)--;
 	event_free(o->ev);
-}
-
-static uint64_t
-mono_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void

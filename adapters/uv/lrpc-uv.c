@@ -40,6 +40,7 @@
 
 #include "../errset.h"
 #include "../fdtable.h"
+#include "../monotonic.h"
 
 typedef struct uv_watch {
 	uv_poll_t poll;
@@ -310,15 +311,6 @@ tmr_unlink(uv_tmr *t)
 	if (t->next)
 		t->next->prev = t->prev;
 	a->n_timers--;
-}
-
-static uint64_t
-mono_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void
