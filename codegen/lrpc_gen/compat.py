@@ -18,38 +18,42 @@ from typing import Dict, Optional, Sequence, Set, Tuple, Union
 
 from . import model as m
 from .errors import Diagnostic, Diagnostics, Location
+from .hashing import type_shape
 
 Part = Union[m.Field, m.Param]
 
 
+class _FromModel:
+    """``hashing.TypeSource`` over a built model."""
+
+    def __init__(self, model: m.Model) -> None:
+        self.model = model
+
+    def _decl(self, key: Tuple[str, str]) -> m.Decl:
+        d = self.model.module(key[0]).decl(key[1])
+        assert d is not None
+        return d
+
+    def enum(self, key: Tuple[str, str]) -> m.Enum:
+        d = self._decl(key)
+        assert isinstance(d, m.Enum)
+        return d
+
+    def members(self, key: Tuple[str, str]) -> Sequence[m.Field]:
+        d = self._decl(key)
+        assert isinstance(d, (m.Struct, m.Union_))
+        return d.fields if isinstance(d, m.Struct) else d.cases
+
+    def tag(self, key: Tuple[str, str]) -> m.Primitive:
+        d = self._decl(key)
+        assert isinstance(d, m.Union_)
+        return d.tag
+
+
 def shape(model: m.Model, t: m.Type, v: int) -> str:
-    """The wire shape of ``t`` at version ``v``, as the canonical form
-    spells it (names left out)."""
-    if isinstance(t, m.Primitive):
-        return t.name + (f"@max({t.max})" if t.max is not None else "")
-    if isinstance(t, m.Array):
-        size = "" if t.size is None else str(t.size)
-        bound = f"@max({t.max})" if t.max is not None else ""
-        return f"{shape(model, t.element, v)}[{size}]{bound}"
-    if isinstance(t, m.Optional_):
-        return "?" + shape(model, t.inner, v)
-    if isinstance(t, m.Map):
-        bound = f"@max({t.max})" if t.max is not None else ""
-        return (f"map<{shape(model, t.key, v)},"
-                f"{shape(model, t.value, v)}>{bound}")
-    d = model.lookup(t)
-    if isinstance(d, m.Enum):
-        values = ",".join(str(x) for x in d.values_at(v))
-        return f"enum:{d.base.name}{{{values}}}"
-    if isinstance(d, m.Union_):
-        return "union:" + d.tag.name + "{" + ",".join(
-            f"@{c.ordinal}:{shape(model, c.type, v)}"
-            for c in d.cases if c.since <= v) + "}"
-    assert isinstance(d, m.Struct)
-    return "struct{" + ",".join(
-        f"@{f.ordinal}v{f.since}:{shape(model, f.type, v)}"
-        for f in sorted(d.fields, key=lambda f: (f.since, f.ordinal))
-        if f.since <= v) + "}"
+    """The wire shape of ``t`` at version ``v``, spelled as the canonical
+    form spells it (one implementation: ``hashing.type_shape``)."""
+    return type_shape(t, v, _FromModel(model))
 
 
 class _Compare:

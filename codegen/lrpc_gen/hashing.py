@@ -13,7 +13,7 @@ Both numbers are 32-bit FNV-1a.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Protocol, Sequence, Tuple
 
 from . import model as m
 from .check import Checked
@@ -28,7 +28,31 @@ def fnv1a32(text: str) -> int:
     return h
 
 
-def canonical_type(t: m.Type, version: int, checked: Checked) -> str:
+class TypeSource(Protocol):
+    """Where ``type_shape`` finds the named types: the checker's tables
+    while the model is built (hashing), the model once it exists
+    (``compat``)."""
+
+    def enum(self, key: Tuple[str, str]) -> m.Enum: ...
+    def members(self, key: Tuple[str, str]) -> Sequence[m.Field]: ...
+    def tag(self, key: Tuple[str, str]) -> m.Primitive: ...
+
+
+class _FromChecked:
+    def __init__(self, checked: Checked) -> None:
+        self.checked = checked
+
+    def enum(self, key: Tuple[str, str]) -> m.Enum:
+        return self.checked.enums[key]
+
+    def members(self, key: Tuple[str, str]) -> Sequence[m.Field]:
+        return self.checked.members[key]
+
+    def tag(self, key: Tuple[str, str]) -> m.Primitive:
+        return self.checked.tags[key]
+
+
+def type_shape(t: m.Type, version: int, src: TypeSource) -> str:
     """Wire-relevant shape of a type as seen by ``version``; names do not
     matter on the wire, so they are left out."""
     if isinstance(t, m.Primitive):
@@ -36,29 +60,34 @@ def canonical_type(t: m.Type, version: int, checked: Checked) -> str:
     if isinstance(t, m.Array):
         size = "" if t.size is None else str(t.size)
         bound = f"@max({t.max})" if t.max is not None else ""
-        return f"{canonical_type(t.element, version, checked)}[{size}]{bound}"
+        return f"{type_shape(t.element, version, src)}[{size}]{bound}"
     if isinstance(t, m.Optional_):
-        return "?" + canonical_type(t.inner, version, checked)
+        return "?" + type_shape(t.inner, version, src)
     if isinstance(t, m.Map):
         bound = f"@max({t.max})" if t.max is not None else ""
-        return (f"map<{canonical_type(t.key, version, checked)},"
-                f"{canonical_type(t.value, version, checked)}>{bound}")
+        return (f"map<{type_shape(t.key, version, src)},"
+                f"{type_shape(t.value, version, src)}>{bound}")
     key = (t.module, t.name)
     if t.kind == "enum":
-        e = checked.enums[key]
+        e = src.enum(key)
         values = ",".join(str(v) for v in e.values_at(version))
         return f"enum:{e.base.name}{{{values}}}"
-    members = [f for f in checked.members[key] if f.since <= version]
+    members = [f for f in src.members(key) if f.since <= version]
     if t.kind == "union":
         # A tag selects its case, so only the set of cases matters.
         cases = ",".join(
-            f"@{f.ordinal}:{canonical_type(f.type, version, checked)}"
+            f"@{f.ordinal}:{type_shape(f.type, version, src)}"
             for f in members)
-        return f"union:{checked.tags[key].name}{{{cases}}}"
+        return f"union:{src.tag(key).name}{{{cases}}}"
     fields = ",".join(
-        f"@{f.ordinal}v{f.since}:{canonical_type(f.type, version, checked)}"
+        f"@{f.ordinal}v{f.since}:{type_shape(f.type, version, src)}"
         for f in sorted(members, key=lambda f: (f.since, f.ordinal)))
     return f"struct{{{fields}}}"
+
+
+def canonical_type(t: m.Type, version: int, checked: Checked) -> str:
+    """``type_shape`` over the checker's tables."""
+    return type_shape(t, version, _FromChecked(checked))
 
 
 def canonical_params(params: Sequence[m.Param], version: int,
