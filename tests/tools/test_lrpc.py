@@ -306,10 +306,22 @@ class LrpcTest:
         def drop():
             os.setresgid(65534, 65534, 65534)
             os.setresuid(65534, 65534, 65534)
-        r = subprocess.run([LRPC, *self.tr, "monitor", self.name, "-c", "1"],
-                           capture_output=True, text=True, timeout=30,
-                           preexec_fn=drop)
-        self.assertEqual(r.returncode, 1)
+        # The build tree may sit below a directory only its owner can
+        # enter (mktemp -d): run a copy of the command and its library
+        # from a directory uid 65534 can reach.
+        lib = os.path.realpath(os.path.join(os.path.dirname(LRPC), os.pardir,
+                                            "runtime", "liblrpc.so.1"))
+        with tempfile.TemporaryDirectory() as d:
+            os.chmod(d, 0o755)
+            exe = os.path.join(d, "lrpc")
+            shutil.copy2(LRPC, exe)
+            shutil.copy2(lib, os.path.join(d, "liblrpc.so.1"))
+            env = {**os.environ, "LD_LIBRARY_PATH": d}
+            r = subprocess.run([exe, *self.tr, "monitor", self.name, "-c",
+                                "1"],
+                               capture_output=True, text=True, timeout=30,
+                               preexec_fn=drop, env=env)
+        self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("Operation not permitted", r.stderr)
         self.assertIn("server's user and root", r.stderr)
 
