@@ -26,9 +26,10 @@ import sys
 
 OBJECTS = ["rpc_client", "rpc_call", "server", "client", "conn", "loop",
            "arena"]
-# Module-level functions that act on no object.
+# Module-level functions that act on no object (lrpc_rpc_get_caller acts
+# on the current thread's dispatch, which has no handle).
 MODULE = {"lrpc_version", "lrpc_set_log_hook", "lrpc_transport_name",
-          "lrpc_rpc_encode", "lrpc_rpc_decode"}
+          "lrpc_rpc_encode", "lrpc_rpc_decode", "lrpc_rpc_get_caller"}
 VERBS = {
     "new", "new_async", "ref", "unref", "close", "start", "init", "done",
     "reset", "alloc", "get", "set", "is", "add", "remove", "del", "mod",

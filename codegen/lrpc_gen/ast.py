@@ -61,12 +61,28 @@ SizeExpr = Union[IntLit, QName]    # array sizes and attribute arguments
 
 
 @dataclass(frozen=True)
+class AttrItem:
+    """``key: value`` in an attribute's list, as in ``@access(uid: 0)``."""
+
+    key: Name
+    value: Union[IntLit, StrLit, QName]
+    loc: Location
+
+
+# An entry of an attribute's list: a word, a number or ``key: value``.
+AttrEntry = Union[IntLit, QName, AttrItem]
+
+
+@dataclass(frozen=True)
 class Attr:
-    """``@name(arg)``; ``arg`` is None when written ``@name``."""
+    """``@name(arg)``; ``arg`` is None when written ``@name``.  An
+    attribute given a list (``@access(owner, group: "wheel")``) has its
+    entries in ``items`` and no ``arg``."""
 
     name: Name
     arg: Optional[SizeExpr]
     loc: Location
+    items: Tuple[AttrEntry, ...] = ()
 
 
 # --- types -----------------------------------------------------------------

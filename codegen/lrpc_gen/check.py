@@ -12,9 +12,10 @@ much as it can.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, \
-    Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, \
+    Tuple, Union
 
 from . import ast
 from . import model as m
@@ -59,10 +60,15 @@ class Checked:
 
 # Attributes without a value: a retired struct field, a deprecated method.
 FLAG_ATTRS = ("removed", "deprecated")
-# Attributes whose value is a word: who may call a method.
-WORD_ATTRS = {"access": ("owner", "root")}
+# Who may call a method: a list of words and ``key: value`` rules.
+ACCESS_WORDS = ("owner", "root")
+ACCESS_KEYS = ("uid", "gid", "group")
 # The attributes there are (where each may go is checked in attrs()).
-ATTRIBUTES = ("since", "version", "max") + FLAG_ATTRS + tuple(WORD_ATTRS)
+ATTRIBUTES = ("since", "version", "max") + FLAG_ATTRS + ("access",)
+# What a group name may be (useradd's rule, at most 32 characters).
+_GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z")
+# uid_t and gid_t are 32 bits; (uid_t)-1 means "no change", never an id.
+_MAX_ID = 0xFFFFFFFE
 
 
 def check_decls(scope: Scope, diags: Diagnostics) -> Checked:
@@ -261,12 +267,12 @@ class _Checker:
 
     def attrs(self, mod: Mod, attrs: Iterable[ast.Attr],
               allowed: Union[str, Tuple[str, ...]],
-              where: str) -> Dict[str, Tuple[int, Location]]:
+              where: str) -> Dict[str, Tuple[Any, Location]]:
         """The attributes of one declaration, each checked: ``allowed``
         names the ones it may carry.  Flags (``FLAG_ATTRS``) take no value
-        and map to 1."""
+        and map to 1; ``@access`` maps to its ``m.Access``."""
         permitted = (allowed,) if isinstance(allowed, str) else allowed
-        out: Dict[str, Tuple[int, Location]] = {}
+        out: Dict[str, Tuple[Any, Location]] = {}
         seen: Set[str] = set()
         for a in attrs:
             n = a.name.text
@@ -283,18 +289,14 @@ class _Checker:
                     self.error(a.loc, f"'@{n}' takes no value")
                 else:
                     out[n] = (1, a.loc)
-            elif n in WORD_ATTRS:
+            elif n == "access":
                 seen.add(n)
-                words = WORD_ATTRS[n]
-                word = (a.arg.name.text if isinstance(a.arg, ast.QName)
-                        and a.arg.module is None else None)
-                if word not in words:
-                    self.error(a.loc, f"'@{n}' takes one of "
-                                      + ", ".join(words) + ", as in "
-                                      f"'@{n}({words[0]})'")
-                else:
-                    # The word's position: 1 for the first.
-                    out[n] = (words.index(word) + 1, a.loc)
+                access = self.access(a)
+                if access is not None:
+                    out[n] = (access, a.loc)
+            elif a.items:
+                self.error(a.loc, f"'@{n}' takes one value, as in "
+                                  f"'@{n}(2)'")
             elif a.arg is None:
                 self.error(a.loc, f"'@{n}' needs a value, as in '@{n}(2)'")
             else:
@@ -308,6 +310,83 @@ class _Checker:
                     continue
                 out[n] = (v, a.loc)
         return out
+
+    def access(self, a: ast.Attr) -> Optional[m.Access]:
+        """The rules of one ``@access(...)``, or None after reporting what
+        is wrong with them."""
+        entries = a.items if a.items else \
+            ((a.arg,) if a.arg is not None else ())
+        if not entries:
+            self.error(a.loc, "'@access' needs a rule, as in "
+                              "'@access(owner)' or '@access(group: "
+                              "\"wheel\")'")
+            return None
+        words: List[str] = []
+        ids: Dict[str, List[Union[int, str]]] = {k: [] for k in ACCESS_KEYS}
+        ok = True
+        for e in entries:
+            if isinstance(e, ast.QName) and e.module is None and \
+                    e.name.text in ACCESS_WORDS:
+                word = e.name.text
+                if word in words:
+                    self.error(e.name.loc, f"'{word}' is given twice")
+                    ok = False
+                words.append(word)
+            elif isinstance(e, ast.AttrItem) and e.key.text in ACCESS_KEYS:
+                key, v = e.key.text, e.value
+                if key == "group":
+                    if not isinstance(v, ast.StrLit):
+                        self.error(e.loc, "a group is named by a string, "
+                                          "as in 'group: \"wheel\"'")
+                        ok = False
+                        continue
+                    if not _GROUP_NAME.match(v.value):
+                        self.error(v.loc, f"'{v.value}' is not a group "
+                                          f"name (a letter or '_', then "
+                                          f"letters, digits, '_', '.', "
+                                          f"'-'; at most 32)")
+                        ok = False
+                        continue
+                    value: Union[int, str] = v.value
+                else:
+                    if not isinstance(v, ast.IntLit):
+                        self.error(e.loc, f"'{key}' takes a number, as in "
+                                          f"'{key}: 0'")
+                        ok = False
+                        continue
+                    if not 0 <= v.value <= _MAX_ID:
+                        self.error(v.loc, f"'{key}: {v.value}' is out of "
+                                          f"range (0..{_MAX_ID})")
+                        ok = False
+                        continue
+                    value = v.value
+                if value in ids[key]:
+                    self.error(e.loc, f"'{key}: {value}' is given twice"
+                               if key != "group" else
+                               f"'group: \"{value}\"' is given twice")
+                    ok = False
+                ids[key].append(value)
+            else:
+                what = (e.key if isinstance(e, ast.AttrItem) else
+                        e.name if isinstance(e, ast.QName) and
+                        e.module is None else None)
+                known = ACCESS_WORDS + tuple(k + ":" for k in ACCESS_KEYS)
+                self.error(getattr(e, "loc", a.loc),
+                           f"'@access' takes {', '.join(ACCESS_WORDS)}, "
+                           f"'uid: N', 'gid: N' or 'group: \"name\"'"
+                           + (hint(what.text, ACCESS_WORDS + ACCESS_KEYS)
+                              if what is not None else ""))
+                ok = False
+        if "root" in words and len(entries) > 1:
+            self.error(a.loc, "'root' in '@access' means nobody but root; "
+                              "leave it out to let the others listed call")
+            ok = False
+        if not ok:
+            return None
+        return m.Access(root="root" in words, owner="owner" in words,
+                        uids=tuple(sorted(int(x) for x in ids["uid"])),
+                        gids=tuple(sorted(int(x) for x in ids["gid"])),
+                        groups=tuple(sorted(str(x) for x in ids["group"])))
 
     def ordinals(self, items: Sequence[Tuple[ast.Name,
                                              Optional[ast.IntLit]]],
@@ -579,8 +658,7 @@ class _Checker:
                            "an interface")
         version = attrs.get("version", (1, None))[0]
         # @access on the interface: every method's, unless it has its own.
-        iface_access = (WORD_ATTRS["access"][attrs["access"][0] - 1]
-                        if "access" in attrs else "")
+        iface_access = attrs.get("access", (m.Access(), None))[0]
         self.checked.versions[key] = version
         good = self.unique([x.name for x in i.methods], "method",
                            c_name=method_member)
@@ -677,8 +755,7 @@ class _Checker:
         return m.Method(name, meth.kind, 0, since, params, results, raises,
                         depth, mod.namer.method(iname, name), meth.doc,
                         meth.name.loc, "deprecated" in attrs,
-                        WORD_ATTRS["access"][attrs["access"][0] - 1]
-                        if "access" in attrs else "")
+                        attrs.get("access", (m.Access(), None))[0])
 
     def check_stub_parameters(self, iname: str, meth: ast.Method,
                               params: Sequence[m.Param],

@@ -250,6 +250,49 @@ class ErrorRef:
 
 
 @dataclass(frozen=True)
+class Access:
+    """A method's ``@access`` policy.  Root may always call; besides root,
+    the caller passes if it matches any rule given.  ``root`` alone means
+    nobody else; nothing at all means anyone the service admits."""
+
+    root: bool = False              # "root": nobody but uid 0
+    owner: bool = False             # the server's effective uid
+    uids: Tuple[int, ...] = ()
+    gids: Tuple[int, ...] = ()      # primary or supplementary group
+    groups: Tuple[str, ...] = ()    # group names, resolved by the server
+
+    def __bool__(self) -> bool:
+        return bool(self.root or self.owner or self.uids or self.gids
+                    or self.groups)
+
+    @property
+    def rules(self) -> bool:
+        """Whether it says more than one of the words ``owner``/``root``
+        (then the C table carries an lrpc_rpc_policy)."""
+        return bool(self.uids or self.gids or self.groups)
+
+    @property
+    def word(self) -> str:
+        """The lrpc_rpc_access word nearest to it that never lets in
+        more than it does."""
+        if not self:
+            return "any"
+        if self.owner and not self.rules:
+            return "owner"
+        return "root"
+
+    def __str__(self) -> str:
+        """The canonical spelling, as ``@access(...)`` takes it."""
+        out = ["root"] if self.root else []
+        if self.owner:
+            out.append("owner")
+        out += [f"uid: {u}" for u in self.uids]
+        out += [f"gid: {g}" for g in self.gids]
+        out += [f'group: "{g}"' for g in self.groups]
+        return ", ".join(out)
+
+
+@dataclass(frozen=True)
 class Method:
     name: str
     kind: str                       # "call", "oneway" or "event"
@@ -263,10 +306,9 @@ class Method:
     doc: Doc
     loc: Location
     deprecated: bool = False        # @deprecated: stubs warn when used
-    # @access: who may call it ("owner": the server's uid and root,
-    # "root"), checked by the server before the handler; "": anyone the
-    # service admits.
-    access: str = ""
+    # @access: who may call it, checked by the server before the
+    # handler; empty: anyone the service admits.
+    access: Access = Access()
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,22 @@ class InterfaceNames:
         return self.base + "__access"
 
     @property
+    def policy(self) -> str:
+        return self.base + "__policy"
+
+    @property
+    def policies(self) -> str:
+        return self.base + "__policies"        # lrpc_rpc_policy[]
+
+    @property
+    def policy_ids(self) -> str:
+        return self.base + "__policy_ids"      # their uids and gids
+
+    @property
+    def policy_groups(self) -> str:
+        return self.base + "__policy_groups"   # their group names
+
+    @property
     def idl(self) -> str:
         return self.base + "__idl"             # the IDL text (idl_text.py)
 
@@ -268,7 +284,8 @@ class InterfaceNames:
 
     def internal(self) -> Tuple[str, ...]:
         return (self.desc, self.methods_desc, self.hashes, self.canonical,
-                self.forms, self.access,
+                self.forms, self.access, self.policy, self.policies,
+                self.policy_ids, self.policy_groups,
                 self.idl, self.invoke_table, self.dispatch, self.notify_table,
                 self.listener)
 

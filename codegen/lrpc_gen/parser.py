@@ -7,7 +7,7 @@ left out of checking, while other files are still checked.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from . import ast
 from .errors import Diagnostics, Location
@@ -378,14 +378,38 @@ class _Parser:
         loc = self.expect_punct("@").loc
         name = self.expect_name("an attribute name")
         arg: Optional[ast.SizeExpr] = None
+        items: List[ast.AttrEntry] = []
         if self.is_punct("("):
             self.next()
-            if self.peek().kind is TokenKind.IDENT:
-                arg = self.qname("an attribute argument")
-            else:
-                arg = self.signed_int("an attribute argument")
+            items.append(self.attr_entry())
+            while self.is_punct(","):
+                self.next()
+                items.append(self.attr_entry())
             self.expect_punct(")")
-        return ast.Attr(name, arg, loc)
+            # One plain value is the common case (@since(2)); lists are
+            # for the attributes that take several (@access).
+            if len(items) == 1 and not isinstance(items[0], ast.AttrItem):
+                arg = items.pop()
+        return ast.Attr(name, arg, loc, tuple(items))
+
+    def attr_entry(self) -> ast.AttrEntry:
+        if self.peek().kind is TokenKind.IDENT and self.is_punct(":", 1):
+            key = self.expect_name("an attribute key")
+            self.next()
+            tok = self.peek()
+            value: Union[ast.IntLit, ast.StrLit, ast.QName]
+            if tok.kind is TokenKind.STRING:
+                self.next()
+                assert isinstance(tok.value, str)
+                value = ast.StrLit(tok.value, tok.loc)
+            elif tok.kind is TokenKind.IDENT:
+                value = self.qname("a value")
+            else:
+                value = self.signed_int(f"a value for '{key.text}'")
+            return ast.AttrItem(key, value, key.loc)
+        if self.peek().kind is TokenKind.IDENT:
+            return self.qname("an attribute argument")
+        return self.signed_int("an attribute argument")
 
     # --- types ------------------------------------------------------------
 

@@ -270,7 +270,42 @@ typedef struct lrpc_rpc_interface {
 	 * covers it).
 	 */
 	const uint8_t *access;
+	/**
+	 * The full `@access` policy of each method (one pointer per entry
+	 * of @methods; NULL: open to whoever the service admits).  When
+	 * present it replaces @access, which then holds the nearest word
+	 * that errs on the side of refusing, for libraries that predate
+	 * this field.  NULL in tables from older generators (read only
+	 * when @struct_size covers it).
+	 */
+	const struct lrpc_rpc_policy *const *policy;
 } lrpc_rpc_interface;
+
+/**
+ * One method's `@access` policy (generated).  Root may always call;
+ * anyone else must match one of the rules: the server's effective uid
+ * (LRPC_RPC_POLICY_OWNER), a uid of @uids, a primary or supplementary
+ * group of @gids, or a member of a group named in @groups (resolved to
+ * a gid when the interface is added to a server; a name the system does
+ * not know matches nobody, and is logged).  LRPC_RPC_POLICY_ROOT alone
+ * means nobody but root.  The credentials checked are the kernel's, read
+ * at connect (lrpc_peer).  This struct never grows: generated tables
+ * are arrays of it.
+ */
+typedef struct lrpc_rpc_policy {
+	uint32_t flags; /**< LRPC_RPC_POLICY_* */
+	uint32_t n_uids;
+	const uint32_t *uids;
+	uint32_t n_gids;
+	const uint32_t *gids;
+	uint32_t n_groups;
+	const char *const *groups;
+} lrpc_rpc_policy;
+
+/** The server's effective uid may call (`@access(owner)`). */
+#define LRPC_RPC_POLICY_OWNER (1u << 0)
+/** Nobody but root (`@access(root)`). */
+#define LRPC_RPC_POLICY_ROOT (1u << 1)
 
 /** Values of lrpc_rpc_interface.access. */
 typedef enum lrpc_rpc_access {
@@ -590,6 +625,51 @@ LRPC_EXPORT int lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id);
 LRPC_EXPORT int lrpc_server_add_interface(lrpc_server *s,
 					  const lrpc_rpc_dispatch *table,
 					  const void *handlers, void *userdata);
+
+/**
+ * A server's own say on who may call what, beyond the IDL's `@access`:
+ * run for each request and oneway message of the interface it was set
+ * for, after the IDL's policy let the caller through and before anything
+ * of the request is decoded (it cannot widen the IDL's policy, only
+ * narrow it).  @peer holds the caller's credentials (the kernel's, read
+ * at connect), @method the method called.  Return 0 to let the call go
+ * on, or a negative errno to refuse it with that status: -EPERM reaches
+ * the caller as lrpc.AccessDenied.  A refused oneway message is dropped.
+ * Refusals are counted like the IDL's.  Any other value refuses with
+ * -EPERM.
+ */
+typedef int (*lrpc_rpc_access_fn)(lrpc_conn *conn, const lrpc_peer *peer,
+				  const lrpc_rpc_interface *iface,
+				  const lrpc_rpc_method *method,
+				  void *userdata);
+
+/**
+ * Set (or with @fn NULL, remove) the access hook of the interface @iface
+ * that @s serves (lrpc_server_add_interface()).  Errors: -EINVAL, -ENOENT
+ * (@s does not serve @iface).
+ */
+LRPC_EXPORT int lrpc_server_set_access_hook(lrpc_server *s,
+					    const lrpc_rpc_interface *iface,
+					    lrpc_rpc_access_fn fn,
+					    void *userdata);
+
+/**
+ * The credentials of the caller whose request this thread is handling
+ * right now: valid only while a handler (or an access hook) runs, and
+ * only on the thread that runs it.  Anywhere else, -ESRCH, and @ret is
+ * left alone -- never the server's own identity.  Code that keeps a call
+ * (LRPC_RPC_LATER) asks lrpc_rpc_call_get_peer() instead.  The groups
+ * @ret points to stay valid while the connection does.
+ */
+LRPC_EXPORT int lrpc_rpc_get_caller(lrpc_peer *ret);
+
+/**
+ * The credentials of whoever made @call (the kernel's, read at connect),
+ * until the call is answered.  Errors: -EINVAL, -ENOTCONN (the caller
+ * went away).  The groups @ret points to stay valid while the connection
+ * does.
+ */
+LRPC_EXPORT int lrpc_rpc_call_get_peer(lrpc_rpc_call *call, lrpc_peer *ret);
 
 /** The connection a call came in on; NULL once the client went away. */
 LRPC_EXPORT lrpc_conn *lrpc_rpc_call_get_conn(lrpc_rpc_call *call);

@@ -58,6 +58,12 @@ typedef struct rpc_method_stats {
 	uint64_t latency[RPC_STATS_BUCKETS];
 } rpc_method_stats;
 
+/* Group names of one method's policy, resolved; -1: unknown here. */
+typedef struct rpc_group_gids {
+	uint32_t n;
+	gid_t *gids;
+} rpc_group_gids;
+
 typedef struct rpc_service {
 	unsigned n_ref;
 	lrpc_server *server; /* NULL once the server is freed */
@@ -74,8 +80,14 @@ typedef struct rpc_service {
 	rpc_method_stats *stats;
 	/* Size of the last message lrpc__rpcs_svc_send() committed. */
 	size_t sent;
-	/* Calls refused by the IDL's @access. */
+	/* Calls refused by the IDL's @access or the access hook. */
 	uint64_t access_denied;
+	/* Per method (by index), the gids of the groups its policy names,
+	 * resolved when the interface was added (rpc-access.c); NULL when
+	 * no policy names a group. */
+	rpc_group_gids *group_gids;
+	lrpc_rpc_access_fn access_fn;
+	void *access_data;
 	/* The next interface of the same server, for lrpc.Service. */
 	struct rpc_service *intro_next;
 	uint8_t arena_buf[4096];
@@ -132,6 +144,12 @@ int lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 bool lrpc__rpcs_access_refused(rpc_service *svc, lrpc_conn *conn,
 			       const lrpc_rpc_method *m,
 			       const lrpc__rpc_header *h, bool oneway);
+/* Resolve the group names of @svc's policies (at add; 0 or -ENOMEM). */
+int lrpc__rpcs_access_setup(rpc_service *svc);
+void lrpc__rpcs_access_done(rpc_service *svc);
+/* While a handler or access hook runs on this thread: its caller. */
+const lrpc_peer *lrpc__rpcs_caller_enter(const lrpc_peer *peer);
+void lrpc__rpcs_caller_leave(const lrpc_peer *saved);
 /* An error reply with @status and an optional @message. */
 int lrpc__rpcs_send_status(rpc_service *svc, lrpc_conn *conn,
 			   uint64_t call_id, uint16_t method, int status,

@@ -23,6 +23,7 @@ svc_free(rpc_service *svc)
 	}
 	lrpc__rpc_buf_done(&svc->sbuf);
 	lrpc_arena_done(&svc->arena);
+	lrpc__rpcs_access_done(svc);
 	free(svc->stats);
 	free(svc);
 }
@@ -363,10 +364,18 @@ svc_invoke(rpc_service *svc, lrpc_rpc_call *call, lrpc__rd *r,
 						     sizeof(call->message));
 	}
 	if (status == 0) {
+		lrpc_peer who;
+		const lrpc_peer *saved = NULL;
+		bool known = lrpc_conn_get_peer(call->conn, &who) == 0;
+
+		if (known)
+			saved = lrpc__rpcs_caller_enter(&who);
 		call->in_handler = true;
 		status = svc->table->invoke[m - svc->table->iface->methods](
 			call, svc->handlers, svc->userdata, req, *ret_rep);
 		call->in_handler = false;
+		if (known)
+			lrpc__rpcs_caller_leave(saved);
 	}
 	return status;
 }
@@ -539,6 +548,11 @@ lrpc_server_add_interface(lrpc_server *s, const lrpc_rpc_dispatch *table,
 	svc->userdata = userdata;
 	lrpc_arena_init(&svc->arena, svc->arena_buf, sizeof(svc->arena_buf),
 			LRPC_ARENA_UNLIMITED);
+	r = lrpc__rpcs_access_setup(svc);
+	if (r < 0) {
+		lrpc__rpcs_svc_unref(svc);
+		return r;
+	}
 	r = lrpc_server_add_handler(s, (int32_t)table->iface->id, lrpc__rpcs_svc_handle,
 				    svc);
 	if (r < 0) {

@@ -259,5 +259,19 @@ lrpc__rpc_interface_valid(const lrpc_rpc_interface *iface)
 		if (i && iface->methods[i - 1].ordinal >= m->ordinal)
 			return false;
 	}
+	/* A policy that names more ids than it points to cannot be read. */
+	if (iface->struct_size >= offsetof(lrpc_rpc_interface, policy) +
+					  sizeof(iface->policy) &&
+	    iface->policy)
+		for (uint32_t i = 0; i < iface->n_methods; i++) {
+			const lrpc_rpc_policy *p = iface->policy[i];
+			if (p && ((p->n_uids && !p->uids) ||
+				  (p->n_gids && !p->gids) ||
+				  (p->n_groups && !p->groups)))
+				return false;
+			for (uint32_t k = 0; p && k < p->n_groups; k++)
+				if (!p->groups[k])
+					return false;
+		}
 	return true;
 }

@@ -205,11 +205,60 @@ class AccessAttributeTest(unittest.TestCase):
             "module m; interface I { @access(owner) f() @0;\n"
             "@access(root) oneway g() @1; h() @2; }\n")
         assert model is not None, diags.render()
-        self.assertEqual([x.access for x in model.main.interfaces[0].methods],
+        self.assertEqual([str(x.access)
+                          for x in model.main.interfaces[0].methods],
                          ["owner", "root", ""])
 
+    def test_access_rules(self) -> None:
+        # Lists of rules, kept in one canonical order whatever the
+        # source's (the IDL text and the C table show that order).
+        model, diags = check_text(
+            'module m; interface I {\n'
+            '@access(group: "wheel", uid: 1000, owner, uid: 7, gid: 10) '
+            'f() @0;\n@access(uid: 0) g() @1;\n'
+            '@access(group: "adm", group: "_x-1.y") h() @2; }\n')
+        assert model is not None, diags.render()
+        got = [x.access for x in model.main.interfaces[0].methods]
+        self.assertEqual([str(a) for a in got],
+                         ['owner, uid: 7, uid: 1000, gid: 10, '
+                          'group: "wheel"', 'uid: 0',
+                          'group: "_x-1.y", group: "adm"'])
+        self.assertEqual(got[0].uids, (7, 1000))
+        self.assertEqual([a.word for a in got], ["root"] * 3)
+
+    def test_access_rule_errors(self) -> None:
+        cases = [
+            ('@access(uid: -1)', "'uid: -1' is out of range"),
+            ('@access(uid: 4294967295)', "is out of range (0..4294967294)"),
+            ('@access(gid: "wheel")', "'gid' takes a number"),
+            ('@access(group: wheel)', "a group is named by a string"),
+            ('@access(group: "9lives")', "'9lives' is not a group name"),
+            ('@access(group: "' + "a" * 33 + '")', "is not a group name"),
+            ('@access(uid: 5, uid: 5)', "'uid: 5' is given twice"),
+            ('@access(owner, owner)', "'owner' is given twice"),
+            ('@access(root, uid: 5)', "'root' in '@access' means nobody "
+                                      "but root"),
+            ('@access(usr: 5)', "did you mean 'uid'"),
+            ('@access(ownr)', "did you mean 'owner'"),
+            ('@access()', "expected an attribute argument"),
+        ]
+        for attr, want in cases:
+            with self.subTest(attr=attr):
+                errs = errors("module m; interface I { " + attr +
+                              " f() @0; }\n")
+                self.assertTrue(errs, attr)
+                self.assertIn(want, errs[0][2])
+
+    def test_lists_only_where_they_mean_something(self) -> None:
+        self.assertIn("'@since' takes one value",
+                      errors("module m; interface I @version(3) { "
+                             "@since(2, 3) f() @0; }\n")[0][2])
+        self.assertIn("'@since' takes one value",
+                      errors("module m; interface I @version(3) { "
+                             "@since(v: 2) f() @0; }\n")[0][2])
+
     def test_access_refused_where_it_means_nothing(self) -> None:
-        self.assertIn("'@access' takes one of owner, root",
+        self.assertIn("'@access' takes owner, root, 'uid: N'",
                       errors("module m; interface I { @access(anyone) f() "
                              "@0; }\n")[0][2])
         self.assertIn("'@access' is not allowed on an event",
@@ -225,12 +274,16 @@ class AccessAttributeTest(unittest.TestCase):
             "module m; interface I @access(owner) { f() @0;\n"
             "@access(root) g() @1; event e() @2; }\n")
         assert model is not None, diags.render()
-        self.assertEqual([x.access for x in model.main.interfaces[0].methods],
+        self.assertEqual([str(x.access)
+                          for x in model.main.interfaces[0].methods],
                          ["owner", "root", ""])
 
     def test_access_keeps_the_hash(self) -> None:
         self.assertEqual(hashes(V1), hashes(V1.replace(
             "find(string name)", "@access(owner) find(string name)")))
+        self.assertEqual(hashes(V1), hashes(V1.replace(
+            "find(string name)",
+            '@access(uid: 5, group: "wheel") find(string name)')))
 
 
 class EnumSinceCheckTest(unittest.TestCase):

@@ -16,6 +16,7 @@
  *  - cancels for calls that are not the sender's are ignored.
  */
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,67 @@ h_guarded(lrpc_rpc_call *call, void *ud, uint32_t *ret_uid)
 	return 0;
 }
 
+/* hooked(): the server's access hook refuses uid 4321, and checks that
+ * what lrpc_rpc_get_caller() says inside it is the caller it was given. */
+static unsigned n_hook_runs;
+
+static int
+access_hook(lrpc_conn *conn, const lrpc_peer *peer,
+	    const lrpc_rpc_interface *iface, const lrpc_rpc_method *method,
+	    void *ud)
+{
+	lrpc_peer who;
+
+	n_hook_runs++;
+	if (lrpc_rpc_get_caller(&who) < 0 || who.uid != peer->uid)
+		return -EIO;
+	if (strcmp(method->name, "hooked") == 0 && peer->uid == 4321)
+		return -EPERM;
+	return 0;
+}
+
+/* caller(): asked inside the handler, then again from a loop job, where
+ * no request is being dispatched. */
+struct caller_later {
+	lrpc_rpc_call *call;
+	lrpc_peer inside;
+};
+
+static void
+caller_fire(void *data)
+{
+	struct caller_later *l = data;
+	lrpc_peer outside = { .uid = 12345 }, peer;
+	int r = lrpc_rpc_get_caller(&outside);
+
+	if (r == 0 || outside.uid != 12345)
+		r = -EPROTO; /* filled in outside dispatch: a bug */
+	if (lrpc_rpc_call_get_peer(l->call, &peer) < 0)
+		peer.uid = (uid_t)-1;
+	th_report("caller-reply %d",
+		  rc_calls_caller_reply(l->call, (uint32_t)l->inside.uid,
+					(uint32_t)l->inside.gid, r,
+					(uint32_t)peer.uid));
+	free(l);
+}
+
+static int
+h_caller(lrpc_rpc_call *call, void *ud, uint32_t *ret_uid, uint32_t *ret_gid,
+	 int32_t *ret_outside, uint32_t *ret_peer_uid)
+{
+	struct caller_later *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->call = call;
+	if (lrpc_rpc_get_caller(&l->inside) < 0 ||
+	    lrpc_loop_add_job(srv_loop, caller_fire, l) < 0) {
+		free(l);
+		return -EIO;
+	}
+	return LRPC_RPC_LATER;
+}
+
 /* Calls parked by park(): answered only once abandoned. */
 static uint32_t n_parked;
 
@@ -267,6 +329,12 @@ static const struct rc_calls_handlers handlers = {
 	.root_only = h_caller_uid,
 	.park = h_park,
 	.parked = h_parked,
+	.by_uid = h_caller_uid,
+	.by_gid = h_caller_uid,
+	.by_group = h_caller_uid,
+	.by_missing_group = h_caller_uid,
+	.hooked = h_caller_uid,
+	.caller = h_caller,
 };
 
 static void
@@ -275,6 +343,9 @@ calls_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 	srv_loop = loop;
 	lrpc_set_log_hook(srv_log, LRPC_LOG_WARNING, NULL);
 	assert_int_equal(rc_calls_serve(s, &handlers, NULL), 0);
+	assert_int_equal(lrpc_server_set_access_hook(s, &rc_calls__interface,
+						     access_hook, NULL),
+			 0);
 }
 
 /* --- The client ------------------------------------------------------------ */
@@ -323,7 +394,7 @@ test_rpc_calls_results_too_large(void **state)
 				      NULL),
 			 0);
 	assert_int_equal(data.len, 1000);
-	assert_int_equal(th_server_count(f.server, "log ", 300), 1);
+	assert_int_equal(th_server_count(f.server, "log lrpc server ", 300), 1);
 	lrpc_arena_done(&arena);
 	th_rpc_fixture_stop(&f);
 }
@@ -966,6 +1037,222 @@ access_as_other_uid(void *arg)
 	return 0;
 }
 
+/* A request for method @ordinal, built by hand, whose parameters are
+ * @junk_len bytes of garbage: the status it is answered with. */
+static int
+hand_built_status(lrpc_client *c, uint16_t ordinal, size_t junk_len)
+{
+	uint8_t buf[LRPC__RPC_HDR_SIZE + 64] = { 0 }, resp[256];
+	lrpc__wr w = { .buf = buf + sizeof(lrpc_msg_header),
+		       .cap = sizeof(buf) - sizeof(lrpc_msg_header) };
+	lrpc__rpc_header rh = { .call_id = 9, .method = ordinal,
+				.kind = LRPC__RPC_REQUEST, .version = 1 };
+	lrpc_msg_header *h = (lrpc_msg_header *)buf;
+	lrpc__rpc_header got;
+
+	lrpc__rpc_header_write(&w, &rh);
+	memset(buf + LRPC__RPC_HDR_SIZE, 0xff, junk_len);
+	h->size = (uint32_t)(LRPC__RPC_HDR_SIZE + junk_len);
+	h->id = (int32_t)rc_calls__interface.id;
+	int size = th_call(c, buf, h->size, resp, sizeof(resp), 5000);
+	lrpc__rd rd = { .p = resp + sizeof(lrpc_msg_header),
+			.end = resp + (size > 0 ? size : 0) };
+	if (size < (int)LRPC__RPC_HDR_SIZE ||
+	    !lrpc__rpc_header_read(&rd, &got) || got.kind != LRPC__RPC_ERROR ||
+	    got.call_id != 9)
+		return 1;
+	return got.status;
+}
+
+/* What one client of the access-rules test should get from each method. */
+struct rules_case {
+	uid_t uid;
+	gid_t gid;
+	int n_groups;
+	gid_t groups[2];
+	int by_uid, by_gid, by_group, hooked;
+};
+
+static int
+rules_as(void *arg, const struct rules_case *k)
+{
+	int (*const fns[])(lrpc_rpc_client *, uint32_t *, uint64_t,
+			   lrpc_rpc_error *) = {
+		rc_calls_by_uid, rc_calls_by_gid, rc_calls_by_group,
+		rc_calls_hooked, rc_calls_by_missing_group,
+	};
+	const int want[] = { k->by_uid, k->by_gid, k->by_group, k->hooked,
+			     -EPERM };
+	lrpc_rpc_client *rc = NULL;
+	lrpc_client *c = NULL;
+	lrpc_rpc_error err;
+	uint64_t n;
+
+	if (setgroups((size_t)k->n_groups, k->groups) < 0 ||
+	    setgid(k->gid) < 0 || setuid(k->uid) < 0)
+		return 10;
+	if (th_connect(arg, &c, NULL) < 0 || lrpc_rpc_client_new(&rc, c) < 0)
+		return 11;
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		uint32_t uid = 7;
+		int r = fns[i](rc, &uid, TIMEOUT, &err);
+
+		if (r != want[i])
+			return 20 + (int)i;
+		if (r == 0 && uid != k->uid)
+			return 30 + (int)i;
+		if (r == -EPERM &&
+		    (strcmp(err.name, "lrpc.AccessDenied") != 0 || uid != 7))
+			return 40 + (int)i;
+	}
+	/* The message names the rule that was not met. */
+	if (k->by_gid == -EPERM &&
+	    (rc_calls_by_gid(rc, NULL, TIMEOUT, &err) != -EPERM ||
+	     !strstr(err.message, "rc.Calls.by_gid is @access(gid: 4400)")))
+		return 50;
+	if (k->hooked == -EPERM &&
+	    (rc_calls_hooked(rc, NULL, TIMEOUT, &err) != -EPERM ||
+	     !strstr(err.message, "the service's access policy refused uid")))
+		return 51;
+	/* Refused, not dropped. */
+	if (rc_calls_undelivered(rc, &n, TIMEOUT, NULL) != 0)
+		return 12;
+	lrpc_rpc_client_unref(rc);
+	lrpc_client_unref(c);
+	/* Requests built by hand whose parameters would not even decode:
+	 * refused before decoding, so the answer is -EPERM, not -EBADMSG;
+	 * an allowed caller gets -EBADMSG (its request reached the
+	 * decoder). */
+	if (th_connect(arg, &c, NULL) < 0)
+		return 13;
+	if (hand_built_status(c, 14, 5) != (k->by_gid ? -EPERM : -EBADMSG) ||
+	    hand_built_status(c, 17, 5) != (k->hooked ? -EPERM : -EBADMSG))
+		return 14;
+	lrpc_client_unref(c);
+	return 0;
+}
+
+static int
+rules_other_uid(void *arg)
+{
+	/* uid 4321 with no supplementary group: only by_uid lets it in,
+	 * and the hook refuses it hooked(). */
+	const struct rules_case k = { .uid = 4321, .gid = 4321,
+				      .by_uid = 0, .by_gid = -EPERM,
+				      .by_group = -EPERM, .hooked = -EPERM };
+	return rules_as(arg, &k);
+}
+
+static int
+rules_in_groups(void *arg)
+{
+	struct group *users = getgrnam("users");
+	struct rules_case k = { .uid = 4500, .gid = 4500, .n_groups = 1,
+				.groups = { 4400 },
+				.by_uid = -EPERM, .by_gid = 0,
+				.by_group = -EPERM, .hooked = 0 };
+
+	/* Supplementary groups count; "users" is resolved by the server. */
+	if (users) {
+		k.groups[k.n_groups++] = users->gr_gid;
+		k.by_group = 0;
+	}
+	return rules_as(arg, &k);
+}
+
+static int
+rules_primary_gid(void *arg)
+{
+	/* The primary group counts as well as the supplementary ones. */
+	const struct rules_case k = { .uid = 4600, .gid = 4400,
+				      .by_uid = -EPERM, .by_gid = 0,
+				      .by_group = -EPERM, .hooked = 0 };
+	return rules_as(arg, &k);
+}
+
+/*
+ * @access rules beyond owner and root (HARDENING F54): a uid list, a gid,
+ * a group by name (resolved by the server; one the system does not know
+ * lets nobody but root in), and the server's access hook, which can only
+ * narrow the IDL's policy.  Each refusal comes before the request is
+ * decoded, names the rule, and leaves the connection up.
+ */
+static void
+test_rpc_calls_f54_access_rules(void **state)
+{
+	int (*const fns[])(lrpc_rpc_client *, uint32_t *, uint64_t,
+			   lrpc_rpc_error *) = {
+		rc_calls_by_uid, rc_calls_by_gid, rc_calls_by_group,
+		rc_calls_hooked, rc_calls_by_missing_group,
+	};
+	lrpc_rpc_error err;
+	fixture f;
+
+	fixture_start(state, &f);
+	/* The group the system does not know is said once, when the
+	 * interface is served. */
+	assert_true(th_server_expect(f.server, "log lrpc rpc: "
+				     "rc.Calls.by_missing_group: group "
+				     "\"lrpc-test-no-such-group\" is not known",
+				     5000, NULL, 0));
+	if (getuid() != 0) {
+		/* Not root: refused by the group nobody has; the hook lets
+		 * the test's uid through. */
+		assert_int_equal(rc_calls_by_missing_group(f.rc, NULL, TIMEOUT,
+							   &err),
+				 -EPERM);
+		assert_string_equal(err.name, "lrpc.AccessDenied");
+		assert_int_equal(rc_calls_hooked(f.rc, NULL, TIMEOUT, NULL), 0);
+		th_rpc_fixture_stop(&f);
+		return;
+	}
+	/* Root passes every rule. */
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		uint32_t uid = 7;
+		assert_int_equal(fns[i](f.rc, &uid, TIMEOUT, NULL), 0);
+		assert_int_equal(uid, 0);
+	}
+	int (*const kids[])(void *) = { rules_other_uid, rules_in_groups,
+					rules_primary_gid };
+	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
+		pid_t pid = th_fork_helper(kids[i], *state);
+		assert_int_equal(th_wait_helper(pid), 0);
+	}
+	th_rpc_fixture_stop(&f);
+}
+
+/*
+ * HARDENING F55: lrpc_rpc_get_caller() tells a handler who is calling,
+ * and anywhere else -- a client process, a loop job of the server after
+ * the handler returned -- it fails with -ESRCH and fills in nothing,
+ * never the server's own identity.  A kept call still knows its caller
+ * through lrpc_rpc_call_get_peer().
+ */
+static void
+test_rpc_calls_f55_caller_outside_dispatch(void **state)
+{
+	lrpc_peer who = { .uid = 777 };
+	uint32_t uid = 1, gid = 1, peer_uid = 1;
+	int32_t outside = 0;
+	char line[64];
+	fixture f;
+
+	assert_int_equal(lrpc_rpc_get_caller(&who), -ESRCH);
+	assert_int_equal(who.uid, 777);
+	fixture_start(state, &f);
+	assert_int_equal(rc_calls_caller(f.rc, &uid, &gid, &outside, &peer_uid,
+					 TIMEOUT, NULL),
+			 0);
+	assert_int_equal(uid, getuid());
+	assert_int_equal(gid, getgid());
+	assert_int_equal(outside, -ESRCH);
+	assert_int_equal(peer_uid, getuid());
+	assert_true(th_server_expect(f.server, "caller-reply", 5000, line,
+				     sizeof(line)));
+	assert_string_equal(line, "caller-reply 0");
+	th_rpc_fixture_stop(&f);
+}
+
 /*
  * The IDL's per-method access policy (HARDENING F54): the server checks
  * @access against the caller's credentials before anything of the
@@ -1056,6 +1343,8 @@ main(void)
 		TH_TEST(test_rpc_calls_oneway_kind_for_a_call),
 		TH_TEST(test_rpc_calls_f54_handler_denies_by_credentials),
 		TH_TEST(test_rpc_calls_f54_access_policy),
+		TH_TEST(test_rpc_calls_f54_access_rules),
+		TH_TEST(test_rpc_calls_f55_caller_outside_dispatch),
 		TH_TEST(test_rpc_calls_c32_deferred_calls_capped),
 		TH_TEST(test_rpc_calls_c32_cancels_not_quadratic),
 	};

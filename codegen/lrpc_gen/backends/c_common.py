@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .. import model as m
 from ..hashing import fnv1a32
@@ -167,6 +167,57 @@ def c_type(t: m.Type) -> str:
 def method_kind(meth: m.Method) -> str:
     """The runtime's enumerator for the kind of ``meth``."""
     return _METHOD_KIND[meth.kind]
+
+
+def access_word(access: m.Access) -> str:
+    """The lrpc_rpc_access enumerator for ``access``."""
+    return "LRPC_RPC_ACCESS_" + access.word.upper()
+
+
+def policy_flags(access: m.Access) -> str:
+    """lrpc_rpc_policy.flags for ``access``."""
+    flags = [f for f, on in (("LRPC_RPC_POLICY_ROOT", access.root),
+                              ("LRPC_RPC_POLICY_OWNER", access.owner)) if on]
+    return " | ".join(flags) if flags else "0"
+
+
+@dataclass(frozen=True)
+class PolicyTables:
+    """An interface's @access policies as C tables: every uid and gid in
+    one array, every group name in another, one lrpc_rpc_policy per
+    method that has a policy (its slices given as offsets)."""
+
+    ids: Tuple[int, ...]
+    groups: Tuple[str, ...]
+    # (method name, flags, (uid at, n), (gid at, n), (group at, n))
+    policies: Tuple[Tuple[str, str, Tuple[int, int], Tuple[int, int],
+                          Tuple[int, int]], ...]
+    # Per method: its index in ``policies``, or None (open).
+    slots: Tuple[Optional[int], ...]
+
+
+def policy_tables(iface: m.Interface) -> PolicyTables:
+    ids: List[int] = []
+    groups: List[str] = []
+    policies = []
+    slots: List[Optional[int]] = []
+    for meth in iface.methods:
+        a = meth.access
+        if not a:
+            slots.append(None)
+            continue
+        uid_at = len(ids)
+        ids.extend(a.uids)
+        gid_at = len(ids)
+        ids.extend(a.gids)
+        group_at = len(groups)
+        groups.extend(a.groups)
+        slots.append(len(policies))
+        policies.append((meth.name, policy_flags(a),
+                         (uid_at, len(a.uids)), (gid_at, len(a.gids)),
+                         (group_at, len(a.groups))))
+    return PolicyTables(tuple(ids), tuple(groups), tuple(policies),
+                        tuple(slots))
 
 
 def array_len(items: Sequence[Any]) -> int:
@@ -508,6 +559,8 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
         "c_collection_def": collection_def,
         "idl_type": m.type_text,
         "c_method_kind": method_kind,
+        "c_access_word": access_word,
+        "c_policy_flags": policy_flags,
         "c_array_len": array_len,
         "c_string": c_string_literal,
         "c_const_value": const_value,
@@ -520,6 +573,7 @@ def render(ctx: Context, model: m.Model, templates: Dict[str, str]
         "abi_version": ABI_VERSION, "m": m,
         "header_name": header_name, "guard": guard,
         "method_index": method_index, "error_codes": error_codes,
+        "policy_tables": policy_tables,
         "hex8": lambda v: f"0x{v:08x}",
         "interface_idl": lambda i: interface_idl(model, model.main, i),
     }
