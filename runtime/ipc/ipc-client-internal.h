@@ -83,6 +83,10 @@ struct lrpc_client {
 
 	uint32_t spin_usec;
 	uint32_t spin_extra; /* for the call in progress, by its size */
+	/* Per channel: spins in a row that ended with nothing; at
+	 * SPIN_MISSES_MAX the channel sleeps at once until a sleep shows
+	 * that spinning would have paid (lrpc__client_wait). */
+	uint8_t spin_misses[LRPC__N_CHAN];
 	bool sent_since_recv; /* a request went out since the last response */
 	unsigned armed;      /* channels announced as sleeping (1 << chan) */
 	bool viewing[LRPC__N_CHAN]; /* a *_view() message not released yet */

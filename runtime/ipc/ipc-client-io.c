@@ -5,20 +5,36 @@
 
 #include "ipc-client-internal.h"
 
+/*
+ * Spins in a row that found nothing before a channel stops spinning.  A
+ * client waiting for events that come seldom, or for a server that takes
+ * long to answer, would otherwise burn its whole budget before every
+ * sleep -- with many clients on few CPUs, time taken from the server
+ * that is to send what they wait for.
+ */
+#define SPIN_MISSES_MAX 2
+
 /* Spin up to the client's budget for @chan to become ready. */
 static bool
 client_spin(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 {
 	uint64_t end;
 
-	if (!lrpc__spin_worth(c->tr, c->t, c->spin_usec))
+	if (c->spin_misses[chan] >= SPIN_MISSES_MAX ||
+	    !lrpc__spin_worth(c->tr, c->t, c->spin_usec))
 		return false;
 	/* A large request takes the server longer to copy and answer: wait
 	 * for it a little longer rather than sleep and be woken. */
 	end = lrpc__now_usec() + c->spin_usec + c->spin_extra;
 	if (end > deadline)
 		end = deadline;
-	return lrpc__spin(c->tops, c->t, chan, out, end);
+	if (lrpc__spin(c->tops, c->t, chan, out, end)) {
+		c->spin_misses[chan] = 0;
+		return true;
+	}
+	if (end < deadline)
+		c->spin_misses[chan]++;
+	return false;
 }
 
 /*
@@ -53,7 +69,15 @@ lrpc__client_wait(lrpc_client *c, lrpc__chan chan, bool out,
 					  .events = pending ? POLLOUT : 0 };
 	}
 	int ms = lrpc__timeout_poll_ms(lrpc__deadline_left_usec(deadline));
+	uint64_t slept = lrpc__now_usec();
 	r = ms == 0 ? 0 : poll(p, (nfds_t)n, ms);
+	/* What we waited for came within the budget: spinning would have
+	 * caught it, so the channel spins again next time.  (A wake-up
+	 * left over from earlier traffic proves nothing.) */
+	if (r > 0 && c->spin_misses[chan] >= SPIN_MISSES_MAX &&
+	    lrpc__now_usec() - slept <= c->spin_usec + c->spin_extra &&
+	    c->tops->t_ready(c->t, chan, out))
+		c->spin_misses[chan] = 0;
 	/* Taken before disarming: that reads the wake-up fd and may set
 	 * errno (a signal must stay an EINTR, not become an error). */
 	int err = r < 0 ? errno : 0;

@@ -124,17 +124,48 @@ conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
  * request: a client in a call loop sends it within a microsecond or two,
  * and catching it here saves both sides a sleep and a wake-up.
  */
+/*
+ * Spins in a row that found no request, after which a connection gets
+ * none until a request comes so soon after the last one gave up that
+ * spinning would have caught it: a client that pauses between calls
+ * would otherwise cost the server its whole budget after every one,
+ * time the other connections wait for.
+ */
+#define CONN_SPIN_MISSES_MAX 2u
+
 static bool
 conn_spin(lrpc_conn *c, uint64_t limit)
 {
-	uint64_t end;
+	uint64_t now, end;
 
 	if (!lrpc__spin_worth(c->server->tr, c->t, c->server->spin_usec))
 		return false;
-	end = lrpc__now_usec() + c->server->spin_usec + c->spin_extra;
+	now = lrpc__now_usec();
+	if (c->spin_misses >= CONN_SPIN_MISSES_MAX) {
+		c->spin_gave_up = now; /* where a spin would have started */
+		return false;
+	}
+	end = now + c->server->spin_usec + c->spin_extra;
 	if (end > limit)
 		end = limit;
-	return lrpc__spin(c->tops, c->t, LRPC__CHAN_REQUEST, false, end);
+	if (lrpc__spin(c->tops, c->t, LRPC__CHAN_REQUEST, false, end)) {
+		c->spin_misses = 0;
+		return true;
+	}
+	c->spin_misses++;
+	c->spin_gave_up = lrpc__now_usec();
+	return false;
+}
+
+/* A request arrived while the connection slept: would a spin have seen
+ * it? */
+static void
+conn_spin_judge(lrpc_conn *c)
+{
+	if (c->spin_misses >= CONN_SPIN_MISSES_MAX &&
+	    lrpc__now_usec() - c->spin_gave_up <=
+		    c->server->spin_usec + c->spin_extra)
+		c->spin_misses = 0;
 }
 
 /*
@@ -225,6 +256,8 @@ conn_read(lrpc_conn *c, bool fill)
 		}
 		/* One read per wake-up keeps one busy client from starving
 		 * the others; what is buffered is dispatched now. */
+		if (n == 0 && limit == 0)
+			conn_spin_judge(c);
 		fill = false;
 		n++;
 		conn_dispatch(c, msg, size);

@@ -90,6 +90,10 @@ struct lrpc_conn {
 	uint32_t chan_ev[LRPC__N_CHAN];
 	unsigned armed; /* channels announced as sleeping (1 << chan) */
 	uint32_t spin_extra; /* extra spin (us) after a large response */
+	/* Spins in a row that waited for a request in vain, and when the
+	 * last one gave up (ipc-conn-recv.c, conn_spin). */
+	uint32_t spin_misses;
+	uint64_t spin_gave_up;
 	/* An open lrpc_conn_reserve_*(): channel or -1, buffer, and the
 	 * queue entry when it is private memory. */
 	int resv_chan;

@@ -126,8 +126,19 @@ lrpc__ring_commit(lrpc__ring *r, uint32_t len)
 	atomic_store_explicit(&r->sh->prod, r->prod, memory_order_release);
 	/* Pairs with the fence in lrpc__ring_arm_read(). */
 	atomic_thread_fence(memory_order_seq_cst);
-	return atomic_load_explicit(&r->sh->cons_waiting,
-				    memory_order_relaxed) != 0;
+	if (atomic_load_explicit(&r->sh->cons_waiting, memory_order_relaxed) ==
+	    0)
+		return false;
+	/*
+	 * Ring once per sleep: taking the flag back means the records that
+	 * follow, until the consumer has woken and announced its next sleep
+	 * (every consumer stores the flag again before each sleep and looks
+	 * at the ring once more after that), cost no wake-up each.  A
+	 * burst of events to a sleeping client is then one system call, not
+	 * one per event.
+	 */
+	return atomic_exchange_explicit(&r->sh->cons_waiting, 0,
+					memory_order_relaxed) != 0;
 }
 
 void

@@ -62,6 +62,7 @@
 #define H_RUSAGE 100 /* respond with the server's CPU time */
 #define H_VICTIM 101 /* check the server's victim fd and mapping */
 #define H_FLOOD 102  /* payload u32 n: respond, then n events, report */
+#define H_SLOW 103   /* respond after 3 ms */
 
 static inline void
 cpu_relax(void)
@@ -232,6 +233,13 @@ h_flood(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	return 0;
 }
 
+static int
+h_slow(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	th_msleep(3);
+	return lrpc_conn_send_response(c, m, size);
+}
+
 static void
 shm_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
@@ -239,6 +247,7 @@ shm_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, H_RUSAGE, h_rusage, NULL);
 	lrpc_server_add_handler(s, H_VICTIM, h_victim, NULL);
 	lrpc_server_add_handler(s, H_FLOOD, h_flood, loop);
+	lrpc_server_add_handler(s, H_SLOW, h_slow, NULL);
 }
 
 static th_server *
@@ -2225,6 +2234,85 @@ test_shm_no_spin_calls(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * Spinning stops where it does not pay, on both sides.  With a 2 ms
+ * budget, a client whose every answer takes 3 ms would burn 2 ms of CPU
+ * per call spinning for it, and a server whose client pauses 3 ms between
+ * calls 2 ms per call spinning for the next request: after two spins in
+ * vain each side sleeps at once, until a sleep ends so soon that spinning
+ * would have paid.
+ */
+static void
+pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	(void)sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void
+longspin_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
+{
+	shm_setup(s, loop, arg);
+	lrpc_server_set_spin(s, 2000);
+	/* Never on the client's CPU: that would stop the spinning anyway. */
+	pin_to_cpu(1);
+}
+
+static void
+test_shm_spin_stops_when_it_does_not_pay(void **state)
+{
+	cpu_set_t all;
+	const unsigned n = 60;
+	uint8_t req[64], resp[64];
+
+	if (sched_getaffinity(0, sizeof(all), &all) < 0 || CPU_COUNT(&all) < 2 ||
+	    !CPU_ISSET(0, &all) || !CPU_ISSET(1, &all)) {
+		print_message("needs CPUs 0 and 1; skipped\n");
+		skip();
+	}
+	pin_to_cpu(0);
+	th_server *s = th_server_spawn(*state, NULL, NULL, longspin_setup,
+				       NULL);
+	assert_non_null(s);
+	lrpc_client *c = honest_connect(state);
+
+	assert_int_equal(lrpc_client_set_spin(c, 2000), 0);
+	/* The client: answers that take 3 ms. */
+	uint64_t c0 = cpu_usec_self();
+	for (unsigned i = 0; i < n; i++) {
+		th_fill(req, sizeof(req), H_SLOW, i);
+		assert_int_equal(th_call(c, req, sizeof(req), resp,
+					 sizeof(resp), SOON_MS),
+				 (int)sizeof(req));
+	}
+	uint64_t c1 = cpu_usec_self();
+	/* The server: requests 3 ms apart. */
+	uint64_t s0 = server_cpu_usec(c);
+	for (unsigned i = 0; i < n; i++) {
+		th_msleep(3);
+		th_echo(c, 64, i, SOON_MS);
+	}
+	uint64_t s1 = server_cpu_usec(c);
+	fprintf(stderr, "%u slow answers: client %llu us of CPU; %u paced "
+			"requests: server %llu us (2 ms each if spinning)\n",
+		n, (unsigned long long)(c1 - c0), n,
+		(unsigned long long)(s1 - s0));
+	/* A sixth of what spinning every time would burn: even a spinner
+	 * that other load keeps off its CPU two thirds of the time burns
+	 * more. */
+	assert_true(c1 - c0 < n * 2000 / 6);
+	assert_true(s1 - s0 < n * 2000 / 6);
+	/* Back-to-back calls still work as ever. */
+	for (unsigned i = 0; i < 1000; i++)
+		th_echo(c, 64, i, SOON_MS);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+	sched_setaffinity(0, sizeof(all), &all);
+}
+
 /* --- B19: the request ring is poisoned while handlers run (ASan) --- */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -2651,6 +2739,7 @@ main(void)
 		TH_TEST(test_shm_b24_never_consumes),
 		TH_TEST(test_shm_nothing_in_dev_shm),
 		TH_TEST(test_shm_idle_pair_burns_no_cpu),
+		TH_TEST(test_shm_spin_stops_when_it_does_not_pay),
 		TH_TEST(test_shm_max_size_back_to_back),
 		TH_TEST(test_shm_64mib_message),
 		TH_TEST(test_shm_no_spin_calls),

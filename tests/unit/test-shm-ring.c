@@ -145,6 +145,40 @@ test_shm_ring_sleep_protocol(void **state)
 	get(x, 24, 1);
 }
 
+/*
+ * One wake-up per sleep: the commit that finds the consumer asleep takes
+ * the flag back, so a burst of records to a sleeping consumer asks for
+ * one wake-up, not one per record; once the consumer has announced its
+ * next sleep, the next commit wakes it again.
+ */
+static void
+test_shm_ring_one_wakeup_per_sleep(void **state)
+{
+	struct pair *x = *state;
+	int err;
+
+	assert_false(lrpc__ring_arm_read(&x->c));
+	for (int i = 0; i < 5; i++) {
+		void *w = lrpc__ring_reserve(&x->p, 24, &err);
+		assert_non_null(w);
+		memset(w, i + 1, 24);
+		/* Only the first record of the burst rings. */
+		assert_int_equal(lrpc__ring_commit(&x->p, 24), i == 0);
+		assert_false(x->sh->cons_waiting);
+	}
+	/* Woken: the consumer takes what is there and sleeps again... */
+	for (int i = 0; i < 5; i++)
+		get(x, 24, (uint8_t)(i + 1));
+	assert_false(lrpc__ring_arm_read(&x->c));
+	/* ...and the next record rings once more. */
+	void *w = lrpc__ring_reserve(&x->p, 24, &err);
+	assert_non_null(w);
+	memset(w, 9, 24);
+	assert_true(lrpc__ring_commit(&x->p, 24));
+	lrpc__ring_disarm_read(&x->c);
+	get(x, 24, 9);
+}
+
 static void
 test_shm_ring_bad_producer_index(void **state)
 {
@@ -218,6 +252,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shm_ring_full_eagain,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shm_ring_sleep_protocol,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shm_ring_one_wakeup_per_sleep,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_shm_ring_bad_producer_index, setup, teardown),
