@@ -87,6 +87,7 @@ struct lrpc_client {
 	 * SPIN_MISSES_MAX the channel sleeps at once until a sleep shows
 	 * that spinning would have paid (lrpc__client_wait). */
 	uint8_t spin_misses[LRPC__N_CHAN];
+	uint64_t spin_skipped; /* when the last spin was skipped */
 	bool sent_since_recv; /* a request went out since the last response */
 	unsigned armed;      /* channels announced as sleeping (1 << chan) */
 	bool viewing[LRPC__N_CHAN]; /* a *_view() message not released yet */

@@ -20,9 +20,14 @@ client_spin(lrpc_client *c, lrpc__chan chan, bool out, uint64_t deadline)
 {
 	uint64_t end;
 
-	if (c->spin_misses[chan] >= SPIN_MISSES_MAX ||
-	    !lrpc__spin_worth(c->tr, c->t, c->spin_usec))
+	if (!lrpc__spin_worth(c->tr, c->t, c->spin_usec))
 		return false;
+	if (c->spin_misses[chan] >= SPIN_MISSES_MAX) {
+		/* Where a spin would have started: the wait is judged from
+		 * here (a wake-up soon after a late poll proves nothing). */
+		c->spin_skipped = lrpc__now_usec();
+		return false;
+	}
 	/* A large request takes the server longer to copy and answer: wait
 	 * for it a little longer rather than sleep and be woken. */
 	end = lrpc__now_usec() + c->spin_usec + c->spin_extra;
@@ -69,13 +74,13 @@ lrpc__client_wait(lrpc_client *c, lrpc__chan chan, bool out,
 					  .events = pending ? POLLOUT : 0 };
 	}
 	int ms = lrpc__timeout_poll_ms(lrpc__deadline_left_usec(deadline));
-	uint64_t slept = lrpc__now_usec();
 	r = ms == 0 ? 0 : poll(p, (nfds_t)n, ms);
 	/* What we waited for came within the budget: spinning would have
 	 * caught it, so the channel spins again next time.  (A wake-up
 	 * left over from earlier traffic proves nothing.) */
 	if (r > 0 && c->spin_misses[chan] >= SPIN_MISSES_MAX &&
-	    lrpc__now_usec() - slept <= c->spin_usec + c->spin_extra &&
+	    lrpc__now_usec() - c->spin_skipped <=
+		    c->spin_usec + c->spin_extra &&
 	    c->tops->t_ready(c->t, chan, out))
 		c->spin_misses[chan] = 0;
 	/* Taken before disarming: that reads the wake-up fd and may set
