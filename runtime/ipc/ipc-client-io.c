@@ -181,8 +181,8 @@ lrpc_client_send(lrpc_client *c, const void *data, size_t size)
  */
 static int
 client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
-	    uint64_t deadline, bool poll_only, uint64_t min_seq,
-	    size_t *ret_size)
+	    uint64_t deadline, uint64_t timeout_usec, bool poll_only,
+	    uint64_t min_seq, size_t *ret_size)
 {
 	const lrpc_msg_header *msg;
 	size_t size;
@@ -216,6 +216,11 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 				*ret_size = size;
 			return 0;
 		}
+		/* Deadline 0: from @timeout_usec, taken only now that there
+		 * is something to wait for -- reading the clock costs more
+		 * than taking a message that is already there. */
+		if (deadline == 0)
+			deadline = lrpc__client_deadline(timeout_usec);
 		r = lrpc__client_wait(c, chan, false, deadline);
 		if (r == -ETIMEDOUT)
 			return poll_only ? -EAGAIN : -ETIMEDOUT;
@@ -234,8 +239,7 @@ lrpc_client_recv(lrpc_client *c, void *buf, size_t cap,
 		return r;
 	lrpc_return_if_fail(buf || cap == 0, -EINVAL);
 	return client_recv(c, LRPC__CHAN_RESPONSE, buf, cap,
-			   lrpc__client_deadline(timeout_usec),
-			   timeout_usec == 0, 0, ret_size);
+			   0, timeout_usec, timeout_usec == 0, 0, ret_size);
 }
 
 LRPC_EXPORT int
@@ -248,8 +252,7 @@ lrpc_client_recv_event(lrpc_client *c, void *buf, size_t cap,
 		return r;
 	lrpc_return_if_fail(buf || cap == 0, -EINVAL);
 	return client_recv(c, LRPC__CHAN_EVENT, buf, cap,
-			   lrpc__client_deadline(timeout_usec),
-			   timeout_usec == 0, 0, ret_size);
+			   0, timeout_usec, timeout_usec == 0, 0, ret_size);
 }
 
 LRPC_EXPORT int
@@ -268,7 +271,7 @@ lrpc_client_callv(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 	if (r < 0)
 		return r;
 	c->spin_extra = lrpc__spin_extra_usec(lrpc__iov_length(iov, n_iov));
-	r = client_recv(c, LRPC__CHAN_RESPONSE, buf, cap, deadline, false,
+	r = client_recv(c, LRPC__CHAN_RESPONSE, buf, cap, deadline, 0, false,
 			seq, ret_size);
 	c->spin_extra = 0;
 	return r;
