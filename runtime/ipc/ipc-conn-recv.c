@@ -109,12 +109,15 @@ conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
 	c->responded = false;
 	c->cur_seq = msg->seq;
 	r = lrpc__selector_route(&s->sel, c, msg, &fn, &ud);
+	s->dispatching++;
 	if (r > 0)
 		r = fn(c, msg, size, ud);
 	else if (r == 0)
 		r = -ENOSYS;
 	if (r < 0 && !c->responded && c->state == CONN_ACTIVE)
 		(void)lrpc_conn_send_error(c, msg->id, r < -4095 ? -EIO : r);
+	if (--s->dispatching == 0)
+		lrpc__server_release_wakes(s);
 	c->in_dispatch = false;
 	c->cur_seq = 0;
 }

@@ -219,6 +219,56 @@ lrpc__conn_note_undelivered(lrpc_conn *c, bool event, int err, size_t size)
 			  size, (int)c->peer.pid, strerror(-err), c->max_msg);
 }
 
+/*
+ * Events a handler sends wait to ring their client until the handler has
+ * returned: a broadcast, or a burst of events to one client, then costs
+ * each sleeping client one wake-up instead of one per event (and the
+ * server is not handed off the CPU to each client it wakes, event after
+ * event).  A response rings at once: its caller is waiting.
+ */
+static void
+conn_hold_wakes(lrpc_conn *c, lrpc__chan chan)
+{
+	lrpc_server *s = c->server;
+
+	if (chan != LRPC__CHAN_EVENT) {
+		if (c->wakes_held)
+			lrpc__conn_release_wakes(c);
+		return;
+	}
+	if (c->wakes_held || s->dispatching == 0 || !c->tops->t_hold_wakes)
+		return;
+	c->tops->t_hold_wakes(c->t, true);
+	c->wakes_held = true;
+	c->held_next = s->held;
+	s->held = c;
+}
+
+void
+lrpc__conn_release_wakes(lrpc_conn *c)
+{
+	lrpc_conn **p;
+
+	if (!c->wakes_held)
+		return;
+	for (p = &c->server->held; *p; p = &(*p)->held_next)
+		if (*p == c) {
+			*p = c->held_next;
+			break;
+		}
+	c->held_next = NULL;
+	c->wakes_held = false;
+	if (c->t)
+		c->tops->t_hold_wakes(c->t, false);
+}
+
+void
+lrpc__server_release_wakes(lrpc_server *s)
+{
+	while (s->held)
+		lrpc__conn_release_wakes(s->held);
+}
+
 static int
 conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 	      size_t n)
@@ -238,6 +288,7 @@ conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 	if (size > c->max_msg)
 		return -EMSGSIZE;
 	conn_fill_header(c, chan, &hdr);
+	conn_hold_wakes(c, chan);
 
 	/* Messages wait in the queue but the ring has room again (the
 	 * client read meanwhile): move them first, rather than let the queue

@@ -237,6 +237,7 @@ lrpc__conn_teardown(lrpc_conn *c)
 		c->read_timer = NULL;
 	}
 	lrpc__conn_trim_unlist(c);
+	lrpc__conn_release_wakes(c);
 	for (unsigned i = 0; i < c->n_wfd; i++)
 		s->pops->fd_del(s->loop_data, c->wfd[i]);
 	c->n_wfd = 0;

@@ -57,6 +57,9 @@ struct lrpc_conn {
 	bool created_ran;
 	bool close_job_pending;
 	bool in_dispatch;
+	/* Its wake-ups are held while a handler runs (ipc-conn-send.c). */
+	bool wakes_held;
+	lrpc_conn *held_next;
 	bool responded;
 	bool undelivered_logged;
 	/* Wake-ups on the request doorbell in a row that brought nothing
@@ -154,6 +157,10 @@ struct lrpc_server {
 	lrpc__tap_fn tap;
 	void *tap_data;
 	bool in_tap;
+	/* Handlers running (nested loops nest), and the connections whose
+	 * wake-ups are held until the outermost returns. */
+	unsigned dispatching;
+	lrpc_conn *held;
 };
 
 /* Hook lists (the seam's hooks are kept in these). */
@@ -170,6 +177,9 @@ void lrpc__conn_close_later(lrpc_conn *c);
 void lrpc__conn_set_ctl(lrpc_conn *c);
 void lrpc__conn_list_remove(lrpc_conn *c);
 void lrpc__conn_list_add(lrpc_conn *c, lrpc_conn **head);
+/* Held wake-ups (ipc-conn-send.c): stop holding @c's, or everyone's. */
+void lrpc__conn_release_wakes(lrpc_conn *c);
+void lrpc__server_release_wakes(lrpc_server *s);
 /* Between the connection's files (lifecycle, sending, reading). */
 void lrpc__conn_flush(lrpc_conn *c, lrpc__chan chan);
 void lrpc__conn_on_resume_job(void *userdata);

@@ -52,6 +52,7 @@ struct lrpc__tconn {
 	lrpc__role role;
 	int my_efd;   /* we sleep on it, the peer writes it */
 	int peer_efd; /* we write it to wake the peer */
+	bool hold_wakes, wake_owed; /* t_hold_wakes: ring later, once */
 	uint8_t *map;
 	uint64_t map_size;
 	_Atomic uint32_t *cpus; /* [0] server, [1] client */
@@ -248,7 +249,17 @@ shm_wake_peer(lrpc__tconn *t)
 	uint64_t one = 1;
 
 	/* EAGAIN means the counter is saturated: the peer will wake anyway. */
-	(void)!write(t->peer_efd, &one, sizeof(one));
+	if (!(t->wake_owed = t->hold_wakes))
+		(void)!write(t->peer_efd, &one, sizeof(one));
+}
+
+static void
+shm_hold_wakes(lrpc__tconn *t, bool hold)
+{
+	bool owed = t->wake_owed;
+
+	if (!(t->hold_wakes = hold) && owed)
+		shm_wake_peer(t);
 }
 
 static int
@@ -574,6 +585,7 @@ static const lrpc__tconn_ops shm_conn_ops = {
 	.t_cancel = shm_cancel,
 	.t_trim = shm_trim,
 	.t_held = shm_held,
+	.t_hold_wakes = shm_hold_wakes,
 };
 
 const lrpc__transport lrpc__shm_transport = {

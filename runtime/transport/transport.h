@@ -206,6 +206,15 @@ typedef struct lrpc__tconn_ops {
 	 * pages of its private buffers on this side.
 	 */
 	void (*t_held)(lrpc__tconn *t, uint64_t *ret_ring, uint64_t *ret_buf);
+	/*
+	 * Hold the peer's wake-ups (true): a send or release that would wake
+	 * the peer only notes that it owes one; releasing the hold (false)
+	 * wakes the peer once if it was owed.  NULL for transports without
+	 * wake-ups.  The server holds a connection's wake-ups while a handler
+	 * sends it events, so a burst (a broadcast loop, many events in one
+	 * handler) rings each client once.
+	 */
+	void (*t_hold_wakes)(lrpc__tconn *t, bool hold);
 } lrpc__tconn_ops;
 
 /*

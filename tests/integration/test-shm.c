@@ -63,6 +63,8 @@
 #define H_VICTIM 101 /* check the server's victim fd and mapping */
 #define H_FLOOD 102  /* payload u32 n: respond, then n events, report */
 #define H_SLOW 103   /* respond after 3 ms */
+#define H_BURST 104  /* payload u32 n, pause_ms: n 32-byte events, then
+		      * respond */
 
 static inline void
 cpu_relax(void)
@@ -234,6 +236,30 @@ h_flood(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 }
 
 static int
+h_burst(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	uint8_t ev[32] = { 0 };
+	uint32_t a[2];
+
+	if (size < sizeof(*m) + sizeof(a))
+		return -EINVAL;
+	memcpy(a, m + 1, sizeof(a));
+	uint32_t n = a[0];
+	for (uint32_t i = 0; i < n; i++) {
+		/* Time for the client to announce its sleep again. */
+		if (a[1] && i)
+			th_msleep((int)a[1]);
+		*(lrpc_msg_header *)(void *)ev = (lrpc_msg_header){
+			.size = sizeof(ev), .id = H_BURST };
+		memcpy(ev + sizeof(lrpc_msg_header), &i, sizeof(i));
+		int r = lrpc_conn_send_event(c, ev, sizeof(ev));
+		if (r < 0)
+			return r;
+	}
+	return lrpc_conn_send_error(c, m->id, 0);
+}
+
+static int
 h_slow(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 {
 	th_msleep(3);
@@ -248,6 +274,7 @@ shm_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, H_VICTIM, h_victim, NULL);
 	lrpc_server_add_handler(s, H_FLOOD, h_flood, loop);
 	lrpc_server_add_handler(s, H_SLOW, h_slow, NULL);
+	lrpc_server_add_handler(s, H_BURST, h_burst, NULL);
 }
 
 static th_server *
@@ -1968,6 +1995,76 @@ test_shm_b25_ring_per_event_is_not_a_storm(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * The events a handler sends ring a sleeping client once, when the
+ * handler returns, not once per event.  The client here is as eager as
+ * one can be: a thread announces "asleep" again and again while the
+ * events come (2 ms apart), so each event would find the flag set and
+ * ring.
+ */
+static atomic_bool keep_arming;
+static lrpc__ring_shared *arming_ring;
+
+static void *
+armer(void *arg)
+{
+	while (atomic_load(&keep_arming))
+		atomic_store_explicit(&arming_ring->cons_waiting, 1,
+				      memory_order_relaxed);
+	return NULL;
+}
+
+static void
+test_shm_burst_of_events_rings_once(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	static uint8_t resp[PEER_MAX_MSG];
+	const uint32_t n = 20, req[2] = { n, 2 };
+	uint64_t at, rings = 0;
+	lrpc_msg_header *h;
+	pthread_t thread;
+	peer p;
+
+	peer_connect(state, &p);
+	(void)!read(p.c_efd, &rings, sizeof(rings));
+	rings = 0;
+	arming_ring = &p.sh[LRPC__CHAN_EVENT];
+	atomic_store(&keep_arming, true);
+	assert_int_equal(pthread_create(&thread, NULL, armer, NULL), 0);
+	at = peer_place(&p, sizeof(*h) + sizeof(req));
+	assert_true(at != UINT64_MAX);
+	h = (lrpc_msg_header *)(void *)(peer_rec(&p, at) + LRPC__RING_REC_HDR);
+	*h = (lrpc_msg_header){ .size = sizeof(*h) + sizeof(req),
+				.id = H_BURST, .flags = LRPC__MSG_REQUEST,
+				.seq = ++p.seq };
+	memcpy(h + 1, req, sizeof(req));
+	lrpc__ring_rec_write(peer_rec(&p, at), h->size, LRPC__RING_REC_DATA);
+	p.prod = at + lrpc__ring_rec_size(h->size);
+	peer_publish(&p, p.prod);
+	peer_wake(&p);
+	/* Spin for the answer: our eventfd counts the server's rings. */
+	assert_int_equal(peer_recv(&p, resp, sizeof(resp), SOON_MS, 1u << 30),
+			 (int)sizeof(lrpc_msg_header));
+	atomic_store(&keep_arming, false);
+	pthread_join(thread, NULL);
+	(void)!read(p.c_efd, &rings, sizeof(rings));
+	fprintf(stderr, "%u events from one handler: %llu wake-ups\n", n,
+		(unsigned long long)rings);
+	assert_true(rings >= 1 && rings <= 2);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t seq;
+		int r = peer_recv_chan(&p, LRPC__CHAN_EVENT, resp,
+				       sizeof(resp), SOON_MS, 1000);
+		if (r != 32)
+			fail_msg("event %u of %u: %d", i, n, r);
+		memcpy(&seq, resp + sizeof(lrpc_msg_header), sizeof(seq));
+		assert_int_equal(seq, i);
+	}
+	peer_echo(&p, 100, 5);
+	peer_close(&p);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 /* --- 8. B24: a peer that never consumes --- */
 
 static void
@@ -2740,6 +2837,7 @@ main(void)
 		TH_TEST(test_shm_nothing_in_dev_shm),
 		TH_TEST(test_shm_idle_pair_burns_no_cpu),
 		TH_TEST(test_shm_spin_stops_when_it_does_not_pay),
+		TH_TEST(test_shm_burst_of_events_rings_once),
 		TH_TEST(test_shm_max_size_back_to_back),
 		TH_TEST(test_shm_64mib_message),
 		TH_TEST(test_shm_no_spin_calls),
