@@ -106,6 +106,16 @@ class IdlTextTest(unittest.TestCase):
         self.assertIn("    event e() @2;", out)
         self.assert_same(model, "")
 
+    def test_access_rules_shown(self) -> None:
+        model, diags = check_text("""module m;
+            interface I { @access(group: "wheel", uid: 7, owner) f() @0; }
+        """)
+        self.assertIsNotNone(model, [d.message for d in diags.sorted()])
+        out = interface_idl(model, model.main, model.main.interfaces[0])
+        self.assertIn('    @access(owner, uid: 7, group: "wheel") f() @0;',
+                      out)
+        self.assert_same(model, "")
+
     def test_builtin_module_name(self) -> None:
         # lrpc.Service's own module is the one name of lrpc's allowed.
         model, diags = check_text("module lrpc; interface Service { "
