@@ -407,10 +407,11 @@ LRPC_EXPORT int lrpc_conn_send_responsev(lrpc_conn *c, const struct iovec *iov,
 					 size_t n_iov);
 /**
  * Send an event: as lrpc_conn_send_response(), on the event channel.
- * Sent from inside a handler, an event that finds its client asleep
- * wakes it when the handler returns (or at the connection's next
- * response, whichever comes first), so that a burst or a broadcast wakes
- * each client once; sent from anywhere else, at once.
+ * Sent from inside a handler, events reach their client when the handler
+ * returns (or at the connection's next response, or over a socket once
+ * 64 KiB of them gathered), so that a burst or a broadcast costs each
+ * client one wake-up (shm) or one write (socket); sent from anywhere
+ * else, at once.
  */
 LRPC_EXPORT int lrpc_conn_send_event(lrpc_conn *c, const void *data,
 				     size_t size);

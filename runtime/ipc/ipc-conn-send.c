@@ -258,8 +258,12 @@ lrpc__conn_release_wakes(lrpc_conn *c)
 		}
 	c->held_next = NULL;
 	c->wakes_held = false;
-	if (c->t)
+	if (c->t) {
 		c->tops->t_hold_wakes(c->t, false);
+		/* What a full socket left behind goes out when there is
+		 * room. */
+		lrpc__conn_update_events(c);
+	}
 }
 
 void

@@ -38,7 +38,12 @@ struct lrpc__tconn {
 	/* t_reserve buffers: private memory, sent at t_commit. */
 	uint8_t *resv[LRPC__N_CHAN];
 	size_t resv_cap[LRPC__N_CHAN];
+	/* t_hold_wakes: events gather in out[] and leave in one write. */
+	bool corked;
 };
+
+/* Most bytes corked events gather before they are written anyway. */
+#define CORK_MAX (64 * 1024)
 
 static int
 sock_chan_fd(lrpc__tconn *t, lrpc__chan chan)
@@ -208,6 +213,19 @@ sock_send_record(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
 	ssize_t n;
 	int r;
 
+	/* Corked: gather the record behind the others; they leave together
+	 * when the cork comes off or they grow past CORK_MAX. */
+	if (t->corked && chan == LRPC__CHAN_EVENT &&
+	    o->len - o->off + wire > CORK_MAX && o->len > 0) {
+		r = sock_flush(t, chan);
+		if (r < 0 && (r != -EAGAIN || !take))
+			return r;
+	}
+	if (t->corked && chan == LRPC__CHAN_EVENT &&
+	    o->len - o->off + wire <= CORK_MAX) {
+		done = 0;
+		goto keep;
+	}
 	if (o->len > 0) {
 		r = sock_flush(t, chan);
 		if (r < 0 && (r != -EAGAIN || !take))
@@ -235,6 +253,7 @@ sock_send_record(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
 	/* Partial write: the stream is now mid-record, so the rest must go
 	 * out before anything else.  Keep a copy of the tail, after
 	 * whatever is still pending. */
+keep:;
 	size_t keep = wire - done, have = o->len - o->off;
 	if (o->off > 0) {
 		memmove(o->buf, o->buf + o->off, have);
@@ -267,6 +286,20 @@ sock_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
 	  size_t n_iov, size_t size)
 {
 	return sock_send_record(t, chan, iov, n_iov, size, false);
+}
+
+/*
+ * Sockets have no wake-ups to hold: what a burst of events costs here is
+ * a write each.  Held, events gather and leave in one write when the
+ * hold ends (what is left after a full socket goes out as the core
+ * flushes, like any partly written record).
+ */
+static void
+sock_hold_wakes(lrpc__tconn *t, bool hold)
+{
+	t->corked = hold;
+	if (!hold)
+		(void)sock_flush(t, LRPC__CHAN_EVENT);
 }
 
 static int
@@ -348,7 +381,9 @@ sock_kick(lrpc__tconn *t)
 static bool
 sock_pending(lrpc__tconn *t, lrpc__chan chan)
 {
-	return t->out[chan].len > 0;
+	/* Corked events wait for the cork to come off, not for room. */
+	return t->out[chan].len > 0 &&
+	       !(t->corked && chan == LRPC__CHAN_EVENT);
 }
 
 static int
@@ -465,6 +500,7 @@ static const lrpc__tconn_ops socket_conn_ops = {
 	.t_cancel = sock_cancel,
 	.t_trim = sock_trim,
 	.t_held = sock_held,
+	.t_hold_wakes = sock_hold_wakes,
 };
 
 const lrpc__transport lrpc__socket_transport = {

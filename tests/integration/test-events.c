@@ -21,6 +21,8 @@ enum {
 	EV_FLOOD = 201,      /* payload u32 size: events until -EAGAIN */
 	EV_HELLO = 202,      /* the event sent from the created callback */
 	EV_SIZED = 204,      /* payload u32 size: one event of that size */
+	EV_PACED = 205,      /* payload u32 n: n events 5 ms apart, then the
+			      * response */
 };
 
 /* An event as sent by th_standard_handlers' TH_EVENTS burst. */
@@ -146,6 +148,26 @@ h_sized(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
 	return lrpc_conn_send_error(c, m->id, r);
 }
 
+static int
+h_paced(lrpc_conn *c, const lrpc_msg_header *m, size_t size, void *ud)
+{
+	seq_event ev = { .h = { .size = sizeof(ev), .id = EV_PACED } };
+	uint32_t n;
+
+	if (size < sizeof(*m) + sizeof(n))
+		return -EINVAL;
+	memcpy(&n, m + 1, sizeof(n));
+	for (uint32_t i = 0; i < n; i++) {
+		if (i)
+			th_msleep(5);
+		ev.seq = i;
+		int r = lrpc_conn_send_event(c, &ev, sizeof(ev));
+		if (r < 0)
+			return r;
+	}
+	return lrpc_conn_send_error(c, m->id, 0);
+}
+
 static void
 ev_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
@@ -153,6 +175,7 @@ ev_handlers(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, EV_SANDWICH, h_sandwich, NULL);
 	lrpc_server_add_handler(s, EV_FLOOD, h_flood, NULL);
 	lrpc_server_add_handler(s, EV_SIZED, h_sized, NULL);
+	lrpc_server_add_handler(s, EV_PACED, h_paced, NULL);
 }
 
 static void
@@ -235,6 +258,45 @@ test_events_single(void **state)
 	request_events(c, 1);
 	assert_int_equal(th_recv_event(c, buf, 8, 5000), -EMSGSIZE);
 	expect_seq_event(c, TH_EVENTS, 0);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/*
+ * A handler's events leave together when it returns: over sockets they
+ * gather and go out in one write (no event can arrive before the handler
+ * is done), over shm they are in the ring at once and ring the sleeping
+ * client once.  Either way they all arrive, in order, events before the
+ * response that followed them.
+ */
+static void
+test_events_from_a_handler_leave_together(void **state)
+{
+	th_server *s = spawn_ev(state, NULL, NULL);
+	u32_req req = { .h = { .size = sizeof(req), .id = EV_PACED },
+			.v = 10 };
+	seq_event ev;
+	uint8_t buf[64];
+	lrpc_client *c;
+
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	long t0 = th_now_ms();
+	assert_int_equal(lrpc_client_send(c, &req, sizeof(req)), 0);
+	assert_int_equal(th_recv_event(c, &ev, sizeof(ev), 5000),
+			 (int)sizeof(ev));
+	long first = th_now_ms() - t0;
+	assert_int_equal(ev.seq, 0);
+	for (uint32_t i = 1; i < req.v; i++) {
+		assert_int_equal(th_recv_event(c, &ev, sizeof(ev), 5000),
+			 (int)sizeof(ev));
+		assert_int_equal(ev.seq, i);
+	}
+	assert_true(th_recv(c, buf, sizeof(buf), 5000) >= 0);
+	print_message("first of 10 events after %ld ms\n", first);
+	/* The handler takes 45 ms; uncorked, the first event would arrive
+	 * at once. */
+	if (th_transport() == LRPC_TRANSPORT_SOCKET)
+		assert_true(first >= 40);
 	lrpc_client_unref(c);
 	assert_int_equal(th_server_stop(s), 0);
 }
@@ -750,6 +812,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TH_TEST(test_events_single),
+		TH_TEST(test_events_from_a_handler_leave_together),
 		TH_TEST(test_events_large_burst_from_job),
 		TH_TEST(test_events_fd_wakes_before_first_dispatch),
 		TH_TEST(test_events_stress_30000),
