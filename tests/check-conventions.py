@@ -24,8 +24,8 @@ import re
 import subprocess
 import sys
 
-OBJECTS = ["rpc_client", "rpc_call", "server", "client", "conn", "loop",
-           "arena"]
+OBJECTS = ["rpc_client", "rpc_call", "rpc_stream", "rpc_iter", "server",
+           "client", "conn", "loop", "arena"]
 # Module-level functions that act on no object (lrpc_rpc_get_caller acts
 # on the current thread's dispatch, which has no handle).
 MODULE = {"lrpc_version", "lrpc_set_log_hook", "lrpc_transport_name",
@@ -35,7 +35,8 @@ VERBS = {
     "reset", "alloc", "get", "set", "is", "add", "remove", "del", "mod",
     "send", "recv", "call", "callv", "sendv", "reserve", "commit",
     "discard", "release", "emit", "broadcast", "cancel", "negotiate",
-    "reply", "run", "run_once", "quit", "process", "attach",
+    "reply", "run", "run_once", "quit", "process", "attach", "next", "end",
+    "fail",
 }
 # Words the vocabulary replaced: they must not come back.
 FORBIDDEN = {"dispatch", "disconnect", "abort", "free", "connect", "serve"}

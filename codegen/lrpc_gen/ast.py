@@ -255,6 +255,8 @@ class Method:
     attrs: Tuple[Attr, ...]
     doc: Doc
     loc: Location                      # the first token (modifier or name)
+    # "-> stream (...)": the results are the items of a streamed reply.
+    stream: Optional[Location] = None
 
 
 @dataclass(frozen=True)

@@ -729,7 +729,11 @@ class _Checker:
                 ok = False
         else:
             since = 1
-        if meth.kind != "call" and meth.results is not None:
+        if meth.stream is not None and meth.kind != "call":
+            self.error(meth.stream, f"{kind_text} '{name}' cannot stream "
+                                    f"results")
+            ok = False
+        elif meth.kind != "call" and meth.results is not None:
             assert meth.arrow is not None
             self.error(meth.arrow, f"{kind_text} '{name}' cannot have a "
                                    f"reply")
@@ -739,6 +743,13 @@ class _Checker:
             self.error(meth.raises_loc, f"{kind_text} '{name}' cannot "
                                         f"raise errors")
             ok = False
+        if meth.stream is not None and meth.kind == "call" and \
+                not meth.results:
+            self.error(meth.stream, f"stream of '{name}' has no items: "
+                                    f"give it at least one result")
+            ok = False
+        kind = "stream" if meth.stream is not None and \
+            meth.kind == "call" else meth.kind
         everything = list(meth.params) + list(meth.results or ())
         distinct = self.unique([p.name for p in everything], "parameter")
         params = self.params(mod, iname, version, since, meth.params)
@@ -748,18 +759,20 @@ class _Checker:
         if params is None or results is None or raises is None or not ok:
             return None
         if len(distinct) == len(everything) and \
-                not self.check_stub_parameters(iname, meth, params, results):
+                not self.check_stub_parameters(iname, meth, params, results,
+                                               kind):
             return None
         depth = 1 + max((_type_depth(p.type, self.checked.depths)
                          for p in params + results), default=0)
-        return m.Method(name, meth.kind, 0, since, params, results, raises,
+        return m.Method(name, kind, 0, since, params, results, raises,
                         depth, mod.namer.method(iname, name), meth.doc,
                         meth.name.loc, "deprecated" in attrs,
                         attrs.get("access", (m.Access(), None))[0])
 
     def check_stub_parameters(self, iname: str, meth: ast.Method,
                               params: Sequence[m.Param],
-                              results: Sequence[m.Param]) -> bool:
+                              results: Sequence[m.Param],
+                              kind: str) -> bool:
         """Parameters and results (as ``ret_<name>``) share the parameter
         lists of the generated functions with each other and with the
         functions' own parameters; no two may end up with one C name."""
@@ -767,7 +780,7 @@ class _Checker:
         reported: Set[Tuple[str, int, int]] = set()
         ok = True
         for what, names in stub_parameters(
-                meth.kind, [p.c_name for p in params],
+                kind, [p.c_name for p in params],
                 [p.c_name for p in results]):
             seen: Dict[str, int] = {}
             for c, i in names:

@@ -156,10 +156,12 @@ class _Printer:
             # the server checks, shown to whoever introspects it.
             if meth.access:
                 head += f"@access({meth.access}) "
-            if meth.kind != "call":
+            if meth.kind not in ("call", "stream"):
                 head += meth.kind + " "
             line = f"    {head}{meth.name}({self.params(meth.params, meth.since)})"
-            if meth.results:
+            if meth.kind == "stream":
+                line += f" -> stream ({self.params(meth.results, meth.since)})"
+            elif meth.results:
                 line += f" -> ({self.params(meth.results, meth.since)})"
             if meth.raises:
                 line += " raises " + ", ".join(

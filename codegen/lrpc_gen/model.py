@@ -295,11 +295,12 @@ class Access:
 @dataclass(frozen=True)
 class Method:
     name: str
-    kind: str                       # "call", "oneway" or "event"
+    kind: str                       # "call", "stream", "oneway", "event"
     ordinal: int
     since: int
     params: Tuple[Param, ...]       # wire order = source order
-    results: Tuple[Param, ...]      # empty for oneway and events
+    results: Tuple[Param, ...]      # a stream's item; empty for oneway
+                                    # and events
     raises: Tuple[ErrorRef, ...]
     depth: int                      # of the request/reply messages
     names: MethodNames

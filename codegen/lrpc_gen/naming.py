@@ -123,6 +123,17 @@ class MethodNames:
     complete_fn: str       # kv_store_get_complete_fn (async callback type)
     handler_fn: str        # kv_store_get_handler_fn (handlers member type)
     listener_fn: str       # kv_store_changed_listener_fn (events member)
+    # Streams: kv_store_list_open/_next/_close (sync iterator),
+    # kv_store_list_item_fn/_end_fn (async callbacks), and on the server
+    # kv_store_list_send/_end/_fail.
+    open: str
+    next: str
+    close: str
+    item_fn: str
+    end_fn: str
+    send: str
+    end: str
+    fail: str
 
     def all(self, kind: str) -> Tuple[str, ...]:
         """The public C names of a method of ``kind``."""
@@ -132,6 +143,11 @@ class MethodNames:
         if kind == "oneway":
             return (self.function, self.since_macro, self.ordinal_macro,
                     self.handler_fn)
+        if kind == "stream":
+            return (self.function, self.async_function, self.open,
+                    self.next, self.close, self.send, self.end, self.fail,
+                    self.since_macro, self.ordinal_macro, self.item_fn,
+                    self.end_fn, self.handler_fn)
         return (self.function, self.async_function, self.reply,
                 self.reply_error, self.since_macro, self.ordinal_macro,
                 self.complete_fn, self.handler_fn)
@@ -161,6 +177,10 @@ class MethodNames:
         return self.function + "__invoke"      # server dispatch to handler
 
     @property
+    def item(self) -> str:
+        return self.function + "__item"        # stream item trampoline
+
+    @property
     def notify(self) -> str:
         return self.function + "__notify"      # client event delivery
 
@@ -176,7 +196,13 @@ class MethodNames:
                 self.ordinal_macro: "ordinal macro",
                 self.complete_fn: "callback type",
                 self.handler_fn: "handler type",
-                self.listener_fn: "listener type"}
+                self.listener_fn: "listener type",
+                self.open: "open function", self.next: "next function",
+                self.close: "close function",
+                self.item_fn: "item callback type",
+                self.end_fn: "end callback type",
+                self.send: "send function", self.end: "end function",
+                self.fail: "fail function"}
         return tuple((c, what[c]) for c in self.all(kind)) + tuple(
             (c, "internal") for c in self.internal(kind))
 
@@ -188,9 +214,12 @@ class MethodNames:
             return req + (self.notify,)
         if kind == "oneway":
             return req + (self.invoke,)
-        return req + (self.layout("rep"), self.layout_fields("rep"),
-                      self.layout_desc("rep"), self.errors, self.complete,
-                      self.invoke)
+        rep = (self.layout("rep"), self.layout_fields("rep"),
+               self.layout_desc("rep"), self.errors, self.complete,
+               self.invoke)
+        if kind == "stream":
+            return req + rep + (self.item,)
+        return req + rep
 
 
 @dataclass(frozen=True)
@@ -357,7 +386,10 @@ class Namer:
             ordinal_macro=fn.upper() + "_ORDINAL",
             member=method_member(method), complete_fn=fn + "_complete_fn",
             handler_fn=fn + "_handler_fn",
-            listener_fn=f"{base}_{m}_listener_fn")
+            listener_fn=f"{base}_{m}_listener_fn",
+            open=fn + "_open", next=fn + "_next", close=fn + "_close",
+            item_fn=fn + "_item_fn", end_fn=fn + "_end_fn",
+            send=fn + "_send", end=fn + "_end", fail=fn + "_fail")
 
 
 def type_desc(c_name: str) -> str:
@@ -416,6 +448,16 @@ STUB_SIGNATURES = {
                         "timeout_usec", "call_id")),
         ("handler", ("call", "userdata", "*", "ret_*")),
         ("reply function", ("call", "+*")),
+    ),
+    "stream": (
+        ("async stub", ("client", "*", "on_item", "on_end", "userdata",
+                        "timeout_usec", "call_id")),
+        ("open function", ("client", "*", "timeout_usec", "ret_iter",
+                           "ret_error")),
+        ("next function", ("iter", "ret_*", "arena", "ret_error")),
+        ("item callback", ("client", "+*", "userdata")),
+        ("handler", ("stream", "userdata", "*")),
+        ("send function", ("stream", "+*")),
     ),
     "oneway": (
         ("stub", ("client", "*")),

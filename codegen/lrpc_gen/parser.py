@@ -329,8 +329,12 @@ class _Parser:
         params = self.params()
         results = None
         arrow = None
+        stream = None
         if self.is_punct("->"):
             arrow = self.next().loc
+            # "stream" is a keyword only here, before the result list.
+            if self.is_word("stream") and self.is_punct("(", 1):
+                stream = self.next().loc
             results = self.params()
         raises: List[ast.QName] = []
         raises_loc = None
@@ -343,7 +347,7 @@ class _Parser:
         ordinal = self.ordinal()
         self.expect_punct(";")
         return ast.Method(name, kind, params, results, arrow, tuple(raises),
-                          raises_loc, ordinal, attrs, doc, loc)
+                          raises_loc, ordinal, attrs, doc, loc, stream)
 
     def params(self) -> Tuple[ast.Param, ...]:
         self.expect_punct("(")

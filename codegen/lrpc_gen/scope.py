@@ -327,7 +327,9 @@ class _Declarer:
             seen.add(meth.name.text)
             names = mod.namer.method(iname, meth.name.text)
             what = f"method '{iname}.{meth.name.text}'"
-            for c, role in names.roles(meth.kind):
+            kind = "stream" if meth.stream is not None and \
+                meth.kind == "call" else meth.kind
+            for c, role in names.roles(kind):
                 if not self.names.claim(c, what, meth.name.loc,
                                         None if c == names.function
                                         else role):

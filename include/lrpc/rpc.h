@@ -216,6 +216,9 @@ typedef enum lrpc_rpc_method_kind {
 	LRPC_RPC_CALL = 1,
 	LRPC_RPC_ONEWAY = 2,
 	LRPC_RPC_EVENT = 3,
+	/** A call answered by a stream of items (@reply: the item) then an
+	 * end (since 1.3). */
+	LRPC_RPC_STREAM = 4,
 } lrpc_rpc_method_kind;
 
 /** A typed error code a method may raise (for lrpc_rpc_error.name). */
@@ -231,7 +234,8 @@ typedef struct lrpc_rpc_method {
 	uint16_t kind;                /**< lrpc_rpc_method_kind */
 	const char *name;
 	const lrpc_rpc_type *request; /**< parameters, as a STRUCT */
-	const lrpc_rpc_type *reply;   /**< results (CALL), else NULL */
+	const lrpc_rpc_type *reply;   /**< results (CALL), the item (STREAM),
+				       *  else NULL */
 	const lrpc_rpc_error_code *errors;
 	uint32_t n_errors;
 } lrpc_rpc_method;
@@ -316,6 +320,10 @@ typedef enum lrpc_rpc_access {
 
 typedef struct lrpc_rpc_client lrpc_rpc_client;
 typedef struct lrpc_rpc_call lrpc_rpc_call;
+/** The server's side of a streamed reply (a call of a STREAM method). */
+typedef struct lrpc_rpc_stream lrpc_rpc_stream;
+/** A client's synchronous iterator over a streamed reply. */
+typedef struct lrpc_rpc_iter lrpc_rpc_iter;
 
 /**
  * Server side, generated per method: unpack @req, call the typed handler in
@@ -601,6 +609,103 @@ LRPC_EXPORT int lrpc_rpc_client_call_async(lrpc_rpc_client *rc,
 LRPC_EXPORT int lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id);
 
 /* ------------------------------------------------------------------------ */
+/* Streams, client side (since 1.3)                                         */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Items a client lets the server send ahead of its reading, unless
+ * lrpc_rpc_client_set_stream_window() says otherwise; and the most it may
+ * grant (a larger window, or credit adding up to more, is capped there).
+ */
+#define LRPC_RPC_STREAM_WINDOW 64
+#define LRPC_RPC_STREAM_MAX_WINDOW 4096
+
+/**
+ * Window of the streams this RPC client opens from now on: the server
+ * sends at most @items items that the client has not consumed yet (an
+ * item is consumed when its callback returned, or when the iterator
+ * handed it out); the client grants more as it consumes them.  0 restores
+ * LRPC_RPC_STREAM_WINDOW.  Errors: -EINVAL (above
+ * LRPC_RPC_STREAM_MAX_WINDOW).
+ */
+LRPC_EXPORT int lrpc_rpc_client_set_stream_window(lrpc_rpc_client *rc,
+						  uint32_t items);
+
+/**
+ * Generic delivery of one streamed item (generated per method): unpack
+ * @item and call @fn, the user's typed item callback.
+ */
+typedef void (*lrpc_rpc_item_fn)(lrpc_rpc_client *rc, const void *item,
+				 void (*fn)(void), void *userdata);
+
+/**
+ * Start a call of the STREAM method @method (what generated async stream
+ * stubs call): encode and send @req with the client's window.  Each item
+ * is handed to @item(@item_fn, @userdata) from lrpc_rpc_client_process()
+ * (or a sync call waiting), valid until it returns, in the order the
+ * server sent them; then @end(@end_fn, @userdata) runs exactly once with
+ * NULL results and the status: 0 (the server ended the stream), a
+ * positive typed error or -errno from the server, -ETIMEDOUT when the
+ * stream did not end within @timeout_usec (the deadline covers the whole
+ * stream; LRPC_TIMEOUT_INFINITE for none; the server is told to stop),
+ * -EBADMSG (the server broke the protocol: an item that does not decode,
+ * or more items than granted -- the connection is then dropped),
+ * -ENOTCONN (the connection was lost), -ECANCELED (the RPC client is
+ * freed); never after lrpc_rpc_client_cancel(*ret_call_id) succeeded (the
+ * server's handler learns it through its abandon handler).  If this call
+ * fails, neither callback runs.  Errors: as lrpc_rpc_client_call_async().
+ */
+LRPC_EXPORT int lrpc_rpc_client_call_stream(
+	lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+	const lrpc_rpc_method *method, const void *req, lrpc_rpc_item_fn item,
+	void (*item_fn)(void), lrpc_rpc_complete_fn end, void (*end_fn)(void),
+	void *userdata, uint64_t timeout_usec, uint64_t *ret_call_id);
+
+/**
+ * Start a call of the STREAM method @method and return an iterator over
+ * its items in *ret (what generated *_open() stubs call).  Items that
+ * arrive before they are asked for wait in the iterator, at most the
+ * window (lrpc_rpc_client_set_stream_window()); the deadline
+ * @timeout_usec covers the whole stream.  The iterator holds a reference
+ * on @rc.  Errors: as lrpc_rpc_client_call_async(); @ret_error (may be
+ * NULL) gets the detail.
+ */
+LRPC_EXPORT int lrpc_rpc_iter_new(lrpc_rpc_iter **ret, lrpc_rpc_client *rc,
+				  const lrpc_rpc_interface *iface,
+				  const lrpc_rpc_method *method,
+				  const void *req, uint64_t timeout_usec,
+				  lrpc_rpc_error *ret_error);
+/** Take a reference; returns @it. */
+LRPC_EXPORT lrpc_rpc_iter *lrpc_rpc_iter_ref(lrpc_rpc_iter *it);
+/**
+ * Drop a reference (NULL is fine); the last one closes the iterator and
+ * frees it, with the items still queued.  Returns NULL.
+ */
+LRPC_EXPORT lrpc_rpc_iter *lrpc_rpc_iter_unref(lrpc_rpc_iter *it);
+/**
+ * The next item of @it, decoded into @item (the method's item struct,
+ * zeroed first) with variable-size data in @arena (may be NULL when the
+ * item has none), waiting for it up to the stream's deadline.  Replies to
+ * other calls arriving meanwhile go to their callbacks.  Returns 1 (an
+ * item), 0 (the stream ended; again at every later call), or -errno:
+ * -ETIMEDOUT, -ENOTCONN, -EBADMSG, -ECANCELED (closed), the server's
+ * -errno, or -EREMOTEIO when the server ended the stream with a typed IDL
+ * error, whose positive value is in @ret_error->code (a positive return
+ * would read as an item).  @ret_error (may be NULL) gets the detail.
+ * After an error the stream is over; later calls return the same.
+ */
+LRPC_EXPORT int lrpc_rpc_iter_next(lrpc_rpc_iter *it, void *item,
+				   lrpc_arena *arena,
+				   lrpc_rpc_error *ret_error);
+/**
+ * Stop reading: a stream still running is cancelled (the server is told,
+ * its abandon handler runs), items still coming are dropped, and next
+ * returns -ECANCELED after the items already queued.  Idempotent; the
+ * iterator must still be unref'd.
+ */
+LRPC_EXPORT void lrpc_rpc_iter_close(lrpc_rpc_iter *it);
+
+/* ------------------------------------------------------------------------ */
 /* Server                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -724,6 +829,56 @@ LRPC_EXPORT int lrpc_rpc_call_get_time_left(lrpc_rpc_call *call,
  */
 LRPC_EXPORT int lrpc_rpc_call_reply(lrpc_rpc_call *call, const void *rep);
 LRPC_EXPORT int lrpc_rpc_call_reply_error(lrpc_rpc_call *call, int code);
+
+/* --- Streams, server side (since 1.3) --- */
+
+/**
+ * The stream of a call of a STREAM method (the handler of such a method
+ * gets it), or NULL for other calls.  The stream is the call: it stays
+ * allocated until lrpc_rpc_stream_end() or lrpc_rpc_stream_fail(), also
+ * after the handler returned 0.  The call's abandon handler
+ * (lrpc_rpc_call_set_abandon_handler()) tells the owner when nobody
+ * reads any more: the client cancelled, its deadline passed, or it went
+ * away.
+ */
+LRPC_EXPORT lrpc_rpc_stream *lrpc_rpc_call_get_stream(lrpc_rpc_call *call);
+/** The call of @stream (for its arena, abandon handler, error message). */
+LRPC_EXPORT lrpc_rpc_call *lrpc_rpc_stream_get_call(lrpc_rpc_stream *stream);
+/**
+ * Send one item (the method's item struct) to the client.  The client
+ * grants items in a window: once it is used up, this returns -EAGAIN and
+ * nothing is queued (the server's memory for a stream stays bounded by
+ * the window); the writable handler then runs when the client grants
+ * more.  Returns 0, -EAGAIN, -EINVAL (an item above a @max, ...),
+ * -EMSGSIZE, -EPROTONOSUPPORT, -EALREADY (the stream ended), or the
+ * abandon reason (-ECANCELED, -ENOTCONN) once nobody reads.
+ */
+LRPC_EXPORT int lrpc_rpc_stream_send(lrpc_rpc_stream *stream,
+				     const void *item);
+/** Items that may be sent now without -EAGAIN (0 once abandoned). */
+LRPC_EXPORT uint32_t lrpc_rpc_stream_get_credit(lrpc_rpc_stream *stream);
+/** Called when the client granted more items after a send saw -EAGAIN. */
+typedef void (*lrpc_rpc_stream_writable_fn)(lrpc_rpc_stream *stream,
+					    void *userdata);
+/**
+ * Install the writable handler of @stream (NULL removes it): it runs from
+ * the server's loop each time credit arrives after a send returned
+ * -EAGAIN.  Errors: -EINVAL.
+ */
+LRPC_EXPORT int lrpc_rpc_stream_set_writable_handler(
+	lrpc_rpc_stream *stream, lrpc_rpc_stream_writable_fn fn,
+	void *userdata);
+/**
+ * End @stream: the client's end callback gets 0 (end) or @code (fail: a
+ * positive typed error or a negative errno, with the call's error message
+ * if one was set).  Either frees the stream (the call) unless called from
+ * inside the handler, which frees it when it returns; it must not be used
+ * afterwards.  Returns 0, -ENOTCONN, the abandon reason (nothing sent),
+ * -EAGAIN (the connection's queue is full: the end is lost, the client
+ * sees its deadline), -EALREADY.
+ */
+LRPC_EXPORT int lrpc_rpc_stream_end(lrpc_rpc_stream *stream);
+LRPC_EXPORT int lrpc_rpc_stream_fail(lrpc_rpc_stream *stream, int code);
 
 /**
  * Send event @method of @iface with arguments @args to one connection

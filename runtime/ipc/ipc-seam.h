@@ -117,4 +117,10 @@ int lrpc__client_wait_readable(lrpc_client *c, uint64_t timeout_usec);
 const char *lrpc__client_get_name(lrpc_client *c);
 const lrpc_client_opts *lrpc__client_get_opts(lrpc_client *c);
 
+/**
+ * Drop @c's connection because of error @r (a peer that broke the
+ * protocol): its closed handler runs with the reason.  Returns -ENOTCONN.
+ */
+int lrpc__client_broken(lrpc_client *c, int r);
+
 #endif

@@ -189,6 +189,16 @@ call_answer(lrpc_rpc_call *call, int status, const void *rep)
 		return -ENOTCONN;
 	if (status < -4095)
 		status = -EIO;
+	if (status == 0 && call->stream) {
+		lrpc__rpc_header h = {
+			.call_id = call->call_id,
+			.method = call->method->ordinal,
+			.kind = LRPC__RPC_END,
+			.version = svc->table->version,
+		};
+		return lrpc__rpcs_svc_send(svc, call->conn, false, &h, 0, NULL,
+					   NULL, NULL);
+	}
 	if (status == 0) {
 		lrpc__rpc_header h = {
 			.call_id = call->call_id,
@@ -323,10 +333,16 @@ call_finish(lrpc_rpc_call *call, int status, const void *rep)
 	return r;
 }
 
+int
+lrpc__rpcs_call_finish(lrpc_rpc_call *call, int status)
+{
+	return call_finish(call, status, NULL);
+}
+
 LRPC_EXPORT int
 lrpc_rpc_call_reply(lrpc_rpc_call *call, const void *rep)
 {
-	lrpc_return_if_fail(call, -EINVAL);
+	lrpc_return_if_fail(call && !call->stream, -EINVAL);
 	lrpc_return_if_fail(rep || !call->method->reply, -EINVAL);
 	return call_finish(call, 0, rep);
 }

@@ -62,7 +62,7 @@ awaited(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
 		return true; /* a core-level answer: nothing of it is kept */
 	memcpy(&id, (const uint8_t *)msg + sizeof(*msg), sizeof(id));
 	for (waiter *w = rc->waiters; w; w = w->prev)
-		if (!w->done && w->id == id)
+		if (!w->done && !w->iter && w->id == id)
 			return true;
 	return false;
 }
@@ -94,8 +94,8 @@ on_response_copied(lrpc_rpc_client *rc, const lrpc_msg_header *view,
  * tick of imprecision costs nothing, where a reading costs a noticeable
  * part of a small call.
  */
-static int
-wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
+int
+lrpc__rpcc_wait(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 {
 	int n = 0;
 
@@ -144,8 +144,8 @@ wait_for(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 	return n;
 }
 
-static int
-send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+int
+lrpc__rpcc_send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	 const lrpc__rpc_header *h, unsigned peer, const lrpc_rpc_type *type,
 	 const void *value, lrpc_rpc_error *ret_error)
 {
@@ -240,7 +240,7 @@ refused(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 			.version = (uint16_t)common,
 		};
 		/* Best effort: only the server's log misses it. */
-		(void)send_msg(rc, iface, &h, 0, &lrpc__rpc_hello_form_type,
+		(void)lrpc__rpcc_send_msg(rc, iface, &h, 0, &lrpc__rpc_hello_form_type,
 			       &ours, NULL);
 	}
 }
@@ -279,12 +279,12 @@ negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	/* Every version's hash, so that the server can compare at the
 	 * version both will speak even when ours is newer. */
 	lrpc_list hashes = { .items = iface->hashes, .count = iface->version };
-	r = send_msg(rc, iface, &h, 0, &lrpc__rpc_hello_hashes_type, &hashes,
+	r = lrpc__rpcc_send_msg(rc, iface, &h, 0, &lrpc__rpc_hello_hashes_type, &hashes,
 		     NULL);
 	if (r < 0)
 		return r;
 	waiter w = { .id = h.call_id, .iface_id = iface->id, .hello = true };
-	r = wait_for(rc, &w, deadline);
+	r = lrpc__rpcc_wait(rc, &w, deadline);
 	if (r < 0 || (w.status < 0 && w.status != -EPROTO)) {
 		free(w.form);
 		return r < 0 ? r : w.status;
@@ -319,8 +319,8 @@ lrpc_rpc_client_negotiate(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	return negotiate(rc, iface, deadline_of(rc, timeout_usec), &st);
 }
 
-static int
-prepare_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+int
+lrpc__rpcc_prepare_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	     const lrpc_rpc_method *method, uint64_t deadline,
 	     lrpc_rpc_error *ret_error)
 {
@@ -377,7 +377,7 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	if (ret_error)
 		memset(ret_error, 0, sizeof(*ret_error));
 	deadline = call_deadline(rc, timeout_usec, &left_ms, &timeout);
-	r = prepare_call(rc, iface, method, deadline, ret_error);
+	r = lrpc__rpcc_prepare_call(rc, iface, method, deadline, ret_error);
 	if (r < 0)
 		goto fail;
 	unsigned common = (unsigned)r;
@@ -388,12 +388,12 @@ lrpc_rpc_client_call(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 		.version = iface->version,
 		.hash = left_ms,
 	};
-	r = send_msg(rc, iface, &h, common, method->request, req, ret_error);
+	r = lrpc__rpcc_send_msg(rc, iface, &h, common, method->request, req, ret_error);
 	if (r < 0)
 		goto fail;
 	waiter w = { .id = h.call_id, .method = method, .rep = rep,
 		     .arena = arena, .error = ret_error };
-	r = wait_for(rc, &w, deadline);
+	r = lrpc__rpcc_wait(rc, &w, deadline);
 	if (r == -ETIMEDOUT) {
 		/* Nobody waits for it any more: let the server know. */
 		pending p = { .id = h.call_id, .iface = iface,
@@ -425,7 +425,7 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 				    (method->kind == LRPC_RPC_CALL && complete),
 			    -EINVAL);
 	deadline = deadline_of(rc, timeout_usec);
-	r = prepare_call(rc, iface, method, deadline, NULL);
+	r = lrpc__rpcc_prepare_call(rc, iface, method, deadline, NULL);
 	if (r < 0)
 		return r;
 	unsigned common = (unsigned)r;
@@ -446,7 +446,7 @@ lrpc_rpc_client_call_async(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 				return r;
 		}
 	}
-	r = send_msg(rc, iface, &h, common, method->request, req, NULL);
+	r = lrpc__rpcc_send_msg(rc, iface, &h, common, method->request, req, NULL);
 	if (r < 0)
 		return r;
 	if (method->kind == LRPC_RPC_CALL) {
@@ -475,5 +475,11 @@ lrpc_rpc_client_cancel(lrpc_rpc_client *rc, uint64_t call_id)
 	pending gone = *p;
 	lrpc__rpcc_tab_remove(rc, p);
 	lrpc__rpcc_send_cancel(rc, &gone);
+	/* An iterator learns it at its next item; an async stream's state
+	 * goes (its callbacks never run). */
+	if (gone.stream && gone.stream->iter)
+		lrpc__rpcc_stream_fail(rc, &gone, -ECANCELED, NULL);
+	else
+		free(gone.stream);
 	return 0;
 }

@@ -14,6 +14,16 @@
 #include "rpc-internal.h"
 #include "util.h"
 
+/* A stream's state on the client (rpc-client-stream.c). */
+typedef struct rpc_cstream {
+	lrpc_rpc_item_fn item;
+	void (*item_fn)(void);
+	uint32_t window;
+	uint32_t outstanding; /* granted, not arrived yet */
+	uint32_t consumed;    /* handed over, not granted again yet */
+	lrpc_rpc_iter *iter;  /* NULL: async (this state is malloc'd) */
+} rpc_cstream;
+
 typedef struct pending {
 	uint64_t id; /* 0: empty slot */
 	uint64_t deadline; /* monotonic µs; UINT64_MAX: none */
@@ -22,6 +32,7 @@ typedef struct pending {
 	lrpc_rpc_complete_fn complete;
 	void (*fn)(void);
 	void *userdata;
+	rpc_cstream *stream; /* a call of a STREAM method, else NULL */
 } pending;
 
 typedef struct iface_state {
@@ -45,6 +56,8 @@ typedef struct waiter {
 	uint32_t iface_id;
 	bool hello;
 	bool done;
+	/* Waiting for the next item or end of an iterator (@id is 0). */
+	lrpc_rpc_iter *iter;
 	int status;
 	const lrpc_rpc_method *method;
 	void *rep;
@@ -59,6 +72,7 @@ struct lrpc_rpc_client {
 	lrpc_client *c;
 	bool closing;
 	uint64_t next_call_id;
+	uint32_t stream_window; /* of the streams opened from now on */
 	uint64_t timeout_usec;
 	pending *tab;
 	size_t tab_cap; /* power of two or 0 */
@@ -113,6 +127,18 @@ int lrpc__rpcc_tab_grow(lrpc_rpc_client *rc);
 void lrpc__rpcc_tab_remove(lrpc_rpc_client *rc, pending *p);
 
 /* rpc-client-call.c */
+/* Negotiate @iface and check @method for a call; the common version. */
+int lrpc__rpcc_prepare_call(lrpc_rpc_client *rc,
+			    const lrpc_rpc_interface *iface,
+			    const lrpc_rpc_method *method, uint64_t deadline,
+			    lrpc_rpc_error *ret_error);
+/* Build and send one message; on failure @ret_error says why. */
+int lrpc__rpcc_send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+			const lrpc__rpc_header *h, unsigned peer,
+			const lrpc_rpc_type *type, const void *value,
+			lrpc_rpc_error *ret_error);
+/* Deliver responses until @w is done or @deadline passes. */
+int lrpc__rpcc_wait(lrpc_rpc_client *rc, waiter *w, uint64_t deadline);
 /* Give back the reply view held for borrowed bytes, if any. */
 void lrpc__rpcc_release_held(lrpc_rpc_client *rc);
 /* Tell the server to stop working on @p's call (best effort). */
@@ -144,6 +170,14 @@ void lrpc__rpcc_fail_one(lrpc_rpc_client *rc, const pending *p, int status);
 
 /* Point the wrapped client's handlers at @rc. */
 void lrpc__rpcc_set_handlers(lrpc_rpc_client *rc);
+
+/* rpc-client-stream.c */
+/* An ITEM, END or ERROR for the stream @pp. */
+void lrpc__rpcc_stream_on_message(lrpc_rpc_client *rc, pending *pp,
+				  const lrpc__rpc_header *h, lrpc__rd *r);
+/* End the stream of @p (already out of the table) with @status. */
+void lrpc__rpcc_stream_fail(lrpc_rpc_client *rc, const pending *p,
+			    int status, const lrpc_rpc_error *err);
 
 /* rpc-client-reconnect.c */
 /* The connection ended with @reason: reconnect if the policy says so. */

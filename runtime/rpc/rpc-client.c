@@ -27,6 +27,10 @@ lrpc__rpcc_fail_one(lrpc_rpc_client *rc, const pending *p, int status)
 	};
 	void *rep = NULL;
 
+	if (p->stream) {
+		lrpc__rpcc_stream_fail(rc, p, status, NULL);
+		return;
+	}
 	lrpc_arena_reset(&rc->arena);
 	if (p->method->reply &&
 	    lrpc_arena_alloc(&rc->arena, p->method->reply->size, 16, &rep) <
@@ -219,7 +223,7 @@ lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
 	}
 	(void)lrpc__rpc_header_read(&r, &h);
 	for (waiter *w = rc->waiters; w; w = w->prev) {
-		if (w->done || w->id != h.call_id)
+		if (w->done || w->iter || w->id != h.call_id)
 			continue;
 		w->done = true;
 		if (w->hello) {
@@ -240,9 +244,14 @@ lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
 					 w->error);
 		return;
 	}
+	pending *pp = lrpc__rpcc_tab_find(rc, h.call_id);
+	if (pp && pp->stream) {
+		lrpc__rpcc_stream_on_message(rc, pp, &h, &r);
+		return;
+	}
+	/* Items of a stream cancelled or timed out may still come. */
 	if (h.kind != LRPC__RPC_REPLY && h.kind != LRPC__RPC_ERROR)
 		return;
-	pending *pp = lrpc__rpcc_tab_find(rc, h.call_id);
 	if (!pp) {
 		/* A late reply: its call timed out or was cancelled. */
 		return;
@@ -394,6 +403,7 @@ lrpc_rpc_client_new(lrpc_rpc_client **ret, lrpc_client *c)
 	rc->n_ref = 1;
 	rc->next_deadline = UINT64_MAX;
 	rc->timeout_usec = LRPC_RPC_DEFAULT_TIMEOUT_USEC;
+	rc->stream_window = LRPC_RPC_STREAM_WINDOW;
 	rc->c = lrpc_client_ref(c);
 	lrpc_arena_init(&rc->arena, rc->arena_buf, sizeof(rc->arena_buf),
 			LRPC_ARENA_UNLIMITED);

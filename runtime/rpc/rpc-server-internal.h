@@ -39,6 +39,9 @@ typedef struct rpc_peer {
 	struct lrpc_rpc_call *inline_buckets[8];
 	/* Cancels for a call id that is not deferred here: ignored. */
 	uint64_t stray_cancels;
+	/* Credit for a call id that is no stream of this connection, or
+	 * malformed: ignored. */
+	uint64_t stray_credits;
 } rpc_peer;
 
 /* Latency buckets of the statistics (lrpc.HISTOGRAM_BUCKETS). */
@@ -110,6 +113,14 @@ struct lrpc_rpc_call {
 	bool counted;      /* in its connection's deferred count */
 	bool deferred;
 	bool replied;
+	/* A call of a STREAM method: @credit items may be sent now; a send
+	 * that found none sets @want_writable, and the next credit runs
+	 * @writable. */
+	bool stream;
+	bool want_writable;
+	uint32_t credit;
+	lrpc_rpc_stream_writable_fn writable;
+	void *writable_data;
 	lrpc_rpc_abandon_fn abandon;
 	void *abandon_data;
 	char message[128];
@@ -189,8 +200,18 @@ int lrpc__rpcs_tap_add(rpc_tap **tapp, rpc_service *builtin, lrpc_conn *conn,
 /* The server is being freed (every connection is gone). */
 void lrpc__rpcs_tap_free(rpc_tap *tap);
 
+/* rpc-stream.c */
+/* The initial credit a stream request asks for (its header's reserved). */
+uint32_t lrpc__rpcs_stream_window(uint16_t asked);
+/* A CREDIT message from the client of @conn. */
+void lrpc__rpcs_stream_credit(rpc_service *svc, lrpc_conn *conn,
+			      const lrpc__rpc_header *h, size_t payload);
+
 /* rpc-call.c */
 void lrpc__rpcs_call_free(lrpc_rpc_call *call);
+/* Answer @call once (a stream: its end or failure) and free it unless
+ * its handler runs; -EALREADY when answered before. */
+int lrpc__rpcs_call_finish(lrpc_rpc_call *call, int status);
 /* Send the answer: results @rep when @status is 0, else an error. */
 int lrpc__rpcs_call_answer(lrpc_rpc_call *call, int status, const void *rep);
 /* A deferred call on / off its connection's table (for cancels). */

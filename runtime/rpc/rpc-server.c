@@ -320,7 +320,8 @@ svc_method(const lrpc_rpc_dispatch *table, const lrpc__rpc_header *h,
 							 h->method);
 
 	if (!m || m->since > table->version ||
-	    m->kind != (oneway ? LRPC_RPC_ONEWAY : LRPC_RPC_CALL) ||
+	    (oneway ? m->kind != LRPC_RPC_ONEWAY
+		    : m->kind != LRPC_RPC_CALL && m->kind != LRPC_RPC_STREAM) ||
 	    !table->invoke[m - table->iface->methods])
 		return NULL;
 	return m;
@@ -342,7 +343,7 @@ svc_invoke(rpc_service *svc, lrpc_rpc_call *call, lrpc__rd *r,
 	*ret_rep = NULL;
 	lrpc_arena_reset(&svc->arena);
 	status = lrpc_arena_alloc(&svc->arena, m->request->size, 16, &req);
-	if (status == 0 && m->reply)
+	if (status == 0 && m->reply && !call->stream)
 		status = lrpc_arena_alloc(&svc->arena, m->reply->size, 16,
 					  ret_rep);
 	if (status == 0) {
@@ -388,12 +389,14 @@ svc_finish(lrpc_conn *conn, lrpc_rpc_call *call, bool oneway, int status,
 	if (oneway) {
 		call->conn = NULL;
 		lrpc__rpcs_call_free(call);
-	} else if (status == LRPC_RPC_LATER && !call->replied) {
+	} else if ((status == LRPC_RPC_LATER ||
+		    (status == 0 && call->stream)) && !call->replied) {
 		/* Deferred: the call now holds the connection and stays in
 		 * its peer's table, for cancels and for the close of the
 		 * connection.  The handler holds the call, so it is kept even
 		 * without a peer (no memory for one): its answer then finds
-		 * the connection gone, and nothing else reaches it. */
+		 * the connection gone, and nothing else reaches it.  A
+		 * stream stays like this until it ends. */
 		call->conn = lrpc_conn_ref(conn);
 		call->deferred = true;
 		rpc_peer *p = lrpc__rpcs_peer_find(call->svc, conn);
@@ -467,9 +470,11 @@ lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 		handle_hello_diff(svc, conn, &h, &r);
 		return 0;
 	}
-	if (h.kind == LRPC__RPC_CANCEL) {
+	if (h.kind == LRPC__RPC_CANCEL || h.kind == LRPC__RPC_CREDIT) {
 		/* Never answered: the client expects nothing back. */
-		if (lrpc__rd_left(&r) == 0)
+		if (h.kind == LRPC__RPC_CREDIT)
+			lrpc__rpcs_stream_credit(svc, conn, &h, lrpc__rd_left(&r));
+		else if (lrpc__rd_left(&r) == 0)
 			handle_cancel(svc, conn, &h);
 		return 0;
 	}
@@ -504,6 +509,8 @@ lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
 	call->method = m;
 	call->call_id = h.call_id;
 	call->peer_version = h.version;
+	call->stream = m->kind == LRPC_RPC_STREAM;
+	call->credit = call->stream ? lrpc__rpcs_stream_window(h.reserved) : 0;
 	/* Milliseconds travel: a coarse clock is exact enough, and costs
 	 * nothing on the call path. */
 	call->deadline = h.hash ? lrpc__now_coarse_usec() +

@@ -254,7 +254,11 @@ lrpc__rpc_interface_valid(const lrpc_rpc_interface *iface)
 		const lrpc_rpc_method *m = &iface->methods[i];
 		if (!m->request || m->request->kind != LRPC_RPC_STRUCT)
 			return false;
-		if ((m->kind == LRPC_RPC_CALL) != (m->reply != NULL))
+		bool replies = m->kind == LRPC_RPC_CALL ||
+			       m->kind == LRPC_RPC_STREAM;
+		if (replies != (m->reply != NULL) ||
+		    (m->kind == LRPC_RPC_STREAM &&
+		     m->reply->kind != LRPC_RPC_STRUCT))
 			return false;
 		if (i && iface->methods[i - 1].ordinal >= m->ordinal)
 			return false;

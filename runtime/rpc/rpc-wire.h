@@ -28,6 +28,9 @@ typedef enum lrpc__rpc_msg_kind {
 	LRPC__RPC_CANCEL = 8,     /* client -> server: stop work on call_id */
 	LRPC__RPC_HELLO_DIFF = 9, /* client -> server, after a refused hello:
 				   * the client's canonical form */
+	LRPC__RPC_ITEM = 10,      /* server -> client: one item of a stream */
+	LRPC__RPC_END = 11,       /* server -> client: the stream's end */
+	LRPC__RPC_CREDIT = 12,    /* client -> server: @hash more items */
 } lrpc__rpc_msg_kind;
 
 /*
@@ -39,12 +42,14 @@ typedef struct lrpc__rpc_header {
 	uint16_t method;   /* method or event ordinal */
 	uint16_t kind;     /* lrpc__rpc_msg_kind */
 	uint16_t version;  /* sender's interface version */
-	uint16_t reserved; /* 0 */
+	uint16_t reserved; /* 0; a REQUEST of a stream method: the initial
+			    * window (0: LRPC_RPC_STREAM_WINDOW) */
 	int32_t status;    /* 0, a positive typed error or a negative errno */
 	uint32_t hash;     /* HELLO: sender's hash at @version; HELLO_REPLY:
 			    * server's hash at min(versions); REQUEST and
 			    * ONEWAY: the caller's time left, milliseconds
-			    * rounded up (0: no deadline); else 0 */
+			    * rounded up (0: no deadline); CREDIT: the
+			    * items granted; else 0 */
 } lrpc__rpc_header;
 
 /* The time left until @deadline (µs, UINT64_MAX: none) for a request. */

@@ -36,7 +36,8 @@ _KIND = {
     "string": "LRPC_RPC_STRING", "bytes": "LRPC_RPC_BYTES",
 }
 _METHOD_KIND = {
-    "call": "LRPC_RPC_CALL", "oneway": "LRPC_RPC_ONEWAY",
+    "call": "LRPC_RPC_CALL", "stream": "LRPC_RPC_STREAM",
+    "oneway": "LRPC_RPC_ONEWAY",
     "event": "LRPC_RPC_EVENT",
 }
 
@@ -317,9 +318,17 @@ class CFacts:
                 f"{self.in_params(meth.results)}, "
                 f"const lrpc_rpc_error *lrpc_error, void *userdata")
 
+    def item_fn_params(self, meth: m.Method) -> str:
+        """Parameters of a stream's item callback: the item's results."""
+        return (f"lrpc_rpc_client *client{self.in_params(meth.results)}, "
+                f"void *userdata")
+
     def handler_fn_params(self, meth: m.Method) -> str:
         """Parameters of a handler: the IDL parameters in, the results as
-        ``ret_*`` out-parameters."""
+        ``ret_*`` out-parameters; a stream's handler gets the stream."""
+        if meth.kind == "stream":
+            return (f"lrpc_rpc_stream *stream, void *userdata"
+                    f"{self.in_params(meth.params)}")
         return (f"lrpc_rpc_call *call, void *userdata"
                 f"{self.in_params(meth.params)}"
                 f"{self.out_params(meth.results)}")
@@ -339,7 +348,7 @@ class CFacts:
         """A request for every method; a reply only for calls."""
         base = f"{self.mod.name}.{iface.name}.{meth.name}"
         out = [Layout("req", meth.params, base + "()")]
-        if meth.kind == "call":
+        if meth.kind in ("call", "stream"):
             out.append(Layout("rep", meth.results, base + "->()"))
         return out
 

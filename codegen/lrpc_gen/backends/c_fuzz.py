@@ -46,7 +46,7 @@ def decoders(model: m.Model) -> List[Decoder]:
             base = f"{mod.name}.{iface.name}.{meth.name}"
             out.append(Decoder(base + "()", None, iface.names.methods_desc,
                                k, False))
-            if meth.kind == "call":
+            if meth.kind in ("call", "stream"):
                 out.append(Decoder(base + "->()", None,
                                    iface.names.methods_desc, k, True))
     return out

@@ -83,11 +83,15 @@ def dump_module(mod: m.Module) -> List[str]:
             out.append(f"    hash v{v}=0x{h:08x}")
         for meth in i.methods:
             _doc(out, meth.doc, "    ")
-            kind = "" if meth.kind == "call" else meth.kind + " "
+            kind = "" if meth.kind in ("call", "stream") \
+                else meth.kind + " "
             line = f"    @{meth.ordinal} {kind}{meth.name}(" \
                    f"{_params(meth.params, home, meth.since)})"
             if meth.kind == "call":
                 line += f" -> ({_params(meth.results, home, meth.since)})"
+            elif meth.kind == "stream":
+                line += (f" -> stream "
+                         f"({_params(meth.results, home, meth.since)})")
             if meth.raises:
                 line += " raises " + ", ".join(
                     r.name if r.module == home else f"{r.module}.{r.name}"
