@@ -699,6 +699,45 @@ class RuleTest(unittest.TestCase):
                     "interface I { oneway o() raises E @0; }"),
             "oneway method 'o' cannot raise errors")
 
+    def test_streams(self) -> None:
+        # Only a call may stream its results, and a stream has items.
+        self.assertEqual(
+            message("module m; interface I {"
+                    " oneway o() -> stream (u8 x) @0; }"),
+            "oneway method 'o' cannot stream results")
+        self.assertEqual(
+            message("module m; interface I {"
+                    " event e() -> stream (u8 x) @0; }"),
+            "event 'e' cannot stream results")
+        self.assertEqual(
+            message("module m; interface I { s() -> stream () @0; }"),
+            "stream of 's' has no items: give it at least one result")
+        # The handler's own parameter, and the async stub's.
+        self.assertEqual(
+            message("module m; interface I {"
+                    " s(u8 stream) -> stream (u8 x) @0; }"),
+            "parameter 'stream' collides with the parameter 'stream' that "
+            "the generated handler of 'I.s' has of its own")
+        self.assertEqual(
+            message("module m; interface I {"
+                    " s(u8 on_item) -> stream (u8 x) @0; }"),
+            "parameter 'on_item' collides with the parameter 'on_item' "
+            "that the generated async stub of 'I.s' has of its own")
+        # "stream" stays a name everywhere else.
+        model, diags = check_text(
+            "module m; struct stream { u8 stream @0; }\n"
+            "error E { X = 1 }\n"
+            "interface I { stream(u8 stream) -> (u8 x) @0;\n"
+            "  list() -> stream (stream s) raises E @1; }\n")
+        self.assertIsNotNone(model, diags.render())
+        kinds = [x.kind for x in model.main.interfaces[0].methods]
+        self.assertEqual(kinds, ["call", "stream"])
+        # Its generated names are reserved like a call's.
+        self.assertIn("already used as the next function of method "
+                      "'I.list'", message(
+                          "module m; interface I { list() -> stream (u8 x)"
+                          " @0; list_next() @1; }"))
+
     def test_attributes(self) -> None:
         self.assertEqual(message(struct("@color(1) u8 a @0;")),
                          "unknown attribute '@color'")

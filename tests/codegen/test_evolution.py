@@ -57,6 +57,17 @@ class WireOrderTest(unittest.TestCase):
              "    f(u32 a, @since(2) u32 b) @0; }\n")
         self.assertNotEqual(hashes(a)[1], hashes(b)[1])
 
+    def test_stream_is_in_the_hash(self) -> None:
+        # The same results, once a reply and once a stream of items: a
+        # client of one would misread every message of the other.
+        a = "module m; interface I { f() -> (u32 x) @0; }\n"
+        b = "module m; interface I { f() -> stream (u32 x) @0; }\n"
+        self.assertNotEqual(hashes(a), hashes(b))
+        model, _ = check_text(b)
+        assert model is not None
+        self.assertIn("@0 stream ()->(v1:u32)",
+                      model.main.interfaces[0].canonical[0])
+
     def test_canonical_text_names_versions(self) -> None:
         model, _ = check_text(v2(V1).replace(
             "u64 size @3;", "u64 size @3; @since(2) u8 extra @1;"))
@@ -371,6 +382,11 @@ class CompatTest(unittest.TestCase):
                  "method 'draw' (@2) was removed")
         self.bad(V1.replace("draw(Shape s) @2", "oneway draw(Shape s) @2"),
                  8, "'draw' changed from call to oneway")
+
+    def test_call_became_a_stream(self) -> None:
+        self.bad(V1.replace("find(string name) -> (u32 count)",
+                            "find(string name) -> stream (u32 count)"),
+                 7, "'find' changed from call to stream")
 
     def test_version_went_down(self) -> None:
         found = compat(v2(V1), V1)

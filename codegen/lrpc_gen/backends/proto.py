@@ -221,7 +221,8 @@ class _Module:
     def message_names(self) -> Dict[str, Dict[str, str]]:
         """Per interface, its generated message names by role.
 
-        ``<Method>Request``, ``<Method>Reply``, ``<Event>Event`` and
+        ``<Method>Request``, ``<Method>Reply``, ``<Method>Item`` (a
+        stream), ``<Event>Event`` and
         ``<Interface>Event``; an interface any of whose names is taken by
         a declaration or another interface prefixes them all with its
         own name, so that output depends on the module only."""
@@ -239,6 +240,8 @@ class _Module:
                     names[f"req:{meth.name}"] = f"{c}Request"
                     if meth.kind == "call":
                         names[f"rep:{meth.name}"] = f"{c}Reply"
+                    elif meth.kind == "stream":
+                        names[f"rep:{meth.name}"] = f"{c}Item"
             names["stream"] = f"{i.name}Event"
             plain[i.name] = names
         count: Dict[str, int] = {}
@@ -282,10 +285,11 @@ class _Module:
             self.params(out, req, meth.params, meth.since,
                         f"{q}.{meth.name}: parameters")
             out.append("")
-            if meth.kind == "call":
+            if meth.kind in ("call", "stream"):
                 rep = names[f"rep:{meth.name}"]
                 self.params(out, rep, meth.results, meth.since,
-                            f"{q}.{meth.name}: results")
+                            f"{q}.{meth.name}: results" if meth.kind == "call"
+                            else f"{q}.{meth.name}: one item of the stream")
                 out.append("")
             else:
                 self.needs_empty = True
@@ -302,7 +306,10 @@ class _Module:
                 rpcs.append("  // Raises (status FAILED_PRECONDITION): " +
                             ", ".join(f"{r.module}.{r.name}"
                                       for r in meth.raises))
-            line = f"  rpc {camel(meth.name)}({req}) returns ({rep})"
+            # A stream of results is gRPC's server streaming; its end
+            # (or typed error) is the call's status.
+            stream = "stream " if meth.kind == "stream" else ""
+            line = f"  rpc {camel(meth.name)}({req}) returns ({stream}{rep})"
             if meth.deprecated:
                 rpcs.append(line + " {")
                 rpcs.append("    option deprecated = true;")
