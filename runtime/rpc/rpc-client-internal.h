@@ -21,6 +21,7 @@ typedef struct rpc_cstream {
 	uint32_t window;
 	uint32_t outstanding; /* granted, not arrived yet */
 	uint32_t consumed;    /* handed over, not granted again yet */
+	bool unsent;          /* a credit could not be sent: try again */
 	lrpc_rpc_iter *iter;  /* NULL: async (this state is malloc'd) */
 } rpc_cstream;
 

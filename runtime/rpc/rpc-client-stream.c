@@ -54,7 +54,8 @@ grant(lrpc_rpc_client *rc, const pending *p, bool now)
 	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
 
 	if (st->consumed == 0 ||
-	    (!now && st->consumed < LRPC_MAX(st->window / 2, 1u)))
+	    (!(now && st->unsent) &&
+	     st->consumed < LRPC_MAX(st->window / 2, 1u)))
 		return;
 	lrpc__rpc_header h = {
 		.call_id = p->id,
@@ -65,10 +66,13 @@ grant(lrpc_rpc_client *rc, const pending *p, bool now)
 	};
 	int n = lrpc__rpc_build(&rc->sbuf, p->iface->id, &h, 0, NULL, NULL,
 				NULL, max ? max : 1);
-	/* Not sent (the server said stop): kept for the next try. */
+	/* Not sent (the server said stop): kept for the next try, at the
+	 * latest before the iterator sleeps. */
+	st->unsent = true;
 	if (n > 0 && lrpc_client_send(rc->c, rc->sbuf.data, (size_t)n) == 0) {
 		st->outstanding += st->consumed;
 		st->consumed = 0;
+		st->unsent = false;
 	}
 }
 

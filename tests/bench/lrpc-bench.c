@@ -30,6 +30,12 @@
  *                  from the next iteration (lrpc: a job; libqb: a timer
  *                  already due, see q_pump()), so it never blocks its loop;
  *                  the client receives them all; messages per second
+ *   stream         lrpc only: a streamed reply of 16-byte items through
+ *                  generated stubs (bench.idl: bench_ticks()), the client
+ *                  consuming them in its item callback and granting credit
+ *                  as it goes (window: --stream-window, default the
+ *                  library's), the server sending from its writable
+ *                  handler; items per second
  *   connect        connect + disconnect with a 1 MiB maximum; median
  *
  * "Size" is always the payload after each system's own header (lrpc: 24 B
@@ -119,6 +125,7 @@ enum case_id {
 	C_CONNECT,
 	C_MEMORY,
 	C_SCALE,
+	C_STREAM,
 	N_CASES
 };
 
@@ -126,10 +133,10 @@ static const char *const sys_names[N_SYS] = { "lrpc", "libqb" };
 static const char *const tr_names[N_TR] = { "shm", "socket" };
 static const char *const case_names[N_CASES] = {
 	"sync", "rpc_sync", "rpc_add", "rpc_borrow", "sync_zerocopy", "oneway",
-	"events", "connect", "memory", "scale"
+	"events", "connect", "memory", "scale", "stream"
 };
 static const bool case_is_rate[N_CASES] = {
-	[C_ONEWAY] = true, [C_EVENTS] = true
+	[C_ONEWAY] = true, [C_EVENTS] = true, [C_STREAM] = true
 };
 
 static const size_t lat_sizes[] = { 16, KIB, 64 * KIB, MIB };
@@ -167,6 +174,7 @@ static struct {
 	unsigned iters;       /* fixed count per case (syscall counting) */
 	long spin_usec;       /* lrpc spin budget for both sides; <0: default */
 	unsigned repeat;      /* runs of everything; each figure their median */
+	unsigned stream_window; /* the stream case's window; 0: default */
 } opt;
 
 /* ---- results ----------------------------------------------------------- */
@@ -477,9 +485,45 @@ l_rpc_add(lrpc_rpc_call *call, void *ud, uint64_t a, uint64_t b,
 	return 0;
 }
 
+/* The stream case: one stream at a time, sent from the writable
+ * handler whenever the client's window has room. */
+static struct {
+	lrpc_rpc_stream *s;
+	uint64_t next, count;
+} l_ticks;
+
+static void
+l_ticks_pump(lrpc_rpc_stream *s, void *ud)
+{
+	while (l_ticks.next < l_ticks.count) {
+		int r = bench_ticks_send(s, l_ticks.next, l_ticks.next ^ 0x5a);
+		if (r == -EAGAIN)
+			return; /* the writable handler resumes */
+		if (r < 0)
+			break;
+		l_ticks.next++;
+	}
+	(void)bench_ticks_end(s);
+	l_ticks.s = NULL;
+}
+
+static int
+l_rpc_ticks(lrpc_rpc_stream *s, void *ud, uint64_t count)
+{
+	if (l_ticks.s)
+		return -EBUSY;
+	l_ticks.s = s;
+	l_ticks.next = 0;
+	l_ticks.count = count;
+	lrpc_rpc_stream_set_writable_handler(s, l_ticks_pump, NULL);
+	l_ticks_pump(s, NULL);
+	return 0;
+}
+
 static const struct bench_handlers l_rpc_handlers = {
 	.echo = l_rpc_echo,
 	.add = l_rpc_add,
+	.ticks = l_rpc_ticks,
 };
 
 static void
@@ -1157,6 +1201,28 @@ op_events_batch(bclient *b, size_t payload, unsigned n)
 	return 0;
 }
 
+/* The stream case: the generated iterator, as a client that reads a
+ * listing in order would (like the events case's blocking receive). */
+static int
+op_stream_batch(bclient *b, size_t payload, unsigned n)
+{
+	lrpc_rpc_iter *it;
+	uint64_t seq, stamp, items = 0, bad = 0;
+	int r;
+
+	r = bench_ticks_open(b->rc, n, CALL_TIMEOUT_USEC, &it, NULL);
+	if (r < 0)
+		return r;
+	while ((r = bench_ticks_next(it, &seq, &stamp, NULL)) == 1) {
+		bad += seq != items || stamp != (seq ^ 0x5a);
+		items++;
+	}
+	bench_ticks_close(it);
+	if (r != 0)
+		return r < 0 ? r : -EPROTO;
+	return items == n && bad == 0 ? 0 : -EBADMSG;
+}
+
 /* ---- measurements ------------------------------------------------------ */
 
 static uint32_t *samples;
@@ -1527,6 +1593,17 @@ run_pair(int sys, int tr, bool one_cpu)
 						 rate_sizes[i], res));
 		}
 	}
+	if ((opt.cases & (1u << C_STREAM)) && sys == SYS_LRPC &&
+	    size_wanted(16)) {
+		result *res = add_result(sys, tr, C_STREAM, 16, false);
+		r = rpc_open(&b);
+		if (r == 0 && opt.stream_window)
+			r = lrpc_rpc_client_set_stream_window(b.rc,
+							      opt.stream_window);
+		report(&b, res, r < 0 ? r : measure_rate(&b, op_stream_batch,
+							  16, res));
+		rpc_close(&b);
+	}
 disconnect:
 	bc_disconnect(&b);
 	if ((opt.cases & (1u << C_CONNECT)) && !one_cpu) {
@@ -1599,7 +1676,7 @@ print_table(bool one_cpu)
 {
 	static const int order[] = { C_SYNC, C_RPC_SYNC, C_RPC_ADD,
 				     C_RPC_BORROW, C_SYNC_ZC, C_ONEWAY,
-				     C_EVENTS, C_CONNECT };
+				     C_EVENTS, C_STREAM, C_CONNECT };
 	bool footnote = false;
 
 	printf("%-14s %7s | %-18s %-18s %7s | %-18s %-18s %7s\n", "case",
@@ -2421,8 +2498,12 @@ usage(FILE *f)
 		"  --quick            short runs (smoke test)\n"
 		"  --cases LIST       sync,rpc_sync,rpc_add,rpc_borrow,zerocopy,"
 		"oneway,events,connect,\n"
-		"                     memory,scale (default: all; rpc: the "
-		"three rpc cases)\n"
+		"                     memory,scale,stream (default: all; rpc: "
+		"the three rpc\n"
+		"                     cases)\n"
+		"  --stream-window N  items the stream case's client grants at "
+		"once (default:\n"
+		"                     the library's)\n"
 		"  --sizes LIST       payload sizes to run, e.g. 16,1K,64K,1M "
 		"(default: all)\n"
 		"  --systems LIST     lrpc,libqb (default: both when built "
@@ -2515,7 +2596,7 @@ main(int argc, char **argv)
 {
 	enum { O_JSON = 256, O_QUICK, O_CASES, O_SIZES, O_SYSTEMS,
 	       O_TRANSPORTS, O_TIME, O_PIN, O_BATCH,
-	       O_ITERS, O_SPIN, O_REPEAT };
+	       O_ITERS, O_SPIN, O_REPEAT, O_STREAM_WINDOW };
 	static const struct option longopts[] = {
 		{ "json", required_argument, NULL, O_JSON },
 		{ "quick", no_argument, NULL, O_QUICK },
@@ -2529,6 +2610,7 @@ main(int argc, char **argv)
 		{ "iters", required_argument, NULL, O_ITERS },
 		{ "spin", required_argument, NULL, O_SPIN },
 		{ "repeat", required_argument, NULL, O_REPEAT },
+		{ "stream-window", required_argument, NULL, O_STREAM_WINDOW },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -2606,6 +2688,14 @@ main(int argc, char **argv)
 			opt.iters = (unsigned)strtoul(optarg, NULL, 10);
 			if (opt.iters == 0 || opt.iters > MAX_SAMPLES) {
 				fprintf(stderr, "lrpc-bench: bad --iters\n");
+				return 2;
+			}
+			break;
+		case O_STREAM_WINDOW:
+			opt.stream_window = (unsigned)strtoul(optarg, NULL, 10);
+			if (opt.stream_window > LRPC_RPC_STREAM_MAX_WINDOW) {
+				fprintf(stderr,
+					"lrpc-bench: bad --stream-window\n");
 				return 2;
 			}
 			break;
