@@ -359,7 +359,7 @@ build_methods(builder *b)
 
 		if (k && d->methods.items[k - 1].ordinal >= m->ordinal)
 			return fail(b, "methods not in ordinal order");
-		if (m->kind < LRPC_RPC_CALL || m->kind > LRPC_RPC_EVENT)
+		if (m->kind < LRPC_RPC_CALL || m->kind > LRPC_RPC_STREAM)
 			return fail(b, "method %s: kind %u", m->name, m->kind);
 		if (m->since == 0 || m->since > d->iface.version)
 			return fail(b, "method %s: version %u", m->name,
@@ -368,7 +368,8 @@ build_methods(builder *b)
 		    t->types[m->request].kind != LRPC_RPC_STRUCT)
 			return fail(b, "method %s: request is no struct",
 				    m->name);
-		if ((m->kind == LRPC_RPC_CALL) != (m->reply != NONE))
+		if ((m->kind == LRPC_RPC_CALL || m->kind == LRPC_RPC_STREAM) !=
+		    (m->reply != NONE))
 			return fail(b, "method %s: reply does not match its "
 				    "kind", m->name);
 		if (m->reply != NONE &&

@@ -564,6 +564,42 @@ parse_json(const char *text)
 	return j;
 }
 
+/*
+ * A stream method: each item printed as it comes (one JSON value each),
+ * then the end; a typed error or -errno at the end fails as a call would.
+ */
+static int
+call_stream(session *s, const tool_iface *t, const lrpc_rpc_method *m,
+	    const char *what, const void *req, void *item)
+{
+	lrpc_rpc_error err = { 0 };
+	lrpc_rpc_iter *it;
+	lrpc_arena arena; /* one item's data at a time */
+	int r;
+
+	r = lrpc_rpc_iter_new(&it, s->rc, &t->iface, m, req, opt.timeout_usec,
+			      &err);
+	if (r < 0)
+		return call_failed(what, r, &err);
+	lrpc_arena_init(&arena, NULL, 0, 64u << 20);
+	while ((r = lrpc_rpc_iter_next(it, item, &arena, &err)) == 1) {
+		json_object *j = tool_to_json(t, m->reply, item);
+
+		if (!j) {
+			r = -ENOMEM;
+			break;
+		}
+		print_json(j);
+		fflush(stdout);
+		lrpc_arena_reset(&arena);
+	}
+	lrpc_arena_done(&arena);
+	lrpc_rpc_iter_unref(it);
+	if (r == -EREMOTEIO && err.code > 0)
+		r = err.code;
+	return r == 0 ? EXIT_SUCCESS : call_failed(what, r, &err);
+}
+
 static int
 cmd_call(int argc, char **argv)
 {
@@ -643,6 +679,10 @@ cmd_call(int argc, char **argv)
 			status = call_failed(argv[1], r, &err);
 		else
 			print_json(json_object_new_object());
+		goto out;
+	}
+	if (m->kind == LRPC_RPC_STREAM) {
+		status = call_stream(&s, &t, m, argv[1], req, rep);
 		goto out;
 	}
 	r = lrpc_rpc_client_call(s.rc, &t.iface, m, req, rep, &s.arena,
