@@ -5,6 +5,7 @@
  *
  *  - streams of 0, 1 and 10^6 items, async and through the iterator, and
  *    ends with a typed error or an errno;
+ *  - several streams at once, push style (a loop), deadline by its timer;
  *  - a slow reader: the server's send sees -EAGAIN once the window is
  *    used, nothing queues, and the writable handler resumes it;
  *  - cancel (and closing an iterator) mid-stream reaches the handler's
@@ -486,6 +487,61 @@ test_stream_million(void **state)
 }
 
 /*
+ * Push style, several streams at once on one connection: the loop
+ * delivers the items of each to its own callbacks, in order; a stream's
+ * deadline is kept by the loop's timer; freeing the RPC client ends a
+ * stream still running with -ECANCELED.
+ */
+static void
+test_stream_push(void **state)
+{
+	lrpc_loop *loop;
+	fixture f;
+	col a = { 0 }, b = { 0 }, d = { 0 }, e = { 0 };
+
+	fixture_start(state, &f);
+	assert_int_equal(lrpc_loop_new(&loop), 0);
+	assert_int_equal(lrpc_rpc_client_attach_loop(f.rc, loop), 0);
+	a.rc = b.rc = d.rc = e.rc = f.rc;
+	assert_int_equal(st_lister_list_async(f.rc, 5000, 0, on_list_item,
+					      col_end, &a, TIMEOUT, &a.id),
+			 0);
+	assert_int_equal(st_lister_ticks_async(f.rc, 20000, on_tick, col_end,
+					       &b, TIMEOUT, &b.id),
+			 0);
+	assert_int_equal(st_lister_forever_async(f.rc, on_u32, col_end, &d,
+						 200 * LRPC_USEC_PER_MSEC,
+						 &d.id),
+			 0);
+	long t0 = th_now_ms();
+	while ((a.ends == 0 || b.ends == 0 || d.ends == 0) &&
+	       th_now_ms() - t0 < 20000)
+		assert_true(lrpc_loop_run_once(loop, 100 * LRPC_USEC_PER_MSEC) >=
+			    0);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.items, 5000);
+	assert_int_equal(a.bad, 0);
+	assert_int_equal(b.status, 0);
+	assert_int_equal(b.items, 20000);
+	assert_int_equal(b.bad, 0);
+	assert_int_equal(d.status, -ETIMEDOUT);
+	assert_int_equal(d.bad, 0);
+	/* A stream still running when the RPC client goes. */
+	assert_int_equal(st_lister_forever_async(f.rc, on_u32, col_end, &e,
+						 TIMEOUT, &e.id),
+			 0);
+	while (e.items < 10)
+		assert_true(lrpc_loop_run_once(loop, 100 * LRPC_USEC_PER_MSEC) >=
+			    0);
+	f.rc = lrpc_rpc_client_unref(f.rc);
+	assert_int_equal(e.ends, 1);
+	assert_int_equal(e.status, -ECANCELED);
+	f.c = lrpc_client_unref(f.c);
+	loop = lrpc_loop_unref(loop);
+	assert_int_equal(th_server_stop(f.server), 0);
+}
+
+/*
  * A reader that does not read: the server sends one window and then sees
  * -EAGAIN, with nothing queued; every item the reader takes lets one more
  * out, never more than the window.
@@ -801,6 +857,7 @@ main(void)
 		TH_TEST_ON(test_stream_sizes, TH_ON_ALL),
 		TH_TEST_ON(test_stream_errors, TH_ON_ALL),
 		TH_TEST_ON(test_stream_million, TH_ON_ALL),
+		TH_TEST_ON(test_stream_push, TH_ON_ALL),
 		TH_TEST_ON(test_stream_slow_reader, TH_ON_ALL),
 		TH_TEST_ON(test_stream_cancel, TH_ON_ALL),
 		TH_TEST_ON(test_stream_deadline, TH_ON_ALL),
