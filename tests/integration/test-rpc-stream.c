@@ -13,7 +13,7 @@
  *  - the server dying mid-stream ends it with -ENOTCONN at once;
  *  - a hostile server (items beyond the credit, items for a call id that
  *    is not a stream) and a hostile client (credit for unknown calls,
- *    absurd credit).
+ *    absurd credit, an absurd initial window).
  */
 #include <errno.h>
 #include <signal.h>
@@ -850,6 +850,45 @@ test_stream_hostile_client_credit(void **state)
 	th_rpc_fixture_stop(&f);
 }
 
+/*
+ * A request asking for an absurd initial window gets the largest: the
+ * server stops at LRPC_RPC_STREAM_MAX_WINDOW items.  (Its items, for a
+ * call id our RPC client does not know, are dropped there.)
+ */
+static void
+test_stream_hostile_client_window(void **state)
+{
+	char line[128];
+	unsigned at, credit;
+	lrpc__rpc_buf b = { 0 };
+	fixture f;
+
+	fixture_start(state, &f);
+	assert_int_equal(lrpc_rpc_client_negotiate(f.rc, &st_lister__interface,
+						   TIMEOUT),
+			 2);
+	lrpc__rpc_header h = { .call_id = 1u << 30,
+			       .method = ST_LISTER_FOREVER_ORDINAL,
+			       .kind = LRPC__RPC_REQUEST, .version = 2,
+			       .reserved = UINT16_MAX };
+	struct st_lister_forever__req req = { 0 };
+	int size = lrpc__rpc_build(&b, st_lister__interface.id, &h, 2,
+				   st_lister__methods[2].request, &req, NULL,
+				   65536);
+	assert_true(size > 0);
+	assert_int_equal(lrpc_client_send(f.c, b.data, (size_t)size), 0);
+	lrpc__rpc_buf_done(&b);
+	assert_true(th_server_expect(f.server, "again at", 5000, line,
+				     sizeof(line)));
+	assert_int_equal(sscanf(line, "again at %u credit %u", &at, &credit),
+			 2);
+	assert_int_equal(at, LRPC_RPC_STREAM_MAX_WINDOW);
+	assert_int_equal(credit, 0);
+	/* The connection is fine for our own calls meanwhile. */
+	assert_int_equal(open_streams(&f), 1);
+	th_rpc_fixture_stop(&f);
+}
+
 int
 main(void)
 {
@@ -865,6 +904,7 @@ main(void)
 		TH_TEST_ON(test_stream_hostile_server_beyond_credit, TH_ON_ALL),
 		TH_TEST_ON(test_stream_hostile_server_unknown_id, TH_ON_ALL),
 		TH_TEST_ON(test_stream_hostile_client_credit, TH_ON_ALL),
+		TH_TEST_ON(test_stream_hostile_client_window, TH_ON_ALL),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
