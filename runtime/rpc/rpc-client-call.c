@@ -62,7 +62,7 @@ awaited(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size)
 		return true; /* a core-level answer: nothing of it is kept */
 	memcpy(&id, (const uint8_t *)msg + sizeof(*msg), sizeof(id));
 	for (waiter *w = rc->waiters; w; w = w->prev)
-		if (!w->done && !w->iter && w->id == id)
+		if (!w->done && w->id == id)
 			return true;
 	return false;
 }
@@ -122,11 +122,17 @@ lrpc__rpcc_wait(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 			 * the view stays until the next call or a release. */
 			bool lend = rc->borrow_bytes && w->rep && !w->hello;
 			rc->decode_borrow = lend;
+			/* An item for the iterator waiting here may stay
+			 * where it lies until it decodes it (no copy). */
+			rc->lend_view = w->iter ? view : NULL;
+			rc->lend_iter = w->iter;
+			rc->lend_taken = false;
 			lrpc__rpcc_on_response(rc, view, size);
 			rc->decode_borrow = false;
+			rc->lend_view = NULL;
 			if (lend && w->done)
 				rc->held = view;
-			else
+			else if (!rc->lend_taken)
 				lrpc_client_release(rc->c, view);
 		} else {
 			n = on_response_copied(rc, view, size);

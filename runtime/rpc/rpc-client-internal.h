@@ -57,7 +57,8 @@ typedef struct waiter {
 	uint32_t iface_id;
 	bool hello;
 	bool done;
-	/* Waiting for the next item or end of an iterator (@id is 0). */
+	/* Waiting for the next item or end of an iterator (@id is its call
+	 * id: its items are handled where they lie). */
 	lrpc_rpc_iter *iter;
 	int status;
 	const lrpc_rpc_method *method;
@@ -97,6 +98,11 @@ struct lrpc_rpc_client {
 	bool borrow_bytes;
 	bool decode_borrow; /* the response being decoded may lend bytes */
 	const lrpc_msg_header *held;
+	/* While the iterator waiting innermost gets a message in place: the
+	 * view, and whether its queue kept it (then it releases it). */
+	const lrpc_msg_header *lend_view;
+	lrpc_rpc_iter *lend_iter;
+	bool lend_taken;
 	lrpc_rpc_client_closed_fn closed_fn;
 	void *closed_data;
 	/* Reconnect (rpc-client-reconnect.c): the policy, and while one is

@@ -18,9 +18,21 @@
 
 /* An item received, not yet handed out by the iterator. */
 typedef struct iter_item {
-	uint8_t *data; /* the item's encoding (malloc) */
+	const uint8_t *data; /* the item's encoding: malloc'd, or in @view */
 	size_t size;
+	/* The received message it lies in, held until it is decoded (only
+	 * ever the oldest item: the iterator waited for it); or NULL. */
+	const lrpc_msg_header *view;
 } iter_item;
+
+static void
+iter_item_done(lrpc_rpc_client *rc, const iter_item *qi)
+{
+	if (qi->view)
+		lrpc_client_release(rc->c, qi->view);
+	else
+		free((void *)qi->data);
+}
 
 struct lrpc_rpc_iter {
 	unsigned n_ref;
@@ -180,10 +192,21 @@ item_queue(lrpc_rpc_client *rc, pending *pp, lrpc__rd *r)
 {
 	lrpc_rpc_iter *it = pp->stream->iter;
 	size_t size = lrpc__rd_left(r);
-	uint8_t *copy = malloc(size ? size : 1);
+	uint8_t *copy;
 
 	/* The window bounds the queue: received = outstanding granted. */
 	assert(it->count < it->st.window);
+	if (rc->lend_view && rc->lend_iter == it && it->count == 0) {
+		/* The iterator waits for this one: it decodes it in place,
+		 * then gives the message back. */
+		it->queue[it->head] = (iter_item){ .data = r->p, .size = size,
+						   .view = rc->lend_view };
+		rc->lend_taken = true;
+		it->count++;
+		iter_wake(rc, it);
+		return;
+	}
+	copy = malloc(size ? size : 1);
 	if (!copy) {
 		pending p = *pp;
 		lrpc__rpcc_tab_remove(rc, pp);
@@ -351,7 +374,8 @@ iter_free(lrpc_rpc_iter *it)
 {
 	lrpc_rpc_iter_close(it);
 	for (uint32_t i = 0; i < it->count; i++)
-		free(it->queue[(it->head + i) % it->st.window].data);
+		iter_item_done(it->rc,
+			       &it->queue[(it->head + i) % it->st.window]);
 	free(it->queue);
 	lrpc_rpc_client_unref(it->rc);
 	free(it);
@@ -416,7 +440,7 @@ iter_pop(lrpc_rpc_iter *it, void *item, lrpc_arena *arena,
 	it->count--;
 	n = lrpc__rpc_decode(&r, it->method->reply, item, arena,
 			     ret_error ? &detail : NULL);
-	free(qi.data);
+	iter_item_done(it->rc, &qi);
 	pending *pp = lrpc__rpcc_tab_find(it->rc, it->call_id);
 	if (n == 0) {
 		it->st.consumed++;
@@ -487,7 +511,7 @@ lrpc_rpc_iter_next(lrpc_rpc_iter *it, void *item, lrpc_arena *arena,
 		/* Credit a failed send kept, before sleeping on it. */
 		grant(rc, pp, true);
 		uint64_t deadline = pp->deadline;
-		waiter w = { .iter = it };
+		waiter w = { .id = it->call_id, .iter = it };
 		r = rc->closing ? -ENOTCONN : lrpc__rpcc_wait(rc, &w, deadline);
 		if (r == -ETIMEDOUT)
 			lrpc__rpcc_expire(rc);

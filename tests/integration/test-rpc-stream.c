@@ -542,6 +542,55 @@ test_stream_push(void **state)
 }
 
 /*
+ * An iterator read between other traffic on the same connection: an
+ * async stream's items and sync calls arrive while it waits, and its own
+ * items while a sync call waits; each goes where it belongs, in order.
+ */
+static void
+test_stream_iterator_among_calls(void **state)
+{
+	lrpc_rpc_iter *it;
+	uint8_t buf[256];
+	lrpc_arena arena;
+	st_entry e;
+	uint64_t done, n = 0;
+	fixture f;
+	col c = { 0 };
+	int r;
+
+	fixture_start(state, &f);
+	c.rc = f.rc;
+	lrpc_arena_init(&arena, buf, sizeof(buf), 0);
+	assert_int_equal(lrpc_rpc_client_set_stream_window(f.rc, 16), 0);
+	assert_int_equal(st_lister_list_open(f.rc, 3000, 0, TIMEOUT, &it, NULL),
+			 0);
+	assert_int_equal(st_lister_ticks_async(f.rc, 3000, on_tick, col_end,
+					       &c, TIMEOUT, &c.id),
+			 0);
+	while ((r = st_lister_list_next(it, &e, &done, &arena, NULL)) == 1) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "e%llu", (unsigned long long)n);
+		assert_string_equal(e.name, want);
+		assert_int_equal(done, n + 1);
+		n++;
+		lrpc_arena_reset(&arena);
+		/* The server may be done sending before we read it all. */
+		if (n % 250 == 0)
+			assert_true(open_streams(&f) <= 2);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(n, 3000);
+	st_lister_list_close(it);
+	run_until_end(&f, &c, 20000);
+	assert_int_equal(c.status, 0);
+	assert_int_equal(c.items, 3000);
+	assert_int_equal(c.bad, 0);
+	lrpc_arena_done(&arena);
+	th_rpc_fixture_stop(&f);
+}
+
+/*
  * A reader that does not read: the server sends one window and then sees
  * -EAGAIN, with nothing queued; every item the reader takes lets one more
  * out, never more than the window.
@@ -897,6 +946,7 @@ main(void)
 		TH_TEST_ON(test_stream_errors, TH_ON_ALL),
 		TH_TEST_ON(test_stream_million, TH_ON_ALL),
 		TH_TEST_ON(test_stream_push, TH_ON_ALL),
+		TH_TEST_ON(test_stream_iterator_among_calls, TH_ON_ALL),
 		TH_TEST_ON(test_stream_slow_reader, TH_ON_ALL),
 		TH_TEST_ON(test_stream_cancel, TH_ON_ALL),
 		TH_TEST_ON(test_stream_deadline, TH_ON_ALL),
