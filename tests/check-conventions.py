@@ -36,7 +36,7 @@ VERBS = {
     "send", "recv", "call", "callv", "sendv", "reserve", "commit",
     "discard", "release", "emit", "broadcast", "cancel", "negotiate",
     "reply", "run", "run_once", "quit", "process", "attach", "next", "end",
-    "fail",
+    "fail", "take",
 }
 # Words the vocabulary replaced: they must not come back.
 FORBIDDEN = {"dispatch", "disconnect", "abort", "free", "connect", "serve"}

@@ -92,6 +92,22 @@ typedef struct lrpc_client_opts {
 	 * 0: do not wait, LRPC_TIMEOUT_INFINITE: no limit.
 	 */
 	uint64_t wait_usec;
+	/**
+	 * Fd passing (since 1.3; docs/api.md, "Passing fds"): the most fds
+	 * one message may carry, either way.  Offered in the handshake; the
+	 * smaller of the two sides' limits applies, and a peer that offers
+	 * none (an older library, or LRPC_NO_FDS) gets none: sending fds to
+	 * it fails with -EOPNOTSUPP.  0: LRPC_DEFAULT_MAX_FDS_PER_MSG; at
+	 * most LRPC_MAX_FDS_PER_MSG.
+	 */
+	uint32_t max_fds_per_msg;
+	/**
+	 * The most fds this side holds for one connection, received and
+	 * not yet taken or released (the message they came with not
+	 * handled yet): a peer that sends more is disconnected.  Keep it
+	 * at least 4 * max_fds_per_msg.  0: LRPC_DEFAULT_MAX_FDS_PER_CONN.
+	 */
+	uint32_t max_fds_per_conn;
 } lrpc_client_opts;
 
 /** Completion of lrpc_client_new_async(): @status is 0 or -errno. */
@@ -161,6 +177,41 @@ LRPC_EXPORT int lrpc_client_send(lrpc_client *c, const void *data, size_t size);
 /** As lrpc_client_send(), the message gathered from @iov. */
 LRPC_EXPORT int lrpc_client_sendv(lrpc_client *c, const struct iovec *iov,
 				  size_t n_iov);
+
+/**
+ * As lrpc_client_sendv(), with @n_fds fds attached to the message (since
+ * 1.3).  The fds are borrowed: the library duplicates none, and the
+ * caller may close them as soon as this returns (they are in the kernel's
+ * hands by then).  The server takes them while it handles the message
+ * (lrpc_conn_take_fd()).  Errors: as lrpc_client_sendv(); -EOPNOTSUPP
+ * (the server does not take fds: an older library, or fd passing turned
+ * off on either side), -E2BIG (more than lrpc_client_get_max_fds()),
+ * -EBADF (one of @fds is not open), -EINVAL (@fds NULL with @n_fds > 0).
+ * Nothing is sent on any of these.
+ */
+LRPC_EXPORT int lrpc_client_sendv_fds(lrpc_client *c, const struct iovec *iov,
+				      size_t n_iov, const int *fds,
+				      unsigned n_fds);
+/**
+ * Fds received with @msg: a message of a view (lrpc_client_recv_view(),
+ * lrpc_client_recv_event_view()) until it is released, or the one a
+ * response or event handler was given, while it runs.  The count of fds
+ * the message carries (>= 0), or -ENOENT when @msg is none of those.
+ * Received fds belong to the message: those not taken are closed when it
+ * is released (lrpc_client_recv() and lrpc_client_call() release at once,
+ * so their fds are always closed).
+ */
+LRPC_EXPORT int lrpc_client_get_n_fds(lrpc_client *c,
+				      const lrpc_msg_header *msg);
+/**
+ * Take fd @i of @msg (see lrpc_client_get_n_fds()): it is the caller's
+ * from now on (close-on-exec set).  Returns the fd, or -ENOENT (not a
+ * current message), -ENXIO (no fd @i), -EBADF (taken already).
+ */
+LRPC_EXPORT int lrpc_client_take_fd(lrpc_client *c, const lrpc_msg_header *msg,
+				    unsigned i);
+/** Most fds one message may carry on this connection; 0: none. */
+LRPC_EXPORT unsigned lrpc_client_get_max_fds(lrpc_client *c);
 
 /**
  * Receive the next response into @buf (@cap bytes), waiting up to

@@ -177,6 +177,22 @@ typedef struct lrpc_server_opts {
 	 * (back within 1 s), LRPC_TIMEOUT_INFINITE: never.
 	 */
 	uint64_t idle_trim_usec;
+	/**
+	 * Fd passing (since 1.3; docs/api.md, "Passing fds"): the most fds
+	 * one message may carry, either way.  Offered in the handshake; the
+	 * smaller of the two sides' limits applies, and a peer that offers
+	 * none (an older library, or LRPC_NO_FDS) gets none: sending fds to
+	 * it fails with -EOPNOTSUPP.  0: LRPC_DEFAULT_MAX_FDS_PER_MSG; at
+	 * most LRPC_MAX_FDS_PER_MSG.
+	 */
+	uint32_t max_fds_per_msg;
+	/**
+	 * The most fds this side holds for one connection, received and
+	 * not yet taken or released (the message they came with not
+	 * handled yet): a peer that sends more is disconnected.  Keep it
+	 * at least 4 * max_fds_per_msg.  0: LRPC_DEFAULT_MAX_FDS_PER_CONN.
+	 */
+	uint32_t max_fds_per_conn;
 } lrpc_server_opts;
 
 /**
@@ -417,6 +433,40 @@ LRPC_EXPORT int lrpc_conn_send_event(lrpc_conn *c, const void *data,
 				     size_t size);
 LRPC_EXPORT int lrpc_conn_send_eventv(lrpc_conn *c, const struct iovec *iov,
 				      size_t n_iov);
+/**
+ * As lrpc_conn_send_responsev() and lrpc_conn_send_eventv(), with @n_fds
+ * fds attached (since 1.3).  The fds are borrowed: the caller may close
+ * them as soon as this returns.  (A message that must wait in the
+ * connection's queue keeps duplicates of its own, closed once it is
+ * sent or dropped.)  The client takes them with lrpc_client_take_fd().
+ * Errors: as the calls without fds; -EOPNOTSUPP (the client takes no
+ * fds), -E2BIG (more than lrpc_conn_get_max_fds()), -EBADF (one of @fds
+ * is not open), -EINVAL.  Nothing is sent on any of these.
+ */
+LRPC_EXPORT int lrpc_conn_send_responsev_fds(lrpc_conn *c,
+					     const struct iovec *iov,
+					     size_t n_iov, const int *fds,
+					     unsigned n_fds);
+LRPC_EXPORT int lrpc_conn_send_eventv_fds(lrpc_conn *c,
+					  const struct iovec *iov,
+					  size_t n_iov, const int *fds,
+					  unsigned n_fds);
+/**
+ * The number of fds that came with @msg, the request whose handler is
+ * running (>= 0), or -ENOENT for any other message.  Fds not taken are
+ * closed when the handler returns.
+ */
+LRPC_EXPORT int lrpc_conn_get_n_fds(lrpc_conn *c, const lrpc_msg_header *msg);
+/**
+ * Take fd @i of @msg while its handler runs: the caller's from now on
+ * (close-on-exec set).  Returns the fd, or -ENOENT (not the request being
+ * handled), -ENXIO (no fd @i), -EBADF (taken already).
+ */
+LRPC_EXPORT int lrpc_conn_take_fd(lrpc_conn *c, const lrpc_msg_header *msg,
+				  unsigned i);
+/** Most fds one message may carry on this connection; 0: none. */
+LRPC_EXPORT unsigned lrpc_conn_get_max_fds(lrpc_conn *c);
+
 /**
  * Zero-copy sending: reserve room for a response (or an event) of @size
  * bytes and write it in place: directly into the client's shared memory

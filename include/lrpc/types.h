@@ -53,6 +53,17 @@ extern "C" {
 #define LRPC_USEC_PER_MSEC UINT64_C(1000)
 #define LRPC_USEC_PER_SEC UINT64_C(1000000)
 
+/**
+ * Fd passing (since 1.3): the default most fds one message may carry, the
+ * default most fds a connection holds received and not yet taken or
+ * released, and the hard limit per message (the kernel's SCM_MAX_FD).
+ * An option set to LRPC_NO_FDS turns fd passing off for that side.
+ */
+#define LRPC_DEFAULT_MAX_FDS_PER_MSG 16u
+#define LRPC_DEFAULT_MAX_FDS_PER_CONN 64u
+#define LRPC_MAX_FDS_PER_MSG 253u
+#define LRPC_NO_FDS UINT32_MAX
+
 /** Most iovec entries accepted by the *_sendv() calls. */
 #define LRPC_IOV_MAX 64
 
@@ -82,7 +93,7 @@ typedef struct lrpc_msg_header {
 	uint32_t size;  /**< total size in bytes, this header included */
 	int32_t id;     /**< application message id; selects the handler */
 	int32_t error;  /**< responses: 0 or negative errno */
-	uint32_t flags; /**< library-owned: message kind */
+	uint32_t flags; /**< library-owned: message kind, fd count */
 	uint64_t seq;   /**< library-owned: request sequence, echoed in responses */
 } lrpc_msg_header;
 

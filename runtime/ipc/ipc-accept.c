@@ -270,6 +270,14 @@ lrpc__accept_hello(lrpc_conn *c)
 	}
 	accept_admit(s, c, cnt);
 
+	w.reserved = lrpc__hello_accept_caps(&c->hello,
+					     s->opts.max_fds_per_msg,
+					     &c->fd_per_msg);
+	if (c->fd_per_msg > 0) {
+		w.flags = c->fd_per_msg;
+		c->tops->t_fd_limits(c->t, c->fd_per_msg,
+				     s->opts.max_fds_per_conn);
+	}
 	w.transport = (uint16_t)s->tr->type;
 	w.max_msg_size = c->max_msg;
 	w.n_fds = pass.n;

@@ -59,6 +59,10 @@ client_start(lrpc_client *c, const char *name, bool wait)
 	c->tops = c->tr->conn;
 	h.transport = (uint16_t)c->opts.transport;
 	h.max_msg_size = c->opts.max_msg_size;
+	if (lrpc__fd_offer(c->opts.max_fds_per_msg) > 0) {
+		h.reserved[0] = LRPC__CAP_FDS;
+		h.reserved[1] = lrpc__fd_offer(c->opts.max_fds_per_msg);
+	}
 	do
 		n = send(c->fd, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -78,6 +82,14 @@ lrpc__client_handshake_step(lrpc_client *c)
 	if (r <= 0)
 		return r;
 	r = lrpc__welcome_check(&c->welcome, c->opts.transport, &c->fds);
+	if (r < 0) {
+		lrpc__fdset_close(&c->fds);
+		return r;
+	}
+	r = lrpc__welcome_caps(
+		&c->welcome,
+		lrpc__fd_offer(c->opts.max_fds_per_msg) > 0 ? LRPC__CAP_FDS : 0,
+		c->opts.max_fds_per_msg, &c->fd_per_msg);
 	if (r < 0) {
 		lrpc__fdset_close(&c->fds);
 		return r;
@@ -102,6 +114,9 @@ lrpc__client_handshake_step(lrpc_client *c)
 		r = lrpc__ctl_client_adopt(&c->ctl, c->tr, c->t);
 	if (r < 0)
 		return r == -ENOMEM ? r : -EPROTO;
+	if (c->fd_per_msg > 0)
+		c->tops->t_fd_limits(c->t, c->fd_per_msg,
+				     c->opts.max_fds_per_conn);
 	c->state = CLIENT_CONNECTED;
 	return 1;
 }

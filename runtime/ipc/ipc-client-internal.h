@@ -41,6 +41,7 @@ struct lrpc_client {
 	lrpc__tconn *t;
 	lrpc__ctl_page ctl;
 	uint32_t max_msg;
+	unsigned fd_per_msg; /* negotiated fds per message, 0: none */
 	lrpc_peer server;
 	uint64_t next_seq;
 	void *userdata;
@@ -91,6 +92,9 @@ struct lrpc_client {
 	bool sent_since_recv; /* a request went out since the last response */
 	unsigned armed;      /* channels announced as sleeping (1 << chan) */
 	bool viewing[LRPC__N_CHAN]; /* a *_view() message not released yet */
+	/* The message of each channel whose fds can be taken now (a view
+	 * or a callback's), or NULL. */
+	const lrpc_msg_header *fd_msg[LRPC__N_CHAN];
 	bool reserved;       /* lrpc_client_reserve() not committed yet */
 	size_t reserved_size;
 	void *reserved_buf;

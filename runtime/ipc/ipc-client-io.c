@@ -115,13 +115,17 @@ lrpc__client_ctl_check(lrpc_client *c)
 
 static int
 client_send(lrpc_client *c, const struct iovec *iov, size_t n_iov,
-	    uint64_t deadline, uint64_t *ret_seq)
+	    uint64_t deadline, uint64_t *ret_seq, const int *fds,
+	    unsigned n_fds)
 {
 	struct iovec out[LRPC_IOV_MAX + 2];
 	lrpc_msg_header hdr;
 	size_t size;
 	int n_out, r;
 
+	r = lrpc__fds_check(c->fd_per_msg, fds, n_fds);
+	if (r < 0)
+		return r;
 	n_out = lrpc__iov_prepare(iov, n_iov, &hdr, out, &size);
 	if (n_out < 0)
 		return n_out;
@@ -130,12 +134,15 @@ client_send(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 	r = lrpc__client_ctl_check(c);
 	if (r < 0)
 		return r;
-	hdr.flags = LRPC__MSG_REQUEST;
+	hdr.flags = LRPC__MSG_REQUEST | n_fds << LRPC__MSG_FDS_SHIFT;
 	hdr.error = 0;
 	hdr.seq = ++c->next_seq;
 	for (;;) {
-		r = c->tops->t_send(c->t, LRPC__CHAN_REQUEST, out,
-				    (size_t)n_out, size);
+		r = n_fds ? c->tops->t_send_fds(c->t, LRPC__CHAN_REQUEST, out,
+						(size_t)n_out, size, fds,
+						n_fds)
+			  : c->tops->t_send(c->t, LRPC__CHAN_REQUEST, out,
+					    (size_t)n_out, size);
 		if (r != -EAGAIN)
 			break;
 		r = lrpc__client_wait(c, LRPC__CHAN_REQUEST, true, deadline);
@@ -163,7 +170,64 @@ lrpc_client_sendv(lrpc_client *c, const struct iovec *iov, size_t n_iov)
 		return r;
 	return client_send(
 		c, iov, n_iov,
-		lrpc__deadline_from_usec(c->opts.send_timeout_usec, 0), NULL);
+		lrpc__deadline_from_usec(c->opts.send_timeout_usec, 0), NULL,
+		NULL, 0);
+}
+
+LRPC_EXPORT int
+lrpc_client_sendv_fds(lrpc_client *c, const struct iovec *iov, size_t n_iov,
+		      const int *fds, unsigned n_fds)
+{
+	int r = lrpc__client_check_ready(c);
+
+	if (r < 0)
+		return r;
+	return client_send(
+		c, iov, n_iov,
+		lrpc__deadline_from_usec(c->opts.send_timeout_usec, 0), NULL,
+		fds, n_fds);
+}
+
+/* The channel whose current message (a view, a callback's) is @msg. */
+static int
+client_fd_chan(lrpc_client *c, const lrpc_msg_header *msg)
+{
+	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++)
+		if (c->fd_msg[ch] == msg)
+			return ch;
+	return -ENOENT;
+}
+
+LRPC_EXPORT int
+lrpc_client_get_n_fds(lrpc_client *c, const lrpc_msg_header *msg)
+{
+	int ch;
+
+	CLIENT_CHECK(c);
+	lrpc_return_if_fail(msg, -EINVAL);
+	ch = client_fd_chan(c, msg);
+	if (ch < 0 || !c->t)
+		return -ENOENT;
+	return (int)c->tops->t_msg_n_fds(c->t, (lrpc__chan)ch);
+}
+
+LRPC_EXPORT int
+lrpc_client_take_fd(lrpc_client *c, const lrpc_msg_header *msg, unsigned i)
+{
+	int ch;
+
+	CLIENT_CHECK(c);
+	lrpc_return_if_fail(msg, -EINVAL);
+	ch = client_fd_chan(c, msg);
+	if (ch < 0 || !c->t)
+		return -ENOENT;
+	return c->tops->t_take_fd(c->t, (lrpc__chan)ch, i);
+}
+
+LRPC_EXPORT unsigned
+lrpc_client_get_max_fds(lrpc_client *c)
+{
+	return c && c->state == CLIENT_CONNECTED ? c->fd_per_msg : 0;
 }
 
 LRPC_EXPORT int
@@ -267,7 +331,7 @@ lrpc_client_callv(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 		return r;
 	lrpc_return_if_fail(buf || cap == 0, -EINVAL);
 	deadline = lrpc__client_deadline(timeout_usec);
-	r = client_send(c, iov, n_iov, deadline, &seq);
+	r = client_send(c, iov, n_iov, deadline, &seq, NULL, 0);
 	if (r < 0)
 		return r;
 	c->spin_extra = lrpc__spin_extra_usec(lrpc__iov_length(iov, n_iov));

@@ -363,7 +363,9 @@ client_deliver(lrpc_client *c, lrpc__chan chan, lrpc_client_msg_fn fn,
 		fill = false;
 		lrpc__client_note_bytes(c, size);
 		lrpc_client_ref(c);
+		c->fd_msg[chan] = msg;
 		fn(c, msg, size, data);
+		c->fd_msg[chan] = NULL;
 		if (c->t)
 			c->tops->t_release(c->t, chan);
 		lrpc_client_unref(c);

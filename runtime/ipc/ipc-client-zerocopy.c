@@ -114,6 +114,7 @@ client_recv_view(lrpc_client *c, lrpc__chan chan, uint64_t timeout_usec,
 			return lrpc__client_broken(c, r);
 	}
 	c->viewing[chan] = true;
+	c->fd_msg[chan] = msg;
 	lrpc__client_note_bytes(c, size);
 	if (chan == LRPC__CHAN_RESPONSE) {
 		c->sent_since_recv = false;
@@ -157,6 +158,7 @@ lrpc_client_release(lrpc_client *c, const lrpc_msg_header *msg)
 				    &size) == 1 &&
 		    cur == msg) {
 			c->viewing[ch] = false;
+			c->fd_msg[ch] = NULL;
 			c->tops->t_release(c->t, (lrpc__chan)ch);
 			return 0;
 		}

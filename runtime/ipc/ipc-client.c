@@ -122,6 +122,13 @@ client_opts_init(lrpc_client *c, const lrpc_client_opts *opts)
 		c->opts.idle_trim_usec = 750 * LRPC_USEC_PER_MSEC;
 	if (c->opts.wait_usec == LRPC_TIMEOUT_DEFAULT)
 		c->opts.wait_usec = 0;
+	if (c->opts.max_fds_per_msg == 0)
+		c->opts.max_fds_per_msg = LRPC_DEFAULT_MAX_FDS_PER_MSG;
+	if (c->opts.max_fds_per_conn == 0)
+		c->opts.max_fds_per_conn = LRPC_DEFAULT_MAX_FDS_PER_CONN;
+	if (!lrpc__fd_opts_valid(c->opts.max_fds_per_msg,
+				 c->opts.max_fds_per_conn))
+		return -EINVAL;
 	return 0;
 }
 

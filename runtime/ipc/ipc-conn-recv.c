@@ -108,6 +108,7 @@ conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
 	c->in_dispatch = true;
 	c->responded = false;
 	c->cur_seq = msg->seq;
+	c->cur_msg = msg;
 	r = lrpc__selector_route(&s->sel, c, msg, &fn, &ud);
 	s->dispatching++;
 	if (r > 0)
@@ -120,6 +121,7 @@ conn_dispatch(lrpc_conn *c, const lrpc_msg_header *msg, size_t size)
 		lrpc__server_release_wakes(s);
 	c->in_dispatch = false;
 	c->cur_seq = 0;
+	c->cur_msg = NULL;
 }
 
 /*

@@ -4,11 +4,24 @@
  * at once when it has room, else to a bounded per-channel queue sent in
  * order later; flow control and the stall timer watch those queues.
  */
+#include <fcntl.h>
 #include <string.h>
 
 #include "ipc-internal.h"
 
 static void conn_arm_stall(lrpc_conn *c);
+
+/* Close our duplicates of the fds of a queued message, and free it. */
+static void
+qmsg_free(lrpc__qmsg *m)
+{
+	if (!m)
+		return;
+	for (unsigned i = 0; i < m->n_fds; i++)
+		lrpc__safe_close(m->fds[i]);
+	free(m->fds);
+	free(m);
+}
 
 static lrpc__qmsg *
 queue_pop(lrpc__queue *q)
@@ -31,7 +44,7 @@ lrpc__conn_queue_clear(lrpc__queue *q)
 	lrpc__qmsg *m;
 
 	while ((m = queue_pop(q)))
-		free(m);
+		qmsg_free(m);
 }
 
 void
@@ -163,6 +176,8 @@ conn_queue_alloc(lrpc_conn *c, lrpc__chan chan, size_t wire, int *ret_err)
 	}
 	m->next = NULL;
 	m->size = wire;
+	m->fds = NULL;
+	m->n_fds = 0;
 	return m;
 }
 
@@ -273,9 +288,30 @@ lrpc__server_release_wakes(lrpc_server *s)
 		lrpc__conn_release_wakes(s->held);
 }
 
+/*
+ * A message that waits in the queue must not depend on fds its sender may
+ * close once the send returned: it keeps duplicates of its own.
+ */
+static int
+qmsg_dup_fds(lrpc__qmsg *m, const int *fds, unsigned n_fds)
+{
+	if (n_fds == 0)
+		return 0;
+	m->fds = malloc(sizeof(int) * n_fds);
+	if (!m->fds)
+		return -ENOMEM;
+	for (m->n_fds = 0; m->n_fds < n_fds; m->n_fds++) {
+		int d = fcntl(fds[m->n_fds], F_DUPFD_CLOEXEC, 3);
+		if (d < 0)
+			return errno == EBADF ? -EBADF : -errno;
+		m->fds[m->n_fds] = d;
+	}
+	return 0;
+}
+
 static int
 conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
-	      size_t n)
+	      size_t n, const int *fds, unsigned n_fds)
 {
 	struct iovec out[LRPC_IOV_MAX + 2];
 	lrpc_msg_header hdr;
@@ -286,6 +322,9 @@ conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 		return -ENOTCONN;
 	if (c->resv_chan >= 0)
 		return -EBUSY;
+	r = lrpc__fds_check(c->fd_per_msg, fds, n_fds);
+	if (r < 0)
+		return r;
 	n_out = lrpc__iov_prepare(iov, n, &hdr, out, &size);
 	if (n_out < 0)
 		return n_out;
@@ -293,6 +332,7 @@ conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 		return -EMSGSIZE;
 	conn_fill_header(c, chan, &hdr);
 	conn_hold_wakes(c, chan);
+	hdr.flags |= n_fds << LRPC__MSG_FDS_SHIFT;
 
 	/* Messages wait in the queue but the ring has room again (the
 	 * client read meanwhile): move them first, rather than let the queue
@@ -304,7 +344,10 @@ conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 		return -ENOTCONN;
 
 	if (c->q[chan].count == 0) {
-		r = c->tops->t_send(c->t, chan, out, (size_t)n_out, size);
+		r = n_fds ? c->tops->t_send_fds(c->t, chan, out, (size_t)n_out,
+						size, fds, n_fds)
+			  : c->tops->t_send(c->t, chan, out, (size_t)n_out,
+					    size);
 		if (r == 0) {
 			LRPC__CONN_TAP(c, (lrpc__tap_dir)chan, out,
 				       (size_t)n_out, size);
@@ -323,6 +366,11 @@ conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 	lrpc__qmsg *m = conn_queue_alloc(c, chan, LRPC_ALIGN8(size), &r);
 	if (!m)
 		return r;
+	r = qmsg_dup_fds(m, fds, n_fds);
+	if (r < 0) {
+		qmsg_free(m);
+		return r;
+	}
 	uint8_t *p = m->data;
 	for (int i = 0; i < n_out; i++) {
 		memcpy(p, out[i].iov_base, out[i].iov_len);
@@ -337,16 +385,25 @@ conn_send_msg(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
 }
 
 /* A send, and the count and log of what it could not deliver. */
-static int
-conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
+int
+lrpc__conn_send_fds(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
+		    size_t n, const int *fds, unsigned n_fds)
 {
-	int r = conn_send_msg(c, chan, iov, n);
+	int r = conn_send_msg(c, chan, iov, n, fds, n_fds);
 
-	/* -EINVAL and -EBUSY are the caller's own mistakes, not losses. */
-	if (r < 0 && r != -EINVAL && r != -EBUSY)
+	/* -EINVAL, -EBUSY and bad fds are the caller's own mistakes, not
+	 * losses. */
+	if (r < 0 && r != -EINVAL && r != -EBUSY && r != -EBADF &&
+	    r != -E2BIG && r != -EOPNOTSUPP)
 		lrpc__conn_note_undelivered(c, chan == LRPC__CHAN_EVENT, r,
 					    lrpc__iov_length(iov, n));
 	return r;
+}
+
+static int
+conn_send(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov, size_t n)
+{
+	return lrpc__conn_send_fds(c, chan, iov, n, NULL, 0);
 }
 
 static int
@@ -408,9 +465,11 @@ lrpc__conn_flush(lrpc_conn *c, lrpc__chan chan)
 		lrpc__qmsg *m = q->head;
 		const lrpc_msg_header *h = (const lrpc_msg_header *)m->data;
 		struct iovec iov = { .iov_base = m->data, .iov_len = m->size };
-		r = c->tops->t_send(c->t, chan, &iov, 1, h->size);
+		r = m->n_fds ? c->tops->t_send_fds(c->t, chan, &iov, 1, h->size,
+						   m->fds, m->n_fds)
+			     : c->tops->t_send(c->t, chan, &iov, 1, h->size);
 		if (r == 0) {
-			free(queue_pop(q));
+			qmsg_free(queue_pop(q));
 			c->progress++;
 		}
 	}
@@ -498,7 +557,7 @@ lrpc_conn_commit(lrpc_conn *c, size_t size)
 		lrpc__qmsg *m = c->resv_q;
 		c->resv_q = NULL;
 		if (c->state != CONN_ACTIVE) {
-			free(m);
+			qmsg_free(m);
 			return -ENOTCONN;
 		}
 		memset(m->data + size, 0, LRPC_ALIGN8(size) - size);
@@ -523,7 +582,7 @@ lrpc_conn_discard_reservation(lrpc_conn *c)
 	if (!c || c->resv_chan < 0)
 		return;
 	if (c->resv_q)
-		free(c->resv_q);
+		qmsg_free(c->resv_q);
 	else if (c->t)
 		c->tops->t_cancel(c->t, (lrpc__chan)c->resv_chan);
 	c->resv_q = NULL;

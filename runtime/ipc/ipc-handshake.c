@@ -148,3 +148,35 @@ lrpc__welcome_check(const lrpc__welcome *w, lrpc_transport asked,
 		return -EPROTO;
 	return 0;
 }
+
+uint64_t
+lrpc__hello_accept_caps(const lrpc__hello *h, uint32_t per_msg,
+			unsigned *ret_fds)
+{
+	uint64_t caps = 0;
+	unsigned theirs = (unsigned)(h->reserved[1] & LRPC__HELLO_FDS_MASK);
+	unsigned n = LRPC_MIN(theirs, lrpc__fd_offer(per_msg));
+
+	*ret_fds = 0;
+	if ((h->reserved[0] & LRPC__CAP_FDS) && n > 0) {
+		caps |= LRPC__CAP_FDS;
+		*ret_fds = LRPC_MIN(n, LRPC_MAX_FDS_PER_MSG);
+	}
+	return caps;
+}
+
+int
+lrpc__welcome_caps(const lrpc__welcome *w, uint64_t offered,
+		   uint32_t per_msg, unsigned *ret_fds)
+{
+	*ret_fds = 0;
+	if (w->reserved & ~offered)
+		return -EPROTO;
+	if (w->reserved & LRPC__CAP_FDS) {
+		unsigned n = LRPC_MIN(w->flags, lrpc__fd_offer(per_msg));
+		if (n == 0)
+			return -EPROTO;
+		*ret_fds = n;
+	}
+	return 0;
+}

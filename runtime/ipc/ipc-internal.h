@@ -26,7 +26,9 @@ typedef enum conn_state {
 typedef struct lrpc__qmsg {
 	struct lrpc__qmsg *next;
 	size_t size; /* padded wire size */
-	uint8_t data[];
+	int *fds;    /* our own duplicates of the fds to attach, or NULL */
+	unsigned n_fds;
+	_Alignas(8) uint8_t data[]; /* a message: 8-byte aligned */
 } lrpc__qmsg;
 
 typedef struct lrpc__queue {
@@ -104,6 +106,9 @@ struct lrpc_conn {
 	size_t resv_size;
 	lrpc__qmsg *resv_q;
 	uint32_t max_msg;
+	unsigned fd_per_msg; /* negotiated fds per message, 0: none */
+	/* The request being handled (its fds can be taken), or NULL. */
+	const lrpc_msg_header *cur_msg;
 	size_t max_queued; /* bytes per channel queue */
 	uint64_t cur_seq;
 	void *userdata;
@@ -186,6 +191,10 @@ void lrpc__conn_on_resume_job(void *userdata);
 void lrpc__conn_queue_clear(lrpc__queue *q);
 void lrpc__conn_sleep(lrpc_conn *c);
 void lrpc__conn_update_events(lrpc_conn *c);
+
+/* A response or event with @n_fds fds (ipc-conn-send.c). */
+int lrpc__conn_send_fds(lrpc_conn *c, lrpc__chan chan, const struct iovec *iov,
+			size_t n, const int *fds, unsigned n_fds);
 
 /* Hand a message of @c to the server's tap, which is on. */
 void lrpc__conn_run_tap(lrpc_conn *c, lrpc__tap_dir dir,

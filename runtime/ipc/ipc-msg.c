@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Message headers on their way out (see ipc-msg.h). */
+#include <fcntl.h>
 #include <string.h>
 
 #include "ipc-msg.h"
@@ -53,4 +54,24 @@ lrpc__iov_prepare(const struct iovec *in, size_t n_in, lrpc_msg_header *hdr,
 	}
 	*ret_size = total;
 	return (int)n_out;
+}
+
+/* Fds to attach: allowed on this connection, and valid fds of ours. */
+int
+lrpc__fds_check(unsigned per_msg, const int *fds, unsigned n_fds)
+{
+	if (n_fds == 0)
+		return 0;
+	if (!fds)
+		return -EINVAL;
+	if (per_msg == 0)
+		return -EOPNOTSUPP;
+	if (n_fds > per_msg)
+		return -E2BIG;
+	/* A closed fd would fail the sendmsg with EBADF: say so before
+	 * anything is sent, rather than break the connection. */
+	for (unsigned i = 0; i < n_fds; i++)
+		if (fds[i] < 0 || fcntl(fds[i], F_GETFD) < 0)
+			return -EBADF;
+	return 0;
 }

@@ -21,4 +21,11 @@ int lrpc__iov_prepare(const struct iovec *in, size_t n_in,
 		      lrpc_msg_header *hdr, struct iovec *out,
 		      size_t *ret_size);
 
+/*
+ * Check fds a caller wants to attach: 0, -EINVAL (NULL array),
+ * -EOPNOTSUPP (the peer takes none: @per_msg 0), -E2BIG (more than
+ * @per_msg), -EBADF (one is not an open fd).
+ */
+int lrpc__fds_check(unsigned per_msg, const int *fds, unsigned n_fds);
+
 #endif

@@ -45,6 +45,10 @@ server_apply_defaults(lrpc_server_opts *o)
 	/* The check runs every quarter of it: at least 1 ms apart. */
 	if (o->idle_trim_usec < 4000)
 		o->idle_trim_usec = 4000;
+	if (o->max_fds_per_msg == 0)
+		o->max_fds_per_msg = LRPC_DEFAULT_MAX_FDS_PER_MSG;
+	if (o->max_fds_per_conn == 0)
+		o->max_fds_per_conn = LRPC_DEFAULT_MAX_FDS_PER_CONN;
 }
 
 LRPC_EXPORT int
@@ -89,6 +93,8 @@ lrpc_server_new(lrpc_server **ret, const char *name,
 	s->spin_usec = LRPC__DEFAULT_SPIN_USEC;
 	s->start_usec = lrpc__now_usec();
 	if (s->opts.min_msg_size > s->opts.max_msg_size ||
+	    !lrpc__fd_opts_valid(s->opts.max_fds_per_msg,
+				 s->opts.max_fds_per_conn) ||
 	    s->opts.max_msg_size > LRPC_MAX_MSG_SIZE_LIMIT ||
 	    s->opts.min_msg_size < LRPC__MIN_MSG_SIZE) {
 		free(s);

@@ -14,11 +14,38 @@ void
 lrpc__framer_init(lrpc__framer *f, uint32_t max_msg, uint32_t kind)
 {
 	*f = (lrpc__framer){ .max_msg = max_msg, .kind = kind };
+	f->batches_tail = &f->batches;
+}
+
+void
+lrpc__framer_set_fds(lrpc__framer *f, unsigned per_msg, unsigned per_conn,
+		     unsigned *held)
+{
+	f->fd_max = per_msg;
+	f->fd_held_max = per_conn;
+	f->fd_held = held;
+}
+
+static void
+framer_drop_fds(lrpc__framer *f)
+{
+	lrpc__fd_batch *b;
+
+	while ((b = f->batches)) {
+		f->batches = b->next;
+		lrpc__msg_fds_clear(&b->fds, f->fd_held);
+		free(b);
+	}
+	f->batches_tail = &f->batches;
+	if (f->cur_fds.n)
+		lrpc__msg_fds_clear(&f->cur_fds, f->fd_held);
+	f->matched = false;
 }
 
 void
 lrpc__framer_done(lrpc__framer *f)
 {
+	framer_drop_fds(f);
 	free(f->buf);
 	f->buf = NULL;
 	f->cap = f->head = f->tail = f->cur = 0;
@@ -37,7 +64,10 @@ framer_validate(const lrpc__framer *f, const lrpc_msg_header *h)
 		return -EBADMSG;
 	if (f->kind && (h->flags & LRPC__MSG_KIND_MASK) != f->kind)
 		return -EBADMSG;
-	if (h->flags & ~LRPC__MSG_KIND_MASK)
+	if (h->flags & ~(LRPC__MSG_KIND_MASK |
+			 (f->fd_max ? LRPC__MSG_FDS_MASK : 0)))
+		return -EBADMSG;
+	if (lrpc__msg_n_fds(h->flags) > f->fd_max)
 		return -EBADMSG;
 	return 0;
 }
@@ -69,6 +99,89 @@ framer_reserve(lrpc__framer *f, size_t need)
  * got, and reports the connection broken -- also when the kernel had to
  * cut the list short (MSG_CTRUNC: it closed the rest itself).
  */
+static ssize_t framer_recv(int fd, void *buf, size_t len);
+
+/*
+ * Read with fds allowed.  The kernel ends a read of a stream socket
+ * right after the first segment that carries fds, and a sender attaches
+ * them to the segment holding the first byte of their record: so the
+ * fds of a read belong to the last record that starts in the bytes it
+ * read (framer_match()).  Room for exactly the negotiated count: more
+ * comes back as MSG_CTRUNC.
+ */
+static ssize_t
+framer_recv_fds(lrpc__framer *f, int fd, void *buf, size_t len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * LRPC__MSG_FDS_LIMIT)];
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = CMSG_SPACE(sizeof(int) *
+							  f->fd_max) };
+	lrpc__fd_batch *b;
+	unsigned n_fds;
+	int *fds;
+	ssize_t n;
+	int r;
+
+	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EINTR ? -EAGAIN : -errno;
+	r = lrpc__cmsg_take_fds(&mh, f->fd_max, &fds, &n_fds);
+	if (r < 0)
+		return r;
+	if (n_fds == 0)
+		return n;
+	if (n == 0 || *f->fd_held + n_fds > f->fd_held_max ||
+	    !(b = calloc(1, sizeof(*b)))) {
+		lrpc__msg_fds fl = { .fds = fds, .n = n_fds };
+		unsigned held = n_fds;
+		lrpc__msg_fds_clear(&fl, &held);
+		return n == 0 || *f->fd_held + n_fds > f->fd_held_max
+			       ? -EBADMSG
+			       : -ENOMEM;
+	}
+	b->start = f->head_off + (f->tail - f->head);
+	b->end = b->start + (uint64_t)n;
+	b->fds.fds = fds;
+	b->fds.n = n_fds;
+	*f->fd_held += n_fds;
+	*f->batches_tail = b;
+	f->batches_tail = &b->next;
+	return n;
+}
+
+/* Pair the complete record at head (@padded bytes) with its fds. */
+static int
+framer_match(lrpc__framer *f, const lrpc_msg_header *h, size_t padded)
+{
+	lrpc__fd_batch *b = f->batches;
+	uint64_t start = f->head_off;
+	unsigned decl = lrpc__msg_n_fds(h->flags);
+
+	if (f->matched)
+		return 0;
+	/* Fds that came with bytes no record starts in: nobody's. */
+	if (b && b->end <= start)
+		return -EBADMSG;
+	if (b && b->start <= start && start + padded >= b->end) {
+		if (decl != b->fds.n)
+			return -EBADMSG;
+		f->cur_fds = b->fds;
+		f->batches = b->next;
+		if (!f->batches)
+			f->batches_tail = &f->batches;
+		free(b);
+	} else if (decl != 0) {
+		return -EBADMSG;
+	}
+	f->matched = true;
+	return 0;
+}
+
 static ssize_t
 framer_recv(int fd, void *buf, size_t len)
 {
@@ -125,7 +238,10 @@ lrpc__framer_fill(lrpc__framer *f, int fd)
 		if (r < 0)
 			return r;
 	}
-	n = framer_recv(fd, f->buf + f->tail, f->cap - f->tail);
+	if (f->fd_max)
+		n = framer_recv_fds(f, fd, f->buf + f->tail, f->cap - f->tail);
+	else
+		n = framer_recv(fd, f->buf + f->tail, f->cap - f->tail);
 	if (n < 0)
 		return (int)n;
 	if (n == 0)
@@ -151,6 +267,11 @@ lrpc__framer_peek(lrpc__framer *f, const lrpc_msg_header **ret_msg,
 	padded = LRPC_ALIGN8((size_t)h->size);
 	if (lrpc__framer_buffered(f) < padded)
 		return 0;
+	if (f->fd_max) {
+		r = framer_match(f, h, padded);
+		if (r < 0)
+			return r;
+	}
 	f->cur = padded;
 	*ret_msg = h;
 	*ret_size = h->size;
@@ -161,7 +282,11 @@ void
 lrpc__framer_consume(lrpc__framer *f)
 {
 	assert(f->cur > 0 && f->cur <= lrpc__framer_buffered(f));
+	if (f->cur_fds.n)
+		lrpc__msg_fds_clear(&f->cur_fds, f->fd_held);
+	f->matched = false;
 	f->head += f->cur;
+	f->head_off += f->cur;
 	f->cur = 0;
 	if (f->head == f->tail)
 		f->head = f->tail = 0;

@@ -6,10 +6,20 @@
 #ifndef LRPC_FRAMER_H
 #define LRPC_FRAMER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <lrpc/types.h>
+
+#include "transport.h"
+
+/* The fds one read brought, and the stream bytes [start, end) it read. */
+typedef struct lrpc__fd_batch {
+	struct lrpc__fd_batch *next;
+	uint64_t start, end;
+	lrpc__msg_fds fds;
+} lrpc__fd_batch;
 
 typedef struct lrpc__framer {
 	uint8_t *buf;
@@ -19,6 +29,15 @@ typedef struct lrpc__framer {
 	uint32_t max_msg;
 	uint32_t kind; /* expected kind in header flags, 0: any */
 	size_t cur;    /* padded size of the record last peeked, 0: none */
+	/* Fd passing (lrpc__framer_set_fds()); fd_max 0: no record may
+	 * carry fds. */
+	unsigned fd_max;
+	unsigned fd_held_max;
+	unsigned *fd_held;
+	uint64_t head_off; /* stream offset of buf[head] */
+	lrpc__fd_batch *batches, **batches_tail; /* oldest first */
+	bool matched;          /* the peeked record has its fds in cur_fds */
+	lrpc__msg_fds cur_fds; /* the fds of the record last peeked */
 } lrpc__framer;
 
 void lrpc__framer_init(lrpc__framer *f, uint32_t max_msg, uint32_t kind);
@@ -34,7 +53,13 @@ int lrpc__framer_fill(lrpc__framer *f, int fd);
  */
 int lrpc__framer_peek(lrpc__framer *f, const lrpc_msg_header **ret_msg,
 		      size_t *ret_size);
-/* Consume the record last peeked. */
+/*
+ * Accept records carrying up to @per_msg fds, as long as *@held (shared by
+ * the connection's framers) stays at most @per_conn.
+ */
+void lrpc__framer_set_fds(lrpc__framer *f, unsigned per_msg,
+			  unsigned per_conn, unsigned *held);
+/* Consume the record last peeked (closing its fds not taken). */
 void lrpc__framer_consume(lrpc__framer *f);
 /* Bytes received but not consumed. */
 size_t lrpc__framer_buffered(const lrpc__framer *f);

@@ -26,8 +26,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "shm-conn.h"
 #include "shm-layout.h"
-#include "shm-ring.h"
 #include "transport.h"
 #include "util.h"
 
@@ -47,25 +47,6 @@
 #define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
 #define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
 #endif
-
-struct lrpc__tconn {
-	lrpc__role role;
-	int my_efd;   /* we sleep on it, the peer writes it */
-	int peer_efd; /* we write it to wake the peer */
-	bool hold_wakes, wake_owed; /* t_hold_wakes: ring later, once */
-	uint8_t *map;
-	uint64_t map_size;
-	_Atomic uint32_t *cpus; /* [0] server, [1] client */
-	lrpc__ring ring[LRPC__N_CHAN];
-	uint32_t max_msg;
-	uint32_t want[LRPC__N_CHAN]; /* size of a send that found no room */
-	/* Server: the request being handled, copied out of shared memory. */
-	uint8_t *copy;
-	size_t copy_cap;
-	bool have_copy;
-	/* Client: whether a record of the channel is being looked at. */
-	bool peeked[LRPC__N_CHAN];
-};
 
 static uint64_t
 shm_total(uint32_t max_msg, uint64_t *ret_cap)
@@ -117,6 +98,7 @@ shm_free(lrpc__tconn *t)
 		shm_poison_requests(t, false);
 	if (t->map)
 		munmap(t->map, t->map_size);
+	lrpc__shm_fds_done(&t->fds);
 	lrpc__safe_close(t->my_efd);
 	lrpc__safe_close(t->peer_efd);
 	free(t->copy);
@@ -124,13 +106,14 @@ shm_free(lrpc__tconn *t)
 }
 
 static lrpc__tconn *
-shm_alloc(lrpc__role role, uint32_t max_msg)
+shm_alloc(lrpc__role role, int sock, uint32_t max_msg)
 {
 	lrpc__tconn *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->role = role;
+	t->fds.sock = sock;
 	t->my_efd = t->peer_efd = -1;
 	t->max_msg = max_msg;
 	return t;
@@ -146,7 +129,7 @@ shm_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
 	void *map;
 	int r;
 
-	t = shm_alloc(LRPC__ROLE_SERVER, max_msg);
+	t = shm_alloc(LRPC__ROLE_SERVER, sock, max_msg);
 	if (!t)
 		return -ENOMEM;
 	/* Past RLIMIT_FSIZE, ftruncate() fails with EFBIG -- after the
@@ -217,7 +200,7 @@ shm_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
 	r = lrpc__eventfd_check(fds->fds[2]);
 	if (r < 0)
 		goto fail;
-	t = shm_alloc(LRPC__ROLE_CLIENT, max_msg);
+	t = shm_alloc(LRPC__ROLE_CLIENT, sock, max_msg);
 	if (!t) {
 		r = -ENOMEM;
 		goto fail;
@@ -244,52 +227,19 @@ fail:
 }
 
 static void
-shm_wake_peer(lrpc__tconn *t)
-{
-	uint64_t one = 1;
-
-	/* EAGAIN means the counter is saturated: the peer will wake anyway. */
-	if (!(t->wake_owed = t->hold_wakes))
-		(void)!write(t->peer_efd, &one, sizeof(one));
-}
-
-static void
 shm_hold_wakes(lrpc__tconn *t, bool hold)
 {
 	bool owed = t->wake_owed;
 
 	if (!(t->hold_wakes = hold) && owed)
-		shm_wake_peer(t);
+		lrpc__shm_wake_peer(t);
 }
 
 static int
 shm_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
 	 size_t n_iov, size_t size)
 {
-	lrpc__ring *r = &t->ring[chan];
-	uint8_t *p;
-	int err;
-
-	if (size > t->max_msg)
-		return -EMSGSIZE;
-	p = lrpc__ring_reserve(r, (uint32_t)size, &err);
-	if (!p) {
-		if (err == -EAGAIN)
-			t->want[chan] = (uint32_t)size;
-		return err;
-	}
-	/* The iovec carries padding to 8 bytes the ring does not need. */
-	size_t left = size;
-	for (size_t i = 0; i < n_iov && left > 0; i++) {
-		size_t k = LRPC_MIN(iov[i].iov_len, left);
-		memcpy(p, iov[i].iov_base, k);
-		p += k;
-		left -= k;
-	}
-	t->want[chan] = 0;
-	if (lrpc__ring_commit(r, (uint32_t)size))
-		shm_wake_peer(t);
-	return 0;
+	return lrpc__shm_send_fds(t, chan, iov, n_iov, size, NULL, 0);
 }
 
 static int
@@ -315,7 +265,7 @@ static int
 shm_commit(lrpc__tconn *t, lrpc__chan chan, size_t size)
 {
 	if (lrpc__ring_commit(&t->ring[chan], (uint32_t)size))
-		shm_wake_peer(t);
+		lrpc__shm_wake_peer(t);
 	return 0;
 }
 
@@ -338,10 +288,12 @@ shm_pending(lrpc__tconn *t, lrpc__chan chan)
 }
 
 static int
-shm_check_header(const lrpc_msg_header *h, uint32_t len, uint32_t kind)
+shm_check_header(const lrpc__tconn *t, const lrpc_msg_header *h,
+		 uint32_t len, uint32_t kind)
 {
 	if (len < sizeof(*h) || h->size != len ||
-	    h->flags != kind)
+	    (h->flags & ~LRPC__MSG_FDS_MASK) != kind ||
+	    lrpc__msg_n_fds(h->flags) > t->fds.per_msg)
 		return -EBADMSG;
 	return 0;
 }
@@ -396,10 +348,15 @@ shm_recv_copy(lrpc__tconn *t, const lrpc_msg_header **ret_msg,
 	 * odd length measured up to 25 % slower for small messages. */
 	memcpy(t->copy, p, LRPC_ALIGN8((size_t)len));
 	if (lrpc__ring_release(r))
-		shm_wake_peer(t);
-	if (shm_check_header((const lrpc_msg_header *)(void *)t->copy, len,
+		lrpc__shm_wake_peer(t);
+	if (shm_check_header(t, (const lrpc_msg_header *)(void *)t->copy, len,
 			     LRPC__MSG_REQUEST) < 0)
 		return -EBADMSG;
+	k = lrpc__shm_fds_match(
+		&t->fds, LRPC__CHAN_REQUEST,
+		((const lrpc_msg_header *)(void *)t->copy)->flags);
+	if (k < 0)
+		return k;
 	t->have_copy = true;
 	shm_poison_requests(t, true);
 done:
@@ -429,8 +386,11 @@ shm_recv(lrpc__tconn *t, lrpc__chan chan, bool fill,
 	if (len < sizeof(h))
 		return -EBADMSG;
 	memcpy(&h, p, sizeof(h));
-	if (shm_check_header(&h, len, shm_kind(chan)) < 0)
+	if (shm_check_header(t, &h, len, shm_kind(chan)) < 0)
 		return -EBADMSG;
+	k = lrpc__shm_fds_match(&t->fds, chan, h.flags);
+	if (k < 0)
+		return k;
 	t->peeked[chan] = true;
 	*ret_msg = (const lrpc_msg_header *)(const void *)p;
 	*ret_size = len;
@@ -451,12 +411,14 @@ shm_release(lrpc__tconn *t, lrpc__chan chan)
 		if (t->have_copy)
 			shm_poison_requests(t, false);
 		t->have_copy = false;
+		lrpc__shm_fds_release(&t->fds, LRPC__CHAN_REQUEST);
 		return;
 	}
 	assert(t->peeked[chan]);
 	t->peeked[chan] = false;
+	lrpc__shm_fds_release(&t->fds, chan);
 	if (lrpc__ring_release(&t->ring[chan]))
-		shm_wake_peer(t);
+		lrpc__shm_wake_peer(t);
 }
 
 static int
@@ -586,6 +548,10 @@ static const lrpc__tconn_ops shm_conn_ops = {
 	.t_trim = shm_trim,
 	.t_held = shm_held,
 	.t_hold_wakes = shm_hold_wakes,
+	.t_fd_limits = lrpc__shm_fd_limits,
+	.t_send_fds = lrpc__shm_send_fds,
+	.t_msg_n_fds = lrpc__shm_msg_n_fds,
+	.t_take_fd = lrpc__shm_take_fd,
 };
 
 const lrpc__transport lrpc__shm_transport = {

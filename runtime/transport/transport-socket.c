@@ -40,6 +40,7 @@ struct lrpc__tconn {
 	size_t resv_cap[LRPC__N_CHAN];
 	/* t_hold_wakes: events gather in out[] and leave in one write. */
 	bool corked;
+	unsigned fds_held; /* received fds not yet taken or closed */
 };
 
 /* Most bytes corked events gather before they are written anyway. */
@@ -197,64 +198,14 @@ sock_flush(lrpc__tconn *t, lrpc__chan chan)
 	return 0;
 }
 
-/*
- * Send a record.  With @take, a record that cannot go out at once is kept
- * whole (t_commit must not fail for lack of room: the room was checked at
- * t_reserve); without, -EAGAIN means nothing was taken.
- */
+/* Keep a copy of the record's bytes after the first @done of @wire,
+ * after whatever is still pending. */
 static int
-sock_send_record(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
-		 size_t n_iov, size_t size, bool take)
+sock_keep_tail(struct sock_out *o, const struct iovec *iov, size_t n_iov,
+	       size_t wire, size_t done)
 {
-	struct sock_out *o = &t->out[chan];
-	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
-			     .msg_iovlen = n_iov };
-	size_t wire = LRPC_ALIGN8(size), done;
-	ssize_t n;
-	int r;
-
-	/* Corked: gather the record behind the others; they leave together
-	 * when the cork comes off or they grow past CORK_MAX. */
-	if (t->corked && chan == LRPC__CHAN_EVENT &&
-	    o->len - o->off + wire > CORK_MAX && o->len > 0) {
-		r = sock_flush(t, chan);
-		if (r < 0 && (r != -EAGAIN || !take))
-			return r;
-	}
-	if (t->corked && chan == LRPC__CHAN_EVENT &&
-	    o->len - o->off + wire <= CORK_MAX) {
-		done = 0;
-		goto keep;
-	}
-	if (o->len > 0) {
-		r = sock_flush(t, chan);
-		if (r < 0 && (r != -EAGAIN || !take))
-			return r;
-	}
-	if (o->len > 0) {
-		n = 0; /* the stream is busy with an earlier record */
-	} else {
-		do
-			n = sendmsg(sock_chan_fd(t, chan), &mh,
-				    MSG_DONTWAIT | MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			if (errno != EAGAIN)
-				return errno == EPIPE ? -ECONNRESET : -errno;
-			if (!take)
-				return -EAGAIN;
-			n = 0;
-		}
-	}
-	done = (size_t)n;
-	if (done == wire)
-		return 0;
-
-	/* Partial write: the stream is now mid-record, so the rest must go
-	 * out before anything else.  Keep a copy of the tail, after
-	 * whatever is still pending. */
-keep:;
 	size_t keep = wire - done, have = o->len - o->off;
+
 	if (o->off > 0) {
 		memmove(o->buf, o->buf + o->off, have);
 		o->off = 0;
@@ -281,11 +232,112 @@ keep:;
 	return 0;
 }
 
+/*
+ * Send a record.  With @take, a record that cannot go out at once is kept
+ * whole (t_commit must not fail for lack of room: the room was checked at
+ * t_reserve); without, -EAGAIN means nothing was taken.
+ */
+static int
+sock_send_record(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
+		 size_t n_iov, size_t size, bool take, const int *fds,
+		 unsigned n_fds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * LRPC__MSG_FDS_LIMIT)];
+	} ctl;
+	struct sock_out *o = &t->out[chan];
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
+			     .msg_iovlen = n_iov };
+	size_t wire = LRPC_ALIGN8(size), done;
+	ssize_t n;
+	int r;
+
+	/* Corked: gather the record behind the others; they leave together
+	 * when the cork comes off or they grow past CORK_MAX. */
+	if (t->corked && chan == LRPC__CHAN_EVENT && n_fds == 0 &&
+	    o->len - o->off + wire > CORK_MAX && o->len > 0) {
+		r = sock_flush(t, chan);
+		if (r < 0 && (r != -EAGAIN || !take))
+			return r;
+	}
+	/* (A record with fds is never gathered: they must ride with its
+	 * first byte, below, once what was gathered is out.) */
+	if (t->corked && chan == LRPC__CHAN_EVENT && n_fds == 0 &&
+	    o->len - o->off + wire <= CORK_MAX) {
+		done = 0;
+		goto keep;
+	}
+	if (o->len > 0) {
+		r = sock_flush(t, chan);
+		if (r < 0 && (r != -EAGAIN || !take))
+			return r;
+	}
+	if (n_fds > 0) {
+		/* The fds must ride with the record's first byte: not while
+		 * the stream is mid-record (docs/wire.md). */
+		assert(!take && n_fds <= LRPC__MSG_FDS_LIMIT);
+		if (o->len > 0)
+			return -EAGAIN;
+		lrpc__cmsg_put_fds(&mh, ctl.buf, fds, n_fds);
+	}
+	if (o->len > 0) {
+		n = 0; /* the stream is busy with an earlier record */
+	} else {
+		do
+			n = sendmsg(sock_chan_fd(t, chan), &mh,
+				    MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			if (errno != EAGAIN)
+				return errno == EPIPE ? -ECONNRESET : -errno;
+			if (!take)
+				return -EAGAIN;
+			n = 0;
+		}
+	}
+	done = (size_t)n;
+	if (done == wire)
+		return 0;
+
+	/* Partial write: the stream is now mid-record, so the rest must go
+	 * out before anything else. */
+keep:
+	return sock_keep_tail(o, iov, n_iov, wire, done);
+}
+
 static int
 sock_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
 	  size_t n_iov, size_t size)
 {
-	return sock_send_record(t, chan, iov, n_iov, size, false);
+	return sock_send_record(t, chan, iov, n_iov, size, false, NULL, 0);
+}
+
+static int
+sock_send_fds(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
+	      size_t n_iov, size_t size, const int *fds, unsigned n_fds)
+{
+	return sock_send_record(t, chan, iov, n_iov, size, false, fds, n_fds);
+}
+
+static void
+sock_fd_limits(lrpc__tconn *t, unsigned per_msg, unsigned per_conn)
+{
+	for (int i = 0; i < LRPC__N_CHAN; i++)
+		lrpc__framer_set_fds(&t->in[i], per_msg, per_conn,
+				     &t->fds_held);
+}
+
+static unsigned
+sock_msg_n_fds(lrpc__tconn *t, lrpc__chan chan)
+{
+	return t->in[chan].cur_fds.n;
+}
+
+static int
+sock_take_fd(lrpc__tconn *t, lrpc__chan chan, unsigned i)
+{
+	return lrpc__msg_fds_take(&t->in[chan].cur_fds, i, &t->fds_held);
 }
 
 /*
@@ -335,7 +387,7 @@ sock_commit(lrpc__tconn *t, lrpc__chan chan, size_t size)
 
 	assert(t->resv[chan] && wire <= t->resv_cap[chan]);
 	memset(t->resv[chan] + size, 0, wire - size);
-	r = sock_send_record(t, chan, &iov, 1, size, true);
+	r = sock_send_record(t, chan, &iov, 1, size, true, NULL, 0);
 	/* Do not keep a huge buffer around for one large message. */
 	if (t->resv_cap[chan] > 256 * 1024) {
 		free(t->resv[chan]);
@@ -501,6 +553,10 @@ static const lrpc__tconn_ops socket_conn_ops = {
 	.t_trim = sock_trim,
 	.t_held = sock_held,
 	.t_hold_wakes = sock_hold_wakes,
+	.t_fd_limits = sock_fd_limits,
+	.t_send_fds = sock_send_fds,
+	.t_msg_n_fds = sock_msg_n_fds,
+	.t_take_fd = sock_take_fd,
 };
 
 const lrpc__transport lrpc__socket_transport = {

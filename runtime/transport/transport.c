@@ -31,7 +31,8 @@ transport_check(const lrpc__transport *tr)
 	       o->t_recv && o->t_release && o->t_partial && o->t_wait_fd &&
 	       o->t_shared_page && o->t_ready && o->t_spin_ok && o->t_arm &&
 	       o->t_disarm && o->t_kick && o->t_reserve && o->t_commit &&
-	       o->t_cancel && o->t_trim && o->t_held);
+	       o->t_cancel && o->t_trim && o->t_held && o->t_fd_limits &&
+	       o->t_send_fds && o->t_msg_n_fds && o->t_take_fd);
 	(void)l;
 	(void)c;
 	(void)o;
@@ -64,6 +65,98 @@ lrpc__fdset_close(lrpc__fdset *s)
 	for (unsigned i = 0; i < s->n; i++)
 		lrpc__safe_close(s->fds[i]);
 	s->n = 0;
+}
+
+void
+lrpc__cmsg_put_fds(struct msghdr *mh, void *ctl, const int *fds, unsigned n)
+{
+	struct cmsghdr *c;
+
+	memset(ctl, 0, CMSG_SPACE(sizeof(int) * n));
+	mh->msg_control = ctl;
+	mh->msg_controllen = CMSG_SPACE(sizeof(int) * n);
+	c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+}
+
+int
+lrpc__cmsg_take_fds(struct msghdr *mh, unsigned max, int **ret,
+		    unsigned *ret_n)
+{
+	unsigned total = 0, n = 0;
+	int *fds = NULL, r = 0;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (mh->msg_controllen == 0 && !(mh->msg_flags & MSG_CTRUNC))
+		return 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			total += (unsigned)((c->cmsg_len - CMSG_LEN(0)) /
+					    sizeof(int));
+		else
+			r = -EBADMSG;
+	if (mh->msg_flags & MSG_CTRUNC)
+		r = -EBADMSG;
+	if (total > max)
+		r = -EBADMSG;
+	if (r == 0 && total > 0) {
+		fds = malloc(sizeof(int) * total);
+		if (!fds)
+			r = -ENOMEM;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c;
+	     c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
+			if (r < 0)
+				lrpc__safe_close(f);
+			else
+				fds[n++] = f;
+		}
+	}
+	if (r < 0) {
+		free(fds);
+		return r;
+	}
+	*ret = fds;
+	*ret_n = n;
+	return 0;
+}
+
+void
+lrpc__msg_fds_clear(lrpc__msg_fds *m, unsigned *held)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		if (m->fds[i] >= 0) {
+			lrpc__safe_close(m->fds[i]);
+			(*held)--;
+		}
+	free(m->fds);
+	m->fds = NULL;
+	m->n = 0;
+}
+
+int
+lrpc__msg_fds_take(lrpc__msg_fds *m, unsigned i, unsigned *held)
+{
+	int fd;
+
+	if (i >= m->n)
+		return -ENXIO;
+	fd = m->fds[i];
+	if (fd < 0)
+		return -EBADF;
+	m->fds[i] = -1;
+	(*held)--;
+	return fd;
 }
 
 size_t

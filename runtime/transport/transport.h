@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <lrpc/loop.h>
@@ -29,6 +30,21 @@ typedef enum lrpc__chan {
 #define LRPC__MSG_REQUEST 0x1u
 #define LRPC__MSG_RESPONSE 0x2u
 #define LRPC__MSG_EVENT 0x3u
+/*
+ * Bits 8-15 of the flags: how many fds travel with the message (only
+ * once both sides offered fd passing in the handshake; until then, and
+ * above the negotiated count, receivers refuse any of these bits).
+ */
+#define LRPC__MSG_FDS_SHIFT 8
+#define LRPC__MSG_FDS_MASK 0xff00u
+/* Most fds one message can carry: the kernel's SCM_MAX_FD. */
+#define LRPC__MSG_FDS_LIMIT 253u
+
+static inline unsigned
+lrpc__msg_n_fds(uint32_t flags)
+{
+	return (flags & LRPC__MSG_FDS_MASK) >> LRPC__MSG_FDS_SHIFT;
+}
 
 /* Most fds a transport hands over in the handshake. */
 #define LRPC__MAX_FDS 4
@@ -215,6 +231,34 @@ typedef struct lrpc__tconn_ops {
 	 * handler) rings each client once.
 	 */
 	void (*t_hold_wakes)(lrpc__tconn *t, bool hold);
+
+	/*
+	 * Fd passing (docs/wire.md, "Fds of messages"), once the handshake
+	 * negotiated it.  t_fd_limits: from now on accept messages carrying
+	 * up to @per_msg fds, and hold at most @per_conn received fds at
+	 * once (in messages not released yet); 0 (the start): none.
+	 * Anything else -- more or fewer fds than a header declares, fds
+	 * where none were declared, a truncated list, over a cap -- is a
+	 * fatal -EBADMSG, and every fd received for it is closed.
+	 */
+	void (*t_fd_limits)(lrpc__tconn *t, unsigned per_msg,
+			    unsigned per_conn);
+	/*
+	 * As t_send, with @n_fds fds attached (the header's flags already
+	 * say how many).  The fds are borrowed: once this returns they are
+	 * in the kernel's hands (or, on -EAGAIN, were never taken).
+	 */
+	int (*t_send_fds)(lrpc__tconn *t, lrpc__chan chan,
+			  const struct iovec *iov, size_t n_iov, size_t size,
+			  const int *fds, unsigned n_fds);
+	/*
+	 * The fds of the message t_recv returned on @chan: how many, and
+	 * take one (the caller owns it then; -EBADF if it was taken,
+	 * -ENXIO if there is no such index).  t_release closes those
+	 * still there.
+	 */
+	unsigned (*t_msg_n_fds)(lrpc__tconn *t, lrpc__chan chan);
+	int (*t_take_fd)(lrpc__tconn *t, lrpc__chan chan, unsigned i);
 } lrpc__tconn_ops;
 
 /*
@@ -258,6 +302,32 @@ uint64_t lrpc__mem_resident(const void *p, size_t len);
 /* Check that @fd is a non-blocking eventfd: a hostile server could pass
  * a file instead, and we would write into it.  0, -EBADF or -errno. */
 int lrpc__eventfd_check(int fd);
+
+/*
+ * Fds received with a message, held until taken or released.  Both
+ * transports keep one per channel; @held counts every fd of the
+ * connection that is received and not yet taken or closed.
+ */
+typedef struct lrpc__msg_fds {
+	int *fds;
+	unsigned n;
+} lrpc__msg_fds;
+
+/* Attach @n fds to @mh, in @ctl (CMSG_SPACE(sizeof(int) * n) bytes). */
+void lrpc__cmsg_put_fds(struct msghdr *mh, void *ctl, const int *fds,
+			unsigned n);
+/*
+ * Collect the fds of a received @mh into a new array (*ret, *ret_n; NULL
+ * and 0 when there are none).  Any control message other than
+ * SCM_RIGHTS, more than @max fds, or MSG_CTRUNC: every fd is closed and
+ * -EBADMSG returned.  -ENOMEM closes them too.
+ */
+int lrpc__cmsg_take_fds(struct msghdr *mh, unsigned max, int **ret,
+			unsigned *ret_n);
+/* Close the fds still in @m and free it; @held drops by as many. */
+void lrpc__msg_fds_clear(lrpc__msg_fds *m, unsigned *held);
+/* Take fd @i of @m (see t_take_fd). */
+int lrpc__msg_fds_take(lrpc__msg_fds *m, unsigned i, unsigned *held);
 
 /* Check that @fd is a memfd sealed against resizing, of @size bytes or more. */
 int lrpc__memfd_check(int fd, uint64_t size);

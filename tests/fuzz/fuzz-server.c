@@ -176,8 +176,14 @@ reader_check_welcome(fz_reader *r, unsigned n_fds)
 	memcpy(&w, r->welcome, sizeof(w));
 	FZ_CHECK(w.magic == LRPC__WELCOME_MAGIC);
 	FZ_CHECK(w.version == LRPC_PROTOCOL_VERSION);
-	FZ_CHECK(w.flags == 0 && w.reserved == 0);
+	/* Capabilities: only fd passing (a subset of the offer), with its
+	 * count of fds per message; nothing on a refusal. */
+	FZ_CHECK((w.reserved & ~(uint64_t)LRPC__CAP_FDS) == 0);
+	FZ_CHECK((w.reserved & LRPC__CAP_FDS)
+			 ? w.flags >= 1 && w.flags <= LRPC_MAX_FDS_PER_MSG
+			 : w.flags == 0);
 	if (w.status != 0) {
+		FZ_CHECK(w.flags == 0 && w.reserved == 0);
 		FZ_CHECK(w.status < 0 && w.status >= -4095);
 		FZ_CHECK(w.n_fds == 0 && n_fds == 0);
 		r->refused = true;

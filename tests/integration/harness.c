@@ -918,7 +918,13 @@ th_raw_hello_init(lrpc__hello *h, lrpc_transport transport, uint32_t max_msg)
 			    .version = LRPC_PROTOCOL_VERSION,
 			    .transport = (uint16_t)transport,
 			    .max_msg_size = max_msg };
+	if (th_raw_offer_fds > 0) {
+		h->reserved[0] = LRPC__CAP_FDS;
+		h->reserved[1] = th_raw_offer_fds;
+	}
 }
+
+unsigned th_raw_offer_fds;
 
 /* Keep the fds of one SCM_RIGHTS message; false if they did not fit (the
  * ones that did not are closed). */

@@ -225,6 +225,10 @@ socklen_t th_abstract_addr(const char *name, struct sockaddr_un *ret_sa);
  */
 int th_raw_connect(const th_ctx *ctx, int *ret_fd);
 
+/* Fds per message the raw hellos offer (0, the start: no fd passing, as
+ * a peer that predates it). */
+extern unsigned th_raw_offer_fds;
+
 /* A valid hello asking for @transport and messages of up to @max_msg. */
 void th_raw_hello_init(lrpc__hello *h, lrpc_transport transport,
 		       uint32_t max_msg);

@@ -45,6 +45,7 @@
 #include "ipc/ipc-ctl.h"
 #include "ipc/ipc-handshake.h"
 #include "ipc/ipc-naming.h"
+#include "transport/shm-fds.h"
 #include "transport/shm-layout.h"
 #include "transport/shm-ring.h"
 #include "transport/transport.h"
@@ -619,6 +620,114 @@ peer_wait_drained(peer *p)
 		assert_true(th_now_ms() < deadline);
 		th_msleep(1);
 	}
+}
+
+/* --- A14/A15: fds with records (docs/wire.md, "Fds of messages") --- */
+
+/* Send an fd packet on the main socket: tag (@chan, @tag_n, @seq) with
+ * @n_fds fresh memfds attached. */
+static void
+peer_send_fd_packet(peer *p, uint8_t chan, uint8_t tag_n, uint32_t seq,
+		    unsigned n_fds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} ctl;
+	lrpc__shm_fd_tag tag = { .chan = chan, .n_fds = tag_n, .seq = seq };
+	struct iovec iov = { .iov_base = &tag, .iov_len = sizeof(tag) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int fds[8];
+
+	for (unsigned i = 0; i < n_fds; i++)
+		fds[i] = memfd_create("peer", MFD_CLOEXEC);
+	if (n_fds)
+		lrpc__cmsg_put_fds(&mh, ctl.buf, fds, n_fds);
+	assert_int_equal(sendmsg(p->fd, &mh, MSG_NOSIGNAL), sizeof(tag));
+	for (unsigned i = 0; i < n_fds; i++)
+		close(fds[i]);
+}
+
+/* Publish an echo request declaring @decl fds; true if it was answered,
+ * false if the server dropped us. */
+static bool
+peer_echo_declaring(peer *p, unsigned decl, unsigned seed)
+{
+	static uint8_t resp[PEER_MAX_MSG];
+	uint64_t at = peer_write_request(p, 64, TH_ECHO, seed);
+	lrpc_msg_header *h =
+		(lrpc_msg_header *)(void *)(peer_rec(p, at) + LRPC__RING_REC_HDR);
+	int r;
+
+	h->flags = LRPC__MSG_REQUEST | decl << LRPC__MSG_FDS_SHIFT;
+	p->prod = at + lrpc__ring_rec_size(64);
+	peer_publish(p, p->prod);
+	peer_wake(p);
+	r = peer_recv(p, resp, sizeof(resp), SOON_MS, 1000);
+	if (r == -ECONNRESET)
+		return false;
+	assert_int_equal(r, 64);
+	return true;
+}
+
+static void
+test_shm_a14_fds_with_records(void **state)
+{
+	static const struct {
+		unsigned offer;
+		bool packet;
+		uint8_t chan, tag_n;
+		uint32_t seq;
+		unsigned n_fds, decl;
+		bool ok;
+	} cases[] = {
+		{ 4, true, 0, 1, 0, 1, 1, true },   /* the honest case */
+		{ 4, true, 0, 4, 0, 4, 4, true },
+		{ 4, false, 0, 0, 0, 0, 1, false }, /* declared, never sent */
+		{ 4, true, 0, 1, 5, 1, 1, false },  /* another record's */
+		{ 4, true, 1, 1, 0, 1, 1, false },  /* another channel's */
+		{ 4, true, 0, 2, 0, 2, 1, false },  /* more than declared */
+		{ 4, true, 0, 1, 0, 2, 1, false },  /* more than the tag */
+		{ 4, true, 0, 2, 0, 1, 2, false },  /* fewer */
+		{ 4, true, 0, 4, 0, 6, 4, false },  /* over the cap: CTRUNC */
+		{ 4, true, 0, 5, 0, 5, 5, false },  /* a header over the cap */
+		{ 0, true, 0, 1, 0, 1, 1, false },  /* never negotiated */
+	};
+	lrpc_server_opts so = { .struct_size = sizeof(so),
+				.max_fds_per_msg = 4 };
+	th_server *s = spawn(state, &so);
+	lrpc_client *c = honest_connect(state);
+	int before = th_proc_count_fds(th_server_pid(s), NULL);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		peer p;
+
+		th_raw_offer_fds = cases[i].offer;
+		peer_connect(state, &p);
+		th_raw_offer_fds = 0;
+		if (cases[i].packet)
+			peer_send_fd_packet(&p, cases[i].chan, cases[i].tag_n,
+					    cases[i].seq, cases[i].n_fds);
+		assert_int_equal(peer_echo_declaring(&p, cases[i].decl,
+						     (unsigned)i),
+				 cases[i].ok);
+		if (cases[i].ok) {
+			/* The next one pairs with the next packet. */
+			peer_send_fd_packet(&p, 0, 1, 1, 1);
+			assert_true(peer_echo_declaring(&p, 1, 99));
+		}
+		peer_close(&p);
+		for (int k = 0; k < 200; k++) {
+			if (th_proc_count_fds(th_server_pid(s), NULL) == before)
+				break;
+			th_msleep(10);
+		}
+		assert_int_equal(th_proc_count_fds(th_server_pid(s), NULL),
+				 before);
+		th_echo(c, 100, (unsigned)i, SOON_MS);
+	}
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
 }
 
 /* --- 1. B16: producer index out of range --- */
@@ -2821,6 +2930,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TH_TEST(test_shm_b16_bad_producer_index),
+		TH_TEST(test_shm_a14_fds_with_records),
 		TH_TEST(test_shm_b17_bad_records),
 		TH_TEST(test_shm_b17_zero_length_first_record),
 		TH_TEST(test_shm_b23_peer_keeps_mapping),
