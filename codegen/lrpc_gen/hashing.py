@@ -56,7 +56,8 @@ def type_shape(t: m.Type, version: int, src: TypeSource) -> str:
     """Wire-relevant shape of a type as seen by ``version``; names do not
     matter on the wire, so they are left out."""
     if isinstance(t, m.Primitive):
-        return t.name + (f"@max({t.max})" if t.max is not None else "")
+        return t.name + (f"@max({t.max})" if t.max is not None else "") \
+            + (f"@kind({t.kind})" if t.kind is not None else "")
     if isinstance(t, m.Array):
         size = "" if t.size is None else str(t.size)
         bound = f"@max({t.max})" if t.max is not None else ""

@@ -83,7 +83,9 @@ class _Printer:
 
     def type(self, t: m.Type) -> str:
         if isinstance(t, m.Primitive):
-            return t.name + (f" @max({t.max})" if t.max is not None else "")
+            return t.name + (f" @max({t.max})" if t.max is not None
+                             else "") + (f" @kind({t.kind})"
+                                         if t.kind is not None else "")
         if isinstance(t, m.Array):
             size = "" if t.size is None else str(t.size)
             bound = f" @max({t.max})" if t.max is not None else ""

@@ -35,6 +35,10 @@ INTEGER_RANGES: Dict[str, Tuple[int, int]] = {
     "u64": (0, (1 << 64) - 1),
 }
 
+# What an ``fd @kind(K)`` may ask for (checked on receive), and the value
+# of each in lrpc_rpc_fd_kind (include/lrpc/rpc.h).
+FD_KINDS = {"memfd": 1, "socket": 2, "pipe": 3, "file": 4}
+
 # --- limits that keep decoding bounded (documented in docs/idl.md) ---------
 MAX_DEPTH = 32                 # nesting of structs/unions/arrays/maps/optional
 MAX_FIXED_ARRAY = 65536        # elements in T[N]
@@ -45,8 +49,9 @@ MAX_VERSION = 65535            # interface versions and @since
 
 @dataclass(frozen=True)
 class Primitive:
-    name: str                  # bool, i8..u64, f32, f64, string, bytes
+    name: str                  # bool, i8..u64, f32, f64, string, bytes, fd
     max: Optional[int] = None  # @max(N) for string and bytes
+    kind: Optional[str] = None  # @kind(K) for fd: one of FD_KINDS
 
     @property
     def is_integer(self) -> bool:
@@ -122,7 +127,8 @@ def collection_kind(t: Collection) -> str:
 def type_text(t: Type, home: str = "") -> str:
     """IDL spelling of a model type; names outside ``home`` are qualified."""
     if isinstance(t, Primitive):
-        return t.name + (f" @max({t.max})" if t.max is not None else "")
+        return t.name + (f" @max({t.max})" if t.max is not None else "") \
+            + (f" @kind({t.kind})" if t.kind is not None else "")
     if isinstance(t, Array):
         size = "" if t.size is None else str(t.size)
         bound = f" @max({t.max})" if t.max is not None else ""

@@ -17,7 +17,7 @@ from .suggest import hint
 
 PRIMITIVES = frozenset([
     "bool", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64",
-    "f32", "f64", "string", "bytes",
+    "f32", "f64", "string", "bytes", "fd",
 ])
 
 # Words with a meaning in some position.  They are only keywords where that
@@ -463,10 +463,10 @@ class _Parser:
                 # A type is always followed by a name, so '@' here can
                 # only be a type attribute.
                 attr = self.attr()
-                if attr.name.text != "max":
+                if attr.name.text not in ("max", "kind"):
                     raise _SyntaxError(attr.loc, f"'@{attr.name.text}' "
                                        f"cannot follow a type; only "
-                                       f"'@max(N)' can")
+                                       f"'@max(N)' and '@kind(K)' can")
                 t = ast.BoundedType(t, attr, attr.loc)
             else:
                 return t

@@ -151,7 +151,29 @@ class Resolver:
             return t.c_name
         return mod.namer.token(t.c_name)
 
+    def fd_kind(self, mod: Mod, t: ast.BoundedType) -> Optional[m.Type]:
+        """``fd @kind(K)``: what the receiver checks the fd is."""
+        inner = self.type(mod, t.inner)
+        arg = t.attr.arg
+        kinds = ", ".join(m.FD_KINDS)
+        if inner is None:
+            return None
+        if not isinstance(inner, m.Primitive) or inner.name != "fd":
+            self.d.error(t.attr.loc, f"'@kind' applies to fd, not "
+                                     f"'{m.type_text(inner, mod.name)}'")
+            return None
+        if inner.kind is not None:
+            self.d.error(t.attr.loc, "this fd already has a '@kind'")
+            return None
+        if not isinstance(arg, ast.QName) or str(arg) not in m.FD_KINDS:
+            self.d.error(t.attr.loc, f"'@kind' takes one of {kinds}, as "
+                                     f"in '@kind(memfd)'")
+            return None
+        return replace(inner, kind=str(arg))
+
     def bounded(self, mod: Mod, t: ast.BoundedType) -> Optional[m.Type]:
+        if t.attr.name.text == "kind":
+            return self.fd_kind(mod, t)
         inner = self.type(mod, t.inner)
         if t.attr.arg is None:
             self.d.error(t.attr.loc, "'@max' needs a value, as in "

@@ -105,6 +105,24 @@ LRPC_EXPORT int lrpc_arena_alloc(lrpc_arena *a, size_t size, size_t align,
 LRPC_EXPORT void lrpc_arena_reset(lrpc_arena *a);
 /** Free the heap chunks; the arena must be initialised again before use. */
 LRPC_EXPORT void lrpc_arena_done(lrpc_arena *a);
+/**
+ * Take the received fd in *@fd (a field, parameter, result or element of
+ * IDL type `fd` that was decoded into @a): it is the caller's from now on,
+ * and *@fd is set to -1.  Received fds belong to the arena they were
+ * decoded into until taken: lrpc_arena_reset() and lrpc_arena_done() close
+ * the others (docs/idl.md, "fd").  Returns the fd, or -EINVAL, -EBADF
+ * (*@fd is -1: taken already), -ENOENT (not an fd of this arena).
+ */
+LRPC_EXPORT int lrpc_arena_take_fd(lrpc_arena *a, int *fd);
+/**
+ * Give @fd to @a, which closes it at its next lrpc_arena_reset() or
+ * lrpc_arena_done() (unless taken back with lrpc_arena_take_fd()).  For a
+ * handler whose result is an fd of its own to close once the reply is
+ * sent: fds in results and arguments are borrowed, never closed by the
+ * library otherwise.  Returns 0, or -EINVAL, -ENOMEM (then @fd is still
+ * the caller's).
+ */
+LRPC_EXPORT int lrpc_arena_add_fd(lrpc_arena *a, int fd);
 /** Bytes handed out since the last reset (including alignment padding). */
 LRPC_EXPORT size_t lrpc_arena_get_used(const lrpc_arena *a);
 
@@ -158,8 +176,22 @@ typedef enum lrpc_rpc_kind {
 	LRPC_RPC_STRUCT = 18,   /* @fields */
 	LRPC_RPC_UNION = 19,    /* uint32_t tag, then the case at @value_offset */
 	LRPC_RPC_MAP = 20,      /* lrpc_map of @inner -> @value */
+	LRPC_RPC_FD = 21,       /* int, a file descriptor (since 1.3);
+				 * @max: the lrpc_rpc_fd_kind checked */
 	_LRPC_RPC_KIND_MAX
 } lrpc_rpc_kind;
+
+/**
+ * What an IDL `fd @kind(...)` must be, checked on receive (a mismatch is
+ * -EBADMSG, as any other bad value): LRPC_RPC_FD's @max.
+ */
+typedef enum lrpc_rpc_fd_kind {
+	LRPC_RPC_FD_ANY = 0,    /**< no check */
+	LRPC_RPC_FD_MEMFD = 1,  /**< a memfd (sealable shared memory) */
+	LRPC_RPC_FD_SOCKET = 2, /**< a socket */
+	LRPC_RPC_FD_PIPE = 3,   /**< a pipe or FIFO */
+	LRPC_RPC_FD_FILE = 4,   /**< a regular file (memfds included) */
+} lrpc_rpc_fd_kind;
 
 typedef struct lrpc_rpc_type lrpc_rpc_type;
 
@@ -415,6 +447,12 @@ LRPC_EXPORT lrpc_client *lrpc_rpc_client_get_client(lrpc_rpc_client *rc);
  */
 LRPC_EXPORT int lrpc_rpc_client_set_default_timeout(lrpc_rpc_client *rc,
 						    uint64_t timeout_usec);
+/**
+ * The arena holding the data of the reply or event being delivered, for
+ * lrpc_arena_take_fd() inside an async call's callback or an event
+ * listener (since 1.3); NULL elsewhere.
+ */
+LRPC_EXPORT lrpc_arena *lrpc_rpc_client_get_arena(lrpc_rpc_client *rc);
 /** Number of async calls waiting for their reply. */
 LRPC_EXPORT size_t lrpc_rpc_client_get_n_pending(lrpc_rpc_client *rc);
 /**

@@ -19,6 +19,83 @@ typedef struct arena_chunk {
 
 #define ARENA_MIN_CHUNK 4096u
 
+/*
+ * Received fds the arena owns live in a chunk of their own, told apart by
+ * its cap of 0 (a data chunk is never empty); it counts for no heap limit,
+ * so that an arena over a caller's buffer alone can hold fds too.
+ */
+typedef struct arena_fds {
+	unsigned n, cap;
+	int fd[];
+} arena_fds;
+
+static arena_chunk **
+arena_fd_chunk(lrpc_arena *a)
+{
+	for (arena_chunk **pc = (arena_chunk **)&a->chunks; *pc;
+	     pc = &(*pc)->next)
+		if ((*pc)->cap == 0)
+			return pc;
+	return NULL;
+}
+
+int
+lrpc__arena_add_fd(lrpc_arena *a, int fd)
+{
+	arena_chunk **pc = arena_fd_chunk(a), *c = pc ? *pc : NULL;
+	arena_fds *f = c ? (arena_fds *)(void *)c->data : NULL;
+
+	if (!c || f->n == f->cap) {
+		unsigned ncap = c ? f->cap * 2 : 8;
+		arena_chunk *n = realloc(c, sizeof(*n) + sizeof(arena_fds) +
+						    ncap * sizeof(int));
+		if (!n)
+			return -ENOMEM;
+		f = (arena_fds *)(void *)n->data;
+		if (!c) {
+			n->cap = 0;
+			n->next = a->chunks;
+			a->chunks = n;
+			f->n = 0;
+		} else {
+			*pc = n;
+		}
+		f->cap = ncap;
+	}
+	f->fd[f->n++] = fd;
+	return 0;
+}
+
+LRPC_EXPORT int
+lrpc_arena_add_fd(lrpc_arena *a, int fd)
+{
+	lrpc_return_if_fail(a && fd >= 0, -EINVAL);
+	return lrpc__arena_add_fd(a, fd);
+}
+
+LRPC_EXPORT int
+lrpc_arena_take_fd(lrpc_arena *a, int *fd)
+{
+	arena_chunk **pc;
+	arena_fds *f;
+
+	lrpc_return_if_fail(a && fd, -EINVAL);
+	if (*fd < 0)
+		return -EBADF;
+	pc = arena_fd_chunk(a);
+	if (!pc)
+		return -ENOENT;
+	f = (arena_fds *)(void *)(*pc)->data;
+	for (unsigned i = 0; i < f->n; i++)
+		if (f->fd[i] == *fd) {
+			int r = *fd;
+			f->fd[i] = -1;
+			*fd = -1;
+			return r;
+		}
+	return -ENOENT;
+}
+
 LRPC_EXPORT void
 lrpc_arena_init(lrpc_arena *a, void *buf, size_t size, size_t max_heap)
 {
@@ -39,6 +116,11 @@ arena_free_chunks(lrpc_arena *a)
 
 	while (c) {
 		arena_chunk *next = c->next;
+		if (c->cap == 0) {
+			arena_fds *f = (arena_fds *)(void *)c->data;
+			for (unsigned i = 0; i < f->n; i++)
+				lrpc__safe_close(f->fd[i]);
+		}
 		free(c);
 		c = next;
 	}

@@ -80,9 +80,14 @@ on_response_copied(lrpc_rpc_client *rc, const lrpc_msg_header *view,
 		rc->rbuf = b;
 		rc->rcap = size;
 	}
+	int fdv[LRPC_MAX_FDS_PER_MSG];
+	lrpc__rd_fds st, *fds = lrpc__rpcc_take_fds(rc, view, fdv, &st);
+
 	memcpy(rc->rbuf, view, size);
 	lrpc_client_release(rc->c, view);
-	lrpc__rpcc_on_response(rc, (const lrpc_msg_header *)rc->rbuf, size);
+	lrpc__rpcc_on_response(rc, (const lrpc_msg_header *)rc->rbuf, size,
+			       fds);
+	lrpc__rpcc_fds_done(rc, fds);
 	return 0;
 }
 
@@ -121,15 +126,22 @@ lrpc__rpcc_wait(lrpc_rpc_client *rc, waiter *w, uint64_t deadline)
 			/* A sync reply may lend its bytes (when asked): then
 			 * the view stays until the next call or a release. */
 			bool lend = rc->borrow_bytes && w->rep && !w->hello;
+			int fdv[LRPC_MAX_FDS_PER_MSG];
+			lrpc__rd_fds st;
+			lrpc__rd_fds *fds =
+				lrpc__rpcc_take_fds(rc, view, fdv, &st);
 			rc->decode_borrow = lend;
 			/* An item for the iterator waiting here may stay
-			 * where it lies until it decodes it (no copy). */
-			rc->lend_view = w->iter ? view : NULL;
+			 * where it lies until it decodes it (no copy) --
+			 * unless fds came with it: those are matched to the
+			 * message now. */
+			rc->lend_view = w->iter && !fds ? view : NULL;
 			rc->lend_iter = w->iter;
 			rc->lend_taken = false;
-			lrpc__rpcc_on_response(rc, view, size);
+			lrpc__rpcc_on_response(rc, view, size, fds);
 			rc->decode_borrow = false;
 			rc->lend_view = NULL;
+			lrpc__rpcc_fds_done(rc, fds);
 			if (lend && w->done)
 				rc->held = view;
 			else if (!rc->lend_taken)
@@ -158,13 +170,14 @@ lrpc__rpcc_send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 	uint32_t max = lrpc_client_get_max_msg_size(rc->c);
 	uint64_t small[LRPC__RPC_SMALL / 8];
 	lrpc__codec_err detail;
+	lrpc__rpc_fds fds;
 	size_t size;
 	void *buf;
 	int r;
 
 	r = lrpc__rpc_measure_into(small, sizeof(small), iface->id, h, peer,
 				   type, value, NULL, max ? max : 1, &size,
-				   ret_error ? &detail : NULL);
+				   ret_error ? &detail : NULL, &fds);
 	if (r < 0 && !max)
 		return -ENOTCONN;
 	if (r < 0) {
@@ -176,6 +189,10 @@ lrpc__rpcc_send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 						     sizeof(ret_error->message));
 		return r;
 	}
+	if (fds.n > 0) {
+		r = lrpc__rpcc_send_fds(rc, iface, h, peer, type, value,
+					small, sizeof(small), size, &fds);
+	} else {
 	/* Encoded straight into the transport (the ring, with shm): no
 	 * private copy of the request on its way out. */
 	r = lrpc_client_reserve(rc->c, size, &buf);
@@ -190,6 +207,7 @@ lrpc__rpcc_send_msg(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
 			lrpc_client_discard_reservation(rc->c);
 		else
 			r = lrpc_client_commit(rc->c, size);
+	}
 	}
 	if (r == -ENOTCONN)
 		lrpc__rpcc_fail_all(rc, -ENOTCONN);

@@ -167,7 +167,23 @@ int lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
 			    lrpc_arena *arena, lrpc_rpc_error *err);
 /* A response arrived: complete its async call or the waiter for it. */
 void lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
-			    size_t size);
+			    size_t size, lrpc__rd_fds *fds);
+/*
+ * Take the fds of @msg (a view, or the message a callback was given) from
+ * the core into @fds (storage @fdv); NULL when it has none.
+ */
+lrpc__rd_fds *lrpc__rpcc_take_fds(lrpc_rpc_client *rc,
+				  const lrpc_msg_header *msg, int *fdv,
+				  lrpc__rd_fds *fds);
+/* Send a message with fds, from a private copy (rpc-fds.c). */
+int lrpc__rpcc_send_fds(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface,
+			const lrpc__rpc_header *h, unsigned peer,
+			const lrpc_rpc_type *type, const void *value,
+			void *small, size_t small_cap, size_t size,
+			const lrpc__rpc_fds *fds);
+/* After the decode: close the fds it did not use; any such fd breaks the
+ * protocol and ends the connection. */
+void lrpc__rpcc_fds_done(lrpc_rpc_client *rc, lrpc__rd_fds *fds);
 /* The state of interface @id, NULL if unknown; _get adds it. */
 iface_state *lrpc__rpcc_iface_find(lrpc_rpc_client *rc, uint32_t id);
 iface_state *lrpc__rpcc_iface_get(lrpc_rpc_client *rc,

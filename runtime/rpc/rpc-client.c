@@ -196,11 +196,12 @@ lrpc__rpcc_decode_reply(const lrpc__rpc_header *h, lrpc__rd *r,
 /* A message from the response channel, from a sync wait or dispatch. */
 void
 lrpc__rpcc_on_response(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
-		       size_t size)
+		       size_t size, lrpc__rd_fds *fds)
 {
 	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
 		       .end = (const uint8_t *)msg + size,
-		       .borrow = rc->decode_borrow };
+		       .borrow = rc->decode_borrow,
+		       .fds = fds };
 	lrpc__rpc_header h;
 
 	if (size < LRPC__RPC_HDR_SIZE) {
@@ -278,7 +279,11 @@ static void
 on_response_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 	       void *userdata)
 {
-	lrpc__rpcc_on_response(userdata, msg, size);
+	int fdv[LRPC_MAX_FDS_PER_MSG];
+	lrpc__rd_fds st, *fds = lrpc__rpcc_take_fds(userdata, msg, fdv, &st);
+
+	lrpc__rpcc_on_response(userdata, msg, size, fds);
+	lrpc__rpcc_fds_done(userdata, fds);
 }
 
 iface_state *
@@ -306,13 +311,28 @@ lrpc__rpcc_iface_get(lrpc_rpc_client *rc, const lrpc_rpc_interface *iface)
 	return st;
 }
 
+static void on_event(lrpc_rpc_client *rc, const lrpc_msg_header *msg,
+		     size_t size, lrpc__rd_fds *fds);
+
 static void
 on_event_cb(lrpc_client *c, const lrpc_msg_header *msg, size_t size,
 	    void *userdata)
 {
 	lrpc_rpc_client *rc = userdata;
+	int fdv[LRPC_MAX_FDS_PER_MSG];
+	lrpc__rd_fds fst, *fds = lrpc__rpcc_take_fds(rc, msg, fdv, &fst);
+
+	on_event(rc, msg, size, fds);
+	lrpc__rpcc_fds_done(rc, fds);
+}
+
+static void
+on_event(lrpc_rpc_client *rc, const lrpc_msg_header *msg, size_t size,
+	 lrpc__rd_fds *fds)
+{
 	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
-		       .end = (const uint8_t *)msg + size };
+		       .end = (const uint8_t *)msg + size,
+		       .fds = fds };
 	lrpc__rpc_header h;
 	iface_state *st = lrpc__rpcc_iface_find(rc, (uint32_t)msg->id);
 
@@ -452,6 +472,12 @@ lrpc_rpc_client_set_default_timeout(lrpc_rpc_client *rc,
 				   ? LRPC_RPC_DEFAULT_TIMEOUT_USEC
 				   : timeout_usec;
 	return 0;
+}
+
+LRPC_EXPORT lrpc_arena *
+lrpc_rpc_client_get_arena(lrpc_rpc_client *rc)
+{
+	return rc ? &rc->arena : NULL;
 }
 
 LRPC_EXPORT size_t

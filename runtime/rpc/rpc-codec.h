@@ -144,4 +144,9 @@ lrpc__rpc_union_case(const lrpc_rpc_type *t, uint32_t tag)
 	return NULL;
 }
 
+/* An IDL `fd` (rpc-fds.c): an index into the message's fds, each used
+ * once, of the kind asked; the fd then belongs to @arena. */
+int lrpc__rpc_decode_fd(lrpc__rd *r, const lrpc_rpc_type *t, void *v,
+			lrpc_arena *arena, lrpc__codec_err *e);
+
 #endif

@@ -36,6 +36,8 @@ min_wire(const lrpc_rpc_type *t)
 		return 4;
 	case LRPC_RPC_OPTIONAL:
 		return 1;
+	case LRPC_RPC_FD:
+		return 4;
 	case LRPC_RPC_ENUM:
 		return lrpc__rpc_scalar_size(t->inner->kind);
 	case LRPC_RPC_STRUCT:
@@ -438,7 +440,8 @@ decode_struct(lrpc__rd *r, const lrpc_rpc_type *t, void *v, lrpc_arena *arena,
 					"truncated (struct body of %" PRIu32
 					" bytes, %zu left)",
 					body, lrpc__rd_left(r));
-	lrpc__rd sub = { .p = r->p, .end = r->p + body, .borrow = r->borrow };
+	lrpc__rd sub = { .p = r->p, .end = r->p + body, .borrow = r->borrow,
+			 .fds = r->fds };
 	r->p += body;
 	return decode_fields(&sub, t, v, arena, depth, e);
 }
@@ -561,6 +564,8 @@ decode(lrpc__rd *r, const lrpc_rpc_type *t, void *v, lrpc_arena *arena,
 		return decode_union(r, t, v, arena, depth, e);
 	case LRPC_RPC_MAP:
 		return decode_map(r, t, v, arena, depth, e);
+	case LRPC_RPC_FD:
+		return lrpc__rpc_decode_fd(r, t, v, arena, e);
 	default:
 		return lrpc__codec_fail(e, -EBADMSG, "unknown type kind %u",
 					t->kind);

@@ -258,6 +258,33 @@ encode_retired(lrpc__wr *w, const lrpc_rpc_type *t, unsigned depth,
 }
 
 /*
+ * An fd travels as its index among the fds attached to the message (the
+ * caller attaches them in the order met here).  -1, the default (what a
+ * struct from an older peer has for a field it did not know), travels as
+ * LRPC__RPC_NO_FD.
+ */
+static int
+encode_fd(lrpc__wr *w, const void *v, lrpc__codec_err *e)
+{
+	int fd;
+
+	memcpy(&fd, v, sizeof(fd));
+	if (fd == -1) {
+		lrpc__wr_u32(w, LRPC__RPC_NO_FD);
+		return 0;
+	}
+	if (fd < 0)
+		return lrpc__codec_fail(e, -EINVAL, "fd %d", fd);
+	if (w->n_fds >= LRPC_MAX_FDS_PER_MSG)
+		return lrpc__codec_fail(e, -EINVAL, "more than %u fds",
+					LRPC_MAX_FDS_PER_MSG);
+	if (w->fds && w->n_fds < w->cap_fds)
+		w->fds[w->n_fds] = fd;
+	lrpc__wr_u32(w, w->n_fds++);
+	return 0;
+}
+
+/*
  * The body size (patched in at the end, once known), the field count,
  * then the fields in wire order.
  */
@@ -388,6 +415,8 @@ encode(lrpc__wr *w, const lrpc_rpc_type *t, const void *v, unsigned depth,
 		return encode_union(w, t, v, depth, e);
 	case LRPC_RPC_MAP:
 		return encode_map(w, t, v, depth, e);
+	case LRPC_RPC_FD:
+		return encode_fd(w, v, e);
 	default:
 		return lrpc__codec_fail(e, -EINVAL, "unknown type kind %u",
 					t->kind);

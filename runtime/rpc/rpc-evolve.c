@@ -51,6 +51,11 @@ lrpc__rpc_fill_default(const lrpc_rpc_type *t, void *v)
 			lrpc__rpc_fill_default(t->inner,
 				     (uint8_t *)v + (size_t)i * t->inner->size);
 		break;
+	case LRPC_RPC_FD: {
+		int none = -1; /* 0 would be stdin */
+		memcpy(v, &none, sizeof(none));
+		break;
+	}
 	default:
 		break;
 	}
@@ -135,6 +140,11 @@ is_default(const lrpc_rpc_type *t, const void *v)
 		return ((const lrpc_map *)v)->count == 0;
 	case LRPC_RPC_OPTIONAL:
 		return *(const void *const *)v == NULL;
+	case LRPC_RPC_FD: {
+		int fd;
+		memcpy(&fd, v, sizeof(fd));
+		return fd == -1;
+	}
 	case LRPC_RPC_F32: {
 		float f;
 		memcpy(&f, v, sizeof(f));

@@ -47,15 +47,28 @@ int lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
  * and copied where it goes, a large one measured, then written in place.
  */
 #define LRPC__RPC_SMALL 256
+/* The fds of IDL `fd` values met while encoding, to attach to the
+ * message in this order. */
+typedef struct lrpc__rpc_fds {
+	int fd[LRPC_MAX_FDS_PER_MSG];
+	unsigned n;
+} lrpc__rpc_fds;
 int lrpc__rpc_measure_into(void *buf, size_t cap, uint32_t iface_id,
 			   const lrpc__rpc_header *h, unsigned peer,
 			   const lrpc_rpc_type *type, const void *value,
 			   const char *message, size_t max_size,
-			   size_t *ret_size, lrpc__codec_err *detail);
+			   size_t *ret_size, lrpc__codec_err *detail,
+			   lrpc__rpc_fds *fds);
 int lrpc__rpc_write(void *buf, size_t size, uint32_t iface_id,
 		    const lrpc__rpc_header *h, unsigned peer,
 		    const lrpc_rpc_type *type,
 		    const void *value, const char *message);
+/*
+ * The fds a decode did not use: closed; returns how many.  A message with
+ * fds its receiver has no use for breaks the protocol (the caller drops
+ * the connection).
+ */
+unsigned lrpc__rpc_fds_close_unused(lrpc__rd_fds *s);
 
 /* The method with @ordinal, or NULL. */
 const lrpc_rpc_method *lrpc__rpc_find_method(const lrpc_rpc_interface *iface,

@@ -143,6 +143,17 @@ rpc_peer *lrpc__rpcs_peer_find(rpc_service *svc, lrpc_conn *conn);
  * Build and send one message (a response, or with @event an event) for a
  * peer at version @peer (0: not known).
  */
+/* The handler behind lrpc__rpcs_svc_handle(), given the request's fds
+ * (NULL: none), taken from the core (rpc-fds.c). */
+int lrpc__rpcs_svc_handle_msg(lrpc_conn *conn, const lrpc_msg_header *msg,
+			      size_t size, rpc_service *svc,
+			      lrpc__rd_fds *fds);
+/* lrpc__rpcs_svc_send() of a message with fds: from a private copy. */
+int lrpc__rpcs_send_fds(rpc_service *svc, lrpc_conn *conn, bool event,
+			const lrpc__rpc_header *h, unsigned peer,
+			const lrpc_rpc_type *type, const void *value,
+			const char *message, void *small, size_t small_cap,
+			size_t size, const lrpc__rpc_fds *fds);
 int lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 			const lrpc__rpc_header *h, unsigned peer,
 			const lrpc_rpc_type *type,

@@ -113,6 +113,7 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 		    const void *value, const char *message)
 {
 	uint64_t small[LRPC__RPC_SMALL / 8];
+	lrpc__rpc_fds fds;
 	size_t size;
 	void *buf;
 	int n = lrpc__rpc_measure_into(small, sizeof(small),
@@ -120,7 +121,7 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 				       value,
 				       message,
 				       lrpc_conn_get_max_msg_size(conn), &size,
-				       /* detail= */ NULL);
+				       /* detail= */ NULL, &fds);
 	if (n < 0) {
 		/* An event that never reached the core is lost all the
 		 * same (results are handled by the call, which answers). */
@@ -133,6 +134,10 @@ lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 		}
 		return n;
 	}
+	if (fds.n > 0)
+		return lrpc__rpcs_send_fds(svc, conn, event, h, peer, type,
+					   value, message, small,
+					   sizeof(small), size, &fds);
 	/* Encoded straight into the client's ring where it has room (or a
 	 * queue entry): no private copy of the answer on its way out (a
 	 * small one was built on the way and is copied). */
@@ -444,16 +449,16 @@ svc_refuse(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *h,
 }
 
 int
-lrpc__rpcs_svc_handle(lrpc_conn *conn, const lrpc_msg_header *msg, size_t size,
-	   void *userdata)
+lrpc__rpcs_svc_handle_msg(lrpc_conn *conn, const lrpc_msg_header *msg,
+			  size_t size, rpc_service *svc, lrpc__rd_fds *fds)
 {
-	rpc_service *svc = userdata;
 	/* The request is private memory (the core copied it out of shared
 	 * memory) valid while the handler runs, as long as the arena holding
 	 * the other arguments: `bytes` arguments point into it, uncopied. */
 	lrpc__rd r = { .p = (const uint8_t *)msg + sizeof(*msg),
 		       .end = (const uint8_t *)msg + size,
-		       .borrow = true };
+		       .borrow = true,
+		       .fds = fds };
 	lrpc__rpc_header h;
 	const lrpc_rpc_method *m;
 	lrpc_rpc_call *call;

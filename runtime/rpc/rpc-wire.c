@@ -170,14 +170,20 @@ lrpc__rpc_measure_into(void *buf, size_t cap, uint32_t iface_id,
 		       const lrpc_rpc_type *type,
 		       const void *value, const char *message,
 		       size_t max_size, size_t *ret_size,
-		       lrpc__codec_err *detail)
+		       lrpc__codec_err *detail, lrpc__rpc_fds *fds)
 {
 	lrpc__wr w = { .buf = buf, .cap = buf ? cap : 0 };
 	int err;
 
+	if (fds) {
+		w.fds = fds->fd;
+		w.cap_fds = LRPC_MAX_FDS_PER_MSG;
+	}
 	build_into(&w, iface_id, h, peer, type, value, message, &err, detail);
 	if (err < 0)
 		return err;
+	if (fds)
+		fds->n = w.n_fds;
 	if (w.pos > max_size || w.pos > INT32_MAX)
 		return lrpc__codec_fail(detail, -EMSGSIZE,
 					"message of %zu bytes, above the "
@@ -199,7 +205,8 @@ lrpc__rpc_measure(uint32_t iface_id, const lrpc__rpc_header *h,
 		  lrpc__codec_err *detail)
 {
 	return lrpc__rpc_measure_into(NULL, 0, iface_id, h, peer, type, value,
-				      message, max_size, ret_size, detail);
+				      message, max_size, ret_size, detail,
+				      /* fds: counted only */ NULL);
 }
 
 int

@@ -75,10 +75,24 @@ _Static_assert(sizeof(lrpc__rpc_header) == 24, "RPC header layout");
  * are always copied, because they are checked, and the check must hold
  * for what is kept.
  */
+/*
+ * The fds that came with a message being decoded: an IDL `fd` is an
+ * index into them, each used at most once (@used).
+ */
+/* The index of "no fd" (-1 in C). */
+#define LRPC__RPC_NO_FD UINT32_MAX
+
+typedef struct lrpc__rd_fds {
+	const int *fds;
+	unsigned n;
+	uint64_t used[(LRPC_MAX_FDS_PER_MSG + 63) / 64];
+} lrpc__rd_fds;
+
 typedef struct lrpc__rd {
 	const uint8_t *p;
 	const uint8_t *end;
 	bool borrow;
+	lrpc__rd_fds *fds; /* NULL: the message carries none */
 } lrpc__rd;
 
 static inline size_t
@@ -146,6 +160,10 @@ typedef struct lrpc__wr {
 	 * check): enum values and union cases newer than it are refused,
 	 * because the receiver would reject them (docs/wire.md). */
 	uint16_t peer;
+	/* IDL fds met while encoding, in order: their index on the wire.
+	 * Counted always; kept in @fds (when set) up to @cap_fds. */
+	int *fds;
+	unsigned n_fds, cap_fds;
 } lrpc__wr;
 
 static inline void
@@ -230,6 +248,8 @@ int lrpc__rpc_encode(lrpc__wr *w, const lrpc_rpc_type *type,
 int lrpc__rpc_params_fit(const lrpc_rpc_type *type, const void *value,
 			 unsigned peer, lrpc__codec_err *err);
 /* lrpc_arena_alloc() without zeroing (rpc-arena.c). */
+/* Hand a received fd to @a, which closes it at reset or done. */
+int lrpc__arena_add_fd(lrpc_arena *a, int fd);
 int lrpc__arena_alloc_uninit(lrpc_arena *a, size_t size, size_t align,
 			     void **ret);
 

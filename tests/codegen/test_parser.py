@@ -142,7 +142,7 @@ class ParserTest(unittest.TestCase):
                          "'b'")),
                 ("module m; struct S { string @since(2) a @0; }",
                  (1, 29, "'@since' cannot follow a type; only '@max(N)' "
-                         "can")),
+                         "and '@kind(K)' can")),
                 ("module m; const u8 X = 1; import \"a.idl\";",
                  (1, 27, "imports must come before all declarations")),
                 ("module m; module n;",

@@ -46,8 +46,9 @@ class LibraryNamesTest(unittest.TestCase):
          "<errno.h>"),
         ("memcpy", "struct Memcpy { u8 x @0; }", "struct 'Memcpy'",
          "memcpy", "<string.h>"),
-        ("fd", "error Set { A = 1 }", "error 'Set'", "fd_set",
-         "<sys/types.h>"),
+        # 'fd' is a built-in type since 1.3: refused as a module name, so
+        # fd_set is out of reach.
+        ("fd", "error Set { A = 1 }", None, None, None),
         ("pthread", "interface MutexT { f() @0; }", "interface 'MutexT'",
          "pthread_mutex_t", "<sys/types.h>"),
     ]
@@ -57,7 +58,8 @@ class LibraryNamesTest(unittest.TestCase):
             with self.subTest(module=module, body=body):
                 errs = errors(f"module {module};\n{body}\n")
                 if what is None:
-                    # 'int' is refused as a module name already.
+                    # 'int' and 'fd' are refused as module names
+                    # already.
                     self.assertEqual(len(errs), 1)
                     continue
                 self.assertEqual(len(errs), 1, errs)

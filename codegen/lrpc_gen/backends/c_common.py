@@ -27,14 +27,17 @@ _INT_C = {
     "u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t",
 }
 _PRIM_C = dict(_INT_C, bool="bool", f32="float", f64="double",
-               string="const char *", bytes="lrpc_bytes")
+               string="const char *", bytes="lrpc_bytes", fd="int")
 _KIND = {
     "bool": "LRPC_RPC_BOOL", "i8": "LRPC_RPC_I8", "i16": "LRPC_RPC_I16",
     "i32": "LRPC_RPC_I32", "i64": "LRPC_RPC_I64", "u8": "LRPC_RPC_U8",
     "u16": "LRPC_RPC_U16", "u32": "LRPC_RPC_U32", "u64": "LRPC_RPC_U64",
     "f32": "LRPC_RPC_F32", "f64": "LRPC_RPC_F64",
     "string": "LRPC_RPC_STRING", "bytes": "LRPC_RPC_BYTES",
+    "fd": "LRPC_RPC_FD",
 }
+_FD_KIND = {"memfd": "LRPC_RPC_FD_MEMFD", "socket": "LRPC_RPC_FD_SOCKET",
+            "pipe": "LRPC_RPC_FD_PIPE", "file": "LRPC_RPC_FD_FILE"}
 _METHOD_KIND = {
     "call": "LRPC_RPC_CALL", "stream": "LRPC_RPC_STREAM",
     "oneway": "LRPC_RPC_ONEWAY",
@@ -357,7 +360,8 @@ class CFacts:
 
     def _var(self, t: m.Type) -> bool:
         if isinstance(t, m.Primitive):
-            return t.name in ("string", "bytes")
+            # Received fds belong to the arena until taken.
+            return t.name in ("string", "bytes", "fd")
         if isinstance(t, (m.Optional_, m.Map)):
             return True
         if isinstance(t, m.Array):
@@ -408,6 +412,8 @@ class CFacts:
             items = [f".kind = {_KIND[t.name]}"]
             if t.max is not None:
                 items.append(f".max = {t.max}u")
+            if t.kind is not None:
+                items.append(f".max = {_FD_KIND[t.kind]}")
         elif isinstance(t, m.Array):
             if t.size is None:
                 items = [".kind = LRPC_RPC_LIST"]

@@ -32,6 +32,9 @@ SCALARS: Dict[str, str] = {
     "u8": "uint32", "u16": "uint32", "u32": "uint32", "u64": "uint64",
     "f32": "float", "f64": "double",
     "string": "string", "bytes": "bytes",
+    # gRPC carries no fds: an IDL fd is its index among the fds of the
+    # lrpc message (docs/idl.md, "gRPC (.proto)").
+    "fd": "uint32",
 }
 
 INT32 = (-(1 << 31), (1 << 31) - 1)
