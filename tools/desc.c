@@ -271,6 +271,10 @@ layout(builder *b, uint32_t i)
 		t->size = sizeof(const char *);
 		t->align = _Alignof(const char *);
 		break;
+	case LRPC_RPC_FD:
+		t->size = sizeof(int);
+		t->align = _Alignof(int);
+		break;
 	case LRPC_RPC_BYTES:
 		t->size = sizeof(lrpc_bytes);
 		t->align = _Alignof(lrpc_bytes);

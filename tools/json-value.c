@@ -14,16 +14,23 @@
  *   union                    {"case": value}
  *   map<string, V>           {"key": value, ...}
  *   map<K, V>                [[key, value], ...]
+ *   fd                       in: {"open": "/path"} (opened read-only for
+ *                            the call) or a number (an fd of this
+ *                            process, 0 for stdin); out: {"fd": N,
+ *                            "kind": "file", "target": "/path"}
  *
  * Errors name the field path the way the runtime does: a.b[3].key.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lrpc-tool.h"
 
@@ -437,6 +444,42 @@ map_from_json(conv *c, const lrpc_rpc_type *t, json_object *j, void *v)
 	return 0;
 }
 
+/*
+ * An fd to send: {"open": "/path"}, opened read-only here and closed with
+ * the arena once the call is done, or the number of one of our own fds.
+ */
+static int
+fd_from_json(conv *c, json_object *j, void *v)
+{
+	json_object *path;
+	int fd;
+
+	if (json_object_is_type(j, json_type_int)) {
+		int64_t n = json_object_get_int64(j);
+		if (n < 0 || n > INT32_MAX || fcntl((int)n, F_GETFD) < 0)
+			return fail(c, "%" PRId64 " is not an open fd", n);
+		fd = (int)n;
+	} else if (json_object_is_type(j, json_type_object) &&
+		   json_object_object_length(j) == 1 &&
+		   json_object_object_get_ex(j, "open", &path) &&
+		   json_object_is_type(path, json_type_string)) {
+		fd = open(json_object_get_string(path),
+			  O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return fail(c, "cannot open %s: %s",
+				    json_object_get_string(path),
+				    strerror(errno));
+		if (lrpc_arena_add_fd(c->arena, fd) < 0) {
+			close(fd);
+			return -ENOMEM;
+		}
+	} else {
+		return expected(c, "{\"open\": \"/path\"} or an fd number", j);
+	}
+	memcpy(v, &fd, sizeof(fd));
+	return 0;
+}
+
 static int
 from_json(conv *c, const lrpc_rpc_type *t, json_object *j, void *v)
 {
@@ -528,6 +571,8 @@ from_json(conv *c, const lrpc_rpc_type *t, json_object *j, void *v)
 			return fail(c, "%zu entries, more than @max(%u)",
 				    ((lrpc_map *)v)->count, t->max);
 		return r;
+	case LRPC_RPC_FD:
+		return fd_from_json(c, j, v);
 	}
 	return fail(c, "unknown type kind %u", t->kind);
 }
@@ -590,6 +635,39 @@ add(json_object *parent, const char *key, json_object *child)
 	else
 		json_object_array_add(parent, child);
 	return parent;
+}
+
+/* A received fd as what it is: {"fd": N, "kind": ..., "target": ...}. */
+static json_object *
+fd_to_json(int fd)
+{
+	char link[64], target[512];
+	struct stat st;
+	const char *kind = "other";
+	json_object *j;
+	ssize_t n;
+
+	if (fd < 0)
+		return json_object_new_null();
+	if (fstat(fd, &st) == 0) {
+		if (S_ISREG(st.st_mode))
+			kind = fcntl(fd, F_GET_SEALS) >= 0 ? "memfd" : "file";
+		else if (S_ISSOCK(st.st_mode))
+			kind = "socket";
+		else if (S_ISFIFO(st.st_mode))
+			kind = "pipe";
+		else if (S_ISDIR(st.st_mode))
+			kind = "directory";
+		else if (S_ISCHR(st.st_mode))
+			kind = "device";
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	j = json_object_new_object();
+	j = add(j, "fd", json_object_new_int(fd));
+	j = add(j, "kind", json_object_new_string(kind));
+	return add(j, "target", json_object_new_string(target));
 }
 
 static json_object *
@@ -663,6 +741,11 @@ to_json(const lrpc_rpc_type *t, const void *v)
 						   (const uint8_t *)v +
 							   t->value_offset));
 		return j;
+	}
+	case LRPC_RPC_FD: {
+		int fd;
+		memcpy(&fd, v, sizeof(fd));
+		return fd_to_json(fd);
 	}
 	case LRPC_RPC_MAP: {
 		const lrpc_map *m = v;

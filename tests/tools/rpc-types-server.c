@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A server of rt.Types (tests/integration/rpc-types.idl) for the tests of
- * the lrpc command: rpc-types-server NAME socket|shm.  Prints "ready"
- * once it listens; SIGTERM stops it.
+ * the lrpc command: rpc-types-server NAME socket|shm [fds].  With "fds"
+ * it serves rfd.Files (tests/integration/rpc-fds.idl) too.  Prints
+ * "ready" once it listens; SIGTERM stops it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "rpc-fds-server.h"
 #include "rpc-types-server.h"
 
 static int
@@ -46,6 +50,35 @@ static const struct rt_types_handlers handlers = {
 	.blob = h_blob,
 };
 
+static int
+h_open(lrpc_rpc_call *call, void *ud, const char *path, int *ret_f,
+       uint64_t *ret_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t end;
+
+	if (fd < 0)
+		return -errno;
+	end = lseek(fd, 0, SEEK_END);
+	*ret_f = fd;
+	*ret_size = end > 0 ? (uint64_t)end : 0;
+	/* Closed with the call's arena, once the reply is sent. */
+	return lrpc_arena_add_fd(lrpc_rpc_call_get_arena(call), fd);
+}
+
+static int
+h_pass(lrpc_rpc_call *call, void *ud, rfd_fd_list fds, const int *extra,
+       const rfd_handle *h, rfd_fd_list *ret_back)
+{
+	*ret_back = fds;
+	return 0;
+}
+
+static const struct rfd_files_handlers fd_handlers = {
+	.open = h_open,
+	.pass = h_pass,
+};
+
 static volatile sig_atomic_t stop;
 
 static void
@@ -61,7 +94,7 @@ main(int argc, char **argv)
 	lrpc_server *s;
 	int r;
 
-	if (argc != 3)
+	if (argc != 3 && !(argc == 4 && strcmp(argv[3], "fds") == 0))
 		return 2;
 	o.transport = strcmp(argv[2], "shm") == 0 ? LRPC_TRANSPORT_SHM
 						  : LRPC_TRANSPORT_SOCKET;
@@ -70,6 +103,8 @@ main(int argc, char **argv)
 	r = lrpc_server_new(&s, argv[1], NULL, &o, NULL);
 	if (r == 0)
 		r = rt_types_serve(s, &handlers, NULL);
+	if (r == 0 && argc == 4)
+		r = rfd_files_serve(s, &fd_handlers, NULL);
 	if (r == 0)
 		r = lrpc_server_start(s);
 	if (r < 0) {

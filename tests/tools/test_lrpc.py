@@ -46,9 +46,9 @@ def run(*args, stdin=None):
 
 
 class Server:
-    def __init__(self, name: str, transport: str) -> None:
+    def __init__(self, name: str, transport: str, *extra: str) -> None:
         self.name = name
-        self.proc = subprocess.Popen([SERVER, name, transport],
+        self.proc = subprocess.Popen([SERVER, name, transport, *extra],
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline().strip() == "ready"
 
@@ -156,6 +156,33 @@ class LrpcTest:
                          {"sum": -3})
         self.assertEqual(self.ok_json(self.call("rt.Types.poke",
                                                 {"n": 1})), {})
+
+    def test_fds(self) -> None:
+        """An fd result prints as its kind and target; an fd argument is
+        sent from a path ({"open": ...}) or a number of the command's
+        own."""
+        self.server.stop()
+        self.server = Server(self.name, self.transport, "fds")
+        with tempfile.NamedTemporaryFile("w") as f:
+            f.write("hello")
+            f.flush()
+            out = self.ok_json(self.call("rfd.Files.open",
+                                         {"path": f.name}))
+            self.assertEqual(out["size"], 5)
+            self.assertEqual(out["f"]["kind"], "file")
+            self.assertEqual(out["f"]["target"], f.name)
+            out = self.ok_json(self.call(
+                "rfd.Files.pass",
+                {"fds": [{"open": f.name}, {"open": "/dev/null"}],
+                 "h": {"none": 1}}))
+            self.assertEqual([(b["kind"], b["target"]) for b in out["back"]],
+                             [("file", f.name), ("device", "/dev/null")])
+        r = self.call("rfd.Files.pass", {"fds": [{"open": "/nonexistent"}]})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("fds[0]: cannot open /nonexistent", r.stderr)
+        r = self.call("rfd.Files.pass", {"fds": ["x"]})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("fds[0]", r.stderr)
 
     def test_typed_error(self) -> None:
         r = self.call("rt.Types.fail", {"code": 7})
