@@ -15,6 +15,8 @@
  *                  figures taken in the same seconds
  *   rpc_add        a scalar-only stub call, bench_add(): two u64 (16 B)
  *                  in, one out; no arena, no malloc
+ *   rpc_fd         a stub call passing one fd, bench_count(&fd), in turns
+ *                  with the same call passing none, bench_count(NULL)
  *   rpc_borrow     rpc_sync with the bytes result borrowed from the
  *                  received reply (lrpc_rpc_client_set_borrow_bytes()),
  *                  read once and released: no copy into the arena
@@ -126,6 +128,7 @@ enum case_id {
 	C_MEMORY,
 	C_SCALE,
 	C_STREAM,
+	C_RPC_FD,
 	N_CASES
 };
 
@@ -133,7 +136,7 @@ static const char *const sys_names[N_SYS] = { "lrpc", "libqb" };
 static const char *const tr_names[N_TR] = { "shm", "socket" };
 static const char *const case_names[N_CASES] = {
 	"sync", "rpc_sync", "rpc_add", "rpc_borrow", "sync_zerocopy", "oneway",
-	"events", "connect", "memory", "scale", "stream"
+	"events", "connect", "memory", "scale", "stream", "rpc_fd"
 };
 static const bool case_is_rate[N_CASES] = {
 	[C_ONEWAY] = true, [C_EVENTS] = true, [C_STREAM] = true
@@ -150,7 +153,7 @@ static const size_t rpc_sizes[] = { 16, 64 * KIB, MIB };
  * on the other connection). */
 #define TURN_CALLS 500
 /* The raw call and the three rpc cases. */
-#define MAX_TURN_OPS 4
+#define MAX_TURN_OPS 6
 
 /* The memory case: this many connections to one server, each idle, then
  * after one 16 B call, then 1 s after one 1 MiB call. */
@@ -520,10 +523,19 @@ l_rpc_ticks(lrpc_rpc_stream *s, void *ud, uint64_t count)
 	return 0;
 }
 
+static int
+l_rpc_count(lrpc_rpc_call *call, void *ud, const int *f, uint64_t *ret_n)
+{
+	/* The fd is the call arena's: closed after the reply. */
+	*ret_n = f ? 1 : 0;
+	return 0;
+}
+
 static const struct bench_handlers l_rpc_handlers = {
 	.echo = l_rpc_echo,
 	.add = l_rpc_add,
 	.ticks = l_rpc_ticks,
+	.count = l_rpc_count,
 };
 
 static void
@@ -1058,6 +1070,39 @@ op_rpc_add(bclient *b, size_t payload)
 	return sum == a + 7 ? 0 : -EBADMSG;
 }
 
+/* The fd rpc_fd passes: a memfd of the client's, opened once. */
+static int bench_fd = -1;
+
+static int
+op_rpc_count(bclient *b, bool with_fd)
+{
+	uint64_t n = 0;
+	int r;
+
+	if (bench_fd < 0) {
+		bench_fd = memfd_create("lrpc-bench", MFD_CLOEXEC);
+		if (bench_fd < 0)
+			return -errno;
+	}
+	r = bench_count(b->rc, with_fd ? &bench_fd : NULL, &n,
+			CALL_TIMEOUT_USEC, NULL);
+	if (r != 0)
+		return rpc_status(r);
+	return n == (with_fd ? 1u : 0u) ? 0 : -EBADMSG;
+}
+
+static int
+op_rpc_fd(bclient *b, size_t payload)
+{
+	return op_rpc_count(b, true);
+}
+
+static int
+op_rpc_nofd(bclient *b, size_t payload)
+{
+	return op_rpc_count(b, false);
+}
+
 /* Keeps the compiler from dropping the read of a zero-copy response. */
 static volatile uint64_t zc_sink;
 
@@ -1435,7 +1480,8 @@ report(bclient *b, result *r, int err)
 }
 
 #define RPC_CASES \
-	((1u << C_RPC_SYNC) | (1u << C_RPC_ADD) | (1u << C_RPC_BORROW))
+	((1u << C_RPC_SYNC) | (1u << C_RPC_ADD) | (1u << C_RPC_BORROW) | \
+	 (1u << C_RPC_FD))
 
 /*
  * The generated-stub cases of lrpc on a second connection, each size in
@@ -1451,7 +1497,10 @@ run_rpc(bclient *b, bool one_cpu)
 		int (*ops[MAX_TURN_OPS])(bclient *, size_t);
 		result *res[MAX_TURN_OPS], raw = { .sys = b->sys, .tr = b->tr,
 					.cid = C_SYNC, .size = size,
-					.one_cpu = one_cpu };
+					.one_cpu = one_cpu },
+			    nofd = { .sys = b->sys, .tr = b->tr,
+				     .cid = C_RPC_FD, .size = size,
+				     .one_cpu = one_cpu };
 		unsigned n = 0, first;
 
 		if (!size_wanted(size))
@@ -1476,6 +1525,16 @@ run_rpc(bclient *b, bool one_cpu)
 			res[n++] = add_result(b->sys, b->tr, C_RPC_ADD, size,
 					      one_cpu);
 		}
+		unsigned fd_at = 0;
+		if ((opt.cases & (1u << C_RPC_FD)) && size == RPC_ADD_SIZE &&
+		    b->sys == SYS_LRPC) {
+			ops[n] = op_rpc_nofd;
+			res[n++] = &nofd;
+			fd_at = n;
+			ops[n] = op_rpc_fd;
+			res[n++] = add_result(b->sys, b->tr, C_RPC_FD, size,
+					      one_cpu);
+		}
 		if (n == first)
 			continue;
 		int err = r < 0 ? r : measure_turns(b, ops, n, size, res);
@@ -1490,10 +1549,18 @@ run_rpc(bclient *b, bool one_cpu)
 				raw.median_us, raw.p99_us);
 		}
 		for (unsigned k = first; k < n; k++) {
+			if (fd_at && k == fd_at - 1)
+				continue; /* reported with rpc_fd below */
 			res[k]->has_raw = first && err == 0;
 			res[k]->raw_us = raw.median_us;
 			report(b, res[k], err);
 		}
+		if (fd_at && err == 0)
+			fprintf(stderr,
+				"  %-5s %-6s %-14s %7s: median %.2f us, p99 "
+				"%.2f us (the same call without the fd)\n",
+				sys_names[b->sys], tr_names[b->tr], "rpc_nofd",
+				"16 B", nofd.median_us, nofd.p99_us);
 	}
 	if (r < 0)
 		fprintf(stderr, "lrpc-bench: %s %s: stub client: %s\n",
@@ -2496,10 +2563,10 @@ usage(FILE *f)
 		"processes.\n\n"
 		"  --json FILE        also write one JSON object per result line\n"
 		"  --quick            short runs (smoke test)\n"
-		"  --cases LIST       sync,rpc_sync,rpc_add,rpc_borrow,zerocopy,"
-		"oneway,events,connect,\n"
-		"                     memory,scale,stream (default: all; rpc: "
-		"the three rpc\n"
+		"  --cases LIST       sync,rpc_sync,rpc_add,rpc_borrow,rpc_fd,"
+		"zerocopy,oneway,events,\n"
+		"                     connect,memory,scale,stream (default: all; "
+		"rpc: the four rpc\n"
 		"                     cases)\n"
 		"  --stream-window N  items the stream case's client grants at "
 		"once (default:\n"
