@@ -546,6 +546,51 @@ test_rpc_codec_string_checked_in_the_copy(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/*
+ * IDL fds: an index into the message's fds, in the order met; -1 is "no
+ * fd".  The public decoder has no fds to index, so any index is -EBADMSG,
+ * and what decodes (-1) encodes again.
+ */
+static const lrpc_rpc_type t_fd = T(LRPC_RPC_FD, int);
+static const lrpc_rpc_type t_fd_list = { .kind = LRPC_RPC_LIST,
+					 .size = sizeof(lrpc_list),
+					 .align = _Alignof(lrpc_list),
+					 .inner = &t_fd };
+
+static void
+test_rpc_codec_fd_indexes(void **state)
+{
+	const int fds[3] = { 7, -1, 9 };
+	lrpc_list l = { .items = fds, .count = 3 };
+	uint8_t buf[64], ab[256];
+	uint32_t idx[3];
+	lrpc_arena a;
+	lrpc_list out;
+	size_t size;
+	int one, bad = -2;
+
+	assert_int_equal(lrpc_rpc_encode(&t_fd_list, &l, buf, sizeof(buf),
+					 &size),
+			 0);
+	assert_int_equal(size, 4 + 3 * 4);
+	memcpy(idx, buf + 4, sizeof(idx));
+	assert_int_equal(idx[0], 0);
+	assert_int_equal(idx[1], UINT32_MAX);
+	assert_int_equal(idx[2], 1);
+	assert_int_equal(lrpc_rpc_encode(&t_fd, &bad, buf, sizeof(buf), &size),
+			 -EINVAL);
+	lrpc_arena_init(&a, ab, sizeof(ab), 0);
+	/* No fds came with these bytes: index 0 is out of range. */
+	assert_int_equal(lrpc_rpc_decode(&t_fd_list, buf, 16, &out, &a),
+			 -EBADMSG);
+	/* "No fd" decodes to -1. */
+	memset(buf, 0xff, 4);
+	assert_int_equal(lrpc_rpc_decode(&t_fd, buf, 4, &one, &a), 0);
+	assert_int_equal(one, -1);
+	assert_int_equal(lrpc_arena_take_fd(&a, &one), -EBADF);
+	lrpc_arena_done(&a);
+}
+
 int
 main(void)
 {
@@ -569,6 +614,7 @@ main(void)
 		cmocka_unit_test(test_rpc_codec_struct_body_lies_ebadmsg),
 		cmocka_unit_test(test_rpc_codec_arena_growth),
 		cmocka_unit_test(test_rpc_codec_utf8),
+		cmocka_unit_test(test_rpc_codec_fd_indexes),
 	};
 	return cmocka_run_group_tests_name("rpc-codec", tests, setup,
 					   teardown);
