@@ -35,14 +35,19 @@ lrpc__shm_fds_send(lrpc__shm_fds *s, lrpc__chan chan, const int *fds,
 	return 0;
 }
 
-int
-lrpc__shm_fds_match(lrpc__shm_fds *s, lrpc__chan chan, uint32_t flags)
+/*
+ * Read one packet from the main socket into a new stash entry: a valid
+ * tag of a channel this side receives on, exactly as many fds as it
+ * says, the next rank of its channel, within the cap.  -EAGAIN when
+ * there is none.
+ */
+static int
+fds_read_packet(lrpc__shm_fds *s)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * LRPC__MSG_FDS_LIMIT)];
 	} ctl;
-	unsigned decl = lrpc__msg_n_fds(flags), n_fds, tmp;
 	lrpc__shm_fd_tag tag;
 	/* Room for exactly the negotiated count: more is MSG_CTRUNC. */
 	struct iovec iov = { .iov_base = &tag, .iov_len = sizeof(tag) };
@@ -50,23 +55,19 @@ lrpc__shm_fds_match(lrpc__shm_fds *s, lrpc__chan chan, uint32_t flags)
 			     .msg_control = ctl.buf,
 			     .msg_controllen = CMSG_SPACE(sizeof(int) *
 							  s->per_msg) };
+	lrpc__shm_fd_packet *p, **tail;
 	lrpc__msg_fds m;
+	unsigned n_fds, tmp, queued = 0;
 	ssize_t n;
 	int *fds, r;
 
-	if (s->matched[chan] || decl == 0) {
-		s->matched[chan] = true;
-		return 0;
-	}
-	if (decl > s->per_msg)
-		return -EBADMSG;
 	/* A read of a stream socket ends after a packet with fds: one
 	 * read, one packet, whatever else is queued behind it. */
 	do
 		n = recvmsg(s->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return errno == EAGAIN ? -EBADMSG : -errno;
+		return -errno;
 	r = lrpc__cmsg_take_fds(&mh, s->per_msg, &fds, &n_fds);
 	if (r < 0)
 		return r;
@@ -76,14 +77,57 @@ lrpc__shm_fds_match(lrpc__shm_fds *s, lrpc__chan chan, uint32_t flags)
 		lrpc__msg_fds_clear(&m, &tmp);
 		return -ECONNRESET;
 	}
-	if ((size_t)n != sizeof(tag) || tag.chan != chan ||
-	    tag.n_fds != decl || tag.zero != 0 || tag.seq != s->seq_in[chan] ||
-	    n_fds != decl || s->held + n_fds > s->per_conn) {
+	if ((size_t)n != sizeof(tag) || tag.chan >= LRPC__N_CHAN ||
+	    !(s->recv_chans & (1u << tag.chan)) || tag.zero != 0 ||
+	    tag.n_fds == 0 || n_fds != tag.n_fds ||
+	    s->held + n_fds > s->per_conn) {
 		lrpc__msg_fds_clear(&m, &tmp);
 		return -EBADMSG;
 	}
+	for (tail = &s->stash[tag.chan]; *tail; tail = &(*tail)->next)
+		queued++;
+	if (tag.seq != s->seq_in[tag.chan] + queued ||
+	    !(p = calloc(1, sizeof(*p)))) {
+		lrpc__msg_fds_clear(&m, &tmp);
+		return tag.seq != s->seq_in[tag.chan] + queued ? -EBADMSG
+							       : -ENOMEM;
+	}
+	p->fds = m;
+	*tail = p;
 	s->held += n_fds;
-	s->cur[chan] = m;
+	return 0;
+}
+
+int
+lrpc__shm_fds_match(lrpc__shm_fds *s, lrpc__chan chan, uint32_t flags)
+{
+	unsigned decl = lrpc__msg_n_fds(flags);
+	lrpc__shm_fd_packet *p;
+	int r;
+
+	if (s->matched[chan] || decl == 0) {
+		s->matched[chan] = true;
+		return 0;
+	}
+	if (decl > s->per_msg)
+		return -EBADMSG;
+	/*
+	 * Responses and events share the socket: a packet of the other
+	 * channel that comes first waits in its stash.  The sender sent
+	 * ours before publishing the record, so it is there, or the peer
+	 * is broken.
+	 */
+	while (!s->stash[chan]) {
+		r = fds_read_packet(s);
+		if (r < 0)
+			return r == -EAGAIN ? -EBADMSG : r;
+	}
+	p = s->stash[chan];
+	if (p->fds.n != decl)
+		return -EBADMSG;
+	s->stash[chan] = p->next;
+	s->cur[chan] = p->fds;
+	free(p);
 	s->seq_in[chan]++;
 	s->matched[chan] = true;
 	return 0;
@@ -99,8 +143,16 @@ lrpc__shm_fds_release(lrpc__shm_fds *s, lrpc__chan chan)
 void
 lrpc__shm_fds_done(lrpc__shm_fds *s)
 {
-	for (int i = 0; i < LRPC__N_CHAN; i++)
+	for (int i = 0; i < LRPC__N_CHAN; i++) {
+		lrpc__shm_fd_packet *p;
+
 		lrpc__shm_fds_release(s, (lrpc__chan)i);
+		while ((p = s->stash[i])) {
+			s->stash[i] = p->next;
+			lrpc__msg_fds_clear(&p->fds, &s->held);
+			free(p);
+		}
+	}
 }
 
 int

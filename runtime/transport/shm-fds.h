@@ -13,13 +13,21 @@
 
 #include "transport.h"
 
+/* A packet read ahead of its record (another channel's came first). */
+typedef struct lrpc__shm_fd_packet {
+	struct lrpc__shm_fd_packet *next;
+	lrpc__msg_fds fds;
+} lrpc__shm_fd_packet;
+
 typedef struct lrpc__shm_fds {
 	int sock; /* the main socket, not owned */
+	unsigned recv_chans; /* 1 << chan of the channels we receive on */
 	unsigned per_msg, per_conn; /* limits; per_msg 0: no fds */
 	unsigned held;              /* received, not taken or closed */
 	uint32_t seq_out[LRPC__N_CHAN], seq_in[LRPC__N_CHAN];
 	bool matched[LRPC__N_CHAN]; /* cur[] holds the record's fds */
 	lrpc__msg_fds cur[LRPC__N_CHAN];
+	lrpc__shm_fd_packet *stash[LRPC__N_CHAN]; /* oldest first */
 } lrpc__shm_fds;
 
 /* The bytes that carry a message's fds on the main socket. */
@@ -40,8 +48,8 @@ int lrpc__shm_fds_send(lrpc__shm_fds *s, lrpc__chan chan, const int *fds,
 /*
  * Fetch the fds a record of @chan declares (@flags, from our private
  * copy of its header); a no-op once done for that record.  -EBADMSG
- * (every fd received closed) unless the next packet is exactly that
- * channel's next, with that many fds.
+ * (every fd received closed) unless the channel's next packet, read
+ * now or earlier (behind another channel's), has exactly that many fds.
  */
 int lrpc__shm_fds_match(lrpc__shm_fds *s, lrpc__chan chan, uint32_t flags);
 /* The record of @chan is released: close its fds nobody took. */

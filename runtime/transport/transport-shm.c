@@ -114,6 +114,10 @@ shm_alloc(lrpc__role role, int sock, uint32_t max_msg)
 		return NULL;
 	t->role = role;
 	t->fds.sock = sock;
+	t->fds.recv_chans = role == LRPC__ROLE_SERVER
+				    ? 1u << LRPC__CHAN_REQUEST
+				    : (1u << LRPC__CHAN_RESPONSE) |
+					      (1u << LRPC__CHAN_EVENT);
 	t->my_efd = t->peer_efd = -1;
 	t->max_msg = max_msg;
 	return t;

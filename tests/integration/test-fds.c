@@ -24,6 +24,8 @@ enum {
 	H_FD_IGNORE = 22, /* take nothing; answer u32 count of fds */
 	H_FD_SEND = 23,   /* answer with an fd of the server's own; the
 			   * response's error is what the send returned */
+	H_FD_BOTH = 24,   /* an event with the request's fds, then the
+			   * response with them */
 };
 
 typedef struct fd_msg {
@@ -82,6 +84,20 @@ h_fd_event(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
 }
 
 static int
+h_fd_both(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
+{
+	int fds[16];
+	unsigned n = srv_take_all(c, msg, fds);
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = size };
+	int r = lrpc_conn_send_eventv_fds(c, &iov, 1, fds, n);
+
+	if (r == 0)
+		r = lrpc_conn_send_responsev_fds(c, &iov, 1, fds, n);
+	srv_close_all(fds, n);
+	return r;
+}
+
+static int
 h_fd_ignore(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
 {
 	fd_msg m = { .h = { .size = sizeof(m), .id = msg->id } };
@@ -113,6 +129,7 @@ fd_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 	lrpc_server_add_handler(s, H_FD_EVENT, h_fd_event, NULL);
 	lrpc_server_add_handler(s, H_FD_IGNORE, h_fd_ignore, NULL);
 	lrpc_server_add_handler(s, H_FD_SEND, h_fd_send, NULL);
+	lrpc_server_add_handler(s, H_FD_BOTH, h_fd_both, NULL);
 	th_standard_handlers(s, loop, arg);
 }
 
@@ -227,6 +244,54 @@ test_fds_roundtrip_counts(void **state)
 	for (int i = 0; i < 6; i++)
 		close(fds[i]);
 	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
+/* Take fd 0 of view @v and check it is @want's file. */
+static void
+take_check(lrpc_client *c, const lrpc_msg_header *v, int want)
+{
+	int fd = lrpc_client_take_fd(c, v, 0);
+
+	assert_true(fd >= 0);
+	assert_true(same_file(fd, want));
+	close(fd);
+}
+
+/* An event and a response, both with fds, read in the other order than
+ * they were sent: each message gets its own (with shm both sets travel on
+ * the one main socket, the event's first). */
+static void
+test_fds_event_and_response_interleaved(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	fd_msg m = { .h = { .size = sizeof(m), .id = H_FD_BOTH } };
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	const lrpc_msg_header *v;
+	size_t size;
+	lrpc_client *c;
+	int a = memfd_create("a", MFD_CLOEXEC), b = memfd_create("b",
+								 MFD_CLOEXEC);
+
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		int fd = i % 2 ? a : b;
+		assert_int_equal(lrpc_client_sendv_fds(c, &iov, 1, &fd, 1), 0);
+		assert_int_equal(th_recv_view(c, &v, &size, SOON_MS),
+				 (int)sizeof(m));
+		take_check(c, v, fd);
+		assert_int_equal(lrpc_client_release(c, v), 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(th_recv_event_view(c, &v, &size, SOON_MS),
+				 (int)sizeof(m));
+		take_check(c, v, i % 2 ? a : b);
+		assert_int_equal(lrpc_client_release(c, v), 0);
+	}
+	assert_true(lrpc_client_is_connected(c));
+	lrpc_client_unref(c);
+	close(a);
+	close(b);
 	assert_int_equal(th_server_stop(s), 0);
 }
 
@@ -539,6 +604,7 @@ main(void)
 	static const th_test tests[] = {
 		TH_TEST_ON(test_fds_roundtrip_counts, TH_ON_ALL),
 		TH_TEST_ON(test_fds_bad_arguments, TH_ON_ALL),
+		TH_TEST_ON(test_fds_event_and_response_interleaved, TH_ON_ALL),
 		TH_TEST_ON(test_fds_peer_without_capability, TH_ON_ALL),
 		TH_TEST_ON(test_fds_limits_negotiated, TH_ON_ALL),
 		TH_TEST_ON(test_fds_hostile_socket, TH_ON_SOCKET),
