@@ -257,6 +257,81 @@ test_framer_refuses_attached_fds(void **state)
 	}
 }
 
+/* A 32-byte request declaring @decl fds, sent with @n_fds attached. */
+static void
+put_declaring(int fd, unsigned decl, unsigned n_fds)
+{
+	uint8_t rec[32] = { 0 };
+	lrpc_msg_header *h = (lrpc_msg_header *)rec;
+	int fds[8];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(fds))];
+	} ctl;
+	struct iovec iov = { .iov_base = rec, .iov_len = sizeof(rec) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	h->size = sizeof(rec);
+	h->flags = LRPC__MSG_REQUEST | decl << LRPC__MSG_FDS_SHIFT;
+	for (unsigned i = 0; i < n_fds; i++)
+		fds[i] = dup(0);
+	if (n_fds)
+		lrpc__cmsg_put_fds(&mh, ctl.buf, fds, n_fds);
+	assert_int_equal(sendmsg(fd, &mh, 0), (ssize_t)sizeof(rec));
+	for (unsigned i = 0; i < n_fds; i++)
+		close(fds[i]);
+}
+
+/*
+ * With fd passing negotiated: records with and without fds, several per
+ * read, each gets exactly the fds sent with its first byte; fds not taken
+ * are closed as each record is consumed.  Fds sent with a record declaring
+ * none, next to one that declares some but came without, break the stream.
+ */
+static void
+test_framer_pairs_fds_with_records(void **state)
+{
+	static const unsigned decl[] = { 0, 2, 0, 1, 3 };
+	lrpc__framer f;
+	const lrpc_msg_header *m;
+	unsigned held = 0;
+	int before, pair[2];
+	size_t size;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+	before = count_fds();
+	for (size_t k = 0; k < sizeof(decl) / sizeof(decl[0]); k++)
+		put_declaring(pair[0], decl[k], decl[k]);
+	lrpc__framer_init(&f, 1024, LRPC__MSG_REQUEST);
+	lrpc__framer_set_fds(&f, 4, 16, &held);
+	for (size_t k = 0; k < sizeof(decl) / sizeof(decl[0]); k++) {
+		int r;
+		while ((r = lrpc__framer_peek(&f, &m, &size)) == 0)
+			assert_true(lrpc__framer_fill(&f, pair[1]) > 0);
+		assert_int_equal(r, 1);
+		assert_int_equal(f.cur_fds.n, decl[k]);
+		if (decl[k]) {
+			int fd = lrpc__msg_fds_take(&f.cur_fds, 0, &held);
+			assert_true(fd >= 0);
+			close(fd);
+		}
+		lrpc__framer_consume(&f);
+	}
+	assert_int_equal(held, 0);
+	assert_int_equal(count_fds(), before);
+	/* Declared but none came, then one came with a record declaring
+	 * none: one read brings both. */
+	put_declaring(pair[0], 1, 0);
+	put_declaring(pair[0], 0, 1);
+	assert_int_equal(lrpc__framer_fill(&f, pair[1]), 64);
+	assert_int_equal(lrpc__framer_peek(&f, &m, &size), -EBADMSG);
+	lrpc__framer_done(&f);
+	assert_int_equal(held, 0);
+	assert_int_equal(count_fds(), before);
+	close(pair[0]);
+	close(pair[1]);
+}
+
 int
 main(void)
 {
@@ -275,6 +350,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_framer_eof_is_connreset,
 						setup, teardown),
 		cmocka_unit_test(test_framer_refuses_attached_fds),
+		cmocka_unit_test(test_framer_pairs_fds_with_records),
 	};
 	return cmocka_run_group_tests_name("framer", tests, NULL, NULL);
 }
