@@ -677,6 +677,32 @@ class _Checker:
         methods.sort(key=lambda x: x.ordinal)
         self.checked.methods[key] = methods
         self.check_field_versions(iname, version, methods)
+        for meth in methods:
+            if meth.kind == "stream" and any(
+                    self.carries_fd(r.type, set()) for r in meth.results):
+                self.error(meth.loc, f"stream '{meth.name}' cannot carry "
+                                     f"fds in its items: return them from "
+                                     f"a method that is not a stream")
+
+    def carries_fd(self, t: m.Type, seen: Set[Key]) -> bool:
+        """Whether a value of ``t`` can hold an fd (at any depth)."""
+        if isinstance(t, m.Primitive):
+            return t.name == "fd"
+        if isinstance(t, m.Array):
+            return self.carries_fd(t.element, seen)
+        if isinstance(t, m.Optional_):
+            return self.carries_fd(t.inner, seen)
+        if isinstance(t, m.Map):
+            return self.carries_fd(t.key, seen) or \
+                self.carries_fd(t.value, seen)
+        if isinstance(t, m.Ref) and t.kind != "enum":
+            k = (t.module, t.name)
+            if k in seen:
+                return False
+            seen.add(k)
+            return any(self.carries_fd(f.type, seen)
+                       for f in self.checked.members.get(k, ()))
+        return False
 
     def check_field_versions(self, iname: str, version: int,
                              methods: Sequence[m.Method]) -> None:

@@ -732,6 +732,15 @@ class RuleTest(unittest.TestCase):
         self.assertIsNotNone(model, diags.render())
         kinds = [x.kind for x in model.main.interfaces[0].methods]
         self.assertEqual(kinds, ["call", "stream"])
+        # No fds in a stream's items, at any depth.
+        for items in ("fd f", "optional fd f", "S s", "S[] s"):
+            self.assertEqual(
+                message("module m; struct T { fd f @0; }\n"
+                        "struct S { T t @0; }\n"
+                        "interface I { s() -> stream (" + items +
+                        ") @0; }"),
+                "stream 's' cannot carry fds in its items: return them "
+                "from a method that is not a stream")
         # Its generated names are reserved like a call's.
         self.assertIn("already used as the next function of method "
                       "'I.list'", message(
