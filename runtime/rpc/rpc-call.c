@@ -355,3 +355,30 @@ lrpc_rpc_call_reply_error(lrpc_rpc_call *call, int code)
 		code = -EINVAL;
 	return call_finish(call, code, NULL);
 }
+
+/*
+ * A cancel from the client (it cancelled the call or its deadline passed):
+ * tell the deferred call with that id, if this connection has one.  An id
+ * that is not deferred here -- answered already, never sent, another
+ * connection's -- is ignored and counted: a client cannot reach calls that
+ * are not its own.
+ */
+void
+lrpc__rpcs_handle_cancel(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *h)
+{
+	rpc_peer *p = lrpc__rpcs_peer_find(svc, conn);
+	lrpc_rpc_call *call;
+
+	if (!p)
+		return;
+	call = lrpc__rpcs_call_find(p, h->call_id);
+	if (call) {
+		if (!call->abandoned)
+			lrpc__rpcs_call_abandon(call, -ECANCELED);
+		return;
+	}
+	p->stray_cancels++;
+	lrpc__log_debug("lrpc rpc: cancel of call %llu, not deferred on this "
+			"connection: ignored",
+			(unsigned long long)h->call_id);
+}

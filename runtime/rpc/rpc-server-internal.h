@@ -166,6 +166,9 @@ int lrpc__rpcs_svc_send(rpc_service *svc, lrpc_conn *conn, bool event,
 bool lrpc__rpcs_access_refused(rpc_service *svc, lrpc_conn *conn,
 			       const lrpc_rpc_method *m,
 			       const lrpc__rpc_header *h, bool oneway);
+/* A cancel from the client on @conn (rpc-call.c). */
+void lrpc__rpcs_handle_cancel(rpc_service *svc, lrpc_conn *conn,
+			      const lrpc__rpc_header *h);
 /* Resolve the group names of @svc's policies (at add; 0 or -ENOMEM). */
 int lrpc__rpcs_access_setup(rpc_service *svc);
 void lrpc__rpcs_access_done(rpc_service *svc);

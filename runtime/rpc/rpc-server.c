@@ -289,33 +289,6 @@ handle_hello_diff(rpc_service *svc, lrpc_conn *conn,
 	free(theirs);
 }
 
-/*
- * A cancel from the client (it cancelled the call or its deadline passed):
- * tell the deferred call with that id, if this connection has one.  An id
- * that is not deferred here -- answered already, never sent, another
- * connection's -- is ignored and counted: a client cannot reach calls that
- * are not its own.
- */
-static void
-handle_cancel(rpc_service *svc, lrpc_conn *conn, const lrpc__rpc_header *h)
-{
-	rpc_peer *p = lrpc__rpcs_peer_find(svc, conn);
-	lrpc_rpc_call *call;
-
-	if (!p)
-		return;
-	call = lrpc__rpcs_call_find(p, h->call_id);
-	if (call) {
-		if (!call->abandoned)
-			lrpc__rpcs_call_abandon(call, -ECANCELED);
-		return;
-	}
-	p->stray_cancels++;
-	lrpc__log_debug("lrpc rpc: cancel of call %llu, not deferred on this "
-			"connection: ignored",
-			(unsigned long long)h->call_id);
-}
-
 /* The method @h asks for, if this table serves it as that kind. */
 static const lrpc_rpc_method *
 svc_method(const lrpc_rpc_dispatch *table, const lrpc__rpc_header *h,
@@ -480,7 +453,7 @@ lrpc__rpcs_svc_handle_msg(lrpc_conn *conn, const lrpc_msg_header *msg,
 		if (h.kind == LRPC__RPC_CREDIT)
 			lrpc__rpcs_stream_credit(svc, conn, &h, lrpc__rd_left(&r));
 		else if (lrpc__rd_left(&r) == 0)
-			handle_cancel(svc, conn, &h);
+			lrpc__rpcs_handle_cancel(svc, conn, &h);
 		return 0;
 	}
 	if (h.kind != LRPC__RPC_REQUEST && h.kind != LRPC__RPC_ONEWAY) {
