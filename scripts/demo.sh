@@ -1,9 +1,11 @@
 #!/bin/sh
 # Start the echo server, run the client against it, stop the server; then
 # the key-value store (examples/kv, typed stubs generated from
-# idl/example/kv.idl).
+# idl/example/kv.idl); then the file service (examples/files) over a
+# temporary directory.
 #   scripts/demo.sh [BUILD_DIR] [--transport socket|shm|best]
-# Without --transport the key-value store runs over shm, then sockets.
+# Without --transport the key-value store runs over shm, then sockets, and
+# the file service over shm.
 set -eu
 build=${1:-build}
 transports="shm socket"
@@ -60,3 +62,57 @@ for transport in $transports; do
 	trap - EXIT INT TERM
 	echo "demo: kv over $transport done"
 done
+
+# The file service: a file as a sealed read-only memfd, a streamed listing
+# with progress (and one cut short, which cancels the rest of the stream),
+# a path that leaves the root, a delete by the server's owner and, as
+# root, one that @access(owner) refuses to another uid.
+if [ -x "$build/examples/files/files-server" ]; then
+	transport=${transports%% *}
+	echo "demo: file service over $transport"
+	dir=$(mktemp -d)
+	server=
+	trap 'kill $server 2>/dev/null || true; rm -rf "$dir"' EXIT INT TERM
+	mkdir "$dir/docs"
+	echo "hello from the file service" >"$dir/hello.txt"
+	for f in notes todo draft-1 draft-2 draft-3; do
+		echo "$f" >"$dir/docs/$f.txt"
+	done
+	mkdir "$dir/many"
+	for i in $(seq 100 299); do
+		: >"$dir/many/file-$i"
+	done
+	"$build/examples/files/files-server" --transport "$transport" "$dir" &
+	server=$!
+	files="$build/examples/files/files-client --transport $transport"
+	i=0
+	until $files list . >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { echo "demo: files-server did not start"; exit 1; }
+		sleep 0.05
+	done
+	echo "demo: files-client open hello.txt"
+	$files open hello.txt
+	echo "demo: files-client list docs"
+	$files list docs
+	# The client reads 3 entries and closes the stream: the server,
+	# which was waiting for credit, hears of the cancel.
+	echo "demo: files-client list many 3"
+	$files list many 3
+	sleep 0.1
+	echo "demo: files-client open ../etc/passwd"
+	$files open ../etc/passwd || true
+	echo "demo: files-client delete docs/draft-1.txt"
+	$files delete docs/draft-1.txt
+	if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+		echo "demo: files-client delete docs/notes.txt, as uid 4321"
+		setpriv --reuid=4321 --regid=4321 --clear-groups \
+			$files delete docs/notes.txt || true
+	fi
+	$files list docs
+	kill $server
+	wait $server || true
+	rm -rf "$dir"
+	trap - EXIT INT TERM
+	echo "demo: file service done"
+fi
