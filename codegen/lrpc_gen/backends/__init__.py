@@ -30,6 +30,7 @@ BACKENDS: Dict[str, str] = {
     "c-server": "c_server",
     "c-fuzz": "c_fuzz",
     "proto": "proto",
+    "grpc-gateway": "grpc_gateway",
 }
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(
