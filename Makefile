@@ -29,8 +29,10 @@ all: build
 deps:
 	@scripts/deps.sh base
 
+# The gRPC gateway is always built and tested here (deps installs what it
+# needs); a plain `meson setup` builds it when gRPC is found.
 $(BUILD)/build.ninja:
-	meson setup $(BUILD)
+	meson setup $(BUILD) -Dgrpc=enabled
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -45,7 +47,8 @@ test-normal: $(BUILD)/build.ninja
 	meson test -C $(BUILD) $(MESON_TEST_ARGS)
 
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dgrpc=enabled
 
 test-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
@@ -64,7 +67,7 @@ test-valgrind: $(BUILD)/build.ninja
 FUZZ_CLANG := $(shell command -v clang 2>/dev/null)
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dexamples=false \
-		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Db_sanitize=address,undefined -Db_lundef=false -Dgrpc=disabled \
 		-Dc_args=-fsanitize=fuzzer-no-link
 
 FUZZ_ENV = ASAN_OPTIONS=detect_leaks=1 \
@@ -100,7 +103,7 @@ fuzz-short: $(FUZZ_BUILD)/build.ninja
 # suite threads): only what they need is built, and nothing else runs.
 $(TSAN_BUILD)/build.ninja:
 	meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false \
-		-Dexamples=false
+		-Dexamples=false -Dgrpc=disabled
 
 test-tsan: $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD) tests/integration/test-threads

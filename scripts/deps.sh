@@ -5,7 +5,7 @@
 # command to run and fails.
 set -eu
 
-pkgs="meson ninja-build pkg-config gcc python3 python3-jinja2 libcmocka-dev libglib2.0-dev libuv1-dev libevent-dev libsystemd-dev valgrind abigail-tools libjson-c-dev scdoc man-db tshark bash-completion protobuf-compiler libprotobuf-dev"
+pkgs="meson ninja-build pkg-config gcc python3 python3-jinja2 libcmocka-dev libglib2.0-dev libuv1-dev libevent-dev libsystemd-dev valgrind abigail-tools libjson-c-dev scdoc man-db tshark bash-completion protobuf-compiler libprotobuf-dev g++ libgrpc++-dev protobuf-compiler-grpc python3-grpcio python3-protobuf openssl"
 case "${1:-base}" in
 base) ;;
 bench) pkgs="$pkgs libqb-dev" ;;

@@ -1,0 +1,1142 @@
+/*
+ * gateway.cc - the module-independent part of the gRPC gateway: checked
+ * conversion helpers, error mapping, the access policy, and the export
+ * and import sides driven by the tables lrpc-gen writes per module.
+ */
+#include "gateway.hh"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/security/auth_context.h>
+
+namespace lrpc_grpc {
+
+std::vector<Module> &
+modules()
+{
+	static std::vector<Module> all;
+	return all;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Conversions                                                              */
+/* ------------------------------------------------------------------------ */
+
+static bool
+valid_utf8(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned c = s[i];
+		size_t len;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			len = 2, cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3, cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4, cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n - i < len)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates and beyond U+10FFFF. */
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+bool
+Conv::str(const std::string &s, uint32_t max, const char **out,
+	  const char *what)
+{
+	if (max && s.size() > max)
+		return fail(std::string(what) + ": longer than " +
+			    std::to_string(max) + " bytes");
+	if (memchr(s.data(), '\0', s.size()))
+		return fail(std::string(what) + ": a NUL in a string");
+	if (!valid_utf8(reinterpret_cast<const unsigned char *>(s.data()),
+			s.size()))
+		return fail(std::string(what) + ": invalid UTF-8");
+	*out = s.c_str();
+	return true;
+}
+
+bool
+Conv::bytes(const std::string &s, uint32_t max, lrpc_bytes *out,
+	    const char *what)
+{
+	if (max && s.size() > max)
+		return fail(std::string(what) + ": longer than " +
+			    std::to_string(max) + " bytes");
+	out->data = reinterpret_cast<const uint8_t *>(s.data());
+	out->len = s.size();
+	return true;
+}
+
+std::string
+flatten(const grpc::ByteBuffer &bb)
+{
+	std::vector<grpc::Slice> slices;
+	std::string out;
+
+	if (!bb.Dump(&slices).ok())
+		return out;
+	for (const auto &s : slices)
+		out.append(reinterpret_cast<const char *>(s.begin()), s.size());
+	return out;
+}
+
+void
+fill(grpc::ByteBuffer *bb, const std::string &data)
+{
+	grpc::Slice s(data);
+	grpc::ByteBuffer tmp(&s, 1);
+	bb->Swap(&tmp);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Just enough of the protobuf wire format for google.rpc.Status, Any and
+ * LrpcError, which are not in Debian's protobuf headers. */
+static void
+put_varint(std::string &s, uint64_t v)
+{
+	while (v >= 0x80) {
+		s.push_back(static_cast<char>(v | 0x80));
+		v >>= 7;
+	}
+	s.push_back(static_cast<char>(v));
+}
+
+static void
+put_bytes(std::string &s, unsigned field, const std::string &v)
+{
+	put_varint(s, field << 3 | 2);
+	put_varint(s, v.size());
+	s += v;
+}
+
+static void
+put_int(std::string &s, unsigned field, int64_t v)
+{
+	put_varint(s, field << 3);
+	put_varint(s, static_cast<uint64_t>(v));
+}
+
+/* Calls @fn(field, wiretype, varint, bytes) per field; false if broken. */
+static bool
+parse_fields(const std::string &s,
+	     const std::function<void(unsigned, unsigned, uint64_t,
+				      const std::string &)> &fn)
+{
+	size_t i = 0;
+
+	auto varint = [&](uint64_t *v) {
+		*v = 0;
+		for (unsigned shift = 0; shift < 64; shift += 7) {
+			if (i >= s.size())
+				return false;
+			uint8_t b = static_cast<uint8_t>(s[i++]);
+			*v |= static_cast<uint64_t>(b & 0x7f) << shift;
+			if (!(b & 0x80))
+				return true;
+		}
+		return false;
+	};
+	while (i < s.size()) {
+		uint64_t key, v = 0;
+		std::string bytes;
+
+		if (!varint(&key))
+			return false;
+		switch (key & 7) {
+		case 0:
+			if (!varint(&v))
+				return false;
+			break;
+		case 1:
+			if (s.size() - i < 8)
+				return false;
+			i += 8;
+			break;
+		case 2:
+			if (!varint(&v) || v > s.size() - i)
+				return false;
+			bytes = s.substr(i, v);
+			i += v;
+			break;
+		case 5:
+			if (s.size() - i < 4)
+				return false;
+			i += 4;
+			break;
+		default:
+			return false;
+		}
+		fn(static_cast<unsigned>(key >> 3), key & 7, v, bytes);
+	}
+	return true;
+}
+
+grpc::Status
+make_status(const char *module, grpc::StatusCode code,
+	    const std::string &name, int lrpc_code, const std::string &message)
+{
+	std::string err, any, status;
+
+	put_bytes(err, 1, name);
+	put_int(err, 2, lrpc_code);
+	put_bytes(err, 3, message);
+	put_bytes(any, 1, std::string("type.googleapis.com/") + module +
+		  ".LrpcError");
+	put_bytes(any, 2, err);
+	put_int(status, 1, code);
+	put_bytes(status, 2, message);
+	put_bytes(status, 3, any);
+	return grpc::Status(code, message, status);
+}
+
+struct ErrorKind {
+	const char *name;
+	grpc::StatusCode code;
+	int err;           /* the errno it stands for in the other direction */
+};
+
+static const ErrorKind error_kinds[] = {
+	{ "lrpc.InvalidArgument", grpc::INVALID_ARGUMENT, EINVAL },
+	{ "lrpc.NoSuchMethod", grpc::UNIMPLEMENTED, EOPNOTSUPP },
+	{ "lrpc.NewerThanPeer", grpc::UNIMPLEMENTED, EPROTONOSUPPORT },
+	{ "lrpc.InterfaceMismatch", grpc::UNIMPLEMENTED, EPROTO },
+	{ "lrpc.Timeout", grpc::DEADLINE_EXCEEDED, ETIMEDOUT },
+	{ "lrpc.Cancelled", grpc::CANCELLED, ECANCELED },
+	{ "lrpc.AccessDenied", grpc::PERMISSION_DENIED, EPERM },
+	{ "lrpc.MessageTooLarge", grpc::RESOURCE_EXHAUSTED, EMSGSIZE },
+	{ "lrpc.Busy", grpc::UNAVAILABLE, EBUSY },
+	{ "lrpc.BadMessage", grpc::INTERNAL, EBADMSG },
+};
+
+static const ErrorKind *
+kind_by_errno(int e)
+{
+	switch (e) {
+	case EACCES:
+		e = EPERM;
+		break;
+	case E2BIG:
+		e = EMSGSIZE;
+		break;
+	default:
+		break;
+	}
+	for (const auto &k : error_kinds)
+		if (k.err == e)
+			return &k;
+	return nullptr;
+}
+
+grpc::Status
+status_from_lrpc(const char *module, int code, const lrpc_rpc_error *err)
+{
+	std::string message = err && err->message[0] ? err->message : "";
+
+	if (code > 0)
+		return make_status(module, grpc::FAILED_PRECONDITION,
+				   err && err->name ? err->name :
+				   "lrpc.UnknownError", code,
+				   message.empty() ? "typed error " +
+				   std::to_string(code) : message);
+	int e = -code;
+	if (message.empty())
+		message = strerror(e);
+	if (err && err->name) {
+		for (const auto &k : error_kinds)
+			if (strcmp(k.name, err->name) == 0)
+				return make_status(module, k.code, k.name, e,
+						   message);
+	}
+	const ErrorKind *k = kind_by_errno(e);
+	if (k)
+		return make_status(module, k->code, k->name, e, message);
+	/* The service not reachable. */
+	if (e == ENOTCONN || e == ECONNREFUSED || e == ECONNRESET ||
+	    e == EPIPE || e == ENOENT || e == EAGAIN)
+		return make_status(module, grpc::UNAVAILABLE, "lrpc.Errno", e,
+				   message);
+	return make_status(module, grpc::UNKNOWN, "lrpc.Errno", e, message);
+}
+
+int
+errno_from_status(const grpc::Status &s, const lrpc_rpc_method *method)
+{
+	std::string name;
+	int64_t code = 0;
+	bool have = false;
+
+	parse_fields(s.error_details(), [&](unsigned f, unsigned wt, uint64_t,
+					   const std::string &any) {
+		if (f != 3 || wt != 2 || have)
+			return;
+		parse_fields(any, [&](unsigned af, unsigned awt, uint64_t,
+				      const std::string &val) {
+			if (af != 2 || awt != 2)
+				return;
+			have = true;
+			parse_fields(val, [&](unsigned ef, unsigned ewt,
+					      uint64_t v,
+					      const std::string &b) {
+				if (ef == 1 && ewt == 2)
+					name = b;
+				else if (ef == 2 && ewt == 0)
+					code = static_cast<int32_t>(v);
+			});
+		});
+	});
+	if (s.error_code() == grpc::FAILED_PRECONDITION && have && code > 0) {
+		for (uint32_t i = 0; i < method->n_errors; i++)
+			if (method->errors[i].value == code)
+				return static_cast<int>(code);
+	}
+	if (have) {
+		for (const auto &k : error_kinds)
+			if (name == k.name)
+				return -k.err;
+		if (name == "lrpc.Errno" && code > 0 && code < 4096)
+			return -static_cast<int>(code);
+	}
+	switch (s.error_code()) {
+	case grpc::DEADLINE_EXCEEDED:
+		return -ETIMEDOUT;
+	case grpc::CANCELLED:
+		return -ECANCELED;
+	case grpc::UNIMPLEMENTED:
+		return -EOPNOTSUPP;
+	case grpc::PERMISSION_DENIED:
+	case grpc::UNAUTHENTICATED:
+		return -EPERM;
+	case grpc::INVALID_ARGUMENT:
+	case grpc::OUT_OF_RANGE:
+		return -EINVAL;
+	case grpc::RESOURCE_EXHAUSTED:
+		return -EMSGSIZE;
+	case grpc::UNAVAILABLE:
+		return -EHOSTUNREACH;
+	case grpc::INTERNAL:
+	case grpc::DATA_LOSS:
+		return -EBADMSG;
+	default:
+		return -EIO;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loop                                                                     */
+/* ------------------------------------------------------------------------ */
+
+Loop::~Loop()
+{
+	if (loop_ && efd_ >= 0)
+		lrpc_loop_del_fd(loop_, efd_);
+	if (efd_ >= 0)
+		close(efd_);
+	lrpc_loop_unref(loop_);
+}
+
+int
+Loop::init()
+{
+	int r = lrpc_loop_new(&loop_);
+	if (r < 0)
+		return r;
+	efd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd_ < 0)
+		return -errno;
+	return lrpc_loop_add_fd(loop_, efd_, LRPC_POLL_IN, on_wake, this);
+}
+
+void
+Loop::post(std::function<void()> fn)
+{
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		queue_.push_back(std::move(fn));
+	}
+	uint64_t one = 1;
+	ssize_t n = write(efd_, &one, sizeof(one));
+	(void)n;   /* EAGAIN: the counter is set already */
+}
+
+void
+Loop::on_wake(int fd, uint32_t revents, void *data)
+{
+	Loop *self = static_cast<Loop *>(data);
+	std::deque<std::function<void()>> jobs;
+	uint64_t v;
+
+	(void)revents;
+	ssize_t n = read(fd, &v, sizeof(v));
+	(void)n;
+	{
+		std::lock_guard<std::mutex> lock(self->mu_);
+		jobs.swap(self->queue_);
+	}
+	for (auto &job : jobs)
+		job();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Policy                                                                   */
+/* ------------------------------------------------------------------------ */
+
+int
+Policy::load(const std::string &path, std::string *err)
+{
+	std::ifstream in(path);
+	std::string line;
+	unsigned n = 0;
+
+	if (!in) {
+		*err = path + ": " + strerror(errno);
+		return -ENOENT;
+	}
+	while (std::getline(in, line)) {
+		n++;
+		size_t hash = line.find('#');
+		if (hash != std::string::npos)
+			line.erase(hash);
+		std::istringstream words(line);
+		std::string identity, method;
+		if (!(words >> identity))
+			continue;
+		bool any = false;
+		while (words >> method) {
+			add(identity, method);
+			any = true;
+		}
+		if (!any) {
+			*err = path + ":" + std::to_string(n) +
+			       ": an identity without methods";
+			return -EINVAL;
+		}
+	}
+	if (rules_.empty()) {
+		*err = path + ": no rules (nobody could call anything)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void
+Policy::add(const std::string &identity, const std::string &method)
+{
+	rules_.emplace_back(identity, method);
+}
+
+static bool
+method_matches(const std::string &pattern, const std::string &method)
+{
+	if (pattern == "*" || pattern == method)
+		return true;
+	if (pattern.size() >= 2 &&
+	    pattern.compare(pattern.size() - 2, 2, ".*") == 0) {
+		size_t n = pattern.size() - 1;   /* "kv.Store." */
+		return method.size() > n && method.compare(0, n, pattern, 0,
+							   n) == 0 &&
+		       method.find('.', n) == std::string::npos;
+	}
+	return false;
+}
+
+bool
+Policy::allows(const std::string &identity, const std::string &method) const
+{
+	if (rules_.empty())
+		return true;
+	for (const auto &r : rules_)
+		if ((r.first == "*" || r.first == identity) &&
+		    method_matches(r.second, method))
+			return true;
+	return false;
+}
+
+static std::string
+peer_identity(grpc::ServerContextBase *ctx)
+{
+	auto auth = ctx->auth_context();
+	if (auth) {
+		auto cn = auth->FindPropertyValues("x509_common_name");
+		if (!cn.empty())
+			return std::string(cn.front().data(), cn.front().size());
+	}
+	return "anonymous";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Export                                                                   */
+/* ------------------------------------------------------------------------ */
+
+namespace {
+
+/* A call refused before it reached lrpc. */
+class Refusal final : public grpc::ServerGenericBidiReactor {
+public:
+	explicit Refusal(const grpc::Status &s) { Finish(s); }
+	void OnDone() override { delete this; }
+};
+
+/* One gRPC call that becomes one lrpc call. */
+class UnaryCall final : public grpc::ServerGenericBidiReactor {
+public:
+	UnaryCall(Exporter *ex, ExportIface *ei, const Method *m,
+		  grpc::GenericCallbackServerContext *ctx)
+		: ex_(ex), ei_(ei), m_(m), ctx_(ctx)
+	{
+		lrpc_arena_init(&arena_, nullptr, 0, LRPC_ARENA_UNLIMITED);
+		StartRead(&in_);
+	}
+
+	~UnaryCall() override { lrpc_arena_done(&arena_); }
+
+	void OnReadDone(bool ok) override;
+	void OnCancel() override;
+	void OnWriteDone(bool) override {}
+	/* The loop may still hold references (jobs posted, the lrpc call's
+	 * completion): the last one deletes. */
+	void OnDone() override { release(); }
+
+private:
+	static void on_complete(lrpc_rpc_client *rc, int status,
+				const void *rep, const lrpc_rpc_error *error,
+				void (*fn)(void), void *userdata);
+	void start();                   /* loop thread */
+	void cancel();                  /* loop thread */
+	void complete(int status, const void *rep, const lrpc_rpc_error *e);
+	/* Ends the call once; false if it had ended. */
+	bool finish(const grpc::Status &s, const std::string *body);
+	const lrpc_rpc_method *method() const
+	{
+		return &ei_->gi->iface->methods[m_->index];
+	}
+
+	Exporter *ex_;
+	ExportIface *ei_;
+	const Method *m_;
+	grpc::GenericCallbackServerContext *ctx_;
+	grpc::ByteBuffer in_, out_;
+	std::unique_ptr<google::protobuf::Message> req_;
+	std::vector<max_align_t> creq_;
+	lrpc_arena arena_;
+	uint64_t timeout_ = LRPC_TIMEOUT_DEFAULT;
+
+	/*
+	 * The call ends once, from whichever thread sees the end first;
+	 * after that only OnDone touches the object.  The lrpc side (call
+	 * id, in flight, posted jobs) lives in the loop thread, which holds
+	 * a reference (@pending) that keeps the object until its jobs ran.
+	 */
+	std::recursive_mutex mu_;
+	bool finished_ = false;
+	int pending_ = 1;               /* gRPC's own, dropped in OnDone */
+	bool in_flight_ = false;
+	uint64_t call_id_ = 0;
+
+	void hold()
+	{
+		std::lock_guard<std::recursive_mutex> lock(mu_);
+		pending_++;
+	}
+	void release()
+	{
+		bool last;
+		{
+			std::lock_guard<std::recursive_mutex> lock(mu_);
+			last = --pending_ == 0;
+		}
+		if (last)
+			delete this;
+	}
+};
+
+} // namespace
+
+void
+UnaryCall::OnReadDone(bool ok)
+{
+	const char *module = ei_->module.c_str();
+
+	if (!ok) {
+		finish(grpc::Status(grpc::INVALID_ARGUMENT, "no request"),
+		       nullptr);
+		return;
+	}
+	req_.reset(m_->new_req());
+	std::string data = flatten(in_);
+	if (!req_->ParseFromString(data)) {
+		finish(make_status(module, grpc::INVALID_ARGUMENT,
+				   "lrpc.InvalidArgument", EINVAL,
+				   "the request does not decode as " +
+				   req_->GetTypeName()), nullptr);
+		return;
+	}
+	creq_.assign((m_->req_size + sizeof(max_align_t) - 1) /
+		     sizeof(max_align_t) + 1, max_align_t());
+	Conv cv(&arena_);
+	if (!m_->req_get(cv, *req_, creq_.data())) {
+		finish(make_status(module, grpc::INVALID_ARGUMENT,
+				   "lrpc.InvalidArgument", EINVAL, cv.error()),
+		       nullptr);
+		return;
+	}
+	auto deadline = ctx_->deadline();
+	if (deadline != std::chrono::system_clock::time_point::max()) {
+		auto left = std::chrono::duration_cast<
+			std::chrono::microseconds>(
+			deadline - std::chrono::system_clock::now()).count();
+		if (left <= 0) {
+			finish(make_status(module, grpc::DEADLINE_EXCEEDED,
+					   "lrpc.Timeout", ETIMEDOUT,
+					   "the deadline passed"), nullptr);
+			return;
+		}
+		timeout_ = static_cast<uint64_t>(left);
+	}
+	hold();
+	ex_->loop()->post([this] {
+		start();
+		release();
+	});
+}
+
+void
+UnaryCall::OnCancel()
+{
+	hold();
+	ex_->loop()->post([this] {
+		cancel();
+		release();
+	});
+}
+
+bool
+UnaryCall::finish(const grpc::Status &s, const std::string *body)
+{
+	std::lock_guard<std::recursive_mutex> lock(mu_);
+	if (finished_)
+		return false;
+	finished_ = true;
+	if (body && s.ok()) {
+		fill(&out_, *body);
+		StartWriteAndFinish(&out_, grpc::WriteOptions(), s);
+	} else {
+		Finish(s);
+	}
+	return true;
+}
+
+void
+UnaryCall::start()
+{
+	{
+		std::lock_guard<std::recursive_mutex> lock(mu_);
+		if (finished_)
+			return;
+	}
+	bool oneway = m_->kind == LRPC_RPC_ONEWAY;
+	if (!oneway)
+		hold();   /* for on_complete */
+	int r = lrpc_rpc_client_call_async(ex_->client(), ei_->gi->iface,
+					   method(), creq_.data(),
+					   oneway ? nullptr : on_complete,
+					   nullptr, this, timeout_, &call_id_);
+	if (r < 0) {
+		if (!oneway)
+			release();
+		finish(status_from_lrpc(ei_->module.c_str(), r, nullptr),
+		       nullptr);
+		return;
+	}
+	if (oneway) {
+		std::unique_ptr<google::protobuf::Message> empty(m_->new_rep());
+		std::string body = empty->SerializeAsString();
+		finish(grpc::Status::OK, &body);
+		return;
+	}
+	in_flight_ = true;
+}
+
+void
+UnaryCall::on_complete(lrpc_rpc_client *rc, int status, const void *rep,
+		       const lrpc_rpc_error *error, void (*fn)(void),
+		       void *userdata)
+{
+	UnaryCall *self = static_cast<UnaryCall *>(userdata);
+
+	(void)rc;
+	(void)fn;
+	self->in_flight_ = false;
+	self->complete(status, rep, error);
+	self->release();
+}
+
+void
+UnaryCall::complete(int status, const void *rep, const lrpc_rpc_error *e)
+{
+	if (status != 0) {
+		finish(status_from_lrpc(ei_->module.c_str(), status, e),
+		       nullptr);
+		return;
+	}
+	std::unique_ptr<google::protobuf::Message> msg(m_->new_rep());
+	m_->rep_put(rep, msg.get());
+	std::string body;
+	if (!msg->SerializeToString(&body)) {
+		finish(make_status(ei_->module.c_str(), grpc::INTERNAL,
+				   "lrpc.BadMessage", EBADMSG,
+				   "the reply does not encode"), nullptr);
+		return;
+	}
+	finish(grpc::Status::OK, &body);
+}
+
+void
+UnaryCall::cancel()
+{
+	if (in_flight_ && lrpc_rpc_client_cancel(ex_->client(), call_id_) == 0) {
+		/* The completion will never run: drop its reference. */
+		in_flight_ = false;
+		std::lock_guard<std::recursive_mutex> lock(mu_);
+		pending_--;
+	}
+	finish(make_status(ei_->module.c_str(), grpc::CANCELLED,
+			   "lrpc.Cancelled", ECANCELED,
+			   "cancelled by the client"), nullptr);
+}
+
+class WatchCall final : public grpc::ServerGenericBidiReactor {
+public:
+	WatchCall(Exporter *ex, const Interface *gi) : ex_(ex), gi_(gi)
+	{
+		ex_->add_watcher(gi_, this);
+		/* Tells the client the stream is set up: events from now on
+		 * reach it. */
+		StartSendInitialMetadata();
+	}
+
+	void push(const std::string &data)
+	{
+		std::lock_guard<std::recursive_mutex> lock(mu_);
+		if (finished_)
+			return;
+		if (queue_.size() >= 1024) {
+			/* A reader this slow would hold the gateway's memory:
+			 * it is told instead of silently losing events. */
+			finished_ = true;
+			Finish(grpc::Status(grpc::RESOURCE_EXHAUSTED,
+					    "the watcher fell behind"));
+			return;
+		}
+		queue_.push_back(data);
+		if (!writing_)
+			write_next();
+	}
+
+	void OnWriteDone(bool ok) override
+	{
+		std::lock_guard<std::recursive_mutex> lock(mu_);
+		writing_ = false;
+		if (!queue_.empty())
+			queue_.pop_front();
+		if (!ok || finished_)
+			return;
+		if (!queue_.empty())
+			write_next();
+	}
+
+	void OnSendInitialMetadataDone(bool) override {}
+
+	void OnCancel() override
+	{
+		std::lock_guard<std::recursive_mutex> lock(mu_);
+		if (!finished_) {
+			finished_ = true;
+			Finish(grpc::Status::CANCELLED);
+		}
+	}
+
+	void OnDone() override
+	{
+		ex_->remove_watcher(gi_, this);
+		delete this;
+	}
+
+private:
+	void write_next()
+	{
+		writing_ = true;
+		fill(&out_, queue_.front());
+		StartWrite(&out_);
+	}
+
+	Exporter *ex_;
+	const Interface *gi_;
+	std::recursive_mutex mu_;
+	std::deque<std::string> queue_;
+	grpc::ByteBuffer out_;
+	bool writing_ = false;
+	bool finished_ = false;
+};
+
+void
+notify(const Method *m, void *userdata, const void *args)
+{
+	ExportIface *ei = static_cast<ExportIface *>(userdata);
+	std::unique_ptr<google::protobuf::Message> msg(ei->gi->new_event());
+	const google::protobuf::FieldDescriptor *fd =
+		msg->GetDescriptor()->FindFieldByNumber(m->event_field);
+
+	if (!fd)
+		return;
+	google::protobuf::Message *sub =
+		msg->GetReflection()->MutableMessage(msg.get(), fd);
+	m->req_put(args, sub);
+	ei->ex->broadcast(ei->gi, msg->SerializeAsString());
+}
+
+Exporter::~Exporter()
+{
+	lrpc_rpc_client_unref(rc_);
+}
+
+int
+Exporter::start(const char *service, const lrpc_client_opts *opts)
+{
+	lrpc_client *c;
+	int r;
+
+	r = lrpc_client_new(&c, service, opts);
+	if (r < 0)
+		return r;
+	r = lrpc_rpc_client_new(&rc_, c);
+	lrpc_client_unref(c);
+	if (r < 0)
+		return r;
+	r = lrpc_rpc_client_attach_loop(rc_, loop_->get());
+	if (r < 0)
+		return r;
+	for (const Module &mod : modules()) {
+		for (size_t i = 0; i < mod.n_ifaces; i++) {
+			const Interface *gi = mod.ifaces[i];
+			auto ei = std::make_unique<ExportIface>();
+			ei->ex = this;
+			ei->gi = gi;
+			ei->module = mod.name;
+			bool events = false;
+			for (size_t k = 0; k < gi->n_methods; k++) {
+				const Method *m = &gi->methods[k];
+				ei->notify.push_back(m->notify);
+				if (m->notify)
+					events = true;
+				if (m->path)
+					routes_[m->path] = Route{ ei.get(), m };
+			}
+			if (gi->watch_path)
+				routes_[gi->watch_path] = Route{ ei.get(),
+								 nullptr };
+			ei->table.struct_size = sizeof(ei->table);
+			ei->table.iface = gi->iface;
+			ei->table.notify = ei->notify.data();
+			if (events) {
+				r = lrpc_rpc_client_set_listener(
+					rc_, &ei->table, ei.get(), ei.get());
+				if (r < 0)
+					return r;
+			}
+			ifaces_.push_back(std::move(ei));
+		}
+	}
+	return 0;
+}
+
+grpc::ServerGenericBidiReactor *
+Exporter::CreateReactor(grpc::GenericCallbackServerContext *ctx)
+{
+	auto it = routes_.find(ctx->method());
+	if (it == routes_.end())
+		return new Refusal(grpc::Status(grpc::UNIMPLEMENTED,
+						"no such method: " +
+						ctx->method()));
+	const Route &route = it->second;
+	std::string name = std::string(route.ei->gi->name) + "." +
+			   (route.m ? route.m->name : "Watch");
+	if (policy_->configured()) {
+		std::string who = peer_identity(ctx);
+		if (!policy_->allows(who, name))
+			return new Refusal(make_status(
+				route.ei->module.c_str(),
+				grpc::PERMISSION_DENIED, "lrpc.AccessDenied",
+				EPERM, who + " may not call " + name));
+	}
+	if (!route.m)
+		return new WatchCall(this, route.ei->gi);
+	return new UnaryCall(this, route.ei, route.m, ctx);
+}
+
+void
+Exporter::broadcast(const Interface *gi, const std::string &data)
+{
+	std::lock_guard<std::mutex> lock(wmu_);
+	for (WatchCall *w : watchers_[gi])
+		w->push(data);
+}
+
+void
+Exporter::add_watcher(const Interface *gi, WatchCall *w)
+{
+	std::lock_guard<std::mutex> lock(wmu_);
+	watchers_[gi].insert(w);
+}
+
+void
+Exporter::remove_watcher(const Interface *gi, WatchCall *w)
+{
+	std::lock_guard<std::mutex> lock(wmu_);
+	watchers_[gi].erase(w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Import                                                                   */
+/* ------------------------------------------------------------------------ */
+
+namespace {
+
+/* One lrpc call forwarded as one gRPC call. */
+struct ImportCall {
+	ImportIface *ii;
+	const Method *m;
+	lrpc_rpc_call *call = nullptr;     /* NULL: oneway */
+	grpc::ClientContext ctx;
+	grpc::ByteBuffer req, rep;
+
+	static void on_abandon(lrpc_rpc_call *call, void *userdata)
+	{
+		(void)call;
+		static_cast<ImportCall *>(userdata)->ctx.TryCancel();
+	}
+
+	void complete(const grpc::Status &s)   /* loop thread */
+	{
+		const lrpc_rpc_method *lm = &ii->gi->iface->methods[m->index];
+
+		if (!call)
+			return;
+		if (!s.ok()) {
+			int code = errno_from_status(s, lm);
+			lrpc_rpc_call_set_error_message(
+				call, s.error_message().c_str());
+			lrpc_rpc_call_reply_error(call, code);
+			return;
+		}
+		std::unique_ptr<google::protobuf::Message> msg(m->new_rep());
+		lrpc_arena arena;
+		lrpc_arena_init(&arena, nullptr, 0, LRPC_ARENA_UNLIMITED);
+		std::vector<max_align_t> crep(
+			(m->rep_size + sizeof(max_align_t) - 1) /
+			sizeof(max_align_t) + 1, max_align_t());
+		Conv cv(&arena);
+		if (!msg->ParseFromString(flatten(rep))) {
+			lrpc_rpc_call_set_error_message(
+				call, "the reply does not decode");
+			lrpc_rpc_call_reply_error(call, -EBADMSG);
+		} else if (!m->rep_get(cv, *msg, crep.data())) {
+			lrpc_rpc_call_set_error_message(call,
+							cv.error().c_str());
+			lrpc_rpc_call_reply_error(call, -EBADMSG);
+		} else {
+			lrpc_rpc_call_reply(call, crep.data());
+		}
+		lrpc_arena_done(&arena);
+	}
+};
+
+/* The remote Watch stream of one interface, re-emitted locally. */
+class ImportWatch final
+	: public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+public:
+	explicit ImportWatch(ImportIface *ii) : ii_(ii)
+	{
+		std::string empty;
+		fill(&req_, empty);
+		ii_->im->stub().PrepareBidiStreamingCall(
+			&ctx_, ii_->gi->watch_path, grpc::StubOptions(), this);
+		StartWriteLast(&req_, grpc::WriteOptions());
+		StartRead(&in_);
+		StartCall();
+	}
+
+	void OnReadDone(bool ok) override
+	{
+		if (!ok)
+			return;
+		std::string data = flatten(in_);
+		ImportIface *ii = ii_;
+		ii_->im->loop()->post([ii, data] { emit(ii, data); });
+		StartRead(&in_);
+	}
+
+	void OnDone(const grpc::Status &) override
+	{
+		ImportIface *ii = ii_;
+		/* Watch again after a pause: the remote side may come back. */
+		ii_->im->loop()->post([ii] {
+			void *timer;
+			lrpc_loop_add_timer(ii->im->loop()->get(), 1000000,
+					    rewatch, ii, &timer);
+		});
+		delete this;
+	}
+
+private:
+	static void rewatch(void *data)
+	{
+		ImportIface *ii = static_cast<ImportIface *>(data);
+		ii->im->watch(ii);
+	}
+
+	static void emit(ImportIface *ii, const std::string &data)
+	{
+		std::unique_ptr<google::protobuf::Message> msg(
+			ii->gi->new_event());
+		if (!msg->ParseFromString(data))
+			return;
+		const google::protobuf::Reflection *refl = msg->GetReflection();
+		for (size_t i = 0; i < ii->gi->n_methods; i++) {
+			const Method *m = &ii->gi->methods[i];
+			if (m->kind != LRPC_RPC_EVENT)
+				continue;
+			const google::protobuf::FieldDescriptor *fd =
+				msg->GetDescriptor()->FindFieldByNumber(
+					m->event_field);
+			if (!fd || !refl->HasField(*msg, fd))
+				continue;
+			lrpc_arena arena;
+			lrpc_arena_init(&arena, nullptr, 0,
+					LRPC_ARENA_UNLIMITED);
+			std::vector<max_align_t> args(
+				(m->req_size + sizeof(max_align_t) - 1) /
+				sizeof(max_align_t) + 1, max_align_t());
+			Conv cv(&arena);
+			if (m->req_get(cv, refl->GetMessage(*msg, fd),
+				       args.data()))
+				lrpc_server_broadcast(
+					ii->im->server(), ii->gi->iface,
+					&ii->gi->iface->methods[m->index],
+					args.data());
+			lrpc_arena_done(&arena);
+		}
+	}
+
+	ImportIface *ii_;
+	grpc::ClientContext ctx_;
+	grpc::ByteBuffer req_, in_;
+};
+
+} // namespace
+
+int
+invoke(const Method *m, lrpc_rpc_call *call, void *userdata, const void *req)
+{
+	ImportIface *ii = static_cast<ImportIface *>(userdata);
+	ImportCall *c = new ImportCall();
+	uint64_t left = LRPC_TIMEOUT_INFINITE;
+
+	c->ii = ii;
+	c->m = m;
+	std::unique_ptr<google::protobuf::Message> msg(m->new_req());
+	m->req_put(req, msg.get());
+	fill(&c->req, msg->SerializeAsString());
+	if (lrpc_rpc_call_get_time_left(call, &left) == 0 &&
+	    left != LRPC_TIMEOUT_INFINITE)
+		c->ctx.set_deadline(std::chrono::system_clock::now() +
+				    std::chrono::microseconds(left));
+	if (m->kind == LRPC_RPC_CALL) {
+		c->call = call;
+		lrpc_rpc_call_set_abandon_handler(call, ImportCall::on_abandon,
+						  c);
+	}
+	Loop *loop = ii->im->loop();
+	ii->im->stub().UnaryCall(&c->ctx, m->path, grpc::StubOptions(), &c->req,
+				 &c->rep, [c, loop](grpc::Status s) {
+		loop->post([c, s] {
+			c->complete(s);
+			delete c;
+		});
+	});
+	return m->kind == LRPC_RPC_CALL ? LRPC_RPC_LATER : 0;
+}
+
+Importer::~Importer()
+{
+}
+
+void
+Importer::watch(ImportIface *ii)
+{
+	new ImportWatch(ii);
+}
+
+int
+Importer::serve(lrpc_server *s)
+{
+	server_ = s;
+	for (const Module &mod : modules()) {
+		for (size_t i = 0; i < mod.n_ifaces; i++) {
+			const Interface *gi = mod.ifaces[i];
+			auto ii = std::make_unique<ImportIface>();
+			ii->im = this;
+			ii->gi = gi;
+			ii->module = mod.name;
+			for (size_t k = 0; k < gi->n_methods; k++)
+				ii->invoke.push_back(gi->methods[k].invoke);
+			ii->table.struct_size = sizeof(ii->table);
+			ii->table.version = gi->iface->version;
+			ii->table.iface = gi->iface;
+			ii->table.invoke = ii->invoke.data();
+			/* The handlers pointer only has to be set: the
+			 * trampolines forward to the table. */
+			int r = lrpc_server_add_interface(s, &ii->table, gi,
+							  ii.get());
+			if (r < 0)
+				return r;
+			if (gi->watch_path)
+				watch(ii.get());
+			ifaces_.push_back(std::move(ii));
+		}
+	}
+	return 0;
+}
+
+} // namespace lrpc_grpc

@@ -1,0 +1,166 @@
+/*
+ * gateway.hh - the gateway program's parts: the lrpc loop other threads
+ * post work to, the error mapping, the access policy, the export side (a
+ * gRPC generic callback service whose calls become lrpc calls) and the
+ * import side (an lrpc server whose calls become gRPC calls).
+ *
+ * Threads: lrpc objects (client, server, loop) are used only by the thread
+ * running the loop; gRPC's threads hand work to it with Loop::post().
+ */
+#ifndef LRPC_GATEWAY_HH
+#define LRPC_GATEWAY_HH
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <lrpc/grpc-gateway.hh>
+#include <lrpc/loop.h>
+#include <lrpc/lrpc.h>
+#include <lrpc/rpc.h>
+
+namespace lrpc_grpc {
+
+class Loop {
+public:
+	Loop() = default;
+	~Loop();
+	Loop(const Loop &) = delete;
+	Loop &operator=(const Loop &) = delete;
+
+	int init();
+	lrpc_loop *get() { return loop_; }
+	/* Run @fn in the loop's thread (from any thread). */
+	void post(std::function<void()> fn);
+
+private:
+	static void on_wake(int fd, uint32_t revents, void *data);
+
+	lrpc_loop *loop_ = nullptr;
+	int efd_ = -1;
+	std::mutex mu_;
+	std::deque<std::function<void()>> queue_;
+};
+
+/* The gRPC status of a failed lrpc call (docs/idl.md, "gRPC (.proto)"),
+ * with an LrpcError of package @module in its details. */
+grpc::Status status_from_lrpc(const char *module, int code,
+			      const lrpc_rpc_error *err);
+/* A status with an LrpcError named @name. */
+grpc::Status make_status(const char *module, grpc::StatusCode code,
+			 const std::string &name, int lrpc_code,
+			 const std::string &message);
+/* The lrpc error of a gRPC status for a call of @method: its typed error
+ * when the status carries one @method raises, else a negative errno. */
+int errno_from_status(const grpc::Status &s, const lrpc_rpc_method *method);
+
+/* The bytes of a gRPC buffer, and back. */
+std::string flatten(const grpc::ByteBuffer &bb);
+void fill(grpc::ByteBuffer *bb, const std::string &data);
+
+/*
+ * Who may call what through the export gateway: lines of
+ *   <identity> <method> [<method> ...]
+ * where identity is a client certificate's common name, "anonymous" (no
+ * certificate) or "*", and a method is "kv.Store.get", "kv.Store.*",
+ * "kv.Store.Watch" (the event stream) or "*".  No policy: everyone may
+ * call everything.
+ */
+class Policy {
+public:
+	/* Returns 0, or -errno with a message in *err. */
+	int load(const std::string &path, std::string *err);
+	void add(const std::string &identity, const std::string &method);
+	bool configured() const { return !rules_.empty(); }
+	bool allows(const std::string &identity,
+		    const std::string &method) const;
+
+private:
+	std::vector<std::pair<std::string, std::string>> rules_;
+};
+
+class WatchCall;
+
+struct ExportIface {
+	class Exporter *ex;
+	const Interface *gi;
+	std::string module;
+	std::vector<lrpc_rpc_notify_fn> notify;
+	lrpc_rpc_listener table;
+};
+
+class Exporter final : public grpc::CallbackGenericService {
+public:
+	Exporter(Loop *loop, const Policy *policy)
+		: loop_(loop), policy_(policy) {}
+	~Exporter() override;
+
+	/* Connect to @service (as this process's uid) and learn every
+	 * interface of the linked modules.  Loop thread. */
+	int start(const char *service, const lrpc_client_opts *opts);
+
+	grpc::ServerGenericBidiReactor *CreateReactor(
+		grpc::GenericCallbackServerContext *ctx) override;
+
+	Loop *loop() { return loop_; }
+	lrpc_rpc_client *client() { return rc_; }
+	void broadcast(const Interface *gi, const std::string &data);
+	void add_watcher(const Interface *gi, WatchCall *w);
+	void remove_watcher(const Interface *gi, WatchCall *w);
+
+private:
+	struct Route {
+		ExportIface *ei;
+		const Method *m;   /* NULL: the Watch stream */
+	};
+
+	Loop *loop_;
+	const Policy *policy_;
+	lrpc_rpc_client *rc_ = nullptr;
+	std::vector<std::unique_ptr<ExportIface>> ifaces_;
+	std::map<std::string, Route> routes_;
+	std::mutex wmu_;
+	std::map<const Interface *, std::set<WatchCall *>> watchers_;
+};
+
+struct ImportIface {
+	class Importer *im;
+	const Interface *gi;
+	std::string module;
+	std::vector<lrpc_rpc_invoke_fn> invoke;
+	lrpc_rpc_dispatch table;
+};
+
+class Importer {
+public:
+	Importer(Loop *loop, std::shared_ptr<grpc::Channel> channel)
+		: loop_(loop), stub_(std::move(channel)) {}
+	~Importer();
+
+	/* Serve every interface of the linked modules on @s.  Loop thread. */
+	int serve(lrpc_server *s);
+
+	Loop *loop() { return loop_; }
+	lrpc_server *server() { return server_; }
+	grpc::GenericStub &stub() { return stub_; }
+	void watch(ImportIface *ii);
+
+private:
+	Loop *loop_;
+	grpc::GenericStub stub_;
+	lrpc_server *server_ = nullptr;
+	std::vector<std::unique_ptr<ImportIface>> ifaces_;
+};
+
+} // namespace lrpc_grpc
+
+#endif
