@@ -131,6 +131,14 @@ bench:
 	fi
 	ninja -C $(BENCH_BUILD) tests/bench/lrpc-bench
 	$(BENCH_BUILD)/tests/bench/lrpc-bench --json $(BENCH_BUILD)/bench.json $(BENCH_ARGS)
+	@# The gRPC gateway beside plain gRPC (docs/remote.md), when built.
+	@if ninja -C $(BENCH_BUILD) -t query tests/grpc/grpc-bench >/dev/null 2>&1; then \
+		ninja -C $(BENCH_BUILD) tests/grpc/grpc-bench examples/kv/kv-server \
+			examples/kv/kv-grpc-gateway && \
+		scripts/grpc-bench.sh $(BENCH_BUILD); \
+	else \
+		echo "bench: no gRPC in $(BENCH_BUILD), the gateway rows skipped"; \
+	fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -208,6 +209,9 @@ make_status(const char *module, grpc::StatusCode code,
 	    const std::string &name, int lrpc_code, const std::string &message)
 {
 	std::string err, any, status;
+	/* The status message is for people: the error's name when lrpc had
+	 * no message; the detail keeps the lrpc message as it was. */
+	const std::string &text = message.empty() ? name : message;
 
 	put_bytes(err, 1, name);
 	put_int(err, 2, lrpc_code);
@@ -216,9 +220,9 @@ make_status(const char *module, grpc::StatusCode code,
 		  ".LrpcError");
 	put_bytes(any, 2, err);
 	put_int(status, 1, code);
-	put_bytes(status, 2, message);
+	put_bytes(status, 2, text);
 	put_bytes(status, 3, any);
-	return grpc::Status(code, message, status);
+	return grpc::Status(code, text, status);
 }
 
 struct ErrorKind {
@@ -267,9 +271,7 @@ status_from_lrpc(const char *module, int code, const lrpc_rpc_error *err)
 	if (code > 0)
 		return make_status(module, grpc::FAILED_PRECONDITION,
 				   err && err->name ? err->name :
-				   "lrpc.UnknownError", code,
-				   message.empty() ? "typed error " +
-				   std::to_string(code) : message);
+				   "lrpc.UnknownError", code, message);
 	int e = -code;
 	if (message.empty())
 		message = strerror(e);
@@ -291,12 +293,14 @@ status_from_lrpc(const char *module, int code, const lrpc_rpc_error *err)
 }
 
 int
-errno_from_status(const grpc::Status &s, const lrpc_rpc_method *method)
+errno_from_status(const grpc::Status &s, const lrpc_rpc_method *method,
+		  std::string *message)
 {
 	std::string name;
 	int64_t code = 0;
 	bool have = false;
 
+	*message = s.error_message();
 	parse_fields(s.error_details(), [&](unsigned f, unsigned wt, uint64_t,
 					   const std::string &any) {
 		if (f != 3 || wt != 2 || have)
@@ -311,6 +315,8 @@ errno_from_status(const grpc::Status &s, const lrpc_rpc_method *method)
 					      const std::string &b) {
 				if (ef == 1 && ewt == 2)
 					name = b;
+				else if (ef == 3 && ewt == 2)
+					*message = b;
 				else if (ef == 2 && ewt == 0)
 					code = static_cast<int32_t>(v);
 			});
@@ -388,6 +394,22 @@ Loop::post(std::function<void()> fn)
 	uint64_t one = 1;
 	ssize_t n = write(efd_, &one, sizeof(one));
 	(void)n;   /* EAGAIN: the counter is set already */
+}
+
+int
+Loop::run()
+{
+	struct pollfd pfd = { lrpc_loop_get_fd(loop_), POLLIN, 0 };
+
+	while (!quit_) {
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+		std::lock_guard<std::recursive_mutex> lock(lrpc_mu_);
+		int r = lrpc_loop_run_once(loop_, 0);
+		if (r < 0 && r != -EINTR)
+			return r;
+	}
+	return 0;
 }
 
 void
@@ -532,8 +554,9 @@ private:
 	static void on_complete(lrpc_rpc_client *rc, int status,
 				const void *rep, const lrpc_rpc_error *error,
 				void (*fn)(void), void *userdata);
-	void start();                   /* loop thread */
-	void cancel();                  /* loop thread */
+	/* These two run with the loop's lock held. */
+	void start();
+	void cancel();
 	void complete(int status, const void *rep, const lrpc_rpc_error *e);
 	/* Ends the call once; false if it had ended. */
 	bool finish(const grpc::Status &s, const std::string *body);
@@ -553,10 +576,10 @@ private:
 	uint64_t timeout_ = LRPC_TIMEOUT_DEFAULT;
 
 	/*
-	 * The call ends once, from whichever thread sees the end first;
-	 * after that only OnDone touches the object.  The lrpc side (call
-	 * id, in flight, posted jobs) lives in the loop thread, which holds
-	 * a reference (@pending) that keeps the object until its jobs ran.
+	 * The call ends once, from whichever thread sees the end first.
+	 * The lrpc side (call id, in flight) is used with the loop's lock
+	 * held; a pending lrpc completion holds a reference (@pending_)
+	 * that keeps the object after OnDone until it ran.
 	 */
 	std::recursive_mutex mu_;
 	bool finished_ = false;
@@ -624,21 +647,15 @@ UnaryCall::OnReadDone(bool ok)
 		}
 		timeout_ = static_cast<uint64_t>(left);
 	}
-	hold();
-	ex_->loop()->post([this] {
-		start();
-		release();
-	});
+	std::lock_guard<std::recursive_mutex> lock(ex_->loop()->lock());
+	start();
 }
 
 void
 UnaryCall::OnCancel()
 {
-	hold();
-	ex_->loop()->post([this] {
-		cancel();
-		release();
-	});
+	std::lock_guard<std::recursive_mutex> lock(ex_->loop()->lock());
+	cancel();
 }
 
 bool
@@ -954,9 +971,11 @@ struct ImportCall {
 		if (!call)
 			return;
 		if (!s.ok()) {
-			int code = errno_from_status(s, lm);
-			lrpc_rpc_call_set_error_message(
-				call, s.error_message().c_str());
+			std::string message;
+			int code = errno_from_status(s, lm, &message);
+			if (!message.empty())
+				lrpc_rpc_call_set_error_message(
+					call, message.c_str());
 			lrpc_rpc_call_reply_error(call, code);
 			return;
 		}

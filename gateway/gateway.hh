@@ -41,11 +41,27 @@ public:
 	lrpc_loop *get() { return loop_; }
 	/* Run @fn in the loop's thread (from any thread). */
 	void post(std::function<void()> fn);
+	/*
+	 * Dispatch until quit(), holding lock() while lrpc callbacks run and
+	 * not while waiting.  Returns 0 or a negative errno.
+	 */
+	int run();
+	void quit() { quit_ = true; }
+	/* Run again after quit(). */
+	void init_quit() { quit_ = false; }
+	/*
+	 * Held by the loop while it dispatches: another thread that holds it
+	 * may use the lrpc objects directly, which saves the hop to the
+	 * loop's thread on the way in.
+	 */
+	std::recursive_mutex &lock() { return lrpc_mu_; }
 
 private:
 	static void on_wake(int fd, uint32_t revents, void *data);
 
 	lrpc_loop *loop_ = nullptr;
+	std::recursive_mutex lrpc_mu_;
+	bool quit_ = false;
 	int efd_ = -1;
 	std::mutex mu_;
 	std::deque<std::function<void()>> queue_;
@@ -60,8 +76,10 @@ grpc::Status make_status(const char *module, grpc::StatusCode code,
 			 const std::string &name, int lrpc_code,
 			 const std::string &message);
 /* The lrpc error of a gRPC status for a call of @method: its typed error
- * when the status carries one @method raises, else a negative errno. */
-int errno_from_status(const grpc::Status &s, const lrpc_rpc_method *method);
+ * when the status carries one @method raises, else a negative errno; the
+ * lrpc message in *message (the LrpcError's, else the status's). */
+int errno_from_status(const grpc::Status &s, const lrpc_rpc_method *method,
+		      std::string *message);
 
 /* The bytes of a gRPC buffer, and back. */
 std::string flatten(const grpc::ByteBuffer &bb);

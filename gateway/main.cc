@@ -192,9 +192,9 @@ parse(int argc, char **argv, Options *o)
 void
 on_signal(lrpc_loop *loop, int signo, void *userdata)
 {
+	(void)loop;
 	(void)signo;
-	(void)userdata;
-	lrpc_loop_quit(loop);
+	static_cast<Loop *>(userdata)->quit();
 }
 
 bool
@@ -287,14 +287,15 @@ run_export(const Options &o, Loop &loop)
 	printf("%s: exporting %s on port %d\n", prog, o.service.c_str(), port);
 	fflush(stdout);
 
-	r = lrpc_loop_run(loop.get());
-	/* Shut gRPC down while the loop still runs the calls' last jobs. */
+	r = loop.run();
+	/* Shut gRPC down while the loop still completes the calls. */
 	std::thread stopper([&server, &loop] {
 		server->Shutdown(std::chrono::system_clock::now() +
 				 std::chrono::seconds(1));
-		loop.post([&loop] { lrpc_loop_quit(loop.get()); });
+		loop.post([&loop] { loop.quit(); });
 	});
-	lrpc_loop_run(loop.get());
+	loop.init_quit();
+	loop.run();
 	stopper.join();
 	return r < 0;
 }
@@ -350,7 +351,7 @@ run_import(const Options &o, Loop &loop)
 	printf("%s: importing %s from %s\n", prog, o.service.c_str(),
 	       o.address.c_str());
 	fflush(stdout);
-	r = lrpc_loop_run(loop.get());
+	r = loop.run();
 	lrpc_server_unref(s);
 	return r < 0;
 }
@@ -374,10 +375,10 @@ main(int argc, char **argv)
 	int r = loop.init();
 	if (r >= 0)
 		r = lrpc_loop_add_signal(loop.get(), SIGTERM, on_signal,
-					 nullptr);
+					 &loop);
 	if (r >= 0)
 		r = lrpc_loop_add_signal(loop.get(), SIGINT, on_signal,
-					 nullptr);
+					 &loop);
 	if (r < 0) {
 		fprintf(stderr, "%s: no loop: %s\n", prog, strerror(-r));
 		return 1;

@@ -116,3 +116,47 @@ if [ -x "$build/examples/files/files-server" ]; then
 	trap - EXIT INT TERM
 	echo "demo: file service done"
 fi
+
+# The kv store through the gRPC gateway (docs/remote.md), when it was
+# built: kv-server and an export gateway in one runtime directory, an
+# import gateway serving lrpc.example.kv in another, and the kv client
+# there: lrpc -> gRPC on 127.0.0.1 -> lrpc.
+gateway="$build/examples/kv/kv-grpc-gateway"
+if [ -x "$gateway" ]; then
+	echo "demo: key-value store through the gRPC gateway"
+	tmp=$(mktemp -d)
+	pids=
+	trap 'kill $pids 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
+	: >"$tmp/force"
+	mkdir "$tmp/a" "$tmp/b"
+	export LRPC_FORCE_FS_FILE="$tmp/force"
+	wait_for() {  # FILE TEXT
+		i=0
+		until grep -q "$2" "$1" 2>/dev/null; do
+			i=$((i + 1))
+			[ $i -lt 250 ] || { echo "demo: no \"$2\" in $1: $(cat "$1")"; exit 1; }
+			sleep 0.02
+		done
+	}
+	LRPC_RUNTIME_DIR="$tmp/a" "$build/examples/kv/kv-server" >"$tmp/server.out" 2>&1 &
+	pids=$!
+	wait_for "$tmp/server.out" serving
+	LRPC_RUNTIME_DIR="$tmp/a" "$gateway" export --service lrpc.example.kv \
+		--listen 127.0.0.1:0 >"$tmp/export.out" 2>&1 &
+	pids="$pids $!"
+	wait_for "$tmp/export.out" "on port"
+	cat "$tmp/export.out"
+	port=$(sed -n 's/.* on port \([0-9]*\)$/\1/p' "$tmp/export.out")
+	LRPC_RUNTIME_DIR="$tmp/b" "$gateway" import --service lrpc.example.kv \
+		--connect "127.0.0.1:$port" >"$tmp/import.out" 2>&1 &
+	pids="$pids $!"
+	wait_for "$tmp/import.out" importing
+	cat "$tmp/import.out"
+	kv="env LRPC_RUNTIME_DIR=$tmp/b $build/examples/kv/kv-client"
+	$kv put remote "hello over gRPC"
+	$kv put-counter hits 1
+	$kv get remote
+	$kv list
+	$kv get nosuch || true
+	echo "demo: gRPC gateway done"
+fi
