@@ -864,6 +864,14 @@ Exporter::start(const char *service, const lrpc_client_opts *opts)
 	r = lrpc_rpc_client_attach_loop(rc_, loop_->get());
 	if (r < 0)
 		return r;
+	/* A restarted service is reached again (calls fail with
+	 * UNAVAILABLE meanwhile), with the listeners kept. */
+	lrpc_rpc_reconnect_opts ro = {};
+	ro.struct_size = sizeof(ro);
+	ro.deadline_usec = LRPC_TIMEOUT_INFINITE;
+	r = lrpc_rpc_client_set_reconnect(rc_, &ro);
+	if (r < 0)
+		return r;
 	for (const Module &mod : modules()) {
 		for (size_t i = 0; i < mod.n_ifaces; i++) {
 			const Interface *gi = mod.ifaces[i];

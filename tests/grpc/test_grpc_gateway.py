@@ -382,6 +382,36 @@ class GatewayTest(unittest.TestCase):
         line = self.slow.wait_for("abandoned slow-cancel", timeout=5)
         self.assertIn("cancel", line.lower())
 
+    def test_service_restart(self) -> None:
+        """Calls fail as UNAVAILABLE while the lrpc service is gone and
+        reach it again once it is back."""
+        name = "lrpc.test.kv-restart"
+        server = self.start([_need("SLOW_SERVER"), name], "a", "serving")
+        ex = self.start([self.gateway, "export", "--service", name,
+                         "--listen", "127.0.0.1:0"], "a", "on port")
+        ch = grpc.insecure_channel(
+            f"127.0.0.1:{int(ex.ready_line.rsplit(' ', 1)[1])}")
+        self.addCleanup(ch.close)
+        s = kv_pb2_grpc.StoreStub(ch)
+        req = kv_pb2.GetRequest(key="nosuch")
+        self.fails(grpc.StatusCode.FAILED_PRECONDITION, s.Get, req,
+                   timeout=10)
+        server.stop()
+        err = self.fails(grpc.StatusCode.UNAVAILABLE, s.Get, req,
+                         timeout=10)
+        self.assertEqual(self.lrpc_error(err).name, "lrpc.Errno")
+        self.start([_need("SLOW_SERVER"), name], "a", "serving")
+        end = time.monotonic() + 10
+        while True:
+            try:
+                s.Get(req, timeout=10)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    break
+                self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertLess(time.monotonic(), end, "not reconnected")
+            time.sleep(0.1)
+
     def test_plaintext_refused_off_loopback(self) -> None:
         r = subprocess.run([self.gateway, "export", "--service",
                             "lrpc.example.kv", "--listen", "0.0.0.0:0"],
@@ -425,6 +455,10 @@ class GatewayTest(unittest.TestCase):
         self.assertIn("stats:", self.kv("stats"))
         out = self.kv("get", "imp/none", ok=False)
         self.assertIn("kv.KvError.NOT_FOUND", out)
+        # Async calls with a deadline; the one still out when the first
+        # entry arrives is cancelled.
+        self.assertIn("get-first imp/a = \"hello\"",
+                      self.kv("get-first", "imp/none", "imp/a"))
         watcher.wait_for("changed: imp/a is now version")
         watcher.wait_for("changed: imp/c is now version")
         self.kv("delete", "imp/a")
