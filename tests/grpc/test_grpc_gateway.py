@@ -77,14 +77,17 @@ class Proc:
                 return line
             self.seen.append(line)
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """Stop it with SIGTERM; its exit status (0 after a clean stop,
+        also under ASan's leak check)."""
         if self.p.poll() is None:
             self.p.terminate()
             try:
-                self.p.wait(timeout=5)
+                self.p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+        return self.p.returncode
 
 
 class GatewayTest(unittest.TestCase):
@@ -101,10 +104,18 @@ class GatewayTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls) -> None:
+        bad = []
         for p in reversed(cls.procs):
-            p.stop()
+            if p.stop() != 0:
+                rest = []
+                while not p.lines.empty():
+                    rest.append(p.lines.get())
+                bad.append(f"{' '.join(p.argv[:2])}: exit status "
+                           f"{p.p.returncode}: {p.seen + rest}")
         cls.procs = []
         shutil.rmtree(cls.tmp, ignore_errors=True)
+        if bad:
+            raise AssertionError("\n".join(bad))
 
     @classmethod
     def env(cls, runtime: str):
