@@ -19,7 +19,7 @@ trap cleanup EXIT INT TERM
 : >"$tmp/force"
 export LRPC_FORCE_FS_FILE="$tmp/force" LRPC_RUNTIME_DIR="$tmp"
 
-"$build/examples/kv/kv-server" >/dev/null &
+"$build/examples/kv/kv-server" ${KV_TRANSPORT:+--transport "$KV_TRANSPORT"} >/dev/null &
 pids=$!
 i=0
 until [ -S "$tmp/lrpc.example.kv.sock" ]; do
