@@ -110,7 +110,7 @@ on_put(lrpc_rpc_call *call, void *ud, const char *key, const kv_value *value,
 	lrpc_bytes data = value->u.data;
 	kv_kind kind = KV_KIND_PLAIN;
 	uint8_t counter[8];
-	size_t pos;
+	size_t pos = 0;   /* set by find() when it returns NULL; gcc -O3 cannot tell */
 	struct item *it = find(key, &pos);
 
 	/* The decoder let through only the tags kv.idl declares. */
