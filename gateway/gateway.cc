@@ -672,8 +672,10 @@ UnaryCall::wait_briefly()
 
 	while (fd >= 0) {
 		{
-			std::lock_guard<std::recursive_mutex> lock(mu_);
-			if (finished_ || !in_flight_)
+			/* in_flight_ belongs to the lrpc side: its lock. */
+			std::lock_guard<std::recursive_mutex> lock(
+				ex_->loop()->lock());
+			if (!in_flight_)
 				return;
 		}
 		auto left = std::chrono::duration_cast<
