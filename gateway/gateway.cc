@@ -530,7 +530,16 @@ public:
 	void OnDone() override { delete this; }
 };
 
-/* One gRPC call that becomes one lrpc call. */
+/*
+ * One gRPC call that becomes one lrpc call: a unary rpc, or a
+ * server-streaming rpc of a STREAM method, whose items are written in
+ * order and whose end becomes the status.
+ *
+ * A stream's items are held (lrpc_rpc_client_set_stream_hold()) and
+ * consumed as their gRPC writes complete: the lrpc server sends no more
+ * than the client's window ahead of the gRPC reader, and that window is
+ * all the gateway queues per stream.
+ */
 class UnaryCall final : public grpc::ServerGenericBidiReactor {
 public:
 	UnaryCall(Exporter *ex, ExportIface *ei, const Method *m,
@@ -545,7 +554,7 @@ public:
 
 	void OnReadDone(bool ok) override;
 	void OnCancel() override;
-	void OnWriteDone(bool) override {}
+	void OnWriteDone(bool ok) override;
 	/* The loop may still hold references (jobs posted, the lrpc call's
 	 * completion): the last one deletes. */
 	void OnDone() override { release(); }
@@ -559,8 +568,17 @@ private:
 	void start();
 	void cancel();
 	void complete(int status, const void *rep, const lrpc_rpc_error *e);
-	/* Ends the call once; false if it had ended. */
-	bool finish(const grpc::Status &s, const std::string *body);
+	/* Ends the call once; false if it had ended.  @drop: a stream's
+	 * items not written yet are dropped (a cancel), else they go first
+	 * (an end). */
+	bool finish(const grpc::Status &s, const std::string *body,
+		    bool drop = false);
+	static void on_item(lrpc_rpc_client *rc, const void *item,
+			    void (*fn)(void), void *userdata);
+	void item(const void *item);
+	/* Streams: write the next queued item; mu_ held. */
+	void write_next();
+	bool streaming() const { return m_->kind == LRPC_RPC_STREAM; }
 	const lrpc_rpc_method *method() const
 	{
 		return &ei_->gi->iface->methods[m_->index];
@@ -587,6 +605,13 @@ private:
 	int pending_ = 1;               /* gRPC's own, dropped in OnDone */
 	bool in_flight_ = false;
 	uint64_t call_id_ = 0;
+
+	/* Streams, under mu_: items not yet written (at most the lrpc
+	 * window), the first one being written when writing_; the status
+	 * to end with once they are. */
+	std::deque<std::string> queue_;
+	bool writing_ = false;
+	std::unique_ptr<grpc::Status> final_;
 
 	void hold()
 	{
@@ -653,7 +678,9 @@ UnaryCall::OnReadDone(bool ok)
 		std::lock_guard<std::recursive_mutex> lock(ex_->loop()->lock());
 		start();
 	}
-	wait_briefly();
+	/* A stream's items come for as long as it runs: the loop's. */
+	if (!streaming())
+		wait_briefly();
 	release();
 }
 
@@ -700,12 +727,20 @@ UnaryCall::OnCancel()
 }
 
 bool
-UnaryCall::finish(const grpc::Status &s, const std::string *body)
+UnaryCall::finish(const grpc::Status &s, const std::string *body, bool drop)
 {
 	std::lock_guard<std::recursive_mutex> lock(mu_);
 	if (finished_)
 		return false;
 	finished_ = true;
+	if (streaming() && drop)
+		queue_.clear();
+	if (streaming() && (writing_ || !queue_.empty())) {
+		/* The items first (and one operation at a time): OnWriteDone
+		 * ends the call. */
+		final_.reset(new grpc::Status(s));
+		return true;
+	}
 	if (body && s.ok()) {
 		fill(&out_, *body);
 		StartWriteAndFinish(&out_, grpc::WriteOptions(), s);
@@ -726,10 +761,19 @@ UnaryCall::start()
 	bool oneway = m_->kind == LRPC_RPC_ONEWAY;
 	if (!oneway)
 		hold();   /* for on_complete */
-	int r = lrpc_rpc_client_call_async(ex_->client(), ei_->gi->iface,
-					   method(), creq_.data(),
-					   oneway ? nullptr : on_complete,
-					   nullptr, this, timeout_, &call_id_);
+	int r;
+	if (streaming())
+		r = lrpc_rpc_client_call_stream(ex_->client(), ei_->gi->iface,
+						method(), creq_.data(),
+						on_item, nullptr,
+						on_complete, nullptr, this,
+						timeout_, &call_id_);
+	else
+		r = lrpc_rpc_client_call_async(ex_->client(), ei_->gi->iface,
+					       method(), creq_.data(),
+					       oneway ? nullptr : on_complete,
+					       nullptr, this, timeout_,
+					       &call_id_);
 	if (r < 0) {
 		if (!oneway)
 			release();
@@ -744,6 +788,9 @@ UnaryCall::start()
 		return;
 	}
 	in_flight_ = true;
+	/* Before the loop runs again: no item has come yet. */
+	if (streaming())
+		lrpc_rpc_client_set_stream_hold(ex_->client(), call_id_);
 }
 
 void
@@ -768,6 +815,10 @@ UnaryCall::complete(int status, const void *rep, const lrpc_rpc_error *e)
 		       nullptr);
 		return;
 	}
+	if (streaming()) {
+		finish(grpc::Status::OK, nullptr);
+		return;
+	}
 	std::unique_ptr<google::protobuf::Message> msg(m_->new_rep());
 	m_->rep_put(rep, msg.get());
 	std::string body;
@@ -781,6 +832,70 @@ UnaryCall::complete(int status, const void *rep, const lrpc_rpc_error *e)
 }
 
 void
+UnaryCall::on_item(lrpc_rpc_client *rc, const void *item, void (*fn)(void),
+		   void *userdata)
+{
+	(void)rc;
+	(void)fn;
+	static_cast<UnaryCall *>(userdata)->item(item);
+}
+
+void
+UnaryCall::item(const void *item)
+{
+	std::unique_ptr<google::protobuf::Message> msg(m_->new_rep());
+	m_->rep_put(item, msg.get());
+	std::string body;
+	if (!msg->SerializeToString(&body))
+		body.clear();   /* cannot happen: every field is set from C */
+	std::lock_guard<std::recursive_mutex> lock(mu_);
+	if (finished_)
+		return;
+	queue_.push_back(std::move(body));
+	if (!writing_)
+		write_next();
+}
+
+void
+UnaryCall::write_next()
+{
+	writing_ = true;
+	fill(&out_, queue_.front());
+	StartWrite(&out_);
+}
+
+void
+UnaryCall::OnWriteDone(bool ok)
+{
+	bool written = false;
+	{
+		std::lock_guard<std::recursive_mutex> lock(mu_);
+		writing_ = false;
+		if (!queue_.empty()) {
+			queue_.pop_front();
+			written = ok;
+		}
+		if (ok && !queue_.empty()) {
+			write_next();
+		} else {
+			if (!ok)   /* the call is broken: OnCancel follows */
+				queue_.clear();
+			if (final_) {
+				Finish(*final_);
+				final_.reset();
+			}
+		}
+	}
+	if (!written)
+		return;
+	/* Room for one more item: the lrpc server may send it.  Not under
+	 * mu_, which the loop takes under its own lock. */
+	std::lock_guard<std::recursive_mutex> lock(ex_->loop()->lock());
+	if (in_flight_)
+		lrpc_rpc_client_release_stream_items(ex_->client(), call_id_, 1);
+}
+
+void
 UnaryCall::cancel()
 {
 	if (in_flight_ && lrpc_rpc_client_cancel(ex_->client(), call_id_) == 0) {
@@ -791,7 +906,7 @@ UnaryCall::cancel()
 	}
 	finish(make_status(ei_->module.c_str(), grpc::CANCELLED,
 			   "lrpc.Cancelled", ECANCELED,
-			   "cancelled by the client"), nullptr);
+			   "cancelled by the client"), nullptr, true);
 }
 
 class WatchCall final : public grpc::ServerGenericBidiReactor {

@@ -113,7 +113,7 @@ struct Method {
 	const char *path;   /* "/kv.Store/Get"; NULL for an event */
 	int event_field;
 	size_t req_size;    /* sizeof the C request layout */
-	size_t rep_size;    /* sizeof the C reply layout, 0: none */
+	size_t rep_size;    /* sizeof the C reply (item) layout, 0: none */
 	PutFn req_put;
 	GetFn req_get;
 	PutFn rep_put;

@@ -700,6 +700,27 @@ LRPC_EXPORT int lrpc_rpc_client_call_stream(
 	void *userdata, uint64_t timeout_usec, uint64_t *ret_call_id);
 
 /**
+ * Make the items of the async stream @call_id count as consumed only when
+ * lrpc_rpc_client_release_stream_items() says so, not when their callback
+ * returns: for a client that hands items on to something slower (another
+ * connection) and must hold no more of them than the window.  Call it
+ * right after lrpc_rpc_client_call_stream(), before the client processes
+ * input (since 1.3).  Errors: -ENOENT (no async stream @call_id pending).
+ */
+LRPC_EXPORT int lrpc_rpc_client_set_stream_hold(lrpc_rpc_client *rc,
+					       uint64_t call_id);
+/**
+ * @items more items of the stream @call_id (held by
+ * lrpc_rpc_client_set_stream_hold()) are consumed: the server may send
+ * that many more.  After the stream's end there is nothing to consume.
+ * Errors: -ENOENT (no such held stream pending), -EINVAL (more items than
+ * were delivered and not consumed yet).
+ */
+LRPC_EXPORT int lrpc_rpc_client_release_stream_items(lrpc_rpc_client *rc,
+						    uint64_t call_id,
+						    uint32_t items);
+
+/**
  * Start a call of the STREAM method @method and return an iterator over
  * its items in *ret (what generated *_open() stubs call).  Items that
  * arrive before they are asked for wait in the iterator, at most the

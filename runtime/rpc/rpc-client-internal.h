@@ -22,6 +22,8 @@ typedef struct rpc_cstream {
 	uint32_t outstanding; /* granted, not arrived yet */
 	uint32_t consumed;    /* handed over, not granted again yet */
 	bool unsent;          /* a credit could not be sent: try again */
+	bool manual;          /* items consumed by stream_consume() only */
+	uint32_t held;        /* manual: delivered, not consumed yet */
 	lrpc_rpc_iter *iter;  /* NULL: async (this state is malloc'd) */
 } rpc_cstream;
 

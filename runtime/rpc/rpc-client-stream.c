@@ -57,6 +57,39 @@ lrpc_rpc_client_set_stream_window(lrpc_rpc_client *rc, uint32_t items)
 	return 0;
 }
 
+LRPC_EXPORT int
+lrpc_rpc_client_set_stream_hold(lrpc_rpc_client *rc, uint64_t call_id)
+{
+	pending *pp;
+
+	RPC_CHECK(rc);
+	pp = lrpc__rpcc_tab_find(rc, call_id);
+	/* An iterator consumes as it hands items out already. */
+	if (!pp || !pp->stream || pp->stream->iter)
+		return -ENOENT;
+	pp->stream->manual = true;
+	return 0;
+}
+
+static void grant(lrpc_rpc_client *rc, const pending *p, bool now);
+
+LRPC_EXPORT int
+lrpc_rpc_client_release_stream_items(lrpc_rpc_client *rc, uint64_t call_id,
+			       uint32_t items)
+{
+	pending *pp;
+
+	RPC_CHECK(rc);
+	pp = lrpc__rpcc_tab_find(rc, call_id);
+	if (!pp || !pp->stream || !pp->stream->manual)
+		return -ENOENT;
+	lrpc_return_if_fail(items <= pp->stream->held, -EINVAL);
+	pp->stream->held -= items;
+	pp->stream->consumed += items;
+	grant(rc, pp, false);
+	return 0;
+}
+
 /* Grant the server what was consumed, once that is half the window (a
  * credit per item would double the messages). */
 static void
@@ -182,6 +215,10 @@ item_deliver(lrpc_rpc_client *rc, pending *pp, lrpc__rd *r)
 	pp = lrpc__rpcc_tab_find(rc, id);
 	if (!pp || !pp->stream)
 		return;
+	if (pp->stream->manual) {
+		pp->stream->held++;
+		return;
+	}
 	pp->stream->consumed++;
 	grant(rc, pp, false);
 }

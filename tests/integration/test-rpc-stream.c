@@ -8,6 +8,7 @@
  *  - several streams at once, push style (a loop), deadline by its timer;
  *  - a slow reader: the server's send sees -EAGAIN once the window is
  *    used, nothing queues, and the writable handler resumes it;
+ *  - items held by an async client are consumed when it says so;
  *  - cancel (and closing an iterator) mid-stream reaches the handler's
  *    abandon handler; the deadline covers the whole stream;
  *  - the server dying mid-stream ends it with -ENOTCONN at once;
@@ -640,6 +641,62 @@ test_stream_slow_reader(void **state)
 	th_rpc_fixture_stop(&f);
 }
 
+/* Items held by the client (lrpc_rpc_client_set_stream_hold(), for a
+ * client that passes them on) are not consumed when their callback
+ * returns: the server stops at the window until the client consumes. */
+static void
+test_stream_held_items(void **state)
+{
+	char line[128];
+	fixture f;
+	col c = { 0 };
+
+	fixture_start(state, &f);
+	c.rc = f.rc;
+	assert_int_equal(lrpc_rpc_client_set_stream_window(f.rc, 8), 0);
+	assert_int_equal(st_lister_forever_async(f.rc, on_u32, col_end, &c,
+						 TIMEOUT, &c.id),
+			 0);
+	assert_int_equal(lrpc_rpc_client_set_stream_hold(f.rc, c.id + 1),
+			 -ENOENT);
+	assert_int_equal(lrpc_rpc_client_release_stream_items(f.rc, c.id, 1),
+			 -ENOENT);
+	assert_int_equal(lrpc_rpc_client_set_stream_hold(f.rc, c.id), 0);
+	long t0 = th_now_ms();
+	while (c.items < 8) {
+		assert_true(lrpc_rpc_client_run_once(
+				    f.rc, 100 * LRPC_USEC_PER_MSEC) >= 0);
+		assert_true(th_now_ms() - t0 < 5000);
+	}
+	assert_true(th_server_expect(f.server, "again at", 5000, line,
+				     sizeof(line)));
+	/* Nothing more while the items are held. */
+	for (int i = 0; i < 10; i++)
+		assert_true(lrpc_rpc_client_run_once(
+				    f.rc, 10 * LRPC_USEC_PER_MSEC) >= 0);
+	assert_int_equal(c.items, 8);
+	assert_int_equal(lrpc_rpc_client_release_stream_items(f.rc, c.id, 9),
+			 -EINVAL);
+	/* Consumed: the server sends again, a window at most. */
+	assert_int_equal(lrpc_rpc_client_release_stream_items(f.rc, c.id, 8), 0);
+	while (c.items < 16) {
+		assert_true(lrpc_rpc_client_run_once(
+				    f.rc, 100 * LRPC_USEC_PER_MSEC) >= 0);
+		assert_true(th_now_ms() - t0 < 5000);
+	}
+	for (int i = 0; i < 10; i++)
+		assert_true(lrpc_rpc_client_run_once(
+				    f.rc, 10 * LRPC_USEC_PER_MSEC) >= 0);
+	assert_int_equal(c.items, 16);
+	assert_int_equal(c.bad, 0);
+	assert_int_equal(lrpc_rpc_client_cancel(f.rc, c.id), 0);
+	assert_true(th_server_expect(f.server, "abandoned reason=-125", 5000,
+				     line, sizeof(line)));
+	assert_int_equal(c.ends, 0);
+	assert_int_equal(open_streams(&f), 0);
+	th_rpc_fixture_stop(&f);
+}
+
 /* Cancel from an item callback: the handler's abandon handler hears it,
  * the end callback never runs, late items are dropped. */
 static void
@@ -948,6 +1005,7 @@ main(void)
 		TH_TEST_ON(test_stream_push, TH_ON_ALL),
 		TH_TEST_ON(test_stream_iterator_among_calls, TH_ON_ALL),
 		TH_TEST_ON(test_stream_slow_reader, TH_ON_ALL),
+		TH_TEST_ON(test_stream_held_items, TH_ON_ALL),
 		TH_TEST_ON(test_stream_cancel, TH_ON_ALL),
 		TH_TEST_ON(test_stream_deadline, TH_ON_ALL),
 		TH_TEST_ON(test_stream_server_death, TH_ON_ALL),

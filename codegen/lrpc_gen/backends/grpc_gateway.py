@@ -538,7 +538,8 @@ class _Gen:
                 what = f"{q}.{meth.name}"
                 fn = f"{base}_{meth.name}"
                 req_layout = meth.names.layout("req")
-                if meth.kind not in ("call", "oneway", "event") or \
+                if meth.kind not in ("call", "oneway", "event",
+                                     "stream") or \
                         self.has_fd(meth.params + meth.results):
                     # A kind the gateway does not forward yet, or fds,
                     # which cannot cross hosts (a number from the network
@@ -576,7 +577,8 @@ class _Gen:
                                 meth.params)
                 self.layout_get(f"{fn}__req_get", req_layout, req_cls,
                                 meth.params, what)
-                if meth.kind == "call":
+                if meth.kind in ("call", "stream"):
+                    # A stream's reply layout and message are its item's.
                     rep_cls = f"{ns}::{names[f'rep:{meth.name}']}"
                     rep_layout = meth.names.layout("rep")
                     self.layout_put(f"{fn}__rep_put", rep_layout, rep_cls,
@@ -586,18 +588,23 @@ class _Gen:
                     rep = (f"sizeof(struct {rep_layout})",
                            f"{fn}__rep_put, {fn}__rep_get",
                            f"lrpc_grpc::make<{rep_cls}>")
-                    kind = "LRPC_RPC_CALL"
+                    kind = "LRPC_RPC_CALL" if meth.kind == "call" \
+                        else "LRPC_RPC_STREAM"
                 else:
                     rep = ("0", "NULL, NULL",
                            "lrpc_grpc::make<::google::protobuf::Empty>")
                     kind = "LRPC_RPC_ONEWAY"
+                # Import does not serve streams yet (lrpc's NoSuchMethod).
+                invoke = "NULL" if meth.kind == "stream" else f"{fn}__invoke"
                 rows += [
                     f"\t{{ {idx}, {kind}, \"{meth.name}\", "
                     f"\"/{mod.name}.{iface.name}/{camel(meth.name)}\", 0,",
                     f"\t  sizeof(struct {req_layout}), {rep[0]},",
                     f"\t  {fn}__req_put, {fn}__req_get, {rep[1]},",
                     f"\t  lrpc_grpc::make<{req_cls}>, {rep[2]}, NULL, "
-                    f"{fn}__invoke }},"]
+                    f"{invoke} }},"]
+                if meth.kind == "stream":
+                    continue
                 tramp += [
                     f"static int {fn}__invoke(lrpc_rpc_call *call, "
                     f"const void *handlers, void *userdata, const void *req, "

@@ -14,6 +14,102 @@
 namespace lrpc_grpc_stream_ {
 namespace {
 
+static void put_stream_entry(const stream_entry &in, ::stream::Entry *out);
+static bool get_stream_entry(lrpc_grpc::Conv &cv, const ::stream::Entry &in, stream_entry *out);
+
+static void stream_lister_list__req_put(const void *in_, ::google::protobuf::Message *out_)
+{
+	const struct stream_lister_list__req *in = (const struct stream_lister_list__req *)in_;
+	::stream::ListRequest *out = static_cast<::stream::ListRequest *>(out_);
+	out->set_prefix(lrpc_grpc::cstr(in->prefix));
+}
+
+static bool stream_lister_list__req_get(lrpc_grpc::Conv &cv, const ::google::protobuf::Message &in_, void *out_)
+{
+	(void)cv;
+	const ::stream::ListRequest &in = static_cast<const ::stream::ListRequest &>(in_);
+	struct stream_lister_list__req *out = (struct stream_lister_list__req *)out_;
+	if (!cv.str(in.prefix(), 0u, &out->prefix, "stream.Lister.list.prefix"))
+		return false;
+	return true;
+}
+
+static void put_stream_entry(const stream_entry &in, ::stream::Entry *out)
+{
+	out->set_name(lrpc_grpc::cstr(in.name));
+	out->set_size(in.size);
+	if (in.target)
+		out->set_target(in.target);
+}
+
+static void stream_lister_list__rep_put(const void *in_, ::google::protobuf::Message *out_)
+{
+	const struct stream_lister_list__rep *in = (const struct stream_lister_list__rep *)in_;
+	::stream::ListItem *out = static_cast<::stream::ListItem *>(out_);
+	put_stream_entry(in->e, out->mutable_e());
+	out->set_done(in->done);
+}
+
+static bool get_stream_entry(lrpc_grpc::Conv &cv, const ::stream::Entry &in, stream_entry *out)
+{
+	(void)cv;
+	if (!cv.str(in.name(), 0u, &out->name, "stream.Entry.name"))
+		return false;
+	out->size = in.size();
+	if (in.has_target()) {
+		if (!cv.str(in.target(), 0u, &out->target, "stream.Entry.target"))
+			return false;
+	} else {
+		out->target = NULL;
+	}
+	return true;
+}
+
+static bool stream_lister_list__rep_get(lrpc_grpc::Conv &cv, const ::google::protobuf::Message &in_, void *out_)
+{
+	(void)cv;
+	const ::stream::ListItem &in = static_cast<const ::stream::ListItem &>(in_);
+	struct stream_lister_list__rep *out = (struct stream_lister_list__rep *)out_;
+	if (!get_stream_entry(cv, in.e(), &out->e))
+		return false;
+	out->done = in.done();
+	return true;
+}
+
+static void stream_lister_watch__req_put(const void *in_, ::google::protobuf::Message *out_)
+{
+	const struct stream_lister_watch__req *in = (const struct stream_lister_watch__req *)in_;
+	::stream::WatchRequest *out = static_cast<::stream::WatchRequest *>(out_);
+	out->set_job(in->job);
+}
+
+static bool stream_lister_watch__req_get(lrpc_grpc::Conv &cv, const ::google::protobuf::Message &in_, void *out_)
+{
+	(void)cv;
+	const ::stream::WatchRequest &in = static_cast<const ::stream::WatchRequest &>(in_);
+	struct stream_lister_watch__req *out = (struct stream_lister_watch__req *)out_;
+	out->job = in.job();
+	return true;
+}
+
+static void stream_lister_watch__rep_put(const void *in_, ::google::protobuf::Message *out_)
+{
+	const struct stream_lister_watch__rep *in = (const struct stream_lister_watch__rep *)in_;
+	::stream::WatchItem *out = static_cast<::stream::WatchItem *>(out_);
+	out->set_percent(in->percent);
+}
+
+static bool stream_lister_watch__rep_get(lrpc_grpc::Conv &cv, const ::google::protobuf::Message &in_, void *out_)
+{
+	(void)cv;
+	const ::stream::WatchItem &in = static_cast<const ::stream::WatchItem &>(in_);
+	struct stream_lister_watch__rep *out = (struct stream_lister_watch__rep *)out_;
+	int64_t v1 = (int64_t)in.percent();
+	if (v1 < 0 || v1 > 255)
+		return cv.fail("stream.Lister.watch->.percent: out of the range of u8");
+	out->percent = (uint8_t)v1;
+	return true;
+}
 
 static void stream_lister_count__req_put(const void *in_, ::google::protobuf::Message *out_)
 {
@@ -48,6 +144,42 @@ static bool stream_lister_count__rep_get(lrpc_grpc::Conv &cv, const ::google::pr
 	return true;
 }
 
+static void stream_lister_tail__req_put(const void *in_, ::google::protobuf::Message *out_)
+{
+	const struct stream_lister_tail__req *in = (const struct stream_lister_tail__req *)in_;
+	::stream::TailRequest *out = static_cast<::stream::TailRequest *>(out_);
+	out->set_path(lrpc_grpc::cstr(in->path));
+}
+
+static bool stream_lister_tail__req_get(lrpc_grpc::Conv &cv, const ::google::protobuf::Message &in_, void *out_)
+{
+	(void)cv;
+	const ::stream::TailRequest &in = static_cast<const ::stream::TailRequest &>(in_);
+	struct stream_lister_tail__req *out = (struct stream_lister_tail__req *)out_;
+	if (!cv.str(in.path(), 0u, &out->path, "stream.Lister.tail.path"))
+		return false;
+	return true;
+}
+
+static void stream_lister_tail__rep_put(const void *in_, ::google::protobuf::Message *out_)
+{
+	const struct stream_lister_tail__rep *in = (const struct stream_lister_tail__rep *)in_;
+	::stream::TailItem *out = static_cast<::stream::TailItem *>(out_);
+	out->set_chunk(lrpc_grpc::bytes_string(in->chunk));
+	out->set_offset(in->offset);
+}
+
+static bool stream_lister_tail__rep_get(lrpc_grpc::Conv &cv, const ::google::protobuf::Message &in_, void *out_)
+{
+	(void)cv;
+	const ::stream::TailItem &in = static_cast<const ::stream::TailItem &>(in_);
+	struct stream_lister_tail__rep *out = (struct stream_lister_tail__rep *)out_;
+	if (!cv.bytes(in.chunk(), 0u, &out->chunk, "stream.Lister.tail->.chunk"))
+		return false;
+	out->offset = in.offset();
+	return true;
+}
+
 extern const lrpc_grpc::Method stream_lister__grpc_methods[4];
 
 static int stream_lister_count__invoke(lrpc_rpc_call *call, const void *handlers, void *userdata, const void *req, void *rep)
@@ -58,13 +190,22 @@ static int stream_lister_count__invoke(lrpc_rpc_call *call, const void *handlers
 }
 
 const lrpc_grpc::Method stream_lister__grpc_methods[4] = {
-	{ 0, 0, "list", NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL },
-	{ 1, 0, "watch", NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL },
+	{ 0, LRPC_RPC_STREAM, "list", "/stream.Lister/List", 0,
+	  sizeof(struct stream_lister_list__req), sizeof(struct stream_lister_list__rep),
+	  stream_lister_list__req_put, stream_lister_list__req_get, stream_lister_list__rep_put, stream_lister_list__rep_get,
+	  lrpc_grpc::make<::stream::ListRequest>, lrpc_grpc::make<::stream::ListItem>, NULL, NULL },
+	{ 1, LRPC_RPC_STREAM, "watch", "/stream.Lister/Watch", 0,
+	  sizeof(struct stream_lister_watch__req), sizeof(struct stream_lister_watch__rep),
+	  stream_lister_watch__req_put, stream_lister_watch__req_get, stream_lister_watch__rep_put, stream_lister_watch__rep_get,
+	  lrpc_grpc::make<::stream::WatchRequest>, lrpc_grpc::make<::stream::WatchItem>, NULL, NULL },
 	{ 2, LRPC_RPC_CALL, "count", "/stream.Lister/Count", 0,
 	  sizeof(struct stream_lister_count__req), sizeof(struct stream_lister_count__rep),
 	  stream_lister_count__req_put, stream_lister_count__req_get, stream_lister_count__rep_put, stream_lister_count__rep_get,
 	  lrpc_grpc::make<::stream::CountRequest>, lrpc_grpc::make<::stream::CountReply>, NULL, stream_lister_count__invoke },
-	{ 3, 0, "tail", NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL },
+	{ 3, LRPC_RPC_STREAM, "tail", "/stream.Lister/Tail", 0,
+	  sizeof(struct stream_lister_tail__req), sizeof(struct stream_lister_tail__rep),
+	  stream_lister_tail__req_put, stream_lister_tail__req_get, stream_lister_tail__rep_put, stream_lister_tail__rep_get,
+	  lrpc_grpc::make<::stream::TailRequest>, lrpc_grpc::make<::stream::TailItem>, NULL, NULL },
 };
 
 const lrpc_grpc::Interface stream_lister__grpc = {
