@@ -487,6 +487,25 @@ peer_write_request(peer *p, uint32_t size, int32_t id, unsigned seed)
 	return at;
 }
 
+/* Send a request of @id whose payload is @len bytes at @payload. */
+static void
+peer_request(peer *p, int32_t id, const void *payload, uint32_t len)
+{
+	uint32_t size = (uint32_t)sizeof(lrpc_msg_header) + len;
+	uint64_t at = peer_place(p, size);
+	lrpc_msg_header *h;
+
+	assert_true(at != UINT64_MAX);
+	h = (lrpc_msg_header *)(void *)(peer_rec(p, at) + LRPC__RING_REC_HDR);
+	*h = (lrpc_msg_header){ .size = size, .id = id,
+				.flags = LRPC__MSG_REQUEST, .seq = ++p->seq };
+	memcpy(h + 1, payload, len);
+	lrpc__ring_rec_write(peer_rec(p, at), size, LRPC__RING_REC_DATA);
+	p->prod = at + lrpc__ring_rec_size(size);
+	peer_publish(p, p->prod);
+	peer_wake(p);
+}
+
 /*
  * Take the next response record (sleeping on our eventfd as the protocol
  * says).  Returns its length, -ECONNRESET when the server dropped us (main
@@ -2064,24 +2083,12 @@ test_shm_b25_ring_per_event_is_not_a_storm(void **state)
 	th_server *s = spawn(state, NULL);
 	static uint8_t resp[PEER_MAX_MSG];
 	const uint32_t n = 30000;
-	uint64_t at;
 	uint32_t req[2] = { n, 0 };
-	lrpc_msg_header *h;
 	char line[256], prefix[64];
 	peer p;
 
 	peer_connect(state, &p);
-	at = peer_place(&p, sizeof(*h) + sizeof(req));
-	assert_true(at != UINT64_MAX);
-	h = (lrpc_msg_header *)(void *)(peer_rec(&p, at) + LRPC__RING_REC_HDR);
-	*h = (lrpc_msg_header){ .size = sizeof(*h) + sizeof(req),
-				.id = H_FLOOD, .flags = LRPC__MSG_REQUEST,
-				.seq = ++p.seq };
-	memcpy(h + 1, req, sizeof(req));
-	lrpc__ring_rec_write(peer_rec(&p, at), h->size, LRPC__RING_REC_DATA);
-	p.prod = at + lrpc__ring_rec_size(h->size);
-	peer_publish(&p, p.prod);
-	peer_wake(&p);
+	peer_request(&p, H_FLOOD, req, sizeof(req));
 	assert_int_equal(peer_recv(&p, resp, sizeof(resp), SOON_MS, 1000),
 			 (int)sizeof(lrpc_msg_header));
 	for (uint32_t i = 0; i < n; i++) {
@@ -2129,8 +2136,7 @@ test_shm_burst_of_events_rings_once(void **state)
 	th_server *s = spawn(state, NULL);
 	static uint8_t resp[PEER_MAX_MSG];
 	const uint32_t n = 20, req[2] = { n, 2 };
-	uint64_t at, rings = 0;
-	lrpc_msg_header *h;
+	uint64_t rings = 0;
 	pthread_t thread;
 	peer p;
 
@@ -2140,17 +2146,7 @@ test_shm_burst_of_events_rings_once(void **state)
 	arming_ring = &p.sh[LRPC__CHAN_EVENT];
 	atomic_store(&keep_arming, true);
 	assert_int_equal(pthread_create(&thread, NULL, armer, NULL), 0);
-	at = peer_place(&p, sizeof(*h) + sizeof(req));
-	assert_true(at != UINT64_MAX);
-	h = (lrpc_msg_header *)(void *)(peer_rec(&p, at) + LRPC__RING_REC_HDR);
-	*h = (lrpc_msg_header){ .size = sizeof(*h) + sizeof(req),
-				.id = H_BURST, .flags = LRPC__MSG_REQUEST,
-				.seq = ++p.seq };
-	memcpy(h + 1, req, sizeof(req));
-	lrpc__ring_rec_write(peer_rec(&p, at), h->size, LRPC__RING_REC_DATA);
-	p.prod = at + lrpc__ring_rec_size(h->size);
-	peer_publish(&p, p.prod);
-	peer_wake(&p);
+	peer_request(&p, H_BURST, req, sizeof(req));
 	/* Spin for the answer: our eventfd counts the server's rings. */
 	assert_int_equal(peer_recv(&p, resp, sizeof(resp), SOON_MS, 1u << 30),
 			 (int)sizeof(lrpc_msg_header));
