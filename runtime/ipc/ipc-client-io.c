@@ -162,19 +162,6 @@ client_send(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 }
 
 LRPC_EXPORT int
-lrpc_client_sendv(lrpc_client *c, const struct iovec *iov, size_t n_iov)
-{
-	int r = lrpc__client_check_ready(c);
-
-	if (r < 0)
-		return r;
-	return client_send(
-		c, iov, n_iov,
-		lrpc__deadline_from_usec(c->opts.send_timeout_usec, 0), NULL,
-		NULL, 0);
-}
-
-LRPC_EXPORT int
 lrpc_client_sendv_fds(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 		      const int *fds, unsigned n_fds)
 {
@@ -186,6 +173,12 @@ lrpc_client_sendv_fds(lrpc_client *c, const struct iovec *iov, size_t n_iov,
 		c, iov, n_iov,
 		lrpc__deadline_from_usec(c->opts.send_timeout_usec, 0), NULL,
 		fds, n_fds);
+}
+
+LRPC_EXPORT int
+lrpc_client_sendv(lrpc_client *c, const struct iovec *iov, size_t n_iov)
+{
+	return lrpc_client_sendv_fds(c, iov, n_iov, NULL, 0);
 }
 
 /* The channel whose current message (a view, a callback's) is @msg. */
