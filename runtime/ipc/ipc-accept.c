@@ -199,7 +199,7 @@ accept_check_hello(lrpc_server *s, lrpc_conn *c)
 /* Build the connection's transport and control page; the fds for the
  * client go to @pass. */
 static int
-accept_build(lrpc_server *s, lrpc_conn *c, lrpc__fdset *pass)
+accept_build(lrpc_server *s, lrpc_conn *c, uint64_t *caps, lrpc__fdset *pass)
 {
 	int r;
 
@@ -209,7 +209,11 @@ accept_build(lrpc_server *s, lrpc_conn *c, lrpc__fdset *pass)
 				: LRPC_MAX(4 * (size_t)c->max_msg,
 					   (size_t)1024 * 1024);
 	c->tops = s->tr->conn;
-	r = s->tr->listener->l_accept(&c->t, c->fd, c->max_msg, pass);
+	*caps = lrpc__hello_accept_caps(&c->hello, s->opts.max_fds_per_msg,
+					&c->fd_per_msg);
+	if (!lrpc__socket_records_enabled())
+		*caps &= ~(uint64_t)LRPC__CAP_RECORDS;
+	r = s->tr->listener->l_accept(&c->t, c->fd, c->max_msg, caps, pass);
 	if (r < 0)
 		return r;
 	r = lrpc__ctl_server_init(&c->ctl, s->tr, c->t, pass);
@@ -246,6 +250,7 @@ lrpc__accept_hello(lrpc_conn *c)
 	lrpc__fdset pass = { .n = 0 };
 	lrpc__welcome w = { .magic = LRPC__WELCOME_MAGIC,
 			    .version = LRPC_PROTOCOL_VERSION };
+	uint64_t caps = 0;
 	uint32_t *cnt;
 	int r;
 
@@ -261,7 +266,7 @@ lrpc__accept_hello(lrpc_conn *c)
 		accept_refuse(c, -ENOMEM);
 		return;
 	}
-	r = accept_build(s, c, &pass);
+	r = accept_build(s, c, &caps, &pass);
 	if (r < 0) {
 		if (*cnt == 0)
 			lrpc__accept_uid_release(s, c->peer.uid);
@@ -270,9 +275,7 @@ lrpc__accept_hello(lrpc_conn *c)
 	}
 	accept_admit(s, c, cnt);
 
-	w.reserved = lrpc__hello_accept_caps(&c->hello,
-					     s->opts.max_fds_per_msg,
-					     &c->fd_per_msg);
+	w.reserved = caps;
 	if (c->fd_per_msg > 0) {
 		w.flags = c->fd_per_msg;
 		c->tops->t_fd_limits(c->t, c->fd_per_msg,

@@ -10,6 +10,19 @@
  * Connect, check who we reached, say hello.  Nothing is sent before the
  * server's credentials passed the check.
  */
+/* The capabilities this client offers in its hello. */
+static uint64_t
+client_caps(const lrpc_client *c)
+{
+	uint64_t caps = 0;
+
+	if (lrpc__fd_offer(c->opts.max_fds_per_msg) > 0)
+		caps |= LRPC__CAP_FDS;
+	if (lrpc__socket_records_enabled())
+		caps |= LRPC__CAP_RECORDS;
+	return caps;
+}
+
 static int
 client_start(lrpc_client *c, const char *name, bool wait)
 {
@@ -59,10 +72,9 @@ client_start(lrpc_client *c, const char *name, bool wait)
 	c->tops = c->tr->conn;
 	h.transport = (uint16_t)c->opts.transport;
 	h.max_msg_size = c->opts.max_msg_size;
-	if (lrpc__fd_offer(c->opts.max_fds_per_msg) > 0) {
-		h.reserved[0] = LRPC__CAP_FDS;
+	h.reserved[0] = c->caps_offered = client_caps(c);
+	if (lrpc__fd_offer(c->opts.max_fds_per_msg) > 0)
 		h.reserved[1] = lrpc__fd_offer(c->opts.max_fds_per_msg);
-	}
 	do
 		n = send(c->fd, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -86,10 +98,8 @@ lrpc__client_handshake_step(lrpc_client *c)
 		lrpc__fdset_close(&c->fds);
 		return r;
 	}
-	r = lrpc__welcome_caps(
-		&c->welcome,
-		lrpc__fd_offer(c->opts.max_fds_per_msg) > 0 ? LRPC__CAP_FDS : 0,
-		c->opts.max_fds_per_msg, &c->fd_per_msg);
+	r = lrpc__welcome_caps(&c->welcome, c->caps_offered,
+			       c->opts.max_fds_per_msg, &c->fd_per_msg);
 	if (r < 0) {
 		lrpc__fdset_close(&c->fds);
 		return r;
@@ -109,7 +119,8 @@ lrpc__client_handshake_step(lrpc_client *c)
 		lrpc__fdset_close(&c->fds);
 		return r == -ENOMEM ? r : -EPROTO;
 	}
-	r = c->tr->connector->c_adopt(&c->t, c->fd, c->max_msg, &c->fds);
+	r = c->tr->connector->c_adopt(&c->t, c->fd, c->max_msg,
+				      c->welcome.reserved, &c->fds);
 	if (r == 0)
 		r = lrpc__ctl_client_adopt(&c->ctl, c->tr, c->t);
 	if (r < 0)

@@ -52,6 +52,7 @@ struct lrpc_client {
 	uint64_t connect_deadline;
 	lrpc__welcome welcome;
 	size_t welcome_got;
+	uint64_t caps_offered; /* LRPC__CAP_* our hello offered */
 	lrpc__fdset fds;
 
 	/* Handlers run by lrpc_client_process(). */

@@ -50,9 +50,9 @@ int
 lrpc__client_wait(lrpc_client *c, lrpc__chan chan, bool out,
 		  uint64_t deadline)
 {
-	struct pollfd p[2];
+	struct pollfd p[3];
 	uint32_t ev;
-	int n = 0, fd, r;
+	int n = 0, fd, r, main_i = 0;
 
 	if (client_spin(c, chan, out, deadline))
 		return 0;
@@ -64,14 +64,27 @@ lrpc__client_wait(lrpc_client *c, lrpc__chan chan, bool out,
 	if (fd < 0)
 		fd = c->fd;
 	p[n++] = (struct pollfd){ .fd = fd, .events = (short)ev };
-	if (fd == c->fd) {
-		if (pending)
-			p[0].events |= POLLOUT;
-	} else {
-		/* Watch the main socket only for hang-up (and room for our
-		 * pending data): its responses are not what we wait for. */
-		p[n++] = (struct pollfd){ .fd = c->fd,
-					  .events = pending ? POLLOUT : 0 };
+	if (fd != c->fd) {
+		/* Watch the main socket only for hang-up: its data is not
+		 * what we wait for. */
+		main_i = n;
+		p[n++] = (struct pollfd){ .fd = c->fd, .events = 0 };
+	}
+	if (pending) {
+		/* And room for our pending request data, on whichever socket
+		 * requests travel. */
+		uint32_t rev;
+		int rfd = c->tops->t_wait_fd(c->t, LRPC__CHAN_REQUEST, true,
+					     &rev);
+		int k = 0;
+
+		if (rfd < 0)
+			rfd = c->fd;
+		while (k < n && p[k].fd != rfd)
+			k++;
+		if (k == n)
+			p[n++] = (struct pollfd){ .fd = rfd };
+		p[k].events |= POLLOUT;
 	}
 	int ms = lrpc__timeout_poll_ms(lrpc__deadline_left_usec(deadline));
 	r = ms == 0 ? 0 : poll(p, (nfds_t)n, ms);
@@ -95,7 +108,7 @@ lrpc__client_wait(lrpc_client *c, lrpc__chan chan, bool out,
 	if (r == 0)
 		return lrpc__deadline_left_usec(deadline) == 0 ? -ETIMEDOUT
 							       : 0;
-	if (n == 2 && (p[1].revents & (POLLHUP | POLLERR)) &&
+	if (main_i > 0 && (p[main_i].revents & (POLLHUP | POLLERR)) &&
 	    !(p[0].revents & POLLIN))
 		return -ECONNRESET;
 	if (pending) {

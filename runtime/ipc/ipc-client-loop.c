@@ -87,6 +87,20 @@ watch_find(const int *fds, unsigned n, int fd)
 	return -1;
 }
 
+/* Watch @fd for @ev too: merged into its entry if it has one. */
+static void
+watch_add(int *fds, uint32_t *evs, unsigned *n, int fd, uint32_t ev)
+{
+	int i = watch_find(fds, *n, fd);
+
+	if (i < 0) {
+		i = (int)(*n)++;
+		fds[i] = fd;
+		evs[i] = 0;
+	}
+	evs[i] |= ev;
+}
+
 /* Whether process has a handler for what arrives on @chan. */
 static bool
 client_handles(lrpc_client *c, int chan)
@@ -97,9 +111,9 @@ client_handles(lrpc_client *c, int chan)
 
 /*
  * The fds the connection needs watched now: the main socket (the death
- * signal always; its input while connecting or when responses travel on
- * it and have a handler; room while request data waits), then the
- * transport's distinct wait fds of the channels that have a handler.
+ * signal always; its input while connecting), then the transport's
+ * distinct wait fds: for room while request data waits, for input of the
+ * channels that have a handler (the main socket again where they use it).
  * Input nobody handles is left to the blocking calls: watching it would
  * keep a level-triggered loop busy for as long as it sits there.
  */
@@ -114,21 +128,14 @@ watch_wanted(lrpc_client *c, int *fds, uint32_t *evs)
 	evs[n++] = c->state == CLIENT_CONNECTING ? LRPC_POLL_IN : 0;
 	if (c->state != CLIENT_CONNECTED || !c->t)
 		return n;
-	if (c->tops->t_pending(c->t, LRPC__CHAN_REQUEST))
-		evs[0] |= LRPC_POLL_OUT;
-	for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++) {
+	for (int ch = 0; ch < LRPC__N_CHAN; ch++) {
+		bool out = ch == LRPC__CHAN_REQUEST; /* room for our data */
 		uint32_t ev;
-		int fd = c->tops->t_wait_fd(c->t, (lrpc__chan)ch, false, &ev);
-		int k = watch_find(fds, n, fd < 0 ? c->fd : fd);
+		int fd = c->tops->t_wait_fd(c->t, (lrpc__chan)ch, out, &ev);
 
-		if (!client_handles(c, ch))
-			continue;
-		if (k >= 0) {
-			evs[k] |= ev;
-		} else {
-			fds[n] = fd;
-			evs[n++] = ev;
-		}
+		if (out ? c->tops->t_pending(c->t, LRPC__CHAN_REQUEST)
+			: client_handles(c, ch))
+			watch_add(fds, evs, &n, fd < 0 ? c->fd : fd, ev);
 	}
 	return n;
 }

@@ -162,6 +162,8 @@ lrpc__hello_accept_caps(const lrpc__hello *h, uint32_t per_msg,
 		caps |= LRPC__CAP_FDS;
 		*ret_fds = LRPC_MIN(n, LRPC_MAX_FDS_PER_MSG);
 	}
+	if (h->reserved[0] & LRPC__CAP_RECORDS)
+		caps |= LRPC__CAP_RECORDS;
 	return caps;
 }
 

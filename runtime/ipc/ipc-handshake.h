@@ -41,6 +41,7 @@ _Static_assert(sizeof(lrpc__welcome) == 32, "welcome is 32 bytes on the wire");
  */
 #define LRPC__CAP_FDS (1u << 0) /* fd passing; limits below */
 /* Bit 1 is taken by wake coalescing. */
+/* Bit 2, LRPC__CAP_RECORDS, is the socket transport's (transport.h). */
 /* The hello's reserved[1], bits 0-15: the most fds per message the client
  * takes; the welcome's flags: the server's.  The smaller applies. */
 #define LRPC__HELLO_FDS_MASK 0xffffu

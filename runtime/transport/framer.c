@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "framer.h"
@@ -15,6 +16,14 @@ lrpc__framer_init(lrpc__framer *f, uint32_t max_msg, uint32_t kind)
 {
 	*f = (lrpc__framer){ .max_msg = max_msg, .kind = kind };
 	f->batches_tail = &f->batches;
+}
+
+void
+lrpc__framer_set_records(lrpc__framer *f)
+{
+	assert(!f->buf);
+	f->records = true;
+	f->room = LRPC_ALIGN8((size_t)f->max_msg);
 }
 
 void
@@ -46,7 +55,10 @@ void
 lrpc__framer_done(lrpc__framer *f)
 {
 	framer_drop_fds(f);
-	free(f->buf);
+	if (f->records && f->buf)
+		munmap(f->buf, f->cap);
+	else
+		free(f->buf);
 	f->buf = NULL;
 	f->cap = f->head = f->tail = f->cur = 0;
 }
@@ -70,6 +82,34 @@ framer_validate(const lrpc__framer *f, const lrpc_msg_header *h)
 	if (lrpc__msg_n_fds(h->flags) > f->fd_max)
 		return -EBADMSG;
 	return 0;
+}
+
+/*
+ * Record mode: a read needs room for the largest record at the tail.  What
+ * is buffered when a read is due is less than one message (the IPC core
+ * takes every whole one first), so after compacting, a mapping of twice
+ * the largest record always has it.  Its pages cost memory only once a
+ * record lands in them (and trimming gives them back).
+ */
+static int
+framer_reserve_record(lrpc__framer *f)
+{
+	if (!f->buf) {
+		size_t cap = (2 * f->room + 4095) & ~(size_t)4095;
+		void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			       -1, 0);
+		if (p == MAP_FAILED)
+			return -ENOMEM;
+		f->buf = p;
+		f->cap = cap;
+	}
+	if (f->cap - f->tail < f->room && f->head > 0) {
+		memmove(f->buf, f->buf + f->head, f->tail - f->head);
+		f->tail -= f->head;
+		f->head = 0;
+	}
+	return f->cap - f->tail < f->room ? -EBADMSG : 0;
 }
 
 /* Make room for @need bytes from head: compact, then grow. */
@@ -133,6 +173,13 @@ framer_recv_fds(lrpc__framer *f, int fd, void *buf, size_t len)
 	r = lrpc__cmsg_take_fds(&mh, f->fd_max, &fds, &n_fds);
 	if (r < 0)
 		return r;
+	if ((mh.msg_flags & MSG_TRUNC) && n_fds > 0) {
+		lrpc__msg_fds fl = { .fds = fds, .n = n_fds };
+		unsigned held = n_fds;
+		lrpc__msg_fds_clear(&fl, &held);
+	}
+	if (mh.msg_flags & MSG_TRUNC)
+		return -EBADMSG; /* a record larger than any message */
 	if (n_fds == 0)
 		return n;
 	if (n == 0 || *f->fd_held + n_fds > f->fd_held_max ||
@@ -198,7 +245,7 @@ framer_recv(int fd, void *buf, size_t len)
 	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EINTR ? -EAGAIN : -errno;
-	if (mh.msg_controllen == 0 && !(mh.msg_flags & MSG_CTRUNC))
+	if (mh.msg_controllen == 0 && !(mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
 		return n;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
 	     c = CMSG_NXTHDR(&mh, c)) {
@@ -218,10 +265,16 @@ framer_recv(int fd, void *buf, size_t len)
 int
 lrpc__framer_fill(lrpc__framer *f, int fd)
 {
-	size_t need = sizeof(lrpc_msg_header);
+	size_t need = sizeof(lrpc_msg_header), len;
 	ssize_t n;
 	int r;
 
+	if (f->records) {
+		r = framer_reserve_record(f);
+		if (r < 0)
+			return r;
+		goto read;
+	}
 	/* If a header is already here, we know (and have checked) how much
 	 * the record needs; make sure it fits. */
 	if (lrpc__framer_buffered(f) >= sizeof(lrpc_msg_header)) {
@@ -238,10 +291,14 @@ lrpc__framer_fill(lrpc__framer *f, int fd)
 		if (r < 0)
 			return r;
 	}
+read:
+	/* A record longer than the largest message comes back cut
+	 * (MSG_TRUNC): refused. */
+	len = f->records ? f->room : f->cap - f->tail;
 	if (f->fd_max)
-		n = framer_recv_fds(f, fd, f->buf + f->tail, f->cap - f->tail);
+		n = framer_recv_fds(f, fd, f->buf + f->tail, len);
 	else
-		n = framer_recv(fd, f->buf + f->tail, f->cap - f->tail);
+		n = framer_recv(fd, f->buf + f->tail, len);
 	if (n < 0)
 		return (int)n;
 	if (n == 0)

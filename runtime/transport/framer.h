@@ -28,6 +28,10 @@ typedef struct lrpc__framer {
 	size_t tail; /* end of received data */
 	uint32_t max_msg;
 	uint32_t kind; /* expected kind in header flags, 0: any */
+	/* Record mode (lrpc__framer_set_records()): every read is one
+	 * record of at most @room bytes, into a mapping of 2 * @room. */
+	bool records;
+	size_t room;
 	size_t cur;    /* padded size of the record last peeked, 0: none */
 	/* Fd passing (lrpc__framer_set_fds()); fd_max 0: no record may
 	 * carry fds. */
@@ -41,6 +45,13 @@ typedef struct lrpc__framer {
 } lrpc__framer;
 
 void lrpc__framer_init(lrpc__framer *f, uint32_t max_msg, uint32_t kind);
+/*
+ * Read from a record socket (SOCK_SEQPACKET) from now on: each read takes
+ * one record of up to LRPC_ALIGN8(max_msg) bytes, whole messages or parts
+ * of one, and a record that would not fit is a protocol error (the kernel
+ * would have cut it).  Call before the first fill.
+ */
+void lrpc__framer_set_records(lrpc__framer *f);
 void lrpc__framer_done(lrpc__framer *f);
 /*
  * One recv() from @fd into the buffer.  Returns the bytes read, -EAGAIN,

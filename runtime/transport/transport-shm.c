@@ -124,7 +124,8 @@ shm_alloc(lrpc__role role, int sock, uint32_t max_msg)
 }
 
 static int
-shm_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
+shm_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, uint64_t *caps,
+	   lrpc__fdset *pass)
 {
 	_lrpc_cleanup_close_ int memfd = -1, s_efd = -1, c_efd = -1;
 	uint64_t cap, total = shm_total(max_msg, &cap);
@@ -132,6 +133,8 @@ shm_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
 	lrpc__tconn *t;
 	void *map;
 	int r;
+
+	*caps &= ~(uint64_t)LRPC__CAP_RECORDS;
 
 	t = shm_alloc(LRPC__ROLE_SERVER, sock, max_msg);
 	if (!t)
@@ -184,14 +187,15 @@ fail_errno:
 }
 
 static int
-shm_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
+shm_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, uint64_t caps,
+	  lrpc__fdset *fds)
 {
 	uint64_t cap, total = shm_total(max_msg, &cap);
 	lrpc__tconn *t = NULL;
 	void *map;
 	int r;
 
-	if (fds->n != 3) {
+	if (fds->n != 3 || (caps & LRPC__CAP_RECORDS)) {
 		r = -EPROTO;
 		goto fail;
 	}

@@ -1,55 +1,76 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The socket transport: requests and responses travel on the connection's
- * main unix stream socket, events on a second stream socket (one end of a
- * socketpair the server creates and passes in the handshake), so an event
- * can never be taken for a response.  See docs/wire.md for why streams and
- * not SOCK_SEQPACKET.
+ * The socket transport.  Events travel on a socketpair of their own, which
+ * the server creates and passes in the handshake, so an event can never be
+ * taken for a response.  With record sockets (LRPC__CAP_RECORDS, both
+ * sides new enough) requests and responses travel on a second socketpair
+ * and both pairs are SOCK_SEQPACKET: a message is one record (or, where
+ * the socket buffers are smaller than the largest message, a few), which
+ * the kernel moves as one buffer and hands over with one wake-up.  Without
+ * them requests and responses share the connection's main stream socket,
+ * and the event pair is a stream too: a stream cuts a large message into
+ * many small kernel buffers.  docs/wire.md, "Record sockets".
  */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
-#include "framer.h"
-#include "transport.h"
+#include "socket-conn.h"
 #include "util.h"
 
-/* Socket buffer size asked for; the kernel caps it at wmem_max/rmem_max
- * for unprivileged processes, which is fine: it only saves syscalls. */
-#define SOCK_BUF_SIZE (1024 * 1024)
+static int records_enabled = -1;
 
-struct sock_out {
-	/* The unsent tail of a message the transport already took. */
-	uint8_t *buf;
-	size_t cap;
-	size_t len;
-	size_t off;
-};
-
-struct lrpc__tconn {
-	lrpc__role role;
-	int main_fd;  /* not owned */
-	int event_fd; /* owned */
-	uint32_t max_msg;
-	lrpc__framer in[LRPC__N_CHAN];
-	struct sock_out out[LRPC__N_CHAN];
-	/* t_reserve buffers: private memory, sent at t_commit. */
-	uint8_t *resv[LRPC__N_CHAN];
-	size_t resv_cap[LRPC__N_CHAN];
-	/* t_hold_wakes: events gather in out[] and leave in one write. */
-	bool corked;
-	unsigned fds_held; /* received fds not yet taken or closed */
-};
-
-/* Most bytes corked events gather before they are written anyway. */
-#define CORK_MAX (64 * 1024)
-
-static int
-sock_chan_fd(lrpc__tconn *t, lrpc__chan chan)
+void
+lrpc__socket_records_set(bool enabled)
 {
-	return chan == LRPC__CHAN_EVENT ? t->event_fd : t->main_fd;
+	records_enabled = enabled;
+}
+
+bool
+lrpc__socket_records_enabled(void)
+{
+	int enabled = records_enabled;
+
+	if (enabled < 0) {
+		/* secure_getenv: a setuid program is not steered by its
+		 * caller. */
+		const char *e = secure_getenv("LRPC_SOCKET_RECORDS");
+		enabled = !(e && strcmp(e, "0") == 0);
+		records_enabled = enabled;
+	}
+	return enabled;
+}
+
+/*
+ * Ask for a send buffer that holds two of the largest records, so one can
+ * be read while the next is written: forced past wmem_max where we may
+ * (CAP_NET_ADMIN), else as much as wmem_max allows.
+ */
+static void
+record_set_buf(int fd, size_t room)
+{
+	int v = (int)LRPC_MIN(2 * room + 4096, (size_t)INT32_MAX / 2);
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
+/*
+ * The largest record to send on @fd: the kernel refuses a record over
+ * its send buffer less 32 bytes (EMSGSIZE); half of that keeps two in
+ * flight.  Never more than a whole message, never less than 64 bytes.
+ */
+static size_t
+record_chunk(int fd, size_t room)
+{
+	int sb = 0;
+	socklen_t l = sizeof(sb);
+	size_t c = 64;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, &l) == 0 && sb > 128)
+		c = LRPC_MAX(((size_t)sb - 32) / 2, (size_t)64);
+	return LRPC_MIN(c, room) & ~(size_t)7;
 }
 
 static void
@@ -61,7 +82,7 @@ sock_set_bufs(int fd)
 }
 
 static lrpc__tconn *
-sock_alloc(lrpc__role role, int sock, uint32_t max_msg)
+sock_alloc(lrpc__role role, int sock, uint32_t max_msg, bool records)
 {
 	lrpc__tconn *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -69,6 +90,8 @@ sock_alloc(lrpc__role role, int sock, uint32_t max_msg)
 	t->role = role;
 	t->main_fd = sock;
 	t->event_fd = -1;
+	t->rpc_fd = -1;
+	t->records = records;
 	t->max_msg = max_msg;
 	if (role == LRPC__ROLE_SERVER) {
 		lrpc__framer_init(&t->in[LRPC__CHAN_REQUEST], max_msg,
@@ -79,6 +102,9 @@ sock_alloc(lrpc__role role, int sock, uint32_t max_msg)
 		lrpc__framer_init(&t->in[LRPC__CHAN_EVENT], max_msg,
 				  LRPC__MSG_EVENT);
 	}
+	if (records)
+		for (int i = 0; i < LRPC__N_CHAN; i++)
+			lrpc__framer_set_records(&t->in[i]);
 	return t;
 }
 
@@ -93,37 +119,61 @@ sock_free(lrpc__tconn *t)
 		free(t->resv[i]);
 	}
 	lrpc__safe_close(t->event_fd);
+	lrpc__safe_close(t->rpc_fd);
 	free(t);
 }
 
 static int
-sock_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *pass)
+sock_accept(lrpc__tconn **ret, int sock, uint32_t max_msg, uint64_t *caps,
+	    lrpc__fdset *pass)
 {
+	bool rec = *caps & LRPC__CAP_RECORDS;
+	int type = (rec ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC |
+		   SOCK_NONBLOCK;
+	size_t room = LRPC_ALIGN8((size_t)max_msg);
 	lrpc__tconn *t;
-	int sv[2], r;
+	int sv[2], rp[2], r;
 
-	t = sock_alloc(LRPC__ROLE_SERVER, sock, max_msg);
+	t = sock_alloc(LRPC__ROLE_SERVER, sock, max_msg, rec);
 	if (!t)
 		return -ENOMEM;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
-		       sv) < 0) {
+	if (socketpair(AF_UNIX, type, 0, sv) < 0) {
 		r = -errno;
 		sock_free(t);
 		return r;
 	}
 	t->event_fd = sv[0];
-	sock_set_bufs(sv[0]);
-	sock_set_bufs(sock);
-	/* Events only flow one way; the client's end never writes. */
-	(void)shutdown(sv[0], SHUT_RD);
 	pass->n = 0;
 	pass->fds[pass->n++] = sv[1];
+	/* Events only flow one way; the client's end never writes. */
+	(void)shutdown(sv[0], SHUT_RD);
+	if (!rec) {
+		sock_set_bufs(sv[0]);
+		sock_set_bufs(sock);
+		*ret = t;
+		return 0;
+	}
+	if (socketpair(AF_UNIX, type, 0, rp) < 0) {
+		r = -errno;
+		lrpc__fdset_close(pass);
+		sock_free(t);
+		return r;
+	}
+	t->rpc_fd = rp[0];
+	pass->fds[pass->n++] = rp[1];
+	/* Both ends' buffers are ours to size: the client's end sends its
+	 * requests, and it reads back what it got. */
+	record_set_buf(sv[0], room);
+	record_set_buf(rp[0], room);
+	record_set_buf(rp[1], room);
+	t->chunk[LRPC__CHAN_RESPONSE] = record_chunk(rp[0], room);
+	t->chunk[LRPC__CHAN_EVENT] = record_chunk(sv[0], room);
 	*ret = t;
 	return 0;
 }
 
 static int
-sock_check_stream(int fd)
+sock_check_type(int fd, int want)
 {
 	int type = 0, domain = 0;
 	socklen_t l = sizeof(type);
@@ -133,191 +183,52 @@ sock_check_stream(int fd)
 	l = sizeof(domain);
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0)
 		return -EBADF;
-	if (type != SOCK_STREAM || domain != AF_UNIX)
+	if (type != want || domain != AF_UNIX)
 		return -EBADF;
 	return 0;
 }
 
 static int
-sock_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, lrpc__fdset *fds)
+sock_adopt(lrpc__tconn **ret, int sock, uint32_t max_msg, uint64_t caps,
+	   lrpc__fdset *fds)
 {
+	bool rec = caps & LRPC__CAP_RECORDS;
+	int type = rec ? SOCK_SEQPACKET : SOCK_STREAM;
 	lrpc__tconn *t;
-	int r;
+	int r = 0;
 
-	if (fds->n != 1) {
+	if (fds->n != (rec ? 2u : 1u)) {
 		lrpc__fdset_close(fds);
 		return -EPROTO;
 	}
-	r = sock_check_stream(fds->fds[0]);
+	for (unsigned i = 0; i < fds->n && r == 0; i++)
+		r = sock_check_type(fds->fds[i], type);
 	if (r < 0) {
 		lrpc__fdset_close(fds);
 		return r;
 	}
-	t = sock_alloc(LRPC__ROLE_CLIENT, sock, max_msg);
+	t = sock_alloc(LRPC__ROLE_CLIENT, sock, max_msg, rec);
 	if (!t) {
 		lrpc__fdset_close(fds);
 		return -ENOMEM;
 	}
 	t->event_fd = fds->fds[0];
+	if (rec)
+		t->rpc_fd = fds->fds[1];
 	fds->n = 0;
-	if (fcntl(t->event_fd, F_SETFL, O_RDWR | O_NONBLOCK) < 0) {
+	if (fcntl(t->event_fd, F_SETFL, O_RDWR | O_NONBLOCK) < 0 ||
+	    (rec && fcntl(t->rpc_fd, F_SETFL, O_RDWR | O_NONBLOCK) < 0)) {
 		r = -errno;
 		sock_free(t);
 		return r;
 	}
-	sock_set_bufs(sock);
+	if (rec)
+		t->chunk[LRPC__CHAN_REQUEST] =
+			record_chunk(t->rpc_fd, LRPC_ALIGN8((size_t)max_msg));
+	else
+		sock_set_bufs(sock);
 	*ret = t;
 	return 0;
-}
-
-static int
-sock_flush(lrpc__tconn *t, lrpc__chan chan)
-{
-	struct sock_out *o = &t->out[chan];
-	ssize_t n;
-
-	while (o->off < o->len) {
-		n = send(sock_chan_fd(t, chan), o->buf + o->off, o->len - o->off,
-			 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return -EAGAIN;
-			return errno == EPIPE ? -ECONNRESET : -errno;
-		}
-		o->off += (size_t)n;
-	}
-	o->off = o->len = 0;
-	/* Keep small buffers for reuse; give back large ones. */
-	if (o->cap > 256 * 1024) {
-		free(o->buf);
-		o->buf = NULL;
-		o->cap = 0;
-	}
-	return 0;
-}
-
-/* Keep a copy of the record's bytes after the first @done of @wire,
- * after whatever is still pending. */
-static int
-sock_keep_tail(struct sock_out *o, const struct iovec *iov, size_t n_iov,
-	       size_t wire, size_t done)
-{
-	size_t keep = wire - done, have = o->len - o->off;
-
-	if (o->off > 0) {
-		memmove(o->buf, o->buf + o->off, have);
-		o->off = 0;
-		o->len = have;
-	}
-	if (o->cap < have + keep) {
-		uint8_t *nbuf = realloc(o->buf, have + keep);
-		if (!nbuf)
-			return -ENOMEM; /* fatal: the stream is torn */
-		o->buf = nbuf;
-		o->cap = have + keep;
-	}
-	uint8_t *buf = o->buf + have;
-	size_t pos = 0, skip = done;
-	for (size_t i = 0; i < n_iov; i++) {
-		size_t len = iov[i].iov_len, off = LRPC_MIN(skip, len);
-		skip -= off;
-		memcpy(buf + pos, (const uint8_t *)iov[i].iov_base + off,
-		       len - off);
-		pos += len - off;
-	}
-	assert(pos == keep);
-	o->len = have + keep;
-	return 0;
-}
-
-/*
- * Send a record.  With @take, a record that cannot go out at once is kept
- * whole (t_commit must not fail for lack of room: the room was checked at
- * t_reserve); without, -EAGAIN means nothing was taken.
- */
-static int
-sock_send_record(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
-		 size_t n_iov, size_t size, bool take, const int *fds,
-		 unsigned n_fds)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * LRPC__MSG_FDS_LIMIT)];
-	} ctl;
-	struct sock_out *o = &t->out[chan];
-	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
-			     .msg_iovlen = n_iov };
-	size_t wire = LRPC_ALIGN8(size), done;
-	ssize_t n;
-	int r;
-
-	/* Corked: gather the record behind the others; they leave together
-	 * when the cork comes off or they grow past CORK_MAX. */
-	if (t->corked && chan == LRPC__CHAN_EVENT && n_fds == 0 &&
-	    o->len - o->off + wire > CORK_MAX && o->len > 0) {
-		r = sock_flush(t, chan);
-		if (r < 0 && (r != -EAGAIN || !take))
-			return r;
-	}
-	/* (A record with fds is never gathered: they must ride with its
-	 * first byte, below, once what was gathered is out.) */
-	if (t->corked && chan == LRPC__CHAN_EVENT && n_fds == 0 &&
-	    o->len - o->off + wire <= CORK_MAX) {
-		done = 0;
-		goto keep;
-	}
-	if (o->len > 0) {
-		r = sock_flush(t, chan);
-		if (r < 0 && (r != -EAGAIN || !take))
-			return r;
-	}
-	if (n_fds > 0) {
-		/* The fds must ride with the record's first byte: not while
-		 * the stream is mid-record (docs/wire.md). */
-		assert(!take && n_fds <= LRPC__MSG_FDS_LIMIT);
-		if (o->len > 0)
-			return -EAGAIN;
-		lrpc__cmsg_put_fds(&mh, ctl.buf, fds, n_fds);
-	}
-	if (o->len > 0) {
-		n = 0; /* the stream is busy with an earlier record */
-	} else {
-		do
-			n = sendmsg(sock_chan_fd(t, chan), &mh,
-				    MSG_DONTWAIT | MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			if (errno != EAGAIN)
-				return errno == EPIPE ? -ECONNRESET : -errno;
-			if (!take)
-				return -EAGAIN;
-			n = 0;
-		}
-	}
-	done = (size_t)n;
-	if (done == wire)
-		return 0;
-
-	/* Partial write: the stream is now mid-record, so the rest must go
-	 * out before anything else. */
-keep:
-	return sock_keep_tail(o, iov, n_iov, wire, done);
-}
-
-static int
-sock_send(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
-	  size_t n_iov, size_t size)
-{
-	return sock_send_record(t, chan, iov, n_iov, size, false, NULL, 0);
-}
-
-static int
-sock_send_fds(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
-	      size_t n_iov, size_t size, const int *fds, unsigned n_fds)
-{
-	return sock_send_record(t, chan, iov, n_iov, size, false, fds, n_fds);
 }
 
 static void
@@ -340,67 +251,6 @@ sock_take_fd(lrpc__tconn *t, lrpc__chan chan, unsigned i)
 	return lrpc__msg_fds_take(&t->in[chan].cur_fds, i, &t->fds_held);
 }
 
-/*
- * Sockets have no wake-ups to hold: what a burst of events costs here is
- * a write each.  Held, events gather and leave in one write when the
- * hold ends (what is left after a full socket goes out as the core
- * flushes, like any partly written record).
- */
-static void
-sock_hold_wakes(lrpc__tconn *t, bool hold)
-{
-	t->corked = hold;
-	if (!hold)
-		(void)sock_flush(t, LRPC__CHAN_EVENT);
-}
-
-static int
-sock_reserve(lrpc__tconn *t, lrpc__chan chan, size_t size, void **ret_buf)
-{
-	size_t wire = LRPC_ALIGN8(size);
-
-	if (size > t->max_msg)
-		return -EMSGSIZE;
-	/* Room is "nothing of an earlier record still pending". */
-	if (t->out[chan].len > 0) {
-		int r = sock_flush(t, chan);
-		if (r < 0)
-			return r;
-	}
-	if (t->resv_cap[chan] < wire) {
-		uint8_t *b = realloc(t->resv[chan], wire);
-		if (!b)
-			return -ENOMEM;
-		t->resv[chan] = b;
-		t->resv_cap[chan] = wire;
-	}
-	*ret_buf = t->resv[chan];
-	return 0;
-}
-
-static int
-sock_commit(lrpc__tconn *t, lrpc__chan chan, size_t size)
-{
-	size_t wire = LRPC_ALIGN8(size);
-	struct iovec iov = { .iov_base = t->resv[chan], .iov_len = wire };
-	int r;
-
-	assert(t->resv[chan] && wire <= t->resv_cap[chan]);
-	memset(t->resv[chan] + size, 0, wire - size);
-	r = sock_send_record(t, chan, &iov, 1, size, true, NULL, 0);
-	/* Do not keep a huge buffer around for one large message. */
-	if (t->resv_cap[chan] > 256 * 1024) {
-		free(t->resv[chan]);
-		t->resv[chan] = NULL;
-		t->resv_cap[chan] = 0;
-	}
-	return r;
-}
-
-static void
-sock_cancel(lrpc__tconn *t, lrpc__chan chan)
-{
-}
 
 static bool
 sock_spin_ok(lrpc__tconn *t)
@@ -428,14 +278,6 @@ sock_disarm(lrpc__tconn *t, lrpc__chan chan, bool out)
 static void
 sock_kick(lrpc__tconn *t)
 {
-}
-
-static bool
-sock_pending(lrpc__tconn *t, lrpc__chan chan)
-{
-	/* Corked events wait for the cork to come off, not for room. */
-	return t->out[chan].len > 0 &&
-	       !(t->corked && chan == LRPC__CHAN_EVENT);
 }
 
 static int
@@ -534,9 +376,9 @@ static const lrpc__connector_ops socket_connector_ops = {
 static const lrpc__tconn_ops socket_conn_ops = {
 	.struct_size = sizeof(lrpc__tconn_ops),
 	.t_free = sock_free,
-	.t_send = sock_send,
-	.t_flush = sock_flush,
-	.t_pending = sock_pending,
+	.t_send = lrpc__sock_send,
+	.t_flush = lrpc__sock_flush,
+	.t_pending = lrpc__sock_pending,
 	.t_recv = sock_recv,
 	.t_partial = sock_partial,
 	.t_release = sock_release,
@@ -547,14 +389,14 @@ static const lrpc__tconn_ops socket_conn_ops = {
 	.t_arm = sock_arm,
 	.t_disarm = sock_disarm,
 	.t_kick = sock_kick,
-	.t_reserve = sock_reserve,
-	.t_commit = sock_commit,
-	.t_cancel = sock_cancel,
+	.t_reserve = lrpc__sock_reserve,
+	.t_commit = lrpc__sock_commit,
+	.t_cancel = lrpc__sock_cancel,
 	.t_trim = sock_trim,
 	.t_held = sock_held,
-	.t_hold_wakes = sock_hold_wakes,
+	.t_hold_wakes = lrpc__sock_hold_wakes,
 	.t_fd_limits = sock_fd_limits,
-	.t_send_fds = sock_send_fds,
+	.t_send_fds = lrpc__sock_send_fds,
 	.t_msg_n_fds = sock_msg_n_fds,
 	.t_take_fd = sock_take_fd,
 };

@@ -67,6 +67,15 @@ typedef enum lrpc__role {
 	LRPC__ROLE_CLIENT,
 } lrpc__role;
 
+/*
+ * A handshake capability a transport takes up (the others are the IPC
+ * core's, ipc/ipc-handshake.h): the socket transport's channels travel on
+ * SOCK_SEQPACKET socketpairs the server passes in the welcome, a message
+ * per record where the socket buffers allow (docs/wire.md, "Record
+ * sockets"); without it, on stream sockets.
+ */
+#define LRPC__CAP_RECORDS (1u << 2)
+
 /* Capabilities of a transport (lrpc__transport.caps). */
 typedef enum lrpc__tcaps {
 	/*
@@ -95,13 +104,16 @@ typedef struct lrpc__listener_ops {
 	/*
 	 * Build the transport of a just-accepted connection whose main
 	 * socket is @sock (not owned), for messages up to @max_msg bytes.
-	 * Fills @pass with fds for the client, in the order the wire
-	 * documents; they stay owned by @pass (the caller closes them once
-	 * they were sent).  Never blocks.  Errors: -ENOMEM, or the errno of
-	 * the system call that failed; nothing is left allocated.
+	 * @caps holds the handshake capabilities (LRPC__CAP_*) the client
+	 * offered and the server would accept; the transport clears those
+	 * it does not take up (what is left goes into the welcome).  Fills
+	 * @pass with fds for the client, in the order the wire documents;
+	 * they stay owned by @pass (the caller closes them once they were
+	 * sent).  Never blocks.  Errors: -ENOMEM, or the errno of the
+	 * system call that failed; nothing is left allocated.
 	 */
 	int (*l_accept)(lrpc__tconn **ret, int sock, uint32_t max_msg,
-			lrpc__fdset *pass);
+			uint64_t *caps, lrpc__fdset *pass);
 } lrpc__listener_ops;
 
 /* The connector role: the client side, from what the handshake brought. */
@@ -109,13 +121,15 @@ typedef struct lrpc__connector_ops {
 	size_t struct_size;
 	/*
 	 * Adopt the fds the welcome brought for the transport: taken from
-	 * @fds on success and on failure.  Every fd is checked for type,
-	 * seals and size before use: they come from the peer.  Never blocks.
-	 * Errors: -EPROTO (wrong number or kind of fds), -EBADF/-EPERM (an
-	 * fd that is not what it must be), -ENOMEM.
+	 * @fds on success and on failure.  @caps: the capabilities the
+	 * welcome accepted (already checked to be a subset of the offer).
+	 * Every fd is checked for type, seals and size before use: they come
+	 * from the peer.  Never blocks.  Errors: -EPROTO (wrong number or
+	 * kind of fds), -EBADF/-EPERM (an fd that is not what it must be),
+	 * -ENOMEM.
 	 */
 	int (*c_adopt)(lrpc__tconn **ret, int sock, uint32_t max_msg,
-		       lrpc__fdset *fds);
+		       uint64_t caps, lrpc__fdset *fds);
 } lrpc__connector_ops;
 
 /*
@@ -281,6 +295,14 @@ const lrpc__transport *lrpc__transport_get(lrpc_transport type);
 lrpc_transport lrpc__transport_best(void);
 
 extern const lrpc__transport lrpc__socket_transport;
+/*
+ * Whether this process offers and takes up record sockets
+ * (LRPC__CAP_RECORDS): yes unless LRPC_SOCKET_RECORDS=0 is in the
+ * environment (a diagnostic switch, docs/wire.md).
+ */
+bool lrpc__socket_records_enabled(void);
+/* Override that for this process (tests of mixed peers). */
+void lrpc__socket_records_set(bool enabled);
 extern const lrpc__transport lrpc__shm_transport;
 
 /* Total length of an iovec, or SIZE_MAX on overflow. */

@@ -55,13 +55,14 @@ pair_open(pair *p, uint32_t max_msg)
 	p->cap = lrpc__ring_capacity(max_msg);
 	p->total = LRPC__SHM_DATA_OFF + LRPC__N_CHAN * p->cap;
 	FZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->sv) == 0);
-	FZ_CHECK(tr->listener->l_accept(&p->srv, p->sv[0], max_msg, &pass) ==
-		 0);
+	uint64_t caps = 0;
+	FZ_CHECK(tr->listener->l_accept(&p->srv, p->sv[0], max_msg, &caps,
+					&pass) == 0);
 	FZ_CHECK(pass.n == 3);
 	memfd = dup(pass.fds[0]);
 	FZ_CHECK(memfd >= 0);
-	FZ_CHECK(tr->connector->c_adopt(&p->cli, p->sv[1], max_msg, &pass) ==
-		 0);
+	FZ_CHECK(tr->connector->c_adopt(&p->cli, p->sv[1], max_msg, caps,
+					&pass) == 0);
 	p->map = mmap(NULL, p->total, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      memfd, 0);
 	FZ_CHECK(p->map != MAP_FAILED);
