@@ -267,10 +267,20 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 	if (c->viewing[chan])
 		return -EBUSY;
 	for (;; fill = true) {
-		r = c->tops->t_recv(c->t, chan, fill, &msg, &size);
+		/* A read straight into @buf where the transport can: the
+		 * message is then copied by the kernel only. */
+		if (fill && c->tops->t_recv_into)
+			r = c->tops->t_recv_into(c->t, chan, buf, cap, &msg,
+						 &size);
+		else
+			r = c->tops->t_recv(c->t, chan, fill, &msg, &size);
 		if (r < 0)
 			return lrpc__client_broken(c, r);
-		if (r > 0) {
+		if (r == 2) {
+			msg = buf; /* already where it goes */
+			if (min_seq && msg->seq != 0 && msg->seq < min_seq)
+				continue;
+		} else if (r > 0) {
 			if (min_seq && msg->seq != 0 && msg->seq < min_seq) {
 				c->tops->t_release(c->t, chan);
 				continue;
@@ -279,6 +289,8 @@ client_recv(lrpc_client *c, lrpc__chan chan, void *buf, size_t cap,
 				return -EMSGSIZE;
 			memcpy(buf, msg, size);
 			c->tops->t_release(c->t, chan);
+		}
+		if (r > 0) {
 			lrpc__client_note_bytes(c, size);
 			if (chan == LRPC__CHAN_RESPONSE)
 				c->sent_since_recv = false;

@@ -139,7 +139,7 @@ framer_reserve(lrpc__framer *f, size_t need)
  * got, and reports the connection broken -- also when the kernel had to
  * cut the list short (MSG_CTRUNC: it closed the rest itself).
  */
-static ssize_t framer_recv(int fd, void *buf, size_t len);
+static ssize_t framer_recv(int fd, struct iovec *iov, size_t n_iov);
 
 /*
  * Read with fds allowed.  The kernel ends a read of a stream socket
@@ -150,14 +150,13 @@ static ssize_t framer_recv(int fd, void *buf, size_t len);
  * comes back as MSG_CTRUNC.
  */
 static ssize_t
-framer_recv_fds(lrpc__framer *f, int fd, void *buf, size_t len)
+framer_recv_fds(lrpc__framer *f, int fd, struct iovec *iov, size_t n_iov)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * LRPC__MSG_FDS_LIMIT)];
 	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n_iov,
 			     .msg_control = ctl.buf,
 			     .msg_controllen = CMSG_SPACE(sizeof(int) *
 							  f->fd_max) };
@@ -230,14 +229,13 @@ framer_match(lrpc__framer *f, const lrpc_msg_header *h, size_t padded)
 }
 
 static ssize_t
-framer_recv(int fd, void *buf, size_t len)
+framer_recv(int fd, struct iovec *iov, size_t n_iov)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * 8)];
 	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n_iov,
 			     .msg_control = ctl.buf,
 			     .msg_controllen = sizeof(ctl.buf) };
 	ssize_t n;
@@ -295,14 +293,68 @@ read:
 	/* A record longer than the largest message comes back cut
 	 * (MSG_TRUNC): refused. */
 	len = f->records ? f->room : f->cap - f->tail;
+	struct iovec iov = { .iov_base = f->buf + f->tail, .iov_len = len };
 	if (f->fd_max)
-		n = framer_recv_fds(f, fd, f->buf + f->tail, len);
+		n = framer_recv_fds(f, fd, &iov, 1);
 	else
-		n = framer_recv(fd, f->buf + f->tail, len);
+		n = framer_recv(fd, &iov, 1);
 	if (n < 0)
 		return (int)n;
 	if (n == 0)
 		return -ECONNRESET;
+	f->tail += (size_t)n;
+	return (int)LRPC_MIN((size_t)n, (size_t)INT32_MAX);
+}
+
+/*
+ * Record mode, nothing buffered: read the next record into @buf first and
+ * what does not fit after it into our own buffer, in one recvmsg().  A
+ * record that is exactly one valid message without fds stays in @buf (2:
+ * the caller's copy is the only one); anything else is moved into our
+ * buffer as if read there (the caller's bytes are scratch then).
+ */
+int
+lrpc__framer_fill_into(lrpc__framer *f, int fd, void *buf, size_t cap,
+		       size_t *ret_size)
+{
+	unsigned held = f->fd_held ? *f->fd_held : 0;
+	size_t mine;
+	ssize_t n;
+	int r;
+
+	assert(f->records && lrpc__framer_buffered(f) == 0);
+	r = framer_reserve_record(f);
+	if (r < 0)
+		return r;
+	/* Room for the largest record in all, no more (MSG_TRUNC beyond). */
+	mine = LRPC_MIN(cap, f->room) & ~(size_t)7;
+	struct iovec iov[2] = {
+		{ .iov_base = buf, .iov_len = mine },
+		{ .iov_base = f->buf + f->tail, .iov_len = f->room - mine },
+	};
+	if (f->fd_max)
+		n = framer_recv_fds(f, fd, iov, 2);
+	else
+		n = framer_recv(fd, iov, 2);
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -ECONNRESET;
+	if ((size_t)n <= mine && (size_t)n >= sizeof(lrpc_msg_header) &&
+	    (!f->fd_held || *f->fd_held == held)) {
+		const lrpc_msg_header *h = buf;
+		if (framer_validate(f, h) == 0 &&
+		    LRPC_ALIGN8((size_t)h->size) == (size_t)n &&
+		    lrpc__msg_n_fds(h->flags) == 0) {
+			*ret_size = h->size;
+			return 2;
+		}
+	}
+	/* Not a message of its own: put the bytes where a fill would
+	 * have (any fds were recorded against exactly these bytes). */
+	size_t front = LRPC_MIN((size_t)n, mine);
+	memmove(f->buf + f->tail + front, f->buf + f->tail, (size_t)n - front);
+	memcpy(f->buf + f->tail, buf, front);
 	f->tail += (size_t)n;
 	return (int)LRPC_MIN((size_t)n, (size_t)INT32_MAX);
 }

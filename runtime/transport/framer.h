@@ -59,6 +59,15 @@ void lrpc__framer_done(lrpc__framer *f);
  */
 int lrpc__framer_fill(lrpc__framer *f, int fd);
 /*
+ * Record mode with nothing buffered: one read into @buf (@cap bytes) and
+ * on into the buffer.  2 when the read brought exactly one valid message
+ * without fds, which is then in @buf (*@ret_size its size) and nowhere
+ * else; otherwise as lrpc__framer_fill(), with what @buf got moved into
+ * the buffer (@buf's content is then undefined).
+ */
+int lrpc__framer_fill_into(lrpc__framer *f, int fd, void *buf, size_t cap,
+			   size_t *ret_size);
+/*
  * Peek at the next complete record: 1 and a view, 0 if incomplete,
  * -EBADMSG if the header is invalid (size out of range, wrong kind).
  */

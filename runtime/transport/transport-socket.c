@@ -298,6 +298,26 @@ sock_recv(lrpc__tconn *t, lrpc__chan chan, bool fill,
 	return lrpc__framer_peek(f, ret_msg, ret_size);
 }
 
+static int
+sock_recv_into(lrpc__tconn *t, lrpc__chan chan, void *buf, size_t cap,
+	       const lrpc_msg_header **ret_msg, size_t *ret_size)
+{
+	lrpc__framer *f = &t->in[chan];
+	int r;
+
+	if (!f->records || lrpc__framer_buffered(f) > 0)
+		return sock_recv(t, chan, true, ret_msg, ret_size);
+	r = lrpc__framer_fill_into(f, sock_chan_fd(t, chan), buf, cap,
+				   ret_size);
+	if (r == 2)
+		return 2;
+	if (r == -EAGAIN)
+		return 0;
+	if (r < 0)
+		return r;
+	return lrpc__framer_peek(f, ret_msg, ret_size);
+}
+
 static bool
 sock_partial(lrpc__tconn *t, lrpc__chan chan)
 {
@@ -399,6 +419,7 @@ static const lrpc__tconn_ops socket_conn_ops = {
 	.t_send_fds = lrpc__sock_send_fds,
 	.t_msg_n_fds = sock_msg_n_fds,
 	.t_take_fd = sock_take_fd,
+	.t_recv_into = sock_recv_into,
 };
 
 const lrpc__transport lrpc__socket_transport = {

@@ -273,6 +273,19 @@ typedef struct lrpc__tconn_ops {
 	 */
 	unsigned (*t_msg_n_fds)(lrpc__tconn *t, lrpc__chan chan);
 	int (*t_take_fd)(lrpc__tconn *t, lrpc__chan chan, unsigned i);
+
+	/*
+	 * Optional (NULL: the transport has no such read).  As t_recv with
+	 * fill, for a caller about to copy the message out into @buf (@cap
+	 * bytes): when nothing is buffered on @chan the read goes into @buf
+	 * first.  2 when the next message landed there whole (header
+	 * checked as t_recv checks it, no fds; *@ret_size its size; nothing
+	 * to release); otherwise 1, 0 or an error as t_recv, and @buf's
+	 * content is undefined.
+	 */
+	int (*t_recv_into)(lrpc__tconn *t, lrpc__chan chan, void *buf,
+			   size_t cap, const lrpc_msg_header **ret_msg,
+			   size_t *ret_size);
 } lrpc__tconn_ops;
 
 /*

@@ -324,6 +324,87 @@ test_records_hostile_records(void **state)
 	}
 }
 
+/* A reader that copies messages out has the kernel put a record that is
+ * one whole message straight into its buffer; anything else (too large
+ * for it, several messages, fds) comes through the framer as before,
+ * unchanged and in order. */
+static void
+test_records_recv_into_caller_buffer(void **state)
+{
+	pair p;
+	const lrpc_msg_header *m = NULL;
+	size_t got = 0;
+	uint8_t *buf = malloc(MAX_MSG);
+	uint8_t *a = make_msg(70000, LRPC__MSG_RESPONSE, 1, 0);
+	uint8_t *b = make_msg(300, LRPC__MSG_RESPONSE, 2, 0);
+	uint8_t *c = make_msg(500, LRPC__MSG_RESPONSE, 3, 0);
+	uint8_t *d = make_msg(64, LRPC__MSG_RESPONSE, 4, 1);
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	assert_non_null(buf);
+	pair_open(&p, 0, true);
+	/* Nothing there yet. */
+	assert_int_equal(p.ops->t_recv_into(p.cli, LRPC__CHAN_RESPONSE, buf,
+					    MAX_MSG, &m, &got),
+			 0);
+	/* One message, room for it: in the buffer, nothing to release. */
+	struct iovec iov = { a, WIRE(70000) };
+	assert_int_equal(p.ops->t_send(p.srv, LRPC__CHAN_RESPONSE, &iov, 1,
+				       70000),
+			 0);
+	assert_int_equal(p.ops->t_recv_into(p.cli, LRPC__CHAN_RESPONSE, buf,
+					    MAX_MSG, &m, &got),
+			 2);
+	assert_int_equal(got, 70000);
+	assert_memory_equal(buf, a, 70000);
+	assert_false(p.ops->t_partial(p.cli, LRPC__CHAN_RESPONSE));
+	/* Too large for the buffer: a view, the message whole. */
+	assert_int_equal(p.ops->t_send(p.srv, LRPC__CHAN_RESPONSE, &iov, 1,
+				       70000),
+			 0);
+	assert_int_equal(p.ops->t_recv_into(p.cli, LRPC__CHAN_RESPONSE, buf,
+					    4096, &m, &got),
+			 1);
+	check_msg(m, 70000, a);
+	p.ops->t_release(p.cli, LRPC__CHAN_RESPONSE);
+	/* Two messages in one record (written by hand): views, in order. */
+	uint8_t two[WIRE(300) + WIRE(500)];
+	memcpy(two, b, WIRE(300));
+	memcpy(two + WIRE(300), c, WIRE(500));
+	uint32_t ev;
+	int srv_fd = p.ops->t_wait_fd(p.srv, LRPC__CHAN_RESPONSE, true, &ev);
+	assert_int_equal(send(srv_fd, two, sizeof(two), MSG_DONTWAIT),
+			 (ssize_t)sizeof(two));
+	assert_int_equal(p.ops->t_recv_into(p.cli, LRPC__CHAN_RESPONSE, buf,
+					    MAX_MSG, &m, &got),
+			 1);
+	check_msg(m, 300, b);
+	p.ops->t_release(p.cli, LRPC__CHAN_RESPONSE);
+	assert_int_equal(p.ops->t_recv(p.cli, LRPC__CHAN_RESPONSE, false, &m,
+				       &got),
+			 1);
+	check_msg(m, 500, c);
+	p.ops->t_release(p.cli, LRPC__CHAN_RESPONSE);
+	/* A message with an fd: a view, and the fd with it. */
+	iov = (struct iovec){ d, WIRE(64) };
+	assert_int_equal(p.ops->t_send_fds(p.srv, LRPC__CHAN_RESPONSE, &iov, 1,
+					   64, &fd, 1),
+			 0);
+	assert_int_equal(p.ops->t_recv_into(p.cli, LRPC__CHAN_RESPONSE, buf,
+					    MAX_MSG, &m, &got),
+			 1);
+	check_msg(m, 64, d);
+	assert_int_equal(p.ops->t_msg_n_fds(p.cli, LRPC__CHAN_RESPONSE), 1);
+	p.ops->t_release(p.cli, LRPC__CHAN_RESPONSE);
+	close(fd);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	free(buf);
+	pair_close(&p);
+}
+
 /* Without the capability both pairs are streams, as older peers expect. */
 static void
 test_records_off_is_streams(void **state)
@@ -395,6 +476,7 @@ main(void)
 		cmocka_unit_test(test_records_fds_with_a_split_message),
 		cmocka_unit_test(test_records_corked_events_share_a_record),
 		cmocka_unit_test(test_records_hostile_records),
+		cmocka_unit_test(test_records_recv_into_caller_buffer),
 		cmocka_unit_test(test_records_off_is_streams),
 		cmocka_unit_test(test_records_adopt_checks_socket_types),
 	};
