@@ -39,6 +39,9 @@ lrpc__conn_update_events(lrpc_conn *c)
 		if (fd == c->chan_fd[LRPC__CHAN_EVENT] &&
 		    conn_wants_out(c, LRPC__CHAN_EVENT))
 			ev |= c->chan_ev[LRPC__CHAN_EVENT];
+		if (fd == c->fd && c->tops->t_main_blocked &&
+		    c->tops->t_main_blocked(c->t))
+			ev |= LRPC_POLL_OUT;
 		if (ev != c->wev[i] &&
 		    s->pops->fd_mod(s->loop_data, fd, ev) == 0)
 			c->wev[i] = ev;
@@ -382,8 +385,13 @@ lrpc__conn_on_main(int fd, uint32_t revents, void *userdata)
 			lrpc__conn_sleep(c);
 	} else if (c->state == CONN_ACTIVE) {
 		conn_disarm(c);
+		/* (Room on the main socket is room for the transport's
+		 * sends blocked there: t_main_blocked.) */
+		bool main_out = fd == c->fd && (revents & LRPC_POLL_OUT);
 		for (int ch = LRPC__CHAN_RESPONSE; ch < LRPC__N_CHAN; ch++)
-			if (fd == c->chan_fd[ch] && (revents & c->chan_ev[ch]) &&
+			if (((fd == c->chan_fd[ch] &&
+			      (revents & c->chan_ev[ch])) ||
+			     main_out) &&
 			    c->state == CONN_ACTIVE)
 				lrpc__conn_flush(c, (lrpc__chan)ch);
 		if (c->state == CONN_ACTIVE &&

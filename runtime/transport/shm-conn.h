@@ -15,6 +15,8 @@ struct lrpc__tconn {
 	int my_efd;   /* we sleep on it, the peer writes it */
 	int peer_efd; /* we write it to wake the peer */
 	bool hold_wakes, wake_owed; /* t_hold_wakes: ring later, once */
+	/* An fd packet found the main socket full (t_main_blocked). */
+	bool main_blocked;
 	uint8_t *map;
 	uint64_t map_size;
 	_Atomic uint32_t *cpus; /* [0] server, [1] client */

@@ -173,6 +173,7 @@ lrpc__shm_send_fds(lrpc__tconn *t, lrpc__chan chan, const struct iovec *iov,
 	}
 	if (n_fds > 0) {
 		err = lrpc__shm_fds_send(&t->fds, chan, fds, n_fds);
+		t->main_blocked = err == -EAGAIN;
 		if (err < 0) {
 			lrpc__ring_cancel(r);
 			return err;

@@ -432,8 +432,18 @@ shm_release(lrpc__tconn *t, lrpc__chan chan)
 static int
 shm_wait_fd(lrpc__tconn *t, lrpc__chan chan, bool out, uint32_t *ret_events)
 {
+	if (out && t->main_blocked) {
+		*ret_events = LRPC_POLL_OUT;
+		return t->fds.sock;
+	}
 	*ret_events = LRPC_POLL_IN;
 	return t->my_efd;
+}
+
+static bool
+shm_main_blocked(lrpc__tconn *t)
+{
+	return t->main_blocked;
 }
 
 static void *
@@ -459,6 +469,8 @@ shm_spin_ok(lrpc__tconn *t)
 static bool
 shm_ready(lrpc__tconn *t, lrpc__chan chan, bool out)
 {
+	if (out && t->main_blocked)
+		return false;
 	if (out)
 		return lrpc__ring_writable(&t->ring[chan],
 					   t->want[chan] ? t->want[chan] : 1);
@@ -473,6 +485,10 @@ shm_arm(lrpc__tconn *t, lrpc__chan chan, bool out)
 	lrpc__ring *r = &t->ring[chan];
 	bool ready;
 
+	/* Room in the ring is not what we wait for: the main socket's
+	 * POLLOUT ends this sleep (t_main_blocked). */
+	if (out && t->main_blocked)
+		return r->broken ? -EBADMSG : 0;
 	if (out)
 		ready = lrpc__ring_arm_write(r, t->want[chan] ? t->want[chan]
 							      : 1);
@@ -544,6 +560,7 @@ static const lrpc__tconn_ops shm_conn_ops = {
 	.t_partial = shm_partial,
 	.t_release = shm_release,
 	.t_wait_fd = shm_wait_fd,
+	.t_main_blocked = shm_main_blocked,
 	.t_shared_page = shm_shared_page,
 	.t_spin_ok = shm_spin_ok,
 	.t_ready = shm_ready,

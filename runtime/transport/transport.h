@@ -286,6 +286,14 @@ typedef struct lrpc__tconn_ops {
 	int (*t_recv_into)(lrpc__tconn *t, lrpc__chan chan, void *buf,
 			   size_t cap, const lrpc_msg_header **ret_msg,
 			   size_t *ret_size);
+	/*
+	 * Optional (NULL: never).  True while a send waits for room on the
+	 * main socket rather than in the channel (the shm transport's fd
+	 * packets, when the peer is slow to take them): the caller watches
+	 * the main socket for room and tries again then.  Meanwhile
+	 * t_ready(out) is false and t_arm(out) says sleep.
+	 */
+	bool (*t_main_blocked)(lrpc__tconn *t);
 } lrpc__tconn_ops;
 
 /*

@@ -66,6 +66,9 @@ int th_count_fds(void);
  * cannot tell. */
 int th_proc_count_fds(pid_t pid, const char *prefix);
 int th_proc_count_maps(pid_t pid, const char *prefix);
+/* CPU time (user + system) process @pid used so far, in ms; -1 if
+ * unknown. */
+long th_proc_cpu_ms(pid_t pid);
 
 /* --- Server processes --- */
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +27,8 @@ enum {
 			   * response's error is what the send returned */
 	H_FD_BOTH = 24,   /* an event with the request's fds, then the
 			   * response with them */
+	H_FD_FLOOD = 25,  /* payload n: n events with an fd each; answer
+			   * u32 how many were taken */
 };
 
 typedef struct fd_msg {
@@ -122,9 +125,30 @@ h_fd_send(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
 	return 0;
 }
 
+static int
+h_fd_flood(lrpc_conn *c, const lrpc_msg_header *msg, size_t size, void *ud)
+{
+	fd_msg m = { .h = { .size = sizeof(m), .id = msg->id } };
+	fd_msg ev = { .h = { .size = sizeof(ev), .id = H_FD_FLOOD } };
+	struct iovec iov = { .iov_base = &ev, .iov_len = sizeof(ev) };
+	int fd = memfd_create("flood", MFD_CLOEXEC);
+	uint32_t n = 0;
+
+	if (size >= sizeof(m))
+		memcpy(&n, (const uint8_t *)msg + sizeof(msg[0]), sizeof(n));
+	for (m.n = 0; m.n < n; m.n++) {
+		ev.n = m.n;
+		if (lrpc_conn_send_eventv_fds(c, &iov, 1, &fd, 1) < 0)
+			break;
+	}
+	close(fd);
+	return lrpc_conn_send_response(c, &m, sizeof(m));
+}
+
 static void
 fd_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 {
+	lrpc_server_add_handler(s, H_FD_FLOOD, h_fd_flood, NULL);
 	lrpc_server_add_handler(s, H_FD_ECHO, h_fd_echo, NULL);
 	lrpc_server_add_handler(s, H_FD_EVENT, h_fd_event, NULL);
 	lrpc_server_add_handler(s, H_FD_IGNORE, h_fd_ignore, NULL);
@@ -598,6 +622,49 @@ test_fds_hostile_conn_cap(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/*
+ * A client that does not read its events while the server sends many
+ * with fds: what does not fit waits in the server's queue, and the
+ * server sleeps until there is room (over shm the fds' packets fill the
+ * main socket long before the ring: the server must wait for that
+ * socket, not spin on a ring with room).  Then every event arrives, in
+ * order, each with its fd.
+ */
+static void
+test_fds_slow_reader_server_sleeps(void **state)
+{
+	th_server *s = spawn(state, NULL);
+	lrpc_client *c = NULL;
+	fd_msg req = { .h = { .size = sizeof(req), .id = H_FD_FLOOD },
+		       .n = 600 };
+	fd_msg rep;
+	const lrpc_msg_header *v;
+	size_t size;
+
+	assert_int_equal(th_connect(*state, &c, NULL), 0);
+	assert_int_equal(th_call(c, &req, sizeof(req), &rep, sizeof(rep),
+				 SOON_MS),
+			 (int)sizeof(rep));
+	assert_int_equal(rep.n, 600);
+	long cpu0 = th_proc_cpu_ms(th_server_pid(s));
+	th_msleep(1000);
+	long cpu1 = th_proc_cpu_ms(th_server_pid(s));
+	assert_true(cpu0 >= 0 && cpu1 >= 0);
+	printf("server CPU while the client did not read: %ld ms\n",
+	       cpu1 - cpu0);
+	assert_true(cpu1 - cpu0 < 200);
+	for (uint32_t i = 0; i < 600; i++) {
+		assert_int_equal(th_recv_event_view(c, &v, &size, SOON_MS),
+				 (int)sizeof(fd_msg));
+		assert_int_equal(((const fd_msg *)v)->n, i);
+		assert_int_equal(lrpc_client_get_n_fds(c, v), 1);
+		assert_int_equal(lrpc_client_release(c, v), 0);
+	}
+	th_echo(c, 64, 1, SOON_MS);
+	lrpc_client_unref(c);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
@@ -607,6 +674,7 @@ main(void)
 		TH_TEST_ON(test_fds_event_and_response_interleaved, TH_ON_ALL),
 		TH_TEST_ON(test_fds_peer_without_capability, TH_ON_ALL),
 		TH_TEST_ON(test_fds_limits_negotiated, TH_ON_ALL),
+		TH_TEST_ON(test_fds_slow_reader_server_sleeps, TH_ON_ALL),
 		TH_TEST_ON(test_fds_hostile_socket, TH_ON_SOCKET),
 		TH_TEST_ON(test_fds_hostile_conn_cap, TH_ON_SOCKET),
 	};

@@ -991,33 +991,6 @@ low_fds_setup(lrpc_server *s, lrpc_loop *loop, void *arg)
 		th_report("setrlimit failed: %d", errno);
 }
 
-/* CPU time (user + system) of process @pid in ms, from /proc; -1 if
- * unknown. */
-static long
-cpu_ms_of(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long ut = 0, st = 0;
-	FILE *f;
-	char *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	/* The command name may hold spaces: fields count from its ')'. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-			 "%lu %lu", &ut, &st) != 2)
-		return -1;
-	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
-}
-
 /* H_HOG through @c: the number of fds the server took, or -errno. */
 static int
 hog(lrpc_client *c, uint32_t on)
@@ -1075,10 +1048,10 @@ test_hostile_c28_out_of_fds(void **state)
 	/* ...while one more client waits in the backlog: the server must
 	 * not spin on it.  Without the pause this costs a whole CPU. */
 	co.connect_timeout_usec = 1000 * LRPC_USEC_PER_MSEC;
-	cpu0 = cpu_ms_of(th_server_pid(s));
+	cpu0 = th_proc_cpu_ms(th_server_pid(s));
 	t0 = th_now_ms();
 	r = th_connect(*state, &late, &co);
-	cpu1 = cpu_ms_of(th_server_pid(s));
+	cpu1 = th_proc_cpu_ms(th_server_pid(s));
 	print_message("server CPU while out of fds: %ld ms in %ld ms\n",
 		      cpu1 - cpu0, th_now_ms() - t0);
 	assert_true(r < 0);
