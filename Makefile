@@ -129,8 +129,10 @@ bench:
 		meson setup $(BENCH_BUILD) --buildtype=release \
 			-Db_ndebug=true -Dtests=true; \
 	fi
-	ninja -C $(BENCH_BUILD) tests/bench/lrpc-bench
+	ninja -C $(BENCH_BUILD) tests/bench/lrpc-bench tests/bench/lrpc-floor
 	$(BENCH_BUILD)/tests/bench/lrpc-bench --json $(BENCH_BUILD)/bench.json $(BENCH_ARGS)
+	@echo
+	$(BENCH_BUILD)/tests/bench/lrpc-floor
 	@# The gRPC gateway beside plain gRPC (docs/remote.md), when built.
 	@if ninja -C $(BENCH_BUILD) -t query tests/grpc/grpc-bench >/dev/null 2>&1; then \
 		ninja -C $(BENCH_BUILD) tests/grpc/grpc-bench examples/kv/kv-server \
