@@ -356,7 +356,7 @@ lrpc__framer_fill_into(lrpc__framer *f, int fd, void *buf, size_t cap,
 	memmove(f->buf + f->tail + front, f->buf + f->tail, (size_t)n - front);
 	memcpy(f->buf + f->tail, buf, front);
 	f->tail += (size_t)n;
-	return (int)LRPC_MIN((size_t)n, (size_t)INT32_MAX);
+	return 1;
 }
 
 int

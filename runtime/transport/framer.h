@@ -62,8 +62,9 @@ int lrpc__framer_fill(lrpc__framer *f, int fd);
  * Record mode with nothing buffered: one read into @buf (@cap bytes) and
  * on into the buffer.  2 when the read brought exactly one valid message
  * without fds, which is then in @buf (*@ret_size its size) and nowhere
- * else; otherwise as lrpc__framer_fill(), with what @buf got moved into
- * the buffer (@buf's content is then undefined).
+ * else; 1 when it brought anything else, now in the buffer as a fill
+ * would have put it (@buf's content is then undefined); or an error as
+ * lrpc__framer_fill()'s.
  */
 int lrpc__framer_fill_into(lrpc__framer *f, int fd, void *buf, size_t cap,
 			   size_t *ret_size);

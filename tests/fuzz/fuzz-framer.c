@@ -5,14 +5,20 @@
  * at points the fuzzer chooses.
  *
  * Input: one byte of set-up (the kind the framer expects, the negotiated
- * maximum), then chunks (a length byte and that many bytes), each written
- * into a real socket and read with lrpc__framer_fill() before the next.
+ * maximum, record mode, a reader's buffer), then chunks (a length byte
+ * and that many bytes), each written into a real socket -- a stream, or
+ * in record mode a SOCK_SEQPACKET pair, one record per chunk -- and read
+ * with lrpc__framer_fill() before the next (in record mode with a
+ * reader's buffer, lrpc__framer_fill_into() whenever nothing is
+ * buffered: a message it leaves in that buffer must be the next record
+ * of the model, whole).
  * The records the framer hands out are compared with a plain model of the
  * stream: exactly the records the stream holds, in order, whole, 8-byte
  * aligned, each with a valid header, and -EBADMSG exactly where the first
  * invalid header is -- with no buffer grown for the size it claimed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -87,32 +93,62 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t setup = fz_u8(&in);
 	model m = { .max_msg = max_sizes[(setup >> 2) & 3],
 		    .kind = setup & 3 };
+	static const size_t ucaps[] = { 0, 24, 64, 4096 };
+	bool rec = setup & 0x10, into = rec && (setup & 0x20);
+	size_t ucap = ucaps[setup >> 6];
+	uint8_t ubuf[4096];
 	lrpc__framer f;
 	int sv[2], broken = 0;
 
 	m.buf = malloc(size + 1);
 	FZ_CHECK(m.buf);
-	FZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	FZ_CHECK(socketpair(AF_UNIX,
+			    (rec ? SOCK_SEQPACKET : SOCK_STREAM) |
+				    SOCK_NONBLOCK | SOCK_CLOEXEC,
 			    0, sv) == 0);
 	lrpc__framer_init(&f, m.max_msg, m.kind);
+	if (rec)
+		lrpc__framer_set_records(&f);
 	while (in.left > 0 && !broken) {
 		const uint8_t *chunk;
 		size_t n = fz_chunk(&in, &chunk);
 
 		/* At most 255 bytes: an empty socket buffer always takes
 		 * them whole. */
+		/* (An empty record would read as the end of the stream.) */
 		if (n > 0)
 			FZ_CHECK(write(sv[1], chunk, n) == (ssize_t)n);
 		memcpy(m.buf + m.len, chunk, n);
 		m.len += n;
 		for (;;) {
-			int r = lrpc__framer_fill(&f, sv[0]);
+			size_t got = 0, want = 0;
+			int r;
+
+			if (into && lrpc__framer_buffered(&f) == 0) {
+				r = lrpc__framer_fill_into(&f, sv[0], ubuf,
+							   ucap, &got);
+				if (r == 2) {
+					/* One whole message, ours only. */
+					FZ_CHECK(model_next(&m, &want) == 1);
+					FZ_CHECK(want == ALIGN8(got));
+					FZ_CHECK(memcmp(ubuf, m.buf + m.pos,
+							got) == 0);
+					FZ_CHECK(lrpc__framer_buffered(&f) ==
+						 0);
+					m.pos += want;
+					continue;
+				}
+			} else {
+				r = lrpc__framer_fill(&f, sv[0]);
+			}
 			if (r == -EAGAIN)
 				break;
 			if (r == -EBADMSG) {
-				/* A header already buffered was invalid. */
+				/* A header already buffered was invalid, or
+				 * a record was longer than any message. */
 				size_t dummy;
-				FZ_CHECK(model_next(&m, &dummy) < 0);
+				FZ_CHECK((rec && n > ALIGN8((size_t)m.max_msg)) ||
+					 model_next(&m, &dummy) < 0);
 				broken = 1;
 				break;
 			}
@@ -123,7 +159,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		/* Never more memory than the largest valid record needs. */
-		FZ_CHECK(f.cap <= 64u * 1024u + ALIGN8((size_t)m.max_msg));
+		if (rec)
+			FZ_CHECK(f.cap <= ((2 * ALIGN8((size_t)m.max_msg) +
+					    4095) & ~(size_t)4095));
+		else
+			FZ_CHECK(f.cap <= 64u * 1024u +
+					 ALIGN8((size_t)m.max_msg));
 	}
 	if (!broken) {
 		/* End of stream: what is left is an incomplete record. */

@@ -385,6 +385,19 @@ test_records_recv_into_caller_buffer(void **state)
 			 1);
 	check_msg(m, 500, c);
 	p.ops->t_release(p.cli, LRPC__CHAN_RESPONSE);
+	/* A record of two bytes (a message cut there by hand): nothing
+	 * whole yet, and @buf not taken for a message. */
+	assert_int_equal(send(srv_fd, b, 2, MSG_DONTWAIT), 2);
+	assert_int_equal(p.ops->t_recv_into(p.cli, LRPC__CHAN_RESPONSE, buf,
+					    MAX_MSG, &m, &got),
+			 0);
+	assert_int_equal(send(srv_fd, b + 2, WIRE(300) - 2, MSG_DONTWAIT),
+			 (ssize_t)WIRE(300) - 2);
+	assert_int_equal(p.ops->t_recv_into(p.cli, LRPC__CHAN_RESPONSE, buf,
+					    MAX_MSG, &m, &got),
+			 1);
+	check_msg(m, 300, b);
+	p.ops->t_release(p.cli, LRPC__CHAN_RESPONSE);
 	/* A message with an fd: a view, and the fd with it. */
 	iov = (struct iovec){ d, WIRE(64) };
 	assert_int_equal(p.ops->t_send_fds(p.srv, LRPC__CHAN_RESPONSE, &iov, 1,
