@@ -45,12 +45,17 @@ lrpc__socket_records_enabled(void)
 /*
  * Ask for a send buffer that holds two of the largest records, so one can
  * be read while the next is written: forced past wmem_max where we may
- * (CAP_NET_ADMIN), else as much as wmem_max allows.
+ * (CAP_NET_ADMIN), else as much as wmem_max allows.  Never more than
+ * RECORD_BUF_MAX (the kernel doubles it): a peer may fill its buffer with
+ * kernel memory we do not read yet, and larger messages go in several
+ * records anyway.
  */
+#define RECORD_BUF_MAX (4u * 1024u * 1024u)
+
 static void
 record_set_buf(int fd, size_t room)
 {
-	int v = (int)LRPC_MIN(2 * room + 4096, (size_t)INT32_MAX / 2);
+	int v = (int)LRPC_MIN(2 * room + 4096, (size_t)RECORD_BUF_MAX);
 
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));

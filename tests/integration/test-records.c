@@ -370,6 +370,41 @@ test_records_large_message_small_records(void **state)
 	assert_int_equal(th_server_stop(s), 0);
 }
 
+/* A server allowing 16 MiB messages sizes the peer's record buffer to
+ * at most 8 MiB (4 MiB asked, doubled by the kernel): a client cannot make
+ * it pin more kernel memory than that, and a 16 MiB message still goes
+ * through, in several records. */
+static void
+test_records_buffer_bounded(void **state)
+{
+	lrpc_server_opts opts = { .struct_size = sizeof(opts),
+				  .max_msg_size = 16u << 20 };
+	th_server *s = th_server_spawn(*state, NULL, &opts,
+				       th_standard_handlers, NULL);
+	size_t size = (16u << 20) - 64;
+	int sb = 0;
+	socklen_t l = sizeof(sb);
+	unsigned records;
+
+	assert_non_null(s);
+	rec_peer p = peer_open(state, true, 16u << 20);
+	assert_int_equal(p.w.max_msg_size, 16u << 20);
+	assert_int_equal(getsockopt(p.rpc_fd, SOL_SOCKET, SO_SNDBUF, &sb, &l),
+			 0);
+	assert_true(sb > 0 && sb <= 8 * 1024 * 1024 + 65536);
+	uint8_t *req = make_req(size, 12, 4);
+	for (size_t off = 0; off < WIRE(size); off += (size_t)sb / 4)
+		send_record(p.rpc_fd, req + off,
+			    WIRE(size) - off < (size_t)sb / 4 ? WIRE(size) - off
+							       : (size_t)sb / 4);
+	expect_echo(&p, size, 12, 4, &records);
+	/* The server's records: no larger than its own bounded buffer. */
+	assert_true(records >= 2);
+	free(req);
+	peer_close(&p);
+	assert_int_equal(th_server_stop(s), 0);
+}
+
 int
 main(void)
 {
@@ -380,6 +415,7 @@ main(void)
 		TH_TEST_ON(test_records_hostile_dropped, TH_ON_SOCKET),
 		TH_TEST_ON(test_records_large_message_small_records,
 			   TH_ON_SOCKET),
+		TH_TEST_ON(test_records_buffer_bounded, TH_ON_SOCKET),
 	};
 
 	return th_run_group("records", tests, sizeof(tests) / sizeof(tests[0]));
