@@ -2,11 +2,11 @@
 /*
  * The floors under lrpc-bench's rows on this machine (docs/benchmarks.md):
  *
- * - a round trip of N bytes each way between two processes over a bare
- *   socketpair, with non-blocking I/O and poll() as lrpc and libqb use
- *   them, for a stream and for a SOCK_SEQPACKET pair: no framing, no
- *   validation, no copies beyond the kernel's -- the floor of any
- *   unix-socket IPC;
+ * - a round trip of N bytes each way between two processes on two CPUs
+ *   over a bare socketpair, with non-blocking I/O and poll() as lrpc and
+ *   libqb use them, for a stream and for a SOCK_SEQPACKET pair: no
+ *   framing, no validation, no copies beyond the kernel's -- the floor of
+ *   any unix-socket IPC;
  * - messages of N bytes through a ring of slots in memory two threads
  *   share, on two CPUs: the producer copies each in, the consumer copies
  *   it out, a flag per slot hands it over.  No framing, no validation, no
@@ -95,6 +95,18 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Run the calling thread on @cpu (when the machine has it): the two
+ * sides of the pipe must not share one. */
+static void
+pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	(void)sched_setaffinity(0, sizeof(set), &set);
+}
+
 /* Round trips for @secs seconds; median and p99 in ns. */
 static int
 run(int type, size_t size, double secs, uint64_t *ret_med, uint64_t *ret_p99)
@@ -112,10 +124,17 @@ run(int type, size_t size, double secs, uint64_t *ret_med, uint64_t *ret_p99)
 		(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 		(void)setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
 	}
+	/* Client on CPU 0, server on CPU 1, as lrpc-bench --pin=split: a
+	 * wake-up crosses CPUs as it does between two busy processes. */
+	cpu_set_t old;
+	bool split = sched_getaffinity(0, sizeof(old), &old) == 0 &&
+		     CPU_COUNT(&old) >= 2;
 	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		if (split)
+			pin(1);
 		close(sv[0]);
 		while (xrecv(sv[1], rbuf, size) == 0 &&
 		       xsend(sv[1], rbuf, size) == 0)
@@ -123,6 +142,8 @@ run(int type, size_t size, double secs, uint64_t *ret_med, uint64_t *ret_p99)
 		_exit(0);
 	}
 	close(sv[1]);
+	if (split)
+		pin(0);
 	uint64_t end = now_ns() + (uint64_t)(secs * 1e9);
 	for (int i = 0; i < 20 && r == 0; i++)
 		r = xsend(sv[0], buf, size) ?: xrecv(sv[0], rbuf, size);
@@ -136,6 +157,8 @@ run(int type, size_t size, double secs, uint64_t *ret_med, uint64_t *ret_p99)
 	}
 	close(sv[0]);
 	waitpid(pid, NULL, 0);
+	if (split)
+		(void)sched_setaffinity(0, sizeof(old), &old);
 	if (r == 0 && n > 0) {
 		qsort(lat, n, sizeof(*lat), cmp_u64);
 		*ret_med = lat[n / 2];
@@ -155,18 +178,6 @@ struct pipe_ring {
 	size_t size;
 	uint64_t count;
 };
-
-/* Run the calling thread on @cpu (when the machine has it): the two
- * sides of the pipe must not share one. */
-static void
-pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	(void)sched_setaffinity(0, sizeof(set), &set);
-}
 
 static void *
 consumer(void *arg)
@@ -275,7 +286,8 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	printf("Bare socketpair round trips (the floor of any unix-socket "
-	       "IPC here), median / p99 in us:\n\n");
+	       "IPC here; client on CPU 0, server on CPU 1), median / p99 in "
+	       "us:\n\n");
 	printf("| size | SOCK_STREAM | SOCK_SEQPACKET |\n|---|---|---|\n");
 	snprintf(list, sizeof(list), "%s", sizes);
 	for (char *tok = strtok_r(list, ",", &save); tok;
