@@ -12,6 +12,7 @@
  * many small kernel buffers.  docs/wire.md, "Record sockets".
  */
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,25 +20,28 @@
 #include "socket-conn.h"
 #include "util.h"
 
-static int records_enabled = -1;
+/* -1 until first asked; threads may ask at once (they agree). */
+static _Atomic int records_enabled = -1;
 
 void
 lrpc__socket_records_set(bool enabled)
 {
-	records_enabled = enabled;
+	atomic_store_explicit(&records_enabled, enabled, memory_order_relaxed);
 }
 
 bool
 lrpc__socket_records_enabled(void)
 {
-	int enabled = records_enabled;
+	int enabled = atomic_load_explicit(&records_enabled,
+					   memory_order_relaxed);
 
 	if (enabled < 0) {
 		/* secure_getenv: a setuid program is not steered by its
 		 * caller. */
 		const char *e = secure_getenv("LRPC_SOCKET_RECORDS");
 		enabled = !(e && strcmp(e, "0") == 0);
-		records_enabled = enabled;
+		atomic_store_explicit(&records_enabled, enabled,
+				      memory_order_relaxed);
 	}
 	return enabled;
 }

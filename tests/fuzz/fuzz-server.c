@@ -176,9 +176,13 @@ reader_check_welcome(fz_reader *r, unsigned n_fds)
 	memcpy(&w, r->welcome, sizeof(w));
 	FZ_CHECK(w.magic == LRPC__WELCOME_MAGIC);
 	FZ_CHECK(w.version == LRPC_PROTOCOL_VERSION);
-	/* Capabilities: only fd passing (a subset of the offer), with its
-	 * count of fds per message; nothing on a refusal. */
-	FZ_CHECK((w.reserved & ~(uint64_t)LRPC__CAP_FDS) == 0);
+	/* Capabilities: fd passing, with its count of fds per message, and
+	 * record sockets for the socket transport only; nothing on a
+	 * refusal. */
+	FZ_CHECK((w.reserved &
+		  ~(uint64_t)(LRPC__CAP_FDS | LRPC__CAP_RECORDS)) == 0);
+	FZ_CHECK(!(w.reserved & LRPC__CAP_RECORDS) ||
+		 w.transport == LRPC_TRANSPORT_SOCKET);
 	FZ_CHECK((w.reserved & LRPC__CAP_FDS)
 			 ? w.flags >= 1 && w.flags <= LRPC_MAX_FDS_PER_MSG
 			 : w.flags == 0);
