@@ -1165,6 +1165,243 @@ struct ImportCall {
 	}
 };
 
+/*
+ * One lrpc stream forwarded as one server-streaming gRPC call: each gRPC
+ * message becomes an lrpc item, in order, and the call's status the
+ * stream's end.
+ *
+ * Flow control: the next gRPC message is read only once the item before
+ * it went out.  An item the lrpc client has no room for (-EAGAIN) waits
+ * in the gateway, the only one it holds, until the stream's writable
+ * handler says the client granted more; meanwhile gRPC's own flow
+ * control holds the remote back.  A hold (AddHold) keeps the call from
+ * ending while no read is started.
+ *
+ * The state is the loop thread's: gRPC's reactions post to it, and the
+ * object goes once both sides ended (OnDone, and the lrpc stream ended
+ * or abandoned).
+ */
+class ImportStream final
+	: public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+public:
+	ImportStream(ImportIface *ii, const Method *m, lrpc_rpc_call *call,
+		     const std::string &req)
+		: ii_(ii), m_(m), stream_(lrpc_rpc_call_get_stream(call))
+	{
+		uint64_t left = LRPC_TIMEOUT_INFINITE;
+
+		fill(&req_, req);
+		if (lrpc_rpc_call_get_time_left(call, &left) == 0 &&
+		    left != LRPC_TIMEOUT_INFINITE)
+			ctx_.set_deadline(std::chrono::system_clock::now() +
+					  std::chrono::microseconds(left));
+		lrpc_rpc_call_set_abandon_handler(call, on_abandon, this);
+		lrpc_rpc_stream_set_writable_handler(stream_, on_writable,
+						     this);
+		ii_->im->stub().PrepareBidiStreamingCall(
+			&ctx_, m_->path, grpc::StubOptions(), this);
+		AddHold();
+		StartWriteLast(&req_, grpc::WriteOptions());
+		start_read();
+		StartCall();
+	}
+
+	void OnWriteDone(bool) override {}
+
+	void OnReadDone(bool ok) override
+	{
+		std::string data;
+
+		if (ok)
+			data = flatten(in_);
+		ii_->im->loop()->post([this, ok, data] { read_done(ok, data); });
+	}
+
+	void OnDone(const grpc::Status &s) override
+	{
+		ii_->im->loop()->post([this, s] { done(s); });
+	}
+
+private:
+	static void on_abandon(lrpc_rpc_call *call, void *userdata)
+	{
+		ImportStream *self = static_cast<ImportStream *>(userdata);
+
+		(void)call;
+		/* Nobody reads: the stream is freed, the remote told. */
+		self->end_stream(0);
+		self->cancel_grpc();
+		self->maybe_delete();
+	}
+
+	static void on_writable(lrpc_rpc_stream *stream, void *userdata)
+	{
+		ImportStream *self = static_cast<ImportStream *>(userdata);
+
+		(void)stream;
+		if (!self->have_pending_)
+			return;
+		int r = self->send(self->pending_);
+		if (r == -EAGAIN)
+			return;
+		self->have_pending_ = false;
+		self->pending_.clear();
+		if (r < 0) {
+			self->broken(r);
+		} else if (self->final_) {
+			self->end_status(*self->final_);
+			self->maybe_delete();
+		} else {
+			self->start_read();
+		}
+	}
+
+	void start_read()
+	{
+		reading_ = true;
+		StartRead(&in_);
+	}
+
+	void release_hold()
+	{
+		if (held_) {
+			held_ = false;
+			RemoveHold();
+		}
+	}
+
+	void cancel_grpc()
+	{
+		if (done_)
+			return;
+		ctx_.TryCancel();
+		/* A read under way ends (not ok), which releases the hold. */
+		if (!reading_)
+			release_hold();
+	}
+
+	/* One gRPC message to the lrpc client: 0, -EAGAIN (no room: try
+	 * again when writable), or a -errno that ends the stream. */
+	int send(const std::string &data)
+	{
+		lrpc_rpc_call *call = lrpc_rpc_stream_get_call(stream_);
+		std::unique_ptr<google::protobuf::Message> msg(m_->new_rep());
+		lrpc_arena arena;
+		std::vector<max_align_t> item(
+			(m_->rep_size + sizeof(max_align_t) - 1) /
+			sizeof(max_align_t) + 1, max_align_t());
+		int r;
+
+		if (!msg->ParseFromString(data)) {
+			lrpc_rpc_call_set_error_message(
+				call, "an item does not decode");
+			return -EBADMSG;
+		}
+		lrpc_arena_init(&arena, nullptr, 0, LRPC_ARENA_UNLIMITED);
+		Conv cv(&arena);
+		if (!m_->rep_get(cv, *msg, item.data())) {
+			lrpc_rpc_call_set_error_message(call,
+							cv.error().c_str());
+			r = -EBADMSG;
+		} else {
+			r = lrpc_rpc_stream_send(stream_, item.data());
+		}
+		lrpc_arena_done(&arena);
+		return r;
+	}
+
+	void read_done(bool ok, const std::string &data)
+	{
+		reading_ = false;
+		if (!ok || !stream_) {
+			/* The end (OnDone follows), or nobody reads. */
+			release_hold();
+			return;
+		}
+		int r = send(data);
+		if (r == 0) {
+			start_read();
+		} else if (r == -EAGAIN) {
+			pending_ = data;
+			have_pending_ = true;
+		} else {
+			broken(r);
+		}
+	}
+
+	/* The lrpc side cannot take the stream's items (an item that does
+	 * not convert, or the client gone): end it, and the gRPC call. */
+	void broken(int r)
+	{
+		end_stream(r);
+		cancel_grpc();
+		maybe_delete();
+	}
+
+	void done(const grpc::Status &s)
+	{
+		done_ = true;
+		if (stream_ && have_pending_) {
+			/* The last item first (on_writable). */
+			final_.reset(new grpc::Status(s));
+			return;
+		}
+		end_status(s);
+		maybe_delete();
+	}
+
+	void end_status(const grpc::Status &s)
+	{
+		if (!stream_)
+			return;
+		if (s.ok()) {
+			end_stream(0);
+			return;
+		}
+		std::string message;
+		int code = errno_from_status(
+			s, &ii_->gi->iface->methods[m_->index], &message);
+		if (!message.empty())
+			lrpc_rpc_call_set_error_message(
+				lrpc_rpc_stream_get_call(stream_),
+				message.c_str());
+		end_stream(code);
+	}
+
+	/* Ends (0) or fails the lrpc stream, once; it is freed. */
+	void end_stream(int code)
+	{
+		lrpc_rpc_stream *s = stream_;
+
+		if (!s)
+			return;
+		stream_ = nullptr;
+		have_pending_ = false;
+		if (code == 0)
+			(void)lrpc_rpc_stream_end(s);
+		else
+			(void)lrpc_rpc_stream_fail(s, code);
+	}
+
+	void maybe_delete()
+	{
+		if (done_ && !stream_)
+			delete this;
+	}
+
+	ImportIface *ii_;
+	const Method *m_;
+	lrpc_rpc_stream *stream_;    /* NULL once ended */
+	grpc::ClientContext ctx_;
+	grpc::ByteBuffer req_, in_;
+	bool held_ = true;
+	bool reading_ = false;
+	bool done_ = false;          /* OnDone ran (in the loop) */
+	bool have_pending_ = false;
+	std::string pending_;        /* an item waiting for room */
+	std::unique_ptr<grpc::Status> final_;
+};
+
 /* The remote Watch stream of one interface, re-emitted locally. */
 class ImportWatch final
 	: public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
@@ -1253,13 +1490,18 @@ int
 invoke(const Method *m, lrpc_rpc_call *call, void *userdata, const void *req)
 {
 	ImportIface *ii = static_cast<ImportIface *>(userdata);
-	ImportCall *c = new ImportCall();
 	uint64_t left = LRPC_TIMEOUT_INFINITE;
 
-	c->ii = ii;
-	c->m = m;
 	std::unique_ptr<google::protobuf::Message> msg(m->new_req());
 	m->req_put(req, msg.get());
+	if (m->kind == LRPC_RPC_STREAM) {
+		/* It keeps the call (the stream) until it ends. */
+		new ImportStream(ii, m, call, msg->SerializeAsString());
+		return 0;
+	}
+	ImportCall *c = new ImportCall();
+	c->ii = ii;
+	c->m = m;
 	fill(&c->req, msg->SerializeAsString());
 	if (lrpc_rpc_call_get_time_left(call, &left) == 0 &&
 	    left != LRPC_TIMEOUT_INFINITE)

@@ -122,7 +122,7 @@ struct Method {
 	MakeFn new_rep;
 	/* Export: hands an event to the watchers (events only). */
 	lrpc_rpc_notify_fn notify;
-	/* Import: forwards a call (calls and oneway methods only). */
+	/* Import: forwards a call (calls, oneway and stream methods). */
 	lrpc_rpc_invoke_fn invoke;
 };
 

@@ -1,10 +1,11 @@
 /*
  * feed-server.c - feed.Feed under the name given as argv[1] for the gRPC
  * gateway's stream tests: count sends as the client's window allows (its
- * writable handler), hold sends its items and then keeps the stream open
- * until the caller gives up, when the abandon handler prints
- * "abandoned <reason>" on stdout; forever sends as the window allows
- * until the caller gives up ("abandoned <reason> sent <items>").
+ * writable handler), hold sends its items, prints "holding <n> left
+ * <ms> ms" (the time the caller has left, or "left none") and then keeps
+ * the stream open until the caller gives up, when the abandon handler
+ * prints "abandoned <reason>"; forever sends as the window allows until
+ * the caller gives up ("abandoned <reason> sent <items>").
  */
 #include <errno.h>
 #include <signal.h>
@@ -79,13 +80,20 @@ on_count(lrpc_rpc_stream *s, void *userdata, uint32_t n, bool fail)
 static int
 on_hold(lrpc_rpc_stream *s, void *userdata, uint32_t n)
 {
+	lrpc_rpc_call *call = lrpc_rpc_stream_get_call(s);
+	uint64_t left = LRPC_TIMEOUT_INFINITE;
+
 	(void)userdata;
 	for (uint32_t i = 0; i < n; i++)
 		if (feed_hold_send(s, i) < 0)
 			break;
-	lrpc_rpc_call_set_abandon_handler(lrpc_rpc_stream_get_call(s), gone,
-					  NULL);
-	printf("holding %u\n", n);
+	lrpc_rpc_call_set_abandon_handler(call, gone, NULL);
+	(void)lrpc_rpc_call_get_time_left(call, &left);
+	if (left == LRPC_TIMEOUT_INFINITE)
+		printf("holding %u left none\n", n);
+	else
+		printf("holding %u left %llu ms\n", n,
+		       (unsigned long long)(left / LRPC_USEC_PER_MSEC));
 	fflush(stdout);
 	return 0;
 }

@@ -1,11 +1,17 @@
-"""Stream methods through the gRPC gateway's export side (docs/remote.md).
+"""Stream methods through the gRPC gateway (docs/remote.md).
 
-A Python client (protoc --python_out and grpc_python_plugin on the
-feed.proto the build generated) calls feed-server through
+Export: a Python client (protoc --python_out and grpc_python_plugin on
+the feed.proto the build generated) calls feed-server through
 feed-grpc-gateway export over 127.0.0.1 (plaintext, loopback): a stream
 method is a server-streaming rpc whose messages are the lrpc items in
 order, ending with OK or the typed error's status; a cancel and a
 deadline reach the lrpc handler's abandon handler.
+
+Import: feed-client, a C client with the generated stubs, reads the same
+streams from feed-grpc-gateway import, which forwards them to the export
+gateway (lrpc -> gRPC -> lrpc): the items in order, the typed error, a
+cancel, a client gone and a deadline reaching the real server's abandon
+handler, and a paused reader holding the real server back.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import time
 import unittest
 
 from test_grpc_gateway import Proc, _need
+
+# The name the import gateway serves feed.Feed under.
+IMPORTED = "lrpc.test.feed-imported"
 
 
 class StreamTest(unittest.TestCase):
@@ -46,11 +55,15 @@ class StreamTest(unittest.TestCase):
             raise AssertionError("\n".join(bad))
 
     @classmethod
-    def start(cls, argv, ready: str) -> Proc:
+    def env(cls):
         env = dict(os.environ)
         env["LRPC_FORCE_FS_FILE"] = os.path.join(cls.tmp, "force")
         env["LRPC_RUNTIME_DIR"] = os.path.join(cls.tmp, "run")
-        p = Proc(argv, env)
+        return env
+
+    @classmethod
+    def start(cls, argv, ready: str) -> Proc:
+        p = Proc(argv, cls.env())
         cls.procs.append(p)
         p.ready_line = p.wait_for(ready)
         return p
@@ -80,6 +93,9 @@ class StreamTest(unittest.TestCase):
                         "lrpc.test.feed", "--listen", "127.0.0.1:0"],
                        "on port")
         cls.port = int(ex.ready_line.rsplit(" ", 1)[1])
+        cls.start([_need("FEED_GATEWAY"), "import", "--service",
+                   IMPORTED, "--connect", f"127.0.0.1:{cls.port}"],
+                  "importing")
 
     def stub(self):
         ch = grpc.insecure_channel(f"127.0.0.1:{self.port}")
@@ -166,7 +182,83 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(cm.exception.code(),
                          grpc.StatusCode.DEADLINE_EXCEEDED)
         self.assertLess(time.monotonic() - t0, 3)
+        self.server.wait_for("holding 2")
         self.server.wait_for("abandoned", timeout=5)
+
+    # --- import: an lrpc client of the import gateway --------------------
+
+    def client(self, *args: str, code: int = 0) -> list:
+        r = subprocess.run([_need("FEED_CLIENT"), IMPORTED, *args],
+                           env=self.env(), capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, code, r.stdout + r.stderr)
+        return r.stdout.splitlines()
+
+    def test_import_items(self) -> None:
+        for n in (0, 1, 5000):
+            with self.subTest(n=n):
+                self.assertEqual(self.client("count", str(n)),
+                                 [f"items {n}", "end ok"])
+
+    def test_import_typed_error(self) -> None:
+        """The typed error after some items is the same typed error, with
+        its message, for the lrpc client."""
+        self.assertEqual(self.client("count", "3", "fail", code=1),
+                         ["items 3",
+                          "end 1 feed.FeedError.STOPPED stopped on request"])
+
+    def test_import_cancel(self) -> None:
+        self.assertEqual(self.client("hold", "6", "cancel"),
+                         ["got 6", "closed"])
+        self.server.wait_for("holding 6")
+        line = self.server.wait_for("abandoned", timeout=5)
+        self.assertIn("cancel", line.lower())
+
+    def test_import_client_gone(self) -> None:
+        p = Proc([_need("FEED_CLIENT"), IMPORTED, "hold", "7", "wait"],
+                 self.env())
+        try:
+            p.wait_for("got 7")
+            self.server.wait_for("holding 7")
+            p.p.kill()
+            p.p.wait(timeout=5)
+        finally:
+            p.stop()
+        self.server.wait_for("abandoned", timeout=5)
+
+    def test_import_deadline(self) -> None:
+        """The lrpc caller's deadline travels on as the gRPC deadline (the
+        real server sees it, not lrpc's 25 s default) and ends the
+        stream there too."""
+        t0 = time.monotonic()
+        self.assertEqual(self.client("hold", "8", "deadline", "1500"),
+                         ["got 8", "end Connection timed out"])
+        self.assertLess(time.monotonic() - t0, 5)
+        line = self.server.wait_for("holding 8")
+        left = int(line.split()[3])
+        # Each hop rounds the time left a little (lrpc's wire, gRPC's
+        # grpc-timeout header); without the deadline it would be 30 s.
+        self.assertLess(left, 1700, line)
+        self.assertGreater(left, 0, line)
+        self.server.wait_for("abandoned", timeout=5)
+
+    def test_import_flow_control(self) -> None:
+        """A local reader that stops holds the real server back through
+        both gateways: what it sent is what was read plus the lrpc windows
+        (the local client's, export's), the item import holds and gRPC's
+        buffers between the gateways."""
+        size = 16384
+        p = Proc([_need("FEED_CLIENT"), IMPORTED, "forever", str(size),
+                  "5", "1"], self.env())
+        try:
+            p.wait_for("got 5")
+            self.assertEqual(p.p.wait(timeout=15), 0)
+        finally:
+            p.stop()
+        line = self.server.wait_for("abandoned", timeout=5)
+        sent = int(line.rsplit(" ", 1)[1])
+        self.assertLess(sent, 16 * 1024 * 1024 // size + 2 * 64 + 1 + 5,
+                        line)
 
 
 if __name__ == "__main__":

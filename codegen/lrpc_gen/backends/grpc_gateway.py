@@ -594,17 +594,13 @@ class _Gen:
                     rep = ("0", "NULL, NULL",
                            "lrpc_grpc::make<::google::protobuf::Empty>")
                     kind = "LRPC_RPC_ONEWAY"
-                # Import does not serve streams yet (lrpc's NoSuchMethod).
-                invoke = "NULL" if meth.kind == "stream" else f"{fn}__invoke"
                 rows += [
                     f"\t{{ {idx}, {kind}, \"{meth.name}\", "
                     f"\"/{mod.name}.{iface.name}/{camel(meth.name)}\", 0,",
                     f"\t  sizeof(struct {req_layout}), {rep[0]},",
                     f"\t  {fn}__req_put, {fn}__req_get, {rep[1]},",
                     f"\t  lrpc_grpc::make<{req_cls}>, {rep[2]}, NULL, "
-                    f"{invoke} }},"]
-                if meth.kind == "stream":
-                    continue
+                    f"{fn}__invoke }},"]
                 tramp += [
                     f"static int {fn}__invoke(lrpc_rpc_call *call, "
                     f"const void *handlers, void *userdata, const void *req, "

@@ -182,6 +182,20 @@ static bool stream_lister_tail__rep_get(lrpc_grpc::Conv &cv, const ::google::pro
 
 extern const lrpc_grpc::Method stream_lister__grpc_methods[4];
 
+static int stream_lister_list__invoke(lrpc_rpc_call *call, const void *handlers, void *userdata, const void *req, void *rep)
+{
+	(void)handlers;
+	(void)rep;
+	return lrpc_grpc::invoke(&stream_lister__grpc_methods[0], call, userdata, req);
+}
+
+static int stream_lister_watch__invoke(lrpc_rpc_call *call, const void *handlers, void *userdata, const void *req, void *rep)
+{
+	(void)handlers;
+	(void)rep;
+	return lrpc_grpc::invoke(&stream_lister__grpc_methods[1], call, userdata, req);
+}
+
 static int stream_lister_count__invoke(lrpc_rpc_call *call, const void *handlers, void *userdata, const void *req, void *rep)
 {
 	(void)handlers;
@@ -189,15 +203,22 @@ static int stream_lister_count__invoke(lrpc_rpc_call *call, const void *handlers
 	return lrpc_grpc::invoke(&stream_lister__grpc_methods[2], call, userdata, req);
 }
 
+static int stream_lister_tail__invoke(lrpc_rpc_call *call, const void *handlers, void *userdata, const void *req, void *rep)
+{
+	(void)handlers;
+	(void)rep;
+	return lrpc_grpc::invoke(&stream_lister__grpc_methods[3], call, userdata, req);
+}
+
 const lrpc_grpc::Method stream_lister__grpc_methods[4] = {
 	{ 0, LRPC_RPC_STREAM, "list", "/stream.Lister/List", 0,
 	  sizeof(struct stream_lister_list__req), sizeof(struct stream_lister_list__rep),
 	  stream_lister_list__req_put, stream_lister_list__req_get, stream_lister_list__rep_put, stream_lister_list__rep_get,
-	  lrpc_grpc::make<::stream::ListRequest>, lrpc_grpc::make<::stream::ListItem>, NULL, NULL },
+	  lrpc_grpc::make<::stream::ListRequest>, lrpc_grpc::make<::stream::ListItem>, NULL, stream_lister_list__invoke },
 	{ 1, LRPC_RPC_STREAM, "watch", "/stream.Lister/Watch", 0,
 	  sizeof(struct stream_lister_watch__req), sizeof(struct stream_lister_watch__rep),
 	  stream_lister_watch__req_put, stream_lister_watch__req_get, stream_lister_watch__rep_put, stream_lister_watch__rep_get,
-	  lrpc_grpc::make<::stream::WatchRequest>, lrpc_grpc::make<::stream::WatchItem>, NULL, NULL },
+	  lrpc_grpc::make<::stream::WatchRequest>, lrpc_grpc::make<::stream::WatchItem>, NULL, stream_lister_watch__invoke },
 	{ 2, LRPC_RPC_CALL, "count", "/stream.Lister/Count", 0,
 	  sizeof(struct stream_lister_count__req), sizeof(struct stream_lister_count__rep),
 	  stream_lister_count__req_put, stream_lister_count__req_get, stream_lister_count__rep_put, stream_lister_count__rep_get,
@@ -205,7 +226,7 @@ const lrpc_grpc::Method stream_lister__grpc_methods[4] = {
 	{ 3, LRPC_RPC_STREAM, "tail", "/stream.Lister/Tail", 0,
 	  sizeof(struct stream_lister_tail__req), sizeof(struct stream_lister_tail__rep),
 	  stream_lister_tail__req_put, stream_lister_tail__req_get, stream_lister_tail__rep_put, stream_lister_tail__rep_get,
-	  lrpc_grpc::make<::stream::TailRequest>, lrpc_grpc::make<::stream::TailItem>, NULL, NULL },
+	  lrpc_grpc::make<::stream::TailRequest>, lrpc_grpc::make<::stream::TailItem>, NULL, stream_lister_tail__invoke },
 };
 
 const lrpc_grpc::Interface stream_lister__grpc = {
