@@ -26,6 +26,25 @@ modules()
 	return all;
 }
 
+static lrpc_log_fn log_fn;
+static lrpc_log_level log_max = LRPC_LOG_WARNING;
+static void *log_data;
+
+void
+set_log(lrpc_log_fn fn, lrpc_log_level max_level, void *userdata)
+{
+	log_fn = fn;
+	log_max = max_level;
+	log_data = userdata;
+}
+
+void
+log_message(lrpc_log_level level, const std::string &msg)
+{
+	if (log_fn && level <= log_max)
+		log_fn(level, msg.c_str(), log_data);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Conversions                                                              */
 /* ------------------------------------------------------------------------ */
@@ -1115,7 +1134,7 @@ Exporter::remove_watcher(const Interface *gi, WatchCall *w)
 namespace {
 
 /* One lrpc call forwarded as one gRPC call. */
-struct ImportCall {
+struct ImportCall final : public ImportOp {
 	ImportIface *ii;
 	const Method *m;
 	lrpc_rpc_call *call = nullptr;     /* NULL: oneway */
@@ -1127,6 +1146,9 @@ struct ImportCall {
 		(void)call;
 		static_cast<ImportCall *>(userdata)->ctx.TryCancel();
 	}
+
+	/* Its completion follows, with CANCELLED. */
+	void cancel() override { ctx.TryCancel(); }
 
 	void complete(const grpc::Status &s)   /* loop thread */
 	{
@@ -1182,13 +1204,16 @@ struct ImportCall {
  * or abandoned).
  */
 class ImportStream final
-	: public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+	: public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+	  public ImportOp {
 public:
 	ImportStream(ImportIface *ii, const Method *m, lrpc_rpc_call *call,
 		     const std::string &req)
 		: ii_(ii), m_(m), stream_(lrpc_rpc_call_get_stream(call))
 	{
 		uint64_t left = LRPC_TIMEOUT_INFINITE;
+
+		ii_->im->add(this);
 
 		fill(&req_, req);
 		if (lrpc_rpc_call_get_time_left(call, &left) == 0 &&
@@ -1220,6 +1245,21 @@ public:
 	void OnDone(const grpc::Status &s) override
 	{
 		ii_->im->loop()->post([this, s] { done(s); });
+	}
+
+	void cancel() override
+	{
+		if (stream_)
+			lrpc_rpc_call_set_error_message(
+				lrpc_rpc_stream_get_call(stream_),
+				"the gateway is stopping");
+		if (!done_) {
+			cancel_grpc();   /* OnDone ends the stream */
+			return;
+		}
+		/* Its last item still waits for room. */
+		end_stream(-ECANCELED);
+		maybe_delete();
 	}
 
 private:
@@ -1385,8 +1425,11 @@ private:
 
 	void maybe_delete()
 	{
-		if (done_ && !stream_)
-			delete this;
+		if (!done_ || stream_)
+			return;
+		Importer *im = ii_->im;
+		im->remove(this);
+		delete this;
 	}
 
 	ImportIface *ii_;
@@ -1402,7 +1445,14 @@ private:
 	std::unique_ptr<grpc::Status> final_;
 };
 
-/* The remote Watch stream of one interface, re-emitted locally. */
+} // namespace
+
+/*
+ * The remote Watch stream of one interface, re-emitted locally.  It
+ * waits for the remote to be reachable rather than failing at once
+ * (wait for ready), so it opens as soon as the remote is back.  The
+ * Importer (loop thread) decides when the next one opens.
+ */
 class ImportWatch final
 	: public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
 public:
@@ -1410,11 +1460,28 @@ public:
 	{
 		std::string empty;
 		fill(&req_, empty);
+		ctx_.set_wait_for_ready(true);
 		ii_->im->stub().PrepareBidiStreamingCall(
 			&ctx_, ii_->gi->watch_path, grpc::StubOptions(), this);
 		StartWriteLast(&req_, grpc::WriteOptions());
 		StartRead(&in_);
 		StartCall();
+	}
+
+	/* Loop thread; OnDone follows. */
+	void cancel() { ctx_.TryCancel(); }
+
+	/* Export sends its headers once the stream is set up: events from
+	 * then on reach this side. */
+	void OnReadInitialMetadataDone(bool ok) override
+	{
+		if (!ok)
+			return;
+		ii_->im->loop()->post([this] {
+			open_ = true;
+			opened_ = std::chrono::steady_clock::now();
+			ii_->im->watch_opened(ii_);
+		});
 	}
 
 	void OnReadDone(bool ok) override
@@ -1427,25 +1494,20 @@ public:
 		StartRead(&in_);
 	}
 
-	void OnDone(const grpc::Status &) override
+	void OnDone(const grpc::Status &s) override
 	{
-		ImportIface *ii = ii_;
-		/* Watch again after a pause: the remote side may come back. */
-		ii_->im->loop()->post([ii] {
-			void *timer;
-			lrpc_loop_add_timer(ii->im->loop()->get(), 1000000,
-					    rewatch, ii, &timer);
+		/* After the jobs posted before it, which use this. */
+		ii_->im->loop()->post([this, s] {
+			ImportIface *ii = ii_;
+			auto open_for = open_ ? std::chrono::steady_clock::now() -
+						opened_
+					      : std::chrono::steady_clock::duration::zero();
+			delete this;
+			ii->im->watch_ended(ii, s, open_for);
 		});
-		delete this;
 	}
 
 private:
-	static void rewatch(void *data)
-	{
-		ImportIface *ii = static_cast<ImportIface *>(data);
-		ii->im->watch(ii);
-	}
-
 	static void emit(ImportIface *ii, const std::string &data)
 	{
 		std::unique_ptr<google::protobuf::Message> msg(
@@ -1482,9 +1544,9 @@ private:
 	ImportIface *ii_;
 	grpc::ClientContext ctx_;
 	grpc::ByteBuffer req_, in_;
+	bool open_ = false;                  /* loop thread */
+	std::chrono::steady_clock::time_point opened_;
 };
-
-} // namespace
 
 int
 invoke(const Method *m, lrpc_rpc_call *call, void *userdata, const void *req)
@@ -1492,6 +1554,10 @@ invoke(const Method *m, lrpc_rpc_call *call, void *userdata, const void *req)
 	ImportIface *ii = static_cast<ImportIface *>(userdata);
 	uint64_t left = LRPC_TIMEOUT_INFINITE;
 
+	if (ii->im->stopping()) {
+		lrpc_rpc_call_set_error_message(call, "the gateway is stopping");
+		return -EBUSY;
+	}
 	std::unique_ptr<google::protobuf::Message> msg(m->new_req());
 	m->req_put(req, msg.get());
 	if (m->kind == LRPC_RPC_STREAM) {
@@ -1512,11 +1578,13 @@ invoke(const Method *m, lrpc_rpc_call *call, void *userdata, const void *req)
 		lrpc_rpc_call_set_abandon_handler(call, ImportCall::on_abandon,
 						  c);
 	}
-	Loop *loop = ii->im->loop();
-	ii->im->stub().UnaryCall(&c->ctx, m->path, grpc::StubOptions(), &c->req,
-				 &c->rep, [c, loop](grpc::Status s) {
-		loop->post([c, s] {
+	Importer *im = ii->im;
+	im->add(c);
+	im->stub().UnaryCall(&c->ctx, m->path, grpc::StubOptions(), &c->req,
+			     &c->rep, [c, im](grpc::Status s) {
+		im->loop()->post([c, im, s] {
 			c->complete(s);
+			im->remove(c);
 			delete c;
 		});
 	});
@@ -1530,7 +1598,180 @@ Importer::~Importer()
 void
 Importer::watch(ImportIface *ii)
 {
-	new ImportWatch(ii);
+	if (stopping_ || ii->watch)
+		return;
+	ii->watch = new ImportWatch(ii);
+}
+
+void
+Importer::rewatch(void *data)
+{
+	ImportIface *ii = static_cast<ImportIface *>(data);
+
+	ii->rewatch_timer = nullptr;
+	ii->im->watch(ii);
+}
+
+void
+Importer::watch_opened(ImportIface *ii)
+{
+	if (!ii->watch_lost)
+		return;
+	ii->watch_lost = false;
+	log_message(LRPC_LOG_NOTICE, std::string(ii->gi->name) +
+	    ": the remote Watch stream is open again");
+}
+
+static const char *
+code_name(grpc::StatusCode code)
+{
+	switch (code) {
+	case grpc::OK: return "OK";
+	case grpc::CANCELLED: return "CANCELLED";
+	case grpc::UNKNOWN: return "UNKNOWN";
+	case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+	case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+	case grpc::NOT_FOUND: return "NOT_FOUND";
+	case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
+	case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
+	case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+	case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+	case grpc::ABORTED: return "ABORTED";
+	case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
+	case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
+	case grpc::INTERNAL: return "INTERNAL";
+	case grpc::UNAVAILABLE: return "UNAVAILABLE";
+	case grpc::DATA_LOSS: return "DATA_LOSS";
+	case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
+	default: return "status";
+	}
+}
+
+void
+Importer::watch_ended(ImportIface *ii, const grpc::Status &s,
+		      std::chrono::steady_clock::duration open_for)
+{
+	ii->watch = nullptr;
+	if (stopping_) {
+		if (idle())
+			loop_->quit();
+		return;
+	}
+	/*
+	 * Events the remote sends until the next stream is open are lost
+	 * (lrpc has no way to replay them): say so, count it, and open the
+	 * next one at once.  Only ends that come soon after the open, in a
+	 * row (the remote refuses the stream), wait, longer each time.
+	 */
+	watch_gaps_++;
+	ii->watch_lost = true;
+	if (open_for >= std::chrono::seconds(1))
+		ii->watch_failures = 1;
+	else
+		ii->watch_failures++;
+	uint64_t delay = 0;
+	if (ii->watch_failures > 1)
+		delay = std::min<uint64_t>(
+			UINT64_C(100000) << std::min(ii->watch_failures - 2, 7u),
+			10 * LRPC_USEC_PER_SEC);
+	std::string msg = std::string(ii->gi->name) +
+			  ": the remote Watch stream ended (" +
+			  code_name(s.error_code());
+	if (!s.error_message().empty())
+		msg += ": " + s.error_message();
+	msg += "); events are lost until it is open again (" +
+	       std::to_string(watch_gaps_) + " so far)";
+	if (delay)
+		msg += ", opening it again in " +
+		       std::to_string(delay / LRPC_USEC_PER_MSEC) + " ms";
+	log_message(LRPC_LOG_WARNING, msg);
+	if (delay == 0 ||
+	    lrpc_loop_add_timer(loop_->get(), delay, rewatch, ii,
+				&ii->rewatch_timer) < 0)
+		watch(ii);
+}
+
+void
+Importer::remove(ImportOp *op)
+{
+	ops_.erase(op);
+	if (stopping_ && idle())
+		loop_->quit();
+}
+
+bool
+Importer::idle() const
+{
+	if (!ops_.empty())
+		return false;
+	for (const auto &ii : ifaces_)
+		if (ii->watch)
+			return false;
+	return true;
+}
+
+namespace {
+
+struct WaitTimer {
+	Loop *loop;
+	bool fired;
+};
+
+} // namespace
+
+void
+Importer::on_deadline(void *data)
+{
+	WaitTimer *t = static_cast<WaitTimer *>(data);
+
+	t->fired = true;
+	t->loop->quit();
+}
+
+void
+Importer::wait(uint64_t usec)
+{
+	WaitTimer t = { loop_, false };
+	void *timer = nullptr;
+
+	loop_->init_quit();
+	if (lrpc_loop_add_timer(loop_->get(), usec, on_deadline, &t,
+				&timer) < 0)
+		return;
+	loop_->run();
+	if (!t.fired)
+		lrpc_loop_del_timer(loop_->get(), timer);
+}
+
+size_t
+Importer::shutdown(uint64_t usec)
+{
+	size_t cancelled = 0;
+
+	stopping_ = true;
+	for (auto &ii : ifaces_) {
+		if (ii->rewatch_timer) {
+			lrpc_loop_del_timer(loop_->get(), ii->rewatch_timer);
+			ii->rewatch_timer = nullptr;
+		}
+		if (ii->watch)
+			ii->watch->cancel();
+	}
+	if (!idle())
+		wait(usec);
+	if (!ops_.empty()) {
+		cancelled = ops_.size();
+		log_message(LRPC_LOG_WARNING, std::to_string(cancelled) +
+		    " calls still under way: cancelled");
+		std::vector<ImportOp *> left(ops_.begin(), ops_.end());
+		for (ImportOp *op : left)
+			op->cancel();
+	}
+	if (!idle())
+		wait(LRPC_USEC_PER_SEC);
+	if (!idle())
+		log_message(LRPC_LOG_WARNING, "calls that did not end are left");
+	return cancelled;
 }
 
 int

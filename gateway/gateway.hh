@@ -10,6 +10,7 @@
 #ifndef LRPC_GATEWAY_HH
 #define LRPC_GATEWAY_HH
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -150,12 +151,31 @@ private:
 	std::map<const Interface *, std::set<WatchCall *>> watchers_;
 };
 
+class ImportWatch;
+
 struct ImportIface {
 	class Importer *im;
 	const Interface *gi;
 	std::string module;
 	std::vector<lrpc_rpc_invoke_fn> invoke;
 	lrpc_rpc_dispatch table;
+
+	/* The remote Watch stream (loop thread): the one open or opening
+	 * (NULL: none), the timer that opens the next one, ends in a row
+	 * that came too soon after the open, and whether events were
+	 * lost since the last one opened. */
+	ImportWatch *watch = nullptr;
+	void *rewatch_timer = nullptr;
+	unsigned watch_failures = 0;
+	bool watch_lost = false;
+};
+
+/* A gRPC call import has under way; the loop thread's. */
+class ImportOp {
+public:
+	virtual ~ImportOp() = default;
+	/* End it now (the shutdown): its lrpc caller gets an error. */
+	virtual void cancel() = 0;
 };
 
 class Importer {
@@ -166,18 +186,49 @@ public:
 
 	/* Serve every interface of the linked modules on @s.  Loop thread. */
 	int serve(lrpc_server *s);
+	/*
+	 * Stop (loop thread, running the loop): new calls are refused
+	 * (lrpc.Busy), the Watch streams end, and the calls under way have
+	 * @usec to finish; those left are then cancelled and waited for up
+	 * to a second more.  Returns how many were cancelled.
+	 */
+	size_t shutdown(uint64_t usec);
 
 	Loop *loop() { return loop_; }
 	lrpc_server *server() { return server_; }
 	grpc::GenericStub &stub() { return stub_; }
+	bool stopping() const { return stopping_; }
+	void add(ImportOp *op) { ops_.insert(op); }
+	void remove(ImportOp *op);
+	/* Open the remote Watch stream of @ii. */
 	void watch(ImportIface *ii);
+	void watch_opened(ImportIface *ii);
+	void watch_ended(ImportIface *ii, const grpc::Status &s,
+			 std::chrono::steady_clock::duration open_for);
+	/* Remote Watch streams that ended, each a window of lost events. */
+	uint64_t watch_gaps() const { return watch_gaps_; }
 
 private:
+	static void rewatch(void *data);
+	static void on_deadline(void *data);
+	bool idle() const;
+	void wait(uint64_t usec);
+
 	Loop *loop_;
 	grpc::GenericStub stub_;
 	lrpc_server *server_ = nullptr;
 	std::vector<std::unique_ptr<ImportIface>> ifaces_;
+	std::set<ImportOp *> ops_;
+	bool stopping_ = false;
+	uint64_t watch_gaps_ = 0;
 };
+
+/*
+ * The program's own messages go where the library's do: main() installs
+ * one function as lrpc's log hook (lrpc_set_log_hook()) and here.
+ */
+void set_log(lrpc_log_fn fn, lrpc_log_level max_level, void *userdata);
+void log_message(lrpc_log_level level, const std::string &msg);
 
 } // namespace lrpc_grpc
 

@@ -40,6 +40,7 @@ struct Options {
 	bool insecure = false;
 	int max_message = 4 << 20;
 	lrpc_transport transport = LRPC_TRANSPORT_BEST;
+	uint64_t shutdown_wait = 5 * LRPC_USEC_PER_SEC;
 };
 
 const char *prog = "lrpc-grpc-gateway";
@@ -61,7 +62,9 @@ usage(FILE *f)
 "  --server-name NAME       import: the name the server certificate has\n"
 "  --insecure               allow plaintext on a non-loopback address\n"
 "  --max-message BYTES      largest gRPC message (default 4 MiB)\n"
-"  --transport socket|shm|best   the local lrpc transport\n",
+"  --transport socket|shm|best   the local lrpc transport\n"
+"  --shutdown-wait SECONDS  import: how long calls under way may still\n"
+"                           finish after SIGTERM (default 5)\n",
 		prog, prog);
 }
 
@@ -104,7 +107,7 @@ int
 parse(int argc, char **argv, Options *o)
 {
 	enum { CERT = 256, KEY, CA, REQUIRE, POLICY, ALLOW, NAME, INSECURE,
-	       MAXMSG, TRANSPORT, SERVICE, LISTEN, CONNECT, HELP };
+	       MAXMSG, TRANSPORT, SERVICE, LISTEN, CONNECT, SHUTDOWN, HELP };
 	static const struct option longopts[] = {
 		{ "service", required_argument, nullptr, SERVICE },
 		{ "listen", required_argument, nullptr, LISTEN },
@@ -119,6 +122,7 @@ parse(int argc, char **argv, Options *o)
 		{ "insecure", no_argument, nullptr, INSECURE },
 		{ "max-message", required_argument, nullptr, MAXMSG },
 		{ "transport", required_argument, nullptr, TRANSPORT },
+		{ "shutdown-wait", required_argument, nullptr, SHUTDOWN },
 		{ "help", no_argument, nullptr, HELP },
 		{ nullptr, 0, nullptr, 0 },
 	};
@@ -175,6 +179,15 @@ parse(int argc, char **argv, Options *o)
 			else if (strcmp(optarg, "best") != 0)
 				return -1;
 			break;
+		case SHUTDOWN: {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (*end || end == optarg || !(v >= 0 && v <= 3600))
+				return -1;
+			o->shutdown_wait = static_cast<uint64_t>(
+				v * LRPC_USEC_PER_SEC);
+			break;
+		}
 		case HELP:
 			usage(stdout);
 			exit(0);
@@ -187,6 +200,15 @@ parse(int argc, char **argv, Options *o)
 	if (o->cert.empty() != o->key.empty())
 		return -1;
 	return 0;
+}
+
+/* The library's log hook, and the program's own messages. */
+void
+print_log(lrpc_log_level level, const char *msg, void *userdata)
+{
+	(void)level;
+	(void)userdata;
+	fprintf(stderr, "%s: %s\n", prog, msg);
 }
 
 void
@@ -352,6 +374,8 @@ run_import(const Options &o, Loop &loop)
 	       o.address.c_str());
 	fflush(stdout);
 	r = loop.run();
+	/* The calls under way get their answers, within a bound. */
+	im.shutdown(o.shutdown_wait);
 	lrpc_server_unref(s);
 	return r < 0;
 }
@@ -372,6 +396,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	lrpc_set_log_hook(print_log, LRPC_LOG_WARNING, nullptr);
+	set_log(print_log, LRPC_LOG_NOTICE, nullptr);
 	int r = loop.init();
 	if (r >= 0)
 		r = lrpc_loop_add_signal(loop.get(), SIGTERM, on_signal,
