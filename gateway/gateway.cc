@@ -1381,8 +1381,11 @@ private:
 	void done(const grpc::Status &s)
 	{
 		done_ = true;
-		if (stream_ && have_pending_) {
-			/* The last item first (on_writable). */
+		/* An item still waiting for room means the call was cancelled
+		 * (the hold keeps its end from coming first): the item is
+		 * dropped.  Should an OK end come anyway, the item goes first
+		 * (on_writable). */
+		if (stream_ && have_pending_ && s.ok()) {
 			final_.reset(new grpc::Status(s));
 			return;
 		}

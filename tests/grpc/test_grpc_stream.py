@@ -260,6 +260,33 @@ class StreamTest(unittest.TestCase):
         self.assertLess(sent, 16 * 1024 * 1024 // size + 2 * 64 + 1 + 5,
                         line)
 
+    def test_import_shutdown_paused_reader(self) -> None:
+        """A stream whose local reader stopped, with an item waiting in the
+        gateway for room, is cancelled at shutdown like any call, within
+        --shutdown-wait, not waited for."""
+        name = IMPORTED + "-2"
+        gw = Proc([_need("FEED_GATEWAY"), "import", "--service", name,
+                   "--connect", f"127.0.0.1:{self.port}",
+                   "--shutdown-wait", "0.5"], self.env())
+        reader = None
+        try:
+            gw.wait_for("importing")
+            reader = Proc([_need("FEED_CLIENT"), name, "forever", "16384",
+                           "5", "30"], self.env())
+            reader.wait_for("got 5")
+            time.sleep(0.5)      # the windows fill up
+            t0 = time.monotonic()
+            gw.p.terminate()
+            self.assertEqual(gw.p.wait(timeout=10), 0)
+            self.assertLess(time.monotonic() - t0, 1.4)
+            gw.wait_for("1 calls still under way: cancelled")
+            self.server.wait_for("abandoned", timeout=5)
+        finally:
+            if reader:
+                reader.stop()
+            gw.stop()
+        self.assertNotIn("did not end", "\n".join(gw.seen))
+
 
 if __name__ == "__main__":
     unittest.main()
