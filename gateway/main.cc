@@ -10,10 +10,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -396,6 +398,18 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/*
+	 * Every call allocates and frees buffers as large as its messages.
+	 * With glibc's defaults the freed top of the heap goes back to the
+	 * kernel at once and the next call faults it in again (and large
+	 * buffers are mmap()ed and unmapped per call): that was most of
+	 * what a 64 KiB call through the gateway cost beyond plain gRPC
+	 * (docs/remote.md, "Performance").  Keep up to a few messages' worth.
+	 */
+	size_t keep = std::min<size_t>(static_cast<size_t>(o.max_message) * 4,
+				       32u << 20);
+	mallopt(M_MMAP_THRESHOLD, static_cast<int>(keep));
+	mallopt(M_TRIM_THRESHOLD, static_cast<int>(2 * keep));
 	lrpc_set_log_hook(print_log, LRPC_LOG_WARNING, nullptr);
 	set_log(print_log, LRPC_LOG_NOTICE, nullptr);
 	int r = loop.init();
