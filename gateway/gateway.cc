@@ -582,7 +582,6 @@ private:
 	static void on_complete(lrpc_rpc_client *rc, int status,
 				const void *rep, const lrpc_rpc_error *error,
 				void (*fn)(void), void *userdata);
-	void wait_briefly();
 	/* These two run with the loop's lock held. */
 	void start();
 	void cancel();
@@ -697,45 +696,7 @@ UnaryCall::OnReadDone(bool ok)
 		std::lock_guard<std::recursive_mutex> lock(ex_->loop()->lock());
 		start();
 	}
-	/* A stream's items come for as long as it runs: the loop's. */
-	if (!streaming())
-		wait_briefly();
 	release();
-}
-
-void
-UnaryCall::wait_briefly()
-{
-	/*
-	 * Most replies come within a fraction of a millisecond: waiting for
-	 * one here and finishing from gRPC's own thread saves two thread
-	 * wake-ups (the loop's, then gRPC's for the write), which is most
-	 * of what the gateway adds.  Longer calls are left to the loop.
-	 */
-	int fd = lrpc_rpc_client_get_fd(ex_->client());
-	auto end = std::chrono::steady_clock::now() +
-		   std::chrono::microseconds(1000);
-
-	while (fd >= 0) {
-		{
-			/* in_flight_ belongs to the lrpc side: its lock. */
-			std::lock_guard<std::recursive_mutex> lock(
-				ex_->loop()->lock());
-			if (!in_flight_)
-				return;
-		}
-		auto left = std::chrono::duration_cast<
-			std::chrono::nanoseconds>(
-			end - std::chrono::steady_clock::now()).count();
-		if (left <= 0)
-			return;
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		struct timespec ts = { 0, static_cast<long>(left) };
-		if (ppoll(&pfd, 1, &ts, nullptr) <= 0)
-			return;
-		std::lock_guard<std::recursive_mutex> lock(ex_->loop()->lock());
-		lrpc_rpc_client_process(ex_->client());
-	}
 }
 
 void
