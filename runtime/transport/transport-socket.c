@@ -48,9 +48,13 @@ lrpc__socket_records_enabled(void)
 
 /*
  * Ask for a send buffer that holds two of the largest records, so one can
- * be read while the next is written: forced past wmem_max where we may
- * (CAP_NET_ADMIN), else as much as wmem_max allows.  Never more than
- * RECORD_BUF_MAX (the kernel doubles it): a peer may fill its buffer with
+ * be read while the next is written (the kernel doubles what we ask for):
+ * forced past wmem_max where we may (CAP_NET_ADMIN), else as much as
+ * wmem_max allows.  No more: the buffers of records in flight are pages
+ * the kernel allocates and the reader copies out of, and the fewer there
+ * are, the more of them are still in cache when they come round again
+ * (64 KiB one-way messages: about 10 % faster than with twice as much).
+ * Never more than RECORD_BUF_MAX either: a peer may fill its buffer with
  * kernel memory we do not read yet, and larger messages go in several
  * records anyway.
  */
@@ -59,7 +63,7 @@ lrpc__socket_records_enabled(void)
 static void
 record_set_buf(int fd, size_t room)
 {
-	int v = (int)LRPC_MIN(2 * room + 4096, (size_t)RECORD_BUF_MAX);
+	int v = (int)LRPC_MIN(room + 4096, (size_t)RECORD_BUF_MAX);
 
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
