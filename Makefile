@@ -20,7 +20,8 @@ MESON_TEST_ARGS ?= --print-errorlogs --num-processes 2
 VALGRIND_TESTS ?= loop framer selector transport core-socket core-shm \
 	events-socket events-shm client-loop-socket client-loop-shm \
 	faults-socket faults-shm conformance-glib-shm conformance-uv-shm \
-	conformance-event-shm conformance-sdevent-shm fds-socket fds-shm
+	conformance-event-shm conformance-sdevent-shm fds-socket fds-shm \
+	socket-records records-socket core-socket-stream
 VALGRIND ?= valgrind -q --error-exitcode=9 --leak-check=full \
 	--errors-for-leak-kinds=definite
 
