@@ -582,6 +582,16 @@ private:
 	static void on_complete(lrpc_rpc_client *rc, int status,
 				const void *rep, const lrpc_rpc_error *error,
 				void (*fn)(void), void *userdata);
+	static void on_direct(lrpc_rpc_client *rc, int status,
+			      const void *rep, const lrpc_rpc_error *error,
+			      void (*fn)(void), void *userdata);
+	bool call_direct();
+	bool park(uint64_t id);
+	bool ended()
+	{
+		std::lock_guard<std::recursive_mutex> lock(mu_);
+		return finished_;
+	}
 	/* These two run with the loop's lock held. */
 	void start();
 	void cancel();
@@ -623,6 +633,10 @@ private:
 	int pending_ = 1;               /* gRPC's own, dropped in OnDone */
 	bool in_flight_ = false;
 	uint64_t call_id_ = 0;
+	bool direct_done_ = false;      /* call_direct()'s reply came */
+	/* The client the lrpc call is on: the loop's, or a parked one. */
+	lrpc_rpc_client *call_rc_ = nullptr;
+	Parked *parked_ = nullptr;
 
 	/* Streams, under mu_: items not yet written (at most the lrpc
 	 * window), the first one being written when writing_; the status
@@ -692,6 +706,10 @@ UnaryCall::OnReadDone(bool ok)
 		timeout_ = static_cast<uint64_t>(left);
 	}
 	hold();
+	if (m_->kind == LRPC_RPC_CALL && call_direct()) {
+		release();
+		return;
+	}
 	{
 		std::lock_guard<std::recursive_mutex> lock(ex_->loop()->lock());
 		start();
@@ -768,9 +786,128 @@ UnaryCall::start()
 		return;
 	}
 	in_flight_ = true;
+	call_rc_ = ex_->client();
 	/* Before the loop runs again: no item has come yet. */
 	if (streaming())
 		lrpc_rpc_client_set_stream_hold(ex_->client(), call_id_);
+}
+
+/*
+ * A unary call made from this gRPC thread on its own RPC client, the
+ * reply awaited here and the gRPC call finished here: neither the request
+ * nor the reply nor the write goes through another thread (each such hand
+ * over was a wake-up on the way; docs/remote.md, "Performance").  The
+ * wait is in slices, so that a cancel (or the client's deadline) still
+ * reaches the lrpc handler's abandon handler.  False: no client, the
+ * loop's path takes the call.
+ */
+bool
+UnaryCall::call_direct()
+{
+	/* Between two looks for a cancel. */
+	const uint64_t slice = 2 * LRPC_USEC_PER_MSEC;
+	lrpc_rpc_client *rc = ex_->thread_client();
+	uint64_t id = 0;
+
+	if (!rc)
+		return false;
+	int r = lrpc_rpc_client_call_async(rc, ei_->gi->iface, method(),
+					   creq_.data(), on_direct, nullptr,
+					   this, timeout_, &id);
+	if (r < 0) {
+		if (r == -ENOTCONN || r == -EPIPE || r == -ECONNRESET) {
+			/* Nothing went out: the loop's client, which
+			 * reconnects, takes it. */
+			ex_->drop_thread_client();
+			return false;
+		}
+		finish(status_from_lrpc(ei_->module.c_str(), r, nullptr),
+		       nullptr);
+		return true;
+	}
+	/* The reply of a quick handler comes within a wake-up's time:
+	 * waiting for it awake saves this thread's sleep and wake-up. */
+	auto now = std::chrono::steady_clock::now();
+	auto spin_end = now + std::chrono::microseconds(50);
+	auto park_at = now + std::chrono::microseconds(slice);
+	while (!direct_done_ &&
+	       std::chrono::steady_clock::now() < spin_end)
+		if (lrpc_rpc_client_process(rc) < 0)
+			break;
+	while (!direct_done_) {
+		if (ended() || ctx_->IsCancelled()) {
+			lrpc_rpc_client_cancel(rc, id);
+			finish(make_status(ei_->module.c_str(), grpc::CANCELLED,
+					   "lrpc.Cancelled", ECANCELED,
+					   "cancelled by the client"),
+			       nullptr, true);
+			break;
+		}
+		if (std::chrono::steady_clock::now() >= park_at && park(id))
+			return true;
+		r = lrpc_rpc_client_run_once(rc, slice);
+		if (r < 0 && r != -EINTR && !direct_done_) {
+			/* Not -ENOTCONN (the reply's callback ran with it). */
+			lrpc_rpc_client_cancel(rc, id);
+			finish(status_from_lrpc(ei_->module.c_str(), r,
+						nullptr), nullptr);
+			break;
+		}
+	}
+	if (!lrpc_client_is_connected(lrpc_rpc_client_get_client(rc)))
+		ex_->drop_thread_client();
+	return true;
+}
+
+/*
+ * A call still under way after the first slice (a handler that defers
+ * its reply, a slow one) must not keep this gRPC thread: gRPC has few,
+ * and calls waiting in all of them would keep every other call (and the
+ * cancels) from being served.  The loop's thread takes the call over
+ * with its client; this thread makes a new client for its next call.
+ */
+bool
+UnaryCall::park(uint64_t id)
+{
+	std::lock_guard<std::recursive_mutex> lock(ex_->loop()->lock());
+	Parked *p = ex_->park();
+
+	if (!p)
+		return false;
+	hold();   /* for on_direct, or dropped by a cancel */
+	call_rc_ = p->rc;
+	call_id_ = id;
+	parked_ = p;
+	in_flight_ = true;
+	/* A cancel that came meanwhile found nothing in flight. */
+	if (ended()) {
+		cancel();
+		return true;
+	}
+	/* A reply that came since the last look wakes nobody: take it. */
+	ex_->parked_process(p);
+	return true;
+}
+
+void
+UnaryCall::on_direct(lrpc_rpc_client *rc, int status, const void *rep,
+		     const lrpc_rpc_error *error, void (*fn)(void),
+		     void *userdata)
+{
+	UnaryCall *self = static_cast<UnaryCall *>(userdata);
+
+	(void)rc;
+	(void)fn;
+	if (!self->parked_) {
+		self->direct_done_ = true;
+		self->complete(status, rep, error);
+		return;
+	}
+	/* Parked: the loop's thread, which frees the client afterwards. */
+	self->in_flight_ = false;
+	self->parked_ = nullptr;
+	self->complete(status, rep, error);
+	self->release();
 }
 
 void
@@ -878,9 +1015,12 @@ UnaryCall::OnWriteDone(bool ok)
 void
 UnaryCall::cancel()
 {
-	if (in_flight_ && lrpc_rpc_client_cancel(ex_->client(), call_id_) == 0) {
+	if (in_flight_ && lrpc_rpc_client_cancel(call_rc_, call_id_) == 0) {
 		/* The completion will never run: drop its reference. */
 		in_flight_ = false;
+		if (parked_)
+			ex_->unpark_if_idle(parked_);
+		parked_ = nullptr;
 		std::lock_guard<std::recursive_mutex> lock(mu_);
 		pending_--;
 	}
@@ -981,7 +1121,139 @@ notify(const Method *m, void *userdata, const void *args)
 
 Exporter::~Exporter()
 {
+	std::set<Parked *> left;
+
+	left.swap(parked_);
+	for (Parked *p : left) {
+		lrpc_loop_del_fd(loop_->get(), p->fd);
+		if (p->timer)
+			lrpc_loop_del_timer(loop_->get(), p->timer);
+		lrpc_rpc_client_unref(p->rc);
+		delete p;
+	}
 	lrpc_rpc_client_unref(rc_);
+}
+
+namespace {
+
+/* A gRPC thread's own RPC client (Exporter::thread_client()); it goes
+ * with the thread. */
+struct ThreadClient {
+	lrpc_rpc_client *rc = nullptr;
+	~ThreadClient() { lrpc_rpc_client_unref(rc); }
+};
+
+thread_local ThreadClient thread_rc;
+
+} // namespace
+
+lrpc_rpc_client *
+Exporter::thread_client()
+{
+	ThreadClient &tc = thread_rc;
+
+	/* Events broadcast while the thread had no call wait in its
+	 * connection: taken (and dropped: no listener) here, and a
+	 * connection the service ended is found. */
+	if (tc.rc && (lrpc_rpc_client_process(tc.rc) < 0 ||
+		      !lrpc_client_is_connected(
+			      lrpc_rpc_client_get_client(tc.rc))))
+		drop_thread_client();
+	if (tc.rc)
+		return tc.rc;
+	lrpc_client *c;
+	if (lrpc_client_new(&c, service_.c_str(), &copts_) < 0)
+		return nullptr;
+	lrpc_rpc_client *rc = nullptr;
+	int r = lrpc_rpc_client_new(&rc, c);
+	lrpc_client_unref(c);
+	if (r < 0)
+		return nullptr;
+	tc.rc = rc;
+	return rc;
+}
+
+void
+Exporter::drop_thread_client()
+{
+	ThreadClient &tc = thread_rc;
+
+	tc.rc = lrpc_rpc_client_unref(tc.rc);
+}
+
+Parked *
+Exporter::park()
+{
+	ThreadClient &tc = thread_rc;
+	std::unique_ptr<Parked> p(new Parked{ this, tc.rc, -1, nullptr });
+
+	p->fd = lrpc_rpc_client_get_fd(p->rc);
+	if (p->fd < 0 || lrpc_loop_add_fd(loop_->get(), p->fd, LRPC_POLL_IN,
+					  on_parked_fd, p.get()) < 0)
+		return nullptr;
+	/* The deadline of its call (a millisecond late: the client's clock
+	 * must see it passed); the client then fails the call. */
+	uint64_t usec = LRPC_TIMEOUT_INFINITE;
+	if (lrpc_rpc_client_get_timeout(p->rc, &usec) == 0 &&
+	    usec != LRPC_TIMEOUT_INFINITE &&
+	    lrpc_loop_add_timer(loop_->get(), usec + 1000, on_parked_timer,
+				p.get(), &p->timer) < 0) {
+		lrpc_loop_del_fd(loop_->get(), p->fd);
+		return nullptr;
+	}
+	tc.rc = nullptr;
+	parked_.insert(p.get());
+	return p.release();
+}
+
+void
+Exporter::on_parked_fd(int fd, uint32_t revents, void *data)
+{
+	Parked *p = static_cast<Parked *>(data);
+
+	(void)fd;
+	(void)revents;
+	p->ex->parked_process(p);
+}
+
+void
+Exporter::on_parked_timer(void *data)
+{
+	Parked *p = static_cast<Parked *>(data);
+
+	p->timer = nullptr;
+	p->ex->parked_process(p);
+}
+
+/* Its reply, its deadline or the end of its connection. */
+void
+Exporter::parked_process(Parked *p)
+{
+	uint64_t usec = LRPC_TIMEOUT_INFINITE;
+
+	if (lrpc_rpc_client_process(p->rc) < 0 ||
+	    lrpc_rpc_client_get_n_pending(p->rc) == 0) {
+		unpark_if_idle(p);
+		return;
+	}
+	if (!p->timer && lrpc_rpc_client_get_timeout(p->rc, &usec) == 0 &&
+	    usec != LRPC_TIMEOUT_INFINITE)
+		lrpc_loop_add_timer(loop_->get(), usec + 1000, on_parked_timer,
+				    p, &p->timer);
+}
+
+void
+Exporter::unpark_if_idle(Parked *p)
+{
+	if (lrpc_rpc_client_get_n_pending(p->rc) != 0 &&
+	    lrpc_client_is_connected(lrpc_rpc_client_get_client(p->rc)))
+		return;
+	lrpc_loop_del_fd(loop_->get(), p->fd);
+	if (p->timer)
+		lrpc_loop_del_timer(loop_->get(), p->timer);
+	parked_.erase(p);
+	lrpc_rpc_client_unref(p->rc);
+	delete p;
 }
 
 int
@@ -990,6 +1262,11 @@ Exporter::start(const char *service, const lrpc_client_opts *opts)
 	lrpc_client *c;
 	int r;
 
+	service_ = service;
+	if (opts)
+		copts_ = *opts;
+	else
+		copts_.struct_size = sizeof(copts_);
 	r = lrpc_client_new(&c, service, opts);
 	if (r < 0)
 		return r;

@@ -5,7 +5,9 @@
  * import side (an lrpc server whose calls become gRPC calls).
  *
  * Threads: lrpc objects (client, server, loop) are used only by the thread
- * running the loop; gRPC's threads hand work to it with Loop::post().
+ * running the loop (or a thread holding its lock); gRPC's threads hand
+ * work to it with Loop::post().  The exception: export's unary calls,
+ * which each gRPC thread makes on an RPC client of its own.
  */
 #ifndef LRPC_GATEWAY_HH
 #define LRPC_GATEWAY_HH
@@ -109,6 +111,15 @@ private:
 
 class WatchCall;
 
+/* A gRPC thread's RPC client whose call the loop's thread finishes
+ * (Exporter::park()). */
+struct Parked {
+	class Exporter *ex;
+	lrpc_rpc_client *rc;
+	int fd;
+	void *timer;
+};
+
 struct ExportIface {
 	class Exporter *ex;
 	const Interface *gi;
@@ -126,6 +137,27 @@ public:
 	/* Connect to @service (as this process's uid) and learn every
 	 * interface of the linked modules.  Loop thread. */
 	int start(const char *service, const lrpc_client_opts *opts);
+	/*
+	 * The calling thread's own RPC client of the service, attached to no
+	 * loop (unary calls made and awaited in gRPC's thread): made on first
+	 * use, and again once its connection ended.  NULL if the service
+	 * cannot be reached now.  Any thread.
+	 */
+	lrpc_rpc_client *thread_client();
+	/* Forget the calling thread's client (its connection failed). */
+	void drop_thread_client();
+	/*
+	 * Hand the calling thread's client, whose one call is still under
+	 * way, to the loop's thread, which drives it until that call ended
+	 * and then frees it; the thread makes a new client for its next
+	 * call.  With the loop's lock held.  NULL: not possible (the thread
+	 * keeps it).
+	 */
+	Parked *park();
+	/* Free @p once its call ended (loop's lock held). */
+	void unpark_if_idle(Parked *p);
+	/* Deliver what came for @p, and free it if that ended its call. */
+	void parked_process(Parked *p);
 
 	grpc::ServerGenericBidiReactor *CreateReactor(
 		grpc::GenericCallbackServerContext *ctx) override;
@@ -142,9 +174,15 @@ private:
 		const Method *m;   /* NULL: the Watch stream */
 	};
 
+	static void on_parked_fd(int fd, uint32_t revents, void *data);
+	static void on_parked_timer(void *data);
+
 	Loop *loop_;
 	const Policy *policy_;
 	lrpc_rpc_client *rc_ = nullptr;
+	std::set<Parked *> parked_;   /* loop's lock */
+	std::string service_;
+	lrpc_client_opts copts_ = {};
 	std::vector<std::unique_ptr<ExportIface>> ifaces_;
 	std::map<std::string, Route> routes_;
 	std::mutex wmu_;
