@@ -393,6 +393,37 @@ class GatewayTest(unittest.TestCase):
         line = self.slow.wait_for("abandoned slow-cancel", timeout=5)
         self.assertIn("cancel", line.lower())
 
+    def test_many_held_calls(self) -> None:
+        """Calls the service holds do not hold the gateway: 40 at once,
+        then a quick call among them, then 40 cancels, each reaching the
+        lrpc handler; and 20 more ending at their deadline."""
+        stub = self.slow_stub()
+        futs = [stub.Get.future(kv_pb2.GetRequest(key=f"slow-many-{i}"),
+                                timeout=30) for i in range(40)]
+        for _ in range(40):        # (any order; each line once)
+            self.slow.wait_for("holding slow-many-", timeout=10)
+        t0 = time.monotonic()
+        # (kv.KvError.NOT_FOUND, a typed error: FAILED_PRECONDITION)
+        self.fails(grpc.StatusCode.FAILED_PRECONDITION, stub.Get,
+                   kv_pb2.GetRequest(key="quick"), timeout=5)
+        self.assertLess(time.monotonic() - t0, 2)
+        for f in futs:
+            self.assertTrue(f.cancel())
+        for _ in range(40):
+            line = self.slow.wait_for("abandoned slow-many-", timeout=10)
+            self.assertIn("cancel", line.lower())
+        t0 = time.monotonic()
+        futs = [stub.Get.future(kv_pb2.GetRequest(key=f"slow-dl-{i}"),
+                                timeout=0.5) for i in range(20)]
+        for f in futs:
+            with self.assertRaises(grpc.RpcError) as cm:
+                f.result()
+            self.assertEqual(cm.exception.code(),
+                             grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertLess(time.monotonic() - t0, 5)
+        for _ in range(20):
+            self.slow.wait_for("abandoned slow-dl-", timeout=10)
+
     def test_service_restart(self) -> None:
         """Calls fail as UNAVAILABLE while the lrpc service is gone and
         reach it again once it is back."""
