@@ -84,6 +84,17 @@ framer_validate(const lrpc__framer *f, const lrpc_msg_header *h)
 	return 0;
 }
 
+/* Move what is buffered to the start of the buffer. */
+static void
+framer_compact(lrpc__framer *f)
+{
+	if (f->head == 0)
+		return;
+	memmove(f->buf, f->buf + f->head, f->tail - f->head);
+	f->tail -= f->head;
+	f->head = 0;
+}
+
 /*
  * Record mode: a read needs room for the largest record at the tail.  What
  * is buffered when a read is due is less than one message (the IPC core
@@ -104,11 +115,8 @@ framer_reserve_record(lrpc__framer *f)
 		f->buf = p;
 		f->cap = cap;
 	}
-	if (f->cap - f->tail < f->room && f->head > 0) {
-		memmove(f->buf, f->buf + f->head, f->tail - f->head);
-		f->tail -= f->head;
-		f->head = 0;
-	}
+	if (f->cap - f->tail < f->room)
+		framer_compact(f);
 	return f->cap - f->tail < f->room ? -EBADMSG : 0;
 }
 
@@ -116,11 +124,8 @@ framer_reserve_record(lrpc__framer *f)
 static int
 framer_reserve(lrpc__framer *f, size_t need)
 {
-	if (f->head > 0 && (f->cap - f->head < need || f->tail == f->head)) {
-		memmove(f->buf, f->buf + f->head, f->tail - f->head);
-		f->tail -= f->head;
-		f->head = 0;
-	}
+	if (f->cap - f->head < need || f->tail == f->head)
+		framer_compact(f);
 	if (f->cap - f->head >= need)
 		return 0;
 	size_t ncap = LRPC_MAX(need + f->head, (size_t)FRAMER_INITIAL_CAP);
@@ -172,23 +177,18 @@ framer_recv_fds(lrpc__framer *f, int fd, struct iovec *iov, size_t n_iov)
 	r = lrpc__cmsg_take_fds(&mh, f->fd_max, &fds, &n_fds);
 	if (r < 0)
 		return r;
-	if ((mh.msg_flags & MSG_TRUNC) && n_fds > 0) {
-		lrpc__msg_fds fl = { .fds = fds, .n = n_fds };
-		unsigned held = n_fds;
-		lrpc__msg_fds_clear(&fl, &held);
-	}
-	if (mh.msg_flags & MSG_TRUNC)
-		return -EBADMSG; /* a record larger than any message */
+	/* A record cut short (MSG_TRUNC) was larger than any message; fds
+	 * with no bytes or over the cap break the protocol too. */
+	bool bad = (mh.msg_flags & MSG_TRUNC) ||
+		   (n_fds > 0 &&
+		    (n == 0 || *f->fd_held + n_fds > f->fd_held_max));
 	if (n_fds == 0)
-		return n;
-	if (n == 0 || *f->fd_held + n_fds > f->fd_held_max ||
-	    !(b = calloc(1, sizeof(*b)))) {
+		return bad ? -EBADMSG : n;
+	if (bad || !(b = calloc(1, sizeof(*b)))) {
 		lrpc__msg_fds fl = { .fds = fds, .n = n_fds };
 		unsigned held = n_fds;
 		lrpc__msg_fds_clear(&fl, &held);
-		return n == 0 || *f->fd_held + n_fds > f->fd_held_max
-			       ? -EBADMSG
-			       : -ENOMEM;
+		return bad ? -EBADMSG : -ENOMEM;
 	}
 	b->start = f->head_off + (f->tail - f->head);
 	b->end = b->start + (uint64_t)n;
@@ -260,6 +260,14 @@ framer_recv(int fd, struct iovec *iov, size_t n_iov)
 	return -EBADMSG;
 }
 
+/* One read into @iov, fds allowed where they were negotiated. */
+static ssize_t
+framer_read(lrpc__framer *f, int fd, struct iovec *iov, size_t n_iov)
+{
+	return f->fd_max ? framer_recv_fds(f, fd, iov, n_iov)
+			 : framer_recv(fd, iov, n_iov);
+}
+
 int
 lrpc__framer_fill(lrpc__framer *f, int fd)
 {
@@ -294,10 +302,7 @@ read:
 	 * (MSG_TRUNC): refused. */
 	len = f->records ? f->room : f->cap - f->tail;
 	struct iovec iov = { .iov_base = f->buf + f->tail, .iov_len = len };
-	if (f->fd_max)
-		n = framer_recv_fds(f, fd, &iov, 1);
-	else
-		n = framer_recv(fd, &iov, 1);
+	n = framer_read(f, fd, &iov, 1);
 	if (n < 0)
 		return (int)n;
 	if (n == 0)
@@ -332,10 +337,7 @@ lrpc__framer_fill_into(lrpc__framer *f, int fd, void *buf, size_t cap,
 		{ .iov_base = buf, .iov_len = mine },
 		{ .iov_base = f->buf + f->tail, .iov_len = f->room - mine },
 	};
-	if (f->fd_max)
-		n = framer_recv_fds(f, fd, iov, 2);
-	else
-		n = framer_recv(fd, iov, 2);
+	n = framer_read(f, fd, iov, 2);
 	if (n < 0)
 		return (int)n;
 	if (n == 0)
