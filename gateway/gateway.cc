@@ -1124,13 +1124,8 @@ Exporter::~Exporter()
 	std::set<Parked *> left;
 
 	left.swap(parked_);
-	for (Parked *p : left) {
-		lrpc_loop_del_fd(loop_->get(), p->fd);
-		if (p->timer)
-			lrpc_loop_del_timer(loop_->get(), p->timer);
-		lrpc_rpc_client_unref(p->rc);
-		delete p;
-	}
+	for (Parked *p : left)
+		unpark(p);
 	lrpc_rpc_client_unref(rc_);
 }
 
@@ -1248,10 +1243,17 @@ Exporter::unpark_if_idle(Parked *p)
 	if (lrpc_rpc_client_get_n_pending(p->rc) != 0 &&
 	    lrpc_client_is_connected(lrpc_rpc_client_get_client(p->rc)))
 		return;
+	parked_.erase(p);
+	unpark(p);
+}
+
+/* Stop watching a parked client and free it (no longer in parked_). */
+void
+Exporter::unpark(Parked *p)
+{
 	lrpc_loop_del_fd(loop_->get(), p->fd);
 	if (p->timer)
 		lrpc_loop_del_timer(loop_->get(), p->timer);
-	parked_.erase(p);
 	lrpc_rpc_client_unref(p->rc);
 	delete p;
 }

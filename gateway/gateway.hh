@@ -156,6 +156,8 @@ public:
 	Parked *park();
 	/* Free @p once its call ended (loop's lock held). */
 	void unpark_if_idle(Parked *p);
+	/* Stop watching @p and free it (already out of parked_). */
+	void unpark(Parked *p);
 	/* Deliver what came for @p, and free it if that ended its call. */
 	void parked_process(Parked *p);
 
